@@ -1,0 +1,232 @@
+//! Accounts and sessions: registration, login, guests, session tokens.
+//!
+//! Passwords are hashed with argon2id on the blocking pool. Session tokens are
+//! 256 random bits handed to the client once; the store keeps only their
+//! SHA-256, so a leaked database does not leak live sessions. Login answers the
+//! same, in about the same time, for an unknown user and a wrong password.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+
+use crate::limits::TokenBucket;
+use crate::model::{User, UserName, check_password, now_millis};
+use crate::store::{Store, StoreError};
+
+/// Login attempts allowed per client address: a burst, then one per
+/// [`LOGIN_REFILL`]. Slows password guessing without bothering people.
+const LOGIN_BURST: f64 = 10.0;
+const LOGIN_REFILL: Duration = Duration::from_secs(6);
+/// Addresses tracked before idle ones are forgotten, bounding memory.
+const LOGIN_TRACKED_ADDRESSES: usize = 10_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("{0}")]
+    InvalidUsername(&'static str),
+    #[error("{0}")]
+    InvalidPassword(&'static str),
+    #[error("that username is taken")]
+    NameTaken,
+    #[error("someone with that name is online now")]
+    NameInUse,
+    #[error("wrong username or password")]
+    InvalidCredentials,
+    #[error("guest access is disabled on this server")]
+    GuestsDisabled,
+    #[error("too many attempts; try again later")]
+    RateLimited,
+    #[error("the server could not complete the request")]
+    Unavailable,
+}
+
+impl From<StoreError> for AuthError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NameTaken => AuthError::NameTaken,
+            other => {
+                tracing::error!(error = %other, "account storage failed");
+                AuthError::Unavailable
+            }
+        }
+    }
+}
+
+/// A freshly issued session: the token goes to the client, once.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub token: String,
+    pub user: User,
+}
+
+pub struct Accounts {
+    store: Arc<dyn Store>,
+    session_ttl: Duration,
+    allow_guests: bool,
+    /// A real hash of a random password, verified against when the user does
+    /// not exist so that both failures cost the same time.
+    decoy_hash: String,
+    login_attempts: Mutex<HashMap<IpAddr, TokenBucket>>,
+}
+
+impl Accounts {
+    pub async fn new(
+        store: Arc<dyn Store>,
+        session_ttl: Duration,
+        allow_guests: bool,
+    ) -> Result<Self, AuthError> {
+        let decoy_hash = hash_password(random_token()).await?;
+        Ok(Self { store, session_ttl, allow_guests, decoy_hash, login_attempts: Mutex::new(HashMap::new()) })
+    }
+
+    pub fn guests_allowed(&self) -> bool {
+        self.allow_guests
+    }
+
+    /// Creates an account without opening a session (the admin CLI).
+    pub async fn create_user(&self, username: &str, password: &str) -> Result<User, AuthError> {
+        let name = UserName::parse(username).map_err(AuthError::InvalidUsername)?;
+        check_password(password).map_err(AuthError::InvalidPassword)?;
+        let hash = hash_password(password.to_owned()).await?;
+        Ok(self.store.create_user(&name, &hash).await?)
+    }
+
+    pub async fn register(&self, username: &str, password: &str) -> Result<Session, AuthError> {
+        let user = self.create_user(username, password).await?;
+        tracing::info!(user = user.id.0, "account registered");
+        self.open_session(user).await
+    }
+
+    pub async fn login(&self, client: IpAddr, username: &str, password: &str) -> Result<Session, AuthError> {
+        if !self.allow_login_attempt(client) {
+            return Err(AuthError::RateLimited);
+        }
+        if check_password(password).is_err() {
+            return Err(AuthError::InvalidCredentials);
+        }
+        let found = self.store.find_user(username).await?;
+        let stored_hash = found.as_ref().and_then(|c| c.password_hash.clone());
+        let verified = verify_password(
+            password.to_owned(),
+            stored_hash.clone().unwrap_or_else(|| self.decoy_hash.clone()),
+        )
+        .await?;
+        match found {
+            Some(credentials) if verified && stored_hash.is_some() => {
+                self.open_session(credentials.user).await
+            }
+            _ => Err(AuthError::InvalidCredentials),
+        }
+    }
+
+    /// Signs in a guest by name. `is_online` tells whether someone of that
+    /// name is connected now: an online name is never taken over.
+    pub async fn guest(
+        &self,
+        username: &str,
+        is_online: impl Fn(&str) -> bool,
+    ) -> Result<Session, AuthError> {
+        if !self.allow_guests {
+            return Err(AuthError::GuestsDisabled);
+        }
+        let name = UserName::parse(username).map_err(AuthError::InvalidUsername)?;
+        if is_online(name.as_str()) {
+            return Err(AuthError::NameInUse);
+        }
+        let user = self.store.claim_guest(&name).await?;
+        self.open_session(user).await
+    }
+
+    /// The user behind a token, if it is a live session.
+    pub async fn authenticate(&self, token: &str) -> Result<Option<User>, AuthError> {
+        if token.is_empty() || token.len() > 128 {
+            return Ok(None);
+        }
+        let user = self.store.session_user(token_hash(token), now_millis()).await?;
+        Ok(user.filter(|user| !user.guest || self.allow_guests))
+    }
+
+    pub async fn logout(&self, token: &str) -> Result<(), AuthError> {
+        Ok(self.store.delete_session(token_hash(token)).await?)
+    }
+
+    async fn open_session(&self, user: User) -> Result<Session, AuthError> {
+        let token = random_token();
+        let ttl_ms = i64::try_from(self.session_ttl.as_millis()).unwrap_or(i64::MAX);
+        let expires = now_millis().saturating_add(ttl_ms);
+        self.store.create_session(user.id, token_hash(&token), expires).await?;
+        Ok(Session { token, user })
+    }
+
+    fn allow_login_attempt(&self, client: IpAddr) -> bool {
+        let mut attempts = self.login_attempts.lock().expect("login throttle lock is never poisoned");
+        if attempts.len() >= LOGIN_TRACKED_ADDRESSES {
+            attempts.retain(|_, bucket| !bucket.is_full());
+        }
+        attempts
+            .entry(client)
+            .or_insert_with(|| TokenBucket::new(1.0 / LOGIN_REFILL.as_secs_f64(), LOGIN_BURST))
+            .try_take()
+    }
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the operating system provides randomness");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+async fn hash_password(password: String) -> Result<String, AuthError> {
+    tokio::task::spawn_blocking(move || {
+        let mut salt = [0u8; 16];
+        getrandom::fill(&mut salt).expect("the operating system provides randomness");
+        let salt = SaltString::encode_b64(&salt).map_err(|_| AuthError::Unavailable)?;
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|hash| hash.to_string())
+            .map_err(|_| AuthError::Unavailable)
+    })
+    .await
+    .map_err(|_| AuthError::Unavailable)?
+}
+
+async fn verify_password(password: String, hash: String) -> Result<bool, AuthError> {
+    tokio::task::spawn_blocking(move || {
+        let parsed = PasswordHash::new(&hash).map_err(|_| AuthError::Unavailable)?;
+        Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+    })
+    .await
+    .map_err(|_| AuthError::Unavailable)?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_long_random_and_hashed() {
+        let (a, b) = (random_token(), random_token());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 43);
+        assert_ne!(token_hash(&a), token_hash(&b));
+        assert_eq!(token_hash(&a), token_hash(&a.clone()));
+    }
+
+    #[tokio::test]
+    async fn passwords_round_trip() {
+        let hash = hash_password("correct horse".into()).await.unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse".into(), hash.clone()).await.unwrap());
+        assert!(!verify_password("wrong horse".into(), hash).await.unwrap());
+    }
+}

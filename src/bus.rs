@@ -1,0 +1,52 @@
+//! Cross-node fan-out. A node publishes what it committed or observed; every
+//! other node receives it and delivers it to its own connections.
+//!
+//! One subscription per node, never one per socket. Events are published after
+//! the store commit, and a node never receives its own events back. The hub
+//! delivers locally by itself, so on a single node the bus has nothing to do:
+//! [`LocalBus`] is that case. A Redis bus slots in behind the same trait.
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+
+use crate::model::{ChannelId, Message, Seq, UserId};
+
+/// What crosses between nodes.
+#[derive(Debug, Clone)]
+pub enum BusEvent {
+    /// A committed message. Receivers order by `seq` and fill gaps from the store.
+    Message(Message),
+    /// `user` became a member of `channel`.
+    Joined { channel: ChannelId, user: UserId },
+    /// `user` left `channel`.
+    Left { channel: ChannelId, user: UserId },
+    /// `user` is typing in `channel`.
+    Typing { channel: ChannelId, user: UserId, name: String },
+    /// `user`'s read marker in `channel` moved to `seq`.
+    Read { channel: ChannelId, user: UserId, seq: Seq },
+}
+
+#[async_trait]
+pub trait Bus: Send + Sync + 'static {
+    /// Sends an event to every other node. Best effort: a lost message event
+    /// is recovered by the receivers' gap fill; ephemeral ones are just lost.
+    async fn publish(&self, event: BusEvent);
+
+    /// The events from other nodes. Called once, by the hub, at start.
+    fn subscribe(&self) -> mpsc::Receiver<BusEvent>;
+}
+
+/// The bus of a single node: there is no one else to tell.
+#[derive(Debug, Default)]
+pub struct LocalBus;
+
+#[async_trait]
+impl Bus for LocalBus {
+    async fn publish(&self, _event: BusEvent) {}
+
+    fn subscribe(&self) -> mpsc::Receiver<BusEvent> {
+        // The sender is dropped at once: the receiver reports "closed" and the
+        // hub's listener ends, as there will never be remote events.
+        mpsc::channel(1).1
+    }
+}

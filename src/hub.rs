@@ -1,0 +1,761 @@
+//! The domain core: who is connected, who may see and post where, presence,
+//! per-channel ordering and fan-out.
+//!
+//! The hub decides; the store remembers; the server edge talks to sockets. The
+//! hub never touches a socket: it hands each connection [`Delivery`] values
+//! through a bounded queue and never waits on one. Each delivery is encoded at
+//! most once per wire format, however many connections receive it.
+//!
+//! Ordering: messages reach the hub in whatever order their commits finish,
+//! and (later) from other nodes with possible losses. Each channel's [`Route`]
+//! delivers seqs strictly in order: an early arrival waits in `pending`, and a
+//! gap that does not close by itself within [`GAP_WAIT`] is filled from the store.
+//!
+//! No axum, no SQL, no sockets in here; state sits behind one short-held
+//! `std::sync::Mutex` that is never held across an `.await`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::{Bus, BusEvent};
+use crate::limits::{Limits, TokenBucket};
+use crate::metrics::Metrics;
+use crate::model::{
+    Channel, ChannelId, ChannelKind, ChannelName, ChannelView, ClientId, GENERAL, Message, MessageBody, Seq,
+    User, UserId,
+};
+use crate::store::{Appended, NewMessage, Store, StoreError};
+
+/// How long an out-of-order message waits for the ones before it before the
+/// hub reads the missing range from the store. Local reorderings close within
+/// microseconds; a longer gap means a lost bus message.
+pub const GAP_WAIT: Duration = Duration::from_millis(250);
+
+/// Most messages read from the store in one gap fill or replay page.
+pub const FILL_PAGE: u32 = 500;
+
+/// Largest history page a client may ask for.
+pub const MAX_HISTORY_PAGE: u32 = 200;
+
+/// Identifies one connection within this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnectionId(u64);
+
+/// What the hub tells connections.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Message(Message),
+    Presence {
+        user: String,
+        online: bool,
+    },
+    Typing {
+        channel: ChannelId,
+        user: String,
+    },
+    /// The receiving user is now a member of this channel.
+    Joined(ChannelView),
+    /// The receiving user is no longer a member of this channel.
+    Left(ChannelId),
+    /// The receiving user's read marker moved.
+    Read {
+        channel: ChannelId,
+        seq: Seq,
+    },
+}
+
+/// The wire formats a delivery may be encoded in; each at most once.
+#[derive(Debug, Clone, Copy)]
+pub enum WireFormat {
+    Native = 0,
+    SocketIo = 1,
+}
+
+/// One event on its way to many connections, with its encodings cached.
+#[derive(Debug)]
+pub struct Delivery {
+    pub event: Event,
+    encoded: [OnceLock<Bytes>; 2],
+}
+
+impl Delivery {
+    pub fn new(event: Event) -> Arc<Self> {
+        Arc::new(Self { event, encoded: Default::default() })
+    }
+
+    /// The event in `format`, encoding it on first use only.
+    /// The bytes are shared, not copied, between all recipients.
+    pub fn encoded(&self, format: WireFormat, encode: impl FnOnce(&Event) -> String) -> Bytes {
+        self.encoded[format as usize].get_or_init(|| Bytes::from(encode(&self.event))).clone()
+    }
+
+    /// Ephemeral deliveries are dropped, not queued, when a client is behind.
+    fn is_ephemeral(&self) -> bool {
+        matches!(self.event, Event::Typing { .. })
+    }
+}
+
+/// Why a request was refused. The server edge maps these to protocol codes.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    /// The channel does not exist or the user may not see it; the two are
+    /// deliberately indistinguishable.
+    #[error("no such channel")]
+    NotFound,
+    #[error("join the channel first")]
+    NotMember,
+    #[error("no such user")]
+    UnknownUser,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    InvalidName(&'static str),
+    #[error("too many messages; slow down")]
+    RateLimited,
+    #[error("{0}")]
+    LimitReached(&'static str),
+    /// Storage failed; the cause is logged where it happened.
+    #[error("the server could not complete the request")]
+    Unavailable,
+}
+
+impl From<StoreError> for HubError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NoSuchChannel => HubError::NotFound,
+            StoreError::NotMember => HubError::NotMember,
+            other => {
+                tracing::error!(error = %other, "storage request failed");
+                HubError::Unavailable
+            }
+        }
+    }
+}
+
+/// A connection's end of the hub: its id, its queue and its close signal.
+pub struct Registration {
+    pub id: ConnectionId,
+    /// Deliveries for this connection, in order.
+    pub deliveries: mpsc::Receiver<Arc<Delivery>>,
+    /// Cancelled when the hub drops the connection for falling behind.
+    pub too_slow: CancellationToken,
+}
+
+struct ConnectionEntry {
+    user: UserId,
+    queue: mpsc::Sender<Arc<Delivery>>,
+    too_slow: CancellationToken,
+    channels: HashSet<ChannelId>,
+}
+
+struct UserEntry {
+    name: String,
+    connections: HashSet<ConnectionId>,
+    /// Shown online to others. Stays true through the grace period.
+    online: bool,
+    /// Bumped whenever a connection arrives, so a pending "go offline" timer
+    /// can tell it was overtaken.
+    generation: u64,
+    /// Shared by all of the user's connections.
+    messages: TokenBucket,
+}
+
+/// Per-channel delivery state.
+struct Route {
+    subscribers: HashSet<ConnectionId>,
+    /// The highest seq fanned out; the next one delivered is `delivered + 1`.
+    delivered: Seq,
+    /// Messages that arrived ahead of their turn.
+    pending: BTreeMap<Seq, Message>,
+    fill_scheduled: bool,
+}
+
+impl Route {
+    fn new(delivered: Seq) -> Self {
+        Self { subscribers: HashSet::new(), delivered, pending: BTreeMap::new(), fill_scheduled: false }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    connections: HashMap<ConnectionId, ConnectionEntry>,
+    users: HashMap<UserId, UserEntry>,
+    routes: HashMap<ChannelId, Route>,
+}
+
+pub struct Hub {
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    limits: Limits,
+    metrics: Arc<Metrics>,
+    state: Mutex<State>,
+    next_connection: AtomicU64,
+}
+
+impl Hub {
+    /// Loads where every channel's live delivery starts and listens to the bus.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        limits: Limits,
+        metrics: Arc<Metrics>,
+    ) -> Result<Arc<Self>, StoreError> {
+        let heads = store.channel_heads().await?;
+        let routes = heads.into_iter().map(|(channel, seq)| (channel, Route::new(seq))).collect();
+        let hub = Arc::new(Self {
+            store,
+            bus,
+            limits,
+            metrics,
+            state: Mutex::new(State { routes, ..State::default() }),
+            next_connection: AtomicU64::new(1),
+        });
+        let mut remote = hub.bus.subscribe();
+        let listener = Arc::downgrade(&hub);
+        tokio::spawn(async move {
+            while let Some(event) = remote.recv().await {
+                let Some(hub) = listener.upgrade() else { break };
+                hub.on_remote_event(event).await;
+            }
+        });
+        Ok(hub)
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().expect("hub state lock is never poisoned")
+    }
+
+    // ----- connections and presence -------------------------------------------
+
+    /// Adds a connection of `user`, subscribed to `channels` (the user's
+    /// memberships). The user comes online if this is their first connection
+    /// and they were not within the grace period.
+    pub fn register(&self, user: &User, channels: &[ChannelId]) -> Registration {
+        let id = ConnectionId(self.next_connection.fetch_add(1, Ordering::Relaxed));
+        let (queue, deliveries) = mpsc::channel(self.limits.outbound_queue);
+        let too_slow = CancellationToken::new();
+        let mut state = self.lock();
+        for channel in channels {
+            state.routes.entry(*channel).or_insert_with(|| Route::new(Seq(0))).subscribers.insert(id);
+        }
+        state.connections.insert(
+            id,
+            ConnectionEntry {
+                user: user.id,
+                queue,
+                too_slow: too_slow.clone(),
+                channels: channels.iter().copied().collect(),
+            },
+        );
+        let limits = &self.limits;
+        let entry = state.users.entry(user.id).or_insert_with(|| UserEntry {
+            name: user.name.clone(),
+            connections: HashSet::new(),
+            online: false,
+            generation: 0,
+            messages: TokenBucket::new(limits.messages_per_second, limits.message_burst),
+        });
+        entry.connections.insert(id);
+        entry.generation += 1;
+        if !entry.online {
+            entry.online = true;
+            let presence = Delivery::new(Event::Presence { user: user.name.clone(), online: true });
+            self.broadcast(&mut state, &presence);
+        }
+        self.metrics.connections.inc();
+        self.metrics.connections_total.inc();
+        Registration { id, deliveries, too_slow }
+    }
+
+    /// Removes a connection. Idempotent. If it was the user's last one, they go
+    /// offline after the grace period unless another connection arrives.
+    pub fn unregister(self: &Arc<Self>, id: ConnectionId) {
+        let mut state = self.lock();
+        let Some(user) = self.remove_connection(&mut state, id) else { return };
+        let Some(entry) = state.users.get(&user) else { return };
+        if !entry.connections.is_empty() {
+            return;
+        }
+        let generation = entry.generation;
+        drop(state);
+        let hub = Arc::clone(self);
+        let grace = self.limits.presence_grace;
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            hub.expire_presence(user, generation);
+        });
+    }
+
+    fn remove_connection(&self, state: &mut State, id: ConnectionId) -> Option<UserId> {
+        let entry = state.connections.remove(&id)?;
+        for channel in &entry.channels {
+            if let Some(route) = state.routes.get_mut(channel) {
+                route.subscribers.remove(&id);
+            }
+        }
+        if let Some(user) = state.users.get_mut(&entry.user) {
+            user.connections.remove(&id);
+        }
+        self.metrics.connections.dec();
+        Some(entry.user)
+    }
+
+    fn expire_presence(&self, user: UserId, generation: u64) {
+        let mut state = self.lock();
+        let Some(entry) = state.users.get_mut(&user) else { return };
+        if entry.generation != generation || !entry.connections.is_empty() {
+            return;
+        }
+        let name = entry.name.clone();
+        state.users.remove(&user);
+        let presence = Delivery::new(Event::Presence { user: name, online: false });
+        self.broadcast(&mut state, &presence);
+    }
+
+    /// Names of the users online now (including those within the grace period).
+    pub fn online_users(&self) -> Vec<String> {
+        let state = self.lock();
+        let mut names: Vec<String> =
+            state.users.values().filter(|u| u.online).map(|u| u.name.clone()).collect();
+        names.sort_by_key(|name| name.to_ascii_lowercase());
+        names
+    }
+
+    /// Whether a user of this name (compared without case) is online.
+    pub fn is_online(&self, name: &str) -> bool {
+        self.lock().users.values().any(|u| u.online && u.name.eq_ignore_ascii_case(name))
+    }
+
+    // ----- delivery -----------------------------------------------------------
+
+    /// Queues a delivery to one connection. Returns false if the connection
+    /// fell too far behind and must be dropped.
+    fn offer(&self, connection: &ConnectionEntry, delivery: &Arc<Delivery>) -> bool {
+        match connection.queue.try_send(Arc::clone(delivery)) {
+            Ok(()) => {
+                self.metrics.deliveries_total.inc();
+                true
+            }
+            Err(mpsc::error::TrySendError::Full(_)) if delivery.is_ephemeral() => {
+                self.metrics.queue_drops_total.inc();
+                true
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => false,
+            // The connection is closing; its task unregisters it.
+            Err(mpsc::error::TrySendError::Closed(_)) => true,
+        }
+    }
+
+    /// Drops connections that could not keep up; they reconnect and resume.
+    fn drop_slow(&self, state: &mut State, slow: Vec<ConnectionId>) {
+        for id in slow {
+            if let Some(entry) = state.connections.get(&id) {
+                entry.too_slow.cancel();
+                self.metrics.slow_client_closes_total.inc();
+                tracing::info!(connection = id.0, "closing a connection that reads too slowly");
+            }
+            // Its task will unregister it again and start the presence grace.
+            self.remove_connection(state, id);
+        }
+    }
+
+    fn broadcast(&self, state: &mut State, delivery: &Arc<Delivery>) {
+        let slow: Vec<ConnectionId> = state
+            .connections
+            .iter()
+            .filter(|(_, connection)| !self.offer(connection, delivery))
+            .map(|(id, _)| *id)
+            .collect();
+        self.drop_slow(state, slow);
+    }
+
+    fn send_to_user(&self, state: &mut State, user: UserId, delivery: &Arc<Delivery>) {
+        let Some(entry) = state.users.get(&user) else { return };
+        let slow: Vec<ConnectionId> = entry
+            .connections
+            .iter()
+            .filter(|id| state.connections.get(id).is_some_and(|c| !self.offer(c, delivery)))
+            .copied()
+            .collect();
+        self.drop_slow(state, slow);
+    }
+
+    fn send_to_channel(
+        &self,
+        state: &mut State,
+        channel: ChannelId,
+        delivery: &Arc<Delivery>,
+        except_user: Option<UserId>,
+    ) {
+        let Some(route) = state.routes.get(&channel) else { return };
+        let slow: Vec<ConnectionId> = route
+            .subscribers
+            .iter()
+            .filter(|id| {
+                state
+                    .connections
+                    .get(id)
+                    .is_some_and(|c| Some(c.user) != except_user && !self.offer(c, delivery))
+            })
+            .copied()
+            .collect();
+        self.drop_slow(state, slow);
+    }
+
+    /// Takes a committed message (local or remote) and fans out everything
+    /// that is now in order.
+    fn accept_message(self: &Arc<Self>, message: Message) {
+        let mut state = self.lock();
+        let channel = message.channel;
+        let route = state.routes.entry(channel).or_insert_with(|| Route::new(Seq(message.seq.0 - 1)));
+        if message.seq <= route.delivered {
+            return;
+        }
+        route.pending.insert(message.seq, message);
+        let mut ready = Vec::new();
+        while let Some(next) = route.pending.remove(&Seq(route.delivered.0 + 1)) {
+            route.delivered = next.seq;
+            ready.push(next);
+        }
+        let schedule_fill = !route.pending.is_empty() && !route.fill_scheduled;
+        if schedule_fill {
+            route.fill_scheduled = true;
+        }
+        for message in ready {
+            self.send_to_channel(&mut state, channel, &Delivery::new(Event::Message(message)), None);
+        }
+        drop(state);
+        if schedule_fill {
+            let hub = Arc::clone(self);
+            tokio::spawn(async move { hub.fill_gap(channel).await });
+        }
+    }
+
+    /// Reads a channel's missing messages from the store once the gap has
+    /// had [`GAP_WAIT`] to close by itself.
+    async fn fill_gap(self: Arc<Self>, channel: ChannelId) {
+        tokio::time::sleep(GAP_WAIT).await;
+        loop {
+            let after = {
+                let mut state = self.lock();
+                let Some(route) = state.routes.get_mut(&channel) else { return };
+                if route.pending.is_empty() {
+                    route.fill_scheduled = false;
+                    return;
+                }
+                route.delivered
+            };
+            match self.store.messages_after(channel, after, FILL_PAGE).await {
+                Ok(messages) if !messages.is_empty() => {
+                    for message in messages {
+                        self.accept_message(message);
+                    }
+                }
+                Ok(_) => {
+                    // The store has nothing past `after`: the pending ones
+                    // came from a store we cannot see yet. Try again later.
+                    tokio::time::sleep(GAP_WAIT).await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, channel = channel.0, "gap fill failed; retrying");
+                    tokio::time::sleep(GAP_WAIT).await;
+                }
+            }
+        }
+    }
+
+    async fn on_remote_event(self: &Arc<Self>, event: BusEvent) {
+        match event {
+            BusEvent::Message(message) => self.accept_message(message),
+            BusEvent::Joined { channel, user } => {
+                if self.lock().users.contains_key(&user) {
+                    match self.store.channel_view(channel, user).await {
+                        Ok(view) => self.subscribe_user(user, view),
+                        Err(error) => tracing::warn!(%error, "cannot load a joined channel"),
+                    }
+                }
+            }
+            BusEvent::Left { channel, user } => self.unsubscribe_user(user, channel),
+            BusEvent::Typing { channel, user, name } => {
+                let mut state = self.lock();
+                let typing = Delivery::new(Event::Typing { channel, user: name });
+                self.send_to_channel(&mut state, channel, &typing, Some(user));
+            }
+            BusEvent::Read { channel, user, seq } => {
+                let mut state = self.lock();
+                self.send_to_user(&mut state, user, &Delivery::new(Event::Read { channel, seq }));
+            }
+        }
+    }
+
+    /// Subscribes all of a user's connections to a channel and tells them.
+    fn subscribe_user(&self, user: UserId, view: ChannelView) {
+        let mut state = self.lock();
+        let channel = view.channel.id;
+        let last_seq = view.last_seq;
+        let connections: Vec<ConnectionId> =
+            state.users.get(&user).map(|u| u.connections.iter().copied().collect()).unwrap_or_default();
+        let route = state.routes.entry(channel).or_insert_with(|| Route::new(last_seq));
+        route.subscribers.extend(connections.iter().copied());
+        for id in &connections {
+            if let Some(connection) = state.connections.get_mut(id) {
+                connection.channels.insert(channel);
+            }
+        }
+        self.send_to_user(&mut state, user, &Delivery::new(Event::Joined(view)));
+    }
+
+    fn unsubscribe_user(&self, user: UserId, channel: ChannelId) {
+        let mut state = self.lock();
+        let connections: Vec<ConnectionId> =
+            state.users.get(&user).map(|u| u.connections.iter().copied().collect()).unwrap_or_default();
+        for id in &connections {
+            if let Some(connection) = state.connections.get_mut(id) {
+                connection.channels.remove(&channel);
+            }
+            if let Some(route) = state.routes.get_mut(&channel) {
+                route.subscribers.remove(id);
+            }
+        }
+        self.send_to_user(&mut state, user, &Delivery::new(Event::Left(channel)));
+    }
+
+    // ----- requests -----------------------------------------------------------
+
+    /// Posts a message. The store job is queued before this returns, so one
+    /// connection's messages keep their order; the future resolves after the
+    /// commit, once the message is on its way to every member.
+    pub fn post(
+        self: &Arc<Self>,
+        sender: &User,
+        channel: ChannelId,
+        client_id: ClientId,
+        body: MessageBody,
+    ) -> impl Future<Output = Result<Appended, HubError>> + Send + 'static {
+        let allowed = {
+            let mut state = self.lock();
+            state.users.get_mut(&sender.id).is_none_or(|entry| entry.messages.try_take())
+        };
+        let queued = allowed
+            .then(|| self.store.append_message(NewMessage { channel, sender: sender.id, client_id, body }));
+        let hub = Arc::clone(self);
+        async move {
+            let Some(queued) = queued else {
+                hub.metrics.rate_limited_total.inc();
+                return Err(HubError::RateLimited);
+            };
+            let appended = match queued.await {
+                Err(StoreError::NotMember) => return Err(hub.refusal_for_non_member(channel).await),
+                other => other?,
+            };
+            if appended.created {
+                hub.metrics.messages_total.inc();
+                hub.accept_message(appended.message.clone());
+                hub.bus.publish(BusEvent::Message(appended.message.clone())).await;
+            }
+            Ok(appended)
+        }
+    }
+
+    /// What a non-member is told: public channels say "join first"; private
+    /// ones and DMs look exactly like channels that do not exist.
+    async fn refusal_for_non_member(&self, channel: ChannelId) -> HubError {
+        match self.store.channel(channel).await {
+            Ok(Some(found)) if found.kind == ChannelKind::Public => HubError::NotMember,
+            Ok(_) => HubError::NotFound,
+            Err(error) => error.into(),
+        }
+    }
+
+    /// Relays "typing" to the channel's other members, if `connection` is in
+    /// it. Returns whether it was relayed.
+    pub async fn typing(&self, connection: ConnectionId, user: &User, channel: ChannelId) -> bool {
+        {
+            let mut state = self.lock();
+            let subscribed =
+                state.connections.get(&connection).is_some_and(|c| c.channels.contains(&channel));
+            if !subscribed {
+                return false;
+            }
+            let typing = Delivery::new(Event::Typing { channel, user: user.name.clone() });
+            self.send_to_channel(&mut state, channel, &typing, Some(user.id));
+        }
+        let event = BusEvent::Typing { channel, user: user.id, name: user.name.clone() };
+        self.bus.publish(event).await;
+        true
+    }
+
+    /// The channels `user` belongs to, as they see them.
+    pub async fn channels_of(&self, user: &User) -> Result<Vec<ChannelView>, HubError> {
+        Ok(self.store.channels_of(user.id).await?)
+    }
+
+    /// Public channels, for browsing.
+    pub async fn public_channels(&self, user: &User) -> Result<Vec<ChannelView>, HubError> {
+        Ok(self.store.public_channels(user.id).await?)
+    }
+
+    /// A channel `user` may read: any public one, or one they are a member of.
+    async fn readable_channel(&self, user: &User, channel: ChannelId) -> Result<Channel, HubError> {
+        let found = self.store.channel(channel).await?.ok_or(HubError::NotFound)?;
+        if found.kind == ChannelKind::Public || self.store.is_member(channel, user.id).await? {
+            Ok(found)
+        } else {
+            Err(HubError::NotFound)
+        }
+    }
+
+    /// A page of history, oldest first, and whether older messages exist.
+    pub async fn history(
+        &self,
+        user: &User,
+        channel: ChannelId,
+        before: Option<Seq>,
+        limit: u32,
+    ) -> Result<(Vec<Message>, bool), HubError> {
+        self.readable_channel(user, channel).await?;
+        let limit = limit.clamp(1, MAX_HISTORY_PAGE);
+        let messages = self.store.history(channel, before, limit).await?;
+        let has_more = messages.first().is_some_and(|oldest| oldest.seq.0 > 1);
+        Ok((messages, has_more))
+    }
+
+    /// Messages after `after`, for resuming; only for channels `user` may read.
+    pub async fn messages_after(
+        &self,
+        user: &User,
+        channel: ChannelId,
+        after: Seq,
+    ) -> Result<Vec<Message>, HubError> {
+        self.readable_channel(user, channel).await?;
+        Ok(self.store.messages_after(channel, after, FILL_PAGE).await?)
+    }
+
+    /// Creates a channel, or joins the visible one that has the name.
+    pub async fn create_channel(
+        &self,
+        user: &User,
+        name: &ChannelName,
+        private: bool,
+    ) -> Result<ChannelView, HubError> {
+        let kind = if private { ChannelKind::Private } else { ChannelKind::Public };
+        match self.store.create_channel(name, kind, user.id, self.limits.channels_per_user).await {
+            Ok(channel) => {
+                tracing::info!(channel = channel.id.0, "channel created");
+                self.joined(user.id, channel.id).await
+            }
+            Err(StoreError::ChannelExists(existing)) => match existing.kind {
+                ChannelKind::Public => self.join(user, existing.id).await,
+                _ if self.store.is_member(existing.id, user.id).await? => {
+                    self.joined(user.id, existing.id).await
+                }
+                _ => Err(HubError::InvalidName("that channel name is not available")),
+            },
+            Err(StoreError::LimitReached) => {
+                Err(HubError::LimitReached("you have created the most channels allowed"))
+            }
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Joins a public channel.
+    pub async fn join(&self, user: &User, channel: ChannelId) -> Result<ChannelView, HubError> {
+        let found = self.readable_channel(user, channel).await?;
+        if found.kind != ChannelKind::Public && !self.store.is_member(channel, user.id).await? {
+            return Err(HubError::NotFound);
+        }
+        self.store.add_member(channel, user.id).await?;
+        self.joined(user.id, channel).await
+    }
+
+    /// After a membership was stored: tell the user's connections here and
+    /// the other nodes, and return the channel as the user sees it.
+    async fn joined(&self, user: UserId, channel: ChannelId) -> Result<ChannelView, HubError> {
+        let view = self.store.channel_view(channel, user).await?;
+        self.subscribe_user(user, view.clone());
+        self.bus.publish(BusEvent::Joined { channel, user }).await;
+        Ok(view)
+    }
+
+    /// Leaves a channel. General and DMs cannot be left.
+    pub async fn leave(&self, user: &User, channel: ChannelId) -> Result<(), HubError> {
+        let found = self.readable_channel(user, channel).await?;
+        if found.kind == ChannelKind::Direct {
+            return Err(HubError::Forbidden("direct messages cannot be left"));
+        }
+        if found.name.eq_ignore_ascii_case(GENERAL) && found.kind == ChannelKind::Public {
+            return Err(HubError::Forbidden("everyone stays in General"));
+        }
+        if !self.store.remove_member(channel, user.id).await? {
+            return Err(HubError::NotMember);
+        }
+        self.unsubscribe_user(user.id, channel);
+        self.bus.publish(BusEvent::Left { channel, user: user.id }).await;
+        Ok(())
+    }
+
+    /// Adds `invitee` to a channel the inviter is a member of.
+    pub async fn invite(
+        &self,
+        inviter: &User,
+        channel: ChannelId,
+        invitee: &str,
+    ) -> Result<ChannelView, HubError> {
+        let found = self.readable_channel(inviter, channel).await?;
+        if !self.store.is_member(channel, inviter.id).await? {
+            return Err(if found.kind == ChannelKind::Public {
+                HubError::NotMember
+            } else {
+                HubError::NotFound
+            });
+        }
+        if found.kind == ChannelKind::Direct {
+            return Err(HubError::Forbidden("direct messages are for two"));
+        }
+        let invitee = self.store.find_user(invitee).await?.ok_or(HubError::UnknownUser)?.user;
+        if self.store.add_member(channel, invitee.id).await? {
+            self.joined(invitee.id, channel).await?;
+        }
+        Ok(self.store.channel_view(channel, inviter.id).await?)
+    }
+
+    /// Finds or creates the DM channel between `user` and `other`.
+    pub async fn open_dm(&self, user: &User, other: &str) -> Result<ChannelView, HubError> {
+        let other = self.store.find_user(other).await?.ok_or(HubError::UnknownUser)?.user;
+        if other.id == user.id {
+            return Err(HubError::Forbidden("a direct message needs someone else"));
+        }
+        let channel = self.store.open_dm(user.id, other.id).await?;
+        self.joined(other.id, channel.id).await?;
+        self.joined(user.id, channel.id).await
+    }
+
+    /// Moves the user's read marker and tells all of their connections.
+    pub async fn mark_read(&self, user: &User, channel: ChannelId, seq: Seq) -> Result<(), HubError> {
+        let marker = match self.store.mark_read(channel, user.id, seq).await {
+            Err(StoreError::NotMember) => return Err(HubError::NotFound),
+            other => other?,
+        };
+        {
+            let mut state = self.lock();
+            let read = Delivery::new(Event::Read { channel, seq: marker });
+            self.send_to_user(&mut state, user.id, &read);
+        }
+        self.bus.publish(BusEvent::Read { channel, user: user.id, seq: marker }).await;
+        Ok(())
+    }
+}

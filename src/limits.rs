@@ -1,0 +1,109 @@
+//! Limits on everything a client controls, and the token bucket that enforces
+//! rates. The numbers are policy, so they live in one struct with documented
+//! defaults that the CLI can override.
+
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Messages a user may post per second, sustained (over all connections).
+    pub messages_per_second: f64,
+    /// Messages a user may post in a burst above the sustained rate.
+    pub message_burst: f64,
+    /// Typing events relayed per channel per connection: at most one per this.
+    pub typing_interval: Duration,
+    /// Channels one user may create.
+    pub channels_per_user: u32,
+    /// Largest WebSocket message (and frame) accepted; bigger closes with 1009.
+    pub max_frame_bytes: usize,
+    /// Frames queued to one connection before it is judged too slow.
+    pub outbound_queue: usize,
+    /// Grace period after a user's last connection closes before they are
+    /// shown offline, so a reload does not flap.
+    pub presence_grace: Duration,
+    /// How often the server pings each WebSocket.
+    pub heartbeat_interval: Duration,
+    /// A connection that sends nothing (not even a pong) for this long is closed.
+    pub idle_timeout: Duration,
+    /// Largest HTTP request body.
+    pub max_http_body_bytes: usize,
+    /// How long a session stays valid.
+    pub session_ttl: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            messages_per_second: 10.0,
+            message_burst: 20.0,
+            typing_interval: Duration::from_secs(2),
+            channels_per_user: 100,
+            max_frame_bytes: 64 * 1024,
+            outbound_queue: 1024,
+            presence_grace: Duration::from_secs(5),
+            heartbeat_interval: Duration::from_secs(20),
+            idle_timeout: Duration::from_secs(60),
+            max_http_body_bytes: 16 * 1024,
+            session_ttl: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+}
+
+/// A token bucket: `rate` tokens per second, holding at most `burst`.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    refilled_at: Instant,
+}
+
+impl TokenBucket {
+    pub fn new(rate: f64, burst: f64) -> Self {
+        Self { rate, burst, tokens: burst, refilled_at: Instant::now() }
+    }
+
+    /// Takes one token if there is one.
+    pub fn try_take(&mut self) -> bool {
+        self.try_take_at(Instant::now())
+    }
+
+    /// Whether the bucket has refilled completely (its user has been idle).
+    pub fn is_full(&self) -> bool {
+        let elapsed = self.refilled_at.elapsed().as_secs_f64();
+        self.tokens + elapsed * self.rate >= self.burst
+    }
+
+    fn try_take_at(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.refilled_at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.refilled_at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_allows_burst_then_rate() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket { rate: 10.0, burst: 3.0, tokens: 3.0, refilled_at: start };
+        assert!(bucket.try_take_at(start));
+        assert!(bucket.try_take_at(start));
+        assert!(bucket.try_take_at(start));
+        assert!(!bucket.try_take_at(start));
+        assert!(bucket.try_take_at(start + Duration::from_millis(100)));
+        assert!(!bucket.try_take_at(start + Duration::from_millis(100)));
+        // Idle time refills only up to the burst.
+        let later = start + Duration::from_secs(60);
+        assert!((0..3).all(|_| bucket.try_take_at(later)));
+        assert!(!bucket.try_take_at(later));
+    }
+}

@@ -1,0 +1,175 @@
+//! The `natter` command: parses the command line, installs logging and calls
+//! into the library. Nothing else lives here.
+
+use std::io::{BufRead, IsTerminal};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use natter::auth::Accounts;
+use natter::limits::Limits;
+use natter::metrics::Metrics;
+use natter::server::{self, Config};
+use natter::store;
+
+/// Self-hosted, real-time team chat in one binary.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the chat server (the default when no command is given).
+    Serve(ServeArgs),
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account. The password is read from standard input (one
+    /// line), or prompted for without echo on a terminal.
+    Add {
+        name: String,
+        #[arg(long, env = "NATTER_DATABASE_URL", default_value = "sqlite://natter.db")]
+        database: String,
+    },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on; port 0 picks a free one.
+    #[arg(long, env = "NATTER_LISTEN", default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+    /// `sqlite://PATH` (created if missing) or `sqlite::memory:`.
+    #[arg(long, env = "NATTER_DATABASE_URL", default_value = "sqlite://natter.db")]
+    database: String,
+    /// Let people in with a name only, like the tutorial app.
+    #[arg(long, env = "NATTER_ALLOW_GUESTS")]
+    allow_guests: bool,
+    /// Another origin whose pages may open WebSockets here (repeatable),
+    /// e.g. https://chat.example.com behind a proxy.
+    #[arg(long = "allowed-origin", env = "NATTER_ALLOWED_ORIGINS", value_delimiter = ',')]
+    allowed_origins: Vec<String>,
+    /// Messages per second one user may send, sustained.
+    #[arg(long, env = "NATTER_MESSAGES_PER_SECOND", default_value_t = Limits::default().messages_per_second)]
+    messages_per_second: f64,
+    /// Messages one user may send in a burst.
+    #[arg(long, env = "NATTER_MESSAGE_BURST", default_value_t = Limits::default().message_burst)]
+    message_burst: f64,
+    /// Channels one user may create.
+    #[arg(long, env = "NATTER_CHANNELS_PER_USER", default_value_t = Limits::default().channels_per_user)]
+    channels_per_user: u32,
+    /// Milliseconds a user stays shown online after their last connection closes.
+    #[arg(long, env = "NATTER_PRESENCE_GRACE_MS", default_value_t = 5000)]
+    presence_grace_ms: u64,
+}
+
+impl ServeArgs {
+    fn into_config(self) -> Config {
+        let limits = Limits {
+            messages_per_second: self.messages_per_second,
+            message_burst: self.message_burst,
+            channels_per_user: self.channels_per_user,
+            presence_grace: Duration::from_millis(self.presence_grace_ms),
+            ..Limits::default()
+        };
+        Config {
+            database_url: self.database,
+            allow_guests: self.allow_guests,
+            allowed_origins: self.allowed_origins,
+            limits,
+            ..Config::default()
+        }
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("NATTER_LOG")
+                .unwrap_or_else(|_| "natter=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    match cli.command {
+        Some(Command::Serve(args)) => runtime.block_on(serve(args)),
+        None => {
+            // No subcommand: serve with the defaults (and environment).
+            let Cli { command: Some(Command::Serve(args)) } = Cli::parse_from(["natter", "serve"]) else {
+                unreachable!("parsing `natter serve` yields the serve command");
+            };
+            runtime.block_on(serve(args))
+        }
+        Some(Command::User { command: UserCommand::Add { name, database } }) => {
+            let password = read_password()?;
+            runtime.block_on(add_user(&name, &password, &database))
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let listen = args.listen;
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let address = listener.local_addr()?;
+    // Scripts and tests read this line to learn the port.
+    println!("natter listening on http://{address}");
+    server::serve(listener, args.into_config(), shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM; only Ctrl-C stops natter");
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let password = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("Password: ").context("cannot read the password")?
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).context("cannot read the password")?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    if password.is_empty() {
+        bail!("no password given");
+    }
+    Ok(password)
+}
+
+async fn add_user(name: &str, password: &str, database: &str) -> anyhow::Result<()> {
+    let store = store::open(database, Arc::new(Metrics::default())).await?;
+    let accounts = Accounts::new(Arc::clone(&store), Limits::default().session_ttl, false).await?;
+    let created = accounts.create_user(name, password).await;
+    store.close().await;
+    let user = created?;
+    println!("created user {} (id {})", user.name, user.id);
+    Ok(())
+}

@@ -1,0 +1,162 @@
+//! The HTTP account API: register, login, guest, logout, me. Also where a
+//! request's session token is found (cookie, bearer header or `?token=`).
+//!
+//! [`ApiError`] is the one translation of failures into HTTP responses.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use super::convert::user_info;
+use crate::auth::{AuthError, Session};
+use crate::protocol::http::{
+    Credentials, ErrorDetail, ErrorResponse, GuestRequest, MeResponse, SessionResponse,
+};
+
+/// The cookie that carries a browser's session token.
+pub(super) const SESSION_COOKIE: &str = "natter_session";
+
+pub(super) struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    pub(super) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorResponse { error: ErrorDetail { code: self.code.into(), message: self.message } };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        let (status, code) = match &error {
+            AuthError::InvalidUsername(_) => (StatusCode::BAD_REQUEST, "invalid_username"),
+            AuthError::InvalidPassword(_) => (StatusCode::BAD_REQUEST, "invalid_password"),
+            AuthError::NameTaken => (StatusCode::CONFLICT, "name_taken"),
+            AuthError::NameInUse => (StatusCode::CONFLICT, "name_in_use"),
+            AuthError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
+            AuthError::GuestsDisabled => (StatusCode::FORBIDDEN, "guests_disabled"),
+            AuthError::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            AuthError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        };
+        ApiError::new(status, code, error.to_string())
+    }
+}
+
+/// Parses a JSON body into `T`, answering malformed input with a clear 400.
+fn parse_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("invalid JSON body: {e}")))
+}
+
+/// A new session as a response: the token in the body for API clients, and
+/// in an HttpOnly cookie for browsers, which then never handle it in script.
+fn session_response(status: StatusCode, session: Session, max_age_secs: u64) -> Response {
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age_secs}",
+        session.token
+    );
+    let body = SessionResponse { token: session.token, user: user_info(&session.user) };
+    let mut response = (status, Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+pub(super) async fn register(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let credentials: Credentials = parse_body(&body)?;
+    let session = state.accounts.register(&credentials.username, &credentials.password).await?;
+    Ok(session_response(StatusCode::CREATED, session, state.hub.limits().session_ttl.as_secs()))
+}
+
+pub(super) async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let credentials: Credentials = parse_body(&body)?;
+    let session = state.accounts.login(peer.ip(), &credentials.username, &credentials.password).await?;
+    Ok(session_response(StatusCode::OK, session, state.hub.limits().session_ttl.as_secs()))
+}
+
+pub(super) async fn guest(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let request: GuestRequest = parse_body(&body)?;
+    let hub = &state.hub;
+    let session = state.accounts.guest(&request.username, |name| hub.is_online(name)).await?;
+    Ok(session_response(StatusCode::OK, session, state.hub.limits().session_ttl.as_secs()))
+}
+
+pub(super) async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if let Some(token) = session_token(&headers, None) {
+        state.accounts.logout(&token).await?;
+    }
+    let clear = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    if let Ok(value) = HeaderValue::from_str(&clear) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    Ok(response)
+}
+
+pub(super) async fn me(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let token = session_token(&headers, None).ok_or_else(unauthorized)?;
+    let user = state.accounts.authenticate(&token).await?.ok_or_else(unauthorized)?;
+    Ok(Json(MeResponse { user: user_info(&user) }).into_response())
+}
+
+pub(super) fn unauthorized() -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "log in first")
+}
+
+/// The session token of a request: `Authorization: Bearer`, then the
+/// `?token=` query value (for clients that cannot set headers on a WebSocket),
+/// then the session cookie.
+pub(super) fn session_token(headers: &HeaderMap, query_token: Option<&str>) -> Option<String> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim);
+    let cookie = || {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| *name == SESSION_COOKIE)
+            .map(|(_, value)| value)
+    };
+    bearer.or(query_token).or_else(cookie).filter(|token| !token.is_empty()).map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_tokens_in_order_of_precedence() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, HeaderValue::from_static("a=1; natter_session=cookie-token"));
+        assert_eq!(session_token(&headers, None).as_deref(), Some("cookie-token"));
+        assert_eq!(session_token(&headers, Some("query-token")).as_deref(), Some("query-token"));
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer bearer-token"));
+        assert_eq!(session_token(&headers, Some("query-token")).as_deref(), Some("bearer-token"));
+        assert_eq!(session_token(&HeaderMap::new(), None), None);
+    }
+}

@@ -1,0 +1,66 @@
+//! The router: routes, security headers, body and time limits, and the two
+//! operational endpoints (`/healthz`, `/metrics`).
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use super::{AppState, api, web, ws};
+use crate::limits::Limits;
+
+/// Longest an HTTP request may take. WebSocket sessions are not requests once
+/// upgraded, so this does not bound them.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The page may load only its own scripts, styles and sockets: user text that
+/// slipped into markup still could not run.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+     form-action 'self'; object-src 'none'";
+
+pub(super) fn router(state: AppState, limits: &Limits) -> Router {
+    let security_headers = [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
+    ];
+    let mut router = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/api/register", post(api::register))
+        .route("/api/login", post(api::login))
+        .route("/api/guest", post(api::guest))
+        .route("/api/logout", post(api::logout))
+        .route("/api/me", get(api::me))
+        .route("/ws", get(ws::upgrade))
+        .fallback(web::static_file)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(limits.max_http_body_bytes))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT));
+    for (name, value) in security_headers {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
+    }
+    router
+}
+
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.hub.store().health().await {
+        Ok(()) => (StatusCode::OK, "ok"),
+        Err(error) => {
+            tracing::warn!(%error, "health check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable")
+        }
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+}

@@ -1,0 +1,179 @@
+//! Durable state: accounts, sessions, channels, memberships and messages.
+//!
+//! [`Store`] is shaped by use cases, not tables. Backends live in submodules
+//! (`sqlite` now; PostgreSQL later) and must pass the same conformance suite
+//! (`tests/it/store.rs`). This is the only place that knows SQL; it knows
+//! nothing of sockets or the hub.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::model::{
+    Channel, ChannelId, ChannelKind, ChannelName, ChannelView, ClientId, Message, MessageBody, Seq, User,
+    UserId, UserName,
+};
+
+pub mod sqlite;
+
+use crate::metrics::Metrics;
+
+/// Opens the store a database URL names (`sqlite://...`, `sqlite::memory:`).
+pub async fn open(url: &str, metrics: Arc<Metrics>) -> StoreResult<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        let options = sqlite::SqliteOptions::from_url(url).map_err(StoreError::Backend)?;
+        let store = tokio::task::spawn_blocking(move || sqlite::SqliteStore::open(options, metrics))
+            .await
+            .map_err(|e| StoreError::Backend(format!("store start-up failed: {e}")))??;
+        Ok(Arc::new(store))
+    } else {
+        // Only the scheme is echoed: the rest of a URL may hold a password.
+        let scheme = url.split(':').next().unwrap_or_default();
+        Err(StoreError::Backend(format!(
+            "unsupported database scheme {scheme:?}: use sqlite://PATH or sqlite::memory:"
+        )))
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// A user with that name (compared without case) exists.
+    #[error("name is taken")]
+    NameTaken,
+    /// A channel with that name exists; here it is.
+    #[error("channel exists")]
+    ChannelExists(Channel),
+    #[error("no such channel")]
+    NoSuchChannel,
+    #[error("not a member of the channel")]
+    NotMember,
+    /// A per-user cap was reached.
+    #[error("limit reached")]
+    LimitReached,
+    /// The store is shutting down or its worker is gone.
+    #[error("store is closed")]
+    Closed,
+    /// Anything the backend reports; logged, never shown to clients.
+    #[error("storage failure: {0}")]
+    Backend(String),
+}
+
+/// A user record with what login needs.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub user: User,
+    /// argon2id PHC string; `None` for guests.
+    pub password_hash: Option<String>,
+}
+
+/// A message to append. The sender comes from the session, never the client.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub channel: ChannelId,
+    pub sender: UserId,
+    pub client_id: ClientId,
+    pub body: MessageBody,
+}
+
+/// What an append did.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    pub message: Message,
+    /// False when `(sender, client_id)` was already stored: `message` is the
+    /// original and nothing new was written.
+    pub created: bool,
+}
+
+/// A future that is already queued in the store when it is returned, so
+/// appends submitted in order by one caller are committed in that order.
+pub type Queued<T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'static>>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates a registered user (with a password hash) and makes them a
+    /// member of General. Fails with `NameTaken` if any user has the name.
+    async fn create_user(&self, name: &UserName, password_hash: &str) -> StoreResult<User>;
+
+    /// Returns the guest user of that name, creating it (and its General
+    /// membership) if needed. Fails with `NameTaken` if a registered user has it.
+    async fn claim_guest(&self, name: &UserName) -> StoreResult<User>;
+
+    /// Looks a user up by name, without regard to case.
+    async fn find_user(&self, name: &str) -> StoreResult<Option<Credentials>>;
+
+    /// Stores a session under the hash of its token.
+    async fn create_session(&self, user: UserId, token_hash: [u8; 32], expires_at_ms: i64)
+    -> StoreResult<()>;
+
+    /// The user of an unexpired session.
+    async fn session_user(&self, token_hash: [u8; 32], now_ms: i64) -> StoreResult<Option<User>>;
+
+    /// Revokes a session. Revoking an unknown one is not an error.
+    async fn delete_session(&self, token_hash: [u8; 32]) -> StoreResult<()>;
+
+    /// Creates a public or private channel with the creator as its only member.
+    /// Fails with `ChannelExists` (carrying it) if the name is taken, and with
+    /// `LimitReached` if the creator already created `max_per_creator`.
+    async fn create_channel(
+        &self,
+        name: &ChannelName,
+        kind: ChannelKind,
+        creator: UserId,
+        max_per_creator: u32,
+    ) -> StoreResult<Channel>;
+
+    /// Finds or creates the direct-message channel of two users.
+    async fn open_dm(&self, a: UserId, b: UserId) -> StoreResult<Channel>;
+
+    async fn channel(&self, id: ChannelId) -> StoreResult<Option<Channel>>;
+
+    /// Adds a member; returns false if they already were one.
+    async fn add_member(&self, channel: ChannelId, user: UserId) -> StoreResult<bool>;
+
+    /// Removes a member; returns false if they were not one.
+    async fn remove_member(&self, channel: ChannelId, user: UserId) -> StoreResult<bool>;
+
+    async fn is_member(&self, channel: ChannelId, user: UserId) -> StoreResult<bool>;
+
+    /// The ids of a channel's members.
+    async fn members(&self, channel: ChannelId) -> StoreResult<Vec<UserId>>;
+
+    /// One channel as `viewer` sees it (membership, read marker).
+    async fn channel_view(&self, channel: ChannelId, viewer: UserId) -> StoreResult<ChannelView>;
+
+    /// Every channel `user` is a member of, by name.
+    async fn channels_of(&self, user: UserId) -> StoreResult<Vec<ChannelView>>;
+
+    /// Every public channel, marked with whether `viewer` is a member.
+    async fn public_channels(&self, viewer: UserId) -> StoreResult<Vec<ChannelView>>;
+
+    /// The newest seq of every channel: where live delivery starts after a start.
+    async fn channel_heads(&self) -> StoreResult<Vec<(ChannelId, Seq)>>;
+
+    /// Appends a message if the sender is a member: assigns the next seq, the
+    /// id and the timestamp, and resolves after the commit. The job is queued
+    /// before this returns (see [`Queued`]). Group-committed.
+    fn append_message(&self, message: NewMessage) -> Queued<Appended>;
+
+    /// Up to `limit` messages with `seq < before` (all when `None`), the newest
+    /// ones, returned oldest first.
+    async fn history(&self, channel: ChannelId, before: Option<Seq>, limit: u32)
+    -> StoreResult<Vec<Message>>;
+
+    /// Up to `limit` messages with `seq > after`, oldest first.
+    async fn messages_after(&self, channel: ChannelId, after: Seq, limit: u32) -> StoreResult<Vec<Message>>;
+
+    /// Moves a member's read marker forward to `seq` (clamped to the channel's
+    /// head; never backwards) and returns the marker now in force.
+    async fn mark_read(&self, channel: ChannelId, user: UserId, seq: Seq) -> StoreResult<Seq>;
+
+    /// Succeeds when the store can serve.
+    async fn health(&self) -> StoreResult<()>;
+
+    /// Finishes every queued job, then stops accepting new ones.
+    async fn close(&self);
+}

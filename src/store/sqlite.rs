@@ -1,0 +1,877 @@
+//! The embedded SQLite store: one file in WAL mode, one writer thread.
+//!
+//! Every operation is a job sent to a single thread that owns the connection.
+//! The thread takes all the jobs waiting (up to `max_batch`), runs each inside
+//! its own savepoint within one transaction, commits once, and only then
+//! answers them all: group commit, so durability costs one fsync per batch
+//! rather than per message, and nothing is answered before it is on disk.
+//! Reads travel the same path; they are cheap, and one connection keeps
+//! `sqlite::memory:` databases working.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::oneshot;
+
+use super::{Appended, Credentials, NewMessage, Queued, Store, StoreError, StoreResult};
+use crate::metrics::Metrics;
+use crate::model::{
+    Channel, ChannelId, ChannelKind, ChannelName, ChannelView, GENERAL, Message, MessageId, Seq, User,
+    UserId, UserName, now_millis,
+};
+
+/// Most jobs committed in one transaction. Bounds how long one batch holds the
+/// writer and how many answers wait on one fsync.
+pub const DEFAULT_MAX_BATCH: usize = 512;
+
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// The database file; `None` for a private in-memory database.
+    pub path: Option<PathBuf>,
+    /// Jobs per transaction; 1 turns group commit off (for measurements).
+    pub max_batch: usize,
+}
+
+impl SqliteOptions {
+    /// Parses `sqlite://path`, `sqlite:path` or `sqlite::memory:`.
+    pub fn from_url(url: &str) -> Result<Self, String> {
+        let rest = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .ok_or_else(|| format!("not a sqlite URL: {url}"))?;
+        let rest = rest.split('?').next().unwrap_or_default();
+        let path = match rest {
+            ":memory:" => None,
+            "" => return Err("sqlite URL has no path".into()),
+            file => Some(PathBuf::from(file)),
+        };
+        Ok(Self { path, max_batch: DEFAULT_MAX_BATCH })
+    }
+}
+
+pub struct SqliteStore {
+    /// `None` once closed.
+    jobs: std::sync::Mutex<Option<mpsc::Sender<Box<dyn Job>>>>,
+    worker: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) and migrates the database, then starts the
+    /// writer thread. Blocking: call it from `spawn_blocking` in async code.
+    pub fn open(options: SqliteOptions, metrics: Arc<Metrics>) -> StoreResult<Self> {
+        let connection = match &options.path {
+            Some(path) => Connection::open(path),
+            None => Connection::open_in_memory(),
+        }
+        .map_err(backend)?;
+        configure(&connection, options.path.is_some())?;
+        migrate(&connection)?;
+        let (sender, receiver) = mpsc::channel();
+        let max_batch = options.max_batch.max(1);
+        let worker = std::thread::Builder::new()
+            .name("natter-sqlite".into())
+            .spawn(move || run_worker(connection, receiver, max_batch, metrics))
+            .map_err(|e| StoreError::Backend(format!("cannot start writer thread: {e}")))?;
+        Ok(Self { jobs: std::sync::Mutex::new(Some(sender)), worker: std::sync::Mutex::new(Some(worker)) })
+    }
+
+    /// Queues `op` for the writer thread; the returned future resolves after
+    /// the batch it ran in has committed.
+    fn submit<T, F>(&self, op: F) -> Queued<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: Box<dyn Job> = Box::new(Operation { op, reply });
+        let queued = {
+            let jobs = self.jobs.lock().expect("store sender lock is never poisoned");
+            match jobs.as_ref() {
+                Some(sender) => sender.send(job).is_ok(),
+                None => false,
+            }
+        };
+        Box::pin(async move {
+            if !queued {
+                return Err(StoreError::Closed);
+            }
+            answer.await.unwrap_or(Err(StoreError::Closed))
+        })
+    }
+}
+
+fn backend(error: rusqlite::Error) -> StoreError {
+    StoreError::Backend(error.to_string())
+}
+
+fn configure(connection: &Connection, on_disk: bool) -> StoreResult<()> {
+    if on_disk {
+        // WAL lets readers proceed during a commit and makes each commit one
+        // append + fsync; FULL syncs the WAL at every commit, so an answered
+        // write survives power loss, not only a crash of natter.
+        let mode: String =
+            connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0)).map_err(backend)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Backend(format!("cannot enable WAL (journal_mode={mode})")));
+        }
+    }
+    connection
+        .execute_batch(
+            "PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA busy_timeout = 5000;",
+        )
+        .map_err(backend)
+}
+
+/// Schema versions, applied in order; `PRAGMA user_version` counts those applied.
+const MIGRATIONS: &[&str] = &[r#"
+    CREATE TABLE users (
+        id            INTEGER PRIMARY KEY,
+        name          TEXT NOT NULL,
+        name_key      TEXT NOT NULL UNIQUE,
+        password_hash TEXT,
+        guest         INTEGER NOT NULL DEFAULT 0,
+        created_at    INTEGER NOT NULL
+    );
+    CREATE TABLE sessions (
+        token_hash BLOB PRIMARY KEY,
+        user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE INDEX sessions_by_user ON sessions(user_id);
+    CREATE TABLE channels (
+        id         INTEGER PRIMARY KEY,
+        name       TEXT NOT NULL,
+        -- Lower-cased name of a public or private channel; NULL for DMs.
+        name_key   TEXT UNIQUE,
+        -- 'min_user_id:max_user_id' for DMs; NULL otherwise.
+        dm_key     TEXT UNIQUE,
+        kind       TEXT NOT NULL CHECK (kind IN ('public', 'private', 'dm')),
+        created_by INTEGER REFERENCES users(id),
+        created_at INTEGER NOT NULL,
+        last_seq   INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE members (
+        channel_id INTEGER NOT NULL REFERENCES channels(id),
+        user_id    INTEGER NOT NULL REFERENCES users(id),
+        read_seq   INTEGER NOT NULL DEFAULT 0,
+        joined_at  INTEGER NOT NULL,
+        PRIMARY KEY (channel_id, user_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX members_by_user ON members(user_id);
+    CREATE TABLE messages (
+        id         INTEGER PRIMARY KEY,
+        channel_id INTEGER NOT NULL REFERENCES channels(id),
+        seq        INTEGER NOT NULL,
+        sender_id  INTEGER NOT NULL REFERENCES users(id),
+        client_id  TEXT NOT NULL,
+        body       TEXT NOT NULL,
+        ts         INTEGER NOT NULL,
+        UNIQUE (channel_id, seq),
+        UNIQUE (sender_id, client_id)
+    );
+    INSERT INTO channels (id, name, name_key, kind, created_at)
+        VALUES (1, 'General', 'general', 'public', 0);
+"#];
+
+fn migrate(connection: &Connection) -> StoreResult<()> {
+    let applied: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(backend)?;
+    let applied = usize::try_from(applied).unwrap_or(0);
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let script = format!("BEGIN; {migration}; PRAGMA user_version = {}; COMMIT;", index + 1);
+        connection.execute_batch(&script).map_err(backend)?;
+    }
+    debug_assert_eq!(GENERAL, "General", "the migration above names General");
+    Ok(())
+}
+
+/// A type-erased operation for the writer thread.
+trait Job: Send {
+    /// Runs the operation inside the current transaction.
+    fn run(self: Box<Self>, connection: &Connection) -> Box<dyn Completion>;
+    /// Answers without running (the transaction could not start).
+    fn fail(self: Box<Self>, error: StoreError);
+}
+
+/// The result of a job that ran, waiting for its batch to commit.
+trait Completion: Send {
+    fn succeeded(&self) -> bool;
+    /// Answers the caller; `commit` says whether the batch is durable.
+    fn finish(self: Box<Self>, commit: StoreResult<()>);
+}
+
+struct Operation<T, F> {
+    op: F,
+    reply: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<T, F> Job for Operation<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+{
+    fn run(self: Box<Self>, connection: &Connection) -> Box<dyn Completion> {
+        let result = (self.op)(connection);
+        Box::new(Ran { result, reply: self.reply })
+    }
+
+    fn fail(self: Box<Self>, error: StoreError) {
+        let _ = self.reply.send(Err(error));
+    }
+}
+
+struct Ran<T> {
+    result: StoreResult<T>,
+    reply: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<T: Send> Completion for Ran<T> {
+    fn succeeded(&self) -> bool {
+        self.result.is_ok()
+    }
+
+    fn finish(self: Box<Self>, commit: StoreResult<()>) {
+        let answer = match (commit, self.result) {
+            (Ok(()), result) => result,
+            // The job's own error says more than the batch's.
+            (Err(_), Err(job_error)) => Err(job_error),
+            (Err(commit_error), Ok(_)) => Err(commit_error),
+        };
+        // The caller may have gone away; the work is done either way.
+        let _ = self.reply.send(answer);
+    }
+}
+
+fn run_worker(
+    connection: Connection,
+    jobs: mpsc::Receiver<Box<dyn Job>>,
+    max_batch: usize,
+    metrics: Arc<Metrics>,
+) {
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
+    while let Ok(first) = jobs.recv() {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let started = Instant::now();
+        let size = batch.len();
+        run_batch(&connection, &mut batch);
+        metrics.commit_batch_size.observe(size as f64);
+        metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+    }
+    // All senders are gone: every queued job has been answered. Fold the WAL
+    // back so the file is compact for the next start.
+    if let Err(error) = connection.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+        tracing::warn!(%error, "checkpoint at shutdown failed");
+    }
+}
+
+fn run_batch(connection: &Connection, batch: &mut Vec<Box<dyn Job>>) {
+    if let Err(error) = connection.execute_batch("BEGIN IMMEDIATE") {
+        tracing::error!(%error, "cannot begin a transaction");
+        for job in batch.drain(..) {
+            job.fail(backend_text(&error));
+        }
+        return;
+    }
+    let mut completions = Vec::with_capacity(batch.len());
+    let mut batch_error = None;
+    for job in batch.drain(..) {
+        if batch_error.is_some() {
+            job.fail(StoreError::Backend("transaction aborted".into()));
+            continue;
+        }
+        // Each job gets a savepoint, so a job that fails half-way leaves no
+        // trace while the rest of the batch still commits.
+        if let Err(error) = connection.execute_batch("SAVEPOINT job") {
+            batch_error = Some(backend(error));
+            job.fail(StoreError::Backend("transaction aborted".into()));
+            continue;
+        }
+        let completion = job.run(connection);
+        let close = if completion.succeeded() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+        if let Err(error) = connection.execute_batch(close) {
+            batch_error = Some(backend(error));
+        }
+        completions.push(completion);
+    }
+    let commit = match batch_error {
+        None => connection.execute_batch("COMMIT").map_err(backend),
+        Some(error) => Err(error),
+    };
+    if let Err(error) = &commit {
+        tracing::error!(%error, jobs = completions.len(), "batch failed; nothing in it was stored");
+        // After some I/O errors SQLite has rolled back already; a failing
+        // ROLLBACK then only says so.
+        let _ = connection.execute_batch("ROLLBACK");
+    }
+    for completion in completions {
+        completion.finish(commit.clone());
+    }
+}
+
+fn backend_text(error: &rusqlite::Error) -> StoreError {
+    StoreError::Backend(error.to_string())
+}
+
+fn is_unique_violation(error: &rusqlite::Error) -> bool {
+    matches!(
+        error,
+        rusqlite::Error::SqliteFailure(e, _)
+            if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    )
+}
+
+fn kind_of(text: String) -> rusqlite::Result<ChannelKind> {
+    ChannelKind::from_db(&text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("unknown channel kind {text:?}").into(),
+        )
+    })
+}
+
+const MESSAGE_COLUMNS: &str = "m.id, m.channel_id, m.seq, m.sender_id, u.name, m.client_id, m.body, m.ts";
+
+fn message_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
+    Ok(Message {
+        id: MessageId(row.get(0)?),
+        channel: ChannelId(row.get(1)?),
+        seq: Seq(row.get(2)?),
+        sender: UserId(row.get(3)?),
+        sender_name: row.get(4)?,
+        client_id: row.get(5)?,
+        body: row.get(6)?,
+        ts: row.get(7)?,
+    })
+}
+
+fn insert_user(connection: &Connection, name: &UserName, password_hash: Option<&str>) -> StoreResult<User> {
+    let now = now_millis();
+    let inserted = connection.execute(
+        "INSERT INTO users (name, name_key, password_hash, guest, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![name.as_str(), name.key(), password_hash, password_hash.is_none(), now],
+    );
+    match inserted {
+        Ok(_) => {}
+        Err(error) if is_unique_violation(&error) => return Err(StoreError::NameTaken),
+        Err(error) => return Err(backend(error)),
+    }
+    let id = UserId(connection.last_insert_rowid());
+    join_general(connection, id)?;
+    Ok(User { id, name: name.as_str().to_owned(), guest: password_hash.is_none() })
+}
+
+fn join_general(connection: &Connection, user: UserId) -> StoreResult<()> {
+    connection
+        .execute(
+            "INSERT OR IGNORE INTO members (channel_id, user_id, read_seq, joined_at)
+             SELECT id, ?1, 0, ?2 FROM channels WHERE name_key = 'general'",
+            params![user.0, now_millis()],
+        )
+        .map_err(backend)?;
+    Ok(())
+}
+
+fn load_channel(connection: &Connection, id: ChannelId) -> StoreResult<Option<Channel>> {
+    connection
+        .query_row("SELECT id, name, kind FROM channels WHERE id = ?1", [id.0], |row| {
+            Ok(Channel { id: ChannelId(row.get(0)?), name: row.get(1)?, kind: kind_of(row.get(2)?)? })
+        })
+        .optional()
+        .map_err(backend)
+}
+
+fn dm_member_names(connection: &Connection, channel: ChannelId) -> StoreResult<Vec<String>> {
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT u.name FROM members m JOIN users u ON u.id = m.user_id
+             WHERE m.channel_id = ?1 ORDER BY u.name_key",
+        )
+        .map_err(backend)?;
+    let names = statement
+        .query_map([channel.0], |row| row.get(0))
+        .map_err(backend)?
+        .collect::<rusqlite::Result<Vec<String>>>()
+        .map_err(backend)?;
+    Ok(names)
+}
+
+/// Columns: id, name, kind, last_seq, read_seq (NULL when not a member).
+fn view_from_row(connection: &Connection, row: &rusqlite::Row<'_>) -> StoreResult<ChannelView> {
+    let read = |row: &rusqlite::Row<'_>| -> rusqlite::Result<(Channel, Seq, Option<i64>)> {
+        Ok((
+            Channel { id: ChannelId(row.get(0)?), name: row.get(1)?, kind: kind_of(row.get(2)?)? },
+            Seq(row.get(3)?),
+            row.get(4)?,
+        ))
+    };
+    let (channel, last_seq, read_seq) = read(row).map_err(backend)?;
+    let dm_members = if channel.kind == ChannelKind::Direct {
+        dm_member_names(connection, channel.id)?
+    } else {
+        Vec::new()
+    };
+    Ok(ChannelView {
+        channel,
+        last_seq,
+        read_seq: Seq(read_seq.unwrap_or(0)),
+        member: read_seq.is_some(),
+        dm_members,
+    })
+}
+
+fn query_views(
+    connection: &Connection,
+    sql: &str,
+    viewer: UserId,
+    channel: Option<ChannelId>,
+) -> StoreResult<Vec<ChannelView>> {
+    let mut statement = connection.prepare_cached(sql).map_err(backend)?;
+    let mut rows = match channel {
+        Some(channel) => statement.query(params![viewer.0, channel.0]),
+        None => statement.query(params![viewer.0]),
+    }
+    .map_err(backend)?;
+    let mut views = Vec::new();
+    while let Some(row) = rows.next().map_err(backend)? {
+        views.push(view_from_row(connection, row)?);
+    }
+    Ok(views)
+}
+
+fn add_member_row(connection: &Connection, channel: ChannelId, user: UserId) -> StoreResult<bool> {
+    let added = connection
+        .execute(
+            "INSERT OR IGNORE INTO members (channel_id, user_id, read_seq, joined_at) VALUES (?1, ?2, 0, ?3)",
+            params![channel.0, user.0, now_millis()],
+        )
+        .map_err(backend)?;
+    Ok(added == 1)
+}
+
+fn append(connection: &Connection, new: NewMessage) -> StoreResult<Appended> {
+    let client_id = new.client_id.into_string();
+    let existing = connection
+        .prepare_cached(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
+             WHERE m.sender_id = ?1 AND m.client_id = ?2"
+        ))
+        .and_then(|mut s| s.query_row(params![new.sender.0, client_id], message_from_row).optional())
+        .map_err(backend)?;
+    if let Some(message) = existing {
+        return Ok(Appended { message, created: false });
+    }
+    let member = connection
+        .prepare_cached("SELECT 1 FROM members WHERE channel_id = ?1 AND user_id = ?2")
+        .and_then(|mut s| s.exists(params![new.channel.0, new.sender.0]))
+        .map_err(backend)?;
+    if !member {
+        return Err(match load_channel(connection, new.channel)? {
+            Some(_) => StoreError::NotMember,
+            None => StoreError::NoSuchChannel,
+        });
+    }
+    let seq: i64 = connection
+        .prepare_cached("UPDATE channels SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq")
+        .and_then(|mut s| s.query_row([new.channel.0], |row| row.get(0)))
+        .map_err(backend)?;
+    let ts = now_millis();
+    let body = new.body.into_string();
+    connection
+        .prepare_cached(
+            "INSERT INTO messages (channel_id, seq, sender_id, client_id, body, ts)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .and_then(|mut s| s.execute(params![new.channel.0, seq, new.sender.0, client_id, body, ts]))
+        .map_err(backend)?;
+    let id = MessageId(connection.last_insert_rowid());
+    let sender_name: String = connection
+        .prepare_cached("SELECT name FROM users WHERE id = ?1")
+        .and_then(|mut s| s.query_row([new.sender.0], |row| row.get(0)))
+        .map_err(backend)?;
+    Ok(Appended {
+        message: Message {
+            id,
+            channel: new.channel,
+            seq: Seq(seq),
+            sender: new.sender,
+            sender_name,
+            client_id,
+            body,
+            ts,
+        },
+        created: true,
+    })
+}
+
+fn query_messages(
+    connection: &Connection,
+    sql: &str,
+    channel: ChannelId,
+    bound: i64,
+    limit: u32,
+) -> StoreResult<Vec<Message>> {
+    let mut statement = connection.prepare_cached(sql).map_err(backend)?;
+    statement
+        .query_map(params![channel.0, bound, limit], message_from_row)
+        .map_err(backend)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(backend)
+}
+
+const VIEW_COLUMNS: &str = "c.id, c.name, c.kind, c.last_seq, m.read_seq";
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_user(&self, name: &UserName, password_hash: &str) -> StoreResult<User> {
+        let (name, hash) = (name.clone(), password_hash.to_owned());
+        self.submit(move |c| insert_user(c, &name, Some(&hash))).await
+    }
+
+    async fn claim_guest(&self, name: &UserName) -> StoreResult<User> {
+        let name = name.clone();
+        self.submit(move |c| {
+            let existing = c
+                .query_row("SELECT id, name, guest FROM users WHERE name_key = ?1", [name.key()], |row| {
+                    Ok((UserId(row.get(0)?), row.get::<_, String>(1)?, row.get::<_, bool>(2)?))
+                })
+                .optional()
+                .map_err(backend)?;
+            match existing {
+                Some((id, stored_name, true)) => Ok(User { id, name: stored_name, guest: true }),
+                Some((_, _, false)) => Err(StoreError::NameTaken),
+                None => insert_user(c, &name, None),
+            }
+        })
+        .await
+    }
+
+    async fn find_user(&self, name: &str) -> StoreResult<Option<Credentials>> {
+        let key = name.to_ascii_lowercase();
+        self.submit(move |c| {
+            c.query_row(
+                "SELECT id, name, guest, password_hash FROM users WHERE name_key = ?1",
+                [key],
+                |row| {
+                    Ok(Credentials {
+                        user: User { id: UserId(row.get(0)?), name: row.get(1)?, guest: row.get(2)? },
+                        password_hash: row.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn create_session(
+        &self,
+        user: UserId,
+        token_hash: [u8; 32],
+        expires_at_ms: i64,
+    ) -> StoreResult<()> {
+        self.submit(move |c| {
+            c.execute(
+                "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                params![token_hash.as_slice(), user.0, now_millis(), expires_at_ms],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn session_user(&self, token_hash: [u8; 32], now_ms: i64) -> StoreResult<Option<User>> {
+        self.submit(move |c| {
+            c.prepare_cached(
+                "SELECT u.id, u.name, u.guest FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.token_hash = ?1 AND s.expires_at > ?2",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![token_hash.as_slice(), now_ms], |row| {
+                    Ok(User { id: UserId(row.get(0)?), name: row.get(1)?, guest: row.get(2)? })
+                })
+                .optional()
+            })
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn delete_session(&self, token_hash: [u8; 32]) -> StoreResult<()> {
+        self.submit(move |c| {
+            c.execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash.as_slice()])
+                .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_channel(
+        &self,
+        name: &ChannelName,
+        kind: ChannelKind,
+        creator: UserId,
+        max_per_creator: u32,
+    ) -> StoreResult<Channel> {
+        let name = name.clone();
+        self.submit(move |c| {
+            let existing = c
+                .query_row("SELECT id FROM channels WHERE name_key = ?1", [name.key()], |row| {
+                    row.get::<_, i64>(0)
+                })
+                .optional()
+                .map_err(backend)?;
+            if let Some(id) = existing {
+                let channel = load_channel(c, ChannelId(id))?.ok_or(StoreError::NoSuchChannel)?;
+                return Err(StoreError::ChannelExists(channel));
+            }
+            let created: u32 = c
+                .query_row("SELECT COUNT(*) FROM channels WHERE created_by = ?1 AND kind != 'dm'", [creator.0], |row| {
+                    row.get(0)
+                })
+                .map_err(backend)?;
+            if created >= max_per_creator {
+                return Err(StoreError::LimitReached);
+            }
+            c.execute(
+                "INSERT INTO channels (name, name_key, kind, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![name.as_str(), name.key(), kind.as_str(), creator.0, now_millis()],
+            )
+            .map_err(backend)?;
+            let id = ChannelId(c.last_insert_rowid());
+            add_member_row(c, id, creator)?;
+            Ok(Channel { id, name: name.as_str().to_owned(), kind })
+        })
+        .await
+    }
+
+    async fn open_dm(&self, a: UserId, b: UserId) -> StoreResult<Channel> {
+        self.submit(move |c| {
+            let key = format!("{}:{}", a.0.min(b.0), a.0.max(b.0));
+            let existing = c
+                .query_row("SELECT id FROM channels WHERE dm_key = ?1", [&key], |row| row.get::<_, i64>(0))
+                .optional()
+                .map_err(backend)?;
+            let id = match existing {
+                Some(id) => ChannelId(id),
+                None => {
+                    let names: Vec<String> = [a, b]
+                        .iter()
+                        .map(|user| {
+                            c.query_row("SELECT name FROM users WHERE id = ?1", [user.0], |row| row.get(0))
+                                .map_err(backend)
+                        })
+                        .collect::<StoreResult<_>>()?;
+                    c.execute(
+                        "INSERT INTO channels (name, dm_key, kind, created_by, created_at) VALUES (?1, ?2, 'dm', ?3, ?4)",
+                        params![names.join(", "), key, a.0, now_millis()],
+                    )
+                    .map_err(backend)?;
+                    ChannelId(c.last_insert_rowid())
+                }
+            };
+            add_member_row(c, id, a)?;
+            add_member_row(c, id, b)?;
+            load_channel(c, id)?.ok_or(StoreError::NoSuchChannel)
+        })
+        .await
+    }
+
+    async fn channel(&self, id: ChannelId) -> StoreResult<Option<Channel>> {
+        self.submit(move |c| load_channel(c, id)).await
+    }
+
+    async fn add_member(&self, channel: ChannelId, user: UserId) -> StoreResult<bool> {
+        self.submit(move |c| {
+            load_channel(c, channel)?.ok_or(StoreError::NoSuchChannel)?;
+            add_member_row(c, channel, user)
+        })
+        .await
+    }
+
+    async fn remove_member(&self, channel: ChannelId, user: UserId) -> StoreResult<bool> {
+        self.submit(move |c| {
+            let removed = c
+                .execute(
+                    "DELETE FROM members WHERE channel_id = ?1 AND user_id = ?2",
+                    params![channel.0, user.0],
+                )
+                .map_err(backend)?;
+            Ok(removed == 1)
+        })
+        .await
+    }
+
+    async fn is_member(&self, channel: ChannelId, user: UserId) -> StoreResult<bool> {
+        self.submit(move |c| {
+            c.prepare_cached("SELECT 1 FROM members WHERE channel_id = ?1 AND user_id = ?2")
+                .and_then(|mut s| s.exists(params![channel.0, user.0]))
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn members(&self, channel: ChannelId) -> StoreResult<Vec<UserId>> {
+        self.submit(move |c| {
+            let mut statement = c
+                .prepare_cached("SELECT user_id FROM members WHERE channel_id = ?1 ORDER BY user_id")
+                .map_err(backend)?;
+            statement
+                .query_map([channel.0], |row| Ok(UserId(row.get(0)?)))
+                .map_err(backend)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn channel_view(&self, channel: ChannelId, viewer: UserId) -> StoreResult<ChannelView> {
+        self.submit(move |c| {
+            let sql = format!(
+                "SELECT {VIEW_COLUMNS} FROM channels c
+                 LEFT JOIN members m ON m.channel_id = c.id AND m.user_id = ?1
+                 WHERE c.id = ?2"
+            );
+            query_views(c, &sql, viewer, Some(channel))?.pop().ok_or(StoreError::NoSuchChannel)
+        })
+        .await
+    }
+
+    async fn channels_of(&self, user: UserId) -> StoreResult<Vec<ChannelView>> {
+        self.submit(move |c| {
+            let sql = format!(
+                "SELECT {VIEW_COLUMNS} FROM members m JOIN channels c ON c.id = m.channel_id
+                 WHERE m.user_id = ?1 ORDER BY c.id"
+            );
+            query_views(c, &sql, user, None)
+        })
+        .await
+    }
+
+    async fn public_channels(&self, viewer: UserId) -> StoreResult<Vec<ChannelView>> {
+        self.submit(move |c| {
+            let sql = format!(
+                "SELECT {VIEW_COLUMNS} FROM channels c
+                 LEFT JOIN members m ON m.channel_id = c.id AND m.user_id = ?1
+                 WHERE c.kind = 'public' ORDER BY c.name_key"
+            );
+            query_views(c, &sql, viewer, None)
+        })
+        .await
+    }
+
+    async fn channel_heads(&self) -> StoreResult<Vec<(ChannelId, Seq)>> {
+        self.submit(|c| {
+            let mut statement = c.prepare("SELECT id, last_seq FROM channels").map_err(backend)?;
+            statement
+                .query_map([], |row| Ok((ChannelId(row.get(0)?), Seq(row.get(1)?))))
+                .map_err(backend)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(backend)
+        })
+        .await
+    }
+
+    fn append_message(&self, message: NewMessage) -> Queued<Appended> {
+        self.submit(move |c| append(c, message))
+    }
+
+    async fn history(
+        &self,
+        channel: ChannelId,
+        before: Option<Seq>,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        let before = before.map_or(i64::MAX, |seq| seq.0);
+        self.submit(move |c| {
+            let sql = format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
+                 WHERE m.channel_id = ?1 AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3"
+            );
+            let mut newest_first = query_messages(c, &sql, channel, before, limit)?;
+            newest_first.reverse();
+            Ok(newest_first)
+        })
+        .await
+    }
+
+    async fn messages_after(&self, channel: ChannelId, after: Seq, limit: u32) -> StoreResult<Vec<Message>> {
+        self.submit(move |c| {
+            let sql = format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
+                 WHERE m.channel_id = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3"
+            );
+            query_messages(c, &sql, channel, after.0, limit)
+        })
+        .await
+    }
+
+    async fn mark_read(&self, channel: ChannelId, user: UserId, seq: Seq) -> StoreResult<Seq> {
+        self.submit(move |c| {
+            let marker: Option<i64> = c
+                .query_row(
+                    "UPDATE members
+                     SET read_seq = MAX(read_seq, MIN(?3, (SELECT last_seq FROM channels WHERE id = ?1)))
+                     WHERE channel_id = ?1 AND user_id = ?2
+                     RETURNING read_seq",
+                    params![channel.0, user.0, seq.0],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(backend)?;
+            marker.map(Seq).ok_or(StoreError::NotMember)
+        })
+        .await
+    }
+
+    async fn health(&self) -> StoreResult<()> {
+        self.submit(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(backend)).await
+    }
+
+    async fn close(&self) {
+        // Dropping the sender ends the worker's loop once the queue is empty.
+        drop(self.jobs.lock().expect("store sender lock is never poisoned").take());
+        let worker = self.worker.lock().expect("store worker lock is never poisoned").take();
+        if let Some(worker) = worker {
+            let joined = tokio::task::spawn_blocking(move || worker.join()).await;
+            if !matches!(joined, Ok(Ok(()))) {
+                tracing::error!("the storage writer thread ended abnormally");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_urls() {
+        assert_eq!(SqliteOptions::from_url("sqlite::memory:").unwrap().path, None);
+        assert_eq!(
+            SqliteOptions::from_url("sqlite://natter.db").unwrap().path,
+            Some(PathBuf::from("natter.db"))
+        );
+        assert_eq!(
+            SqliteOptions::from_url("sqlite:///var/lib/natter.db?mode=rwc").unwrap().path,
+            Some(PathBuf::from("/var/lib/natter.db"))
+        );
+        assert!(SqliteOptions::from_url("postgres://x").is_err());
+        assert!(SqliteOptions::from_url("sqlite://").is_err());
+    }
+}

@@ -1,0 +1,69 @@
+//! The `natter` binary itself: `natter user add`, `natter serve`'s listening
+//! line, and a graceful exit on SIGTERM that tells clients to go away.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+const NATTER: &str = env!("CARGO_BIN_EXE_natter");
+
+#[tokio::test]
+async fn user_add_then_serve_then_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("cli.db").display());
+
+    let mut add = Command::new(NATTER)
+        .args(["user", "add", "admin", "--database", &database])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin.take().unwrap().write_all(b"a long password\n").unwrap();
+    let output = add.wait_with_output().unwrap();
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("created user admin"));
+
+    let mut server = Command::new(NATTER)
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", &database])
+        .env("NATTER_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.trim().strip_prefix("natter listening on ").expect("listening line").to_owned();
+
+    let login = reqwest::Client::new()
+        .post(format!("{base}/api/login"))
+        .json(&json!({"username": "admin", "password": "a long password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200, "the CLI-made account logs in");
+    let token = login.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+    let ws = format!("{}/ws?token={token}", base.replacen("http", "ws", 1));
+    let (mut socket, _) = tokio_tungstenite::connect_async(ws).await.unwrap();
+    use futures_util::{SinkExt, StreamExt};
+    socket.send(WsMessage::text(json!({"type": "hello"}).to_string())).await.unwrap();
+    let welcome = socket.next().await.unwrap().unwrap();
+    assert!(welcome.to_text().unwrap().contains("welcome"));
+
+    let started = Instant::now();
+    let pid = server.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    // The client is told the server is going away.
+    let close = loop {
+        match tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("close in time") {
+            Some(Ok(WsMessage::Close(frame))) => break frame,
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(close.map(|f| u16::from(f.code)), Some(1001));
+    let status = server.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+    assert!(started.elapsed() < Duration::from_secs(10), "bounded drain");
+}

@@ -1,0 +1,108 @@
+//! Live messaging in General: order, seq, the sender from the session, and
+//! idempotent sends.
+
+use serde_json::json;
+
+use crate::harness::{Client, GENERAL, TestServer};
+
+#[tokio::test]
+async fn two_users_chat_live_in_general_in_order() {
+    let server = TestServer::start().await;
+    // Register both, then log in over HTTP as a returning user would.
+    server.register("alice").await;
+    server.register("bob").await;
+    let http = reqwest::Client::new();
+    let mut tokens = Vec::new();
+    for name in ["alice", "bob"] {
+        let response = http
+            .post(server.url("/api/login"))
+            .json(&json!({"username": name, "password": "correct horse"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["user"]["name"], name);
+        tokens.push(body["token"].as_str().unwrap().to_owned());
+    }
+    let mut alice = Client::connect(&server, &tokens[0]).await;
+    let welcome = alice.hello(json!({})).await;
+    assert_eq!(welcome["user"]["name"], "alice");
+    assert_eq!(welcome["channels"][0]["name"], "General");
+    assert_eq!(welcome["channels"][0]["kind"], "public");
+    let mut bob = Client::connect(&server, &tokens[1]).await;
+    bob.hello(json!({})).await;
+
+    let ack = alice.post(GENERAL, "hello bob", "a-1").await;
+    assert_eq!(ack["seq"], 1);
+    bob.post(GENERAL, "hi alice", "b-1").await;
+    alice.post(GENERAL, "how are you?", "a-2").await;
+
+    for client in [&mut alice, &mut bob] {
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let message = client.next_message().await;
+            seen.push((message["seq"].as_i64().unwrap(), message["sender"].clone(), message["body"].clone()));
+            assert!(message["ts"].as_i64().unwrap() > 1_700_000_000_000, "server timestamp: {message}");
+        }
+        assert_eq!(
+            seen,
+            vec![
+                (1, json!("alice"), json!("hello bob")),
+                (2, json!("bob"), json!("hi alice")),
+                (3, json!("alice"), json!("how are you?")),
+            ]
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_sender_is_the_session_user_whatever_the_payload_says() {
+    let server = TestServer::start().await;
+    let (mut alice, _) = server.user("alice").await;
+    let (mut bob, _) = server.user("bob").await;
+    // A spoofing attempt: an extra `sender` field is refused outright.
+    let reply = alice
+        .request(json!({"type": "send", "channel": GENERAL, "body": "x", "client_id": "c", "sender": "bob"}))
+        .await;
+    assert_eq!(reply["code"], "bad_request", "{reply}");
+    alice.post(GENERAL, "honest", "c").await;
+    let message = bob.next_message().await;
+    assert_eq!(message["sender"], "alice");
+}
+
+#[tokio::test]
+async fn the_same_client_id_twice_stores_one_message_also_across_reconnects() {
+    let server = TestServer::start().await;
+    let (mut alice, _) = server.user("alice").await;
+    let (mut bob, _) = server.user("bob").await;
+    let first = alice.post(GENERAL, "once", "dup-1").await;
+    let second = alice.post(GENERAL, "once", "dup-1").await;
+    assert_eq!(first["id"], second["id"]);
+    assert_eq!(first["seq"], second["seq"]);
+
+    // Reconnect and resend, as a client does when it never saw the ack.
+    let token = alice.token.clone();
+    alice.close().await;
+    let mut alice = Client::connect(&server, &token).await;
+    alice.hello(json!({})).await;
+    let third = alice.post(GENERAL, "once", "dup-1").await;
+    assert_eq!(first["id"], third["id"]);
+
+    assert_eq!(bob.next_message().await["body"], "once");
+    bob.assert_no("message").await;
+    let history = bob.request(json!({"type": "history", "channel": GENERAL})).await;
+    assert_eq!(history["messages"].as_array().unwrap().len(), 1, "{history}");
+}
+
+#[tokio::test]
+async fn a_users_other_connections_see_their_messages() {
+    let server = TestServer::start().await;
+    let (mut laptop, _) = server.user("alice").await;
+    let mut phone = Client::connect(&server, &laptop.token).await;
+    phone.hello(json!({})).await;
+    laptop.post(GENERAL, "from my laptop", "l-1").await;
+    let message = phone.next_message().await;
+    assert_eq!(message["body"], "from my laptop");
+    assert_eq!(message["client_id"], "l-1");
+}

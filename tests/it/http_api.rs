@@ -1,0 +1,183 @@
+//! The HTTP side: accounts, sessions, cookies, headers, health, metrics and
+//! the WebSocket upgrade's checks.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::harness::{Client, TestServer, test_limits};
+
+async fn post(server: &TestServer, path: &str, body: Value) -> (StatusCode, Value) {
+    let response = reqwest::Client::new().post(server.url(path)).json(&body).send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn registration_validates_and_names_are_unique_without_case() {
+    let server = TestServer::start().await;
+    let cases = [
+        (json!({"username": "", "password": "long enough"}), 400, "invalid_username"),
+        (json!({"username": "a".repeat(33), "password": "long enough"}), 400, "invalid_username"),
+        (json!({"username": "<script>", "password": "long enough"}), 400, "invalid_username"),
+        (json!({"username": "alice", "password": "short"}), 400, "invalid_password"),
+        (json!({"username": "alice"}), 400, "bad_request"),
+        (json!({"username": "alice", "password": "long enough", "admin": true}), 400, "bad_request"),
+    ];
+    for (body, status, code) in cases {
+        let (got, answer) = post(&server, "/api/register", body.clone()).await;
+        assert_eq!((got.as_u16(), answer["error"]["code"].as_str()), (status, Some(code)), "{body}");
+    }
+    let (status, answer) =
+        post(&server, "/api/register", json!({"username": "Alice", "password": "long enough"})).await;
+    assert_eq!(status, 201);
+    assert_eq!(answer["user"]["name"], "Alice");
+    assert_eq!(answer["user"]["guest"], false);
+    let (status, answer) =
+        post(&server, "/api/register", json!({"username": "aLiCe", "password": "other one"})).await;
+    assert_eq!((status.as_u16(), answer["error"]["code"].as_str()), (409, Some("name_taken")));
+    // Not JSON at all.
+    let response =
+        reqwest::Client::new().post(server.url("/api/register")).body("{{{{").send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    // Over the body limit.
+    let response = reqwest::Client::new()
+        .post(server.url("/api/register"))
+        .body(format!("{{\"username\":\"{}\"}}", "x".repeat(100_000)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+}
+
+#[tokio::test]
+async fn login_answers_alike_for_unknown_users_and_wrong_passwords() {
+    let server = TestServer::start().await;
+    server.register("alice").await;
+    let wrong_password =
+        post(&server, "/api/login", json!({"username": "alice", "password": "not the one"})).await;
+    let unknown_user =
+        post(&server, "/api/login", json!({"username": "nobody", "password": "not the one"})).await;
+    assert_eq!(wrong_password.0, 401);
+    assert_eq!(wrong_password, unknown_user);
+    assert_eq!(wrong_password.1["error"]["code"], "invalid_credentials");
+    // Names are matched without case at login too.
+    let (status, answer) =
+        post(&server, "/api/login", json!({"username": "ALICE", "password": "correct horse"})).await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["user"]["name"], "alice");
+}
+
+#[tokio::test]
+async fn login_attempts_are_throttled_per_address() {
+    let server = TestServer::start().await;
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        statuses.push(
+            post(&server, "/api/login", json!({"username": "x", "password": "wrong password"})).await.0,
+        );
+    }
+    assert!(statuses[..10].iter().all(|s| *s == 401), "{statuses:?}");
+    assert_eq!(statuses[11], 429);
+}
+
+#[tokio::test]
+async fn the_cookie_is_httponly_and_logout_revokes_the_session() {
+    let server = TestServer::start().await;
+    let http = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let response = http
+        .post(server.url("/api/register"))
+        .json(&json!({"username": "alice", "password": "correct horse"}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("natter_session="), "{cookie}");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
+    }
+    let token = response.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+    // The cookie alone authenticates.
+    let me = http.get(server.url("/api/me")).send().await.unwrap();
+    assert_eq!(me.status(), 200);
+    assert_eq!(me.json::<Value>().await.unwrap()["user"]["name"], "alice");
+
+    let logout = http.post(server.url("/api/logout")).send().await.unwrap();
+    assert_eq!(logout.status(), 204);
+    assert_eq!(http.get(server.url("/api/me")).send().await.unwrap().status(), 401);
+    // The token is dead for every client, not just the browser.
+    let mut request = server.ws_url().into_client_request().unwrap();
+    request.headers_mut().insert("Authorization", format!("Bearer {token}").parse().unwrap());
+    let refused = tokio_tungstenite::connect_async(request).await.expect_err("revoked token is refused");
+    assert!(refused.to_string().contains("401"), "{refused}");
+}
+
+#[tokio::test]
+async fn websocket_upgrades_need_a_session_and_the_right_origin() {
+    let server = TestServer::start().await;
+    let token = server.register("alice").await;
+    let refused = tokio_tungstenite::connect_async(server.ws_url()).await.expect_err("no token");
+    assert!(refused.to_string().contains("401"), "{refused}");
+    let bogus = format!("{}?token=forged", server.ws_url());
+    assert!(tokio_tungstenite::connect_async(bogus).await.is_err());
+
+    let mut foreign = format!("{}?token={token}", server.ws_url()).into_client_request().unwrap();
+    foreign.headers_mut().insert("Origin", "http://evil.example".parse().unwrap());
+    let refused = tokio_tungstenite::connect_async(foreign).await.expect_err("foreign origin");
+    assert!(refused.to_string().contains("403"), "{refused}");
+
+    let mut own = format!("{}?token={token}", server.ws_url()).into_client_request().unwrap();
+    own.headers_mut().insert("Origin", format!("http://{}", server.addr).parse().unwrap());
+    tokio_tungstenite::connect_async(own).await.expect("same origin is fine");
+}
+
+#[tokio::test]
+async fn pages_carry_security_headers_and_ops_endpoints_answer() {
+    let server = TestServer::start().await;
+    let page = reqwest::get(server.url("/")).await.unwrap();
+    assert_eq!(page.status(), 200);
+    let headers = page.headers();
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'") && csp.contains("connect-src 'self'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert!(headers["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert_eq!(reqwest::get(server.url("/no/such/file.js")).await.unwrap().status(), 404);
+
+    let health = reqwest::get(server.url("/healthz")).await.unwrap();
+    assert_eq!((health.status().as_u16(), health.text().await.unwrap()), (200, "ok".to_owned()));
+
+    let (mut alice, _) = server.user("alice").await;
+    alice.post(crate::harness::GENERAL, "count me", "m-1").await;
+    let metrics = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
+    for line in ["natter_connections 1", "natter_messages_total 1", "natter_commit_batch_size_count"] {
+        assert!(metrics.contains(line), "metrics lack {line}:\n{metrics}");
+    }
+}
+
+#[tokio::test]
+async fn guests_need_the_flag_and_never_take_a_registered_or_online_name() {
+    let closed = TestServer::start().await;
+    let (status, answer) = post(&closed, "/api/guest", json!({"username": "visitor"})).await;
+    assert_eq!((status.as_u16(), answer["error"]["code"].as_str()), (403, Some("guests_disabled")));
+
+    let server = TestServer::start_with(test_limits(), true).await;
+    server.register("alice").await;
+    let (status, answer) = post(&server, "/api/guest", json!({"username": "ALICE"})).await;
+    assert_eq!((status.as_u16(), answer["error"]["code"].as_str()), (409, Some("name_taken")));
+
+    let (status, answer) = post(&server, "/api/guest", json!({"username": "visitor"})).await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["user"]["guest"], true);
+    let mut visitor = Client::connect(&server, answer["token"].as_str().unwrap()).await;
+    visitor.hello(json!({})).await;
+    let (status, answer) = post(&server, "/api/guest", json!({"username": "Visitor"})).await;
+    assert_eq!((status.as_u16(), answer["error"]["code"].as_str()), (409, Some("name_in_use")));
+    // Registering over a guest's name is refused too.
+    let (status, _) =
+        post(&server, "/api/register", json!({"username": "visitor", "password": "long enough"})).await;
+    assert_eq!(status, 409);
+    visitor.post(crate::harness::GENERAL, "hello as a guest", "g-1").await;
+}

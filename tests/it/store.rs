@@ -1,0 +1,247 @@
+//! The store conformance suite. Every backend runs these same checks; a new
+//! backend adds one line per test at the bottom.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use natter::metrics::Metrics;
+use natter::model::{ChannelId, ChannelKind, ChannelName, ClientId, MessageBody, Seq, UserName};
+use natter::store::{NewMessage, Store, StoreError};
+
+fn name(raw: &str) -> UserName {
+    UserName::parse(raw).unwrap()
+}
+
+fn channel_name(raw: &str) -> ChannelName {
+    ChannelName::parse(raw).unwrap()
+}
+
+fn message(channel: ChannelId, sender: natter::model::UserId, client_id: &str, body: &str) -> NewMessage {
+    NewMessage {
+        channel,
+        sender,
+        client_id: ClientId::parse(client_id.into()).unwrap(),
+        body: MessageBody::parse(body.into()).unwrap(),
+    }
+}
+
+const GENERAL: ChannelId = ChannelId(1);
+
+async fn accounts_and_sessions(store: Arc<dyn Store>) {
+    let alice = store.create_user(&name("Alice"), "hash-a").await.unwrap();
+    assert!(!alice.guest);
+    assert!(matches!(store.create_user(&name("ALICE"), "hash-b").await, Err(StoreError::NameTaken)));
+    let found = store.find_user("alice").await.unwrap().expect("found without case");
+    assert_eq!((found.user.id, found.user.name.as_str()), (alice.id, "Alice"));
+    assert_eq!(found.password_hash.as_deref(), Some("hash-a"));
+    assert!(store.find_user("bob").await.unwrap().is_none());
+
+    let guest = store.claim_guest(&name("visitor")).await.unwrap();
+    assert!(guest.guest);
+    assert_eq!(store.claim_guest(&name("Visitor")).await.unwrap().id, guest.id);
+    assert!(matches!(store.claim_guest(&name("alice")).await, Err(StoreError::NameTaken)));
+    assert!(store.find_user("visitor").await.unwrap().unwrap().password_hash.is_none());
+
+    let token = [7u8; 32];
+    store.create_session(alice.id, token, 2_000).await.unwrap();
+    assert_eq!(store.session_user(token, 1_000).await.unwrap().map(|u| u.id), Some(alice.id));
+    assert!(store.session_user(token, 2_000).await.unwrap().is_none(), "expired");
+    assert!(store.session_user([8u8; 32], 1_000).await.unwrap().is_none());
+    store.delete_session(token).await.unwrap();
+    assert!(store.session_user(token, 1_000).await.unwrap().is_none());
+    store.delete_session(token).await.unwrap();
+}
+
+async fn channels_and_membership(store: Arc<dyn Store>) {
+    let alice = store.create_user(&name("alice"), "h").await.unwrap();
+    let bob = store.create_user(&name("bob"), "h").await.unwrap();
+    let general = store.channel(GENERAL).await.unwrap().expect("General exists from the start");
+    assert_eq!((general.name.as_str(), general.kind), ("General", ChannelKind::Public));
+    assert!(store.is_member(GENERAL, alice.id).await.unwrap(), "every user is in General");
+
+    let yogurt =
+        store.create_channel(&channel_name("Yogurt"), ChannelKind::Public, alice.id, 10).await.unwrap();
+    match store.create_channel(&channel_name("yogurt"), ChannelKind::Private, bob.id, 10).await {
+        Err(StoreError::ChannelExists(existing)) => assert_eq!(existing.id, yogurt.id),
+        other => panic!("expected ChannelExists, got {other:?}"),
+    }
+    assert!(store.is_member(yogurt.id, alice.id).await.unwrap());
+    assert!(!store.is_member(yogurt.id, bob.id).await.unwrap());
+    let secret =
+        store.create_channel(&channel_name("secret"), ChannelKind::Private, alice.id, 10).await.unwrap();
+    assert!(matches!(
+        store.create_channel(&channel_name("third"), ChannelKind::Public, alice.id, 2).await,
+        Err(StoreError::LimitReached)
+    ));
+
+    let public: Vec<(String, bool)> = store
+        .public_channels(bob.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.channel.name, v.member))
+        .collect();
+    assert_eq!(public, vec![("General".to_owned(), true), ("Yogurt".to_owned(), false)]);
+
+    assert!(store.add_member(yogurt.id, bob.id).await.unwrap());
+    assert!(!store.add_member(yogurt.id, bob.id).await.unwrap());
+    assert!(matches!(store.add_member(ChannelId(999), bob.id).await, Err(StoreError::NoSuchChannel)));
+    assert_eq!(store.members(yogurt.id).await.unwrap(), vec![alice.id, bob.id]);
+    let of_bob: Vec<ChannelId> =
+        store.channels_of(bob.id).await.unwrap().iter().map(|v| v.channel.id).collect();
+    assert_eq!(of_bob, vec![GENERAL, yogurt.id]);
+    assert!(store.remove_member(yogurt.id, bob.id).await.unwrap());
+    assert!(!store.remove_member(yogurt.id, bob.id).await.unwrap());
+
+    let view = store.channel_view(secret.id, bob.id).await.unwrap();
+    assert!(!view.member);
+    assert!(matches!(store.channel_view(ChannelId(999), bob.id).await, Err(StoreError::NoSuchChannel)));
+
+    let dm = store.open_dm(alice.id, bob.id).await.unwrap();
+    assert_eq!(dm.kind, ChannelKind::Direct);
+    assert_eq!(store.open_dm(bob.id, alice.id).await.unwrap().id, dm.id, "one DM per pair");
+    let view = store.channel_view(dm.id, bob.id).await.unwrap();
+    assert_eq!(view.dm_members, vec!["alice".to_owned(), "bob".to_owned()]);
+    assert!(view.member);
+    let public_ids: HashSet<ChannelId> =
+        store.public_channels(bob.id).await.unwrap().iter().map(|v| v.channel.id).collect();
+    assert!(!public_ids.contains(&dm.id) && !public_ids.contains(&secret.id));
+}
+
+async fn messages_sequence_and_idempotency(store: Arc<dyn Store>) {
+    let alice = store.create_user(&name("alice"), "h").await.unwrap();
+    let bob = store.create_user(&name("bob"), "h").await.unwrap();
+    let private = store.create_channel(&channel_name("p"), ChannelKind::Private, alice.id, 10).await.unwrap();
+
+    let first = store.append_message(message(GENERAL, alice.id, "a-1", "one")).await.unwrap();
+    assert!(first.created);
+    assert_eq!((first.message.seq, first.message.sender_name.as_str()), (Seq(1), "alice"));
+    let repeat = store.append_message(message(GENERAL, alice.id, "a-1", "one again")).await.unwrap();
+    assert!(!repeat.created);
+    assert_eq!(repeat.message, first.message, "a repeat returns the original");
+    // Client ids are per sender.
+    let bobs = store.append_message(message(GENERAL, bob.id, "a-1", "bob's")).await.unwrap();
+    assert_eq!(bobs.message.seq, Seq(2));
+
+    assert!(matches!(
+        store.append_message(message(private.id, bob.id, "b-2", "x")).await,
+        Err(StoreError::NotMember)
+    ));
+    assert!(matches!(
+        store.append_message(message(ChannelId(999), bob.id, "b-3", "x")).await,
+        Err(StoreError::NoSuchChannel)
+    ));
+    // A private channel has its own sequence.
+    let in_private = store.append_message(message(private.id, alice.id, "a-2", "p1")).await.unwrap();
+    assert_eq!(in_private.message.seq, Seq(1));
+
+    // Many concurrent writers: seqs stay unique and gap-free, and one caller's
+    // queued appends commit in the order it queued them.
+    let queued: Vec<_> = (0..200)
+        .map(|n| {
+            let sender = if n % 2 == 0 { alice.id } else { bob.id };
+            store.append_message(message(GENERAL, sender, &format!("c-{n}"), &format!("n{n}")))
+        })
+        .collect();
+    let mut seqs = Vec::new();
+    for (n, future) in queued.into_iter().enumerate() {
+        let appended = future.await.unwrap();
+        assert_eq!(appended.message.body, format!("n{n}"));
+        seqs.push(appended.message.seq.0);
+    }
+    assert_eq!(seqs, (3..203).collect::<Vec<_>>(), "queue order is commit order");
+    let heads: Vec<(ChannelId, Seq)> = store.channel_heads().await.unwrap();
+    assert!(heads.contains(&(GENERAL, Seq(202))) && heads.contains(&(private.id, Seq(1))), "{heads:?}");
+
+    let latest = store.history(GENERAL, None, 10).await.unwrap();
+    assert_eq!(latest.iter().map(|m| m.seq.0).collect::<Vec<_>>(), (193..=202).collect::<Vec<_>>());
+    let older = store.history(GENERAL, Some(Seq(3)), 10).await.unwrap();
+    assert_eq!(older.iter().map(|m| m.seq.0).collect::<Vec<_>>(), vec![1, 2]);
+    let after = store.messages_after(GENERAL, Seq(198), 3).await.unwrap();
+    assert_eq!(after.iter().map(|m| m.seq.0).collect::<Vec<_>>(), vec![199, 200, 201]);
+    assert!(store.messages_after(GENERAL, Seq(202), 10).await.unwrap().is_empty());
+
+    assert_eq!(store.mark_read(GENERAL, bob.id, Seq(10)).await.unwrap(), Seq(10));
+    assert_eq!(store.mark_read(GENERAL, bob.id, Seq(5)).await.unwrap(), Seq(10), "never backwards");
+    assert_eq!(store.mark_read(GENERAL, bob.id, Seq(10_000)).await.unwrap(), Seq(202), "clamped to head");
+    assert!(matches!(store.mark_read(private.id, bob.id, Seq(1)).await, Err(StoreError::NotMember)));
+    let view = store.channel_view(GENERAL, bob.id).await.unwrap();
+    assert_eq!((view.last_seq, view.read_seq), (Seq(202), Seq(202)));
+    store.health().await.unwrap();
+}
+
+async fn close_finishes_queued_work(store: Arc<dyn Store>) {
+    let alice = store.create_user(&name("alice"), "h").await.unwrap();
+    let queued: Vec<_> =
+        (0..50).map(|n| store.append_message(message(GENERAL, alice.id, &format!("q-{n}"), "x"))).collect();
+    store.close().await;
+    for future in queued {
+        future.await.expect("queued before close, so committed");
+    }
+    assert!(matches!(store.health().await, Err(StoreError::Closed)));
+}
+
+mod sqlite {
+    use super::*;
+
+    async fn file_store(dir: &tempfile::TempDir) -> Arc<dyn Store> {
+        let url = format!("sqlite://{}", dir.path().join("conformance.db").display());
+        natter::store::open(&url, Arc::new(Metrics::default())).await.unwrap()
+    }
+
+    async fn memory_store() -> Arc<dyn Store> {
+        natter::store::open("sqlite::memory:", Arc::new(Metrics::default())).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn accounts_and_sessions_on_file() {
+        let dir = tempfile::tempdir().unwrap();
+        super::accounts_and_sessions(file_store(&dir).await).await;
+    }
+
+    #[tokio::test]
+    async fn accounts_and_sessions_in_memory() {
+        super::accounts_and_sessions(memory_store().await).await;
+    }
+
+    #[tokio::test]
+    async fn channels_and_membership_on_file() {
+        let dir = tempfile::tempdir().unwrap();
+        super::channels_and_membership(file_store(&dir).await).await;
+    }
+
+    #[tokio::test]
+    async fn channels_and_membership_in_memory() {
+        super::channels_and_membership(memory_store().await).await;
+    }
+
+    #[tokio::test]
+    async fn messages_on_file() {
+        let dir = tempfile::tempdir().unwrap();
+        super::messages_sequence_and_idempotency(file_store(&dir).await).await;
+    }
+
+    #[tokio::test]
+    async fn messages_in_memory() {
+        super::messages_sequence_and_idempotency(memory_store().await).await;
+    }
+
+    #[tokio::test]
+    async fn close_finishes_queued_work_on_file() {
+        let dir = tempfile::tempdir().unwrap();
+        super::close_finishes_queued_work(file_store(&dir).await).await;
+        // And the file reopens with everything in it.
+        let reopened = file_store(&dir).await;
+        assert_eq!(reopened.history(GENERAL, None, 100).await.unwrap().len(), 50);
+    }
+
+    #[tokio::test]
+    async fn rejects_unknown_schemes_without_echoing_secrets() {
+        let error = natter::store::open("mysql://root:hunter2@db/chat", Arc::new(Metrics::default()))
+            .await
+            .err()
+            .expect("unsupported");
+        let text = error.to_string();
+        assert!(text.contains("mysql") && !text.contains("hunter2"), "{text}");
+    }
+}

@@ -182,7 +182,9 @@ fn random_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn token_hash(token: &str) -> [u8; 32] {
+/// The key a session is stored under: the SHA-256 of its token. Also how
+/// other parts refer to one login session without holding its secret.
+pub fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 

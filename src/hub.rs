@@ -138,19 +138,27 @@ impl From<StoreError> for HubError {
     }
 }
 
-/// A connection's end of the hub: its id, its queue and its close signal.
+/// Identifies the login session a connection was opened with (the hash of
+/// its token), so that logging out can close its connections.
+pub type SessionKey = [u8; 32];
+
+/// A connection's end of the hub: its id, its queue and its close signals.
 pub struct Registration {
     pub id: ConnectionId,
     /// Deliveries for this connection, in order.
     pub deliveries: mpsc::Receiver<Arc<Delivery>>,
     /// Cancelled when the hub drops the connection for falling behind.
     pub too_slow: CancellationToken,
+    /// Cancelled when the connection's login session ends (logout).
+    pub session_ended: CancellationToken,
 }
 
 struct ConnectionEntry {
     user: UserId,
+    session: SessionKey,
     queue: mpsc::Sender<Arc<Delivery>>,
     too_slow: CancellationToken,
+    session_ended: CancellationToken,
     channels: HashSet<ChannelId>,
 }
 
@@ -244,10 +252,11 @@ impl Hub {
     /// Adds a connection of `user`, subscribed to `channels` (the user's
     /// memberships). The user comes online if this is their first connection
     /// and they were not within the grace period.
-    pub fn register(&self, user: &User, channels: &[ChannelId]) -> Registration {
+    pub fn register(&self, user: &User, session: SessionKey, channels: &[ChannelId]) -> Registration {
         let id = ConnectionId(self.next_connection.fetch_add(1, Ordering::Relaxed));
         let (queue, deliveries) = mpsc::channel(self.limits.outbound_queue);
         let too_slow = CancellationToken::new();
+        let session_ended = CancellationToken::new();
         let mut state = self.lock();
         for channel in channels {
             state.routes.entry(*channel).or_insert_with(|| Route::new(Seq(0))).subscribers.insert(id);
@@ -256,8 +265,10 @@ impl Hub {
             id,
             ConnectionEntry {
                 user: user.id,
+                session,
                 queue,
                 too_slow: too_slow.clone(),
+                session_ended: session_ended.clone(),
                 channels: channels.iter().copied().collect(),
             },
         );
@@ -278,7 +289,15 @@ impl Hub {
         }
         self.metrics.connections.inc();
         self.metrics.connections_total.inc();
-        Registration { id, deliveries, too_slow }
+        Registration { id, deliveries, too_slow, session_ended }
+    }
+
+    /// Closes every connection opened with this login session.
+    pub fn end_session(&self, session: SessionKey) {
+        let state = self.lock();
+        for connection in state.connections.values().filter(|c| c.session == session) {
+            connection.session_ended.cancel();
+        }
     }
 
     /// Removes a connection. Idempotent. If it was the user's last one, they go

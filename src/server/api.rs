@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 
 use super::AppState;
 use super::convert::user_info;
-use crate::auth::{AuthError, Session};
+use crate::auth::{AuthError, Session, token_hash};
 use crate::protocol::http::{
     Credentials, ErrorDetail, ErrorResponse, GuestRequest, MeResponse, SessionResponse,
 };
@@ -104,6 +104,7 @@ pub(super) async fn guest(State(state): State<AppState>, body: Bytes) -> Result<
 pub(super) async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Some(token) = session_token(&headers, None) {
         state.accounts.logout(&token).await?;
+        state.hub.end_session(token_hash(&token));
     }
     let clear = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
     let mut response = StatusCode::NO_CONTENT.into_response();

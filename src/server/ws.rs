@@ -25,7 +25,8 @@ use tracing::Instrument;
 use super::AppState;
 use super::api::{ApiError, session_token, unauthorized};
 use super::convert::{channel_info, error_code, message_info, native_frame, user_info};
-use crate::hub::{Delivery, Event, HubError, Registration, WireFormat};
+use crate::auth::token_hash;
+use crate::hub::{Delivery, Event, HubError, Registration, SessionKey, WireFormat};
 use crate::model::{ChannelId, ChannelName, ClientId, Message, MessageBody, Seq, User};
 use crate::protocol::{
     ClientMessage, ErrorCode, Ref, ServerMessage, close_code, parse_client_message, reference_of,
@@ -80,7 +81,8 @@ pub(super) async fn upgrade(
         .max_frame_size(max_bytes)
         .on_upgrade(move |socket| {
             let span = tracing::info_span!("session", user = user.id.0);
-            sessions.track_future(run_session(socket, state, user).instrument(span))
+            let session = token_hash(&token);
+            sessions.track_future(run_session(socket, state, user, session).instrument(span))
         })
 }
 
@@ -127,7 +129,7 @@ struct Session {
     last_heard: Instant,
 }
 
-async fn run_session(mut socket: WebSocket, state: AppState, user: User) {
+async fn run_session(mut socket: WebSocket, state: AppState, user: User, session: SessionKey) {
     let resume = match await_hello(&mut socket).await {
         Ok(resume) => resume,
         Err(end) => return close(&mut socket, end).await,
@@ -139,7 +141,7 @@ async fn run_session(mut socket: WebSocket, state: AppState, user: User) {
     let ids: Vec<ChannelId> = channels.iter().map(|view| view.channel.id).collect();
     // Register before reading anything else from the store: whatever commits
     // from now on is delivered live, and the replay below covers the rest.
-    let registration = state.hub.register(&user, &ids);
+    let registration = state.hub.register(&user, session, &ids);
     let connection = registration.id;
     let hub = Arc::clone(&state.hub);
     let mut session = Session {
@@ -311,12 +313,16 @@ impl Session {
         heartbeat.reset();
         let shutdown = self.state.shutdown.clone();
         let too_slow = self.registration.too_slow.clone();
+        let session_ended = self.registration.session_ended.clone();
         loop {
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => return Err(End::Close(1001, "server shutting down")),
                 _ = too_slow.cancelled() => {
                     return Err(End::Close(close_code::TOO_SLOW, "too slow; reconnect and resume"));
+                }
+                _ = session_ended.cancelled() => {
+                    return Err(End::Close(close_code::UNAUTHORIZED, "session ended; log in again"));
                 }
                 Some(outcome) = pending.next(), if !pending.is_empty() => {
                     self.finish_send(outcome).await?;

@@ -228,6 +228,31 @@ impl Client {
         }
     }
 
+    /// The next `message` frame, or the control frame (a close) that ends
+    /// the stream of them. Other text frames stay unread.
+    pub async fn recv_control_or_message(&mut self) -> Result<Value, WsMessage> {
+        if let Some(position) = self.backlog.iter().position(|f| f["type"] == "message") {
+            return Ok(self.backlog.remove(position).expect("position is in range"));
+        }
+        loop {
+            match self.read_frame("a message or a close").await {
+                WsMessage::Text(text) => {
+                    let frame: Value = serde_json::from_str(text.as_str()).expect("JSON");
+                    if frame["type"] == "message" {
+                        return Ok(frame);
+                    }
+                    self.backlog.push_back(frame);
+                }
+                other => return Err(other),
+            }
+        }
+    }
+
+    /// Forgets every frame read but not taken.
+    pub fn discard_unread(&mut self) {
+        self.backlog.clear();
+    }
+
     /// The first unread frame of `kind`.
     pub async fn expect(&mut self, kind: &str) -> Value {
         self.take(|frame| frame["type"] == kind, kind).await

@@ -3,6 +3,7 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::harness::{Client, TestServer, test_limits};
@@ -97,6 +98,8 @@ async fn the_cookie_is_httponly_and_logout_revokes_the_session() {
         assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
     }
     let token = response.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+    let mut open_socket = Client::connect(&server, &token).await;
+    open_socket.hello(json!({})).await;
     // The cookie alone authenticates.
     let me = http.get(server.url("/api/me")).send().await.unwrap();
     assert_eq!(me.status(), 200);
@@ -105,6 +108,11 @@ async fn the_cookie_is_httponly_and_logout_revokes_the_session() {
     let logout = http.post(server.url("/api/logout")).send().await.unwrap();
     assert_eq!(logout.status(), 204);
     assert_eq!(http.get(server.url("/api/me")).send().await.unwrap().status(), 401);
+    // A socket opened with the session is closed with 4001.
+    match open_socket.recv_control().await {
+        WsMessage::Close(Some(frame)) => assert_eq!(u16::from(frame.code), 4001, "{frame:?}"),
+        other => panic!("expected a 4001 close, got {other:?}"),
+    }
     // The token is dead for every client, not just the browser.
     let mut request = server.ws_url().into_client_request().unwrap();
     request.headers_mut().insert("Authorization", format!("Bearer {token}").parse().unwrap());

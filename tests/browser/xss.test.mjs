@@ -1,0 +1,145 @@
+// Hostile text everywhere a user can put text: usernames (refused by the rules,
+// with an inline error), channel names and message bodies. It must show up as the
+// very characters typed: no script runs, no dialog opens, no element is injected,
+// only http(s) links become links, and a huge unbroken word does not widen the page.
+
+import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
+import {
+  browserTest,
+  createChannel,
+  expectTexts,
+  expectVisible,
+  launchBrowser,
+  messageBodies,
+  openChannel,
+  removeServer,
+  sendMessage,
+  startServer,
+  waitFor,
+} from './helpers.mjs';
+
+const CORPUS = [
+  '<script>alert(1)</script>',
+  '<img src=x onerror=alert(1)>',
+  'javascript:alert(1)',
+  '&lt;b&gt;not bold&lt;/b&gt; &amp;',
+  '"><svg onload=alert(1)>',
+  "' onmouseover='alert(1)' x='",
+  '<a href="javascript:alert(1)">click me</a>',
+  'שלום עולם · مرحبا بالعالم',
+  '🎉 party 👩‍💻 time 🇳🇱',
+  '<iframe src="javascript:alert(1)"></iframe>',
+];
+/** Unbroken, just under the server's 4000-character limit. */
+const LONG_WORD = 'W'.repeat(3900);
+const SAFE_LINK = 'docs at https://example.com/path?a=1&b=2, see?';
+
+let browser;
+let server;
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await removeServer(server);
+});
+const env = () => ({ browser, server });
+
+/**
+ * Elements that user text must never create, counted inside `selector`. The UI's
+ * own icons are SVGs of class "icon"; any other svg would be injected.
+ */
+async function injected(page, selector) {
+  return page.evaluate(
+    (root) =>
+      document.querySelectorAll(
+        [`${root} img`, `${root} script`, `${root} svg:not(.icon)`, `${root} iframe`, `${root} object`, `${root} embed`, '[onerror]', '[onload]', '[onmouseover]', 'a[href^="javascript"]'].join(','),
+      ).length,
+    selector,
+  );
+}
+
+async function noHorizontalOverflow(page, what) {
+  const sizes = await page.evaluate(() => ({
+    page: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+    list: document.getElementById('messages').scrollWidth - document.getElementById('messages').clientWidth,
+  }));
+  assert.ok(sizes.page <= 0 && sizes.list <= 0, `${what}: no horizontal overflow (${JSON.stringify(sizes)})`);
+}
+
+browserTest('usernames outside the rules are refused with an inline error', env, async (session) => {
+  const page = await session.newPage();
+  await page.getByRole('button', { name: 'Create an account' }).click();
+  const form = page.locator('#auth-form');
+  for (const name of ['<script>', '"><svg onload=alert(1)>', 'x'.repeat(33), 'with space']) {
+    await form.getByLabel('Username').fill(name);
+    await form.getByLabel('Password').fill('correct horse battery');
+    await form.getByRole('button', { name: 'Create account' }).click();
+    await expectVisible(page.locator('#auth-username-error'), `the inline username error for ${JSON.stringify(name)}`);
+    assert.equal(await form.getByLabel('Username').getAttribute('aria-invalid'), 'true');
+    assert.equal(await page.locator('#app-screen').isVisible(), false);
+  }
+  // The server refuses them too (the form is not the only door).
+  for (const name of CORPUS) {
+    const { status, body } = await server.post('/api/register', { username: name, password: 'correct horse battery' });
+    assert.equal(status, 400, `register ${JSON.stringify(name)} -> ${status} ${JSON.stringify(body)}`);
+    assert.equal(body.error.code, 'invalid_username');
+  }
+});
+
+browserTest('channel names and message bodies render as literal text', env, async (session) => {
+  const mallory = await server.register('mallory');
+  const victim = await server.register('victim');
+  const attacker = await session.newPage({ account: mallory });
+  const reader = await session.newPage({ account: victim });
+
+  // Bodies, sent through the composer and read by both the sender and another user.
+  const bodies = [...CORPUS, SAFE_LINK, LONG_WORD];
+  for (const body of bodies) await sendMessage(attacker, body);
+  for (const page of [attacker, reader]) {
+    await expectTexts(messageBodies(page), bodies, `${page.label} to see every body verbatim`);
+    assert.equal(await injected(page, '#messages'), 0, `${page.label}: nothing injected into the message list`);
+    // Exactly one link, for the http(s) URL, made safely.
+    const links = await page.locator('#messages a').evaluateAll((as) => as.map((a) => ({ href: a.href, text: a.textContent, rel: a.rel, target: a.target })));
+    assert.deepEqual(links, [{ href: 'https://example.com/path?a=1&b=2', text: 'https://example.com/path?a=1&b=2', rel: 'noopener noreferrer', target: '_blank' }]);
+    await noHorizontalOverflow(page, page.label);
+  }
+
+  // Over the limit: refused in the composer with a reason, nothing sent.
+  await attacker.locator('#composer-input').fill('Z'.repeat(5000));
+  await expectVisible(attacker.locator('#char-count').getByText('5000 / 4000'), 'the character counter');
+  await attacker.locator('#composer-input').press('Enter');
+  await expectVisible(attacker.locator('#composer-error'), 'the over-limit error');
+  assert.equal(await messageBodies(attacker).count(), bodies.length, 'nothing was sent');
+  await attacker.locator('#composer-input').fill('');
+
+  // Channel names, created through the dialog.
+  const names = CORPUS.filter((name) => [...name].length <= 64);
+  for (const name of names) await createChannel(attacker, name);
+  const shown = await attacker.locator('#channel-list .chan-name').allTextContents();
+  for (const name of names) assert.ok(shown.includes(name), `sidebar shows ${JSON.stringify(name)} verbatim (has ${JSON.stringify(shown)})`);
+  assert.equal(await injected(attacker, '#sidebar'), 0, 'nothing injected into the sidebar');
+  assert.equal(await attacker.locator('#messages svg').count(), 0, 'no svg at all in the message list');
+  await openChannel(attacker, names[0]);
+  assert.equal(await attacker.locator('#channel-title .title-text').textContent(), names[0]);
+
+  // The other user sees them as text in the browse list.
+  await reader.getByRole('button', { name: 'Browse channels' }).click();
+  const browse = reader.locator('#browse-dialog');
+  await waitFor('every hostile name in the browse list', async () => {
+    const listed = await browse.locator('.browse-name').allTextContents();
+    return names.every((name) => listed.includes(name));
+  });
+  assert.equal(await injected(reader, '#browse-list'), 0, 'nothing injected into the browse list');
+  await browse.getByRole('button', { name: 'Close' }).click();
+
+  // A channel name over 64 characters is an inline error, not a request.
+  await attacker.getByRole('button', { name: 'Create a channel' }).click();
+  await attacker.locator('#create-dialog').getByLabel('Name').fill(LONG_WORD);
+  await attacker.locator('#create-dialog').getByRole('button', { name: 'Create' }).click();
+  await expectVisible(attacker.locator('#create-error').getByText('at most 64 characters'), 'the too-long name error');
+  await attacker.locator('#create-dialog').getByRole('button', { name: 'Cancel' }).click();
+  await noHorizontalOverflow(attacker, 'after creating hostile channels');
+});

@@ -1,0 +1,491 @@
+// Entry point: decides between the sign-in screen and the chat, and wires the
+// pieces together: server frames go into the store, store changes come out as
+// renders, and user actions (send, switch, scroll, type) become requests.
+// The other modules each own one job; this one owns the order of things.
+
+import { currentUser, logout } from './api.js';
+import { AuthScreen } from './auth.js';
+import { Connection, RequestError } from './connection.js';
+import { setUpDialogs } from './dialogs.js';
+import { BODY_MAX, SERVER_TYPES, TYPING_INTERVAL_MS, charCount, errorText, frames } from './protocol.js';
+import { MessageView, renderHeader, renderSidebar, renderTyping } from './render.js';
+import { ChatStore } from './store.js';
+
+/** A send without an ack after this long is shown as failed, with Retry. */
+const SEND_TIMEOUT_MS = 10000;
+/** The composer shows a character counter from this many characters on. */
+const COUNTER_FROM = 3500;
+
+const $ = (id) => document.getElementById(id);
+const els = {
+  authScreen: $('auth-screen'),
+  appScreen: $('app-screen'),
+  sidebar: $('sidebar'),
+  scrim: $('scrim'),
+  menuButton: $('menu-button'),
+  closeSidebar: $('close-sidebar'),
+  channelList: $('channel-list'),
+  dmList: $('dm-list'),
+  onlineList: $('online-list'),
+  onlineCount: $('online-count'),
+  meName: $('me-name'),
+  meAvatar: $('me-avatar'),
+  logoutButton: $('logout-button'),
+  browseButton: $('browse-button'),
+  createButton: $('create-button'),
+  title: $('channel-title'),
+  subtitle: $('channel-sub'),
+  inviteButton: $('invite-button'),
+  leaveButton: $('leave-button'),
+  banner: $('conn-banner'),
+  bannerText: $('conn-banner-text'),
+  bannerRetry: $('conn-banner-retry'),
+  messages: $('messages'),
+  pill: $('new-pill'),
+  composer: $('composer'),
+  input: $('composer-input'),
+  sendButton: $('send-button'),
+  counter: $('char-count'),
+  composerError: $('composer-error'),
+  typing: $('typing'),
+  toast: $('toast'),
+};
+
+const store = new ChatStore();
+let connection = null;
+let firstWelcome = true;
+const lastTypingSent = new Map();
+
+const view = new MessageView(els.messages, els.pill, {
+  onNearTop: () => loadOlder(),
+  onBottom: () => markReadIfViewing(),
+  onRetry: (clientId) => retry(clientId),
+  onDiscard: (clientId) => store.currentId != null && store.discardPending(store.currentId, clientId),
+});
+
+const dialogs = setUpDialogs({ store, connection: { request }, switchTo });
+const auth = new AuthScreen(els.authScreen, (user) => startChat(user));
+
+/** A request on the current connection (there is a new one per sign-in). */
+function request(frame, timeoutMs) {
+  if (!connection) return Promise.reject(new RequestError('disconnected'));
+  return connection.request(frame, timeoutMs);
+}
+
+// ---- session ---------------------------------------------------------------
+
+async function boot() {
+  let user = null;
+  try {
+    user = await currentUser();
+  } catch {
+    auth.show('Cannot reach the server right now. You can still try to sign in.');
+    return;
+  }
+  if (user) startChat(user);
+  else auth.show();
+}
+
+function startChat(user) {
+  auth.hide();
+  els.appScreen.hidden = false;
+  store.reset();
+  store.me = user;
+  firstWelcome = true;
+  connection = new Connection({
+    resume: () => store.resumeMap(),
+    sessionValid: async () => (await currentUser()) !== null,
+  });
+  connection.addEventListener('frame', (event) => handleFrame(event.detail.frame, event.detail.settled));
+  connection.addEventListener('state', (event) => showConnectionState(event.detail));
+  connection.addEventListener('open', () => onWelcomed());
+  connection.addEventListener('unauthorized', () => endSession('Your session has ended. Please sign in again.'));
+  connection.start();
+  renderAll();
+}
+
+async function endSession(notice = '') {
+  if (connection) connection.stop();
+  connection = null;
+  store.reset();
+  for (const dialog of document.querySelectorAll('dialog[open]')) dialog.close();
+  els.input.value = '';
+  els.appScreen.hidden = true;
+  els.appScreen.classList.remove('nav-open');
+  document.body.dataset.connection = 'signed-out';
+  auth.show(notice);
+}
+
+els.logoutButton.addEventListener('click', async () => {
+  if (connection) connection.stop();
+  try {
+    await logout();
+  } catch {
+    // The cookie may already be gone; the screen changes either way.
+  }
+  endSession('You have signed out.');
+});
+
+// ---- server frames -----------------------------------------------------------
+
+function handleFrame(frame, settled) {
+  switch (frame.type) {
+    case 'welcome':
+      store.applyWelcome(frame);
+      break;
+    case 'message': {
+      const { gapFrom } = store.applyMessage(frame);
+      if (gapFrom != null) fillGap(frame.channel, gapFrom, frame.seq - 1);
+      break;
+    }
+    case 'ack':
+      store.applyAck(frame);
+      break;
+    case 'channel': {
+      const known = store.channels.has(frame.channel.id);
+      store.upsertChannel(frame.channel);
+      if (!known && frame.ref === undefined && frame.channel.kind !== 'dm') toast(`You were added to #${frame.channel.name}.`);
+      break;
+    }
+    case 'left':
+      store.removeChannel(frame.channel);
+      if (store.currentId === frame.channel) switchTo(store.defaultChannel()?.id);
+      break;
+    case 'presence':
+      store.applyPresence(frame.user, frame.online);
+      break;
+    case 'typing':
+      store.applyTyping(frame.channel, frame.user);
+      break;
+    case 'read':
+      store.applyRead(frame.channel, frame.seq);
+      break;
+    case 'error':
+      // Errors answering a request reach that request's caller; others are shown.
+      if (!settled) toast(errorText(frame.code, frame.message));
+      break;
+    case 'history': // Applied by the request that asked for it (see loadLatest/loadOlder).
+    case 'channels': // Shown by the browse dialog that asked for it.
+    case 'pong': // Liveness is the connection's business.
+      break;
+    default:
+      if (!SERVER_TYPES.includes(frame.type)) console.warn('natter: unknown frame type', frame.type);
+  }
+}
+
+function onWelcomed() {
+  if (firstWelcome) {
+    firstWelcome = false;
+    const fromHash = Number((location.hash.match(/^#c(\d+)$/) || [])[1]);
+    switchTo(store.channels.has(fromHash) ? fromHash : store.defaultChannel()?.id);
+  } else if (!store.current) {
+    switchTo(store.defaultChannel()?.id);
+  } else if (!store.current.loaded) {
+    loadLatest(store.current);
+  }
+  // Sends cut off by the disconnect go again with the same client_id: the server
+  // stores each client_id once, so a send that did land is only acknowledged.
+  for (const channel of store.channels.values()) {
+    for (const pending of channel.pending.values()) if (pending.state === 'sending') transmit(pending);
+  }
+  markReadIfViewing();
+}
+
+function showConnectionState({ state, attempt }) {
+  document.body.dataset.connection = state;
+  if (state === 'open' || state === 'closed') {
+    els.banner.hidden = true;
+    return;
+  }
+  els.banner.hidden = false;
+  if (state === 'connecting') {
+    els.bannerText.textContent = 'Connecting…';
+    els.bannerRetry.hidden = true;
+  } else {
+    els.bannerText.textContent = attempt > 1 ? `Connection lost. Reconnecting (attempt ${attempt})…` : 'Connection lost. Reconnecting…';
+    els.bannerRetry.hidden = attempt < 2;
+  }
+}
+
+els.bannerRetry.addEventListener('click', () => connection?.connectNow());
+
+// ---- channels and history ------------------------------------------------------
+
+function switchTo(id) {
+  const channel = id == null ? undefined : store.channel(id);
+  if (!channel) return;
+  const changed = store.currentId !== id;
+  store.setCurrent(id);
+  if (changed) {
+    const unread = store.unread(channel);
+    view.open(channel, unread > 0 ? channel.read_seq + 1 : null);
+    history.replaceState(null, '', `#c${id}`);
+    els.composerError.textContent = '';
+  }
+  if (!channel.loaded && !channel.loading) loadLatest(channel);
+  closeSidebar();
+  renderAll();
+  markReadIfViewing();
+  if (changed && window.matchMedia('(min-width: 48rem)').matches) els.input.focus();
+}
+
+async function loadLatest(channel) {
+  if (!connection?.isOpen) return;
+  channel.loading = true;
+  try {
+    const reply = await connection.request(frames.history(channel.id));
+    store.applyHistory(reply, 'latest');
+  } catch (failure) {
+    channel.loading = false;
+    if (failure.code !== 'disconnected') toast(`Could not load messages: ${errorText(failure.code, failure.message)}`);
+  }
+}
+
+async function loadOlder() {
+  const channel = store.current;
+  if (!channel || !channel.loaded || !channel.hasMore || channel.loadingOlder || !connection?.isOpen) return;
+  const before = store.oldestSeq(channel);
+  if (before == null || before <= 1) {
+    channel.hasMore = false;
+    scheduleRender();
+    return;
+  }
+  channel.loadingOlder = true;
+  scheduleRender();
+  try {
+    const reply = await connection.request(frames.history(channel.id, before));
+    store.applyHistory(reply, 'older');
+  } catch (failure) {
+    channel.loadingOlder = false;
+    scheduleRender();
+    if (failure.code !== 'disconnected') toast(`Could not load older messages: ${errorText(failure.code, failure.message)}`);
+  }
+}
+
+/** A live message skipped seqs we should hold: fetch just that range. */
+async function fillGap(channelId, from, to) {
+  try {
+    const reply = await connection.request(frames.history(channelId, to + 1, Math.min(200, to - from + 1)));
+    store.applyHistory(reply, 'gap');
+  } catch {
+    // The next reconnect's resume fills it anyway.
+  }
+}
+
+/** Moves the read marker when the newest message of the open channel is on screen. */
+function markReadIfViewing() {
+  const channel = store.current;
+  if (!channel || !channel.loaded || document.visibilityState !== 'visible' || !view.stuck) return;
+  if (!connection?.isOpen) return;
+  const seq = store.newestSeq(channel);
+  if (seq <= channel.read_seq) return;
+  connection.send(frames.read(channel.id, seq));
+  store.markRead(channel.id, seq);
+}
+
+document.addEventListener('visibilitychange', () => markReadIfViewing());
+
+async function openDm(user) {
+  try {
+    const reply = await request(frames.openDm(user));
+    store.upsertChannel(reply.channel);
+    switchTo(reply.channel.id);
+  } catch (failure) {
+    toast(`Could not open a conversation with ${user}: ${errorText(failure.code, failure.message)}`);
+  }
+}
+
+els.leaveButton.addEventListener('click', async () => {
+  const channel = store.current;
+  if (!channel) return;
+  try {
+    await request(frames.leave(channel.id));
+    store.removeChannel(channel.id);
+    switchTo(store.defaultChannel()?.id);
+    toast(`You left #${channel.name}.`);
+  } catch (failure) {
+    toast(`Could not leave: ${errorText(failure.code, failure.message)}`);
+  }
+});
+
+// ---- sending -------------------------------------------------------------------
+
+function transmit(pending) {
+  if (!connection?.isOpen) return; // Sent again from onWelcomed once connected.
+  connection.request(frames.send(pending.channel, pending.body, pending.client_id), SEND_TIMEOUT_MS).catch((failure) => {
+    if (failure.code === 'disconnected') return; // Stays pending; resent after the reconnect.
+    store.failPending(pending.channel, pending.client_id, errorText(failure.code, failure.message));
+  });
+}
+
+function retry(clientId) {
+  const pending = store.retryPending(store.currentId, clientId);
+  if (pending) transmit(pending);
+}
+
+function submitComposer() {
+  const channel = store.current;
+  const body = els.input.value.replace(/\s+$/, '');
+  if (!channel || body.trim() === '') return;
+  if (charCount(body) > BODY_MAX) {
+    els.composerError.textContent = `Messages are at most ${BODY_MAX} characters; this one has ${charCount(body)}.`;
+    return;
+  }
+  els.composerError.textContent = '';
+  const pending = store.addPending(channel.id, body, crypto.randomUUID());
+  els.input.value = '';
+  updateComposer();
+  view.scrollToBottom();
+  transmit(pending);
+  lastTypingSent.delete(channel.id);
+}
+
+els.composer.addEventListener('submit', (event) => {
+  event.preventDefault();
+  submitComposer();
+  els.input.focus();
+});
+
+els.input.addEventListener('keydown', (event) => {
+  // Enter sends; Shift+Enter (and Enter while an IME is composing) is a new line.
+  if (event.key === 'Enter' && !event.shiftKey && !event.isComposing && !event.altKey && !event.ctrlKey && !event.metaKey) {
+    event.preventDefault();
+    submitComposer();
+  }
+});
+
+els.input.addEventListener('input', () => {
+  updateComposer();
+  const channel = store.current;
+  if (!channel || !els.input.value.trim() || !connection?.isOpen) return;
+  const now = Date.now();
+  if (now - (lastTypingSent.get(channel.id) || 0) >= TYPING_INTERVAL_MS) {
+    lastTypingSent.set(channel.id, now);
+    connection.send(frames.typing(channel.id));
+  }
+});
+
+function updateComposer() {
+  // Grow with the text up to a limit set in CSS (max-height); CSSOM, not markup, so the CSP allows it.
+  els.input.style.height = 'auto';
+  els.input.style.height = `${els.input.scrollHeight}px`;
+  const count = charCount(els.input.value);
+  els.counter.hidden = count < COUNTER_FROM;
+  els.counter.textContent = `${count} / ${BODY_MAX}`;
+  els.counter.classList.toggle('over', count > BODY_MAX);
+  if (count <= BODY_MAX) els.composerError.textContent = '';
+}
+
+// ---- sidebar and navigation ----------------------------------------------------
+
+els.sidebar.addEventListener('click', (event) => {
+  const channelButton = event.target.closest('button[data-channel]');
+  if (channelButton) return switchTo(Number(channelButton.dataset.channel));
+  const userButton = event.target.closest('button[data-user]');
+  if (userButton) openDm(userButton.dataset.user);
+});
+
+els.browseButton.addEventListener('click', () => dialogs.browse.open());
+els.createButton.addEventListener('click', () => dialogs.create.open());
+els.inviteButton.addEventListener('click', () => dialogs.invite.open());
+
+function openSidebar() {
+  els.appScreen.classList.add('nav-open');
+  els.menuButton.setAttribute('aria-expanded', 'true');
+  els.scrim.hidden = false;
+  (els.sidebar.querySelector('.chan.active') || els.sidebar.querySelector('button'))?.focus();
+}
+
+function closeSidebar() {
+  if (!els.appScreen.classList.contains('nav-open')) return;
+  els.appScreen.classList.remove('nav-open');
+  els.menuButton.setAttribute('aria-expanded', 'false');
+  els.scrim.hidden = true;
+}
+
+els.menuButton.addEventListener('click', openSidebar);
+els.closeSidebar.addEventListener('click', () => {
+  closeSidebar();
+  els.menuButton.focus();
+});
+els.scrim.addEventListener('click', closeSidebar);
+
+document.addEventListener('keydown', (event) => {
+  if (event.key === 'Escape' && els.appScreen.classList.contains('nav-open')) {
+    closeSidebar();
+    els.menuButton.focus();
+  }
+  // Alt+Up / Alt+Down walk the channel list in sidebar order.
+  if (event.altKey && (event.key === 'ArrowUp' || event.key === 'ArrowDown') && !els.appScreen.hidden) {
+    const ids = [...els.sidebar.querySelectorAll('button[data-channel]')].map((b) => Number(b.dataset.channel));
+    const at = ids.indexOf(store.currentId);
+    const next = ids[(at + (event.key === 'ArrowUp' ? -1 : 1) + ids.length) % ids.length];
+    if (next != null) {
+      event.preventDefault();
+      switchTo(next);
+      els.input.focus();
+    }
+  }
+});
+
+// ---- rendering -----------------------------------------------------------------
+
+const dirty = { sidebar: false, header: false, messages: false, typing: false };
+let renderQueued = false;
+
+store.addEventListener('change', (event) => {
+  const { what, channelId } = event.detail;
+  if (what === 'channels' || what === 'online' || what === 'current') dirty.sidebar = true;
+  if (what === 'channels' || what === 'online' || what === 'current') dirty.header = true;
+  if (what === 'current' || (what === 'messages' && channelId === store.currentId)) dirty.messages = true;
+  if (what === 'current' || (what === 'typing' && channelId === store.currentId)) dirty.typing = true;
+  scheduleRender();
+});
+
+function scheduleRender() {
+  if (renderQueued) return;
+  renderQueued = true;
+  // A frame batches bursts (a resume replay); the timer covers hidden tabs,
+  // where animation frames stop.
+  requestAnimationFrame(flushRender);
+  setTimeout(flushRender, 100);
+}
+
+function flushRender() {
+  if (!renderQueued) return;
+  renderQueued = false;
+  if (dirty.sidebar) renderSidebar(store, els);
+  if (dirty.header) renderHeader(store, els);
+  if (dirty.typing) renderTyping(store, els.typing);
+  if (dirty.messages && store.current) {
+    view.render(store, store.current);
+    markReadIfViewing();
+  }
+  dirty.sidebar = dirty.header = dirty.messages = dirty.typing = false;
+  updateTitle();
+}
+
+function renderAll() {
+  dirty.sidebar = dirty.header = dirty.messages = dirty.typing = true;
+  scheduleRender();
+}
+
+function updateTitle() {
+  let unread = 0;
+  for (const channel of store.channels.values()) if (channel.id !== store.currentId) unread += store.unread(channel);
+  const channel = store.current;
+  const base = channel ? `${channel.kind === 'dm' ? '' : '#'}${store.displayName(channel)} · natter` : 'natter';
+  document.title = unread ? `(${unread}) ${base}` : base;
+}
+
+let toastTimer = null;
+function toast(text) {
+  els.toast.textContent = text;
+  els.toast.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => {
+    els.toast.hidden = true;
+  }, 6000);
+}
+
+boot();

@@ -1,0 +1,169 @@
+// The sign-in / create-account screen: one form in two modes, checked in the
+// browser first (the same rules as the server's) so mistakes are shown inline next
+// to the field, then the server's answer mapped onto the field it is about.
+
+import { ApiError, login, register } from './api.js';
+import { PASSWORD_MAX, PASSWORD_MIN, USERNAME_MAX, USERNAME_PATTERN, charCount } from './protocol.js';
+
+const MODES = {
+  login: {
+    title: 'Sign in to natter',
+    submit: 'Sign in',
+    busy: 'Signing in…',
+    switchText: 'New here?',
+    switchButton: 'Create an account',
+    passwordAutocomplete: 'current-password',
+  },
+  register: {
+    title: 'Create your natter account',
+    submit: 'Create account',
+    busy: 'Creating account…',
+    switchText: 'Already have an account?',
+    switchButton: 'Sign in',
+    passwordAutocomplete: 'new-password',
+  },
+};
+
+export function validateUsername(name) {
+  if (name.length === 0) return 'Enter a username.';
+  if (charCount(name) > USERNAME_MAX) return `Usernames are at most ${USERNAME_MAX} characters.`;
+  if (!USERNAME_PATTERN.test(name)) return 'Use only letters, digits, and _ . - (no spaces or symbols).';
+  return '';
+}
+
+export function validatePassword(password, mode) {
+  if (password.length === 0) return 'Enter a password.';
+  if (mode === 'register' && charCount(password) < PASSWORD_MIN) return `Passwords need at least ${PASSWORD_MIN} characters.`;
+  if (charCount(password) > PASSWORD_MAX) return `Passwords are at most ${PASSWORD_MAX} characters.`;
+  return '';
+}
+
+export class AuthScreen {
+  /** @param {(user: object) => void} onSignedIn */
+  constructor(root, onSignedIn) {
+    this.root = root;
+    this.onSignedIn = onSignedIn;
+    this.form = root.querySelector('#auth-form');
+    this.title = root.querySelector('#auth-title');
+    this.username = root.querySelector('#auth-username');
+    this.password = root.querySelector('#auth-password');
+    this.usernameError = root.querySelector('#auth-username-error');
+    this.passwordError = root.querySelector('#auth-password-error');
+    this.formError = root.querySelector('#auth-error');
+    this.notice = root.querySelector('#auth-notice');
+    this.submit = root.querySelector('#auth-submit');
+    this.switchText = root.querySelector('#auth-switch-text');
+    this.switchButton = root.querySelector('#auth-switch');
+    this.mode = 'login';
+    this.busy = false;
+
+    this.form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      this.submitForm();
+    });
+    this.switchButton.addEventListener('click', () => {
+      this.setMode(this.mode === 'login' ? 'register' : 'login');
+      this.username.focus();
+    });
+    // Clear a field's error as soon as it is edited: the message is stale then.
+    this.username.addEventListener('input', () => this.setFieldError(this.username, this.usernameError, ''));
+    this.password.addEventListener('input', () => this.setFieldError(this.password, this.passwordError, ''));
+    this.setMode('login');
+  }
+
+  show(notice = '') {
+    this.root.hidden = false;
+    this.notice.textContent = notice;
+    this.notice.hidden = !notice;
+    this.password.value = '';
+    this.busy = false;
+    this.submit.disabled = false;
+    this.submit.textContent = MODES[this.mode].submit;
+    document.title = 'natter';
+    this.username.focus();
+  }
+
+  hide() {
+    this.root.hidden = true;
+  }
+
+  setMode(mode) {
+    this.mode = mode;
+    const text = MODES[mode];
+    this.title.textContent = text.title;
+    this.submit.textContent = text.submit;
+    this.switchText.textContent = text.switchText;
+    this.switchButton.textContent = text.switchButton;
+    this.password.autocomplete = text.passwordAutocomplete;
+    this.form.dataset.mode = mode;
+    this.setFieldError(this.username, this.usernameError, '');
+    this.setFieldError(this.password, this.passwordError, '');
+    this.formError.textContent = '';
+  }
+
+  setFieldError(input, output, message) {
+    output.textContent = message;
+    if (message) input.setAttribute('aria-invalid', 'true');
+    else input.removeAttribute('aria-invalid');
+  }
+
+  async submitForm() {
+    if (this.busy) return;
+    const username = this.username.value.trim();
+    const password = this.password.value;
+    const usernameProblem = validateUsername(username);
+    const passwordProblem = validatePassword(password, this.mode);
+    this.setFieldError(this.username, this.usernameError, usernameProblem);
+    this.setFieldError(this.password, this.passwordError, passwordProblem);
+    this.formError.textContent = '';
+    if (usernameProblem) return this.username.focus();
+    if (passwordProblem) return this.password.focus();
+
+    this.busy = true;
+    this.submit.disabled = true;
+    this.submit.textContent = MODES[this.mode].busy;
+    try {
+      const user = this.mode === 'login' ? await login(username, password) : await register(username, password);
+      this.password.value = '';
+      this.onSignedIn(user);
+    } catch (error) {
+      this.showServerError(error);
+    } finally {
+      this.busy = false;
+      this.submit.disabled = false;
+      this.submit.textContent = MODES[this.mode].submit;
+    }
+  }
+
+  showServerError(error) {
+    const code = error instanceof ApiError ? error.code : 'network';
+    switch (code) {
+      case 'name_taken':
+      case 'name_in_use':
+        this.setFieldError(this.username, this.usernameError, 'That username is taken. Pick another one.');
+        this.username.focus();
+        break;
+      case 'invalid_username':
+        this.setFieldError(this.username, this.usernameError, error.message || 'That username is not allowed.');
+        this.username.focus();
+        break;
+      case 'invalid_password':
+        this.setFieldError(this.password, this.passwordError, error.message || 'That password is not allowed.');
+        this.password.focus();
+        break;
+      case 'invalid_credentials':
+        this.formError.textContent = 'Wrong username or password.';
+        this.password.select();
+        this.password.focus();
+        break;
+      case 'rate_limited':
+        this.formError.textContent = 'Too many attempts. Wait a minute and try again.';
+        break;
+      case 'network':
+        this.formError.textContent = 'Cannot reach the server. Check your connection and try again.';
+        break;
+      default:
+        this.formError.textContent = error.message || 'Something went wrong. Try again.';
+    }
+  }
+}

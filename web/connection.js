@@ -1,0 +1,251 @@
+// The WebSocket to /ws and its whole life: connect, say `hello` with where we were
+// (`resume`), match replies to requests by `ref`, notice a dead link, and
+// reconnect with exponential backoff plus jitter. It knows nothing of channels or
+// the DOM: the caller supplies the resume map and receives every server frame.
+
+import { frames, CLOSE_UNAUTHORIZED } from './protocol.js';
+
+/** First retry delay; doubles per failed attempt up to RECONNECT_MAX_MS. */
+const RECONNECT_BASE_MS = 500;
+/** Cap on the retry delay, so a long outage is noticed within seconds of its end. */
+const RECONNECT_MAX_MS = 15000;
+/** How often an idle connection sends `ping`: the server drops a silent client after 60 s. */
+const PING_EVERY_MS = 25000;
+/** A `pong` slower than this means the link is dead even if the socket has not noticed. */
+const PONG_TIMEOUT_MS = 10000;
+/** Default time a request waits for its reply before it counts as failed. */
+const REQUEST_TIMEOUT_MS = 10000;
+
+export class RequestError extends Error {
+  constructor(code, message) {
+    super(message || code);
+    this.code = code;
+  }
+}
+
+/**
+ * Events (all CustomEvent): `state` {state, attempt, delayMs}, `frame` {frame},
+ * `open` after `welcome` was handled, `unauthorized` when the session is gone.
+ */
+export class Connection extends EventTarget {
+  /**
+   * @param {object} options
+   * @param {() => Record<string, number>} options.resume channel id -> last seq held
+   * @param {() => Promise<boolean>} options.sessionValid asked after a failed connect
+   */
+  constructor({ resume, sessionValid }) {
+    super();
+    this.resume = resume;
+    this.sessionValid = sessionValid;
+    this.socket = null;
+    this.state = 'idle';
+    this.attempt = 0;
+    this.stopped = false;
+    this.nextRef = 1;
+    this.pending = new Map();
+    this.retryTimer = null;
+    this.pingTimer = null;
+    this.pongTimer = null;
+    this.onOnline = () => {
+      if (this.state === 'reconnecting') this.connectNow();
+    };
+  }
+
+  get isOpen() {
+    return this.state === 'open';
+  }
+
+  start() {
+    this.stopped = false;
+    window.addEventListener('online', this.onOnline);
+    this.setState('connecting');
+    this.open();
+  }
+
+  /** Closes for good (logout): no reconnect, pending requests fail. */
+  stop() {
+    this.stopped = true;
+    window.removeEventListener('online', this.onOnline);
+    clearTimeout(this.retryTimer);
+    this.dropSocket(1000);
+    this.setState('closed');
+  }
+
+  /** Sends a frame that expects no reply. Returns false when not connected. */
+  send(frame) {
+    if (!this.isOpen) return false;
+    this.socket.send(JSON.stringify(frame));
+    return true;
+  }
+
+  /**
+   * Sends a frame with a fresh `ref` and resolves with the reply that echoes it,
+   * or rejects with a RequestError (the server's `error` code, `timeout` or
+   * `disconnected`).
+   */
+  request(frame, timeoutMs = REQUEST_TIMEOUT_MS) {
+    if (!this.isOpen) return Promise.reject(new RequestError('disconnected'));
+    const ref = this.nextRef++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(ref);
+        reject(new RequestError('timeout'));
+      }, timeoutMs);
+      this.pending.set(ref, { resolve, reject, timer });
+      this.socket.send(JSON.stringify({ ...frame, ref }));
+    });
+  }
+
+  open() {
+    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+    let socket;
+    try {
+      socket = new WebSocket(`${scheme}://${location.host}/ws`);
+    } catch {
+      this.scheduleReconnect(false);
+      return;
+    }
+    this.socket = socket;
+    let welcomed = false;
+    socket.onopen = () => {
+      socket.send(JSON.stringify(frames.hello(this.resume())));
+    };
+    socket.onmessage = (event) => {
+      let frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (!frame || typeof frame.type !== 'string') return;
+      this.armPing();
+      if (frame.type === 'welcome') {
+        welcomed = true;
+        this.attempt = 0;
+        this.emit('frame', { frame, settled: false });
+        this.setState('open');
+        this.emit('open', {});
+        return;
+      }
+      const settled = this.settle(frame);
+      this.emit('frame', { frame, settled });
+    };
+    socket.onclose = (event) => {
+      if (this.socket !== socket) return;
+      this.socket = null;
+      this.failPending();
+      this.stopPing();
+      if (this.stopped) return;
+      if (event.code === CLOSE_UNAUTHORIZED) {
+        this.unauthorized();
+        return;
+      }
+      this.scheduleReconnect(welcomed);
+    };
+    // onerror is always followed by onclose, which does the work.
+  }
+
+  /** Resolves or rejects the request whose ref this frame echoes; true if there was one. */
+  settle(frame) {
+    if (frame.ref === undefined || !this.pending.has(frame.ref)) return false;
+    const { resolve, reject, timer } = this.pending.get(frame.ref);
+    this.pending.delete(frame.ref);
+    clearTimeout(timer);
+    if (frame.type === 'error') reject(new RequestError(frame.code, frame.message));
+    else resolve(frame);
+    return true;
+  }
+
+  failPending() {
+    for (const { reject, timer } of this.pending.values()) {
+      clearTimeout(timer);
+      reject(new RequestError('disconnected'));
+    }
+    this.pending.clear();
+  }
+
+  async scheduleReconnect(wasWelcomed) {
+    // A refused upgrade looks like any other failed connection to a browser, so
+    // after a failure that never got a welcome we ask HTTP whether the session is
+    // still good: if not, reconnecting forever would never help.
+    if (!wasWelcomed && this.attempt > 0) {
+      let valid = true;
+      try {
+        valid = await this.sessionValid();
+      } catch {
+        valid = true; // The server is unreachable: keep trying.
+      }
+      if (this.stopped) return;
+      if (!valid) {
+        this.unauthorized();
+        return;
+      }
+    }
+    const ceiling = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** this.attempt);
+    // "Equal jitter": at least half the ceiling, so clients spread out after a
+    // restart without any of them retrying in a tight loop.
+    const delayMs = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+    this.attempt += 1;
+    this.setState('reconnecting', { attempt: this.attempt, delayMs });
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.open(), delayMs);
+  }
+
+  connectNow() {
+    clearTimeout(this.retryTimer);
+    if (!this.socket && !this.stopped) this.open();
+  }
+
+  unauthorized() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.setState('closed');
+    this.emit('unauthorized', {});
+  }
+
+  dropSocket(code) {
+    const socket = this.socket;
+    this.socket = null;
+    this.failPending();
+    this.stopPing();
+    if (socket) {
+      socket.onclose = null;
+      socket.onmessage = null;
+      try {
+        socket.close(code);
+      } catch {
+        // Already closing.
+      }
+    }
+  }
+
+  /** Every frame received proves the link alive; ping only after a quiet spell. */
+  armPing() {
+    clearTimeout(this.pingTimer);
+    clearTimeout(this.pongTimer);
+    this.pongTimer = null;
+    this.pingTimer = setTimeout(() => {
+      if (!this.isOpen) return;
+      this.socket.send(JSON.stringify({ ...frames.ping(), ref: `ping-${this.nextRef++}` }));
+      this.pongTimer = setTimeout(() => {
+        // A half-open link: drop it ourselves instead of waiting for TCP to notice.
+        this.dropSocket(4000);
+        if (!this.stopped) this.scheduleReconnect(true);
+      }, PONG_TIMEOUT_MS);
+    }, PING_EVERY_MS);
+  }
+
+  stopPing() {
+    clearTimeout(this.pingTimer);
+    clearTimeout(this.pongTimer);
+  }
+
+  setState(state, extra = {}) {
+    this.state = state;
+    this.emit('state', { state, ...extra });
+  }
+
+  emit(name, detail) {
+    this.dispatchEvent(new CustomEvent(name, { detail }));
+  }
+}

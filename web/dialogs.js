@@ -1,0 +1,216 @@
+// The three modal dialogs: create a channel, browse and join public channels,
+// invite someone into the current channel. Each sends one request and shows the
+// server's refusal inline, in the dialog, next to what the user typed.
+// <dialog>.showModal() gives focus trapping and Escape-to-close for free.
+
+import { h, icon, replaceChildren } from './dom.js';
+import { CHANNEL_NAME_MAX, USERNAME_PATTERN, charCount, errorText, frames, hasControlChars } from './protocol.js';
+
+/**
+ * @param {object} app
+ * @param {import('./store.js').ChatStore} app.store
+ * @param {import('./connection.js').Connection} app.connection
+ * @param {(id: number) => void} app.switchTo
+ */
+export function setUpDialogs(app) {
+  return {
+    create: createDialog(app),
+    browse: browseDialog(app),
+    invite: inviteDialog(app),
+  };
+}
+
+function closeOnCancelButtons(dialog) {
+  for (const button of dialog.querySelectorAll('[data-close]')) {
+    button.addEventListener('click', () => dialog.close());
+  }
+}
+
+function setError(input, output, message) {
+  output.textContent = message;
+  if (!input) return;
+  if (message) input.setAttribute('aria-invalid', 'true');
+  else input.removeAttribute('aria-invalid');
+}
+
+export function validateChannelName(raw) {
+  const name = raw.trim();
+  if (!name) return 'Enter a name.';
+  if (charCount(name) > CHANNEL_NAME_MAX) return `Names are at most ${CHANNEL_NAME_MAX} characters.`;
+  if (hasControlChars(name)) return 'Names cannot contain control characters.';
+  return '';
+}
+
+function createDialog({ store, connection, switchTo }) {
+  const dialog = document.getElementById('create-dialog');
+  const form = dialog.querySelector('form');
+  const name = document.getElementById('create-name');
+  const isPrivate = document.getElementById('create-private');
+  const error = document.getElementById('create-error');
+  const submit = dialog.querySelector('button[type=submit]');
+  closeOnCancelButtons(dialog);
+  name.addEventListener('input', () => setError(name, error, ''));
+
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const problem = validateChannelName(name.value);
+    setError(name, error, problem);
+    if (problem) return name.focus();
+    submit.disabled = true;
+    try {
+      const reply = await connection.request(frames.createChannel(name.value.trim(), isPrivate.checked));
+      const channel = store.upsertChannel(reply.channel);
+      dialog.close();
+      switchTo(channel.id);
+    } catch (failure) {
+      const message =
+        failure.code === 'invalid_name'
+          ? 'That name cannot be used: it may be taken. Try another.'
+          : errorText(failure.code, failure.message);
+      setError(name, error, message);
+      name.focus();
+    } finally {
+      submit.disabled = false;
+    }
+  });
+
+  return {
+    open() {
+      form.reset();
+      setError(name, error, '');
+      dialog.showModal();
+      name.focus();
+    },
+  };
+}
+
+function browseDialog({ store, connection, switchTo }) {
+  const dialog = document.getElementById('browse-dialog');
+  const filter = document.getElementById('browse-filter');
+  const list = document.getElementById('browse-list');
+  const status = document.getElementById('browse-status');
+  closeOnCancelButtons(dialog);
+  let channels = [];
+
+  function draw() {
+    const needle = filter.value.trim().toLocaleLowerCase();
+    const shown = channels
+      .filter((channel) => channel.name.toLocaleLowerCase().includes(needle))
+      .sort((a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' }));
+    status.textContent = channels.length ? (shown.length ? '' : 'No channel matches.') : 'No public channels yet.';
+    replaceChildren(
+      list,
+      shown.map((channel) => {
+        const member = channel.member || store.channels.has(channel.id);
+        const action = h('button', {
+          type: 'button',
+          class: member ? 'secondary small' : 'primary small',
+          text: member ? 'Open' : 'Join',
+          'aria-label': `${member ? 'Open' : 'Join'} ${channel.name}`,
+          onclick: () => (member ? openChannel(channel.id) : join(channel, action)),
+        });
+        return h(
+          'li',
+          { class: 'browse-row' },
+          icon('hash', 'icon chan-icon'),
+          h('span', { class: 'browse-name', text: channel.name }),
+          h('span', { class: 'browse-meta', text: `${channel.last_seq} message${channel.last_seq === 1 ? '' : 's'}${member ? ' · joined' : ''}` }),
+          action,
+        );
+      }),
+    );
+  }
+
+  function openChannel(id) {
+    dialog.close();
+    switchTo(id);
+  }
+
+  async function join(channel, button) {
+    button.disabled = true;
+    try {
+      const reply = await connection.request(frames.join(channel.id));
+      store.upsertChannel(reply.channel);
+      openChannel(reply.channel.id);
+    } catch (failure) {
+      status.textContent = `Could not join ${channel.name}: ${errorText(failure.code, failure.message)}`;
+      button.disabled = false;
+    }
+  }
+
+  filter.addEventListener('input', draw);
+
+  return {
+    async open() {
+      filter.value = '';
+      channels = [];
+      replaceChildren(list);
+      status.textContent = 'Loading channels…';
+      dialog.showModal();
+      filter.focus();
+      try {
+        const reply = await connection.request(frames.listChannels());
+        channels = reply.channels;
+        draw();
+      } catch (failure) {
+        status.textContent = `Could not load channels: ${errorText(failure.code, failure.message)}`;
+      }
+    },
+  };
+}
+
+function inviteDialog({ store, connection }) {
+  const dialog = document.getElementById('invite-dialog');
+  const form = dialog.querySelector('form');
+  const user = document.getElementById('invite-user');
+  const error = document.getElementById('invite-error');
+  const done = document.getElementById('invite-done');
+  const heading = document.getElementById('invite-title');
+  const suggestions = document.getElementById('invite-suggestions');
+  const submit = dialog.querySelector('button[type=submit]');
+  closeOnCancelButtons(dialog);
+  user.addEventListener('input', () => {
+    setError(user, error, '');
+    done.textContent = '';
+  });
+
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const channel = store.current;
+    const name = user.value.trim();
+    let problem = '';
+    if (!name) problem = 'Enter a username.';
+    else if (!USERNAME_PATTERN.test(name)) problem = 'Usernames use only letters, digits, and _ . -';
+    setError(user, error, problem);
+    if (problem || !channel) return user.focus();
+    submit.disabled = true;
+    try {
+      await connection.request(frames.invite(channel.id, name));
+      done.textContent = `${name} was added to ${channel.name}.`;
+      user.value = '';
+      user.focus();
+    } catch (failure) {
+      setError(user, error, failure.code === 'unknown_user' ? `There is no user named ${name}.` : errorText(failure.code, failure.message));
+      user.focus();
+    } finally {
+      submit.disabled = false;
+    }
+  });
+
+  return {
+    open() {
+      const channel = store.current;
+      if (!channel || channel.kind === 'dm') return;
+      form.reset();
+      setError(user, error, '');
+      done.textContent = '';
+      heading.textContent = `Add people to ${channel.name}`;
+      replaceChildren(
+        suggestions,
+        [...store.online].filter((name) => name !== store.me?.name).map((name) => h('option', { value: name })),
+      );
+      dialog.showModal();
+      user.focus();
+    },
+  };
+}

@@ -1,0 +1,53 @@
+// Small, safe DOM construction helpers. Everything here builds nodes through
+// createElement, properties and text nodes: there is deliberately no way to pass
+// markup, so user text can only ever become text.
+
+/**
+ * h('button', {class: 'x', text: 'Hi', onclick: fn, 'aria-label': 'y'}, child...)
+ * Strings among the children become text nodes.
+ */
+export function h(tag, props = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value == null || value === false) continue;
+    if (key === 'class') element.className = value;
+    else if (key === 'text') element.textContent = value;
+    else if (key === 'dataset') Object.assign(element.dataset, value);
+    else if (key.startsWith('on')) element.addEventListener(key.slice(2), value);
+    else if (key.startsWith('aria-') || key === 'role') element.setAttribute(key, value === true ? 'true' : String(value));
+    else element[key] = value;
+  }
+  for (const child of children.flat()) {
+    if (child == null || child === false) continue;
+    element.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return element;
+}
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+/**
+ * Icons built at run time (the static ones are inline SVG in index.html).
+ * Fixed 24x24 stroke paths; never built from user input.
+ */
+const ICONS = {
+  hash: 'M5 9h14M5 15h14M10 3 8 21M16 3l-2 18',
+  lock: 'M7 11V8a5 5 0 0 1 10 0v3M6 11h12v10H6z',
+};
+
+export function icon(name, className = 'icon') {
+  const svg = document.createElementNS(SVG_NS, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('aria-hidden', 'true');
+  svg.setAttribute('focusable', 'false');
+  svg.setAttribute('class', className);
+  const path = document.createElementNS(SVG_NS, 'path');
+  path.setAttribute('d', ICONS[name]);
+  svg.append(path);
+  return svg;
+}
+
+/** Replaces all children of `parent` with `children`. */
+export function replaceChildren(parent, ...children) {
+  parent.replaceChildren(...children.flat().filter((child) => child != null));
+}

@@ -1,0 +1,51 @@
+// Dates and names turned into the short labels people read: clock times, day
+// separators, "X is typing...". Pure functions; the user's locale decides formats.
+
+const timeFormat = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: '2-digit' });
+const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'short' });
+const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: 'long', month: 'long', day: 'numeric' });
+const dayYearFormat = new Intl.DateTimeFormat(undefined, { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric' });
+
+export function clockTime(ts) {
+  return timeFormat.format(new Date(ts));
+}
+
+export function fullTime(ts) {
+  return fullFormat.format(new Date(ts));
+}
+
+/** The local calendar day of a timestamp, as a sortable key. */
+export function dayKey(ts) {
+  const date = new Date(ts);
+  return `${date.getFullYear()}-${String(date.getMonth() + 1).padStart(2, '0')}-${String(date.getDate()).padStart(2, '0')}`;
+}
+
+export function dayLabel(ts, now = Date.now()) {
+  const key = dayKey(ts);
+  if (key === dayKey(now)) return 'Today';
+  const yesterday = new Date(now);
+  yesterday.setDate(yesterday.getDate() - 1);
+  if (key === dayKey(yesterday.getTime())) return 'Yesterday';
+  const date = new Date(ts);
+  return date.getFullYear() === new Date(now).getFullYear() ? dayFormat.format(date) : dayYearFormat.format(date);
+}
+
+export function typingText(users) {
+  if (users.length === 0) return '';
+  if (users.length === 1) return `${users[0]} is typing…`;
+  if (users.length === 2) return `${users[0]} and ${users[1]} are typing…`;
+  return 'Several people are typing…';
+}
+
+/** A stable small number per name, so each person keeps one avatar colour. */
+export function colourIndex(name, buckets = 8) {
+  let hash = 0;
+  for (const char of name) hash = (hash * 31 + char.codePointAt(0)) >>> 0;
+  return hash % buckets;
+}
+
+/** The first letter of a name (a whole code point, so emoji stay intact). */
+export function initial(name) {
+  const first = [...name][0] || '?';
+  return first.toUpperCase();
+}

@@ -1,0 +1,110 @@
+// The native natter protocol as the UI speaks it (docs/protocol.md; the server's
+// definition is src/protocol.rs). This module owns the message-type names, the
+// limits the UI checks before asking the server, and one builder per frame the UI
+// sends, so no other module spells a "type" string by hand.
+// tests/browser/protocol.test.mjs compares CLIENT_TYPES and SERVER_TYPES with the
+// server's CLIENT_MESSAGE_TYPES and SERVER_MESSAGE_TYPES.
+
+/** Every frame type the UI sends. */
+export const CLIENT_TYPES = Object.freeze([
+  'hello',
+  'send',
+  'history',
+  'create_channel',
+  'list_channels',
+  'join',
+  'leave',
+  'invite',
+  'open_dm',
+  'typing',
+  'read',
+  'ping',
+]);
+
+/** Every frame type the UI handles. */
+export const SERVER_TYPES = Object.freeze([
+  'welcome',
+  'message',
+  'ack',
+  'history',
+  'channel',
+  'left',
+  'channels',
+  'presence',
+  'typing',
+  'read',
+  'error',
+  'pong',
+]);
+
+/** Close codes with a meaning beyond "reconnect and resume". */
+export const CLOSE_UNAUTHORIZED = 4001;
+
+/** The channel every user is in and that cannot be left. */
+export const DEFAULT_CHANNEL_NAME = 'General';
+
+// Limits mirrored from docs/protocol.md so the UI can say what is wrong before a
+// round trip. The server checks them again; these only make errors friendlier.
+export const USERNAME_MAX = 32;
+export const USERNAME_PATTERN = /^[A-Za-z0-9_.-]+$/;
+export const PASSWORD_MIN = 8;
+export const PASSWORD_MAX = 256;
+export const CHANNEL_NAME_MAX = 64;
+export const BODY_MAX = 4000;
+export const HISTORY_PAGE = 50;
+/** The server relays at most one typing event per channel every 2 s. */
+export const TYPING_INTERVAL_MS = 2000;
+
+/** Counts characters the way the server does (Unicode scalar values, not UTF-16 units). */
+export function charCount(text) {
+  let count = 0;
+  for (const _ of text) count += 1;
+  return count;
+}
+
+/** Has a control character, which channel names may not contain. */
+export function hasControlChars(text) {
+  return /[\u0000-\u001f\u007f-\u009f]/.test(text);
+}
+
+// Frame builders. Each returns a plain object; the connection adds `ref` where a
+// reply is awaited. Field names follow docs/protocol.md exactly.
+export const frames = {
+  hello: (resume) => ({ type: 'hello', resume }),
+  send: (channel, body, clientId) => ({ type: 'send', channel, body, client_id: clientId }),
+  history: (channel, before, limit = HISTORY_PAGE) =>
+    before == null ? { type: 'history', channel, limit } : { type: 'history', channel, before, limit },
+  createChannel: (name, isPrivate) => ({ type: 'create_channel', name, private: isPrivate }),
+  listChannels: () => ({ type: 'list_channels' }),
+  join: (channel) => ({ type: 'join', channel }),
+  leave: (channel) => ({ type: 'leave', channel }),
+  invite: (channel, user) => ({ type: 'invite', channel, user }),
+  openDm: (user) => ({ type: 'open_dm', user }),
+  typing: (channel) => ({ type: 'typing', channel }),
+  read: (channel, seq) => ({ type: 'read', channel, seq }),
+  ping: () => ({ type: 'ping' }),
+};
+
+/** Human wording for the server's stable error codes. */
+export const ERROR_TEXT = {
+  bad_json: 'The server could not read that request.',
+  unknown_type: 'The server did not understand that request.',
+  bad_request: 'That request was not valid.',
+  bad_sequence: 'The connection was not ready; please try again.',
+  not_found: 'That channel does not exist or you cannot see it.',
+  unknown_user: 'There is no user with that name.',
+  not_member: 'Join the channel first.',
+  forbidden: 'That is not allowed.',
+  invalid_body: 'Messages must be 1 to 4000 characters.',
+  invalid_name: 'That channel name cannot be used.',
+  invalid_client_id: 'The message id was not valid.',
+  rate_limited: 'You are sending too fast. Wait a moment and retry.',
+  limit_reached: 'You have reached a limit for this action.',
+  unavailable: 'The server could not store it. Retry.',
+  timeout: 'No answer from the server. Retry.',
+  disconnected: 'Not connected.',
+};
+
+export function errorText(code, fallback) {
+  return ERROR_TEXT[code] || fallback || 'Something went wrong.';
+}

@@ -1,0 +1,350 @@
+// The client's picture of the chat: who I am, my channels with their messages,
+// unread counts, pending sends, who is online and who is typing. It applies server
+// frames and local actions and announces what changed; it never touches the DOM
+// or the socket, so it can be reasoned about (and loaded in Node) on its own.
+//
+// Invariants kept here:
+// - A channel's messages are sorted by `seq` and hold each `seq` once, however
+//   often the server (replay after reconnect, history pages, ack + message) sends it.
+// - Messages are kept only for channels whose history was loaded (`loaded`) or
+//   is loading, and only loaded ones are resumed, so the highest seq held is a
+//   truthful resume point.
+// - A pending send is matched to its stored message by `client_id` and vanishes
+//   the moment either the `ack` or the `message` arrives.
+
+/** Typing indicators disappear this long after the last typing event. */
+export const TYPING_SHOWN_MS = 3000;
+
+/** Which of a channel's fields come from the server's ChannelInfo. */
+function channelFromInfo(info) {
+  return {
+    id: info.id,
+    name: info.name,
+    kind: info.kind,
+    last_seq: info.last_seq,
+    read_seq: info.read_seq,
+    member: info.member,
+    members: info.members || [],
+    messages: [],
+    bySeq: new Map(),
+    pending: new Map(),
+    loaded: false,
+    loading: false,
+    hasMore: true,
+    loadingOlder: false,
+  };
+}
+
+export class ChatStore extends EventTarget {
+  constructor() {
+    super();
+    this.me = null;
+    this.channels = new Map();
+    this.online = new Set();
+    this.currentId = null;
+    /** channel id -> Map(user -> timer) */
+    this.typing = new Map();
+  }
+
+  // ---- reading ----------------------------------------------------------
+
+  channel(id) {
+    return this.channels.get(id);
+  }
+
+  get current() {
+    return this.currentId == null ? undefined : this.channels.get(this.currentId);
+  }
+
+  unread(channel) {
+    return Math.max(0, channel.last_seq - channel.read_seq);
+  }
+
+  /** The name shown for a channel: for a DM, the other participant. */
+  displayName(channel) {
+    if (channel.kind !== 'dm') return channel.name;
+    const other = channel.members.find((name) => this.me && name !== this.me.name);
+    return other || channel.members[0] || channel.name;
+  }
+
+  defaultChannel() {
+    for (const channel of this.channels.values()) {
+      if (channel.kind === 'public' && channel.name === 'General') return channel;
+    }
+    return this.channels.values().next().value;
+  }
+
+  newestSeq(channel) {
+    const last = channel.messages[channel.messages.length - 1];
+    return last ? last.seq : 0;
+  }
+
+  oldestSeq(channel) {
+    return channel.messages.length ? channel.messages[0].seq : null;
+  }
+
+  /** channel id (string) -> last seq held, for every channel whose history we hold. */
+  resumeMap() {
+    const resume = {};
+    for (const channel of this.channels.values()) {
+      if (channel.loaded) resume[String(channel.id)] = this.newestSeq(channel);
+    }
+    return resume;
+  }
+
+  typingUsers(channelId) {
+    const users = this.typing.get(channelId);
+    return users ? [...users.keys()] : [];
+  }
+
+  // ---- server frames ----------------------------------------------------
+
+  /** `welcome`: the authoritative list of my channels and who is online. */
+  applyWelcome(frame) {
+    this.me = frame.user;
+    this.online = new Set(frame.online);
+    const seen = new Set();
+    for (const info of frame.channels) {
+      seen.add(info.id);
+      this.upsertChannel(info, { quiet: true });
+    }
+    // Channels left (or lost) while we were away.
+    for (const id of [...this.channels.keys()]) {
+      if (!seen.has(id)) this.channels.delete(id);
+    }
+    // A history request cut by the disconnect will not be answered; messages kept
+    // while it was pending are not resumed, so drop them rather than leave a gap.
+    for (const channel of this.channels.values()) {
+      channel.loading = false;
+      channel.loadingOlder = false;
+      if (!channel.loaded) {
+        channel.messages = [];
+        channel.bySeq.clear();
+      }
+    }
+    this.changed('channels');
+    this.changed('online');
+  }
+
+  /** `channel`: created, joined, invited or refreshed. Returns the channel. */
+  upsertChannel(info, { quiet = false } = {}) {
+    let channel = this.channels.get(info.id);
+    if (!channel) {
+      channel = channelFromInfo(info);
+      this.channels.set(info.id, channel);
+    } else {
+      channel.name = info.name;
+      channel.kind = info.kind;
+      channel.members = info.members || channel.members;
+      channel.member = info.member;
+      // Seqs only grow: a stale snapshot must not undo a live message or read.
+      channel.last_seq = Math.max(channel.last_seq, info.last_seq);
+      channel.read_seq = Math.max(channel.read_seq, info.read_seq);
+    }
+    if (!quiet) this.changed('channels');
+    return channel;
+  }
+
+  removeChannel(id) {
+    if (!this.channels.delete(id)) return;
+    this.typing.delete(id);
+    this.changed('channels');
+  }
+
+  /**
+   * `message`, live or replayed. Returns {stored, gapFrom} where gapFrom is the
+   * first missing seq when this message skipped some (the caller fetches them).
+   */
+  applyMessage(message) {
+    const channel = this.channels.get(message.channel);
+    if (!channel) return { stored: false };
+    channel.last_seq = Math.max(channel.last_seq, message.seq);
+    if (this.me && message.sender === this.me.name) channel.pending.delete(message.client_id);
+    this.stopTyping(message.channel, message.sender);
+    let gapFrom = null;
+    let stored = false;
+    if (channel.loaded) {
+      const newest = this.newestSeq(channel);
+      if (newest > 0 && message.seq > newest + 1) gapFrom = newest + 1;
+      stored = this.insertMessages(channel, [message]);
+    } else if (channel.loading) {
+      // The first page is on its way but may have been read before this message
+      // was stored: keep it, and the page merges around it.
+      stored = this.insertMessages(channel, [message]);
+    }
+    this.changed('messages', channel.id);
+    this.changed('channels');
+    return { stored, gapFrom };
+  }
+
+  /** `ack` for one of my sends. */
+  applyAck(frame) {
+    const channel = this.channels.get(frame.channel);
+    if (!channel) return;
+    const pending = channel.pending.get(frame.client_id);
+    channel.pending.delete(frame.client_id);
+    channel.last_seq = Math.max(channel.last_seq, frame.seq);
+    if (pending && channel.loaded && !channel.bySeq.has(frame.seq)) {
+      // The `message` may come after the ack; until then show the confirmed copy
+      // built from what we sent. The message, when it comes, replaces it (same seq).
+      this.insertMessages(channel, [
+        {
+          channel: frame.channel,
+          id: frame.id,
+          seq: frame.seq,
+          sender: this.me.name,
+          body: pending.body,
+          ts: pending.ts,
+          client_id: frame.client_id,
+        },
+      ]);
+    }
+    this.changed('messages', channel.id);
+    this.changed('channels');
+  }
+
+  /**
+   * A `history` page. `page` says which request it answers: 'latest' (no
+   * `before`), 'older' (before the oldest held) or 'gap' (a range we skipped);
+   * only the first two say anything about whether older messages exist.
+   */
+  applyHistory(frame, page) {
+    const channel = this.channels.get(frame.channel);
+    if (!channel) return;
+    const wasLoaded = channel.loaded;
+    this.insertMessages(channel, frame.messages);
+    for (const message of frame.messages) {
+      channel.last_seq = Math.max(channel.last_seq, message.seq);
+      if (this.me && message.sender === this.me.name) channel.pending.delete(message.client_id);
+    }
+    if (page === 'latest') {
+      channel.loaded = true;
+      channel.loading = false;
+      // A repeated latest page must not claim "no more" for pages already held.
+      if (!wasLoaded) channel.hasMore = frame.has_more;
+    } else if (page === 'older') {
+      channel.loadingOlder = false;
+      channel.hasMore = frame.has_more;
+    }
+    this.changed('messages', channel.id);
+    this.changed('channels');
+  }
+
+  /** `read`: my read marker moved (here or on another device). */
+  applyRead(channelId, seq) {
+    const channel = this.channels.get(channelId);
+    if (!channel || seq <= channel.read_seq) return;
+    channel.read_seq = seq;
+    this.changed('channels');
+  }
+
+  applyPresence(user, online) {
+    if (online) this.online.add(user);
+    else this.online.delete(user);
+    this.changed('online');
+  }
+
+  applyTyping(channelId, user) {
+    if (this.me && user === this.me.name) return;
+    if (!this.typing.has(channelId)) this.typing.set(channelId, new Map());
+    const users = this.typing.get(channelId);
+    clearTimeout(users.get(user));
+    users.set(
+      user,
+      setTimeout(() => this.stopTyping(channelId, user), TYPING_SHOWN_MS),
+    );
+    this.changed('typing', channelId);
+  }
+
+  stopTyping(channelId, user) {
+    const users = this.typing.get(channelId);
+    if (!users || !users.has(user)) return;
+    clearTimeout(users.get(user));
+    users.delete(user);
+    this.changed('typing', channelId);
+  }
+
+  // ---- local actions ----------------------------------------------------
+
+  setCurrent(id) {
+    this.currentId = id;
+    this.changed('current', id);
+  }
+
+  /** A message typed here, shown at once; `clientId` is its idempotency key. */
+  addPending(channelId, body, clientId) {
+    const channel = this.channels.get(channelId);
+    const pending = { client_id: clientId, channel: channelId, body, ts: Date.now(), state: 'sending', error: null };
+    channel.pending.set(clientId, pending);
+    this.changed('messages', channelId);
+    return pending;
+  }
+
+  /** Marks a send failed (error or timeout); the user may retry it. */
+  failPending(channelId, clientId, error) {
+    const pending = this.channels.get(channelId)?.pending.get(clientId);
+    if (!pending) return;
+    pending.state = 'failed';
+    pending.error = error;
+    this.changed('messages', channelId);
+  }
+
+  retryPending(channelId, clientId) {
+    const pending = this.channels.get(channelId)?.pending.get(clientId);
+    if (!pending) return null;
+    pending.state = 'sending';
+    pending.error = null;
+    this.changed('messages', channelId);
+    return pending;
+  }
+
+  discardPending(channelId, clientId) {
+    const channel = this.channels.get(channelId);
+    if (channel && channel.pending.delete(clientId)) this.changed('messages', channelId);
+  }
+
+  /** Moves my read marker locally before the server's echo, so the badge clears at once. */
+  markRead(channelId, seq) {
+    this.applyRead(channelId, seq);
+  }
+
+  reset() {
+    for (const users of this.typing.values()) for (const timer of users.values()) clearTimeout(timer);
+    this.me = null;
+    this.channels = new Map();
+    this.online = new Set();
+    this.currentId = null;
+    this.typing = new Map();
+  }
+
+  // ---- internals --------------------------------------------------------
+
+  /** Merges messages into a channel, keeping seq order and one copy per seq. */
+  insertMessages(channel, messages) {
+    let changed = false;
+    let appendOnly = true;
+    for (const message of messages) {
+      const existing = channel.bySeq.get(message.seq);
+      if (existing) {
+        // Same seq seen again (replay, ack then message): keep one copy, the server's.
+        Object.assign(existing, message);
+        continue;
+      }
+      const copy = { ...message };
+      channel.bySeq.set(copy.seq, copy);
+      const last = channel.messages[channel.messages.length - 1];
+      if (!last || last.seq < copy.seq) channel.messages.push(copy);
+      else {
+        channel.messages.push(copy);
+        appendOnly = false;
+      }
+      changed = true;
+    }
+    if (!appendOnly) channel.messages.sort((a, b) => a.seq - b.seq);
+    return changed;
+  }
+
+  changed(what, channelId) {
+    this.dispatchEvent(new CustomEvent('change', { detail: { what, channelId } }));
+  }
+}

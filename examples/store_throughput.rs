@@ -22,7 +22,8 @@ async fn main() {
     let writers: usize = args.next().map_or(64, |a| a.parse().expect("writers is a number"));
     println!("{messages} messages from {writers} concurrent writers, each waiting for its commit");
     println!("{:<28} {:>12} {:>10} {:>10} {:>10}", "mode", "messages/s", "p50 ms", "p99 ms", "avg batch");
-    for (mode, max_batch) in [("group commit (batch <= 512)", DEFAULT_MAX_BATCH), ("one transaction each", 1)] {
+    for (mode, max_batch) in [("group commit (batch <= 512)", DEFAULT_MAX_BATCH), ("one transaction each", 1)]
+    {
         // One transaction per message is slow; measure it on fewer messages.
         let count = if max_batch == 1 { messages / 10 } else { messages };
         let (rate, p50, p99, batch) = run(count, writers, max_batch).await;

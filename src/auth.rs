@@ -5,7 +5,6 @@
 //! SHA-256, so a leaked database does not leak live sessions. Login answers the
 //! same, in about the same time, for an unknown user and a wrong password.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,16 +14,13 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
-use crate::limits::TokenBucket;
+use crate::limits::Limits;
 use crate::model::{User, UserName, check_password, now_millis};
 use crate::store::{Store, StoreError};
 
-/// Login attempts allowed per client address: a burst, then one per
-/// [`LOGIN_REFILL`]. Slows password guessing without bothering people.
-const LOGIN_BURST: f64 = 10.0;
-const LOGIN_REFILL: Duration = Duration::from_secs(6);
-/// Addresses tracked before idle ones are forgotten, bounding memory.
-const LOGIN_TRACKED_ADDRESSES: usize = 10_000;
+mod throttle;
+
+use throttle::LoginThrottle;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -72,17 +68,19 @@ pub struct Accounts {
     /// A real hash of a random password, verified against when the user does
     /// not exist so that both failures cost the same time.
     decoy_hash: String,
-    login_attempts: Mutex<HashMap<IpAddr, TokenBucket>>,
+    throttle: Mutex<LoginThrottle>,
 }
 
 impl Accounts {
-    pub async fn new(
-        store: Arc<dyn Store>,
-        session_ttl: Duration,
-        allow_guests: bool,
-    ) -> Result<Self, AuthError> {
+    pub async fn new(store: Arc<dyn Store>, limits: &Limits, allow_guests: bool) -> Result<Self, AuthError> {
         let decoy_hash = hash_password(random_token()).await?;
-        Ok(Self { store, session_ttl, allow_guests, decoy_hash, login_attempts: Mutex::new(HashMap::new()) })
+        Ok(Self {
+            store,
+            session_ttl: limits.session_ttl,
+            allow_guests,
+            decoy_hash,
+            throttle: Mutex::new(LoginThrottle::new(limits.login_failures_before_lockout)),
+        })
     }
 
     pub fn guests_allowed(&self) -> bool {
@@ -104,10 +102,12 @@ impl Accounts {
     }
 
     pub async fn login(&self, client: IpAddr, username: &str, password: &str) -> Result<Session, AuthError> {
-        if !self.allow_login_attempt(client) {
+        let key = username.to_ascii_lowercase();
+        if !self.throttle().allow(client, &key) {
             return Err(AuthError::RateLimited);
         }
         if check_password(password).is_err() {
+            self.throttle().failed(&key);
             return Err(AuthError::InvalidCredentials);
         }
         let found = self.store.find_user(username).await?;
@@ -119,9 +119,13 @@ impl Accounts {
         .await?;
         match found {
             Some(credentials) if verified && stored_hash.is_some() => {
+                self.throttle().succeeded(&key);
                 self.open_session(credentials.user).await
             }
-            _ => Err(AuthError::InvalidCredentials),
+            _ => {
+                self.throttle().failed(&key);
+                Err(AuthError::InvalidCredentials)
+            }
         }
     }
 
@@ -164,15 +168,8 @@ impl Accounts {
         Ok(Session { token, user })
     }
 
-    fn allow_login_attempt(&self, client: IpAddr) -> bool {
-        let mut attempts = self.login_attempts.lock().expect("login throttle lock is never poisoned");
-        if attempts.len() >= LOGIN_TRACKED_ADDRESSES {
-            attempts.retain(|_, bucket| !bucket.is_full());
-        }
-        attempts
-            .entry(client)
-            .or_insert_with(|| TokenBucket::new(1.0 / LOGIN_REFILL.as_secs_f64(), LOGIN_BURST))
-            .try_take()
+    fn throttle(&self) -> std::sync::MutexGuard<'_, LoginThrottle> {
+        self.throttle.lock().expect("login throttle lock is never poisoned")
     }
 }
 

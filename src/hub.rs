@@ -590,6 +590,11 @@ impl Hub {
         }
     }
 
+    /// Counts a request some edge refused for its rate.
+    pub fn count_rate_limited(&self) {
+        self.metrics.rate_limited_total.inc();
+    }
+
     /// What a non-member is told: public channels say "join first"; private
     /// ones and DMs look exactly like channels that do not exist.
     async fn refusal_for_non_member(&self, channel: ChannelId) -> HubError {

@@ -29,6 +29,14 @@ pub struct Limits {
     pub max_http_body_bytes: usize,
     /// How long a session stays valid.
     pub session_ttl: Duration,
+    /// WebSocket connections the node holds at once; more are refused (503).
+    pub max_connections: usize,
+    /// WebSocket connections from one client address at once; more are
+    /// refused (429). Generous, because an office may share one address.
+    pub max_connections_per_ip: usize,
+    /// Consecutive failed logins for one username before it is locked out;
+    /// each further failure doubles the lockout, starting at one second.
+    pub login_failures_before_lockout: u32,
 }
 
 impl Default for Limits {
@@ -45,6 +53,9 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(60),
             max_http_body_bytes: 16 * 1024,
             session_ttl: Duration::from_secs(30 * 24 * 3600),
+            max_connections: 100_000,
+            max_connections_per_ip: 1_000,
+            login_failures_before_lockout: 5,
         }
     }
 }

@@ -71,6 +71,15 @@ struct ServeArgs {
     /// Milliseconds a user stays shown online after their last connection closes.
     #[arg(long, env = "NATTER_PRESENCE_GRACE_MS", default_value_t = 5000)]
     presence_grace_ms: u64,
+    /// WebSocket connections this node holds at once.
+    #[arg(long, env = "NATTER_MAX_CONNECTIONS", default_value_t = Limits::default().max_connections)]
+    max_connections: usize,
+    /// WebSocket connections from one client address at once.
+    #[arg(long, env = "NATTER_MAX_CONNECTIONS_PER_IP", default_value_t = Limits::default().max_connections_per_ip)]
+    max_connections_per_ip: usize,
+    /// Serve a WebSocket echo endpoint at /echo (conformance testing only).
+    #[arg(long, hide = true)]
+    ws_echo: bool,
 }
 
 impl ServeArgs {
@@ -80,6 +89,8 @@ impl ServeArgs {
             message_burst: self.message_burst,
             channels_per_user: self.channels_per_user,
             presence_grace: Duration::from_millis(self.presence_grace_ms),
+            max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
             ..Limits::default()
         };
         Config {
@@ -87,6 +98,7 @@ impl ServeArgs {
             allow_guests: self.allow_guests,
             allowed_origins: self.allowed_origins,
             limits,
+            ws_echo: self.ws_echo,
             ..Config::default()
         }
     }
@@ -166,7 +178,7 @@ fn read_password() -> anyhow::Result<String> {
 
 async fn add_user(name: &str, password: &str, database: &str) -> anyhow::Result<()> {
     let store = store::open(database, Arc::new(Metrics::default())).await?;
-    let accounts = Accounts::new(Arc::clone(&store), Limits::default().session_ttl, false).await?;
+    let accounts = Accounts::new(Arc::clone(&store), &Limits::default(), false).await?;
     let created = accounts.create_user(name, password).await;
     store.close().await;
     let user = created?;

@@ -20,8 +20,10 @@ use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::store::{self, StoreError};
 
+mod admission;
 mod api;
 mod convert;
+mod echo;
 mod http;
 mod web;
 mod ws;
@@ -38,6 +40,9 @@ pub struct Config {
     pub limits: Limits,
     /// How long shutdown waits for sessions to close.
     pub drain_timeout: Duration,
+    /// Serve a WebSocket echo endpoint at `/echo` on the same WebSocket
+    /// configuration as `/ws`. For conformance testing only.
+    pub ws_echo: bool,
 }
 
 impl Default for Config {
@@ -48,6 +53,7 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             limits: Limits::default(),
             drain_timeout: Duration::from_secs(5),
+            ws_echo: false,
         }
     }
 }
@@ -69,6 +75,7 @@ struct AppState {
     accounts: Arc<Accounts>,
     metrics: Arc<Metrics>,
     allowed_origins: Arc<[String]>,
+    admission: Arc<admission::Admission>,
     /// Cancelled when the server shuts down; sessions close with 1001.
     shutdown: CancellationToken,
     /// Tracks WebSocket sessions, which outlive their HTTP request.
@@ -87,17 +94,20 @@ pub async fn serve(
     let store = store::open(&config.database_url, Arc::clone(&metrics)).await?;
     let hub = Hub::start(Arc::clone(&store), Arc::new(LocalBus), config.limits.clone(), Arc::clone(&metrics))
         .await?;
-    let accounts =
-        Arc::new(Accounts::new(Arc::clone(&store), config.limits.session_ttl, config.allow_guests).await?);
+    let accounts = Arc::new(Accounts::new(Arc::clone(&store), &config.limits, config.allow_guests).await?);
     let state = AppState {
         hub,
         accounts,
         metrics,
         allowed_origins: config.allowed_origins.into(),
+        admission: admission::Admission::new(
+            config.limits.max_connections,
+            config.limits.max_connections_per_ip,
+        ),
         shutdown: CancellationToken::new(),
         sessions: TaskTracker::new(),
     };
-    let router = http::router(state.clone(), &config.limits);
+    let router = http::router(state.clone(), &config.limits, config.ws_echo);
     let stop = state.shutdown.clone();
     axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {

@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use super::{AppState, api, web, ws};
+use super::{AppState, api, echo, web, ws};
 use crate::limits::Limits;
 
 /// Longest an HTTP request may take. WebSocket sessions are not requests once
@@ -24,7 +24,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
      img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
      form-action 'self'; object-src 'none'";
 
-pub(super) fn router(state: AppState, limits: &Limits) -> Router {
+pub(super) fn router(state: AppState, limits: &Limits, ws_echo: bool) -> Router {
     let security_headers = [
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
@@ -32,7 +32,11 @@ pub(super) fn router(state: AppState, limits: &Limits) -> Router {
         (header::X_FRAME_OPTIONS, "DENY"),
         (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
     ];
-    let mut router = Router::new()
+    let mut routes = Router::new();
+    if ws_echo {
+        routes = routes.route("/echo", get(echo::upgrade));
+    }
+    let mut router = routes
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/api/register", post(api::register))

@@ -9,12 +9,13 @@
 //! once, in order.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::FuturesOrdered;
@@ -23,10 +24,12 @@ use tokio_tungstenite::tungstenite;
 use tracing::Instrument;
 
 use super::AppState;
+use super::admission::Refusal;
 use super::api::{ApiError, session_token, unauthorized};
 use super::convert::{channel_info, error_code, message_info, native_frame, user_info};
 use crate::auth::token_hash;
 use crate::hub::{Delivery, Event, HubError, Registration, SessionKey, WireFormat};
+use crate::limits::Limits;
 use crate::model::{ChannelId, ChannelName, ClientId, Message, MessageBody, Seq, User};
 use crate::protocol::{
     ClientMessage, ErrorCode, Ref, ServerMessage, close_code, parse_client_message, reference_of,
@@ -54,6 +57,7 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(super) async fn upgrade(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
     upgrade: WebSocketUpgrade,
@@ -62,6 +66,10 @@ pub(super) async fn upgrade(
         return ApiError::new(StatusCode::FORBIDDEN, "forbidden_origin", "this origin may not connect")
             .into_response();
     }
+    let permit = match state.admission.admit(peer.ip()) {
+        Ok(permit) => permit,
+        Err(refusal) => return refusal_response(refusal),
+    };
     let Some(token) = session_token(&headers, query.get("token").map(String::as_str)) else {
         return unauthorized().into_response();
     };
@@ -70,20 +78,42 @@ pub(super) async fn upgrade(
         Ok(None) => return unauthorized().into_response(),
         Err(error) => return ApiError::from(error).into_response(),
     };
-    let limits = state.hub.limits();
-    let max_bytes = limits.max_frame_bytes;
     let sessions = state.sessions.clone();
+    configure(upgrade, state.hub.limits()).on_upgrade(move |socket| {
+        let span = tracing::info_span!("session", user = user.id.0);
+        let session = token_hash(&token);
+        let run = async move {
+            run_session(socket, state, user, session).await;
+            drop(permit);
+        };
+        sessions.track_future(run.instrument(span))
+    })
+}
+
+/// The one WebSocket configuration: small buffers and the frame limits.
+/// Every WebSocket endpoint uses it, so the conformance suite run against
+/// the echo endpoint speaks for `/ws` too.
+pub(super) fn configure(upgrade: WebSocketUpgrade, limits: &Limits) -> WebSocketUpgrade {
+    let max_bytes = limits.max_frame_bytes;
     upgrade
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_write_buffer_size(max_bytes * 4)
         .max_message_size(max_bytes)
         .max_frame_size(max_bytes)
-        .on_upgrade(move |socket| {
-            let span = tracing::info_span!("session", user = user.id.0);
-            let session = token_hash(&token);
-            sessions.track_future(run_session(socket, state, user, session).instrument(span))
-        })
+}
+
+pub(super) fn refusal_response(refusal: Refusal) -> Response {
+    tracing::info!(?refusal, "connection refused by a limit");
+    match refusal {
+        Refusal::NodeFull => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server_full", "the server is full; try later")
+        }
+        Refusal::AddressFull => {
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_connections", "too many connections")
+        }
+    }
+    .into_response()
 }
 
 /// Browsers always send `Origin` on WebSocket upgrades; it must be this
@@ -102,7 +132,7 @@ fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
 }
 
 /// Why a session ended.
-enum End {
+pub(super) enum End {
     /// The peer closed, vanished or could not be written to.
     Gone,
     /// Close with this code and reason.
@@ -126,6 +156,8 @@ struct Session {
     cursors: HashMap<ChannelId, Seq>,
     /// When a typing event was last relayed, per channel (rate limit).
     typing_relayed: HashMap<ChannelId, Instant>,
+    /// Limits this connection has hit, each logged once.
+    limits_hit: std::collections::HashSet<&'static str>,
     last_heard: Instant,
 }
 
@@ -151,6 +183,7 @@ async fn run_session(mut socket: WebSocket, state: AppState, user: User, session
         registration,
         cursors: HashMap::new(),
         typing_relayed: HashMap::new(),
+        limits_hit: Default::default(),
         last_heard: Instant::now(),
     };
     let welcome = ServerMessage::Welcome {
@@ -217,7 +250,7 @@ async fn send_direct(socket: &mut WebSocket, message: ServerMessage) -> Result<(
 
 /// Maps a read error to how the session ends: the WebSocket close codes for
 /// oversize (1009), bad UTF-8 (1007) and protocol violations (1002).
-fn end_for_error(error: axum::Error) -> End {
+pub(super) fn end_for_error(error: axum::Error) -> End {
     match error.into_inner().downcast::<tungstenite::Error>() {
         Ok(error) => match *error {
             tungstenite::Error::Capacity(_) => End::Close(1009, "message too big"),
@@ -229,12 +262,19 @@ fn end_for_error(error: axum::Error) -> End {
     }
 }
 
-async fn close(socket: &mut WebSocket, end: End) {
-    if let End::Close(code, reason) = end {
-        let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
-        let _ =
-            tokio::time::timeout(Duration::from_secs(1), socket.send(WsMessage::Close(Some(frame)))).await;
-    }
+/// Ends a session: sends our close frame, or (when the peer closed first)
+/// flushes the reply to its close that the WebSocket layer has queued.
+pub(super) async fn close(socket: &mut WebSocket, end: End) {
+    let closing = async {
+        match end {
+            End::Close(code, reason) => {
+                let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
+                socket.send(WsMessage::Close(Some(frame))).await
+            }
+            End::Gone => socket.flush().await,
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), closing).await;
 }
 
 impl Session {
@@ -483,11 +523,22 @@ impl Session {
             ClientMessage::Typing { channel } => {
                 let channel = ChannelId(channel);
                 let interval = hub.limits().typing_interval;
-                let recently = self.typing_relayed.get(&channel).is_some_and(|at| at.elapsed() < interval);
-                if !recently && hub.typing(self.registration.id, &user, channel).await {
-                    self.typing_relayed.insert(channel, Instant::now());
+                if self.typing_relayed.get(&channel).is_some_and(|at| at.elapsed() < interval) {
+                    self.note_limit("typing rate");
+                    hub.count_rate_limited();
+                    error_message(
+                        ErrorCode::RateLimited,
+                        "at most one typing event per channel every 2 s",
+                        None,
+                    )
+                } else {
+                    // Typing in a channel the connection is not in is dropped
+                    // without a word: an answer would say the channel exists.
+                    if hub.typing(self.registration.id, &user, channel).await {
+                        self.typing_relayed.insert(channel, Instant::now());
+                    }
+                    return Ok(None);
                 }
-                return Ok(None);
             }
             ClientMessage::Read { channel, seq, reference } => {
                 match hub.mark_read(&user, ChannelId(channel), Seq(seq)).await {
@@ -511,9 +562,22 @@ impl Session {
                 seq: appended.message.seq.0,
                 reference: outcome.reference,
             },
-            Err(error) => hub_error(&error, outcome.reference),
+            Err(error) => {
+                if matches!(error, HubError::RateLimited) {
+                    self.note_limit("message rate");
+                }
+                hub_error(&error, outcome.reference)
+            }
         };
         self.reply(reply).await
+    }
+
+    /// Logs the first time this connection hits each limit, not every time:
+    /// a flood must not become a flood of log lines.
+    fn note_limit(&mut self, limit: &'static str) {
+        if self.limits_hit.insert(limit) {
+            tracing::info!(limit, "a client hit a limit");
+        }
     }
 }
 

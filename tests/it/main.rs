@@ -8,6 +8,7 @@ mod channels;
 mod chat;
 mod crash;
 mod http_api;
+mod limits;
 mod presence;
 mod resume;
 mod slow;

@@ -51,13 +51,26 @@ async fn user_add_then_serve_then_sigterm() {
     let welcome = socket.next().await.unwrap().unwrap();
     assert!(welcome.to_text().unwrap().contains("welcome"));
 
+    // Messages in flight when SIGTERM arrives: every one acknowledged must be
+    // stored when the server comes back.
+    for n in 0..200 {
+        let frame = json!({"type": "send", "channel": 1, "body": format!("in flight {n}"), "client_id": format!("f-{n}")});
+        socket.send(WsMessage::text(frame.to_string())).await.unwrap();
+    }
     let started = Instant::now();
     let pid = server.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     // The client is told the server is going away.
+    let mut acked = Vec::new();
     let close = loop {
         match tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("close in time") {
             Some(Ok(WsMessage::Close(frame))) => break frame,
+            Some(Ok(WsMessage::Text(text))) => {
+                let frame: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+                if frame["type"] == "ack" {
+                    acked.push(frame["seq"].as_i64().unwrap());
+                }
+            }
             Some(Ok(_)) => continue,
             other => panic!("expected a close frame, got {other:?}"),
         }
@@ -66,4 +79,19 @@ async fn user_add_then_serve_then_sigterm() {
     let status = server.wait().unwrap();
     assert!(status.success(), "exit status {status}");
     assert!(started.elapsed() < Duration::from_secs(10), "bounded drain");
+
+    // Everything acknowledged is there after a restart, with gap-free seqs.
+    let connection = rusqlite::Connection::open(dir.path().join("cli.db")).unwrap();
+    let (count, max): (i64, i64) = connection
+        .query_row("SELECT COUNT(*), COALESCE(MAX(seq), 0) FROM messages WHERE channel_id = 1", [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(count, max, "seqs 1..={max} without gaps");
+    assert!(
+        acked.iter().all(|seq| *seq <= max),
+        "every acked seq is stored ({} acked, {max} stored)",
+        acked.len()
+    );
+    println!("SIGTERM with 200 sends in flight: {} acked before the close, {count} stored", acked.len());
 }

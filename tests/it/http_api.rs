@@ -176,3 +176,107 @@ async fn guests_need_the_flag_and_never_take_a_registered_or_online_name() {
     assert_eq!(status, 409);
     visitor.post(crate::harness::GENERAL, "hello as a guest", "g-1").await;
 }
+
+/// Malformed input of every kind to every HTTP endpoint: each gets its clear
+/// error (JSON with a stable code where the endpoint speaks JSON), and the
+/// server keeps serving.
+#[tokio::test]
+async fn catalogue_of_malformed_http_requests() {
+    let server = TestServer::start_with(test_limits(), true).await;
+    let http = reqwest::Client::new();
+    let long_password = "p".repeat(300);
+    let cases: Vec<(&str, &str, Option<&str>, Vec<u8>, u16, Option<&str>)> = vec![
+        // (method, path, content type, body, status, error code)
+        ("POST", "/api/register", Some("application/json"), b"".to_vec(), 400, Some("bad_request")),
+        ("POST", "/api/register", Some("application/json"), b"null".to_vec(), 400, Some("bad_request")),
+        (
+            "POST",
+            "/api/register",
+            Some("application/json"),
+            b"[\"alice\"]".to_vec(),
+            400,
+            Some("bad_request"),
+        ),
+        (
+            "POST",
+            "/api/register",
+            None,
+            b"{\"username\":1,\"password\":2}".to_vec(),
+            400,
+            Some("bad_request"),
+        ),
+        (
+            "POST",
+            "/api/register",
+            None,
+            b"{\"username\":\"a\",\"password\":null}".to_vec(),
+            400,
+            Some("bad_request"),
+        ),
+        ("POST", "/api/register", None, vec![0xff, 0xfe, 0x00], 400, Some("bad_request")),
+        (
+            "POST",
+            "/api/register",
+            None,
+            format!("{{\"username\":\"alice\",\"password\":\"{long_password}\"}}").into_bytes(),
+            400,
+            Some("invalid_password"),
+        ),
+        (
+            "POST",
+            "/api/register",
+            None,
+            "{\"username\":\"ünïcode\",\"password\":\"long enough\"}".as_bytes().to_vec(),
+            400,
+            Some("invalid_username"),
+        ),
+        ("POST", "/api/login", None, b"{}".to_vec(), 400, Some("bad_request")),
+        (
+            "POST",
+            "/api/login",
+            None,
+            format!("{{\"username\":\"alice\",\"password\":\"{long_password}\"}}").into_bytes(),
+            401,
+            Some("invalid_credentials"),
+        ),
+        ("POST", "/api/guest", None, b"{\"username\":\"\"}".to_vec(), 400, Some("invalid_username")),
+        ("POST", "/api/guest", None, b"{\"name\":\"x\"}".to_vec(), 400, Some("bad_request")),
+        ("POST", "/api/login", None, vec![b'x'; 20_000], 413, None),
+        ("GET", "/api/me", None, vec![], 401, Some("unauthorized")),
+        // Not an upgrade at all: the WebSocket layer says so in plain text.
+        ("GET", "/ws", None, vec![], 400, None),
+        ("GET", "/../../etc/passwd", None, vec![], 404, None),
+        ("GET", "/%2e%2e/Cargo.toml", None, vec![], 404, None),
+        ("DELETE", "/index.html", None, vec![], 405, None),
+    ];
+    for (method, path, content_type, body, status, code) in cases {
+        let mut request = http.request(method.parse().unwrap(), server.url(path)).body(body.clone());
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let response = request.send().await.unwrap();
+        let got = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let shown = String::from_utf8_lossy(&body[..body.len().min(60)]).into_owned();
+        assert_eq!(got, status, "{method} {path} {shown:?} answered {got} {text}");
+        if let Some(code) = code {
+            let answer: Value =
+                serde_json::from_str(&text).unwrap_or_else(|_| panic!("JSON error body: {text}"));
+            assert_eq!(answer["error"]["code"], code, "{method} {path} {shown:?}");
+            assert!(!text.contains("panicked") && !text.contains("src/"), "no internals leak: {text}");
+        }
+    }
+    // Tokens that are not tokens.
+    for authorization in
+        ["Bearer ", "Bearer x", "Basic YWxpY2U6cHc=", &format!("Bearer {}", "a".repeat(5000))]
+    {
+        let response =
+            http.get(server.url("/api/me")).header("authorization", authorization).send().await.unwrap();
+        assert_eq!(response.status(), 401, "{authorization}");
+    }
+    let response =
+        http.get(server.url("/api/me")).header("cookie", "natter_session=; other=\u{1}").send().await;
+    assert!(response.map(|r| r.status() == 401).unwrap_or(true));
+    // Still serving.
+    assert_eq!(reqwest::get(server.url("/healthz")).await.unwrap().status(), 200);
+}

@@ -7,6 +7,7 @@ mod binary;
 mod channels;
 mod chat;
 mod crash;
+mod fuzz;
 mod http_api;
 mod limits;
 mod presence;

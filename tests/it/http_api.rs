@@ -185,8 +185,9 @@ async fn catalogue_of_malformed_http_requests() {
     let server = TestServer::start_with(test_limits(), true).await;
     let http = reqwest::Client::new();
     let long_password = "p".repeat(300);
-    let cases: Vec<(&str, &str, Option<&str>, Vec<u8>, u16, Option<&str>)> = vec![
-        // (method, path, content type, body, status, error code)
+    /// (method, path, content type, body, status, error code)
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, Vec<u8>, u16, Option<&'a str>);
+    let cases: Vec<Case> = vec![
         ("POST", "/api/register", Some("application/json"), b"".to_vec(), 400, Some("bad_request")),
         ("POST", "/api/register", Some("application/json"), b"null".to_vec(), 400, Some("bad_request")),
         (

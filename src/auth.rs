@@ -156,6 +156,11 @@ impl Accounts {
         Ok(user.filter(|user| !user.guest || self.allow_guests))
     }
 
+    /// Whether the session stored under this key is still valid.
+    pub async fn session_is_live(&self, key: [u8; 32]) -> Result<bool, AuthError> {
+        Ok(self.store.session_user(key, now_millis()).await?.is_some())
+    }
+
     pub async fn logout(&self, token: &str) -> Result<(), AuthError> {
         Ok(self.store.delete_session(token_hash(token)).await?)
     }

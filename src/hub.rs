@@ -160,6 +160,9 @@ struct ConnectionEntry {
     too_slow: CancellationToken,
     session_ended: CancellationToken,
     channels: HashSet<ChannelId>,
+    /// Judged too slow: gets nothing more, and waits for its task to
+    /// unregister it (which starts the presence grace period).
+    dropped: bool,
 }
 
 struct UserEntry {
@@ -249,18 +252,17 @@ impl Hub {
 
     // ----- connections and presence -------------------------------------------
 
-    /// Adds a connection of `user`, subscribed to `channels` (the user's
-    /// memberships). The user comes online if this is their first connection
-    /// and they were not within the grace period.
-    pub fn register(&self, user: &User, session: SessionKey, channels: &[ChannelId]) -> Registration {
+    /// Adds a connection of `user`, subscribed to nothing yet: membership
+    /// changes from now on reach it, so the caller reads the user's channels
+    /// after this and passes them to [`Hub::subscribe`]. The user comes online
+    /// if this is their first connection and they were not within the grace
+    /// period.
+    pub fn register(&self, user: &User, session: SessionKey) -> Registration {
         let id = ConnectionId(self.next_connection.fetch_add(1, Ordering::Relaxed));
         let (queue, deliveries) = mpsc::channel(self.limits.outbound_queue);
         let too_slow = CancellationToken::new();
         let session_ended = CancellationToken::new();
         let mut state = self.lock();
-        for channel in channels {
-            state.routes.entry(*channel).or_insert_with(|| Route::new(Seq(0))).subscribers.insert(id);
-        }
         state.connections.insert(
             id,
             ConnectionEntry {
@@ -269,7 +271,8 @@ impl Hub {
                 queue,
                 too_slow: too_slow.clone(),
                 session_ended: session_ended.clone(),
-                channels: channels.iter().copied().collect(),
+                channels: HashSet::new(),
+                dropped: false,
             },
         );
         let limits = &self.limits;
@@ -290,6 +293,28 @@ impl Hub {
         self.metrics.connections.inc();
         self.metrics.connections_total.inc();
         Registration { id, deliveries, too_slow, session_ended }
+    }
+
+    /// Subscribes a connection to channels it may read. A channel the hub
+    /// has no route for yet starts from the head in the view, so live
+    /// delivery never replays history.
+    pub fn subscribe(&self, connection: ConnectionId, channels: &[ChannelView]) {
+        let mut state = self.lock();
+        if !state.connections.contains_key(&connection) {
+            return;
+        }
+        for view in channels {
+            let id = view.channel.id;
+            state
+                .routes
+                .entry(id)
+                .or_insert_with(|| Route::new(view.last_seq))
+                .subscribers
+                .insert(connection);
+            if let Some(entry) = state.connections.get_mut(&connection) {
+                entry.channels.insert(id);
+            }
+        }
     }
 
     /// Closes every connection opened with this login session.
@@ -364,6 +389,9 @@ impl Hub {
     /// Queues a delivery to one connection. Returns false if the connection
     /// fell too far behind and must be dropped.
     fn offer(&self, connection: &ConnectionEntry, delivery: &Arc<Delivery>) -> bool {
+        if connection.dropped {
+            return true;
+        }
         match connection.queue.try_send(Arc::clone(delivery)) {
             Ok(()) => {
                 self.metrics.deliveries_total.inc();
@@ -380,15 +408,24 @@ impl Hub {
     }
 
     /// Drops connections that could not keep up; they reconnect and resume.
+    /// They leave every route now; their session task sees `too_slow`, closes
+    /// with 4008 and unregisters, which starts the presence grace period.
     fn drop_slow(&self, state: &mut State, slow: Vec<ConnectionId>) {
         for id in slow {
-            if let Some(entry) = state.connections.get(&id) {
-                entry.too_slow.cancel();
-                self.metrics.slow_client_closes_total.inc();
-                tracing::info!(connection = id.0, "closing a connection that reads too slowly");
+            let Some(entry) = state.connections.get_mut(&id) else { continue };
+            if entry.dropped {
+                continue;
             }
-            // Its task will unregister it again and start the presence grace.
-            self.remove_connection(state, id);
+            entry.dropped = true;
+            entry.too_slow.cancel();
+            let channels: Vec<ChannelId> = entry.channels.drain().collect();
+            for channel in channels {
+                if let Some(route) = state.routes.get_mut(&channel) {
+                    route.subscribers.remove(&id);
+                }
+            }
+            self.metrics.slow_client_closes_total.inc();
+            tracing::info!(connection = id.0, "closing a connection that reads too slowly");
         }
     }
 
@@ -528,13 +565,15 @@ impl Hub {
         let last_seq = view.last_seq;
         let connections: Vec<ConnectionId> =
             state.users.get(&user).map(|u| u.connections.iter().copied().collect()).unwrap_or_default();
-        let route = state.routes.entry(channel).or_insert_with(|| Route::new(last_seq));
-        route.subscribers.extend(connections.iter().copied());
+        let mut subscribed = Vec::with_capacity(connections.len());
         for id in &connections {
-            if let Some(connection) = state.connections.get_mut(id) {
+            if let Some(connection) = state.connections.get_mut(id).filter(|c| !c.dropped) {
                 connection.channels.insert(channel);
+                subscribed.push(*id);
             }
         }
+        let route = state.routes.entry(channel).or_insert_with(|| Route::new(last_seq));
+        route.subscribers.extend(subscribed);
         self.send_to_user(&mut state, user, &Delivery::new(Event::Joined(view)));
     }
 
@@ -556,8 +595,9 @@ impl Hub {
     // ----- requests -----------------------------------------------------------
 
     /// Posts a message. The store job is queued before this returns, so one
-    /// connection's messages keep their order; the future resolves after the
-    /// commit, once the message is on its way to every member.
+    /// connection's messages keep their order. What follows the commit (fan-out
+    /// and publishing) runs in its own task, so it happens even if the sender
+    /// goes away before its ack; the returned future only reports the outcome.
     pub fn post(
         self: &Arc<Self>,
         sender: &User,
@@ -572,21 +612,33 @@ impl Hub {
         let queued = allowed
             .then(|| self.store.append_message(NewMessage { channel, sender: sender.id, client_id, body }));
         let hub = Arc::clone(self);
+        let committed = queued.map(|queued| {
+            tokio::spawn(async move {
+                let appended = match queued.await {
+                    Err(StoreError::NotMember) => return Err(hub.refusal_for_non_member(channel).await),
+                    other => other?,
+                };
+                // Also for a repeat: if the first attempt's fan-out never ran
+                // (the process died after the commit), this delivers it; if it
+                // did, the route drops it as already delivered.
+                hub.accept_message(appended.message.clone());
+                if appended.created {
+                    hub.metrics.messages_total.inc();
+                    hub.bus.publish(BusEvent::Message(appended.message.clone())).await;
+                }
+                Ok(appended)
+            })
+        });
+        let metrics = Arc::clone(&self.metrics);
         async move {
-            let Some(queued) = queued else {
-                hub.metrics.rate_limited_total.inc();
+            let Some(committed) = committed else {
+                metrics.rate_limited_total.inc();
                 return Err(HubError::RateLimited);
             };
-            let appended = match queued.await {
-                Err(StoreError::NotMember) => return Err(hub.refusal_for_non_member(channel).await),
-                other => other?,
-            };
-            if appended.created {
-                hub.metrics.messages_total.inc();
-                hub.accept_message(appended.message.clone());
-                hub.bus.publish(BusEvent::Message(appended.message.clone())).await;
-            }
-            Ok(appended)
+            committed.await.unwrap_or_else(|error| {
+                tracing::error!(%error, "a commit follow-up task failed");
+                Err(HubError::Unavailable)
+            })
         }
     }
 
@@ -763,7 +815,11 @@ impl Hub {
         if other.id == user.id {
             return Err(HubError::Forbidden("a direct message needs someone else"));
         }
-        let channel = self.store.open_dm(user.id, other.id).await?;
+        let (channel, created) = self.store.open_dm(user.id, other.id).await?;
+        if !created {
+            // Both were members all along: nobody needs telling again.
+            return Ok(self.store.channel_view(channel.id, user.id).await?);
+        }
         self.joined(other.id, channel.id).await?;
         self.joined(user.id, channel.id).await
     }
@@ -771,7 +827,7 @@ impl Hub {
     /// Moves the user's read marker and tells all of their connections.
     pub async fn mark_read(&self, user: &User, channel: ChannelId, seq: Seq) -> Result<(), HubError> {
         let marker = match self.store.mark_read(channel, user.id, seq).await {
-            Err(StoreError::NotMember) => return Err(HubError::NotFound),
+            Err(StoreError::NotMember) => return Err(self.refusal_for_non_member(channel).await),
             other => other?,
         };
         {

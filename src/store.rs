@@ -126,8 +126,9 @@ pub trait Store: Send + Sync + 'static {
         max_per_creator: u32,
     ) -> StoreResult<Channel>;
 
-    /// Finds or creates the direct-message channel of two users.
-    async fn open_dm(&self, a: UserId, b: UserId) -> StoreResult<Channel>;
+    /// Finds or creates the direct-message channel of two users; the flag
+    /// says whether it was created now.
+    async fn open_dm(&self, a: UserId, b: UserId) -> StoreResult<(Channel, bool)>;
 
     async fn channel(&self, id: ChannelId) -> StoreResult<Option<Channel>>;
 

@@ -28,9 +28,9 @@ use super::admission::Refusal;
 use super::api::{ApiError, session_token, unauthorized};
 use super::convert::{channel_info, error_code, message_info, native_frame, user_info};
 use crate::auth::token_hash;
-use crate::hub::{Delivery, Event, HubError, Registration, SessionKey, WireFormat};
+use crate::hub::{Delivery, Event, Hub, HubError, Registration, SessionKey, WireFormat};
 use crate::limits::Limits;
-use crate::model::{ChannelId, ChannelName, ClientId, Message, MessageBody, Seq, User};
+use crate::model::{ChannelId, ChannelName, ChannelView, ClientId, Message, MessageBody, Seq, User};
 use crate::protocol::{
     ClientMessage, ErrorCode, Ref, ServerMessage, close_code, parse_client_message, reference_of,
 };
@@ -161,44 +161,76 @@ struct Session {
     last_heard: Instant,
 }
 
-async fn run_session(mut socket: WebSocket, state: AppState, user: User, session: SessionKey) {
-    let resume = match await_hello(&mut socket).await {
-        Ok(resume) => resume,
-        Err(end) => return close(&mut socket, end).await,
-    };
-    let channels = match state.hub.channels_of(&user).await {
-        Ok(channels) => channels,
-        Err(_) => return close(&mut socket, End::Close(1011, "server error")).await,
-    };
-    let ids: Vec<ChannelId> = channels.iter().map(|view| view.channel.id).collect();
-    // Register before reading anything else from the store: whatever commits
-    // from now on is delivered live, and the replay below covers the rest.
-    let registration = state.hub.register(&user, session, &ids);
-    let connection = registration.id;
-    let hub = Arc::clone(&state.hub);
-    let mut session = Session {
-        socket,
-        state,
-        user,
-        registration,
-        cursors: HashMap::new(),
-        typing_relayed: HashMap::new(),
-        limits_hit: Default::default(),
-        last_heard: Instant::now(),
-    };
-    let welcome = ServerMessage::Welcome {
-        user: user_info(&session.user),
-        channels: channels.iter().map(channel_info).collect(),
-        online: hub.online_users(),
-    };
-    let end = match session.start(welcome, resume, &ids).await {
-        Ok(()) => match session.run().await {
-            Err(end) => end,
+async fn run_session(mut socket: WebSocket, state: AppState, user: User, session_key: SessionKey) {
+    let shutdown = state.shutdown.clone();
+    let resume = tokio::select! {
+        hello = await_hello(&mut socket) => match hello {
+            Ok(resume) => resume,
+            Err(end) => return close(&mut socket, end).await,
         },
+        _ = shutdown.cancelled() => return close(&mut socket, End::Close(1001, "server shutting down")).await,
+    };
+    // Register before reading anything from the store: whatever commits or
+    // changes membership from now on reaches this connection, and the reads
+    // below cover what came before.
+    let hub = Arc::clone(&state.hub);
+    let registration = hub.register(&user, session_key);
+    let connection = registration.id;
+    let end = match admit(&state, &user, session_key).await {
+        Ok(channels) => {
+            hub.subscribe(connection, &channels);
+            let mut session = Session {
+                socket,
+                state,
+                user,
+                registration,
+                cursors: HashMap::new(),
+                typing_relayed: HashMap::new(),
+                limits_hit: Default::default(),
+                last_heard: Instant::now(),
+            };
+            let end = session.serve(channels, resume, &hub).await;
+            socket = session.socket;
+            end
+        }
         Err(end) => end,
     };
     hub.unregister(connection);
-    close(&mut session.socket, end).await;
+    close(&mut socket, end).await;
+}
+
+/// Checks, now that the connection is registered, that its login session is
+/// still alive (a logout that ran before registering could not close it),
+/// and reads the user's channels.
+async fn admit(state: &AppState, user: &User, session_key: SessionKey) -> Result<Vec<ChannelView>, End> {
+    match state.accounts.session_is_live(session_key).await {
+        Ok(true) => {}
+        Ok(false) => return Err(End::Close(close_code::UNAUTHORIZED, "session ended; log in again")),
+        Err(_) => return Err(End::Close(1011, "server error")),
+    }
+    state.hub.channels_of(user).await.map_err(|_| End::Close(1011, "server error"))
+}
+
+impl Session {
+    /// Welcome, replay, then the live loop, until the session ends.
+    async fn serve(&mut self, channels: Vec<ChannelView>, resume: HashMap<ChannelId, Seq>, hub: &Hub) -> End {
+        let welcome = ServerMessage::Welcome {
+            user: user_info(&self.user),
+            channels: channels.iter().map(channel_info).collect(),
+            online: hub.online_users(),
+        };
+        let shutdown = self.state.shutdown.clone();
+        let started = tokio::select! {
+            started = self.start(welcome, resume, &channels) => started,
+            _ = shutdown.cancelled() => Err(End::Close(1001, "server shutting down")),
+        };
+        match started {
+            Ok(()) => match self.run().await {
+                Err(end) => end,
+            },
+            Err(end) => end,
+        }
+    }
 }
 
 /// Waits for `hello` and returns its resume points. Pings are answered;
@@ -303,21 +335,30 @@ impl Session {
     }
 
     /// Welcome, then the replay of every resumed channel.
+    /// Writes the welcome, then replays every resumed channel. Every channel
+    /// gets a cursor: the client's resume point (never past the head, which
+    /// a restored database or a confused client could ask for), or the head
+    /// the welcome announced, so a jump in live delivery is always filled.
     async fn start(
         &mut self,
         welcome: ServerMessage,
         resume: HashMap<ChannelId, Seq>,
-        member_of: &[ChannelId],
+        channels: &[ChannelView],
     ) -> Result<(), End> {
         self.write(welcome.to_json().into()).await?;
-        for (channel, after) in resume {
-            // Resume points for channels the user cannot read are ignored,
-            // as are unknown ones: nothing about them is revealed.
-            if !member_of.contains(&channel) {
-                continue;
+        for view in channels {
+            let channel = view.channel.id;
+            // Resume points for channels the user is not in are ignored, as
+            // are unknown ones: nothing about them is revealed.
+            match resume.get(&channel) {
+                Some(after) => {
+                    self.cursors.insert(channel, (*after).min(view.last_seq));
+                    self.catch_up(channel, None).await?;
+                }
+                None => {
+                    self.cursors.insert(channel, view.last_seq);
+                }
             }
-            self.cursors.insert(channel, after);
-            self.catch_up(channel, None).await?;
         }
         self.flush().await
     }
@@ -429,6 +470,11 @@ impl Session {
                     }
                 }
                 self.cursors.insert(channel, message.seq);
+            }
+            Event::Joined(view) => {
+                // Live delivery of a newly joined channel starts after the
+                // head its view announced; anything in between is filled.
+                self.cursors.entry(view.channel.id).or_insert(view.last_seq);
             }
             Event::Left(channel) => {
                 self.cursors.remove(channel);

@@ -660,13 +660,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn open_dm(&self, a: UserId, b: UserId) -> StoreResult<Channel> {
+    async fn open_dm(&self, a: UserId, b: UserId) -> StoreResult<(Channel, bool)> {
         self.submit(move |c| {
             let key = format!("{}:{}", a.0.min(b.0), a.0.max(b.0));
             let existing = c
                 .query_row("SELECT id FROM channels WHERE dm_key = ?1", [&key], |row| row.get::<_, i64>(0))
                 .optional()
                 .map_err(backend)?;
+            let created = existing.is_none();
             let id = match existing {
                 Some(id) => ChannelId(id),
                 None => {
@@ -687,7 +688,7 @@ impl Store for SqliteStore {
             };
             add_member_row(c, id, a)?;
             add_member_row(c, id, b)?;
-            load_channel(c, id)?.ok_or(StoreError::NoSuchChannel)
+            Ok((load_channel(c, id)?.ok_or(StoreError::NoSuchChannel)?, created))
         })
         .await
     }

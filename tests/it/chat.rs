@@ -106,3 +106,17 @@ async fn a_users_other_connections_see_their_messages() {
     assert_eq!(message["body"], "from my laptop");
     assert_eq!(message["client_id"], "l-1");
 }
+
+#[tokio::test]
+async fn a_message_reaches_everyone_even_if_its_sender_vanishes_before_the_ack() {
+    let server = TestServer::start().await;
+    let (mut alice, _) = server.user("alice").await;
+    let (mut bob, _) = server.user("bob").await;
+    alice
+        .send(json!({"type": "send", "channel": GENERAL, "body": "sent and gone", "client_id": "gone-1"}))
+        .await;
+    // No close handshake, no waiting for the ack: the tab is simply gone.
+    drop(alice);
+    let message = bob.next_message().await;
+    assert_eq!((message["body"].as_str(), message["seq"].as_i64()), (Some("sent and gone"), Some(1)));
+}

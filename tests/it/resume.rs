@@ -108,3 +108,18 @@ async fn history_pages_backwards_by_seq() {
     assert_eq!(seqs, (1..=70).collect::<Vec<_>>());
     assert_eq!(older["has_more"], false);
 }
+
+#[tokio::test]
+async fn a_resume_point_past_the_head_does_not_hide_new_messages() {
+    let server = TestServer::start().await;
+    let (mut alice, _) = server.user("alice").await;
+    alice.post(GENERAL, "one", "a-1").await;
+    // A client that remembers more than the server has (a restored database,
+    // a confused client) must still see what comes next.
+    let token = server.register("bob").await;
+    let mut bob = Client::connect(&server, &token).await;
+    bob.hello(json!({ GENERAL.to_string(): 500 })).await;
+    alice.post(GENERAL, "two", "a-2").await;
+    let message = bob.next_message().await;
+    assert_eq!((message["body"].as_str(), message["seq"].as_i64()), (Some("two"), Some(2)));
+}

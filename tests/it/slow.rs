@@ -57,6 +57,9 @@ async fn a_client_that_stops_reading_is_closed_and_resumes_without_loss() {
         other => panic!("expected a 4008 close, got {other:?}"),
     }
     assert!(last_seen < MESSAGES, "the sleeper was cut off before the end");
+    // Its last connection is gone, so after the grace period it is offline.
+    assert_eq!(bob.presence_of("sleepy").await["online"], true);
+    assert_eq!(bob.presence_of("sleepy").await["online"], false);
     let metrics = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
     assert!(!metrics.contains("natter_slow_client_closes_total 0"), "{metrics}");
 

@@ -97,9 +97,11 @@ async fn channels_and_membership(store: Arc<dyn Store>) {
     assert!(!view.member);
     assert!(matches!(store.channel_view(ChannelId(999), bob.id).await, Err(StoreError::NoSuchChannel)));
 
-    let dm = store.open_dm(alice.id, bob.id).await.unwrap();
+    let (dm, created) = store.open_dm(alice.id, bob.id).await.unwrap();
+    assert!(created);
     assert_eq!(dm.kind, ChannelKind::Direct);
-    assert_eq!(store.open_dm(bob.id, alice.id).await.unwrap().id, dm.id, "one DM per pair");
+    let (again, created_again) = store.open_dm(bob.id, alice.id).await.unwrap();
+    assert_eq!((again.id, created_again), (dm.id, false), "one DM per pair");
     let view = store.channel_view(dm.id, bob.id).await.unwrap();
     assert_eq!(view.dm_members, vec!["alice".to_owned(), "bob".to_owned()]);
     assert!(view.member);

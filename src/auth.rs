@@ -20,7 +20,7 @@ use crate::store::{Store, StoreError};
 
 mod throttle;
 
-use throttle::LoginThrottle;
+use throttle::Throttle;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -68,18 +68,27 @@ pub struct Accounts {
     /// A real hash of a random password, verified against when the user does
     /// not exist so that both failures cost the same time.
     decoy_hash: String,
-    throttle: Mutex<LoginThrottle>,
+    throttle: Mutex<Throttle>,
+    /// Password hashing costs ~19 MiB and tens of milliseconds each; at most
+    /// this many run at once, so a burst of requests queues instead of
+    /// exhausting memory and the blocking pool.
+    hashing: tokio::sync::Semaphore,
 }
 
 impl Accounts {
     pub async fn new(store: Arc<dyn Store>, limits: &Limits, allow_guests: bool) -> Result<Self, AuthError> {
         let decoy_hash = hash_password(random_token()).await?;
+        let parallel_hashes = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Self {
             store,
             session_ttl: limits.session_ttl,
             allow_guests,
             decoy_hash,
-            throttle: Mutex::new(LoginThrottle::new(limits.login_failures_before_lockout)),
+            throttle: Mutex::new(Throttle::new(
+                limits.login_failures_before_lockout,
+                limits.account_creations_per_minute,
+            )),
+            hashing: tokio::sync::Semaphore::new(parallel_hashes),
         })
     }
 
@@ -91,32 +100,51 @@ impl Accounts {
     pub async fn create_user(&self, username: &str, password: &str) -> Result<User, AuthError> {
         let name = UserName::parse(username).map_err(AuthError::InvalidUsername)?;
         check_password(password).map_err(AuthError::InvalidPassword)?;
-        let hash = hash_password(password.to_owned()).await?;
+        // A taken name is refused before the expensive hash; the insert
+        // below still decides races.
+        if self.store.find_user(name.as_str()).await?.is_some() {
+            return Err(AuthError::NameTaken);
+        }
+        let hash = self.hash(password.to_owned()).await?;
         Ok(self.store.create_user(&name, &hash).await?)
     }
 
-    pub async fn register(&self, username: &str, password: &str) -> Result<Session, AuthError> {
+    pub async fn register(
+        &self,
+        client: IpAddr,
+        username: &str,
+        password: &str,
+    ) -> Result<Session, AuthError> {
+        if !self.throttle().allow_creation_from(client) {
+            return Err(AuthError::RateLimited);
+        }
         let user = self.create_user(username, password).await?;
         tracing::info!(user = user.id.0, "account registered");
         self.open_session(user).await
     }
 
     pub async fn login(&self, client: IpAddr, username: &str, password: &str) -> Result<Session, AuthError> {
-        let key = username.to_ascii_lowercase();
-        if !self.throttle().allow(client, &key) {
+        if !self.throttle().allow_login_from(client) {
+            return Err(AuthError::RateLimited);
+        }
+        // Names that cannot exist are refused without touching the lockout
+        // table, which so holds only short, valid keys.
+        let Ok(name) = UserName::parse(username) else {
+            return Err(AuthError::InvalidCredentials);
+        };
+        let key = name.key();
+        if self.throttle().is_locked(&key) {
             return Err(AuthError::RateLimited);
         }
         if check_password(password).is_err() {
             self.throttle().failed(&key);
             return Err(AuthError::InvalidCredentials);
         }
-        let found = self.store.find_user(username).await?;
+        let found = self.store.find_user(name.as_str()).await?;
         let stored_hash = found.as_ref().and_then(|c| c.password_hash.clone());
-        let verified = verify_password(
-            password.to_owned(),
-            stored_hash.clone().unwrap_or_else(|| self.decoy_hash.clone()),
-        )
-        .await?;
+        let verified = self
+            .verify(password.to_owned(), stored_hash.clone().unwrap_or_else(|| self.decoy_hash.clone()))
+            .await?;
         match found {
             Some(credentials) if verified && stored_hash.is_some() => {
                 self.throttle().succeeded(&key);
@@ -133,11 +161,15 @@ impl Accounts {
     /// name is connected now: an online name is never taken over.
     pub async fn guest(
         &self,
+        client: IpAddr,
         username: &str,
         is_online: impl Fn(&str) -> bool,
     ) -> Result<Session, AuthError> {
         if !self.allow_guests {
             return Err(AuthError::GuestsDisabled);
+        }
+        if !self.throttle().allow_creation_from(client) {
+            return Err(AuthError::RateLimited);
         }
         let name = UserName::parse(username).map_err(AuthError::InvalidUsername)?;
         if is_online(name.as_str()) {
@@ -173,8 +205,18 @@ impl Accounts {
         Ok(Session { token, user })
     }
 
-    fn throttle(&self) -> std::sync::MutexGuard<'_, LoginThrottle> {
+    fn throttle(&self) -> std::sync::MutexGuard<'_, Throttle> {
         self.throttle.lock().expect("login throttle lock is never poisoned")
+    }
+
+    async fn hash(&self, password: String) -> Result<String, AuthError> {
+        let _permit = self.hashing.acquire().await.map_err(|_| AuthError::Unavailable)?;
+        hash_password(password).await
+    }
+
+    async fn verify(&self, password: String, hash: String) -> Result<bool, AuthError> {
+        let _permit = self.hashing.acquire().await.map_err(|_| AuthError::Unavailable)?;
+        verify_password(password, hash).await
     }
 }
 

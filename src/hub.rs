@@ -734,12 +734,13 @@ impl Hub {
                 tracing::info!(channel = channel.id.0, "channel created");
                 self.joined(user.id, channel.id).await
             }
-            Err(StoreError::ChannelExists(existing)) => match existing.kind {
-                ChannelKind::Public => self.join(user, existing.id).await,
-                _ if self.store.is_member(existing.id, user.id).await? => {
-                    self.joined(user.id, existing.id).await
+            Err(StoreError::ChannelExists(existing)) => match (existing.kind, private) {
+                (ChannelKind::Public, false) => self.join(user, existing.id).await,
+                (ChannelKind::Public, true) => {
+                    Err(HubError::InvalidName("a public channel has that name; pick another"))
                 }
-                _ => Err(HubError::InvalidName("that channel name is not available")),
+                // A private channel of that name that the user is already in.
+                _ => self.joined(user.id, existing.id).await,
             },
             Err(StoreError::LimitReached) => {
                 Err(HubError::LimitReached("you have created the most channels allowed"))

@@ -3,12 +3,12 @@
 //! Modules in reading order, lower layers first. `ARCHITECTURE.md` follows one
 //! message through them.
 
-pub mod auth;
-pub mod bus;
-pub mod hub;
-pub mod limits;
-pub mod metrics;
 pub mod model;
 pub mod protocol;
-pub mod server;
+pub mod limits;
+pub mod metrics;
 pub mod store;
+pub mod bus;
+pub mod hub;
+pub mod auth;
+pub mod server;

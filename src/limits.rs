@@ -37,6 +37,13 @@ pub struct Limits {
     /// Consecutive failed logins for one username before it is locked out;
     /// each further failure doubles the lockout, starting at one second.
     pub login_failures_before_lockout: u32,
+    /// Accounts (registered or guest) one client address may create per
+    /// minute, also the burst; more are refused with 429.
+    pub account_creations_per_minute: f64,
+    /// Requests other than `send` one connection may make per second
+    /// (history, joins, invites...), sustained, and in a burst.
+    pub requests_per_second: f64,
+    pub request_burst: f64,
 }
 
 impl Default for Limits {
@@ -56,6 +63,9 @@ impl Default for Limits {
             max_connections: 100_000,
             max_connections_per_ip: 1_000,
             login_failures_before_lockout: 5,
+            account_creations_per_minute: 30.0,
+            requests_per_second: 20.0,
+            request_burst: 50.0,
         }
     }
 }

@@ -312,9 +312,11 @@ pub mod http {
 
     #[derive(Debug, Clone, Deserialize, Serialize)]
     pub struct ErrorDetail {
-        /// Stable: `bad_request`, `invalid_username`, `invalid_password`,
-        /// `name_taken`, `name_in_use`, `invalid_credentials`, `guests_disabled`,
-        /// `unauthorized`, `rate_limited`, `not_found`, `unavailable`.
+        /// Stable: `bad_request`, `unsupported_media_type`, `invalid_username`,
+        /// `invalid_password`, `name_taken`, `name_in_use`, `invalid_credentials`,
+        /// `guests_disabled`, `unauthorized`, `rate_limited`, `unavailable`,
+        /// and on `/ws` upgrades `forbidden_origin`, `too_many_connections`,
+        /// `server_full`.
         pub code: String,
         pub message: String,
     }

@@ -57,6 +57,9 @@ pub enum StoreError {
     /// The store is shutting down or its worker is gone.
     #[error("store is closed")]
     Closed,
+    /// Too much work is waiting; try again shortly. Nothing was done.
+    #[error("store is overloaded")]
+    Busy,
     /// Anything the backend reports; logged, never shown to clients.
     #[error("storage failure: {0}")]
     Backend(String),
@@ -99,7 +102,9 @@ pub trait Store: Send + Sync + 'static {
     async fn create_user(&self, name: &UserName, password_hash: &str) -> StoreResult<User>;
 
     /// Returns the guest user of that name, creating it (and its General
-    /// membership) if needed. Fails with `NameTaken` if a registered user has it.
+    /// membership) if needed. Claiming an existing guest ends its sessions
+    /// and removes it from private channels and DMs: the name passes on, the
+    /// conversations do not. Fails with `NameTaken` if a registered user has it.
     async fn claim_guest(&self, name: &UserName) -> StoreResult<User>;
 
     /// Looks a user up by name, without regard to case.
@@ -116,8 +121,11 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_session(&self, token_hash: [u8; 32]) -> StoreResult<()>;
 
     /// Creates a public or private channel with the creator as its only member.
-    /// Fails with `ChannelExists` (carrying it) if the name is taken, and with
-    /// `LimitReached` if the creator already created `max_per_creator`.
+    /// Names are compared without case. Fails with `ChannelExists` (carrying
+    /// it) if a public channel has the name, or, when creating a private one,
+    /// if a private channel the creator is in has it; private channels the
+    /// creator is not in never collide, so their names stay secret. Fails
+    /// with `LimitReached` if the creator already created `max_per_creator`.
     async fn create_channel(
         &self,
         name: &ChannelName,

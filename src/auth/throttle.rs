@@ -1,7 +1,8 @@
-//! Login throttling: a token bucket per client address slows guessing from
-//! one place, and a lockout per username (doubling with every further
-//! failure) slows guessing one account from many places. Unknown usernames
-//! are locked out exactly like real ones, so a lockout reveals nothing.
+//! Throttling of the account endpoints. A token bucket per client address
+//! slows password guessing and mass account creation from one place; a
+//! lockout per username (doubling with every further failure) slows guessing
+//! one account from many places. Unknown usernames are locked out exactly
+//! like real ones, so a lockout reveals nothing.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -10,49 +11,76 @@ use std::time::{Duration, Instant};
 use crate::limits::TokenBucket;
 
 /// Login attempts allowed per client address: a burst, then one per refill.
-const ADDRESS_BURST: f64 = 10.0;
-const ADDRESS_REFILL: Duration = Duration::from_secs(6);
+const LOGIN_BURST: f64 = 10.0;
+const LOGIN_REFILL: Duration = Duration::from_secs(6);
 /// The first lockout; each further failure doubles it, up to the maximum.
 const FIRST_LOCKOUT: Duration = Duration::from_secs(1);
 const MAX_LOCKOUT: Duration = Duration::from_secs(15 * 60);
-/// Entries kept before idle ones are forgotten, bounding memory.
+/// Entries kept per map before idle ones are forgotten, bounding memory.
 const TRACKED: usize = 10_000;
+
+/// One token bucket per client address.
+struct AddressBuckets {
+    rate: f64,
+    burst: f64,
+    buckets: HashMap<IpAddr, TokenBucket>,
+}
+
+impl AddressBuckets {
+    fn new(rate: f64, burst: f64) -> Self {
+        Self { rate, burst, buckets: HashMap::new() }
+    }
+
+    fn take(&mut self, address: IpAddr) -> bool {
+        if self.buckets.len() >= TRACKED {
+            // Full buckets carry no state worth keeping.
+            self.buckets.retain(|_, bucket| !bucket.is_full());
+        }
+        let (rate, burst) = (self.rate, self.burst);
+        self.buckets.entry(address).or_insert_with(|| TokenBucket::new(rate, burst)).try_take()
+    }
+}
 
 struct Failures {
     count: u32,
     locked_until: Option<Instant>,
 }
 
-pub(super) struct LoginThrottle {
+pub(super) struct Throttle {
     failures_before_lockout: u32,
-    per_address: HashMap<IpAddr, TokenBucket>,
+    logins: AddressBuckets,
+    creations: AddressBuckets,
+    /// Keyed by valid, lower-cased usernames only (at most 32 bytes each).
     per_username: HashMap<String, Failures>,
 }
 
-impl LoginThrottle {
-    pub(super) fn new(failures_before_lockout: u32) -> Self {
-        Self { failures_before_lockout, per_address: HashMap::new(), per_username: HashMap::new() }
+impl Throttle {
+    pub(super) fn new(failures_before_lockout: u32, creations_per_minute: f64) -> Self {
+        Self {
+            failures_before_lockout,
+            logins: AddressBuckets::new(1.0 / LOGIN_REFILL.as_secs_f64(), LOGIN_BURST),
+            creations: AddressBuckets::new(creations_per_minute / 60.0, creations_per_minute.max(1.0)),
+            per_username: HashMap::new(),
+        }
     }
 
-    /// Whether an attempt from `address` on `username_key` may proceed.
-    pub(super) fn allow(&mut self, address: IpAddr, username_key: &str) -> bool {
+    /// Whether a login attempt from `address` may proceed at all.
+    pub(super) fn allow_login_from(&mut self, address: IpAddr) -> bool {
+        self.logins.take(address)
+    }
+
+    /// Whether `username_key` is locked out now.
+    pub(super) fn is_locked(&self, username_key: &str) -> bool {
         let now = Instant::now();
-        if self.per_address.len() >= TRACKED {
-            self.per_address.retain(|_, bucket| !bucket.is_full());
-        }
-        let bucket = self
-            .per_address
-            .entry(address)
-            .or_insert_with(|| TokenBucket::new(1.0 / ADDRESS_REFILL.as_secs_f64(), ADDRESS_BURST));
-        if !bucket.try_take() {
-            return false;
-        }
-        let locked = self
-            .per_username
+        self.per_username
             .get(username_key)
             .and_then(|failures| failures.locked_until)
-            .is_some_and(|until| until > now);
-        !locked
+            .is_some_and(|until| until > now)
+    }
+
+    /// Whether an account (registered or guest) may be created from `address`.
+    pub(super) fn allow_creation_from(&mut self, address: IpAddr) -> bool {
+        self.creations.take(address)
     }
 
     pub(super) fn failed(&mut self, username_key: &str) {
@@ -85,23 +113,24 @@ mod tests {
 
     #[test]
     fn locks_a_username_after_repeated_failures_whatever_the_address() {
-        let mut throttle = LoginThrottle::new(3);
-        let addresses: Vec<IpAddr> = (1..=5).map(|n| format!("127.0.0.{n}").parse().unwrap()).collect();
-        for address in &addresses[..3] {
-            assert!(throttle.allow(*address, "alice"));
+        let mut throttle = Throttle::new(3, 30.0);
+        for _ in 0..3 {
+            assert!(!throttle.is_locked("alice"));
             throttle.failed("alice");
         }
-        assert!(!throttle.allow(addresses[3], "alice"), "locked from a fresh address too");
-        assert!(throttle.allow(addresses[3], "bob"), "other names are unaffected");
+        assert!(throttle.is_locked("alice"));
+        assert!(!throttle.is_locked("bob"), "other names are unaffected");
         throttle.succeeded("alice");
-        assert!(throttle.allow(addresses[4], "alice"));
+        assert!(!throttle.is_locked("alice"));
     }
 
     #[test]
-    fn limits_attempts_per_address() {
-        let mut throttle = LoginThrottle::new(1000);
+    fn limits_attempts_and_creations_per_address() {
+        let mut throttle = Throttle::new(1000, 5.0);
         let address: IpAddr = "127.0.0.9".parse().unwrap();
-        let allowed = (0..20).filter(|n| throttle.allow(address, &format!("user{n}"))).count();
-        assert_eq!(allowed, ADDRESS_BURST as usize);
+        assert_eq!((0..20).filter(|_| throttle.allow_login_from(address)).count(), LOGIN_BURST as usize);
+        assert_eq!((0..20).filter(|_| throttle.allow_creation_from(address)).count(), 5);
+        let elsewhere: IpAddr = "127.0.0.10".parse().unwrap();
+        assert!(throttle.allow_login_from(elsewhere) && throttle.allow_creation_from(elsewhere));
     }
 }

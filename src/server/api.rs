@@ -58,7 +58,22 @@ impl From<AuthError> for ApiError {
 }
 
 /// Parses a JSON body into `T`, answering malformed input with a clear 400.
-fn parse_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+/// The body must be declared JSON: a cross-site HTML form can only send
+/// form or plain-text bodies, so this stops login CSRF (a foreign page
+/// signing the browser in as someone else).
+fn parse_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<T, ApiError> {
+    let declared_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case("application/json"));
+    if !declared_json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send JSON with Content-Type: application/json",
+        ));
+    }
     serde_json::from_slice(body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("invalid JSON body: {e}")))
 }
@@ -78,26 +93,37 @@ fn session_response(status: StatusCode, session: Session, max_age_secs: u64) -> 
     response
 }
 
-pub(super) async fn register(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
-    let credentials: Credentials = parse_body(&body)?;
-    let session = state.accounts.register(&credentials.username, &credentials.password).await?;
+pub(super) async fn register(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let credentials: Credentials = parse_body(&headers, &body)?;
+    let session = state.accounts.register(peer.ip(), &credentials.username, &credentials.password).await?;
     Ok(session_response(StatusCode::CREATED, session, state.hub.limits().session_ttl.as_secs()))
 }
 
 pub(super) async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let credentials: Credentials = parse_body(&body)?;
+    let credentials: Credentials = parse_body(&headers, &body)?;
     let session = state.accounts.login(peer.ip(), &credentials.username, &credentials.password).await?;
     Ok(session_response(StatusCode::OK, session, state.hub.limits().session_ttl.as_secs()))
 }
 
-pub(super) async fn guest(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
-    let request: GuestRequest = parse_body(&body)?;
+pub(super) async fn guest(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let request: GuestRequest = parse_body(&headers, &body)?;
     let hub = &state.hub;
-    let session = state.accounts.guest(&request.username, |name| hub.is_online(name)).await?;
+    let session = state.accounts.guest(peer.ip(), &request.username, |name| hub.is_online(name)).await?;
     Ok(session_response(StatusCode::OK, session, state.hub.limits().session_ttl.as_secs()))
 }
 

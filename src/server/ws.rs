@@ -29,7 +29,7 @@ use super::api::{ApiError, session_token, unauthorized};
 use super::convert::{channel_info, error_code, message_info, native_frame, user_info};
 use crate::auth::token_hash;
 use crate::hub::{Delivery, Event, Hub, HubError, Registration, SessionKey, WireFormat};
-use crate::limits::Limits;
+use crate::limits::{Limits, TokenBucket};
 use crate::model::{ChannelId, ChannelName, ChannelView, ClientId, Message, MessageBody, Seq, User};
 use crate::protocol::{
     ClientMessage, ErrorCode, Ref, ServerMessage, close_code, parse_client_message, reference_of,
@@ -52,6 +52,8 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_SENDS_IN_FLIGHT: usize = 256;
 /// Deliveries written before one flush.
 const DELIVERIES_PER_FLUSH: usize = 64;
+/// How long closing waits for the peer to answer our close frame.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long the client has to say `hello`.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -158,6 +160,8 @@ struct Session {
     typing_relayed: HashMap<ChannelId, Instant>,
     /// Limits this connection has hit, each logged once.
     limits_hit: std::collections::HashSet<&'static str>,
+    /// Budget for requests other than sends and typing.
+    requests: TokenBucket,
     last_heard: Instant,
 }
 
@@ -187,6 +191,7 @@ async fn run_session(mut socket: WebSocket, state: AppState, user: User, session
                 cursors: HashMap::new(),
                 typing_relayed: HashMap::new(),
                 limits_hit: Default::default(),
+                requests: TokenBucket::new(hub.limits().requests_per_second, hub.limits().request_burst),
                 last_heard: Instant::now(),
             };
             let end = session.serve(channels, resume, &hub).await;
@@ -294,19 +299,30 @@ pub(super) fn end_for_error(error: axum::Error) -> End {
     }
 }
 
-/// Ends a session: sends our close frame, or (when the peer closed first)
-/// flushes the reply to its close that the WebSocket layer has queued.
+/// Ends a session: sends our close frame and waits (briefly) for the peer's
+/// answer, or, when the peer closed first, flushes the reply to its close
+/// that the WebSocket layer has queued. Waiting for the answer matters: a
+/// socket dropped with unread input is reset, and a reset can destroy our
+/// close frame before the peer reads it.
 pub(super) async fn close(socket: &mut WebSocket, end: End) {
     let closing = async {
         match end {
             End::Close(code, reason) => {
                 let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
-                socket.send(WsMessage::Close(Some(frame))).await
+                if socket.send(WsMessage::Close(Some(frame))).await.is_ok() {
+                    while let Some(Ok(frame)) = socket.recv().await {
+                        if matches!(frame, WsMessage::Close(_)) {
+                            break;
+                        }
+                    }
+                }
             }
-            End::Gone => socket.flush().await,
+            End::Gone => {
+                let _ = socket.flush().await;
+            }
         }
     };
-    let _ = tokio::time::timeout(Duration::from_secs(1), closing).await;
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, closing).await;
 }
 
 impl Session {
@@ -498,6 +514,17 @@ impl Session {
         };
         let hub = Arc::clone(&self.state.hub);
         let user = self.user.clone();
+        // Sends have the user's message rate and typing its own interval;
+        // every other request draws on the connection's request budget.
+        let budgeted = !matches!(request, ClientMessage::Send { .. } | ClientMessage::Typing { .. });
+        if budgeted && !self.requests.try_take() {
+            self.note_limit("request rate");
+            hub.count_rate_limited();
+            let error =
+                error_message(ErrorCode::RateLimited, "too many requests; slow down", reference_of(text));
+            self.reply(error).await?;
+            return Ok(None);
+        }
         let reply = match request {
             ClientMessage::Send { channel, body, client_id, reference } => {
                 let client_id = match ClientId::parse(client_id) {
@@ -572,11 +599,8 @@ impl Session {
                 if self.typing_relayed.get(&channel).is_some_and(|at| at.elapsed() < interval) {
                     self.note_limit("typing rate");
                     hub.count_rate_limited();
-                    error_message(
-                        ErrorCode::RateLimited,
-                        "at most one typing event per channel every 2 s",
-                        None,
-                    )
+                    let message = format!("at most one typing event per channel every {interval:?}");
+                    error_message(ErrorCode::RateLimited, &message, None)
                 } else {
                     // Typing in a channel the connection is not in is dropped
                     // without a word: an answer would say the channel exists.

@@ -24,6 +24,11 @@ use crate::model::{
     UserId, UserName, now_millis,
 };
 
+/// Jobs waiting for the writer thread. When it is full, new jobs are refused
+/// at once (`StoreError::Busy`, which clients see as `unavailable` and retry)
+/// rather than queueing without bound behind a slow disk.
+pub const JOB_QUEUE: usize = 16_384;
+
 /// Most jobs committed in one transaction. Bounds how long one batch holds the
 /// writer and how many answers wait on one fsync.
 pub const DEFAULT_MAX_BATCH: usize = 512;
@@ -55,7 +60,7 @@ impl SqliteOptions {
 
 pub struct SqliteStore {
     /// `None` once closed.
-    jobs: std::sync::Mutex<Option<mpsc::Sender<Box<dyn Job>>>>,
+    jobs: std::sync::Mutex<Option<mpsc::SyncSender<Box<dyn Job>>>>,
     worker: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -70,7 +75,7 @@ impl SqliteStore {
         .map_err(backend)?;
         configure(&connection, options.path.is_some())?;
         migrate(&connection)?;
-        let (sender, receiver) = mpsc::channel();
+        let (sender, receiver) = mpsc::sync_channel(JOB_QUEUE);
         let max_batch = options.max_batch.max(1);
         let worker = std::thread::Builder::new()
             .name("natter-sqlite".into())
@@ -91,14 +96,16 @@ impl SqliteStore {
         let queued = {
             let jobs = self.jobs.lock().expect("store sender lock is never poisoned");
             match jobs.as_ref() {
-                Some(sender) => sender.send(job).is_ok(),
-                None => false,
+                Some(sender) => match sender.try_send(job) {
+                    Ok(()) => Ok(()),
+                    Err(mpsc::TrySendError::Full(_)) => Err(StoreError::Busy),
+                    Err(mpsc::TrySendError::Disconnected(_)) => Err(StoreError::Closed),
+                },
+                None => Err(StoreError::Closed),
             }
         };
         Box::pin(async move {
-            if !queued {
-                return Err(StoreError::Closed);
-            }
+            queued?;
             answer.await.unwrap_or(Err(StoreError::Closed))
         })
     }
@@ -148,8 +155,10 @@ const MIGRATIONS: &[&str] = &[r#"
     CREATE TABLE channels (
         id         INTEGER PRIMARY KEY,
         name       TEXT NOT NULL,
-        -- Lower-cased name of a public or private channel; NULL for DMs.
-        name_key   TEXT UNIQUE,
+        -- Lower-cased name; NULL for DMs. Unique among public channels only
+        -- (index below): a private channel's name must not be discoverable
+        -- by someone trying to create a channel of that name.
+        name_key   TEXT,
         -- 'min_user_id:max_user_id' for DMs; NULL otherwise.
         dm_key     TEXT UNIQUE,
         kind       TEXT NOT NULL CHECK (kind IN ('public', 'private', 'dm')),
@@ -164,6 +173,8 @@ const MIGRATIONS: &[&str] = &[r#"
         joined_at  INTEGER NOT NULL,
         PRIMARY KEY (channel_id, user_id)
     ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX public_channel_names ON channels(name_key) WHERE kind = 'public';
+    CREATE INDEX channel_names ON channels(name_key);
     CREATE INDEX members_by_user ON members(user_id);
     CREATE TABLE messages (
         id         INTEGER PRIMARY KEY,
@@ -551,7 +562,20 @@ impl Store for SqliteStore {
                 .optional()
                 .map_err(backend)?;
             match existing {
-                Some((id, stored_name, true)) => Ok(User { id, name: stored_name, guest: true }),
+                Some((id, stored_name, true)) => {
+                    // A guest name passes to whoever claims it next, as the
+                    // tutorial's names do. The previous holder's sessions end
+                    // and their private channels and DMs stay behind, so the
+                    // newcomer inherits a name, not a person's conversations.
+                    c.execute("DELETE FROM sessions WHERE user_id = ?1", [id.0]).map_err(backend)?;
+                    c.execute(
+                        "DELETE FROM members WHERE user_id = ?1
+                         AND channel_id NOT IN (SELECT id FROM channels WHERE kind = 'public')",
+                        [id.0],
+                    )
+                    .map_err(backend)?;
+                    Ok(User { id, name: stored_name, guest: true })
+                }
                 Some((_, _, false)) => Err(StoreError::NameTaken),
                 None => insert_user(c, &name, None),
             }
@@ -630,10 +654,18 @@ impl Store for SqliteStore {
     ) -> StoreResult<Channel> {
         let name = name.clone();
         self.submit(move |c| {
+            // A public channel of that name, or a private one the creator is
+            // already in; other private channels do not exist for them.
             let existing = c
-                .query_row("SELECT id FROM channels WHERE name_key = ?1", [name.key()], |row| {
-                    row.get::<_, i64>(0)
-                })
+                .query_row(
+                    "SELECT c.id FROM channels c
+                     LEFT JOIN members m ON m.channel_id = c.id AND m.user_id = ?2
+                     WHERE c.name_key = ?1
+                       AND (c.kind = 'public' OR (c.kind = 'private' AND m.user_id IS NOT NULL AND ?3 = 'private'))
+                     ORDER BY c.kind = 'public' DESC LIMIT 1",
+                    params![name.key(), creator.0, kind.as_str()],
+                    |row| row.get::<_, i64>(0),
+                )
                 .optional()
                 .map_err(backend)?;
             if let Some(id) = existing {

@@ -38,12 +38,18 @@ async fn registration_validates_and_names_are_unique_without_case() {
         post(&server, "/api/register", json!({"username": "aLiCe", "password": "other one"})).await;
     assert_eq!((status.as_u16(), answer["error"]["code"].as_str()), (409, Some("name_taken")));
     // Not JSON at all.
-    let response =
-        reqwest::Client::new().post(server.url("/api/register")).body("{{{{").send().await.unwrap();
+    let response = reqwest::Client::new()
+        .post(server.url("/api/register"))
+        .header("content-type", "application/json")
+        .body("{{{{")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 400);
     // Over the body limit.
     let response = reqwest::Client::new()
         .post(server.url("/api/register"))
+        .header("content-type", "application/json")
         .body(format!("{{\"username\":\"{}\"}}", "x".repeat(100_000)))
         .send()
         .await
@@ -189,6 +195,24 @@ async fn catalogue_of_malformed_http_requests() {
     type Case<'a> = (&'a str, &'a str, Option<&'a str>, Vec<u8>, u16, Option<&'a str>);
     let cases: Vec<Case> = vec![
         ("POST", "/api/register", Some("application/json"), b"".to_vec(), 400, Some("bad_request")),
+        // What a cross-site HTML form can send is refused: no login CSRF.
+        (
+            "POST",
+            "/api/login",
+            Some("text/plain"),
+            b"{\"username\":\"alice\",\"password\":\"x=\"}".to_vec(),
+            415,
+            Some("unsupported_media_type"),
+        ),
+        ("POST", "/api/register", Some("application/x-www-form-urlencoded"), b"a=b".to_vec(), 415, None),
+        (
+            "POST",
+            "/api/guest",
+            Some("application/json; charset=utf-8"),
+            b"{\"username\":\"ok\"}".to_vec(),
+            200,
+            None,
+        ),
         ("POST", "/api/register", Some("application/json"), b"null".to_vec(), 400, Some("bad_request")),
         (
             "POST",
@@ -251,10 +275,10 @@ async fn catalogue_of_malformed_http_requests() {
         ("DELETE", "/index.html", None, vec![], 405, None),
     ];
     for (method, path, content_type, body, status, code) in cases {
-        let mut request = http.request(method.parse().unwrap(), server.url(path)).body(body.clone());
-        if let Some(content_type) = content_type {
-            request = request.header("content-type", content_type);
-        }
+        let request = http
+            .request(method.parse().unwrap(), server.url(path))
+            .header("content-type", content_type.unwrap_or("application/json"))
+            .body(body.clone());
         let response = request.send().await.unwrap();
         let got = response.status().as_u16();
         let text = response.text().await.unwrap();

@@ -38,7 +38,15 @@ async fn accounts_and_sessions(store: Arc<dyn Store>) {
 
     let guest = store.claim_guest(&name("visitor")).await.unwrap();
     assert!(guest.guest);
+    store.create_session(guest.id, [9u8; 32], i64::MAX).await.unwrap();
+    let hideout =
+        store.create_channel(&channel_name("hideout"), ChannelKind::Private, guest.id, 10).await.unwrap();
+    // The next claim gets the name, but not the previous holder's session or
+    // private channels; General stays.
     assert_eq!(store.claim_guest(&name("Visitor")).await.unwrap().id, guest.id);
+    assert!(store.session_user([9u8; 32], 0).await.unwrap().is_none());
+    assert!(!store.is_member(hideout.id, guest.id).await.unwrap());
+    assert!(store.is_member(GENERAL, guest.id).await.unwrap());
     assert!(matches!(store.claim_guest(&name("alice")).await, Err(StoreError::NameTaken)));
     assert!(store.find_user("visitor").await.unwrap().unwrap().password_hash.is_none());
 
@@ -73,6 +81,24 @@ async fn channels_and_membership(store: Arc<dyn Store>) {
         store.create_channel(&channel_name("third"), ChannelKind::Public, alice.id, 2).await,
         Err(StoreError::LimitReached)
     ));
+    // Private names collide only with the creator's own private channels, so
+    // nobody learns another's private channel names by trying them.
+    match store.create_channel(&channel_name("SECRET"), ChannelKind::Private, alice.id, 10).await {
+        Err(StoreError::ChannelExists(existing)) => assert_eq!(existing.id, secret.id),
+        other => panic!("expected ChannelExists, got {other:?}"),
+    }
+    let bobs_secret =
+        store.create_channel(&channel_name("secret"), ChannelKind::Private, bob.id, 10).await.unwrap();
+    assert_ne!(bobs_secret.id, secret.id);
+    let public_secret =
+        store.create_channel(&channel_name("Secret"), ChannelKind::Public, bob.id, 10).await.unwrap();
+    assert_eq!(public_secret.kind, ChannelKind::Public);
+    match store.create_channel(&channel_name("secret"), ChannelKind::Private, alice.id, 10).await {
+        Err(StoreError::ChannelExists(existing)) => {
+            assert_eq!(existing.id, public_secret.id, "public names win")
+        }
+        other => panic!("expected ChannelExists, got {other:?}"),
+    }
 
     let public: Vec<(String, bool)> = store
         .public_channels(bob.id)
@@ -81,7 +107,8 @@ async fn channels_and_membership(store: Arc<dyn Store>) {
         .into_iter()
         .map(|v| (v.channel.name, v.member))
         .collect();
-    assert_eq!(public, vec![("General".to_owned(), true), ("Yogurt".to_owned(), false)]);
+    let expected = [("General", true), ("Secret", true), ("Yogurt", false)];
+    assert_eq!(public, expected.map(|(name, member)| (name.to_owned(), member)));
 
     assert!(store.add_member(yogurt.id, bob.id).await.unwrap());
     assert!(!store.add_member(yogurt.id, bob.id).await.unwrap());
@@ -89,7 +116,7 @@ async fn channels_and_membership(store: Arc<dyn Store>) {
     assert_eq!(store.members(yogurt.id).await.unwrap(), vec![alice.id, bob.id]);
     let of_bob: Vec<ChannelId> =
         store.channels_of(bob.id).await.unwrap().iter().map(|v| v.channel.id).collect();
-    assert_eq!(of_bob, vec![GENERAL, yogurt.id]);
+    assert_eq!(of_bob, vec![GENERAL, yogurt.id, bobs_secret.id, public_secret.id]);
     assert!(store.remove_member(yogurt.id, bob.id).await.unwrap());
     assert!(!store.remove_member(yogurt.id, bob.id).await.unwrap());
 

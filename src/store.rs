@@ -131,6 +131,10 @@ pub trait Store: Send + Sync + 'static {
 
     async fn channel(&self, id: ChannelId) -> StoreResult<Option<Channel>>;
 
+    /// The public or private channel of that name, compared without case.
+    /// Direct-message channels have no addressable name and are never found.
+    async fn channel_by_name(&self, name: &ChannelName) -> StoreResult<Option<Channel>>;
+
     /// Adds a member; returns false if they already were one.
     async fn add_member(&self, channel: ChannelId, user: UserId) -> StoreResult<bool>;
 

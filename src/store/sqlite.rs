@@ -696,6 +696,25 @@ impl Store for SqliteStore {
         self.submit(move |c| load_channel(c, id)).await
     }
 
+    async fn channel_by_name(&self, name: &ChannelName) -> StoreResult<Option<Channel>> {
+        let key = name.key();
+        self.submit(move |c| {
+            c.prepare_cached("SELECT id, name, kind FROM channels WHERE name_key = ?1")
+                .and_then(|mut s| {
+                    s.query_row([key], |row| {
+                        Ok(Channel {
+                            id: ChannelId(row.get(0)?),
+                            name: row.get(1)?,
+                            kind: kind_of(row.get(2)?)?,
+                        })
+                    })
+                    .optional()
+                })
+                .map_err(backend)
+        })
+        .await
+    }
+
     async fn add_member(&self, channel: ChannelId, user: UserId) -> StoreResult<bool> {
         self.submit(move |c| {
             load_channel(c, channel)?.ok_or(StoreError::NoSuchChannel)?;

@@ -69,6 +69,14 @@ async fn channels_and_membership(store: Arc<dyn Store>) {
     assert!(!store.is_member(yogurt.id, bob.id).await.unwrap());
     let secret =
         store.create_channel(&channel_name("secret"), ChannelKind::Private, alice.id, 10).await.unwrap();
+    // Lookup by name ignores case and returns the stored spelling.
+    assert_eq!(store.channel_by_name(&channel_name("YOGURT")).await.unwrap(), Some(yogurt.clone()));
+    assert_eq!(store.channel_by_name(&channel_name("general")).await.unwrap().map(|c| c.id), Some(GENERAL));
+    assert_eq!(
+        store.channel_by_name(&channel_name("Secret")).await.unwrap().map(|c| c.kind),
+        Some(ChannelKind::Private)
+    );
+    assert_eq!(store.channel_by_name(&channel_name("nowhere")).await.unwrap(), None);
     assert!(matches!(
         store.create_channel(&channel_name("third"), ChannelKind::Public, alice.id, 2).await,
         Err(StoreError::LimitReached)
@@ -99,6 +107,8 @@ async fn channels_and_membership(store: Arc<dyn Store>) {
 
     let dm = store.open_dm(alice.id, bob.id).await.unwrap();
     assert_eq!(dm.kind, ChannelKind::Direct);
+    // A DM's display name is not an address.
+    assert_eq!(store.channel_by_name(&channel_name(&dm.name)).await.unwrap(), None);
     assert_eq!(store.open_dm(bob.id, alice.id).await.unwrap().id, dm.id, "one DM per pair");
     let view = store.channel_view(dm.id, bob.id).await.unwrap();
     assert_eq!(view.dm_members, vec!["alice".to_owned(), "bob".to_owned()]);

@@ -54,6 +54,10 @@ pub enum Event {
     Presence {
         user: String,
         online: bool,
+        /// Everyone shown online right after this change, sorted without
+        /// case; taken under the hub's lock, so it agrees with the order of
+        /// presence events. The Socket.IO edge sends it whole.
+        online_now: Arc<[String]>,
     },
     Typing {
         channel: ChannelId,
@@ -68,6 +72,9 @@ pub enum Event {
         channel: ChannelId,
         seq: Seq,
     },
+    /// A public channel now exists. Only connections registered with
+    /// [`Interests::new_channels`] receive it.
+    ChannelCreated(Channel),
 }
 
 /// The wire formats a delivery may be encoded in; each at most once.
@@ -138,6 +145,25 @@ impl From<StoreError> for HubError {
     }
 }
 
+/// What a connection wants to hear beyond its own channels, its user and
+/// presence. Chosen per connection at registration.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Interests {
+    /// Announcements of new public channels. The Socket.IO edge shows them as
+    /// they appear, as the tutorial app does; the native protocol lists
+    /// channels on request instead, so its connections leave this off.
+    pub new_channels: bool,
+}
+
+/// Why [`Hub::claim`] refused a registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimError {
+    /// The user has a live connection, or is still shown online and the
+    /// caller may not reclaim the name.
+    #[error("someone with that name is online now")]
+    InUse,
+}
+
 /// A connection's end of the hub: its id, its queue and its close signal.
 pub struct Registration {
     pub id: ConnectionId,
@@ -152,6 +178,7 @@ struct ConnectionEntry {
     queue: mpsc::Sender<Arc<Delivery>>,
     too_slow: CancellationToken,
     channels: HashSet<ChannelId>,
+    interests: Interests,
 }
 
 struct UserEntry {
@@ -187,6 +214,17 @@ struct State {
     connections: HashMap<ConnectionId, ConnectionEntry>,
     users: HashMap<UserId, UserEntry>,
     routes: HashMap<ChannelId, Route>,
+}
+
+/// Names of the users shown online, sorted without case.
+fn online_names(state: &State) -> Vec<String> {
+    let mut names: Vec<String> = state.users.values().filter(|u| u.online).map(|u| u.name.clone()).collect();
+    names.sort_by_key(|name| name.to_ascii_lowercase());
+    names
+}
+
+fn presence_event(state: &State, user: &str, online: bool) -> Event {
+    Event::Presence { user: user.to_owned(), online, online_now: online_names(state).into() }
 }
 
 pub struct Hub {
@@ -245,10 +283,46 @@ impl Hub {
     /// memberships). The user comes online if this is their first connection
     /// and they were not within the grace period.
     pub fn register(&self, user: &User, channels: &[ChannelId]) -> Registration {
+        self.register_with(user, channels, Interests::default())
+    }
+
+    /// [`Hub::register`], with what else the connection wants to hear.
+    pub fn register_with(&self, user: &User, channels: &[ChannelId], interests: Interests) -> Registration {
+        let mut state = self.lock();
+        self.insert_connection(&mut state, user, channels, interests)
+    }
+
+    /// Registers a connection only if `user` is not online: a name-only
+    /// guest must never share a name with someone else. A user who is still
+    /// shown online only because of the grace period (no live connection) may
+    /// be taken back when `may_reclaim` says the caller is the same person.
+    /// Checked and registered under one lock, so two claims cannot both win.
+    pub fn claim(
+        &self,
+        user: &User,
+        channels: &[ChannelId],
+        interests: Interests,
+        may_reclaim: bool,
+    ) -> Result<Registration, ClaimError> {
+        let mut state = self.lock();
+        if let Some(entry) = state.users.get(&user.id)
+            && (!entry.connections.is_empty() || !may_reclaim)
+        {
+            return Err(ClaimError::InUse);
+        }
+        Ok(self.insert_connection(&mut state, user, channels, interests))
+    }
+
+    fn insert_connection(
+        &self,
+        state: &mut State,
+        user: &User,
+        channels: &[ChannelId],
+        interests: Interests,
+    ) -> Registration {
         let id = ConnectionId(self.next_connection.fetch_add(1, Ordering::Relaxed));
         let (queue, deliveries) = mpsc::channel(self.limits.outbound_queue);
         let too_slow = CancellationToken::new();
-        let mut state = self.lock();
         for channel in channels {
             state.routes.entry(*channel).or_insert_with(|| Route::new(Seq(0))).subscribers.insert(id);
         }
@@ -259,6 +333,7 @@ impl Hub {
                 queue,
                 too_slow: too_slow.clone(),
                 channels: channels.iter().copied().collect(),
+                interests,
             },
         );
         let limits = &self.limits;
@@ -273,8 +348,8 @@ impl Hub {
         entry.generation += 1;
         if !entry.online {
             entry.online = true;
-            let presence = Delivery::new(Event::Presence { user: user.name.clone(), online: true });
-            self.broadcast(&mut state, &presence);
+            let presence = Delivery::new(presence_event(state, &user.name, true));
+            self.broadcast(state, &presence);
         }
         self.metrics.connections.inc();
         self.metrics.connections_total.inc();
@@ -322,17 +397,13 @@ impl Hub {
         }
         let name = entry.name.clone();
         state.users.remove(&user);
-        let presence = Delivery::new(Event::Presence { user: name, online: false });
+        let presence = Delivery::new(presence_event(&state, &name, false));
         self.broadcast(&mut state, &presence);
     }
 
     /// Names of the users online now (including those within the grace period).
     pub fn online_users(&self) -> Vec<String> {
-        let state = self.lock();
-        let mut names: Vec<String> =
-            state.users.values().filter(|u| u.online).map(|u| u.name.clone()).collect();
-        names.sort_by_key(|name| name.to_ascii_lowercase());
-        names
+        online_names(&self.lock())
     }
 
     /// Whether a user of this name (compared without case) is online.
@@ -381,6 +452,19 @@ impl Hub {
             .map(|(id, _)| *id)
             .collect();
         self.drop_slow(state, slow);
+    }
+
+    /// Tells every connection that asked for it that a public channel exists.
+    fn announce_channel(&self, channel: Channel) {
+        let mut state = self.lock();
+        let delivery = Delivery::new(Event::ChannelCreated(channel));
+        let slow: Vec<ConnectionId> = state
+            .connections
+            .iter()
+            .filter(|(_, connection)| connection.interests.new_channels && !self.offer(connection, &delivery))
+            .map(|(id, _)| *id)
+            .collect();
+        self.drop_slow(&mut state, slow);
     }
 
     fn send_to_user(&self, state: &mut State, user: UserId, delivery: &Arc<Delivery>) {
@@ -499,6 +583,7 @@ impl Hub {
                 let mut state = self.lock();
                 self.send_to_user(&mut state, user, &Delivery::new(Event::Read { channel, seq }));
             }
+            BusEvent::ChannelCreated(channel) => self.announce_channel(channel),
         }
     }
 
@@ -656,6 +741,12 @@ impl Hub {
         match self.store.create_channel(name, kind, user.id, self.limits.channels_per_user).await {
             Ok(channel) => {
                 tracing::info!(channel = channel.id.0, "channel created");
+                if channel.kind == ChannelKind::Public {
+                    // Announced before the creator's join, so a client that is
+                    // told both hears of the channel before it is put in it.
+                    self.announce_channel(channel.clone());
+                    self.bus.publish(BusEvent::ChannelCreated(channel.clone())).await;
+                }
                 self.joined(user.id, channel.id).await
             }
             Err(StoreError::ChannelExists(existing)) => match existing.kind {
@@ -670,6 +761,39 @@ impl Hub {
             }
             Err(other) => Err(other.into()),
         }
+    }
+
+    /// The channel of that name, if `user` may read it (any public one, or a
+    /// private one they are in). Otherwise `NotFound`, as for a missing one.
+    pub async fn find_channel(&self, user: &User, name: &ChannelName) -> Result<Channel, HubError> {
+        let found = self.store.channel_by_name(name).await?.ok_or(HubError::NotFound)?;
+        self.readable_channel(user, found.id).await
+    }
+
+    /// Makes `user` a member of a readable channel if they are not one yet
+    /// (joining a public channel), without telling anyone when nothing changed.
+    pub async fn enter(&self, user: &User, channel: &Channel) -> Result<ChannelView, HubError> {
+        if self.store.is_member(channel.id, user.id).await? {
+            return Ok(self.store.channel_view(channel.id, user.id).await?);
+        }
+        self.join(user, channel.id).await
+    }
+
+    /// The channels `user` can name: every public channel and the private ones
+    /// they are in, oldest first. Direct messages are not listed.
+    pub async fn visible_channels(&self, user: &User) -> Result<Vec<Channel>, HubError> {
+        let mut channels: Vec<Channel> =
+            self.store.public_channels(user.id).await?.into_iter().map(|view| view.channel).collect();
+        let private = self
+            .store
+            .channels_of(user.id)
+            .await?
+            .into_iter()
+            .map(|view| view.channel)
+            .filter(|channel| channel.kind == ChannelKind::Private);
+        channels.extend(private);
+        channels.sort_by_key(|channel| channel.id);
+        Ok(channels)
     }
 
     /// Joins a public channel.

@@ -1,5 +1,6 @@
-//! The edge: HTTP, the `/ws` WebSocket and the web UI. The only code that
-//! knows axum and sockets; conversions between domain and wire types live here.
+//! The edge: HTTP, the `/ws` WebSocket, the `/socket.io/` endpoint and the web
+//! UI. The only code that knows axum, sockets and Socket.IO; conversions
+//! between domain and wire types live here.
 //!
 //! [`serve`] takes a bound listener and a shutdown future, so the binary and
 //! the tests start the very same server.
@@ -23,6 +24,7 @@ use crate::store::{self, StoreError};
 mod api;
 mod convert;
 mod http;
+mod socketio;
 mod web;
 mod ws;
 
@@ -33,7 +35,8 @@ pub struct Config {
     pub database_url: String,
     /// Let people in with a name only (as the tutorial app does).
     pub allow_guests: bool,
-    /// Origins besides the server's own whose pages may open `/ws`.
+    /// Origins besides the server's own whose pages may open `/ws` and
+    /// `/socket.io/`.
     pub allowed_origins: Vec<String>,
     pub limits: Limits,
     /// How long shutdown waits for sessions to close.
@@ -97,13 +100,21 @@ pub async fn serve(
         shutdown: CancellationToken::new(),
         sessions: TaskTracker::new(),
     };
-    let router = http::router(state.clone(), &config.limits);
+    let (socketio_layer, socketio) = socketio::endpoint(&state);
+    let router = http::router(state.clone(), &config.limits, socketio_layer);
     let stop = state.shutdown.clone();
+    let drain_timeout = config.drain_timeout;
     axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down");
             stop.cancel();
+            // Closes every Socket.IO transport (pending long-polls too, which
+            // would otherwise hold the HTTP drain); clients reconnect by
+            // themselves, as after any dropped connection.
+            if tokio::time::timeout(drain_timeout, socketio.close()).await.is_err() {
+                tracing::warn!("Socket.IO connections still open after the drain timeout");
+            }
         })
         .await?;
     state.sessions.close();

@@ -883,3 +883,96 @@ impl Hub {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::LocalBus;
+    use crate::model::UserName;
+
+    async fn hub() -> Arc<Hub> {
+        let metrics = Arc::new(Metrics::default());
+        let store = crate::store::open("sqlite::memory:", Arc::clone(&metrics)).await.unwrap();
+        // A long grace: these tests look at users inside it.
+        let limits = Limits { presence_grace: Duration::from_secs(60), ..Limits::default() };
+        Hub::start(store, Arc::new(LocalBus), limits, metrics).await.unwrap()
+    }
+
+    async fn guest(hub: &Hub, name: &str) -> User {
+        hub.store().claim_guest(&UserName::parse(name).unwrap()).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_guest_name_is_claimed_once_and_reclaimed_only_when_allowed() {
+        let hub = hub().await;
+        let bob = guest(&hub, "bob").await;
+        let first = hub.claim(&bob, &[], Interests::default(), false).expect("a free name");
+        // Connected: nobody gets it, reclaim or not.
+        assert_eq!(hub.claim(&bob, &[], Interests::default(), true).err(), Some(ClaimError::InUse));
+        hub.unregister(first.id);
+        // Gone but still shown online (grace): only a permitted reclaim wins.
+        assert!(hub.is_online("bob"));
+        assert_eq!(hub.claim(&bob, &[], Interests::default(), false).err(), Some(ClaimError::InUse));
+        let again = hub.claim(&bob, &[], Interests::default(), true).expect("reclaimed");
+        assert_eq!(hub.online_users(), vec!["bob".to_owned()]);
+        hub.unregister(again.id);
+    }
+
+    #[tokio::test]
+    async fn new_public_channels_are_announced_to_those_who_asked() {
+        let hub = hub().await;
+        let (alice, bob) = (guest(&hub, "alice").await, guest(&hub, "bob").await);
+        let mut listening = hub.register_with(&alice, &[], Interests { new_channels: true });
+        let mut native = hub.register(&bob, &[]);
+        let take_presence = |registration: &mut Registration| {
+            while let Ok(delivery) = registration.deliveries.try_recv() {
+                assert!(matches!(delivery.event, Event::Presence { .. }), "{:?}", delivery.event);
+            }
+        };
+        take_presence(&mut listening);
+        take_presence(&mut native);
+
+        let name = ChannelName::parse("Yogurt").unwrap();
+        hub.create_channel(&bob, &name, false).await.unwrap();
+        let announced = listening.deliveries.try_recv().expect("an announcement");
+        assert!(matches!(&announced.event, Event::ChannelCreated(channel) if channel.name == "Yogurt"));
+        assert!(
+            !std::iter::from_fn(|| native.deliveries.try_recv().ok())
+                .any(|d| matches!(d.event, Event::ChannelCreated(_))),
+            "native connections are not told"
+        );
+        // Creating it again, or a private one, announces nothing.
+        hub.create_channel(&alice, &ChannelName::parse("yogurt").unwrap(), false).await.unwrap();
+        hub.create_channel(&alice, &ChannelName::parse("secret").unwrap(), true).await.unwrap();
+        assert!(
+            !std::iter::from_fn(|| listening.deliveries.try_recv().ok())
+                .any(|d| matches!(d.event, Event::ChannelCreated(_))),
+            "only new public channels are announced"
+        );
+        // And the name finds it, without case.
+        let found = hub.find_channel(&alice, &ChannelName::parse("YOGURT").unwrap()).await.unwrap();
+        assert_eq!(found.name, "Yogurt");
+        let visible: Vec<String> =
+            hub.visible_channels(&bob).await.unwrap().into_iter().map(|c| c.name).collect();
+        assert_eq!(visible, vec!["General", "Yogurt"], "bob does not see alice's private channel");
+    }
+
+    #[tokio::test]
+    async fn presence_events_say_who_is_online_after_the_change() {
+        let hub = hub().await;
+        let (alice, bob) = (guest(&hub, "alice").await, guest(&hub, "bob").await);
+        let mut watcher = hub.register(&alice, &[]);
+        let _bob = hub.register(&bob, &[]);
+        let mut last = None;
+        while let Ok(delivery) = watcher.deliveries.try_recv() {
+            last = Some(delivery);
+        }
+        match &last.expect("presence").event {
+            Event::Presence { user, online: true, online_now } => {
+                assert_eq!(user, "bob");
+                assert_eq!(&**online_now, ["alice".to_owned(), "bob".to_owned()]);
+            }
+            other => panic!("expected bob's presence, got {other:?}"),
+        }
+    }
+}

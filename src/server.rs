@@ -5,7 +5,7 @@
 //! [`serve`] takes a bound listener and a shutdown future, so the binary and
 //! the tests start the very same server.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -104,7 +104,7 @@ pub async fn serve(
     let router = http::router(state.clone(), &config.limits, socketio_layer);
     let stop = state.shutdown.clone();
     let drain_timeout = config.drain_timeout;
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+    let graceful = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down");
@@ -115,8 +115,18 @@ pub async fn serve(
             if tokio::time::timeout(drain_timeout, socketio.close()).await.is_err() {
                 tracing::warn!("Socket.IO connections still open after the drain timeout");
             }
-        })
-        .await?;
+        });
+    // The HTTP drain is bounded too: a request that never finishes (a
+    // long-poll caught mid-close, a client that stopped reading) must not
+    // hold the process.
+    let stopping = state.shutdown.clone();
+    tokio::select! {
+        served = graceful.into_future() => served?,
+        () = async {
+            stopping.cancelled().await;
+            tokio::time::sleep(drain_timeout).await;
+        } => tracing::warn!("HTTP connections still open after the drain timeout; leaving them"),
+    }
     state.sessions.close();
     if tokio::time::timeout(config.drain_timeout, state.sessions.wait()).await.is_err() {
         tracing::warn!("sessions still open after the drain timeout");

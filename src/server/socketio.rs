@@ -127,6 +127,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// none have expired, a new departure is not remembered and that guest's name
 /// simply comes free after the grace period.
 const MAX_DEPARTURES: usize = 10_000;
+/// How often, and how many times, a socket that must go is asked to
+/// disconnect while its transport buffer is full: 10 seconds in all.
+const DISCONNECT_RETRY: Duration = Duration::from_millis(100);
+const DISCONNECT_ATTEMPTS: u32 = 100;
 /// Socket.IO connections hear of new public channels (`new channel`).
 const INTERESTS: Interests = Interests { new_channels: true };
 
@@ -619,7 +623,7 @@ impl Session {
                 };
                 let error = ErrorEvent { code, message: message.into(), event: String::new() };
                 let _ = self.socket.emit(ERROR, &error);
-                let _ = self.socket.clone().disconnect();
+                tokio::spawn(disconnect_when_possible(self.socket));
             }
         }
     }
@@ -973,6 +977,19 @@ async fn next_delivery(identity: &mut Option<Identity>) -> Option<Arc<Delivery>>
     match identity {
         Some(identity) => identity.registration.deliveries.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+/// Disconnects a socket whose session has ended. socketioxide refuses while
+/// the transport buffer is full (as it is for a client that is too slow), so
+/// this retries for a bounded time; a client that never reads at all is
+/// closed by the Engine.IO heartbeat instead.
+async fn disconnect_when_possible(socket: Arc<Socket>) {
+    for _ in 0..DISCONNECT_ATTEMPTS {
+        match Arc::clone(&socket).disconnect() {
+            Err(SocketError::InternalChannelFull) => tokio::time::sleep(DISCONNECT_RETRY).await,
+            Ok(()) | Err(SocketError::Closed) => return,
+        }
     }
 }
 

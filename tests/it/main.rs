@@ -9,4 +9,5 @@ mod chat;
 mod http_api;
 mod presence;
 mod resume;
+mod socketio;
 mod store;

@@ -84,9 +84,10 @@ pub(super) async fn upgrade(
         })
 }
 
-/// Browsers always send `Origin` on WebSocket upgrades; it must be this
-/// server's own origin or an allowed one, or a foreign page could ride the
-/// user's cookie. Non-browser clients send none and authenticate by token.
+/// Browsers always send `Origin` on WebSocket upgrades (and on cross-origin
+/// requests, such as Socket.IO's long-polling); it must be this server's own
+/// origin or an allowed one, or a foreign page could ride the user's cookie.
+/// Non-browser clients send none and authenticate by token.
 pub(super) fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else { return true };
     let Ok(origin) = origin.to_str() else { return false };

@@ -176,12 +176,13 @@ class Recorder {
  * A Socket.IO client as the tutorial's page makes it (`io()`), with a record
  * of every event it receives.
  * Options: transports (['websocket'], ['polling'], or undefined for polling
- * with upgrade), auth, extraHeaders, reconnection (default false).
+ * with upgrade), auth, extraHeaders, localAddress (WebSocket only: the client
+ * address the server sees), reconnection (default false).
  */
 export class TutorialClient extends Recorder {
-  constructor(url, { label = 'tutorial client', transports, auth, extraHeaders, reconnection = false } = {}) {
+  constructor(url, { label = 'tutorial client', transports, auth, extraHeaders, localAddress, reconnection = false } = {}) {
     super(label);
-    const options = { forceNew: true, reconnection, timeout: TIMEOUT_MS, auth, extraHeaders };
+    const options = { forceNew: true, reconnection, timeout: TIMEOUT_MS, auth, extraHeaders, localAddress };
     if (transports) {
       options.transports = transports;
       options.upgrade = false;

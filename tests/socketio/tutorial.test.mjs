@@ -221,6 +221,26 @@ describe('reconnecting', () => {
     watcher.close();
   });
 
+  test('only the same client address gets a lingering name back', async () => {
+    const watcher = new TutorialClient(server.url, { label: 'watcher' });
+    await pageLoad(watcher, 'watcher2');
+    const first = new TutorialClient(server.url, { label: 'lena', transports: ['websocket'] });
+    await pageLoad(first, 'lena');
+    first.close();
+    // Someone at another address (loopback has many) within the grace period.
+    const stranger = new TutorialClient(server.url, {
+      label: 'stranger', transports: ['websocket'], localAddress: '127.0.0.2',
+    });
+    stranger.emit('new user', 'lena');
+    assert.equal((await stranger.error('new user')).code, 'name_in_use');
+    stranger.close();
+    const back = new TutorialClient(server.url, { label: 'lena again', transports: ['websocket'] });
+    await pageLoad(back, 'lena');
+    await watcher.assertNone('user has left', () => true, 'lena leaving');
+    back.close();
+    watcher.close();
+  });
+
   test('a guest that asked for an ack can come back with its token', async () => {
     const guest = new TutorialClient(server.url, { label: 'guest' });
     guest.emit('get online users');

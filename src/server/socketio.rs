@@ -572,7 +572,7 @@ impl Session {
     }
 
     fn adopt(&mut self, user: User, registration: Registration, arrival: Arrival) {
-        tracing::info!(user = user.id.0, "Socket.IO socket signed in");
+        tracing::debug!(user = user.id.0, "Socket.IO socket signed in");
         self.too_slow = registration.too_slow.clone();
         self.identity = Some(Identity { user, arrival, registration });
     }

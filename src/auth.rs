@@ -179,6 +179,35 @@ impl Accounts {
         self.open_session(user).await
     }
 
+    /// The guest account of that name, created if needed, without a session
+    /// and without looking at presence: the caller decides whether the name
+    /// is free (the Socket.IO edge lets a guest reclaim its own name).
+    /// Registered names are never handed out.
+    pub async fn guest_user(&self, client: IpAddr, username: &str) -> Result<User, AuthError> {
+        if !self.allow_guests {
+            return Err(AuthError::GuestsDisabled);
+        }
+        if !self.throttle().allow_creation_from(client) {
+            return Err(AuthError::RateLimited);
+        }
+        let name = UserName::parse(username).map_err(AuthError::InvalidUsername)?;
+        Ok(self.store.claim_guest(&name).await?)
+    }
+
+    /// The guest account of that name, if one exists (registered users are
+    /// not guests and are never returned).
+    pub async fn existing_guest(&self, username: &str) -> Result<Option<User>, AuthError> {
+        let Ok(name) = UserName::parse(username) else { return Ok(None) };
+        let found = self.store.find_user(name.as_str()).await?;
+        Ok(found.map(|credentials| credentials.user).filter(|user| user.guest))
+    }
+
+    /// Opens a session for a user the caller has already admitted (a guest
+    /// from [`Accounts::guest_user`]), so the client can come back by token.
+    pub async fn session_for(&self, user: User) -> Result<Session, AuthError> {
+        self.open_session(user).await
+    }
+
     /// The user behind a token, if it is a live session.
     pub async fn authenticate(&self, token: &str) -> Result<Option<User>, AuthError> {
         if token.is_empty() || token.len() > 128 {

@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
-use crate::model::{ChannelId, Message, Seq, UserId};
+use crate::model::{Channel, ChannelId, Message, Seq, UserId};
 
 /// What crosses between nodes.
 #[derive(Debug, Clone)]
@@ -24,6 +24,8 @@ pub enum BusEvent {
     Typing { channel: ChannelId, user: UserId, name: String },
     /// `user`'s read marker in `channel` moved to `seq`.
     Read { channel: ChannelId, user: UserId, seq: Seq },
+    /// A public channel was created (announced to connections that asked).
+    ChannelCreated(Channel),
 }
 
 #[async_trait]

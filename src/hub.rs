@@ -54,6 +54,10 @@ pub enum Event {
     Presence {
         user: String,
         online: bool,
+        /// Everyone shown online right after this change, sorted without
+        /// case; taken under the hub's lock, so it agrees with the order of
+        /// presence events. The Socket.IO edge sends it whole.
+        online_now: Arc<[String]>,
     },
     Typing {
         channel: ChannelId,
@@ -68,6 +72,9 @@ pub enum Event {
         channel: ChannelId,
         seq: Seq,
     },
+    /// A public channel now exists. Only connections registered with
+    /// [`Interests::new_channels`] receive it.
+    ChannelCreated(Channel),
 }
 
 /// The wire formats a delivery may be encoded in; each at most once.
@@ -142,6 +149,29 @@ impl From<StoreError> for HubError {
 /// its token), so that logging out can close its connections.
 pub type SessionKey = [u8; 32];
 
+/// The session key of a connection that has no login session (a Socket.IO
+/// guest named by `new user`): no logout can match it.
+pub const NO_SESSION: SessionKey = [0; 32];
+
+/// What a connection wants to hear beyond its own channels, its user and
+/// presence. Chosen per connection at registration.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Interests {
+    /// Announcements of new public channels. The Socket.IO edge shows them as
+    /// they appear, as the tutorial app does; the native protocol lists
+    /// channels on request instead, so its connections leave this off.
+    pub new_channels: bool,
+}
+
+/// Why [`Hub::claim`] refused a registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimError {
+    /// The user has a live connection, or is still shown online and the
+    /// caller may not reclaim the name.
+    #[error("someone with that name is online now")]
+    InUse,
+}
+
 /// A connection's end of the hub: its id, its queue and its close signals.
 pub struct Registration {
     pub id: ConnectionId,
@@ -163,6 +193,7 @@ struct ConnectionEntry {
     /// Judged too slow: gets nothing more, and waits for its task to
     /// unregister it (which starts the presence grace period).
     dropped: bool,
+    interests: Interests,
 }
 
 struct UserEntry {
@@ -198,6 +229,17 @@ struct State {
     connections: HashMap<ConnectionId, ConnectionEntry>,
     users: HashMap<UserId, UserEntry>,
     routes: HashMap<ChannelId, Route>,
+}
+
+/// Names of the users shown online, sorted without case.
+fn online_names(state: &State) -> Vec<String> {
+    let mut names: Vec<String> = state.users.values().filter(|u| u.online).map(|u| u.name.clone()).collect();
+    names.sort_by_key(|name| name.to_ascii_lowercase());
+    names
+}
+
+fn presence_event(state: &State, user: &str, online: bool) -> Event {
+    Event::Presence { user: user.to_owned(), online, online_now: online_names(state).into() }
 }
 
 pub struct Hub {
@@ -258,11 +300,47 @@ impl Hub {
     /// if this is their first connection and they were not within the grace
     /// period.
     pub fn register(&self, user: &User, session: SessionKey) -> Registration {
+        self.register_with(user, session, Interests::default())
+    }
+
+    /// [`Hub::register`], with what else the connection wants to hear.
+    pub fn register_with(&self, user: &User, session: SessionKey, interests: Interests) -> Registration {
+        let mut state = self.lock();
+        self.insert_connection(&mut state, user, session, interests)
+    }
+
+    /// Registers a connection only if `user` is not online: a name-only
+    /// guest must never share a name with someone else. A user who is still
+    /// shown online only because of the grace period (no live connection) may
+    /// be taken back when `may_reclaim` says the caller is the same person.
+    /// Checked and registered under one lock, so two claims cannot both win.
+    pub fn claim(
+        &self,
+        user: &User,
+        session: SessionKey,
+        interests: Interests,
+        may_reclaim: bool,
+    ) -> Result<Registration, ClaimError> {
+        let mut state = self.lock();
+        if let Some(entry) = state.users.get(&user.id)
+            && (!entry.connections.is_empty() || !may_reclaim)
+        {
+            return Err(ClaimError::InUse);
+        }
+        Ok(self.insert_connection(&mut state, user, session, interests))
+    }
+
+    fn insert_connection(
+        &self,
+        state: &mut State,
+        user: &User,
+        session: SessionKey,
+        interests: Interests,
+    ) -> Registration {
         let id = ConnectionId(self.next_connection.fetch_add(1, Ordering::Relaxed));
         let (queue, deliveries) = mpsc::channel(self.limits.outbound_queue);
         let too_slow = CancellationToken::new();
         let session_ended = CancellationToken::new();
-        let mut state = self.lock();
         state.connections.insert(
             id,
             ConnectionEntry {
@@ -273,6 +351,7 @@ impl Hub {
                 session_ended: session_ended.clone(),
                 channels: HashSet::new(),
                 dropped: false,
+                interests,
             },
         );
         let limits = &self.limits;
@@ -287,8 +366,8 @@ impl Hub {
         entry.generation += 1;
         if !entry.online {
             entry.online = true;
-            let presence = Delivery::new(Event::Presence { user: user.name.clone(), online: true });
-            self.broadcast(&mut state, &presence);
+            let presence = Delivery::new(presence_event(state, &user.name, true));
+            self.broadcast(state, &presence);
         }
         self.metrics.connections.inc();
         self.metrics.connections_total.inc();
@@ -366,17 +445,13 @@ impl Hub {
         }
         let name = entry.name.clone();
         state.users.remove(&user);
-        let presence = Delivery::new(Event::Presence { user: name, online: false });
+        let presence = Delivery::new(presence_event(&state, &name, false));
         self.broadcast(&mut state, &presence);
     }
 
     /// Names of the users online now (including those within the grace period).
     pub fn online_users(&self) -> Vec<String> {
-        let state = self.lock();
-        let mut names: Vec<String> =
-            state.users.values().filter(|u| u.online).map(|u| u.name.clone()).collect();
-        names.sort_by_key(|name| name.to_ascii_lowercase());
-        names
+        online_names(&self.lock())
     }
 
     /// Whether a user of this name (compared without case) is online.
@@ -437,6 +512,19 @@ impl Hub {
             .map(|(id, _)| *id)
             .collect();
         self.drop_slow(state, slow);
+    }
+
+    /// Tells every connection that asked for it that a public channel exists.
+    fn announce_channel(&self, channel: Channel) {
+        let mut state = self.lock();
+        let delivery = Delivery::new(Event::ChannelCreated(channel));
+        let slow: Vec<ConnectionId> = state
+            .connections
+            .iter()
+            .filter(|(_, connection)| connection.interests.new_channels && !self.offer(connection, &delivery))
+            .map(|(id, _)| *id)
+            .collect();
+        self.drop_slow(&mut state, slow);
     }
 
     fn send_to_user(&self, state: &mut State, user: UserId, delivery: &Arc<Delivery>) {
@@ -555,6 +643,7 @@ impl Hub {
                 let mut state = self.lock();
                 self.send_to_user(&mut state, user, &Delivery::new(Event::Read { channel, seq }));
             }
+            BusEvent::ChannelCreated(channel) => self.announce_channel(channel),
         }
     }
 
@@ -732,6 +821,12 @@ impl Hub {
         match self.store.create_channel(name, kind, user.id, self.limits.channels_per_user).await {
             Ok(channel) => {
                 tracing::info!(channel = channel.id.0, "channel created");
+                if channel.kind == ChannelKind::Public {
+                    // Announced before the creator's join, so a client that is
+                    // told both hears of the channel before it is put in it.
+                    self.announce_channel(channel.clone());
+                    self.bus.publish(BusEvent::ChannelCreated(channel.clone())).await;
+                }
                 self.joined(user.id, channel.id).await
             }
             Err(StoreError::ChannelExists(existing)) => match (existing.kind, private) {
@@ -747,6 +842,39 @@ impl Hub {
             }
             Err(other) => Err(other.into()),
         }
+    }
+
+    /// The channel of that name, if `user` may read it (any public one, or a
+    /// private one they are in). Otherwise `NotFound`, as for a missing one.
+    pub async fn find_channel(&self, user: &User, name: &ChannelName) -> Result<Channel, HubError> {
+        let found = self.store.channel_by_name(name, user.id).await?.ok_or(HubError::NotFound)?;
+        self.readable_channel(user, found.id).await
+    }
+
+    /// Makes `user` a member of a readable channel if they are not one yet
+    /// (joining a public channel), without telling anyone when nothing changed.
+    pub async fn enter(&self, user: &User, channel: &Channel) -> Result<ChannelView, HubError> {
+        if self.store.is_member(channel.id, user.id).await? {
+            return Ok(self.store.channel_view(channel.id, user.id).await?);
+        }
+        self.join(user, channel.id).await
+    }
+
+    /// The channels `user` can name: every public channel and the private ones
+    /// they are in, oldest first. Direct messages are not listed.
+    pub async fn visible_channels(&self, user: &User) -> Result<Vec<Channel>, HubError> {
+        let mut channels: Vec<Channel> =
+            self.store.public_channels(user.id).await?.into_iter().map(|view| view.channel).collect();
+        let private = self
+            .store
+            .channels_of(user.id)
+            .await?
+            .into_iter()
+            .map(|view| view.channel)
+            .filter(|channel| channel.kind == ChannelKind::Private);
+        channels.extend(private);
+        channels.sort_by_key(|channel| channel.id);
+        Ok(channels)
     }
 
     /// Joins a public channel.
@@ -838,5 +966,98 @@ impl Hub {
         }
         self.bus.publish(BusEvent::Read { channel, user: user.id, seq: marker }).await;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::LocalBus;
+    use crate::model::UserName;
+
+    async fn hub() -> Arc<Hub> {
+        let metrics = Arc::new(Metrics::default());
+        let store = crate::store::open("sqlite::memory:", Arc::clone(&metrics)).await.unwrap();
+        // A long grace: these tests look at users inside it.
+        let limits = Limits { presence_grace: Duration::from_secs(60), ..Limits::default() };
+        Hub::start(store, Arc::new(LocalBus), limits, metrics).await.unwrap()
+    }
+
+    async fn guest(hub: &Hub, name: &str) -> User {
+        hub.store().claim_guest(&UserName::parse(name).unwrap()).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_guest_name_is_claimed_once_and_reclaimed_only_when_allowed() {
+        let hub = hub().await;
+        let bob = guest(&hub, "bob").await;
+        let first = hub.claim(&bob, NO_SESSION, Interests::default(), false).expect("a free name");
+        // Connected: nobody gets it, reclaim or not.
+        assert_eq!(hub.claim(&bob, NO_SESSION, Interests::default(), true).err(), Some(ClaimError::InUse));
+        hub.unregister(first.id);
+        // Gone but still shown online (grace): only a permitted reclaim wins.
+        assert!(hub.is_online("bob"));
+        assert_eq!(hub.claim(&bob, NO_SESSION, Interests::default(), false).err(), Some(ClaimError::InUse));
+        let again = hub.claim(&bob, NO_SESSION, Interests::default(), true).expect("reclaimed");
+        assert_eq!(hub.online_users(), vec!["bob".to_owned()]);
+        hub.unregister(again.id);
+    }
+
+    #[tokio::test]
+    async fn new_public_channels_are_announced_to_those_who_asked() {
+        let hub = hub().await;
+        let (alice, bob) = (guest(&hub, "alice").await, guest(&hub, "bob").await);
+        let mut listening = hub.register_with(&alice, NO_SESSION, Interests { new_channels: true });
+        let mut native = hub.register(&bob, NO_SESSION);
+        let take_presence = |registration: &mut Registration| {
+            while let Ok(delivery) = registration.deliveries.try_recv() {
+                assert!(matches!(delivery.event, Event::Presence { .. }), "{:?}", delivery.event);
+            }
+        };
+        take_presence(&mut listening);
+        take_presence(&mut native);
+
+        let name = ChannelName::parse("Yogurt").unwrap();
+        hub.create_channel(&bob, &name, false).await.unwrap();
+        let announced = listening.deliveries.try_recv().expect("an announcement");
+        assert!(matches!(&announced.event, Event::ChannelCreated(channel) if channel.name == "Yogurt"));
+        assert!(
+            !std::iter::from_fn(|| native.deliveries.try_recv().ok())
+                .any(|d| matches!(d.event, Event::ChannelCreated(_))),
+            "native connections are not told"
+        );
+        // Creating it again, or a private one, announces nothing.
+        hub.create_channel(&alice, &ChannelName::parse("yogurt").unwrap(), false).await.unwrap();
+        hub.create_channel(&alice, &ChannelName::parse("secret").unwrap(), true).await.unwrap();
+        assert!(
+            !std::iter::from_fn(|| listening.deliveries.try_recv().ok())
+                .any(|d| matches!(d.event, Event::ChannelCreated(_))),
+            "only new public channels are announced"
+        );
+        // And the name finds it, without case.
+        let found = hub.find_channel(&alice, &ChannelName::parse("YOGURT").unwrap()).await.unwrap();
+        assert_eq!(found.name, "Yogurt");
+        let visible: Vec<String> =
+            hub.visible_channels(&bob).await.unwrap().into_iter().map(|c| c.name).collect();
+        assert_eq!(visible, vec!["General", "Yogurt"], "bob does not see alice's private channel");
+    }
+
+    #[tokio::test]
+    async fn presence_events_say_who_is_online_after_the_change() {
+        let hub = hub().await;
+        let (alice, bob) = (guest(&hub, "alice").await, guest(&hub, "bob").await);
+        let mut watcher = hub.register(&alice, NO_SESSION);
+        let _bob = hub.register(&bob, NO_SESSION);
+        let mut last = None;
+        while let Ok(delivery) = watcher.deliveries.try_recv() {
+            last = Some(delivery);
+        }
+        match &last.expect("presence").event {
+            Event::Presence { user, online: true, online_now } => {
+                assert_eq!(user, "bob");
+                assert_eq!(&**online_now, ["alice".to_owned(), "bob".to_owned()]);
+            }
+            other => panic!("expected bob's presence, got {other:?}"),
+        }
     }
 }

@@ -55,8 +55,8 @@ struct ServeArgs {
     /// Let people in with a name only, like the tutorial app.
     #[arg(long, env = "NATTER_ALLOW_GUESTS")]
     allow_guests: bool,
-    /// Another origin whose pages may open WebSockets here (repeatable),
-    /// e.g. https://chat.example.com behind a proxy.
+    /// Another origin whose pages may open WebSockets and Socket.IO
+    /// connections here (repeatable), e.g. https://chat.example.com behind a proxy.
     #[arg(long = "allowed-origin", env = "NATTER_ALLOWED_ORIGINS", value_delimiter = ',')]
     allowed_origins: Vec<String>,
     /// Messages per second one user may send, sustained.

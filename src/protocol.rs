@@ -322,6 +322,181 @@ pub mod http {
     }
 }
 
+/// The Socket.IO compatibility protocol at `/socket.io/`: the events of the
+/// Make Chat tutorial app, with its names and payload shapes, plus the few
+/// additions natter makes (an `error` event, acknowledgements, and ids on
+/// messages). Every payload is a single JSON argument.
+pub mod socketio {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Serialize};
+
+    /// C→S a username (log in as a guest); S→C someone came online.
+    pub const NEW_USER: &str = "new user";
+    /// C→S ask for the online users; S→C the answer, an [`OnlineUsers`] map.
+    pub const GET_ONLINE_USERS: &str = "get online users";
+    /// C→S [`NewMessage`]; S→C [`ChatMessage`] to the channel's viewers.
+    pub const NEW_MESSAGE: &str = "new message";
+    /// C→S create a channel by name; S→C a public channel now exists.
+    pub const NEW_CHANNEL: &str = "new channel";
+    /// C→S switch to a channel by name; S→C its [`ChannelHistory`].
+    pub const USER_CHANGED_CHANNEL: &str = "user changed channel";
+    /// S→C someone went offline: the [`OnlineUsers`] still online.
+    pub const USER_HAS_LEFT: &str = "user has left";
+    /// S→C a request failed: an [`ErrorEvent`]. natter's addition.
+    pub const ERROR: &str = "error";
+    /// The names clients written from the tutorial use to list channels. Each
+    /// is answered under its own name with an array of channel names.
+    pub const CHANNEL_LIST_EVENTS: [&str; 3] = ["get all channels", "get existing channels", "load channels"];
+
+    /// Every event a client may emit.
+    pub const CLIENT_EVENTS: &[&str] = &[
+        NEW_USER,
+        GET_ONLINE_USERS,
+        NEW_MESSAGE,
+        NEW_CHANNEL,
+        USER_CHANGED_CHANNEL,
+        CHANNEL_LIST_EVENTS[0],
+        CHANNEL_LIST_EVENTS[1],
+        CHANNEL_LIST_EVENTS[2],
+    ];
+
+    /// Every event the server emits.
+    pub const SERVER_EVENTS: &[&str] = &[
+        NEW_USER,
+        GET_ONLINE_USERS,
+        NEW_MESSAGE,
+        NEW_CHANNEL,
+        USER_CHANGED_CHANNEL,
+        USER_HAS_LEFT,
+        ERROR,
+        CHANNEL_LIST_EVENTS[0],
+        CHANNEL_LIST_EVENTS[1],
+        CHANNEL_LIST_EVENTS[2],
+    ];
+
+    /// The handshake's `auth` object: `io(url, {auth: {token}})`.
+    #[derive(Debug, Clone, Default, Deserialize, Serialize)]
+    pub struct Auth {
+        #[serde(default)]
+        pub token: Option<String>,
+    }
+
+    /// `new message` from a client. The tutorial's `sender` field is accepted
+    /// and ignored: the sender is the socket's user. Other extra fields are
+    /// ignored too, as tutorial variants add their own.
+    #[derive(Debug, Clone, Deserialize, Serialize)]
+    pub struct NewMessage {
+        pub channel: String,
+        pub message: String,
+        /// Optional idempotency key, as in the native protocol; one is made up
+        /// when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub client_id: Option<String>,
+    }
+
+    /// A stored message: `new message` to clients, and each entry of a
+    /// history. `sender`, `message` and `channel` are the tutorial's; `id`,
+    /// `seq` and `ts` are natter's, so clients can de-duplicate and order.
+    #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+    pub struct ChatMessage {
+        pub sender: String,
+        pub message: String,
+        pub channel: String,
+        pub id: i64,
+        pub seq: i64,
+        pub ts: i64,
+    }
+
+    /// `user changed channel` to the requester: the latest page of the
+    /// channel's history, oldest first. `has_more` (natter's) says older
+    /// messages exist.
+    #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+    pub struct ChannelHistory {
+        pub channel: String,
+        pub messages: Vec<ChatMessage>,
+        pub has_more: bool,
+    }
+
+    /// The online users as the tutorial's clients expect them: an object
+    /// keyed by username. The values are always `true`, never socket ids.
+    pub type OnlineUsers = BTreeMap<String, bool>;
+
+    /// The `error` event.
+    #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+    pub struct ErrorEvent {
+        pub code: ErrorCode,
+        pub message: String,
+        /// The event whose request failed.
+        pub event: String,
+    }
+
+    /// The acknowledgement of a request whose emit asked for one.
+    #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+    pub struct Ack {
+        pub ok: bool,
+        /// Set when `ok` is false; the same as the `error` event's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub code: Option<ErrorCode>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub message: Option<String>,
+        /// `new user`: who the socket now is.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub user: Option<super::UserInfo>,
+        /// `new user` as a guest: a session token. Reconnecting with
+        /// `auth: {token}` is this user again, from anywhere.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub token: Option<String>,
+        /// `new message`: where the message was stored.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub id: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub seq: Option<i64>,
+    }
+
+    /// Stable error codes of the `error` event.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum ErrorCode {
+        /// The payload is missing or has the wrong shape.
+        BadRequest,
+        /// natter does not know the event.
+        UnknownEvent,
+        /// Sending needs a name: emit `new user` first, or log in.
+        Unauthorized,
+        /// `new user` on a server without `--allow-guests`.
+        GuestsDisabled,
+        /// The username is empty, too long or has characters not allowed.
+        InvalidUsername,
+        /// The username belongs to a registered account.
+        NameTaken,
+        /// Someone with that username is online now.
+        NameInUse,
+        /// This connection already has a name; it cannot take another.
+        AlreadyNamed,
+        /// No such channel, or one you may not see.
+        NotFound,
+        /// A channel you have not joined.
+        NotMember,
+        /// Not allowed.
+        Forbidden,
+        /// The message is empty or over 4000 characters.
+        InvalidBody,
+        /// A bad channel name.
+        InvalidName,
+        /// `client_id` is empty or too long.
+        InvalidClientId,
+        /// Too many requests; slow down.
+        RateLimited,
+        /// A per-user cap, such as channels created.
+        LimitReached,
+        /// The connection read too slowly and is being closed.
+        TooSlow,
+        /// The server could not complete the request.
+        Unavailable,
+    }
+}
+
 /// Close codes the server uses beyond the standard ones.
 pub mod close_code {
     /// The client did not read fast enough; it should reconnect and resume.
@@ -423,6 +598,42 @@ mod tests {
             assert!(sample.contains(&format!("\"{name}\"")), "{sample} is not {name}");
             parse_client_message(sample).unwrap_or_else(|e| panic!("{sample}: {e:?}"));
         }
+    }
+
+    #[test]
+    fn docs_describe_every_socketio_event() {
+        let docs = include_str!("../docs/protocol.md");
+        let section = docs.split("## Socket.IO").nth(1).expect("docs/protocol.md has a Socket.IO section");
+        for name in socketio::CLIENT_EVENTS.iter().chain(socketio::SERVER_EVENTS) {
+            assert!(section.contains(&format!("`{name}`")), "docs/protocol.md does not describe `{name}`");
+        }
+    }
+
+    #[test]
+    fn socketio_payloads_have_the_tutorial_shapes() {
+        let parsed: socketio::NewMessage = serde_json::from_value(serde_json::json!(
+            {"sender": "mallory", "message": "hi", "channel": "General", "extra": 1}
+        ))
+        .expect("the tutorial's payload parses");
+        assert_eq!(
+            (parsed.channel.as_str(), parsed.message.as_str(), parsed.client_id),
+            ("General", "hi", None)
+        );
+        let online: socketio::OnlineUsers = [("alice".to_owned(), true)].into();
+        assert_eq!(serde_json::to_string(&online).unwrap(), r#"{"alice":true}"#);
+        let error = socketio::ErrorEvent {
+            code: socketio::ErrorCode::NameInUse,
+            message: "m".into(),
+            event: "new user".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&error).unwrap(),
+            serde_json::json!({"code": "name_in_use", "message": "m", "event": "new user"})
+        );
+        assert_eq!(
+            serde_json::to_string(&socketio::Ack { ok: true, ..Default::default() }).unwrap(),
+            r#"{"ok":true}"#
+        );
     }
 
     #[test]

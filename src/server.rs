@@ -1,10 +1,11 @@
-//! The edge: HTTP, the `/ws` WebSocket and the web UI. The only code that
-//! knows axum and sockets; conversions between domain and wire types live here.
+//! The edge: HTTP, the `/ws` WebSocket, the `/socket.io/` endpoint and the web
+//! UI. The only code that knows axum, sockets and Socket.IO; conversions
+//! between domain and wire types live here.
 //!
 //! [`serve`] takes a bound listener and a shutdown future, so the binary and
 //! the tests start the very same server.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +26,7 @@ mod api;
 mod convert;
 mod echo;
 mod http;
+mod socketio;
 mod web;
 mod ws;
 
@@ -35,7 +37,8 @@ pub struct Config {
     pub database_url: String,
     /// Let people in with a name only (as the tutorial app does).
     pub allow_guests: bool,
-    /// Origins besides the server's own whose pages may open `/ws`.
+    /// Origins besides the server's own whose pages may open `/ws` and
+    /// `/socket.io/`.
     pub allowed_origins: Vec<String>,
     pub limits: Limits,
     /// How long shutdown waits for sessions to close.
@@ -107,15 +110,33 @@ pub async fn serve(
         shutdown: CancellationToken::new(),
         sessions: TaskTracker::new(),
     };
-    let router = http::router(state.clone(), &config.limits, config.ws_echo);
+    let (socketio_layer, socketio) = socketio::endpoint(&state);
+    let router = http::router(state.clone(), &config.limits, socketio_layer, config.ws_echo);
     let stop = state.shutdown.clone();
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+    let drain_timeout = config.drain_timeout;
+    let graceful = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down");
             stop.cancel();
-        })
-        .await?;
+            // Closes every Socket.IO transport (pending long-polls too, which
+            // would otherwise hold the HTTP drain); clients reconnect by
+            // themselves, as after any dropped connection.
+            if tokio::time::timeout(drain_timeout, socketio.close()).await.is_err() {
+                tracing::warn!("Socket.IO connections still open after the drain timeout");
+            }
+        });
+    // The HTTP drain is bounded too: a request that never finishes (a
+    // long-poll caught mid-close, a client that stopped reading) must not
+    // hold the process.
+    let stopping = state.shutdown.clone();
+    tokio::select! {
+        served = graceful.into_future() => served?,
+        () = async {
+            stopping.cancelled().await;
+            tokio::time::sleep(drain_timeout).await;
+        } => tracing::warn!("HTTP connections still open after the drain timeout; leaving them"),
+    }
     state.sessions.close();
     if tokio::time::timeout(config.drain_timeout, state.sessions.wait()).await.is_err() {
         tracing::warn!("sessions still open after the drain timeout");

@@ -140,6 +140,11 @@ pub trait Store: Send + Sync + 'static {
 
     async fn channel(&self, id: ChannelId) -> StoreResult<Option<Channel>>;
 
+    /// The channel of that name as `viewer` can name it, compared without
+    /// case: the public one, or else a private one `viewer` is in. Other
+    /// private channels and direct messages are never found.
+    async fn channel_by_name(&self, name: &ChannelName, viewer: UserId) -> StoreResult<Option<Channel>>;
+
     /// Adds a member; returns false if they already were one.
     async fn add_member(&self, channel: ChannelId, user: UserId) -> StoreResult<bool>;
 

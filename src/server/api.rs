@@ -154,22 +154,33 @@ pub(super) fn unauthorized() -> ApiError {
 /// `?token=` query value (for clients that cannot set headers on a WebSocket),
 /// then the session cookie.
 pub(super) fn session_token(headers: &HeaderMap, query_token: Option<&str>) -> Option<String> {
-    let bearer = headers
+    let explicit = bearer_token(headers).or_else(|| query_token.filter(|t| !t.is_empty()).map(str::to_owned));
+    explicit.or_else(|| cookie_token(headers))
+}
+
+/// The token of an `Authorization: Bearer` header.
+pub(super) fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim);
-    let cookie = || {
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == SESSION_COOKIE)
-            .map(|(_, value)| value)
-    };
-    bearer.or(query_token).or_else(cookie).filter(|token| !token.is_empty()).map(str::to_owned)
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+        .map(str::to_owned)
+}
+
+/// The token in the session cookie.
+pub(super) fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value)
+        .filter(|token| !token.is_empty())
+        .map(str::to_owned)
 }
 
 #[cfg(test)]

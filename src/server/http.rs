@@ -6,12 +6,15 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use super::{AppState, api, echo, web, ws};
+use socketioxide::layer::SocketIoLayer;
+
+use super::{AppState, api, echo, socketio, web, ws};
 use crate::limits::Limits;
 
 /// Longest an HTTP request may take. WebSocket sessions are not requests once
@@ -24,7 +27,15 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
      img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
      form-action 'self'; object-src 'none'";
 
-pub(super) fn router(state: AppState, limits: &Limits, ws_echo: bool) -> Router {
+/// The routes, wrapped in the Socket.IO layer (which takes `/socket.io/`
+/// before the request timeout, as long-polls outlast it) and, outermost, the
+/// Socket.IO edge (client bundle and Origin check).
+pub(super) fn router(
+    state: AppState,
+    limits: &Limits,
+    socketio_layer: SocketIoLayer,
+    ws_echo: bool,
+) -> Router {
     let security_headers = [
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
@@ -46,13 +57,13 @@ pub(super) fn router(state: AppState, limits: &Limits, ws_echo: bool) -> Router 
         .route("/api/me", get(api::me))
         .route("/ws", get(ws::upgrade))
         .fallback(web::static_file)
-        .with_state(state)
+        .with_state(state.clone())
         .layer(DefaultBodyLimit::max(limits.max_http_body_bytes))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT));
     for (name, value) in security_headers {
         router = router.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
     }
-    router
+    router.layer(socketio_layer).layer(from_fn_with_state(state, socketio::edge))
 }
 
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {

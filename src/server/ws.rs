@@ -118,10 +118,11 @@ pub(super) fn refusal_response(refusal: Refusal) -> Response {
     .into_response()
 }
 
-/// Browsers always send `Origin` on WebSocket upgrades; it must be this
-/// server's own origin or an allowed one, or a foreign page could ride the
-/// user's cookie. Non-browser clients send none and authenticate by token.
-fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+/// Browsers always send `Origin` on WebSocket upgrades (and on cross-origin
+/// requests, such as Socket.IO's long-polling); it must be this server's own
+/// origin or an allowed one, or a foreign page could ride the user's cookie.
+/// Non-browser clients send none and authenticate by token.
+pub(super) fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else { return true };
     let Ok(origin) = origin.to_str() else { return false };
     let origin = origin.trim_end_matches('/');
@@ -495,6 +496,8 @@ impl Session {
             Event::Left(channel) => {
                 self.cursors.remove(channel);
             }
+            // Not part of the native protocol (see `native_frame`).
+            Event::ChannelCreated(_) => return Ok(()),
             _ => {}
         }
         let frame = delivery.encoded(WireFormat::Native, native_frame);

@@ -729,6 +729,30 @@ impl Store for SqliteStore {
         self.submit(move |c| load_channel(c, id)).await
     }
 
+    async fn channel_by_name(&self, name: &ChannelName, viewer: UserId) -> StoreResult<Option<Channel>> {
+        let key = name.key();
+        self.submit(move |c| {
+            c.prepare_cached(
+                "SELECT c.id, c.name, c.kind FROM channels c
+                 LEFT JOIN members m ON m.channel_id = c.id AND m.user_id = ?2
+                 WHERE c.name_key = ?1 AND (c.kind = 'public' OR (c.kind = 'private' AND m.user_id IS NOT NULL))
+                 ORDER BY c.kind = 'public' DESC, c.id LIMIT 1",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![key, viewer.0], |row| {
+                        Ok(Channel {
+                            id: ChannelId(row.get(0)?),
+                            name: row.get(1)?,
+                            kind: kind_of(row.get(2)?)?,
+                        })
+                    })
+                    .optional()
+                })
+                .map_err(backend)
+        })
+        .await
+    }
+
     async fn add_member(&self, channel: ChannelId, user: UserId) -> StoreResult<bool> {
         self.submit(move |c| {
             load_channel(c, channel)?.ok_or(StoreError::NoSuchChannel)?;

@@ -81,10 +81,10 @@ impl TestServer {
     async fn wait_healthy(&self) {
         let url = self.url("/healthz");
         for _ in 0..200 {
-            if let Ok(response) = reqwest::get(&url).await {
-                if response.status() == 200 {
-                    return;
-                }
+            if let Ok(response) = reqwest::get(&url).await
+                && response.status() == 200
+            {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }

@@ -13,4 +13,5 @@ mod limits;
 mod presence;
 mod resume;
 mod slow;
+mod socketio;
 mod store;

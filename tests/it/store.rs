@@ -77,6 +77,19 @@ async fn channels_and_membership(store: Arc<dyn Store>) {
     assert!(!store.is_member(yogurt.id, bob.id).await.unwrap());
     let secret =
         store.create_channel(&channel_name("secret"), ChannelKind::Private, alice.id, 10).await.unwrap();
+    // Lookup by name ignores case and returns the stored spelling; private
+    // channels are found by their members only.
+    assert_eq!(store.channel_by_name(&channel_name("YOGURT"), bob.id).await.unwrap(), Some(yogurt.clone()));
+    assert_eq!(
+        store.channel_by_name(&channel_name("general"), bob.id).await.unwrap().map(|c| c.id),
+        Some(GENERAL)
+    );
+    assert_eq!(
+        store.channel_by_name(&channel_name("Secret"), alice.id).await.unwrap().map(|c| c.kind),
+        Some(ChannelKind::Private)
+    );
+    assert_eq!(store.channel_by_name(&channel_name("Secret"), bob.id).await.unwrap(), None);
+    assert_eq!(store.channel_by_name(&channel_name("nowhere"), alice.id).await.unwrap(), None);
     assert!(matches!(
         store.create_channel(&channel_name("third"), ChannelKind::Public, alice.id, 2).await,
         Err(StoreError::LimitReached)
@@ -127,6 +140,8 @@ async fn channels_and_membership(store: Arc<dyn Store>) {
     let (dm, created) = store.open_dm(alice.id, bob.id).await.unwrap();
     assert!(created);
     assert_eq!(dm.kind, ChannelKind::Direct);
+    // A DM's display name is not an address.
+    assert_eq!(store.channel_by_name(&channel_name(&dm.name), alice.id).await.unwrap(), None);
     let (again, created_again) = store.open_dm(bob.id, alice.id).await.unwrap();
     assert_eq!((again.id, created_again), (dm.id, false), "one DM per pair");
     let view = store.channel_view(dm.id, bob.id).await.unwrap();

@@ -77,6 +77,9 @@ struct ServeArgs {
     /// WebSocket connections from one client address at once.
     #[arg(long, env = "NATTER_MAX_CONNECTIONS_PER_IP", default_value_t = Limits::default().max_connections_per_ip)]
     max_connections_per_ip: usize,
+    /// Accounts (registered or guest) one client address may create per minute.
+    #[arg(long, env = "NATTER_ACCOUNT_CREATIONS_PER_MINUTE", default_value_t = Limits::default().account_creations_per_minute)]
+    account_creations_per_minute: f64,
     /// Serve a WebSocket echo endpoint at /echo (conformance testing only).
     #[arg(long, hide = true)]
     ws_echo: bool,
@@ -91,6 +94,7 @@ impl ServeArgs {
             presence_grace: Duration::from_millis(self.presence_grace_ms),
             max_connections: self.max_connections,
             max_connections_per_ip: self.max_connections_per_ip,
+            account_creations_per_minute: self.account_creations_per_minute,
             ..Limits::default()
         };
         Config {

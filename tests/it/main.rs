@@ -1,6 +1,7 @@
 //! The integration suite: one crate, real servers on port 0, real clients.
 
 mod harness;
+mod services;
 
 mod bad_input;
 mod binary;

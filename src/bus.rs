@@ -4,12 +4,14 @@
 //! One subscription per node, never one per socket. Events are published after
 //! the store commit, and a node never receives its own events back. The hub
 //! delivers locally by itself, so on a single node the bus has nothing to do:
-//! [`LocalBus`] is that case. A Redis bus slots in behind the same trait.
+//! [`LocalBus`] is that case. [`redis::RedisBus`] connects several nodes.
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use crate::model::{Channel, ChannelId, Message, Seq, UserId};
+
+pub mod redis;
 
 /// What crosses between nodes.
 #[derive(Debug, Clone)]
@@ -26,6 +28,11 @@ pub enum BusEvent {
     Read { channel: ChannelId, user: UserId, seq: Seq },
     /// A public channel was created (announced to connections that asked).
     ChannelCreated(Channel),
+    /// Never sent between nodes: the bus itself reports that it may have
+    /// lost events (its subscription was re-established), so the hub catches
+    /// every channel up from the store rather than waiting for a later
+    /// message to reveal the gap.
+    Resync,
 }
 
 #[async_trait]

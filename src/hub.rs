@@ -644,6 +644,39 @@ impl Hub {
                 self.send_to_user(&mut state, user, &Delivery::new(Event::Read { channel, seq }));
             }
             BusEvent::ChannelCreated(channel) => self.announce_channel(channel),
+            BusEvent::Resync => self.catch_up_from_store().await,
+        }
+    }
+
+    /// Reads every channel's messages past what this node delivered, after
+    /// the bus may have lost some. Waiting for the next message of each
+    /// channel to reveal the gap would leave a quiet channel's last messages
+    /// undelivered indefinitely.
+    async fn catch_up_from_store(self: &Arc<Self>) {
+        let channels: Vec<(ChannelId, Seq)> =
+            self.lock().routes.iter().map(|(channel, route)| (*channel, route.delivered)).collect();
+        for (channel, mut after) in channels {
+            loop {
+                match self.store.messages_after(channel, after, FILL_PAGE).await {
+                    Ok(messages) => {
+                        let complete = messages.len() < FILL_PAGE as usize;
+                        if let Some(last) = messages.last() {
+                            after = last.seq;
+                        }
+                        for message in messages {
+                            self.accept_message(message);
+                        }
+                        if complete {
+                            break;
+                        }
+                    }
+                    Err(error) => {
+                        // A later message or resync reveals the gap again.
+                        tracing::warn!(%error, channel = channel.0, "catch-up after a bus resync failed");
+                        break;
+                    }
+                }
+            }
         }
     }
 

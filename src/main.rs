@@ -49,9 +49,18 @@ struct ServeArgs {
     /// Address to listen on; port 0 picks a free one.
     #[arg(long, env = "NATTER_LISTEN", default_value = "127.0.0.1:3000")]
     listen: SocketAddr,
-    /// `sqlite://PATH` (created if missing) or `sqlite::memory:`.
+    /// `sqlite://PATH` (created if missing), `sqlite::memory:` or
+    /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE`.
     #[arg(long, env = "NATTER_DATABASE_URL", default_value = "sqlite://natter.db")]
     database: String,
+    /// `redis://HOST:PORT` to run as one of several nodes (needs a shared
+    /// `postgres://` database): cross-node fan-out, presence and limits.
+    #[arg(long, env = "NATTER_REDIS_URL")]
+    redis: Option<String>,
+    /// Names the cluster in Redis: its bus channel and keys start with it.
+    /// Nodes of one cluster share it; clusters sharing a Redis differ.
+    #[arg(long, env = "NATTER_CLUSTER_NAME", default_value = "natter")]
+    cluster_name: String,
     /// Let people in with a name only, like the tutorial app.
     #[arg(long, env = "NATTER_ALLOW_GUESTS")]
     allow_guests: bool,
@@ -99,6 +108,8 @@ impl ServeArgs {
         };
         Config {
             database_url: self.database,
+            redis_url: self.redis,
+            cluster_name: self.cluster_name,
             allow_guests: self.allow_guests,
             allowed_origins: self.allowed_origins,
             limits,

@@ -15,7 +15,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::{Accounts, AuthError};
-use crate::bus::LocalBus;
+use crate::bus::redis::{BusError, RedisBus};
+use crate::bus::{Bus, LocalBus};
 use crate::hub::Hub;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
@@ -33,8 +34,14 @@ mod ws;
 /// Everything `natter serve` can be told.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `sqlite://path` or `sqlite::memory:`.
+    /// `sqlite://path`, `sqlite::memory:` or `postgres://...`.
     pub database_url: String,
+    /// `redis://...` when this node is one of several; they must share a
+    /// PostgreSQL database.
+    pub redis_url: Option<String>,
+    /// Names this cluster in Redis (the bus channel and every key start with
+    /// it), so clusters can share one Redis.
+    pub cluster_name: String,
     /// Let people in with a name only (as the tutorial app does).
     pub allow_guests: bool,
     /// Origins besides the server's own whose pages may open `/ws` and
@@ -52,6 +59,8 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             database_url: "sqlite://natter.db".into(),
+            redis_url: None,
+            cluster_name: "natter".into(),
             allow_guests: false,
             allowed_origins: Vec::new(),
             limits: Limits::default(),
@@ -67,6 +76,10 @@ pub enum ServeError {
     Store(#[from] StoreError),
     #[error("cannot set up accounts: {0}")]
     Accounts(#[from] AuthError),
+    #[error("{0}")]
+    Bus(#[from] BusError),
+    #[error("--redis needs a database all nodes share: use --database postgres://...")]
+    ClusterNeedsPostgres,
     #[error("network error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -94,9 +107,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let metrics = Arc::new(Metrics::default());
+    let bus: Arc<dyn Bus> = match &config.redis_url {
+        Some(_) if config.database_url.starts_with("sqlite:") => {
+            return Err(ServeError::ClusterNeedsPostgres);
+        }
+        Some(url) => Arc::new(RedisBus::connect(url, &config.cluster_name).await?),
+        None => Arc::new(LocalBus),
+    };
     let store = store::open(&config.database_url, Arc::clone(&metrics)).await?;
-    let hub = Hub::start(Arc::clone(&store), Arc::new(LocalBus), config.limits.clone(), Arc::clone(&metrics))
-        .await?;
+    let hub = Hub::start(Arc::clone(&store), bus, config.limits.clone(), Arc::clone(&metrics)).await?;
     let accounts = Arc::new(Accounts::new(Arc::clone(&store), &config.limits, config.allow_guests).await?);
     let state = AppState {
         hub,

@@ -62,6 +62,25 @@ impl TestServer {
         server
     }
 
+    /// One node of a cluster: a shared PostgreSQL database and Redis. The
+    /// cluster is named after the database, so tests sharing the Redis do
+    /// not hear each other.
+    pub async fn start_node(database_url: &str, redis_url: &str) -> Self {
+        let database = database_url.rsplit('/').next().expect("a database name").to_owned();
+        let config = Config {
+            database_url: database_url.to_owned(),
+            redis_url: Some(redis_url.to_owned()),
+            cluster_name: database,
+            limits: test_limits(),
+            ..Config::default()
+        };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut server =
+            Self { addr: "127.0.0.1:0".parse().unwrap(), config, stop: None, task: None, _dir: dir };
+        server.launch("127.0.0.1:0".parse().unwrap()).await;
+        server
+    }
+
     async fn launch(&mut self, at: SocketAddr) {
         let listener = tokio::net::TcpListener::bind(at).await.expect("bind");
         self.addr = listener.local_addr().unwrap();

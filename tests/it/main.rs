@@ -6,6 +6,7 @@ mod services;
 mod bad_input;
 mod binary;
 mod channels;
+mod cluster;
 mod chat;
 mod crash;
 mod fuzz;

@@ -43,7 +43,6 @@ pub async fn fresh_postgres_database() -> Option<String> {
 }
 
 /// The Redis URL; `None` to skip.
-#[allow(dead_code)]
 pub fn redis_url() -> Option<String> {
     service_url("NATTER_TEST_REDIS_URL")
 }

@@ -1,0 +1,101 @@
+//! Several nodes on one PostgreSQL and one Redis: users on different nodes
+//! chat as if on one server.
+
+use serde_json::{Value, json};
+
+use crate::harness::{Client, GENERAL, TestServer};
+use crate::services::{fresh_postgres_database, redis_url};
+
+/// `count` nodes on a fresh database and the test Redis; `None` to skip.
+async fn cluster(count: usize) -> Option<Vec<TestServer>> {
+    let database = fresh_postgres_database().await?;
+    let redis = redis_url()?;
+    let mut nodes = Vec::with_capacity(count);
+    for _ in 0..count {
+        nodes.push(TestServer::start_node(&database, &redis).await);
+    }
+    Some(nodes)
+}
+
+/// The bodies of the next `count` messages of `channel` a client receives,
+/// checking that their seqs follow each other.
+async fn bodies(client: &mut Client, channel: i64, count: usize) -> Vec<(i64, String)> {
+    let mut received = Vec::with_capacity(count);
+    while received.len() < count {
+        let message = client.take(|f| f["type"] == "message" && f["channel"] == channel, "a message").await;
+        received.push((message["seq"].as_i64().unwrap(), message["body"].as_str().unwrap().to_owned()));
+    }
+    for pair in received.windows(2) {
+        assert_eq!(pair[1].0, pair[0].0 + 1, "seqs follow each other: {received:?}");
+    }
+    received
+}
+
+#[tokio::test]
+async fn cluster_three_nodes_chat_in_public_and_private_channels() {
+    let Some(nodes) = cluster(3).await else { return };
+    let (mut alice, _) = nodes[0].user("alice").await;
+    let (mut bob, _) = nodes[1].user("bob").await;
+    let (mut carol, _) = nodes[2].user("carol").await;
+
+    // Everyone posts in General at once; all three see one order.
+    for round in 0..10 {
+        for (client, name) in [(&mut alice, "alice"), (&mut bob, "bob"), (&mut carol, "carol")] {
+            let body = format!("{name} {round}");
+            client
+                .send(json!({"type": "send", "channel": GENERAL, "body": body, "client_id": format!("{name}-{round}")}))
+                .await;
+        }
+    }
+    let seen_by_alice = bodies(&mut alice, GENERAL, 30).await;
+    let seen_by_bob = bodies(&mut bob, GENERAL, 30).await;
+    let seen_by_carol = bodies(&mut carol, GENERAL, 30).await;
+    assert_eq!(seen_by_alice, seen_by_bob);
+    assert_eq!(seen_by_alice, seen_by_carol);
+    assert_eq!(seen_by_alice.first().map(|m| m.0), Some(1));
+    for client in [&mut alice, &mut bob, &mut carol] {
+        client.assert_no("message").await;
+        client.discard_unread();
+    }
+
+    // A private channel on node 0, an invite for bob on node 1: carol on
+    // node 2 sees nothing of it.
+    let reply = alice.request(json!({"type": "create_channel", "name": "plans", "private": true})).await;
+    let private = reply["channel"]["id"].as_i64().expect("created");
+    let reply = alice.request(json!({"type": "invite", "channel": private, "user": "bob"})).await;
+    assert_eq!(reply["type"], "channel", "{reply}");
+    bob.take(|f| f["type"] == "channel" && f["channel"]["id"] == private, "the invite").await;
+    alice.post(private, "for bob", "a-p1").await;
+    assert_eq!(bob.message_with_body("for bob").await["channel"], private);
+    bob.post(private, "for alice", "b-p1").await;
+    assert_eq!(alice.message_with_body("for alice").await["seq"], 2);
+    bob.send(json!({"type": "typing", "channel": private})).await;
+    assert_eq!(alice.expect("typing").await, json!({"type": "typing", "channel": private, "user": "bob"}));
+    carol.assert_none(|f: &Value| f["channel"] == private, "anything of the private channel").await;
+}
+
+#[tokio::test]
+async fn cluster_a_client_resumes_on_another_node_with_nothing_lost_or_doubled() {
+    let Some(mut nodes) = cluster(2).await else { return };
+    let (mut alice, _) = nodes[0].user("alice").await;
+    let bob_token = nodes[1].register("bob").await;
+    let mut bob = Client::connect(&nodes[1], &bob_token).await;
+    bob.hello(json!({})).await;
+    for n in 1..=5 {
+        alice.post(GENERAL, &format!("m{n}"), &format!("a-{n}")).await;
+    }
+    let first = bodies(&mut bob, GENERAL, 5).await;
+    assert_eq!(first.last().unwrap().0, 5);
+
+    // Bob's node goes away; Alice keeps talking; Bob comes back on node 0.
+    nodes[1].stop().await;
+    for n in 6..=10 {
+        alice.post(GENERAL, &format!("m{n}"), &format!("a-{n}")).await;
+    }
+    let mut bob = Client::connect(&nodes[0], &bob_token).await;
+    bob.hello(json!({ GENERAL.to_string(): 5 })).await;
+    alice.post(GENERAL, "m11", "a-11").await;
+    let rest = bodies(&mut bob, GENERAL, 6).await;
+    assert_eq!(rest.iter().map(|m| m.0).collect::<Vec<_>>(), (6..=11).collect::<Vec<_>>());
+    bob.assert_no("message").await;
+}

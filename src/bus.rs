@@ -33,6 +33,10 @@ pub enum BusEvent {
     /// every channel up from the store rather than waiting for a later
     /// message to reveal the gap.
     Resync,
+    /// Never sent between nodes: the users online on the other nodes now,
+    /// as the bus last read them (each node's heartbeat record, which
+    /// expires with its TTL when the node dies).
+    RemotePresence(Vec<(UserId, String)>),
 }
 
 #[async_trait]
@@ -43,6 +47,12 @@ pub trait Bus: Send + Sync + 'static {
 
     /// The events from other nodes. Called once, by the hub, at start.
     fn subscribe(&self) -> mpsc::Receiver<BusEvent>;
+
+    /// The users shown online on this node changed to `online`. Called under
+    /// the hub's lock, so it must not block.
+    fn local_presence(&self, online: Vec<(UserId, String)>) {
+        let _ = online;
+    }
 }
 
 /// The bus of a single node: there is no one else to tell.

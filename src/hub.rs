@@ -229,13 +229,27 @@ struct State {
     connections: HashMap<ConnectionId, ConnectionEntry>,
     users: HashMap<UserId, UserEntry>,
     routes: HashMap<ChannelId, Route>,
+    /// Users shown online on other nodes of the cluster, as the bus last
+    /// reported; empty on a single node.
+    remote_online: HashMap<UserId, String>,
 }
 
-/// Names of the users shown online, sorted without case.
+/// Names of the users shown online anywhere in the cluster, sorted without case.
 fn online_names(state: &State) -> Vec<String> {
     let mut names: Vec<String> = state.users.values().filter(|u| u.online).map(|u| u.name.clone()).collect();
+    let remote_only = state
+        .remote_online
+        .iter()
+        .filter(|(id, _)| !state.users.get(id).is_some_and(|u| u.online))
+        .map(|(_, name)| name.clone());
+    names.extend(remote_only);
     names.sort_by_key(|name| name.to_ascii_lowercase());
     names
+}
+
+/// The users shown online on this node, for the bus's presence record.
+fn local_online(state: &State) -> Vec<(UserId, String)> {
+    state.users.iter().filter(|(_, u)| u.online).map(|(id, u)| (*id, u.name.clone())).collect()
 }
 
 fn presence_event(state: &State, user: &str, online: bool) -> Event {
@@ -366,8 +380,12 @@ impl Hub {
         entry.generation += 1;
         if !entry.online {
             entry.online = true;
-            let presence = Delivery::new(presence_event(state, &user.name, true));
-            self.broadcast(state, &presence);
+            // Already shown online if another node has them.
+            if !state.remote_online.contains_key(&user.id) {
+                let presence = Delivery::new(presence_event(state, &user.name, true));
+                self.broadcast(state, &presence);
+            }
+            self.bus.local_presence(local_online(state));
         }
         self.metrics.connections.inc();
         self.metrics.connections_total.inc();
@@ -445,8 +463,42 @@ impl Hub {
         }
         let name = entry.name.clone();
         state.users.remove(&user);
-        let presence = Delivery::new(presence_event(&state, &name, false));
-        self.broadcast(&mut state, &presence);
+        self.bus.local_presence(local_online(&state));
+        // Still shown online if another node has them.
+        if !state.remote_online.contains_key(&user) {
+            let presence = Delivery::new(presence_event(&state, &name, false));
+            self.broadcast(&mut state, &presence);
+        }
+    }
+
+    /// Takes the bus's latest view of who is online on other nodes and tells
+    /// connections about everyone who came or went, cluster-wide.
+    fn set_remote_presence(&self, remote: Vec<(UserId, String)>) {
+        let mut state = self.lock();
+        let shown = |state: &State, id: &UserId| {
+            state.users.get(id).is_some_and(|u| u.online) || state.remote_online.contains_key(id)
+        };
+        let remote: HashMap<UserId, String> = remote.into_iter().collect();
+        let arrived: Vec<(UserId, String)> =
+            remote.iter().filter(|(id, _)| !shown(&state, id)).map(|(id, n)| (*id, n.clone())).collect();
+        let departed: Vec<(UserId, String)> = state
+            .remote_online
+            .iter()
+            .filter(|(id, _)| !remote.contains_key(id) && !state.users.get(id).is_some_and(|u| u.online))
+            .map(|(id, n)| (*id, n.clone()))
+            .collect();
+        // One event per change, each carrying the list as it stands after it.
+        for (id, name) in departed {
+            state.remote_online.remove(&id);
+            let presence = Delivery::new(presence_event(&state, &name, false));
+            self.broadcast(&mut state, &presence);
+        }
+        for (id, name) in arrived {
+            state.remote_online.insert(id, name.clone());
+            let presence = Delivery::new(presence_event(&state, &name, true));
+            self.broadcast(&mut state, &presence);
+        }
+        state.remote_online = remote;
     }
 
     /// Names of the users online now (including those within the grace period).
@@ -454,9 +506,12 @@ impl Hub {
         online_names(&self.lock())
     }
 
-    /// Whether a user of this name (compared without case) is online.
+    /// Whether a user of this name (compared without case) is online
+    /// anywhere in the cluster.
     pub fn is_online(&self, name: &str) -> bool {
-        self.lock().users.values().any(|u| u.online && u.name.eq_ignore_ascii_case(name))
+        let state = self.lock();
+        state.users.values().any(|u| u.online && u.name.eq_ignore_ascii_case(name))
+            || state.remote_online.values().any(|n| n.eq_ignore_ascii_case(name))
     }
 
     // ----- delivery -----------------------------------------------------------
@@ -645,6 +700,7 @@ impl Hub {
             }
             BusEvent::ChannelCreated(channel) => self.announce_channel(channel),
             BusEvent::Resync => self.catch_up_from_store().await,
+            BusEvent::RemotePresence(remote) => self.set_remote_presence(remote),
         }
     }
 

@@ -61,6 +61,9 @@ struct ServeArgs {
     /// Nodes of one cluster share it; clusters sharing a Redis differ.
     #[arg(long, env = "NATTER_CLUSTER_NAME", default_value = "natter")]
     cluster_name: String,
+    /// Seconds a crashed node's users stay online elsewhere in the cluster.
+    #[arg(long, env = "NATTER_PRESENCE_TTL_SECS", default_value_t = 15.0)]
+    presence_ttl_secs: f64,
     /// Let people in with a name only, like the tutorial app.
     #[arg(long, env = "NATTER_ALLOW_GUESTS")]
     allow_guests: bool,
@@ -110,6 +113,7 @@ impl ServeArgs {
             database_url: self.database,
             redis_url: self.redis,
             cluster_name: self.cluster_name,
+            presence_ttl: Duration::from_secs_f64(self.presence_ttl_secs.clamp(0.3, 3600.0)),
             allow_guests: self.allow_guests,
             allowed_origins: self.allowed_origins,
             limits,

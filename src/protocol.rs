@@ -545,6 +545,31 @@ pub mod bus {
             name: String,
             kind: ChannelKind,
         },
+        /// The sender's presence record changed; receivers read them again.
+        PresenceChanged,
+    }
+
+    /// One node's heartbeat record in Redis (`{cluster}:presence:{node}`,
+    /// with a TTL): the users shown online on that node.
+    #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+    pub struct PresenceRecord {
+        pub users: Vec<PresenceUser>,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+    pub struct PresenceUser {
+        pub id: i64,
+        pub name: String,
+    }
+
+    impl PresenceRecord {
+        pub fn to_json(&self) -> String {
+            serde_json::to_string(self).expect("presence records always serialize")
+        }
+
+        pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+            serde_json::from_slice(bytes)
+        }
     }
 
     impl Frame {

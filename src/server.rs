@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::{Accounts, AuthError};
-use crate::bus::redis::{BusError, RedisBus};
+use crate::bus::redis::{BusError, DEFAULT_PRESENCE_TTL, RedisBus, RedisOptions};
 use crate::bus::{Bus, LocalBus};
 use crate::hub::Hub;
 use crate::limits::Limits;
@@ -42,6 +42,9 @@ pub struct Config {
     /// Names this cluster in Redis (the bus channel and every key start with
     /// it), so clusters can share one Redis.
     pub cluster_name: String,
+    /// How long a node's users stay online in the cluster after the node
+    /// stops heartbeating (it died).
+    pub presence_ttl: Duration,
     /// Let people in with a name only (as the tutorial app does).
     pub allow_guests: bool,
     /// Origins besides the server's own whose pages may open `/ws` and
@@ -61,6 +64,7 @@ impl Default for Config {
             database_url: "sqlite://natter.db".into(),
             redis_url: None,
             cluster_name: "natter".into(),
+            presence_ttl: DEFAULT_PRESENCE_TTL,
             allow_guests: false,
             allowed_origins: Vec::new(),
             limits: Limits::default(),
@@ -111,7 +115,11 @@ pub async fn serve(
         Some(_) if config.database_url.starts_with("sqlite:") => {
             return Err(ServeError::ClusterNeedsPostgres);
         }
-        Some(url) => Arc::new(RedisBus::connect(url, &config.cluster_name).await?),
+        Some(url) => {
+            let options =
+                RedisOptions { cluster: config.cluster_name.clone(), presence_ttl: config.presence_ttl };
+            Arc::new(RedisBus::connect(url, options).await?)
+        }
         None => Arc::new(LocalBus),
     };
     let store = store::open(&config.database_url, Arc::clone(&metrics)).await?;

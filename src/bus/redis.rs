@@ -8,18 +8,26 @@
 //! echo. Publishing never waits on Redis: frames go through a bounded queue to
 //! a publisher task, in the order the hub published them.
 //!
+//! Presence: every node keeps a record of the users shown online on it in
+//! `{cluster}:presence:{node}` with a TTL, rewritten on every change and every
+//! third of the TTL, and listed in the set `{cluster}:nodes`. After a change
+//! it publishes a `PresenceChanged` frame; every node then (and on every
+//! heartbeat) reads the other nodes' records and hands the hub the union as
+//! [`BusEvent::RemotePresence`]. A node that dies stops rewriting its record,
+//! which expires: its users go offline everywhere within the TTL.
+//!
 //! Redis pub/sub delivers at most once: frames published while a subscriber
 //! is reconnecting are lost to it. After every re-subscription the bus hands
 //! the hub [`BusEvent::Resync`], and the hub reads what it missed from the
 //! store, so committed messages are never lost, only late.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use redis::AsyncCommands;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc, watch};
 
 use super::{Bus, BusEvent};
 use crate::model::{Channel, ChannelId, ChannelKind, Message, MessageId, Seq, UserId};
@@ -41,6 +49,10 @@ pub const OUTGOING_QUEUE: usize = 16_384;
 /// drops the connection, and the resubscription's resync recovers.
 pub const INCOMING_QUEUE: usize = 16_384;
 
+/// How long a node's presence record outlives its last heartbeat, unless
+/// configured otherwise: a dead node's users go offline within this.
+pub const DEFAULT_PRESENCE_TTL: Duration = Duration::from_secs(15);
+
 /// Longest wait between attempts to resubscribe.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -50,18 +62,30 @@ pub enum BusError {
     Connect(String),
 }
 
+/// What a node needs to know to join its cluster in Redis.
+#[derive(Debug, Clone)]
+pub struct RedisOptions {
+    /// Prefix of the bus channel and every key: nodes of one cluster share
+    /// it, clusters sharing a Redis must not.
+    pub cluster: String,
+    /// How long a node's presence record lives without a heartbeat.
+    pub presence_ttl: Duration,
+}
+
 pub struct RedisBus {
     node: String,
     channel: String,
     outgoing: mpsc::Sender<String>,
     incoming: Mutex<Option<mpsc::Receiver<BusEvent>>>,
+    /// The users shown online on this node, for the presence task.
+    local_presence: watch::Sender<Vec<(UserId, String)>>,
 }
 
 impl RedisBus {
-    /// Connects both connections for the cluster named `cluster`; fails if
-    /// Redis cannot be reached now.
-    pub async fn connect(url: &str, cluster: &str) -> Result<Self, BusError> {
-        let channel = channel_name(cluster);
+    /// Connects both connections and starts the subscriber, publisher and
+    /// presence tasks; fails if Redis cannot be reached now.
+    pub async fn connect(url: &str, options: RedisOptions) -> Result<Self, BusError> {
+        let channel = channel_name(&options.cluster);
         // The client's errors may quote the URL, password and all.
         let client = redis::Client::open(url).map_err(|_| BusError::Connect("invalid Redis URL".into()))?;
         let publisher =
@@ -70,9 +94,24 @@ impl RedisBus {
         let node = node_id();
         let (outgoing, to_publish) = mpsc::channel(OUTGOING_QUEUE);
         let (received, incoming) = mpsc::channel(INCOMING_QUEUE);
+        let presence_changed = Arc::new(Notify::new());
+        let (local_presence, local) = watch::channel(Vec::new());
+        let presence = Presence {
+            connection: publisher.clone(),
+            cluster: options.cluster,
+            node: node.clone(),
+            ttl: options.presence_ttl.max(Duration::from_millis(300)),
+            local,
+            changed_elsewhere: Arc::clone(&presence_changed),
+            outgoing: outgoing.clone(),
+            received: received.clone(),
+        };
         tokio::spawn(publish_loop(publisher, channel.clone(), to_publish));
-        tokio::spawn(subscribe_loop(client, channel.clone(), first, node.clone(), received));
-        Ok(Self { node, channel, outgoing, incoming: Mutex::new(Some(incoming)) })
+        let subscriber =
+            Subscriber { client, channel: channel.clone(), node: node.clone(), received, presence_changed };
+        tokio::spawn(subscriber.run(first));
+        tokio::spawn(presence.run());
+        Ok(Self { node, channel, outgoing, incoming: Mutex::new(Some(incoming)), local_presence })
     }
 
     /// This node's id on the bus.
@@ -113,57 +152,198 @@ async fn publish_loop(
     }
 }
 
-async fn subscribe_loop(
+/// The subscriber task's state.
+struct Subscriber {
     client: redis::Client,
     channel: String,
-    first: redis::aio::PubSub,
     node: String,
     received: mpsc::Sender<BusEvent>,
-) {
-    let mut subscription = Some(first);
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        if let Some(mut pubsub) = subscription.take() {
-            backoff = Duration::from_millis(50);
-            let mut messages = pubsub.on_message();
-            loop {
-                tokio::select! {
-                    () = received.closed() => return,
-                    next = messages.next() => {
-                        let Some(message) = next else { break };
-                        let Some(event) = decode(message.get_payload_bytes(), &node) else { continue };
-                        if received.send(event).await.is_err() {
-                            return;
+    /// Wakes the presence task when another node's record changed.
+    presence_changed: Arc<Notify>,
+}
+
+impl Subscriber {
+    async fn run(self, first: redis::aio::PubSub) {
+        let mut subscription = Some(first);
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            if let Some(mut pubsub) = subscription.take() {
+                backoff = Duration::from_millis(50);
+                let mut messages = pubsub.on_message();
+                loop {
+                    tokio::select! {
+                        () = self.received.closed() => return,
+                        next = messages.next() => {
+                            let Some(message) = next else { break };
+                            let delivered = match decode(message.get_payload_bytes(), &self.node) {
+                                Some(Decoded::Event(event)) => self.received.send(event).await.is_ok(),
+                                Some(Decoded::PresenceChanged) => {
+                                    self.presence_changed.notify_one();
+                                    true
+                                }
+                                None => true,
+                            };
+                            if !delivered {
+                                return;
+                            }
                         }
                     }
                 }
+                tracing::warn!("bus subscription lost; resubscribing");
             }
-            tracing::warn!("bus subscription lost; resubscribing");
-        }
-        tokio::select! {
-            () = received.closed() => return,
-            () = tokio::time::sleep(backoff) => {}
-        }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
-        match subscribe(&client, &channel).await {
-            Ok(pubsub) => {
-                tracing::info!("bus subscription restored; catching up from the store");
-                subscription = Some(pubsub);
-                if received.send(BusEvent::Resync).await.is_err() {
-                    return;
+            tokio::select! {
+                () = self.received.closed() => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+            match subscribe(&self.client, &self.channel).await {
+                Ok(pubsub) => {
+                    tracing::info!("bus subscription restored; catching up from the store");
+                    subscription = Some(pubsub);
+                    // Presence frames may have been lost too.
+                    self.presence_changed.notify_one();
+                    if self.received.send(BusEvent::Resync).await.is_err() {
+                        return;
+                    }
                 }
+                Err(error) => tracing::warn!(%error, "cannot resubscribe to the bus yet"),
             }
-            Err(error) => tracing::warn!(%error, "cannot resubscribe to the bus yet"),
         }
     }
 }
 
-/// The event in a frame from another node; `None` for our own echo and for
+/// The presence task's state.
+struct Presence {
+    connection: redis::aio::ConnectionManager,
+    cluster: String,
+    node: String,
+    ttl: Duration,
+    local: watch::Receiver<Vec<(UserId, String)>>,
+    changed_elsewhere: Arc<Notify>,
+    outgoing: mpsc::Sender<String>,
+    received: mpsc::Sender<BusEvent>,
+}
+
+impl Presence {
+    async fn run(mut self) {
+        let mut heartbeat = tokio::time::interval(self.ttl / 3);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_told: Option<Vec<(UserId, String)>> = None;
+        loop {
+            let mut changed_here = false;
+            tokio::select! {
+                () = self.received.closed() => break,
+                _ = heartbeat.tick() => {}
+                changed = self.local.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    changed_here = true;
+                }
+                () = self.changed_elsewhere.notified() => {}
+            }
+            let users = self.local.borrow_and_update().clone();
+            match self.write(&users).await {
+                Ok(()) if changed_here => {
+                    let frame = wire::Frame { node: self.node.clone(), event: wire::Event::PresenceChanged }
+                        .to_json();
+                    let _ = self.outgoing.try_send(frame);
+                }
+                Ok(()) => {}
+                Err(error) => tracing::warn!(%error, "cannot write this node's presence"),
+            }
+            match self.read_others().await {
+                Ok(others) if last_told.as_ref() != Some(&others) => {
+                    last_told = Some(others.clone());
+                    if self.received.send(BusEvent::RemotePresence(others)).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "cannot read the cluster's presence"),
+            }
+        }
+        // The node is stopping: its users leave at once rather than at the TTL.
+        let _: redis::RedisResult<()> = redis::pipe()
+            .del(self.key(&self.node))
+            .srem(self.nodes_key(), &self.node)
+            .query_async(&mut self.connection)
+            .await;
+    }
+
+    fn key(&self, node: &str) -> String {
+        format!("{}:presence:{node}", self.cluster)
+    }
+
+    fn nodes_key(&self) -> String {
+        format!("{}:nodes", self.cluster)
+    }
+
+    async fn write(&mut self, users: &[(UserId, String)]) -> redis::RedisResult<()> {
+        let record = wire::PresenceRecord {
+            users: users
+                .iter()
+                .map(|(id, name)| wire::PresenceUser { id: id.0, name: name.clone() })
+                .collect(),
+        };
+        let ttl_ms = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX);
+        redis::pipe()
+            .cmd("SET")
+            .arg(self.key(&self.node))
+            .arg(record.to_json())
+            .arg("PX")
+            .arg(ttl_ms)
+            .ignore()
+            .sadd(self.nodes_key(), &self.node)
+            .ignore()
+            .query_async(&mut self.connection)
+            .await
+    }
+
+    /// The users online on the other live nodes, sorted by id, once each.
+    async fn read_others(&mut self) -> redis::RedisResult<Vec<(UserId, String)>> {
+        let nodes: Vec<String> = self.connection.smembers(self.nodes_key()).await?;
+        let others: Vec<String> = nodes.into_iter().filter(|n| *n != self.node).collect();
+        if others.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = others.iter().map(|n| self.key(n)).collect();
+        let records: Vec<Option<Vec<u8>>> =
+            redis::cmd("MGET").arg(&keys).query_async(&mut self.connection).await?;
+        let mut users = Vec::new();
+        for (node, record) in others.iter().zip(records) {
+            match record {
+                // Expired: the node died (or stopped) without cleaning up.
+                None => {
+                    let _: redis::RedisResult<()> = self.connection.srem(self.nodes_key(), node).await;
+                }
+                Some(bytes) => match wire::PresenceRecord::from_json(&bytes) {
+                    Ok(record) => users.extend(record.users.into_iter().map(|u| (UserId(u.id), u.name))),
+                    Err(error) => tracing::warn!(%error, "unreadable presence record"),
+                },
+            }
+        }
+        users.sort_by_key(|(id, _)| *id);
+        users.dedup_by_key(|(id, _)| *id);
+        Ok(users)
+    }
+}
+
+/// What a frame from another node asks of this one.
+enum Decoded {
+    Event(BusEvent),
+    PresenceChanged,
+}
+
+/// What a frame from another node asks; `None` for our own echo and for
 /// frames this version cannot read.
-fn decode(payload: &[u8], node: &str) -> Option<BusEvent> {
+fn decode(payload: &[u8], node: &str) -> Option<Decoded> {
     match wire::Frame::from_json(payload) {
         Ok(frame) if frame.node == node => None,
-        Ok(frame) => Some(from_wire(frame.event)),
+        Ok(frame) => Some(match from_wire(frame.event) {
+            Some(event) => Decoded::Event(event),
+            None => Decoded::PresenceChanged,
+        }),
         Err(error) => {
             tracing::warn!(%error, "unreadable bus frame");
             None
@@ -202,12 +382,14 @@ fn to_wire(event: &BusEvent) -> Option<wire::Event> {
                 ChannelKind::Direct => protocol::ChannelKind::Dm,
             },
         },
-        BusEvent::Resync => return None,
+        BusEvent::Resync | BusEvent::RemotePresence(_) => return None,
     })
 }
 
-fn from_wire(event: wire::Event) -> BusEvent {
-    match event {
+/// The hub's event for a frame's; `None` for the presence signal, which the
+/// bus handles itself.
+fn from_wire(event: wire::Event) -> Option<BusEvent> {
+    Some(match event {
         wire::Event::Message { message, sender_id } => BusEvent::Message(Message {
             id: MessageId(message.id),
             channel: ChannelId(message.channel),
@@ -239,7 +421,8 @@ fn from_wire(event: wire::Event) -> BusEvent {
                 protocol::ChannelKind::Dm => ChannelKind::Direct,
             },
         }),
-    }
+        wire::Event::PresenceChanged => return None,
+    })
 }
 
 #[async_trait]
@@ -250,6 +433,10 @@ impl Bus for RedisBus {
         if self.outgoing.try_send(frame).is_err() {
             tracing::warn!("bus publish queue full; dropping an event");
         }
+    }
+
+    fn local_presence(&self, online: Vec<(UserId, String)>) {
+        self.local_presence.send_replace(online);
     }
 
     fn subscribe(&self) -> mpsc::Receiver<BusEvent> {
@@ -295,11 +482,15 @@ mod tests {
             }),
         ];
         for event in &events {
-            let decoded = decode(&frame("other", event), "me").expect("from another node");
+            let Some(Decoded::Event(decoded)) = decode(&frame("other", event), "me") else {
+                panic!("an event from another node")
+            };
             assert_eq!(format!("{decoded:?}"), format!("{event:?}"));
             assert!(decode(&frame("me", event), "me").is_none(), "own echo");
         }
         assert!(decode(b"not json", "me").is_none());
         assert!(to_wire(&BusEvent::Resync).is_none(), "resync is local");
+        let presence = wire::Frame { node: "other".into(), event: wire::Event::PresenceChanged }.to_json();
+        assert!(matches!(decode(presence.as_bytes(), "me"), Some(Decoded::PresenceChanged)));
     }
 }

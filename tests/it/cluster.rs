@@ -34,9 +34,37 @@ async fn bodies(client: &mut Client, channel: i64, count: usize) -> Vec<(i64, St
 #[tokio::test]
 async fn cluster_three_nodes_chat_in_public_and_private_channels() {
     let Some(nodes) = cluster(3).await else { return };
-    let (mut alice, _) = nodes[0].user("alice").await;
-    let (mut bob, _) = nodes[1].user("bob").await;
-    let (mut carol, _) = nodes[2].user("carol").await;
+    let (mut alice, alice_welcome) = nodes[0].user("alice").await;
+    let (mut bob, bob_welcome) = nodes[1].user("bob").await;
+    let (mut carol, carol_welcome) = nodes[2].user("carol").await;
+
+    // Presence is cluster-wide: each sees the others come online (or finds
+    // them in its welcome), and every node then gives the same list.
+    for (client, welcome) in
+        [(&mut alice, &alice_welcome), (&mut bob, &bob_welcome), (&mut carol, &carol_welcome)]
+    {
+        for name in ["alice", "bob", "carol"] {
+            let listed = welcome["online"].as_array().unwrap().iter().any(|n| n == name);
+            if !listed {
+                assert_eq!(client.presence_of(name).await["online"], true, "{name} comes online");
+            }
+        }
+        client.discard_unread();
+    }
+    for node in &nodes {
+        let token = node.register(&format!("watcher{}", node.addr.port())).await;
+        let mut watcher = Client::connect(node, &token).await;
+        let online = watcher.hello(json!({})).await["online"].clone();
+        let others: Vec<&str> = online
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap())
+            .filter(|n| !n.starts_with("watcher"))
+            .collect();
+        assert_eq!(others, ["alice", "bob", "carol"], "the online list on {}", node.addr);
+        watcher.close().await;
+    }
 
     // Everyone posts in General at once; all three see one order.
     for round in 0..10 {
@@ -57,6 +85,10 @@ async fn cluster_three_nodes_chat_in_public_and_private_channels() {
         client.assert_no("message").await;
         client.discard_unread();
     }
+    // Typing in General crosses nodes too.
+    carol.send(json!({"type": "typing", "channel": GENERAL})).await;
+    assert_eq!(alice.expect("typing").await, json!({"type": "typing", "channel": GENERAL, "user": "carol"}));
+    assert_eq!(bob.expect("typing").await, json!({"type": "typing", "channel": GENERAL, "user": "carol"}));
 
     // A private channel on node 0, an invite for bob on node 1: carol on
     // node 2 sees nothing of it.
@@ -211,4 +243,77 @@ async fn cluster_postgres_restart_refuses_sends_clearly_then_resumes() {
     let seen: Vec<&str> =
         history["messages"].as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap()).collect();
     assert_eq!(seen, ["before", "during", "after"]);
+}
+
+/// A natter binary as one node of a cluster, to be killed with SIGKILL.
+struct NodeProcess {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+impl NodeProcess {
+    fn start(database: &str, redis: &str, cluster: &str) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_natter"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--database", database, "--redis", redis])
+            .args(["--cluster-name", cluster, "--presence-ttl-secs", "1"])
+            .env("NATTER_LOG", "error")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start natter");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let base = line.trim().strip_prefix("natter listening on http://").expect("listening line");
+        Self { child, addr: base.parse().expect("an address") }
+    }
+
+    fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().unwrap();
+    }
+}
+
+#[tokio::test]
+async fn cluster_a_killed_nodes_users_go_offline_within_the_ttl_and_resume_elsewhere() {
+    let Some(database) = fresh_postgres_database().await else { return };
+    let Some(redis) = redis_url() else { return };
+    let cluster = database.rsplit('/').next().unwrap().to_owned();
+    let survivor = TestServer::start_node(&database, &redis).await;
+    let doomed = NodeProcess::start(&database, &redis, &cluster);
+    let (mut alice, _) = survivor.user("alice").await;
+    let dave_token = survivor.register("dave").await;
+    let erin_token = survivor.register("erin").await;
+
+    // Dave and Erin are on the node that will die.
+    let url = format!("ws://{}/ws?token=", doomed.addr);
+    let (mut dave, _) =
+        tokio_tungstenite::connect_async(format!("{url}{dave_token}")).await.expect("dave connects");
+    let (mut erin, _) =
+        tokio_tungstenite::connect_async(format!("{url}{erin_token}")).await.expect("erin connects");
+    use futures_util::SinkExt;
+    for socket in [&mut dave, &mut erin] {
+        socket.send(json!({"type": "hello"}).to_string().into()).await.unwrap();
+    }
+    assert_eq!(alice.presence_of("dave").await["online"], true);
+    assert_eq!(alice.presence_of("erin").await["online"], true);
+    alice.post(GENERAL, "one", "a-1").await;
+
+    doomed.kill();
+    let killed_at = std::time::Instant::now();
+    alice.post(GENERAL, "two", "a-2").await;
+    // Dave comes back on the surviving node and resumes from seq 0: every
+    // message once, in order. Erin does not come back.
+    let mut dave = Client::connect(&survivor, &dave_token).await;
+    dave.hello(json!({ GENERAL.to_string(): 0 })).await;
+    let seen = bodies(&mut dave, GENERAL, 2).await;
+    assert_eq!(seen, [(1, "one".to_owned()), (2, "two".to_owned())]);
+    dave.assert_no("message").await;
+    let offline = alice.presence_of("erin").await;
+    assert_eq!(offline["online"], false);
+    let took = killed_at.elapsed();
+    assert!(took < std::time::Duration::from_secs(3), "erin went offline {took:?} after the kill (TTL 1 s)");
+    // Dave, back on the surviving node, is online; Erin is not.
+    let token = survivor.register("watcher").await;
+    let mut watcher = Client::connect(&survivor, &token).await;
+    assert_eq!(watcher.hello(json!({})).await["online"], json!(["alice", "dave", "watcher"]));
 }

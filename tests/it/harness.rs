@@ -71,6 +71,8 @@ impl TestServer {
             database_url: database_url.to_owned(),
             redis_url: Some(redis_url.to_owned()),
             cluster_name: database,
+            // Short, so a dead node's users leave within a test's patience.
+            presence_ttl: Duration::from_secs(1),
             limits: test_limits(),
             ..Config::default()
         };

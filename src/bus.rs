@@ -53,6 +53,10 @@ pub trait Bus: Send + Sync + 'static {
     fn local_presence(&self, online: Vec<(UserId, String)>) {
         let _ = online;
     }
+
+    /// The node is stopping: withdraw from the cluster (its users leave
+    /// now, not at the presence TTL) and stop listening.
+    async fn close(&self) {}
 }
 
 /// The bus of a single node: there is no one else to tell.

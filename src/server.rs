@@ -123,7 +123,8 @@ pub async fn serve(
         None => Arc::new(LocalBus),
     };
     let store = store::open(&config.database_url, Arc::clone(&metrics)).await?;
-    let hub = Hub::start(Arc::clone(&store), bus, config.limits.clone(), Arc::clone(&metrics)).await?;
+    let hub =
+        Hub::start(Arc::clone(&store), Arc::clone(&bus), config.limits.clone(), Arc::clone(&metrics)).await?;
     let accounts = Arc::new(Accounts::new(Arc::clone(&store), &config.limits, config.allow_guests).await?);
     let state = AppState {
         hub,
@@ -169,6 +170,7 @@ pub async fn serve(
         tracing::warn!("sessions still open after the drain timeout");
     }
     store.close().await;
+    bus.close().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -28,6 +28,7 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use redis::AsyncCommands;
 use tokio::sync::{Notify, mpsc, watch};
+use tokio_util::sync::CancellationToken;
 
 use super::{Bus, BusEvent};
 use crate::model::{Channel, ChannelId, ChannelKind, Message, MessageId, Seq, UserId};
@@ -79,6 +80,9 @@ pub struct RedisBus {
     incoming: Mutex<Option<mpsc::Receiver<BusEvent>>>,
     /// The users shown online on this node, for the presence task.
     local_presence: watch::Sender<Vec<(UserId, String)>>,
+    /// Cancelled by [`Bus::close`]: every task stops, presence withdrawn.
+    stop: CancellationToken,
+    presence_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl RedisBus {
@@ -95,6 +99,7 @@ impl RedisBus {
         let (outgoing, to_publish) = mpsc::channel(OUTGOING_QUEUE);
         let (received, incoming) = mpsc::channel(INCOMING_QUEUE);
         let presence_changed = Arc::new(Notify::new());
+        let stop = CancellationToken::new();
         let (local_presence, local) = watch::channel(Vec::new());
         let presence = Presence {
             connection: publisher.clone(),
@@ -105,13 +110,28 @@ impl RedisBus {
             changed_elsewhere: Arc::clone(&presence_changed),
             outgoing: outgoing.clone(),
             received: received.clone(),
+            stop: stop.clone(),
         };
         tokio::spawn(publish_loop(publisher, channel.clone(), to_publish));
-        let subscriber =
-            Subscriber { client, channel: channel.clone(), node: node.clone(), received, presence_changed };
+        let subscriber = Subscriber {
+            client,
+            channel: channel.clone(),
+            node: node.clone(),
+            received,
+            presence_changed,
+            stop: stop.clone(),
+        };
         tokio::spawn(subscriber.run(first));
-        tokio::spawn(presence.run());
-        Ok(Self { node, channel, outgoing, incoming: Mutex::new(Some(incoming)), local_presence })
+        let presence_task = Mutex::new(Some(tokio::spawn(presence.run())));
+        Ok(Self {
+            node,
+            channel,
+            outgoing,
+            incoming: Mutex::new(Some(incoming)),
+            local_presence,
+            stop,
+            presence_task,
+        })
     }
 
     /// This node's id on the bus.
@@ -160,6 +180,7 @@ struct Subscriber {
     received: mpsc::Sender<BusEvent>,
     /// Wakes the presence task when another node's record changed.
     presence_changed: Arc<Notify>,
+    stop: CancellationToken,
 }
 
 impl Subscriber {
@@ -173,6 +194,7 @@ impl Subscriber {
                 loop {
                     tokio::select! {
                         () = self.received.closed() => return,
+                        () = self.stop.cancelled() => return,
                         next = messages.next() => {
                             let Some(message) = next else { break };
                             let delivered = match decode(message.get_payload_bytes(), &self.node) {
@@ -193,6 +215,7 @@ impl Subscriber {
             }
             tokio::select! {
                 () = self.received.closed() => return,
+                () = self.stop.cancelled() => return,
                 () = tokio::time::sleep(backoff) => {}
             }
             backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -222,6 +245,7 @@ struct Presence {
     changed_elsewhere: Arc<Notify>,
     outgoing: mpsc::Sender<String>,
     received: mpsc::Sender<BusEvent>,
+    stop: CancellationToken,
 }
 
 impl Presence {
@@ -233,6 +257,7 @@ impl Presence {
             let mut changed_here = false;
             tokio::select! {
                 () = self.received.closed() => break,
+                () = self.stop.cancelled() => break,
                 _ = heartbeat.tick() => {}
                 changed = self.local.changed() => {
                     if changed.is_err() {
@@ -263,12 +288,23 @@ impl Presence {
                 Err(error) => tracing::warn!(%error, "cannot read the cluster's presence"),
             }
         }
-        // The node is stopping: its users leave at once rather than at the TTL.
-        let _: redis::RedisResult<()> = redis::pipe()
+        // The node is stopping: its users leave at once rather than at the
+        // TTL, and the others hear of it.
+        let withdrawn: redis::RedisResult<()> = redis::pipe()
             .del(self.key(&self.node))
+            .ignore()
             .srem(self.nodes_key(), &self.node)
+            .ignore()
+            .publish(
+                channel_name(&self.cluster),
+                wire::Frame { node: self.node.clone(), event: wire::Event::PresenceChanged }.to_json(),
+            )
+            .ignore()
             .query_async(&mut self.connection)
             .await;
+        if let Err(error) = withdrawn {
+            tracing::warn!(%error, "cannot withdraw this node's presence; it expires with its TTL");
+        }
     }
 
     fn key(&self, node: &str) -> String {
@@ -437,6 +473,15 @@ impl Bus for RedisBus {
 
     fn local_presence(&self, online: Vec<(UserId, String)>) {
         self.local_presence.send_replace(online);
+    }
+
+    async fn close(&self) {
+        self.stop.cancel();
+        let task = self.presence_task.lock().expect("presence task lock is never poisoned").take();
+        if let Some(task) = task {
+            // Bounded: a Redis that is down must not hold the shutdown.
+            let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+        }
     }
 
     fn subscribe(&self) -> mpsc::Receiver<BusEvent> {

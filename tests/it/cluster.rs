@@ -119,8 +119,15 @@ async fn cluster_a_client_resumes_on_another_node_with_nothing_lost_or_doubled()
     let first = bodies(&mut bob, GENERAL, 5).await;
     assert_eq!(first.last().unwrap().0, 5);
 
-    // Bob's node goes away; Alice keeps talking; Bob comes back on node 0.
+    // Bob's node stops cleanly; it withdraws its presence record, so Bob
+    // goes offline for Alice at once (the TTL is for nodes that die).
     nodes[1].stop().await;
+    let stopped = std::time::Instant::now();
+    assert_eq!(alice.presence_of("bob").await["online"], true);
+    assert_eq!(alice.presence_of("bob").await["online"], false);
+    let took = stopped.elapsed();
+    assert!(took < std::time::Duration::from_millis(500), "bob left {took:?} after the stop");
+    // Alice keeps talking; Bob comes back on node 0.
     for n in 6..=10 {
         alice.post(GENERAL, &format!("m{n}"), &format!("a-{n}")).await;
     }

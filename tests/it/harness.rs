@@ -181,7 +181,12 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(server: &TestServer, token: &str) -> Self {
-        let mut request = server.ws_url().into_client_request().unwrap();
+        Self::connect_url(&server.ws_url(), token).await
+    }
+
+    /// Connects to a `/ws` URL that is not a test server's own (a proxy's).
+    pub async fn connect_url(url: &str, token: &str) -> Self {
+        let mut request = url.into_client_request().unwrap();
         request.headers_mut().insert("Authorization", format!("Bearer {token}").parse().unwrap());
         let (socket, _) = tokio_tungstenite::connect_async(request).await.expect("websocket connects");
         Self { token: token.to_owned(), socket, backlog: VecDeque::new(), next_ref: 1 }

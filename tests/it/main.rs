@@ -12,6 +12,7 @@ mod crash;
 mod fuzz;
 mod http_api;
 mod limits;
+mod nginx;
 mod presence;
 mod resume;
 mod slow;

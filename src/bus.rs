@@ -6,6 +6,8 @@
 //! delivers locally by itself, so on a single node the bus has nothing to do:
 //! [`LocalBus`] is that case. [`redis::RedisBus`] connects several nodes.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
@@ -39,6 +41,16 @@ pub enum BusEvent {
     RemotePresence(Vec<(UserId, String)>),
 }
 
+/// The answer of a shared token bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharedTake {
+    Allowed,
+    /// Empty; the next token comes after this long.
+    Denied {
+        retry_after: Duration,
+    },
+}
+
 #[async_trait]
 pub trait Bus: Send + Sync + 'static {
     /// Sends an event to every other node. Best effort: a lost message event
@@ -52,6 +64,15 @@ pub trait Bus: Send + Sync + 'static {
     /// the hub's lock, so it must not block.
     fn local_presence(&self, online: Vec<(UserId, String)>) {
         let _ = online;
+    }
+
+    /// Takes one from the token bucket `bucket` that every node of the
+    /// cluster shares (`per_second` refill, `burst` capacity). Nodes keep
+    /// their own buckets too; this one holds the limit across nodes. Alone,
+    /// a node has no one to share with and always gets `Allowed`.
+    async fn take_shared(&self, bucket: &str, per_second: f64, burst: f64) -> SharedTake {
+        let _ = (bucket, per_second, burst);
+        SharedTake::Allowed
     }
 
     /// The node is stopping: withdraw from the cluster (its users leave

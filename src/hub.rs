@@ -23,7 +23,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::{Bus, BusEvent};
+use crate::bus::{Bus, BusEvent, SharedTake};
 use crate::limits::{Limits, TokenBucket};
 use crate::metrics::Metrics;
 use crate::model::{
@@ -204,8 +204,11 @@ struct UserEntry {
     /// Bumped whenever a connection arrives, so a pending "go offline" timer
     /// can tell it was overtaken.
     generation: u64,
-    /// Shared by all of the user's connections.
+    /// Shared by all of the user's connections on this node.
     messages: TokenBucket,
+    /// Set when the cluster's shared bucket for this user ran dry (the user
+    /// sends through several nodes): sends are refused until then.
+    shared_throttle_until: Option<std::time::Instant>,
 }
 
 /// Per-channel delivery state.
@@ -375,6 +378,7 @@ impl Hub {
             online: false,
             generation: 0,
             messages: TokenBucket::new(limits.messages_per_second, limits.message_burst),
+            shared_throttle_until: None,
         });
         entry.connections.insert(id);
         entry.generation += 1;
@@ -785,8 +789,28 @@ impl Hub {
     ) -> impl Future<Output = Result<Appended, HubError>> + Send + 'static {
         let allowed = {
             let mut state = self.lock();
-            state.users.get_mut(&sender.id).is_none_or(|entry| entry.messages.try_take())
+            let now = std::time::Instant::now();
+            state.users.get_mut(&sender.id).is_none_or(|entry| {
+                entry.shared_throttle_until.is_none_or(|until| until <= now) && entry.messages.try_take()
+            })
         };
+        if allowed {
+            // The cluster-wide bucket answers a round trip later; the send
+            // goes ahead (so one connection's sends stay in order), and if
+            // the user has used up the cluster's allowance through other
+            // nodes, the sends after this one are refused.
+            let hub = Arc::clone(self);
+            let user = sender.id;
+            tokio::spawn(async move {
+                let bucket = format!("messages:{}", user.0);
+                let (rate, burst) = (hub.limits.messages_per_second, hub.limits.message_burst);
+                if let SharedTake::Denied { retry_after } = hub.bus.take_shared(&bucket, rate, burst).await
+                    && let Some(entry) = hub.lock().users.get_mut(&user)
+                {
+                    entry.shared_throttle_until = Some(std::time::Instant::now() + retry_after);
+                }
+            });
+        }
         let queued = allowed
             .then(|| self.store.append_message(NewMessage { channel, sender: sender.id, client_id, body }));
         let hub = Arc::clone(self);

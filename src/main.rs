@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use natter::auth::Accounts;
+use natter::bus::LocalBus;
 use natter::limits::Limits;
 use natter::metrics::Metrics;
 use natter::server::{self, Config};
@@ -197,7 +198,7 @@ fn read_password() -> anyhow::Result<String> {
 
 async fn add_user(name: &str, password: &str, database: &str) -> anyhow::Result<()> {
     let store = store::open(database, Arc::new(Metrics::default())).await?;
-    let accounts = Accounts::new(Arc::clone(&store), &Limits::default(), false).await?;
+    let accounts = Accounts::new(Arc::clone(&store), Arc::new(LocalBus), &Limits::default(), false).await?;
     let created = accounts.create_user(name, password).await;
     store.close().await;
     let user = created?;

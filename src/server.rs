@@ -125,7 +125,9 @@ pub async fn serve(
     let store = store::open(&config.database_url, Arc::clone(&metrics)).await?;
     let hub =
         Hub::start(Arc::clone(&store), Arc::clone(&bus), config.limits.clone(), Arc::clone(&metrics)).await?;
-    let accounts = Arc::new(Accounts::new(Arc::clone(&store), &config.limits, config.allow_guests).await?);
+    let accounts = Arc::new(
+        Accounts::new(Arc::clone(&store), Arc::clone(&bus), &config.limits, config.allow_guests).await?,
+    );
     let state = AppState {
         hub,
         accounts,

@@ -30,7 +30,7 @@ use redis::AsyncCommands;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::{Bus, BusEvent};
+use super::{Bus, BusEvent, SharedTake};
 use crate::model::{Channel, ChannelId, ChannelKind, Message, MessageId, Seq, UserId};
 use crate::protocol::{self, bus as wire};
 
@@ -54,6 +54,28 @@ pub const INCOMING_QUEUE: usize = 16_384;
 /// configured otherwise: a dead node's users go offline within this.
 pub const DEFAULT_PRESENCE_TTL: Duration = Duration::from_secs(15);
 
+/// Longest a shared-limit check waits for Redis before the node decides by
+/// its own bucket alone: a slow Redis must not slow every send.
+const SHARED_TAKE_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// A generic cell rate algorithm (GCRA) token bucket, atomic in Redis: the
+/// key holds the "theoretical arrival time" in Redis's own clock, so node
+/// clocks do not matter. ARGV: emission interval and burst tolerance (the
+/// interval times the burst) in microseconds. Returns 0 when allowed, else microseconds until a token.
+const TAKE_SCRIPT: &str = r#"
+local now = redis.call('TIME')
+local now_us = tonumber(now[1]) * 1000000 + tonumber(now[2])
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now_us)
+if tat < now_us then tat = now_us end
+local next_tat = tat + interval
+local wait = next_tat - now_us - tolerance
+if wait > 0 then return wait end
+redis.call('SET', KEYS[1], next_tat, 'PX', math.ceil((next_tat - now_us) / 1000) + 1000)
+return 0
+"#;
+
 /// Longest wait between attempts to resubscribe.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -76,6 +98,9 @@ pub struct RedisOptions {
 pub struct RedisBus {
     node: String,
     channel: String,
+    cluster: String,
+    /// For shared counters (multiplexed; the publisher task holds a clone).
+    commands: redis::aio::ConnectionManager,
     outgoing: mpsc::Sender<String>,
     incoming: Mutex<Option<mpsc::Receiver<BusEvent>>>,
     /// The users shown online on this node, for the presence task.
@@ -101,6 +126,8 @@ impl RedisBus {
         let presence_changed = Arc::new(Notify::new());
         let stop = CancellationToken::new();
         let (local_presence, local) = watch::channel(Vec::new());
+        let commands = publisher.clone();
+        let cluster = options.cluster.clone();
         let presence = Presence {
             connection: publisher.clone(),
             cluster: options.cluster,
@@ -126,6 +153,8 @@ impl RedisBus {
         Ok(Self {
             node,
             channel,
+            cluster,
+            commands,
             outgoing,
             incoming: Mutex::new(Some(incoming)),
             local_presence,
@@ -473,6 +502,37 @@ impl Bus for RedisBus {
 
     fn local_presence(&self, online: Vec<(UserId, String)>) {
         self.local_presence.send_replace(online);
+    }
+
+    async fn take_shared(&self, bucket: &str, per_second: f64, burst: f64) -> SharedTake {
+        let interval_us = (1_000_000.0 / per_second.max(1e-6)).round();
+        // A token is granted while the bucket's debt stays within `burst`
+        // intervals: `burst` at once from full, then one per interval.
+        let tolerance_us = interval_us * burst.max(1.0);
+        let mut connection = self.commands.clone();
+        let mut command = redis::cmd("EVAL");
+        command
+            .arg(TAKE_SCRIPT)
+            .arg(1)
+            .arg(format!("{}:rate:{bucket}", self.cluster))
+            .arg(interval_us as i64)
+            .arg(tolerance_us as i64);
+        let call = command.query_async::<i64>(&mut connection);
+        match tokio::time::timeout(SHARED_TAKE_TIMEOUT, call).await {
+            Ok(Ok(0)) => SharedTake::Allowed,
+            Ok(Ok(wait_us)) => {
+                SharedTake::Denied { retry_after: Duration::from_micros(u64::try_from(wait_us).unwrap_or(0)) }
+            }
+            // Without Redis the node's own buckets still hold.
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "shared rate limit unavailable; using this node's own");
+                SharedTake::Allowed
+            }
+            Err(_) => {
+                tracing::warn!("shared rate limit timed out; using this node's own");
+                SharedTake::Allowed
+            }
+        }
     }
 
     async fn close(&self) {

@@ -3,6 +3,8 @@
 
 use serde_json::{Value, json};
 
+use natter::limits::Limits;
+
 use crate::harness::{Client, GENERAL, TestServer};
 use crate::services::{PrivatePostgres, PrivateRedis, fresh_database_on, fresh_postgres_database, redis_url};
 
@@ -323,4 +325,49 @@ async fn cluster_a_killed_nodes_users_go_offline_within_the_ttl_and_resume_elsew
     let token = survivor.register("watcher").await;
     let mut watcher = Client::connect(&survivor, &token).await;
     assert_eq!(watcher.hello(json!({})).await["online"], json!(["alice", "dave", "watcher"]));
+}
+
+#[tokio::test]
+async fn cluster_rate_limits_and_login_throttling_hold_across_nodes() {
+    let Some(database) = fresh_postgres_database().await else { return };
+    let Some(redis) = redis_url() else { return };
+    // Five messages at once, then one every ten seconds, per user.
+    let limits = Limits { messages_per_second: 0.1, message_burst: 5.0, ..crate::harness::test_limits() };
+    let nodes = [
+        TestServer::start_node_with(&database, &redis, limits.clone()).await,
+        TestServer::start_node_with(&database, &redis, limits).await,
+    ];
+    let (mut on_first, _) = nodes[0].user("alice").await;
+    let mut on_second = Client::connect(&nodes[1], &on_first.token).await;
+    on_second.hello(json!({})).await;
+    for n in 0..5 {
+        on_first.post(GENERAL, "spent here", &format!("first-{n}")).await;
+    }
+    // The burst is spent on the first node: the second node's own bucket is
+    // full, but the cluster's is not. At most the first send slips through
+    // (it goes ahead while the shared bucket answers).
+    let mut acked = 0;
+    for n in 0..5 {
+        let send =
+            json!({"type": "send", "channel": GENERAL, "body": "x", "client_id": format!("second-{n}")});
+        let reply = on_second.request(send).await;
+        match reply["type"].as_str() {
+            Some("ack") => acked += 1,
+            _ => assert_eq!(reply["code"], "rate_limited", "{reply}"),
+        }
+    }
+    assert!(acked <= 1, "{acked} of 5 sends through the second node were accepted");
+
+    // Login attempts per address: ten anywhere in the cluster, then no more.
+    let http = reqwest::Client::new();
+    let login = |node: &TestServer, n: usize| {
+        http.post(node.url("/api/login"))
+            .json(&json!({"username": format!("nobody{n}"), "password": "wrong password"}))
+            .send()
+    };
+    for n in 0..10 {
+        assert_eq!(login(&nodes[n % 2], n).await.unwrap().status(), 401, "attempt {n} is heard");
+    }
+    assert_eq!(login(&nodes[0], 10).await.unwrap().status(), 429, "the address's attempts are used up");
+    assert_eq!(login(&nodes[1], 11).await.unwrap().status(), 429, "on every node");
 }

@@ -66,6 +66,11 @@ impl TestServer {
     /// cluster is named after the database, so tests sharing the Redis do
     /// not hear each other.
     pub async fn start_node(database_url: &str, redis_url: &str) -> Self {
+        Self::start_node_with(database_url, redis_url, test_limits()).await
+    }
+
+    /// [`TestServer::start_node`] with these limits.
+    pub async fn start_node_with(database_url: &str, redis_url: &str, limits: Limits) -> Self {
         let database = database_url.rsplit('/').next().expect("a database name").to_owned();
         let config = Config {
             database_url: database_url.to_owned(),
@@ -73,7 +78,7 @@ impl TestServer {
             cluster_name: database,
             // Short, so a dead node's users leave within a test's patience.
             presence_ttl: Duration::from_secs(1),
-            limits: test_limits(),
+            limits,
             ..Config::default()
         };
         let dir = tempfile::tempdir().expect("temp dir");

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -144,6 +145,14 @@ pub async fn serve(
     let router = http::router(state.clone(), &config.limits, socketio_layer, config.ws_echo);
     let stop = state.shutdown.clone();
     let drain_timeout = config.drain_timeout;
+    // TCP_NODELAY: a session writes small frames back to back (a delivery,
+    // then an ack); with Nagle's algorithm the second waits for the client's
+    // delayed ACK, adding tens of milliseconds to every ack.
+    let listener = listener.tap_io(|stream| {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    });
     let graceful = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {
             shutdown.await;

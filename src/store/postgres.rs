@@ -27,6 +27,7 @@ use async_trait::async_trait;
 use futures_util::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::Type;
 use tokio_postgres::{Client, NoTls, Row};
 
 use super::{Appended, Credentials, NewMessage, Queued, Store, StoreError, StoreResult};
@@ -388,27 +389,41 @@ async fn run_batch(connection: &Arc<Client>, batch: &mut Vec<Box<dyn Job>>) {
     }
     let mut completions = Vec::with_capacity(batch.len());
     let mut batch_error = None;
+    // How the previous job's savepoint ends; sent in front of the next job's
+    // savepoint (or the COMMIT), so each job costs one round trip more than
+    // its own statements rather than three.
+    let mut close_previous: Option<&'static str> = None;
     for job in batch.drain(..) {
         if batch_error.is_some() {
             job.fail(StoreError::Backend("transaction aborted".into()));
             continue;
         }
         // Each job gets a savepoint, so a job that fails half-way leaves no
-        // trace while the rest of the batch still commits.
-        if let Err(error) = connection.batch_execute("SAVEPOINT job").await {
+        // trace while the rest of the batch still commits. The savepoint is
+        // pipelined with the job's first statement: the connection sends
+        // requests in the order they are first polled, and `join!` polls
+        // the savepoint first.
+        let open = match close_previous.take() {
+            Some(close) => format!("{close}; SAVEPOINT job"),
+            None => "SAVEPOINT job".to_owned(),
+        };
+        let (opened, completion) =
+            tokio::join!(connection.batch_execute(&open), job.run(Arc::clone(connection)));
+        if let Err(error) = opened {
             batch_error = Some(backend(error));
-            job.fail(StoreError::Backend("transaction aborted".into()));
-            continue;
         }
-        let completion = job.run(Arc::clone(connection)).await;
-        let close = if completion.succeeded() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
-        if let Err(error) = connection.batch_execute(close).await {
-            batch_error = Some(backend(error));
-        }
+        close_previous =
+            Some(if completion.succeeded() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" });
         completions.push(completion);
     }
     let commit = match batch_error {
-        None => connection.batch_execute("COMMIT").await.map_err(backend),
+        None => {
+            let commit = match close_previous {
+                Some(close) => format!("{close}; COMMIT"),
+                None => "COMMIT".to_owned(),
+            };
+            connection.batch_execute(&commit).await.map_err(backend)
+        }
         Some(error) => Err(error),
     };
     if let Err(error) = &commit {
@@ -522,83 +537,75 @@ async fn add_member_row(c: &Client, channel: ChannelId, user: UserId) -> StoreRe
     Ok(added == 1)
 }
 
-async fn existing_message(c: &Client, sender: UserId, client_id: &str) -> StoreResult<Option<Message>> {
-    let row = c
-        .query_opt(
-            &format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
-                 WHERE m.sender_id = $1 AND m.client_id = $2"
-            ),
-            &[&sender.0, &client_id],
-        )
-        .await
-        .map_err(backend)?;
-    Ok(row.as_ref().map(message_from_row))
-}
+/// One statement with typed parameters, so an append costs one round trip
+/// (pipelined with its savepoint): the idempotency lookup, the membership check, the seq bump
+/// under the channel's row lock and the insert. Returns the stored original
+/// (`existing`) or the new row (`inserted`); no row means not a member.
+const APPEND_SQL: &str = "
+    WITH existing AS (
+        SELECT m.id, m.channel_id, m.seq, m.sender_id, u.name, m.client_id, m.body, m.ts
+        FROM messages m JOIN users u ON u.id = m.sender_id
+        WHERE m.sender_id = $2::BIGINT AND m.client_id = $3::TEXT
+    ), sender AS (
+        SELECT u.name FROM members mb JOIN users u ON u.id = mb.user_id
+        WHERE mb.channel_id = $1::BIGINT AND mb.user_id = $2::BIGINT
+    ), bump AS (
+        UPDATE channels SET last_seq = last_seq + 1
+        WHERE id = $1::BIGINT AND NOT EXISTS (SELECT 1 FROM existing) AND EXISTS (SELECT 1 FROM sender)
+        RETURNING last_seq
+    ), inserted AS (
+        INSERT INTO messages (channel_id, seq, sender_id, client_id, body, ts)
+        SELECT $1::BIGINT, last_seq, $2::BIGINT, $3::TEXT, $4::TEXT, $5::BIGINT FROM bump
+        RETURNING id, seq
+    )
+    SELECT FALSE AS created, e.id, e.channel_id, e.seq, e.sender_id, e.name, e.client_id, e.body, e.ts
+    FROM existing e
+    UNION ALL
+    SELECT TRUE, i.id, $1::BIGINT, i.seq, $2::BIGINT, (SELECT name FROM sender), $3::TEXT, $4::TEXT, $5::BIGINT
+    FROM inserted i";
 
 async fn append(c: &Client, new: NewMessage) -> StoreResult<Appended> {
     let client_id = new.client_id.into_string();
-    if let Some(message) = existing_message(c, new.sender, &client_id).await? {
-        return Ok(Appended { message, created: false });
-    }
-    let sender_name: Option<String> = c
-        .query_opt(
-            "SELECT u.name FROM members m JOIN users u ON u.id = m.user_id
-             WHERE m.channel_id = $1 AND m.user_id = $2",
-            &[&new.channel.0, &new.sender.0],
-        )
-        .await
-        .map_err(backend)?
-        .map(|row| row.get(0));
-    let Some(sender_name) = sender_name else {
-        return Err(match load_channel(c, new.channel).await? {
-            Some(_) => StoreError::NotMember,
-            None => StoreError::NoSuchChannel,
-        });
-    };
-    // Another node may commit the same (sender, client_id) while this batch
-    // runs: the insert then finds it and the seq taken here is given back.
-    c.batch_execute("SAVEPOINT append").await.map_err(backend)?;
-    let seq: i64 = c
-        .query_one(
-            "UPDATE channels SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
-            &[&new.channel.0],
-        )
-        .await
-        .map_err(backend)?
-        .get(0);
-    let ts = now_millis();
     let body = new.body.into_string();
-    let inserted = c
-        .query_opt(
-            "INSERT INTO messages (channel_id, seq, sender_id, client_id, body, ts)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (sender_id, client_id) DO NOTHING RETURNING id",
-            &[&new.channel.0, &seq, &new.sender.0, &client_id, &body, &ts],
+    // The batch holds this channel's row lock from its start, so another
+    // node's append of the same (sender, client_id) here either committed
+    // before (and `existing` finds it) or waits for this batch. The same
+    // client id sent to two different channels through two nodes at once
+    // fails the second with a unique violation; its retry finds the first.
+    // Typed parameters: no separate prepare round trip.
+    let row = c
+        .query_typed_opt(
+            APPEND_SQL,
+            &[
+                (&new.channel.0, Type::INT8),
+                (&new.sender.0, Type::INT8),
+                (&client_id, Type::TEXT),
+                (&body, Type::TEXT),
+                (&now_millis(), Type::INT8),
+            ],
         )
         .await
         .map_err(backend)?;
-    let Some(row) = inserted else {
-        c.batch_execute("ROLLBACK TO append; RELEASE append").await.map_err(backend)?;
-        let message = existing_message(c, new.sender, &client_id)
-            .await?
-            .ok_or_else(|| StoreError::Backend("conflicting message vanished".into()))?;
-        return Ok(Appended { message, created: false });
-    };
-    c.batch_execute("RELEASE append").await.map_err(backend)?;
-    Ok(Appended {
-        message: Message {
-            id: MessageId(row.get(0)),
-            channel: new.channel,
-            seq: Seq(seq),
-            sender: new.sender,
-            sender_name,
-            client_id,
-            body,
-            ts,
-        },
-        created: true,
-    })
+    match row {
+        Some(row) => {
+            let created: bool = row.get(0);
+            let message = Message {
+                id: MessageId(row.get(1)),
+                channel: ChannelId(row.get(2)),
+                seq: Seq(row.get(3)),
+                sender: UserId(row.get(4)),
+                sender_name: row.get(5),
+                client_id: row.get(6),
+                body: row.get(7),
+                ts: row.get(8),
+            };
+            Ok(Appended { message, created })
+        }
+        None => Err(match load_channel(c, new.channel).await? {
+            Some(_) => StoreError::NotMember,
+            None => StoreError::NoSuchChannel,
+        }),
+    }
 }
 
 async fn create_channel(

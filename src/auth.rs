@@ -144,11 +144,11 @@ impl Accounts {
             return Err(AuthError::InvalidCredentials);
         };
         let key = name.key();
-        if self.throttle().is_locked(&key) {
+        if self.throttle().is_locked(&key) || self.bus.is_locked_shared(&lockout_key(&key)).await {
             return Err(AuthError::RateLimited);
         }
         if check_password(password).is_err() {
-            self.throttle().failed(&key);
+            self.login_failed(&key).await;
             return Err(AuthError::InvalidCredentials);
         }
         let found = self.store.find_user(name.as_str()).await?;
@@ -159,10 +159,11 @@ impl Accounts {
         match found {
             Some(credentials) if verified && stored_hash.is_some() => {
                 self.throttle().succeeded(&key);
+                self.bus.clear_shared(&lockout_key(&key)).await;
                 self.open_session(credentials.user).await
             }
             _ => {
-                self.throttle().failed(&key);
+                self.login_failed(&key).await;
                 Err(AuthError::InvalidCredentials)
             }
         }
@@ -245,6 +246,20 @@ impl Accounts {
         Ok(Session { token, user })
     }
 
+    /// Counts a failed login for a username on this node and, clustered, in
+    /// the cluster, so guessing through several nodes locks out as soon as
+    /// guessing through one does.
+    async fn login_failed(&self, key: &str) {
+        self.throttle().failed(key);
+        let shared_key = lockout_key(key);
+        if let Some(count) = self.bus.count_shared(&shared_key, throttle::FAILURES_REMEMBERED).await {
+            let lockout = self.throttle().lockout_for(count);
+            if let Some(lockout) = lockout {
+                self.bus.lock_shared(&shared_key, lockout).await;
+            }
+        }
+    }
+
     /// The cluster-wide twin of the per-address login bucket.
     async fn shared_login_from(&self, client: IpAddr) -> bool {
         let rate = 1.0 / throttle::LOGIN_REFILL.as_secs_f64();
@@ -272,6 +287,11 @@ impl Accounts {
         let _permit = self.hashing.acquire().await.map_err(|_| AuthError::Unavailable)?;
         verify_password(password, hash).await
     }
+}
+
+/// The shared counter and lock of a username's failed logins.
+fn lockout_key(username_key: &str) -> String {
+    format!("login-failures:{username_key}")
 }
 
 fn random_token() -> String {

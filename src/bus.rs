@@ -75,6 +75,29 @@ pub trait Bus: Send + Sync + 'static {
         SharedTake::Allowed
     }
 
+    /// Counts one more failure under `key` in the cluster and returns the
+    /// count (forgotten `forget_after` the last failure); `None` alone.
+    async fn count_shared(&self, key: &str, forget_after: Duration) -> Option<u32> {
+        let _ = (key, forget_after);
+        None
+    }
+
+    /// Marks `key` locked for `duration` on every node.
+    async fn lock_shared(&self, key: &str, duration: Duration) {
+        let _ = (key, duration);
+    }
+
+    /// Whether some node locked `key` and the lock still runs.
+    async fn is_locked_shared(&self, key: &str) -> bool {
+        let _ = key;
+        false
+    }
+
+    /// Forgets `key`'s count and lock everywhere.
+    async fn clear_shared(&self, key: &str) {
+        let _ = key;
+    }
+
     /// The node is stopping: withdraw from the cluster (its users leave
     /// now, not at the presence TTL) and stop listening.
     async fn close(&self) {}

@@ -41,6 +41,16 @@ impl AddressBuckets {
     }
 }
 
+/// How long a username is locked after `failures` failures in a row: none
+/// before the threshold, then the first lockout, doubling, up to the maximum.
+fn lockout_after(failures: u32, threshold: u32) -> Option<Duration> {
+    let beyond = failures.checked_sub(threshold)?;
+    Some(FIRST_LOCKOUT.saturating_mul(1 << beyond.min(20)).min(MAX_LOCKOUT))
+}
+
+/// How long a cluster remembers a username's failures after the last one.
+pub(super) const FAILURES_REMEMBERED: Duration = MAX_LOCKOUT;
+
 struct Failures {
     count: u32,
     locked_until: Option<Instant>,
@@ -93,13 +103,17 @@ impl Throttle {
             .entry(username_key.to_owned())
             .or_insert(Failures { count: 0, locked_until: None });
         failures.count += 1;
-        if let Some(beyond) = failures.count.checked_sub(self.failures_before_lockout) {
-            let lockout = FIRST_LOCKOUT.saturating_mul(1 << beyond.min(20)).min(MAX_LOCKOUT);
+        if let Some(lockout) = lockout_after(failures.count, self.failures_before_lockout) {
             failures.locked_until = Some(now + lockout);
-            if beyond == 0 {
+            if failures.count == self.failures_before_lockout {
                 tracing::info!("a username is locked out after repeated failed logins");
             }
         }
+    }
+
+    /// The lockout after `failures` failures in a row, if any.
+    pub(super) fn lockout_for(&self, failures: u32) -> Option<Duration> {
+        lockout_after(failures, self.failures_before_lockout)
     }
 
     pub(super) fn succeeded(&mut self, username_key: &str) {

@@ -535,6 +535,62 @@ impl Bus for RedisBus {
         }
     }
 
+    async fn count_shared(&self, key: &str, forget_after: Duration) -> Option<u32> {
+        let mut connection = self.commands.clone();
+        let forget_ms = u64::try_from(forget_after.as_millis()).unwrap_or(u64::MAX);
+        let key = format!("{}:count:{key}", self.cluster);
+        let mut pipe = redis::pipe();
+        pipe.incr(&key, 1).pexpire(&key, i64::try_from(forget_ms).unwrap_or(i64::MAX)).ignore();
+        let counted = pipe.query_async::<(u32,)>(&mut connection);
+        match tokio::time::timeout(SHARED_TAKE_TIMEOUT, counted).await {
+            Ok(Ok((count,))) => Some(count),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "shared counter unavailable; using this node's own");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    async fn lock_shared(&self, key: &str, duration: Duration) {
+        let mut connection = self.commands.clone();
+        let millis = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX).max(1);
+        let locked: redis::RedisResult<()> = redis::cmd("SET")
+            .arg(format!("{}:lock:{key}", self.cluster))
+            .arg(1)
+            .arg("PX")
+            .arg(millis)
+            .query_async(&mut connection)
+            .await;
+        if let Err(error) = locked {
+            tracing::warn!(%error, "cannot share a lockout; it holds on this node only");
+        }
+    }
+
+    async fn is_locked_shared(&self, key: &str) -> bool {
+        let mut connection = self.commands.clone();
+        let call = async {
+            let exists: redis::RedisResult<bool> =
+                connection.exists(format!("{}:lock:{key}", self.cluster)).await;
+            exists
+        };
+        matches!(tokio::time::timeout(SHARED_TAKE_TIMEOUT, call).await, Ok(Ok(true)))
+    }
+
+    async fn clear_shared(&self, key: &str) {
+        let mut connection = self.commands.clone();
+        let cleared: redis::RedisResult<()> = redis::pipe()
+            .del(format!("{}:count:{key}", self.cluster))
+            .ignore()
+            .del(format!("{}:lock:{key}", self.cluster))
+            .ignore()
+            .query_async(&mut connection)
+            .await;
+        if let Err(error) = cleared {
+            tracing::warn!(%error, "cannot clear a shared lockout");
+        }
+    }
+
     async fn close(&self) {
         self.stop.cancel();
         let task = self.presence_task.lock().expect("presence task lock is never poisoned").take();

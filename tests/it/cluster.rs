@@ -371,3 +371,24 @@ async fn cluster_rate_limits_and_login_throttling_hold_across_nodes() {
     assert_eq!(login(&nodes[0], 10).await.unwrap().status(), 429, "the address's attempts are used up");
     assert_eq!(login(&nodes[1], 11).await.unwrap().status(), 429, "on every node");
 }
+
+#[tokio::test]
+async fn cluster_a_username_locks_out_after_failures_spread_over_nodes() {
+    let Some(database) = fresh_postgres_database().await else { return };
+    let Some(redis) = redis_url() else { return };
+    let nodes =
+        [TestServer::start_node(&database, &redis).await, TestServer::start_node(&database, &redis).await];
+    nodes[0].register("alice").await;
+    let http = reqwest::Client::new();
+    let login = |node: &TestServer, password: &str| {
+        http.post(node.url("/api/login")).json(&json!({"username": "alice", "password": password})).send()
+    };
+    // Five failures (the threshold), alternating nodes: neither node saw
+    // five by itself, yet the name is locked on both, even for the right
+    // password.
+    for n in 0..5 {
+        assert_eq!(login(&nodes[n % 2], "wrong password").await.unwrap().status(), 401);
+    }
+    assert_eq!(login(&nodes[1], "correct horse").await.unwrap().status(), 429);
+    assert_eq!(login(&nodes[0], "correct horse").await.unwrap().status(), 429);
+}

@@ -162,3 +162,26 @@ async fn socketio_checks_the_origin_and_serves_the_official_client() {
     assert_eq!(bundle.headers()["content-type"], "text/javascript; charset=utf-8");
     assert!(bundle.text().await.unwrap().starts_with("/*!\n * Socket.IO v4."));
 }
+
+/// Socket.IO sockets register with the hub like native sessions, so natter's
+/// own bus carries their traffic between nodes: no Socket.IO Redis adapter.
+#[tokio::test]
+async fn socketio_works_across_nodes() {
+    let Some(database) = crate::services::fresh_postgres_database().await else { return };
+    let Some(redis) = crate::services::redis_url() else { return };
+    let nodes =
+        [TestServer::start_node(&database, &redis).await, TestServer::start_node(&database, &redis).await];
+    let token = nodes[0].register("dana").await;
+    let mut dana = RawSocketIo::open(&nodes[0], None).await.expect("the handshake");
+    dana.join(json!({"token": token})).await.expect("a session admits");
+    dana.emit("user changed channel", json!("General")).await;
+    dana.take("user changed channel", |_| true).await;
+    let (mut alice, _) = nodes[1].user("alice").await;
+
+    dana.emit("new message", json!({"message": "from node 0", "channel": "General"})).await;
+    let stored = alice.message_with_body("from node 0").await;
+    assert_eq!((stored["sender"].as_str(), stored["seq"].as_i64()), (Some("dana"), Some(1)));
+    alice.post(GENERAL, "from node 1", "a-1").await;
+    let shown = dana.take("new message", |m| m["message"] == "from node 1").await;
+    assert_eq!((shown["sender"].as_str(), shown["channel"].as_str()), (Some("alice"), Some("General")));
+}

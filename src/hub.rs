@@ -483,15 +483,18 @@ impl Hub {
             state.users.get(id).is_some_and(|u| u.online) || state.remote_online.contains_key(id)
         };
         let remote: HashMap<UserId, String> = remote.into_iter().collect();
-        let arrived: Vec<(UserId, String)> =
+        let mut arrived: Vec<(UserId, String)> =
             remote.iter().filter(|(id, _)| !shown(&state, id)).map(|(id, n)| (*id, n.clone())).collect();
-        let departed: Vec<(UserId, String)> = state
+        let mut departed: Vec<(UserId, String)> = state
             .remote_online
             .iter()
             .filter(|(id, _)| !remote.contains_key(id) && !state.users.get(id).is_some_and(|u| u.online))
             .map(|(id, n)| (*id, n.clone()))
             .collect();
-        // One event per change, each carrying the list as it stands after it.
+        // One event per change, each carrying the list as it stands after
+        // it, in name order so every node tells the same story.
+        arrived.sort_by_key(|(_, name)| name.to_ascii_lowercase());
+        departed.sort_by_key(|(_, name)| name.to_ascii_lowercase());
         for (id, name) in departed {
             state.remote_online.remove(&id);
             let presence = Delivery::new(presence_event(&state, &name, false));
@@ -1114,6 +1117,44 @@ mod tests {
         let again = hub.claim(&bob, NO_SESSION, Interests::default(), true).expect("reclaimed");
         assert_eq!(hub.online_users(), vec!["bob".to_owned()]);
         hub.unregister(again.id);
+    }
+
+    /// The presence events a registration has received, as (user, online).
+    fn presence_seen(registration: &mut Registration) -> Vec<(String, bool)> {
+        std::iter::from_fn(|| registration.deliveries.try_recv().ok())
+            .filter_map(|delivery| match &delivery.event {
+                Event::Presence { user, online, .. } => Some((user.clone(), *online)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn remote_presence_is_merged_with_local_and_announced_once() {
+        let hub = hub().await;
+        let alice = guest(&hub, "alice").await;
+        let mut watching = hub.register(&alice, NO_SESSION);
+        presence_seen(&mut watching);
+        let (bob_id, carol_id) = (UserId(900), UserId(901));
+
+        // Bob and Carol are on other nodes.
+        hub.set_remote_presence(vec![(bob_id, "bob".into()), (carol_id, "carol".into())]);
+        assert_eq!(presence_seen(&mut watching), [("bob".into(), true), ("carol".into(), true)]);
+        assert_eq!(hub.online_users(), ["alice", "bob", "carol"]);
+        assert!(hub.is_online("CAROL"), "a remote name is taken");
+        // The same report again is no news.
+        hub.set_remote_presence(vec![(bob_id, "bob".into()), (carol_id, "carol".into())]);
+        assert!(presence_seen(&mut watching).is_empty());
+
+        // Alice also connects on another node, then Carol leaves hers: only
+        // Carol's departure is news; Alice was online here all along.
+        hub.set_remote_presence(vec![(alice.id, "alice".into()), (bob_id, "bob".into())]);
+        assert_eq!(presence_seen(&mut watching), [("carol".into(), false)]);
+        assert_eq!(hub.online_users(), ["alice", "bob"]);
+        // Bob's node dies (its record expired): Bob goes offline.
+        hub.set_remote_presence(vec![(alice.id, "alice".into())]);
+        assert_eq!(presence_seen(&mut watching), [("bob".into(), false)]);
+        assert!(!hub.is_online("bob"));
     }
 
     #[tokio::test]

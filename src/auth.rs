@@ -14,6 +14,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
+use crate::bus::{Bus, SharedTake};
 use crate::limits::Limits;
 use crate::model::{User, UserName, check_password, now_millis};
 use crate::store::{Store, StoreError};
@@ -71,6 +72,9 @@ pub struct Accounts {
     throttle: Mutex<Throttle>,
     /// See [`Accounts::guest_names`].
     guest_names: tokio::sync::Mutex<()>,
+    /// Shares the per-address buckets with the other nodes of a cluster.
+    bus: Arc<dyn Bus>,
+    creations_per_minute: f64,
     /// Password hashing costs ~19 MiB and tens of milliseconds each; at most
     /// this many run at once, so a burst of requests queues instead of
     /// exhausting memory and the blocking pool.
@@ -78,7 +82,12 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    pub async fn new(store: Arc<dyn Store>, limits: &Limits, allow_guests: bool) -> Result<Self, AuthError> {
+    pub async fn new(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        limits: &Limits,
+        allow_guests: bool,
+    ) -> Result<Self, AuthError> {
         let decoy_hash = hash_password(random_token()).await?;
         let parallel_hashes = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Self {
@@ -92,6 +101,8 @@ impl Accounts {
             )),
             hashing: tokio::sync::Semaphore::new(parallel_hashes),
             guest_names: tokio::sync::Mutex::new(()),
+            bus,
+            creations_per_minute: limits.account_creations_per_minute,
         })
     }
 
@@ -118,7 +129,7 @@ impl Accounts {
         username: &str,
         password: &str,
     ) -> Result<Session, AuthError> {
-        if !self.throttle().allow_creation_from(client) {
+        if !self.throttle().allow_creation_from(client) || !self.shared_creation_from(client).await {
             return Err(AuthError::RateLimited);
         }
         let user = self.create_user(username, password).await?;
@@ -127,7 +138,7 @@ impl Accounts {
     }
 
     pub async fn login(&self, client: IpAddr, username: &str, password: &str) -> Result<Session, AuthError> {
-        if !self.throttle().allow_login_from(client) {
+        if !self.throttle().allow_login_from(client) || !self.shared_login_from(client).await {
             return Err(AuthError::RateLimited);
         }
         // Names that cannot exist are refused without touching the lockout
@@ -192,7 +203,7 @@ impl Accounts {
         if !self.allow_guests {
             return Err(AuthError::GuestsDisabled);
         }
-        if !self.throttle().allow_creation_from(client) {
+        if !self.throttle().allow_creation_from(client) || !self.shared_creation_from(client).await {
             return Err(AuthError::RateLimited);
         }
         let name = UserName::parse(username).map_err(AuthError::InvalidUsername)?;
@@ -237,6 +248,20 @@ impl Accounts {
         let expires = now_millis().saturating_add(ttl_ms);
         self.store.create_session(user.id, token_hash(&token), expires).await?;
         Ok(Session { token, user })
+    }
+
+    /// The cluster-wide twin of the per-address login bucket.
+    async fn shared_login_from(&self, client: IpAddr) -> bool {
+        let rate = 1.0 / throttle::LOGIN_REFILL.as_secs_f64();
+        let taken = self.bus.take_shared(&format!("login:{client}"), rate, throttle::LOGIN_BURST).await;
+        taken == SharedTake::Allowed
+    }
+
+    /// The cluster-wide twin of the per-address account-creation bucket.
+    async fn shared_creation_from(&self, client: IpAddr) -> bool {
+        let per_minute = self.creations_per_minute;
+        let bucket = format!("creations:{client}");
+        self.bus.take_shared(&bucket, per_minute / 60.0, per_minute.max(1.0)).await == SharedTake::Allowed
     }
 
     fn throttle(&self) -> std::sync::MutexGuard<'_, Throttle> {

@@ -4,12 +4,16 @@
 //! One subscription per node, never one per socket. Events are published after
 //! the store commit, and a node never receives its own events back. The hub
 //! delivers locally by itself, so on a single node the bus has nothing to do:
-//! [`LocalBus`] is that case. A Redis bus slots in behind the same trait.
+//! [`LocalBus`] is that case. [`redis::RedisBus`] connects several nodes.
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use crate::model::{Channel, ChannelId, Message, Seq, UserId};
+
+pub mod redis;
 
 /// What crosses between nodes.
 #[derive(Debug, Clone)]
@@ -26,6 +30,25 @@ pub enum BusEvent {
     Read { channel: ChannelId, user: UserId, seq: Seq },
     /// A public channel was created (announced to connections that asked).
     ChannelCreated(Channel),
+    /// Never sent between nodes: the bus itself reports that it may have
+    /// lost events (its subscription was re-established), so the hub catches
+    /// every channel up from the store rather than waiting for a later
+    /// message to reveal the gap.
+    Resync,
+    /// Never sent between nodes: the users online on the other nodes now,
+    /// as the bus last read them (each node's heartbeat record, which
+    /// expires with its TTL when the node dies).
+    RemotePresence(Vec<(UserId, String)>),
+}
+
+/// The answer of a shared token bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharedTake {
+    Allowed,
+    /// Empty; the next token comes after this long.
+    Denied {
+        retry_after: Duration,
+    },
 }
 
 #[async_trait]
@@ -36,6 +59,25 @@ pub trait Bus: Send + Sync + 'static {
 
     /// The events from other nodes. Called once, by the hub, at start.
     fn subscribe(&self) -> mpsc::Receiver<BusEvent>;
+
+    /// The users shown online on this node changed to `online`. Called under
+    /// the hub's lock, so it must not block.
+    fn local_presence(&self, online: Vec<(UserId, String)>) {
+        let _ = online;
+    }
+
+    /// Takes one from the token bucket `bucket` that every node of the
+    /// cluster shares (`per_second` refill, `burst` capacity). Nodes keep
+    /// their own buckets too; this one holds the limit across nodes. Alone,
+    /// a node has no one to share with and always gets `Allowed`.
+    async fn take_shared(&self, bucket: &str, per_second: f64, burst: f64) -> SharedTake {
+        let _ = (bucket, per_second, burst);
+        SharedTake::Allowed
+    }
+
+    /// The node is stopping: withdraw from the cluster (its users leave
+    /// now, not at the presence TTL) and stop listening.
+    async fn close(&self) {}
 }
 
 /// The bus of a single node: there is no one else to tell.

@@ -23,7 +23,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::{Bus, BusEvent};
+use crate::bus::{Bus, BusEvent, SharedTake};
 use crate::limits::{Limits, TokenBucket};
 use crate::metrics::Metrics;
 use crate::model::{
@@ -204,8 +204,11 @@ struct UserEntry {
     /// Bumped whenever a connection arrives, so a pending "go offline" timer
     /// can tell it was overtaken.
     generation: u64,
-    /// Shared by all of the user's connections.
+    /// Shared by all of the user's connections on this node.
     messages: TokenBucket,
+    /// Set when the cluster's shared bucket for this user ran dry (the user
+    /// sends through several nodes): sends are refused until then.
+    shared_throttle_until: Option<std::time::Instant>,
 }
 
 /// Per-channel delivery state.
@@ -229,13 +232,27 @@ struct State {
     connections: HashMap<ConnectionId, ConnectionEntry>,
     users: HashMap<UserId, UserEntry>,
     routes: HashMap<ChannelId, Route>,
+    /// Users shown online on other nodes of the cluster, as the bus last
+    /// reported; empty on a single node.
+    remote_online: HashMap<UserId, String>,
 }
 
-/// Names of the users shown online, sorted without case.
+/// Names of the users shown online anywhere in the cluster, sorted without case.
 fn online_names(state: &State) -> Vec<String> {
     let mut names: Vec<String> = state.users.values().filter(|u| u.online).map(|u| u.name.clone()).collect();
+    let remote_only = state
+        .remote_online
+        .iter()
+        .filter(|(id, _)| !state.users.get(id).is_some_and(|u| u.online))
+        .map(|(_, name)| name.clone());
+    names.extend(remote_only);
     names.sort_by_key(|name| name.to_ascii_lowercase());
     names
+}
+
+/// The users shown online on this node, for the bus's presence record.
+fn local_online(state: &State) -> Vec<(UserId, String)> {
+    state.users.iter().filter(|(_, u)| u.online).map(|(id, u)| (*id, u.name.clone())).collect()
 }
 
 fn presence_event(state: &State, user: &str, online: bool) -> Event {
@@ -361,13 +378,18 @@ impl Hub {
             online: false,
             generation: 0,
             messages: TokenBucket::new(limits.messages_per_second, limits.message_burst),
+            shared_throttle_until: None,
         });
         entry.connections.insert(id);
         entry.generation += 1;
         if !entry.online {
             entry.online = true;
-            let presence = Delivery::new(presence_event(state, &user.name, true));
-            self.broadcast(state, &presence);
+            // Already shown online if another node has them.
+            if !state.remote_online.contains_key(&user.id) {
+                let presence = Delivery::new(presence_event(state, &user.name, true));
+                self.broadcast(state, &presence);
+            }
+            self.bus.local_presence(local_online(state));
         }
         self.metrics.connections.inc();
         self.metrics.connections_total.inc();
@@ -445,8 +467,42 @@ impl Hub {
         }
         let name = entry.name.clone();
         state.users.remove(&user);
-        let presence = Delivery::new(presence_event(&state, &name, false));
-        self.broadcast(&mut state, &presence);
+        self.bus.local_presence(local_online(&state));
+        // Still shown online if another node has them.
+        if !state.remote_online.contains_key(&user) {
+            let presence = Delivery::new(presence_event(&state, &name, false));
+            self.broadcast(&mut state, &presence);
+        }
+    }
+
+    /// Takes the bus's latest view of who is online on other nodes and tells
+    /// connections about everyone who came or went, cluster-wide.
+    fn set_remote_presence(&self, remote: Vec<(UserId, String)>) {
+        let mut state = self.lock();
+        let shown = |state: &State, id: &UserId| {
+            state.users.get(id).is_some_and(|u| u.online) || state.remote_online.contains_key(id)
+        };
+        let remote: HashMap<UserId, String> = remote.into_iter().collect();
+        let arrived: Vec<(UserId, String)> =
+            remote.iter().filter(|(id, _)| !shown(&state, id)).map(|(id, n)| (*id, n.clone())).collect();
+        let departed: Vec<(UserId, String)> = state
+            .remote_online
+            .iter()
+            .filter(|(id, _)| !remote.contains_key(id) && !state.users.get(id).is_some_and(|u| u.online))
+            .map(|(id, n)| (*id, n.clone()))
+            .collect();
+        // One event per change, each carrying the list as it stands after it.
+        for (id, name) in departed {
+            state.remote_online.remove(&id);
+            let presence = Delivery::new(presence_event(&state, &name, false));
+            self.broadcast(&mut state, &presence);
+        }
+        for (id, name) in arrived {
+            state.remote_online.insert(id, name.clone());
+            let presence = Delivery::new(presence_event(&state, &name, true));
+            self.broadcast(&mut state, &presence);
+        }
+        state.remote_online = remote;
     }
 
     /// Names of the users online now (including those within the grace period).
@@ -454,9 +510,12 @@ impl Hub {
         online_names(&self.lock())
     }
 
-    /// Whether a user of this name (compared without case) is online.
+    /// Whether a user of this name (compared without case) is online
+    /// anywhere in the cluster.
     pub fn is_online(&self, name: &str) -> bool {
-        self.lock().users.values().any(|u| u.online && u.name.eq_ignore_ascii_case(name))
+        let state = self.lock();
+        state.users.values().any(|u| u.online && u.name.eq_ignore_ascii_case(name))
+            || state.remote_online.values().any(|n| n.eq_ignore_ascii_case(name))
     }
 
     // ----- delivery -----------------------------------------------------------
@@ -644,6 +703,40 @@ impl Hub {
                 self.send_to_user(&mut state, user, &Delivery::new(Event::Read { channel, seq }));
             }
             BusEvent::ChannelCreated(channel) => self.announce_channel(channel),
+            BusEvent::Resync => self.catch_up_from_store().await,
+            BusEvent::RemotePresence(remote) => self.set_remote_presence(remote),
+        }
+    }
+
+    /// Reads every channel's messages past what this node delivered, after
+    /// the bus may have lost some. Waiting for the next message of each
+    /// channel to reveal the gap would leave a quiet channel's last messages
+    /// undelivered indefinitely.
+    async fn catch_up_from_store(self: &Arc<Self>) {
+        let channels: Vec<(ChannelId, Seq)> =
+            self.lock().routes.iter().map(|(channel, route)| (*channel, route.delivered)).collect();
+        for (channel, mut after) in channels {
+            loop {
+                match self.store.messages_after(channel, after, FILL_PAGE).await {
+                    Ok(messages) => {
+                        let complete = messages.len() < FILL_PAGE as usize;
+                        if let Some(last) = messages.last() {
+                            after = last.seq;
+                        }
+                        for message in messages {
+                            self.accept_message(message);
+                        }
+                        if complete {
+                            break;
+                        }
+                    }
+                    Err(error) => {
+                        // A later message or resync reveals the gap again.
+                        tracing::warn!(%error, channel = channel.0, "catch-up after a bus resync failed");
+                        break;
+                    }
+                }
+            }
         }
     }
 
@@ -696,8 +789,28 @@ impl Hub {
     ) -> impl Future<Output = Result<Appended, HubError>> + Send + 'static {
         let allowed = {
             let mut state = self.lock();
-            state.users.get_mut(&sender.id).is_none_or(|entry| entry.messages.try_take())
+            let now = std::time::Instant::now();
+            state.users.get_mut(&sender.id).is_none_or(|entry| {
+                entry.shared_throttle_until.is_none_or(|until| until <= now) && entry.messages.try_take()
+            })
         };
+        if allowed {
+            // The cluster-wide bucket answers a round trip later; the send
+            // goes ahead (so one connection's sends stay in order), and if
+            // the user has used up the cluster's allowance through other
+            // nodes, the sends after this one are refused.
+            let hub = Arc::clone(self);
+            let user = sender.id;
+            tokio::spawn(async move {
+                let bucket = format!("messages:{}", user.0);
+                let (rate, burst) = (hub.limits.messages_per_second, hub.limits.message_burst);
+                if let SharedTake::Denied { retry_after } = hub.bus.take_shared(&bucket, rate, burst).await
+                    && let Some(entry) = hub.lock().users.get_mut(&user)
+                {
+                    entry.shared_throttle_until = Some(std::time::Instant::now() + retry_after);
+                }
+            });
+        }
         let queued = allowed
             .then(|| self.store.append_message(NewMessage { channel, sender: sender.id, client_id, body }));
         let hub = Arc::clone(self);

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use natter::auth::Accounts;
+use natter::bus::LocalBus;
 use natter::limits::Limits;
 use natter::metrics::Metrics;
 use natter::server::{self, Config};
@@ -49,9 +50,21 @@ struct ServeArgs {
     /// Address to listen on; port 0 picks a free one.
     #[arg(long, env = "NATTER_LISTEN", default_value = "127.0.0.1:3000")]
     listen: SocketAddr,
-    /// `sqlite://PATH` (created if missing) or `sqlite::memory:`.
+    /// `sqlite://PATH` (created if missing), `sqlite::memory:` or
+    /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE`.
     #[arg(long, env = "NATTER_DATABASE_URL", default_value = "sqlite://natter.db")]
     database: String,
+    /// `redis://HOST:PORT` to run as one of several nodes (needs a shared
+    /// `postgres://` database): cross-node fan-out, presence and limits.
+    #[arg(long, env = "NATTER_REDIS_URL")]
+    redis: Option<String>,
+    /// Names the cluster in Redis: its bus channel and keys start with it.
+    /// Nodes of one cluster share it; clusters sharing a Redis differ.
+    #[arg(long, env = "NATTER_CLUSTER_NAME", default_value = "natter")]
+    cluster_name: String,
+    /// Seconds a crashed node's users stay online elsewhere in the cluster.
+    #[arg(long, env = "NATTER_PRESENCE_TTL_SECS", default_value_t = 15.0)]
+    presence_ttl_secs: f64,
     /// Let people in with a name only, like the tutorial app.
     #[arg(long, env = "NATTER_ALLOW_GUESTS")]
     allow_guests: bool,
@@ -99,6 +112,9 @@ impl ServeArgs {
         };
         Config {
             database_url: self.database,
+            redis_url: self.redis,
+            cluster_name: self.cluster_name,
+            presence_ttl: Duration::from_secs_f64(self.presence_ttl_secs.clamp(0.3, 3600.0)),
             allow_guests: self.allow_guests,
             allowed_origins: self.allowed_origins,
             limits,
@@ -182,7 +198,7 @@ fn read_password() -> anyhow::Result<String> {
 
 async fn add_user(name: &str, password: &str, database: &str) -> anyhow::Result<()> {
     let store = store::open(database, Arc::new(Metrics::default())).await?;
-    let accounts = Accounts::new(Arc::clone(&store), &Limits::default(), false).await?;
+    let accounts = Accounts::new(Arc::clone(&store), Arc::new(LocalBus), &Limits::default(), false).await?;
     let created = accounts.create_user(name, password).await;
     store.close().await;
     let user = created?;

@@ -497,6 +497,92 @@ pub mod socketio {
     }
 }
 
+/// What nodes tell each other over the bus (Redis pub/sub): one JSON object
+/// per event, tagged with the sending node so it can ignore its own echo.
+/// Messages travel as the same [`MessageInfo`] clients see, plus the sender's
+/// id. Conversions from and to the hub's `BusEvent` live at the bus's edge
+/// (`bus::redis`).
+pub mod bus {
+    use serde::{Deserialize, Serialize};
+
+    use super::{ChannelKind, MessageInfo};
+
+    #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+    pub struct Frame {
+        /// The publishing node's random id.
+        pub node: String,
+        pub event: Event,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+    #[serde(tag = "type", rename_all = "snake_case")]
+    pub enum Event {
+        Message {
+            #[serde(flatten)]
+            message: MessageInfo,
+            sender_id: i64,
+        },
+        Joined {
+            channel: i64,
+            user: i64,
+        },
+        Left {
+            channel: i64,
+            user: i64,
+        },
+        Typing {
+            channel: i64,
+            user: i64,
+            name: String,
+        },
+        Read {
+            channel: i64,
+            user: i64,
+            seq: i64,
+        },
+        ChannelCreated {
+            id: i64,
+            name: String,
+            kind: ChannelKind,
+        },
+        /// The sender's presence record changed; receivers read them again.
+        PresenceChanged,
+    }
+
+    /// One node's heartbeat record in Redis (`{cluster}:presence:{node}`,
+    /// with a TTL): the users shown online on that node.
+    #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+    pub struct PresenceRecord {
+        pub users: Vec<PresenceUser>,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+    pub struct PresenceUser {
+        pub id: i64,
+        pub name: String,
+    }
+
+    impl PresenceRecord {
+        pub fn to_json(&self) -> String {
+            serde_json::to_string(self).expect("presence records always serialize")
+        }
+
+        pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+            serde_json::from_slice(bytes)
+        }
+    }
+
+    impl Frame {
+        pub fn to_json(&self) -> String {
+            serde_json::to_string(self).expect("bus frames always serialize")
+        }
+
+        pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+            serde_json::from_slice(bytes)
+        }
+    }
+}
+
 /// Close codes the server uses beyond the standard ones.
 pub mod close_code {
     /// The client did not read fast enough; it should reconnect and resume.

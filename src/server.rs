@@ -15,7 +15,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::{Accounts, AuthError};
-use crate::bus::LocalBus;
+use crate::bus::redis::{BusError, DEFAULT_PRESENCE_TTL, RedisBus, RedisOptions};
+use crate::bus::{Bus, LocalBus};
 use crate::hub::Hub;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
@@ -33,8 +34,17 @@ mod ws;
 /// Everything `natter serve` can be told.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `sqlite://path` or `sqlite::memory:`.
+    /// `sqlite://path`, `sqlite::memory:` or `postgres://...`.
     pub database_url: String,
+    /// `redis://...` when this node is one of several; they must share a
+    /// PostgreSQL database.
+    pub redis_url: Option<String>,
+    /// Names this cluster in Redis (the bus channel and every key start with
+    /// it), so clusters can share one Redis.
+    pub cluster_name: String,
+    /// How long a node's users stay online in the cluster after the node
+    /// stops heartbeating (it died).
+    pub presence_ttl: Duration,
     /// Let people in with a name only (as the tutorial app does).
     pub allow_guests: bool,
     /// Origins besides the server's own whose pages may open `/ws` and
@@ -52,6 +62,9 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             database_url: "sqlite://natter.db".into(),
+            redis_url: None,
+            cluster_name: "natter".into(),
+            presence_ttl: DEFAULT_PRESENCE_TTL,
             allow_guests: false,
             allowed_origins: Vec::new(),
             limits: Limits::default(),
@@ -67,6 +80,10 @@ pub enum ServeError {
     Store(#[from] StoreError),
     #[error("cannot set up accounts: {0}")]
     Accounts(#[from] AuthError),
+    #[error("{0}")]
+    Bus(#[from] BusError),
+    #[error("--redis needs a database all nodes share: use --database postgres://...")]
+    ClusterNeedsPostgres,
     #[error("network error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -97,10 +114,23 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let metrics = Arc::new(Metrics::default());
+    let bus: Arc<dyn Bus> = match &config.redis_url {
+        Some(_) if config.database_url.starts_with("sqlite:") => {
+            return Err(ServeError::ClusterNeedsPostgres);
+        }
+        Some(url) => {
+            let options =
+                RedisOptions { cluster: config.cluster_name.clone(), presence_ttl: config.presence_ttl };
+            Arc::new(RedisBus::connect(url, options).await?)
+        }
+        None => Arc::new(LocalBus),
+    };
     let store = store::open(&config.database_url, Arc::clone(&metrics)).await?;
-    let hub = Hub::start(Arc::clone(&store), Arc::new(LocalBus), config.limits.clone(), Arc::clone(&metrics))
-        .await?;
-    let accounts = Arc::new(Accounts::new(Arc::clone(&store), &config.limits, config.allow_guests).await?);
+    let hub =
+        Hub::start(Arc::clone(&store), Arc::clone(&bus), config.limits.clone(), Arc::clone(&metrics)).await?;
+    let accounts = Arc::new(
+        Accounts::new(Arc::clone(&store), Arc::clone(&bus), &config.limits, config.allow_guests).await?,
+    );
     let state = AppState {
         hub,
         accounts,
@@ -149,6 +179,7 @@ pub async fn serve(
         tracing::warn!("sessions still open after the drain timeout");
     }
     store.close().await;
+    bus.close().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Durable state: accounts, sessions, channels, memberships and messages.
 //!
 //! [`Store`] is shaped by use cases, not tables. Backends live in submodules
-//! (`sqlite` now; PostgreSQL later) and must pass the same conformance suite
+//! (`sqlite`, `postgres`) and must pass the same conformance suite
 //! (`tests/it/store.rs`). This is the only place that knows SQL; it knows
 //! nothing of sockets or the hub.
 
@@ -16,11 +16,13 @@ use crate::model::{
     UserId, UserName,
 };
 
+pub mod postgres;
 pub mod sqlite;
 
 use crate::metrics::Metrics;
 
-/// Opens the store a database URL names (`sqlite://...`, `sqlite::memory:`).
+/// Opens the store a database URL names (`sqlite://...`, `sqlite::memory:`,
+/// `postgres://...` or `postgresql://...`).
 pub async fn open(url: &str, metrics: Arc<Metrics>) -> StoreResult<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         let options = sqlite::SqliteOptions::from_url(url).map_err(StoreError::Backend)?;
@@ -28,11 +30,13 @@ pub async fn open(url: &str, metrics: Arc<Metrics>) -> StoreResult<Arc<dyn Store
             .await
             .map_err(|e| StoreError::Backend(format!("store start-up failed: {e}")))??;
         Ok(Arc::new(store))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PostgresStore::open(url, metrics).await?))
     } else {
         // Only the scheme is echoed: the rest of a URL may hold a password.
         let scheme = url.split(':').next().unwrap_or_default();
         Err(StoreError::Backend(format!(
-            "unsupported database scheme {scheme:?}: use sqlite://PATH or sqlite::memory:"
+            "unsupported database scheme {scheme:?}: use sqlite://PATH, sqlite::memory: or postgres://..."
         )))
     }
 }

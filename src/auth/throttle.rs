@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use crate::limits::AddressBuckets;
 
 /// Login attempts allowed per client address: a burst, then one per refill.
-const LOGIN_BURST: f64 = 10.0;
-const LOGIN_REFILL: Duration = Duration::from_secs(6);
+pub(super) const LOGIN_BURST: f64 = 10.0;
+pub(super) const LOGIN_REFILL: Duration = Duration::from_secs(6);
 /// The first lockout; each further failure doubles it, up to the maximum.
 const FIRST_LOCKOUT: Duration = Duration::from_secs(1);
 const MAX_LOCKOUT: Duration = Duration::from_secs(15 * 60);

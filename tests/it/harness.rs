@@ -62,6 +62,32 @@ impl TestServer {
         server
     }
 
+    /// One node of a cluster: a shared PostgreSQL database and Redis. The
+    /// cluster is named after the database, so tests sharing the Redis do
+    /// not hear each other.
+    pub async fn start_node(database_url: &str, redis_url: &str) -> Self {
+        Self::start_node_with(database_url, redis_url, test_limits()).await
+    }
+
+    /// [`TestServer::start_node`] with these limits.
+    pub async fn start_node_with(database_url: &str, redis_url: &str, limits: Limits) -> Self {
+        let database = database_url.rsplit('/').next().expect("a database name").to_owned();
+        let config = Config {
+            database_url: database_url.to_owned(),
+            redis_url: Some(redis_url.to_owned()),
+            cluster_name: database,
+            // Short, so a dead node's users leave within a test's patience.
+            presence_ttl: Duration::from_secs(1),
+            limits,
+            ..Config::default()
+        };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut server =
+            Self { addr: "127.0.0.1:0".parse().unwrap(), config, stop: None, task: None, _dir: dir };
+        server.launch("127.0.0.1:0".parse().unwrap()).await;
+        server
+    }
+
     async fn launch(&mut self, at: SocketAddr) {
         let listener = tokio::net::TcpListener::bind(at).await.expect("bind");
         self.addr = listener.local_addr().unwrap();
@@ -160,7 +186,12 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(server: &TestServer, token: &str) -> Self {
-        let mut request = server.ws_url().into_client_request().unwrap();
+        Self::connect_url(&server.ws_url(), token).await
+    }
+
+    /// Connects to a `/ws` URL that is not a test server's own (a proxy's).
+    pub async fn connect_url(url: &str, token: &str) -> Self {
+        let mut request = url.into_client_request().unwrap();
         request.headers_mut().insert("Authorization", format!("Bearer {token}").parse().unwrap());
         let (socket, _) = tokio_tungstenite::connect_async(request).await.expect("websocket connects");
         Self { token: token.to_owned(), socket, backlog: VecDeque::new(), next_ref: 1 }

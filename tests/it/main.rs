@@ -1,15 +1,18 @@
 //! The integration suite: one crate, real servers on port 0, real clients.
 
 mod harness;
+mod services;
 
 mod bad_input;
 mod binary;
 mod channels;
+mod cluster;
 mod chat;
 mod crash;
 mod fuzz;
 mod http_api;
 mod limits;
+mod nginx;
 mod presence;
 mod resume;
 mod slow;

@@ -1,0 +1,997 @@
+//! The PostgreSQL store, for operators who run one and for several nodes
+//! sharing one database.
+//!
+//! Writes go to one writer task per node that owns one connection, takes
+//! every job waiting (up to `max_batch`), runs each in its own savepoint
+//! inside one transaction, commits once and only then answers them all: the
+//! same group commit as the SQLite store. Reads go over a second, pipelined
+//! connection, so history and lookups never wait behind a batch.
+//!
+//! Several nodes write the same channels. A message's seq comes from
+//! `UPDATE channels SET last_seq = last_seq + 1 ... RETURNING`, which holds the
+//! channel row's lock until the batch commits, so writers on every node
+//! serialize per channel and seqs stay unique and gap-free. Each batch first
+//! locks every channel its appends touch, in id order, so two nodes' batches
+//! never wait on each other in a cycle.
+//!
+//! A lost connection (PostgreSQL restarted, network cut) fails the jobs in
+//! flight with `StoreError::Backend`, never answering a write that was not
+//! committed; the next job reconnects.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use futures_util::future::BoxFuture;
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, NoTls, Row};
+
+use super::{Appended, Credentials, NewMessage, Queued, Store, StoreError, StoreResult};
+use crate::metrics::Metrics;
+use crate::model::{
+    Channel, ChannelId, ChannelKind, ChannelName, ChannelView, GENERAL, Message, MessageId, Seq, User,
+    UserId, UserName, now_millis,
+};
+
+/// Jobs waiting for the writer task. When it is full, new jobs are refused at
+/// once (`StoreError::Busy`, which clients see as `unavailable` and retry)
+/// rather than queueing without bound behind a slow database.
+pub const JOB_QUEUE: usize = 16_384;
+
+/// Most jobs committed in one transaction. Bounds how long one batch holds
+/// its channels' row locks, which writers on other nodes wait for.
+pub const DEFAULT_MAX_BATCH: usize = 512;
+
+/// How long opening a connection may take before the job fails.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A key for `pg_advisory_xact_lock`, so nodes starting together migrate one
+/// at a time ("natter" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6e61_7474_6572;
+
+pub struct PostgresStore {
+    config: tokio_postgres::Config,
+    /// `None` once closed.
+    jobs: std::sync::Mutex<Option<mpsc::Sender<Box<dyn Job>>>>,
+    writer: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The read connection; replaced when it is found closed.
+    reader: std::sync::Mutex<Option<Arc<Client>>>,
+    closed: AtomicBool,
+}
+
+impl PostgresStore {
+    /// Connects, migrates and starts the writer task.
+    pub async fn open(url: &str, metrics: Arc<Metrics>) -> StoreResult<Self> {
+        Self::open_with(url, DEFAULT_MAX_BATCH, metrics).await
+    }
+
+    /// As [`open`](Self::open) with a batch size; 1 turns group commit off.
+    pub async fn open_with(url: &str, max_batch: usize, metrics: Arc<Metrics>) -> StoreResult<Self> {
+        let mut config = tokio_postgres::Config::from_str(url)
+            // The parser's message may quote the URL, password and all.
+            .map_err(|_| StoreError::Backend("cannot parse the PostgreSQL URL".into()))?;
+        config.connect_timeout(CONNECT_TIMEOUT);
+        config.application_name("natter");
+        let connection = connect(&config).await?;
+        migrate(&connection).await?;
+        let (sender, receiver) = mpsc::channel(JOB_QUEUE);
+        let writer = Writer { config: config.clone(), connection: Some(Arc::new(connection)), metrics };
+        let handle = tokio::spawn(writer.run(receiver, max_batch.max(1)));
+        Ok(Self {
+            config,
+            jobs: std::sync::Mutex::new(Some(sender)),
+            writer: std::sync::Mutex::new(Some(handle)),
+            reader: std::sync::Mutex::new(None),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    /// Queues `op` for the writer task; the returned future resolves after
+    /// the batch it ran in has committed. `lock` names the channel whose row
+    /// the job will update, so the batch can lock it up front.
+    fn submit<T, F>(&self, lock: Option<ChannelId>, op: F) -> Queued<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Client>) -> BoxFuture<'static, StoreResult<T>> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: Box<dyn Job> = Box::new(Operation { lock, op, reply });
+        let queued = {
+            let jobs = self.jobs.lock().expect("store sender lock is never poisoned");
+            match jobs.as_ref() {
+                Some(sender) => match sender.try_send(job) {
+                    Ok(()) => Ok(()),
+                    Err(mpsc::error::TrySendError::Full(_)) => Err(StoreError::Busy),
+                    Err(mpsc::error::TrySendError::Closed(_)) => Err(StoreError::Closed),
+                },
+                None => Err(StoreError::Closed),
+            }
+        };
+        Box::pin(async move {
+            queued?;
+            answer.await.unwrap_or(Err(StoreError::Closed))
+        })
+    }
+
+    /// The read connection, reconnecting if it was lost.
+    async fn read(&self) -> StoreResult<Arc<Client>> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        let current = self.reader.lock().expect("reader lock is never poisoned").clone();
+        if let Some(client) = current
+            && !client.is_closed()
+        {
+            return Ok(client);
+        }
+        let client = Arc::new(connect(&self.config).await?);
+        *self.reader.lock().expect("reader lock is never poisoned") = Some(Arc::clone(&client));
+        Ok(client)
+    }
+}
+
+/// Opens a connection and drives it on its own task.
+async fn connect(config: &tokio_postgres::Config) -> StoreResult<Client> {
+    let (client, connection) = config
+        .connect(NoTls)
+        .await
+        .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::warn!(%error, "PostgreSQL connection ended");
+        }
+    });
+    Ok(client)
+}
+
+fn backend(error: tokio_postgres::Error) -> StoreError {
+    if error.is_closed() {
+        StoreError::Backend(format!("PostgreSQL connection lost: {error}"))
+    } else {
+        StoreError::Backend(error.to_string())
+    }
+}
+
+fn is_unique_violation(error: &tokio_postgres::Error) -> bool {
+    error.code() == Some(&SqlState::UNIQUE_VIOLATION)
+}
+
+/// Schema versions, applied in order; `natter_schema` counts those applied.
+/// The same tables as the SQLite store's first migration, in PostgreSQL's
+/// types: identities for ids, BIGINT milliseconds for times.
+const MIGRATIONS: &[&str] = &[r#"
+    CREATE TABLE users (
+        id            BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+        name          TEXT NOT NULL,
+        name_key      TEXT NOT NULL UNIQUE,
+        password_hash TEXT,
+        guest         BOOLEAN NOT NULL DEFAULT FALSE,
+        created_at    BIGINT NOT NULL
+    );
+    CREATE TABLE sessions (
+        token_hash BYTEA PRIMARY KEY,
+        user_id    BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+    );
+    CREATE INDEX sessions_by_user ON sessions(user_id);
+    CREATE TABLE channels (
+        id         BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+        name       TEXT NOT NULL,
+        -- Lower-cased name; NULL for DMs. Unique among public channels only
+        -- (index below): a private channel's name must not be discoverable
+        -- by someone trying to create a channel of that name.
+        name_key   TEXT,
+        -- 'min_user_id:max_user_id' for DMs; NULL otherwise.
+        dm_key     TEXT UNIQUE,
+        kind       TEXT NOT NULL CHECK (kind IN ('public', 'private', 'dm')),
+        created_by BIGINT REFERENCES users(id),
+        created_at BIGINT NOT NULL,
+        last_seq   BIGINT NOT NULL DEFAULT 0
+    );
+    CREATE TABLE members (
+        channel_id BIGINT NOT NULL REFERENCES channels(id),
+        user_id    BIGINT NOT NULL REFERENCES users(id),
+        read_seq   BIGINT NOT NULL DEFAULT 0,
+        joined_at  BIGINT NOT NULL,
+        PRIMARY KEY (channel_id, user_id)
+    );
+    CREATE UNIQUE INDEX public_channel_names ON channels(name_key) WHERE kind = 'public';
+    CREATE INDEX channel_names ON channels(name_key);
+    CREATE INDEX members_by_user ON members(user_id);
+    CREATE TABLE messages (
+        id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        channel_id BIGINT NOT NULL REFERENCES channels(id),
+        seq        BIGINT NOT NULL,
+        sender_id  BIGINT NOT NULL REFERENCES users(id),
+        client_id  TEXT NOT NULL,
+        body       TEXT NOT NULL,
+        ts         BIGINT NOT NULL,
+        UNIQUE (channel_id, seq),
+        UNIQUE (sender_id, client_id)
+    );
+    INSERT INTO channels (id, name, name_key, kind, created_at)
+        VALUES (1, 'General', 'general', 'public', 0);
+    -- General took id 1 explicitly; the identity continues after it.
+    SELECT setval(pg_get_serial_sequence('channels', 'id'), 1);
+"#];
+
+async fn migrate(connection: &Client) -> StoreResult<()> {
+    connection.batch_execute("BEGIN").await.map_err(backend)?;
+    let migrated = async {
+        // One node migrates at a time; the others then find nothing to do.
+        connection.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+        connection
+            .batch_execute("CREATE TABLE IF NOT EXISTS natter_schema (version INTEGER NOT NULL)")
+            .await?;
+        let applied: i64 = connection.query_one("SELECT COUNT(*) FROM natter_schema", &[]).await?.get(0);
+        let applied = usize::try_from(applied).unwrap_or(0);
+        for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
+            connection.batch_execute(migration).await?;
+            let version = i32::try_from(index + 1).expect("fewer than 2^31 migrations");
+            connection.execute("INSERT INTO natter_schema (version) VALUES ($1)", &[&version]).await?;
+        }
+        connection.batch_execute("COMMIT").await
+    }
+    .await;
+    if let Err(error) = migrated {
+        let _ = connection.batch_execute("ROLLBACK").await;
+        return Err(StoreError::Backend(format!("migration failed: {error}")));
+    }
+    debug_assert_eq!(GENERAL, "General", "the migration above names General");
+    Ok(())
+}
+
+/// A type-erased operation for the writer task.
+trait Job: Send {
+    /// The channel whose row this job updates, if any.
+    fn lock(&self) -> Option<ChannelId>;
+    /// Runs the operation inside the current transaction.
+    fn run(self: Box<Self>, connection: Arc<Client>) -> BoxFuture<'static, Box<dyn Completion>>;
+    /// Answers without running (the transaction could not start).
+    fn fail(self: Box<Self>, error: StoreError);
+}
+
+/// The result of a job that ran, waiting for its batch to commit.
+trait Completion: Send {
+    fn succeeded(&self) -> bool;
+    /// Answers the caller; `commit` says whether the batch is durable.
+    fn finish(self: Box<Self>, commit: StoreResult<()>);
+}
+
+struct Operation<T, F> {
+    lock: Option<ChannelId>,
+    op: F,
+    reply: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<T, F> Job for Operation<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(Arc<Client>) -> BoxFuture<'static, StoreResult<T>> + Send + 'static,
+{
+    fn lock(&self) -> Option<ChannelId> {
+        self.lock
+    }
+
+    fn run(self: Box<Self>, connection: Arc<Client>) -> BoxFuture<'static, Box<dyn Completion>> {
+        let Operation { op, reply, .. } = *self;
+        Box::pin(async move {
+            let result = op(connection).await;
+            Box::new(Ran { result, reply }) as Box<dyn Completion>
+        })
+    }
+
+    fn fail(self: Box<Self>, error: StoreError) {
+        let _ = self.reply.send(Err(error));
+    }
+}
+
+struct Ran<T> {
+    result: StoreResult<T>,
+    reply: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<T: Send> Completion for Ran<T> {
+    fn succeeded(&self) -> bool {
+        self.result.is_ok()
+    }
+
+    fn finish(self: Box<Self>, commit: StoreResult<()>) {
+        let answer = match (commit, self.result) {
+            (Ok(()), result) => result,
+            // The job's own error says more than the batch's.
+            (Err(_), Err(job_error)) => Err(job_error),
+            (Err(commit_error), Ok(_)) => Err(commit_error),
+        };
+        // The caller may have gone away; the work is done either way.
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// The writer task's state: the write connection, reopened when lost.
+struct Writer {
+    config: tokio_postgres::Config,
+    connection: Option<Arc<Client>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Writer {
+    async fn run(mut self, mut jobs: mpsc::Receiver<Box<dyn Job>>, max_batch: usize) {
+        let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
+        while let Some(first) = jobs.recv().await {
+            batch.push(first);
+            while batch.len() < max_batch {
+                match jobs.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            let started = Instant::now();
+            let size = batch.len();
+            match self.connection().await {
+                Ok(connection) => run_batch(&connection, &mut batch).await,
+                Err(error) => {
+                    tracing::error!(%error, jobs = size, "no database connection; failing the batch");
+                    for job in batch.drain(..) {
+                        job.fail(error.clone());
+                    }
+                }
+            }
+            self.metrics.commit_batch_size.observe(size as f64);
+            self.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+        }
+    }
+
+    async fn connection(&mut self) -> StoreResult<Arc<Client>> {
+        if let Some(connection) = &self.connection
+            && !connection.is_closed()
+        {
+            return Ok(Arc::clone(connection));
+        }
+        self.connection = None;
+        let connection = Arc::new(connect(&self.config).await?);
+        self.connection = Some(Arc::clone(&connection));
+        Ok(connection)
+    }
+}
+
+async fn run_batch(connection: &Arc<Client>, batch: &mut Vec<Box<dyn Job>>) {
+    let mut locks: Vec<i64> = batch.iter().filter_map(|job| job.lock()).map(|c| c.0).collect();
+    locks.sort_unstable();
+    locks.dedup();
+    let begun = async {
+        connection.batch_execute("BEGIN").await?;
+        if !locks.is_empty() {
+            // In id order on every node, so batches never deadlock each other.
+            connection
+                .execute(
+                    "SELECT id FROM channels WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+                    &[&locks],
+                )
+                .await?;
+        }
+        Ok::<(), tokio_postgres::Error>(())
+    }
+    .await;
+    if let Err(error) = begun {
+        tracing::error!(%error, "cannot begin a transaction");
+        let _ = connection.batch_execute("ROLLBACK").await;
+        let error = backend(error);
+        for job in batch.drain(..) {
+            job.fail(error.clone());
+        }
+        return;
+    }
+    let mut completions = Vec::with_capacity(batch.len());
+    let mut batch_error = None;
+    for job in batch.drain(..) {
+        if batch_error.is_some() {
+            job.fail(StoreError::Backend("transaction aborted".into()));
+            continue;
+        }
+        // Each job gets a savepoint, so a job that fails half-way leaves no
+        // trace while the rest of the batch still commits.
+        if let Err(error) = connection.batch_execute("SAVEPOINT job").await {
+            batch_error = Some(backend(error));
+            job.fail(StoreError::Backend("transaction aborted".into()));
+            continue;
+        }
+        let completion = job.run(Arc::clone(connection)).await;
+        let close = if completion.succeeded() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+        if let Err(error) = connection.batch_execute(close).await {
+            batch_error = Some(backend(error));
+        }
+        completions.push(completion);
+    }
+    let commit = match batch_error {
+        None => connection.batch_execute("COMMIT").await.map_err(backend),
+        Some(error) => Err(error),
+    };
+    if let Err(error) = &commit {
+        tracing::error!(%error, jobs = completions.len(), "batch failed; nothing in it was stored");
+        let _ = connection.batch_execute("ROLLBACK").await;
+    }
+    for completion in completions {
+        completion.finish(commit.clone());
+    }
+}
+
+fn kind_of(text: &str) -> StoreResult<ChannelKind> {
+    ChannelKind::from_db(text).ok_or_else(|| StoreError::Backend(format!("unknown channel kind {text:?}")))
+}
+
+fn channel_from_row(row: &Row) -> StoreResult<Channel> {
+    Ok(Channel { id: ChannelId(row.get(0)), name: row.get(1), kind: kind_of(row.get(2))? })
+}
+
+const MESSAGE_COLUMNS: &str = "m.id, m.channel_id, m.seq, m.sender_id, u.name, m.client_id, m.body, m.ts";
+
+fn message_from_row(row: &Row) -> Message {
+    Message {
+        id: MessageId(row.get(0)),
+        channel: ChannelId(row.get(1)),
+        seq: Seq(row.get(2)),
+        sender: UserId(row.get(3)),
+        sender_name: row.get(4),
+        client_id: row.get(5),
+        body: row.get(6),
+        ts: row.get(7),
+    }
+}
+
+fn user_from_row(row: &Row) -> User {
+    User { id: UserId(row.get(0)), name: row.get(1), guest: row.get(2) }
+}
+
+async fn insert_user(c: &Client, name: &UserName, password_hash: Option<&str>) -> StoreResult<User> {
+    let inserted = c
+        .query_one(
+            "INSERT INTO users (name, name_key, password_hash, guest, created_at)
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            &[&name.as_str(), &name.key(), &password_hash, &password_hash.is_none(), &now_millis()],
+        )
+        .await;
+    let id = match inserted {
+        Ok(row) => UserId(row.get(0)),
+        Err(error) if is_unique_violation(&error) => return Err(StoreError::NameTaken),
+        Err(error) => return Err(backend(error)),
+    };
+    c.execute(
+        "INSERT INTO members (channel_id, user_id, read_seq, joined_at)
+         SELECT id, $1, 0, $2 FROM channels WHERE name_key = 'general' AND kind = 'public'
+         ON CONFLICT DO NOTHING",
+        &[&id.0, &now_millis()],
+    )
+    .await
+    .map_err(backend)?;
+    Ok(User { id, name: name.as_str().to_owned(), guest: password_hash.is_none() })
+}
+
+async fn load_channel(c: &Client, id: ChannelId) -> StoreResult<Option<Channel>> {
+    let row =
+        c.query_opt("SELECT id, name, kind FROM channels WHERE id = $1", &[&id.0]).await.map_err(backend)?;
+    row.as_ref().map(channel_from_row).transpose()
+}
+
+/// Columns: id, name, kind, last_seq, read_seq (NULL when not a member).
+async fn views_from_rows(c: &Client, rows: Vec<Row>) -> StoreResult<Vec<ChannelView>> {
+    let mut views = Vec::with_capacity(rows.len());
+    for row in rows {
+        let channel = channel_from_row(&row)?;
+        let read_seq: Option<i64> = row.get(4);
+        let dm_members = if channel.kind == ChannelKind::Direct {
+            c.query(
+                "SELECT u.name FROM members m JOIN users u ON u.id = m.user_id
+                 WHERE m.channel_id = $1 ORDER BY u.name_key COLLATE \"C\"",
+                &[&channel.id.0],
+            )
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
+        } else {
+            Vec::new()
+        };
+        views.push(ChannelView {
+            channel,
+            last_seq: Seq(row.get(3)),
+            read_seq: Seq(read_seq.unwrap_or(0)),
+            member: read_seq.is_some(),
+            dm_members,
+        });
+    }
+    Ok(views)
+}
+
+const VIEW_COLUMNS: &str = "c.id, c.name, c.kind, c.last_seq, m.read_seq";
+
+async fn add_member_row(c: &Client, channel: ChannelId, user: UserId) -> StoreResult<bool> {
+    let added = c
+        .execute(
+            "INSERT INTO members (channel_id, user_id, read_seq, joined_at) VALUES ($1, $2, 0, $3)
+             ON CONFLICT DO NOTHING",
+            &[&channel.0, &user.0, &now_millis()],
+        )
+        .await
+        .map_err(backend)?;
+    Ok(added == 1)
+}
+
+async fn existing_message(c: &Client, sender: UserId, client_id: &str) -> StoreResult<Option<Message>> {
+    let row = c
+        .query_opt(
+            &format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
+                 WHERE m.sender_id = $1 AND m.client_id = $2"
+            ),
+            &[&sender.0, &client_id],
+        )
+        .await
+        .map_err(backend)?;
+    Ok(row.as_ref().map(message_from_row))
+}
+
+async fn append(c: &Client, new: NewMessage) -> StoreResult<Appended> {
+    let client_id = new.client_id.into_string();
+    if let Some(message) = existing_message(c, new.sender, &client_id).await? {
+        return Ok(Appended { message, created: false });
+    }
+    let sender_name: Option<String> = c
+        .query_opt(
+            "SELECT u.name FROM members m JOIN users u ON u.id = m.user_id
+             WHERE m.channel_id = $1 AND m.user_id = $2",
+            &[&new.channel.0, &new.sender.0],
+        )
+        .await
+        .map_err(backend)?
+        .map(|row| row.get(0));
+    let Some(sender_name) = sender_name else {
+        return Err(match load_channel(c, new.channel).await? {
+            Some(_) => StoreError::NotMember,
+            None => StoreError::NoSuchChannel,
+        });
+    };
+    // Another node may commit the same (sender, client_id) while this batch
+    // runs: the insert then finds it and the seq taken here is given back.
+    c.batch_execute("SAVEPOINT append").await.map_err(backend)?;
+    let seq: i64 = c
+        .query_one(
+            "UPDATE channels SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
+            &[&new.channel.0],
+        )
+        .await
+        .map_err(backend)?
+        .get(0);
+    let ts = now_millis();
+    let body = new.body.into_string();
+    let inserted = c
+        .query_opt(
+            "INSERT INTO messages (channel_id, seq, sender_id, client_id, body, ts)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (sender_id, client_id) DO NOTHING RETURNING id",
+            &[&new.channel.0, &seq, &new.sender.0, &client_id, &body, &ts],
+        )
+        .await
+        .map_err(backend)?;
+    let Some(row) = inserted else {
+        c.batch_execute("ROLLBACK TO append; RELEASE append").await.map_err(backend)?;
+        let message = existing_message(c, new.sender, &client_id)
+            .await?
+            .ok_or_else(|| StoreError::Backend("conflicting message vanished".into()))?;
+        return Ok(Appended { message, created: false });
+    };
+    c.batch_execute("RELEASE append").await.map_err(backend)?;
+    Ok(Appended {
+        message: Message {
+            id: MessageId(row.get(0)),
+            channel: new.channel,
+            seq: Seq(seq),
+            sender: new.sender,
+            sender_name,
+            client_id,
+            body,
+            ts,
+        },
+        created: true,
+    })
+}
+
+async fn create_channel(
+    c: &Client,
+    name: &ChannelName,
+    kind: ChannelKind,
+    creator: UserId,
+    max_per_creator: u32,
+) -> StoreResult<Channel> {
+    // A public channel of that name, or a private one the creator is already
+    // in; other private channels do not exist for them.
+    let existing = c
+        .query_opt(
+            "SELECT c.id FROM channels c
+             LEFT JOIN members m ON m.channel_id = c.id AND m.user_id = $2
+             WHERE c.name_key = $1
+               AND (c.kind = 'public' OR (c.kind = 'private' AND m.user_id IS NOT NULL AND $3::TEXT = 'private'))
+             ORDER BY c.kind = 'public' DESC LIMIT 1",
+            &[&name.key(), &creator.0, &kind.as_str()],
+        )
+        .await
+        .map_err(backend)?;
+    if let Some(row) = existing {
+        let channel = load_channel(c, ChannelId(row.get(0))).await?.ok_or(StoreError::NoSuchChannel)?;
+        return Err(StoreError::ChannelExists(channel));
+    }
+    let created: i64 = c
+        .query_one("SELECT COUNT(*) FROM channels WHERE created_by = $1 AND kind <> 'dm'", &[&creator.0])
+        .await
+        .map_err(backend)?
+        .get(0);
+    if created >= i64::from(max_per_creator) {
+        return Err(StoreError::LimitReached);
+    }
+    let inserted = c
+        .query_one(
+            "INSERT INTO channels (name, name_key, kind, created_by, created_at)
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            &[&name.as_str(), &name.key(), &kind.as_str(), &creator.0, &now_millis()],
+        )
+        .await;
+    let id = match inserted {
+        Ok(row) => ChannelId(row.get(0)),
+        // Another node created the public channel a moment ago; the job's
+        // savepoint is rolled back, and the caller gets the same answer as
+        // if it had come second on one node.
+        Err(error) if is_unique_violation(&error) => {
+            return Err(StoreError::Backend("a channel of that name was just created; try again".into()));
+        }
+        Err(error) => return Err(backend(error)),
+    };
+    add_member_row(c, id, creator).await?;
+    Ok(Channel { id, name: name.as_str().to_owned(), kind })
+}
+
+async fn open_dm(c: &Client, a: UserId, b: UserId) -> StoreResult<(Channel, bool)> {
+    let key = format!("{}:{}", a.0.min(b.0), a.0.max(b.0));
+    let names: Vec<String> = c
+        .query("SELECT name FROM users WHERE id = $1 OR id = $2 ORDER BY id = $1 DESC", &[&a.0, &b.0])
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    if names.len() != 2 && a != b {
+        return Err(StoreError::Backend("no such user".into()));
+    }
+    // ON CONFLICT: two nodes opening the same DM at once both end up with it.
+    let inserted = c
+        .query_opt(
+            "INSERT INTO channels (name, dm_key, kind, created_by, created_at) VALUES ($1, $2, 'dm', $3, $4)
+             ON CONFLICT (dm_key) DO NOTHING RETURNING id",
+            &[&names.join(", "), &key, &a.0, &now_millis()],
+        )
+        .await
+        .map_err(backend)?;
+    let created = inserted.is_some();
+    let id = match inserted {
+        Some(row) => ChannelId(row.get(0)),
+        None => ChannelId(
+            c.query_one("SELECT id FROM channels WHERE dm_key = $1", &[&key]).await.map_err(backend)?.get(0),
+        ),
+    };
+    add_member_row(c, id, a).await?;
+    add_member_row(c, id, b).await?;
+    Ok((load_channel(c, id).await?.ok_or(StoreError::NoSuchChannel)?, created))
+}
+
+async fn claim_guest(c: &Client, name: &UserName) -> StoreResult<User> {
+    let existing = c
+        .query_opt("SELECT id, name, guest FROM users WHERE name_key = $1 FOR UPDATE", &[&name.key()])
+        .await
+        .map_err(backend)?;
+    match existing.as_ref().map(user_from_row) {
+        Some(user) if user.guest => {
+            // A guest name passes to whoever claims it next, as the
+            // tutorial's names do, but as a new user: the previous holder's
+            // row gives up the name key (usernames cannot contain '~') and
+            // its sessions, and keeps its id, messages, DMs and client ids,
+            // which the newcomer can neither see nor collide with.
+            c.execute("DELETE FROM sessions WHERE user_id = $1", &[&user.id.0]).await.map_err(backend)?;
+            c.execute("UPDATE users SET name_key = '~' || id::text WHERE id = $1", &[&user.id.0])
+                .await
+                .map_err(backend)?;
+            insert_user(c, name, None).await
+        }
+        Some(_) => Err(StoreError::NameTaken),
+        None => insert_user(c, name, None).await,
+    }
+}
+
+async fn query_messages(
+    c: &Client,
+    sql: &str,
+    channel: ChannelId,
+    bound: i64,
+    limit: u32,
+) -> StoreResult<Vec<Message>> {
+    let rows = c.query(sql, &[&channel.0, &bound, &i64::from(limit)]).await.map_err(backend)?;
+    Ok(rows.iter().map(message_from_row).collect())
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn create_user(&self, name: &UserName, password_hash: &str) -> StoreResult<User> {
+        let (name, hash) = (name.clone(), password_hash.to_owned());
+        self.submit(None, move |c| Box::pin(async move { insert_user(&c, &name, Some(&hash)).await })).await
+    }
+
+    async fn claim_guest(&self, name: &UserName) -> StoreResult<User> {
+        let name = name.clone();
+        self.submit(None, move |c| Box::pin(async move { claim_guest(&c, &name).await })).await
+    }
+
+    async fn find_user(&self, name: &str) -> StoreResult<Option<Credentials>> {
+        let row = self
+            .read()
+            .await?
+            .query_opt(
+                "SELECT id, name, guest, password_hash FROM users WHERE name_key = $1",
+                &[&name.to_ascii_lowercase()],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(row.map(|row| Credentials { user: user_from_row(&row), password_hash: row.get(3) }))
+    }
+
+    async fn create_session(
+        &self,
+        user: UserId,
+        token_hash: [u8; 32],
+        expires_at_ms: i64,
+    ) -> StoreResult<()> {
+        self.submit(None, move |c| {
+            Box::pin(async move {
+                c.execute(
+                    "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+                    &[&token_hash.as_slice(), &user.0, &now_millis(), &expires_at_ms],
+                )
+                .await
+                .map_err(backend)?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn session_user(&self, token_hash: [u8; 32], now_ms: i64) -> StoreResult<Option<User>> {
+        let row = self
+            .read()
+            .await?
+            .query_opt(
+                "SELECT u.id, u.name, u.guest FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.token_hash = $1 AND s.expires_at > $2",
+                &[&token_hash.as_slice(), &now_ms],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(row.as_ref().map(user_from_row))
+    }
+
+    async fn delete_session(&self, token_hash: [u8; 32]) -> StoreResult<()> {
+        self.submit(None, move |c| {
+            Box::pin(async move {
+                c.execute("DELETE FROM sessions WHERE token_hash = $1", &[&token_hash.as_slice()])
+                    .await
+                    .map_err(backend)?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn create_channel(
+        &self,
+        name: &ChannelName,
+        kind: ChannelKind,
+        creator: UserId,
+        max_per_creator: u32,
+    ) -> StoreResult<Channel> {
+        let name = name.clone();
+        self.submit(None, move |c| {
+            Box::pin(async move { create_channel(&c, &name, kind, creator, max_per_creator).await })
+        })
+        .await
+    }
+
+    async fn open_dm(&self, a: UserId, b: UserId) -> StoreResult<(Channel, bool)> {
+        self.submit(None, move |c| Box::pin(async move { open_dm(&c, a, b).await })).await
+    }
+
+    async fn channel(&self, id: ChannelId) -> StoreResult<Option<Channel>> {
+        load_channel(&*self.read().await?, id).await
+    }
+
+    async fn channel_by_name(&self, name: &ChannelName, viewer: UserId) -> StoreResult<Option<Channel>> {
+        let row = self
+            .read()
+            .await?
+            .query_opt(
+                "SELECT c.id, c.name, c.kind FROM channels c
+                 LEFT JOIN members m ON m.channel_id = c.id AND m.user_id = $2
+                 WHERE c.name_key = $1 AND (c.kind = 'public' OR (c.kind = 'private' AND m.user_id IS NOT NULL))
+                 ORDER BY c.kind = 'public' DESC, c.id LIMIT 1",
+                &[&name.key(), &viewer.0],
+            )
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(channel_from_row).transpose()
+    }
+
+    async fn add_member(&self, channel: ChannelId, user: UserId) -> StoreResult<bool> {
+        self.submit(None, move |c| {
+            Box::pin(async move {
+                load_channel(&c, channel).await?.ok_or(StoreError::NoSuchChannel)?;
+                add_member_row(&c, channel, user).await
+            })
+        })
+        .await
+    }
+
+    async fn remove_member(&self, channel: ChannelId, user: UserId) -> StoreResult<bool> {
+        self.submit(None, move |c| {
+            Box::pin(async move {
+                let removed = c
+                    .execute(
+                        "DELETE FROM members WHERE channel_id = $1 AND user_id = $2",
+                        &[&channel.0, &user.0],
+                    )
+                    .await
+                    .map_err(backend)?;
+                Ok(removed == 1)
+            })
+        })
+        .await
+    }
+
+    async fn is_member(&self, channel: ChannelId, user: UserId) -> StoreResult<bool> {
+        let row = self
+            .read()
+            .await?
+            .query_opt("SELECT 1 FROM members WHERE channel_id = $1 AND user_id = $2", &[&channel.0, &user.0])
+            .await
+            .map_err(backend)?;
+        Ok(row.is_some())
+    }
+
+    async fn members(&self, channel: ChannelId) -> StoreResult<Vec<UserId>> {
+        let rows = self
+            .read()
+            .await?
+            .query("SELECT user_id FROM members WHERE channel_id = $1 ORDER BY user_id", &[&channel.0])
+            .await
+            .map_err(backend)?;
+        Ok(rows.iter().map(|row| UserId(row.get(0))).collect())
+    }
+
+    async fn channel_view(&self, channel: ChannelId, viewer: UserId) -> StoreResult<ChannelView> {
+        let c = self.read().await?;
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT {VIEW_COLUMNS} FROM channels c
+                     LEFT JOIN members m ON m.channel_id = c.id AND m.user_id = $1
+                     WHERE c.id = $2"
+                ),
+                &[&viewer.0, &channel.0],
+            )
+            .await
+            .map_err(backend)?;
+        views_from_rows(&c, rows).await?.pop().ok_or(StoreError::NoSuchChannel)
+    }
+
+    async fn channels_of(&self, user: UserId) -> StoreResult<Vec<ChannelView>> {
+        let c = self.read().await?;
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT {VIEW_COLUMNS} FROM members m JOIN channels c ON c.id = m.channel_id
+                     WHERE m.user_id = $1 ORDER BY c.id"
+                ),
+                &[&user.0],
+            )
+            .await
+            .map_err(backend)?;
+        views_from_rows(&c, rows).await
+    }
+
+    async fn public_channels(&self, viewer: UserId) -> StoreResult<Vec<ChannelView>> {
+        let c = self.read().await?;
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT {VIEW_COLUMNS} FROM channels c
+                     LEFT JOIN members m ON m.channel_id = c.id AND m.user_id = $1
+                     WHERE c.kind = 'public' ORDER BY c.name_key COLLATE \"C\""
+                ),
+                &[&viewer.0],
+            )
+            .await
+            .map_err(backend)?;
+        views_from_rows(&c, rows).await
+    }
+
+    async fn channel_heads(&self) -> StoreResult<Vec<(ChannelId, Seq)>> {
+        let rows =
+            self.read().await?.query("SELECT id, last_seq FROM channels", &[]).await.map_err(backend)?;
+        Ok(rows.iter().map(|row| (ChannelId(row.get(0)), Seq(row.get(1)))).collect())
+    }
+
+    fn append_message(&self, message: NewMessage) -> Queued<Appended> {
+        let channel = message.channel;
+        self.submit(Some(channel), move |c| Box::pin(async move { append(&c, message).await }))
+    }
+
+    async fn history(
+        &self,
+        channel: ChannelId,
+        before: Option<Seq>,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        let before = before.map_or(i64::MAX, |seq| seq.0);
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
+             WHERE m.channel_id = $1 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3"
+        );
+        let mut newest_first = query_messages(&*self.read().await?, &sql, channel, before, limit).await?;
+        newest_first.reverse();
+        Ok(newest_first)
+    }
+
+    async fn messages_after(&self, channel: ChannelId, after: Seq, limit: u32) -> StoreResult<Vec<Message>> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
+             WHERE m.channel_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3"
+        );
+        query_messages(&*self.read().await?, &sql, channel, after.0, limit).await
+    }
+
+    async fn mark_read(&self, channel: ChannelId, user: UserId, seq: Seq) -> StoreResult<Seq> {
+        self.submit(None, move |c| {
+            Box::pin(async move {
+                let marker = c
+                    .query_opt(
+                        "UPDATE members
+                         SET read_seq = GREATEST(read_seq, LEAST($3, (SELECT last_seq FROM channels WHERE id = $1)))
+                         WHERE channel_id = $1 AND user_id = $2
+                         RETURNING read_seq",
+                        &[&channel.0, &user.0, &seq.0],
+                    )
+                    .await
+                    .map_err(backend)?;
+                marker.map(|row| Seq(row.get(0))).ok_or(StoreError::NotMember)
+            })
+        })
+        .await
+    }
+
+    async fn health(&self) -> StoreResult<()> {
+        self.read().await?.query_one("SELECT 1", &[]).await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        // Dropping the sender ends the writer's loop once the queue is empty.
+        drop(self.jobs.lock().expect("store sender lock is never poisoned").take());
+        let writer = self.writer.lock().expect("store writer lock is never poisoned").take();
+        if let Some(writer) = writer
+            && writer.await.is_err()
+        {
+            tracing::error!("the PostgreSQL writer task ended abnormally");
+        }
+        drop(self.reader.lock().expect("reader lock is never poisoned").take());
+    }
+}

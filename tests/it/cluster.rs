@@ -1,0 +1,373 @@
+//! Several nodes on one PostgreSQL and one Redis: users on different nodes
+//! chat as if on one server.
+
+use serde_json::{Value, json};
+
+use natter::limits::Limits;
+
+use crate::harness::{Client, GENERAL, TestServer};
+use crate::services::{PrivatePostgres, PrivateRedis, fresh_database_on, fresh_postgres_database, redis_url};
+
+/// `count` nodes on a fresh database and the test Redis; `None` to skip.
+async fn cluster(count: usize) -> Option<Vec<TestServer>> {
+    let database = fresh_postgres_database().await?;
+    let redis = redis_url()?;
+    let mut nodes = Vec::with_capacity(count);
+    for _ in 0..count {
+        nodes.push(TestServer::start_node(&database, &redis).await);
+    }
+    Some(nodes)
+}
+
+/// The bodies of the next `count` messages of `channel` a client receives,
+/// checking that their seqs follow each other.
+async fn bodies(client: &mut Client, channel: i64, count: usize) -> Vec<(i64, String)> {
+    let mut received = Vec::with_capacity(count);
+    while received.len() < count {
+        let message = client.take(|f| f["type"] == "message" && f["channel"] == channel, "a message").await;
+        received.push((message["seq"].as_i64().unwrap(), message["body"].as_str().unwrap().to_owned()));
+    }
+    for pair in received.windows(2) {
+        assert_eq!(pair[1].0, pair[0].0 + 1, "seqs follow each other: {received:?}");
+    }
+    received
+}
+
+#[tokio::test]
+async fn cluster_three_nodes_chat_in_public_and_private_channels() {
+    let Some(nodes) = cluster(3).await else { return };
+    let (mut alice, alice_welcome) = nodes[0].user("alice").await;
+    let (mut bob, bob_welcome) = nodes[1].user("bob").await;
+    let (mut carol, carol_welcome) = nodes[2].user("carol").await;
+
+    // Presence is cluster-wide: each sees the others come online (or finds
+    // them in its welcome), and every node then gives the same list.
+    for (client, welcome) in
+        [(&mut alice, &alice_welcome), (&mut bob, &bob_welcome), (&mut carol, &carol_welcome)]
+    {
+        for name in ["alice", "bob", "carol"] {
+            let listed = welcome["online"].as_array().unwrap().iter().any(|n| n == name);
+            if !listed {
+                assert_eq!(client.presence_of(name).await["online"], true, "{name} comes online");
+            }
+        }
+        client.discard_unread();
+    }
+    for node in &nodes {
+        let token = node.register(&format!("watcher{}", node.addr.port())).await;
+        let mut watcher = Client::connect(node, &token).await;
+        let online = watcher.hello(json!({})).await["online"].clone();
+        let others: Vec<&str> = online
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap())
+            .filter(|n| !n.starts_with("watcher"))
+            .collect();
+        assert_eq!(others, ["alice", "bob", "carol"], "the online list on {}", node.addr);
+        watcher.close().await;
+    }
+
+    // Everyone posts in General at once; all three see one order.
+    for round in 0..10 {
+        for (client, name) in [(&mut alice, "alice"), (&mut bob, "bob"), (&mut carol, "carol")] {
+            let body = format!("{name} {round}");
+            client
+                .send(json!({"type": "send", "channel": GENERAL, "body": body, "client_id": format!("{name}-{round}")}))
+                .await;
+        }
+    }
+    let seen_by_alice = bodies(&mut alice, GENERAL, 30).await;
+    let seen_by_bob = bodies(&mut bob, GENERAL, 30).await;
+    let seen_by_carol = bodies(&mut carol, GENERAL, 30).await;
+    assert_eq!(seen_by_alice, seen_by_bob);
+    assert_eq!(seen_by_alice, seen_by_carol);
+    assert_eq!(seen_by_alice.first().map(|m| m.0), Some(1));
+    for client in [&mut alice, &mut bob, &mut carol] {
+        client.assert_no("message").await;
+        client.discard_unread();
+    }
+    // Typing in General crosses nodes too.
+    carol.send(json!({"type": "typing", "channel": GENERAL})).await;
+    assert_eq!(alice.expect("typing").await, json!({"type": "typing", "channel": GENERAL, "user": "carol"}));
+    assert_eq!(bob.expect("typing").await, json!({"type": "typing", "channel": GENERAL, "user": "carol"}));
+
+    // A private channel on node 0, an invite for bob on node 1: carol on
+    // node 2 sees nothing of it.
+    let reply = alice.request(json!({"type": "create_channel", "name": "plans", "private": true})).await;
+    let private = reply["channel"]["id"].as_i64().expect("created");
+    let reply = alice.request(json!({"type": "invite", "channel": private, "user": "bob"})).await;
+    assert_eq!(reply["type"], "channel", "{reply}");
+    bob.take(|f| f["type"] == "channel" && f["channel"]["id"] == private, "the invite").await;
+    alice.post(private, "for bob", "a-p1").await;
+    assert_eq!(bob.message_with_body("for bob").await["channel"], private);
+    bob.post(private, "for alice", "b-p1").await;
+    assert_eq!(alice.message_with_body("for alice").await["seq"], 2);
+    bob.send(json!({"type": "typing", "channel": private})).await;
+    assert_eq!(alice.expect("typing").await, json!({"type": "typing", "channel": private, "user": "bob"}));
+    carol.assert_none(|f: &Value| f["channel"] == private, "anything of the private channel").await;
+}
+
+#[tokio::test]
+async fn cluster_a_client_resumes_on_another_node_with_nothing_lost_or_doubled() {
+    let Some(mut nodes) = cluster(2).await else { return };
+    let (mut alice, _) = nodes[0].user("alice").await;
+    let bob_token = nodes[1].register("bob").await;
+    let mut bob = Client::connect(&nodes[1], &bob_token).await;
+    bob.hello(json!({})).await;
+    for n in 1..=5 {
+        alice.post(GENERAL, &format!("m{n}"), &format!("a-{n}")).await;
+    }
+    let first = bodies(&mut bob, GENERAL, 5).await;
+    assert_eq!(first.last().unwrap().0, 5);
+
+    // Bob's node stops cleanly; it withdraws its presence record, so Bob
+    // goes offline for Alice at once (the TTL is for nodes that die).
+    nodes[1].stop().await;
+    let stopped = std::time::Instant::now();
+    assert_eq!(alice.presence_of("bob").await["online"], true);
+    assert_eq!(alice.presence_of("bob").await["online"], false);
+    let took = stopped.elapsed();
+    assert!(took < std::time::Duration::from_millis(500), "bob left {took:?} after the stop");
+    // Alice keeps talking; Bob comes back on node 0.
+    for n in 6..=10 {
+        alice.post(GENERAL, &format!("m{n}"), &format!("a-{n}")).await;
+    }
+    let mut bob = Client::connect(&nodes[0], &bob_token).await;
+    bob.hello(json!({ GENERAL.to_string(): 5 })).await;
+    alice.post(GENERAL, "m11", "a-11").await;
+    let rest = bodies(&mut bob, GENERAL, 6).await;
+    assert_eq!(rest.iter().map(|m| m.0).collect::<Vec<_>>(), (6..=11).collect::<Vec<_>>());
+    bob.assert_no("message").await;
+}
+
+/// Alice posts `count` messages in General on her node, a few milliseconds
+/// apart, and returns her client once every one is acked.
+fn alice_keeps_posting(mut alice: Client, count: usize) -> tokio::task::JoinHandle<Client> {
+    tokio::spawn(async move {
+        for n in 1..=count {
+            alice.post(GENERAL, &format!("m{n}"), &format!("a-{n}")).await;
+            tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        }
+        alice
+    })
+}
+
+#[tokio::test]
+async fn cluster_redis_restart_loses_and_doubles_nothing() {
+    let Some(database) = fresh_postgres_database().await else { return };
+    let Some(mut redis) = PrivateRedis::start().await else { return };
+    let nodes = [
+        TestServer::start_node(&database, &redis.url()).await,
+        TestServer::start_node(&database, &redis.url()).await,
+    ];
+    let (alice, _) = nodes[0].user("alice").await;
+    let (mut bob, _) = nodes[1].user("bob").await;
+
+    let count = 200;
+    let sending = alice_keeps_posting(alice, count);
+    // Wait until messages flow across, then take Redis away mid-stream.
+    bob.message_with_body("m5").await;
+    redis.kill();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    redis.restart().await;
+    let _alice = sending.await.expect("every send acked: the store never went away");
+
+    // Bob (on the other node) gets every committed message exactly once, in order.
+    bob.discard_unread();
+    let bob_token = bob.token.clone();
+    drop(bob);
+    // And a fresh look from the start confirms it: a new connection resumes
+    // from 0 and sees 1..=count, then nothing more.
+    let mut again = Client::connect(&nodes[1], &bob_token).await;
+    again.hello(json!({ GENERAL.to_string(): 0 })).await;
+    let all = bodies(&mut again, GENERAL, count).await;
+    assert_eq!(all.first().unwrap().0, 1);
+    again.assert_no("message").await;
+}
+
+#[tokio::test]
+async fn cluster_redis_restart_live_delivery_is_exactly_once() {
+    let Some(database) = fresh_postgres_database().await else { return };
+    let Some(mut redis) = PrivateRedis::start().await else { return };
+    let nodes = [
+        TestServer::start_node(&database, &redis.url()).await,
+        TestServer::start_node(&database, &redis.url()).await,
+    ];
+    let (alice, _) = nodes[0].user("alice").await;
+    let (mut bob, _) = nodes[1].user("bob").await;
+
+    let count = 200;
+    let sending = alice_keeps_posting(alice, count);
+    bob.message_with_body("m5").await;
+    // m1..m4 were read on the way to m5; m6 and later were not.
+    bob.discard_unread();
+    redis.kill();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    redis.restart().await;
+    sending.await.expect("every send acked");
+    // m1..m5 were taken above; the live stream goes on with m6 and never
+    // repeats or skips, across the outage.
+    let rest = bodies(&mut bob, GENERAL, count - 5).await;
+    assert_eq!((rest.first().unwrap().0, rest.last().unwrap().0), (6, count as i64));
+    bob.assert_no("message").await;
+}
+
+#[tokio::test]
+async fn cluster_postgres_restart_refuses_sends_clearly_then_resumes() {
+    let Some(mut postgres) = PrivatePostgres::start().await else { return };
+    let Some(redis) = redis_url() else { return };
+    let database = fresh_database_on(&postgres.url()).await;
+    let nodes =
+        [TestServer::start_node(&database, &redis).await, TestServer::start_node(&database, &redis).await];
+    let (mut alice, _) = nodes[0].user("alice").await;
+    let (mut bob, _) = nodes[1].user("bob").await;
+    alice.post(GENERAL, "before", "a-1").await;
+    assert_eq!(bob.message_with_body("before").await["seq"], 1);
+
+    postgres.stop();
+    // Nothing is acked that is not stored: the send fails, saying so.
+    let send = json!({"type": "send", "channel": GENERAL, "body": "during", "client_id": "a-2"});
+    let reply = alice.request(send.clone()).await;
+    assert_eq!(
+        (reply["type"].as_str(), reply["code"].as_str()),
+        (Some("error"), Some("unavailable")),
+        "{reply}"
+    );
+    let health = reqwest::get(nodes[0].url("/healthz")).await.expect("healthz answers");
+    assert_ne!(health.status(), 200, "a node without its database is not healthy");
+    bob.assert_no("message").await;
+
+    postgres.start_again();
+    // The client's retry (same client id) is stored once and delivered everywhere.
+    let ack = alice.request(send).await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    assert_eq!(ack["seq"], 2);
+    assert_eq!(bob.message_with_body("during").await["seq"], 2);
+    alice.post(GENERAL, "after", "a-3").await;
+    assert_eq!(bob.message_with_body("after").await["seq"], 3);
+    // New sign-ins work again too.
+    let (mut carol, _) = nodes[1].user("carol").await;
+    let history = carol.request(json!({"type": "history", "channel": GENERAL})).await;
+    let seen: Vec<&str> =
+        history["messages"].as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap()).collect();
+    assert_eq!(seen, ["before", "during", "after"]);
+}
+
+/// A natter binary as one node of a cluster, to be killed with SIGKILL.
+struct NodeProcess {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+impl NodeProcess {
+    fn start(database: &str, redis: &str, cluster: &str) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_natter"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--database", database, "--redis", redis])
+            .args(["--cluster-name", cluster, "--presence-ttl-secs", "1"])
+            .env("NATTER_LOG", "error")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start natter");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let base = line.trim().strip_prefix("natter listening on http://").expect("listening line");
+        Self { child, addr: base.parse().expect("an address") }
+    }
+
+    fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().unwrap();
+    }
+}
+
+#[tokio::test]
+async fn cluster_a_killed_nodes_users_go_offline_within_the_ttl_and_resume_elsewhere() {
+    let Some(database) = fresh_postgres_database().await else { return };
+    let Some(redis) = redis_url() else { return };
+    let cluster = database.rsplit('/').next().unwrap().to_owned();
+    let survivor = TestServer::start_node(&database, &redis).await;
+    let doomed = NodeProcess::start(&database, &redis, &cluster);
+    let (mut alice, _) = survivor.user("alice").await;
+    let dave_token = survivor.register("dave").await;
+    let erin_token = survivor.register("erin").await;
+
+    // Dave and Erin are on the node that will die.
+    let url = format!("ws://{}/ws?token=", doomed.addr);
+    let (mut dave, _) =
+        tokio_tungstenite::connect_async(format!("{url}{dave_token}")).await.expect("dave connects");
+    let (mut erin, _) =
+        tokio_tungstenite::connect_async(format!("{url}{erin_token}")).await.expect("erin connects");
+    use futures_util::SinkExt;
+    for socket in [&mut dave, &mut erin] {
+        socket.send(json!({"type": "hello"}).to_string().into()).await.unwrap();
+    }
+    assert_eq!(alice.presence_of("dave").await["online"], true);
+    assert_eq!(alice.presence_of("erin").await["online"], true);
+    alice.post(GENERAL, "one", "a-1").await;
+
+    doomed.kill();
+    let killed_at = std::time::Instant::now();
+    alice.post(GENERAL, "two", "a-2").await;
+    // Dave comes back on the surviving node and resumes from seq 0: every
+    // message once, in order. Erin does not come back.
+    let mut dave = Client::connect(&survivor, &dave_token).await;
+    dave.hello(json!({ GENERAL.to_string(): 0 })).await;
+    let seen = bodies(&mut dave, GENERAL, 2).await;
+    assert_eq!(seen, [(1, "one".to_owned()), (2, "two".to_owned())]);
+    dave.assert_no("message").await;
+    let offline = alice.presence_of("erin").await;
+    assert_eq!(offline["online"], false);
+    let took = killed_at.elapsed();
+    assert!(took < std::time::Duration::from_secs(3), "erin went offline {took:?} after the kill (TTL 1 s)");
+    // Dave, back on the surviving node, is online; Erin is not.
+    let token = survivor.register("watcher").await;
+    let mut watcher = Client::connect(&survivor, &token).await;
+    assert_eq!(watcher.hello(json!({})).await["online"], json!(["alice", "dave", "watcher"]));
+}
+
+#[tokio::test]
+async fn cluster_rate_limits_and_login_throttling_hold_across_nodes() {
+    let Some(database) = fresh_postgres_database().await else { return };
+    let Some(redis) = redis_url() else { return };
+    // Five messages at once, then one every ten seconds, per user.
+    let limits = Limits { messages_per_second: 0.1, message_burst: 5.0, ..crate::harness::test_limits() };
+    let nodes = [
+        TestServer::start_node_with(&database, &redis, limits.clone()).await,
+        TestServer::start_node_with(&database, &redis, limits).await,
+    ];
+    let (mut on_first, _) = nodes[0].user("alice").await;
+    let mut on_second = Client::connect(&nodes[1], &on_first.token).await;
+    on_second.hello(json!({})).await;
+    for n in 0..5 {
+        on_first.post(GENERAL, "spent here", &format!("first-{n}")).await;
+    }
+    // The burst is spent on the first node: the second node's own bucket is
+    // full, but the cluster's is not. At most the first send slips through
+    // (it goes ahead while the shared bucket answers).
+    let mut acked = 0;
+    for n in 0..5 {
+        let send =
+            json!({"type": "send", "channel": GENERAL, "body": "x", "client_id": format!("second-{n}")});
+        let reply = on_second.request(send).await;
+        match reply["type"].as_str() {
+            Some("ack") => acked += 1,
+            _ => assert_eq!(reply["code"], "rate_limited", "{reply}"),
+        }
+    }
+    assert!(acked <= 1, "{acked} of 5 sends through the second node were accepted");
+
+    // Login attempts per address: ten anywhere in the cluster, then no more.
+    let http = reqwest::Client::new();
+    let login = |node: &TestServer, n: usize| {
+        http.post(node.url("/api/login"))
+            .json(&json!({"username": format!("nobody{n}"), "password": "wrong password"}))
+            .send()
+    };
+    for n in 0..10 {
+        assert_eq!(login(&nodes[n % 2], n).await.unwrap().status(), 401, "attempt {n} is heard");
+    }
+    assert_eq!(login(&nodes[0], 10).await.unwrap().status(), 429, "the address's attempts are used up");
+    assert_eq!(login(&nodes[1], 11).await.unwrap().status(), 429, "on every node");
+}

@@ -70,6 +70,8 @@ pub struct Accounts {
     /// not exist so that both failures cost the same time.
     decoy_hash: String,
     throttle: Mutex<Throttle>,
+    /// See [`Accounts::guest_names`].
+    guest_names: tokio::sync::Mutex<()>,
     /// Shares the per-address buckets with the other nodes of a cluster.
     bus: Arc<dyn Bus>,
     creations_per_minute: f64,
@@ -98,6 +100,7 @@ impl Accounts {
                 limits.account_creations_per_minute,
             )),
             hashing: tokio::sync::Semaphore::new(parallel_hashes),
+            guest_names: tokio::sync::Mutex::new(()),
             bus,
             creations_per_minute: limits.account_creations_per_minute,
         })
@@ -177,25 +180,27 @@ impl Accounts {
         username: &str,
         is_online: impl Fn(&str) -> bool,
     ) -> Result<Session, AuthError> {
-        if !self.allow_guests {
-            return Err(AuthError::GuestsDisabled);
-        }
-        if !self.throttle().allow_creation_from(client) || !self.shared_creation_from(client).await {
-            return Err(AuthError::RateLimited);
-        }
-        let name = UserName::parse(username).map_err(AuthError::InvalidUsername)?;
-        if is_online(name.as_str()) {
+        let _names = self.guest_names().await;
+        if is_online(username.trim()) {
             return Err(AuthError::NameInUse);
         }
-        let user = self.store.claim_guest(&name).await?;
+        let user = self.hand_over_guest(client, username).await?;
         self.open_session(user).await
     }
 
-    /// The guest account of that name, created if needed, without a session
-    /// and without looking at presence: the caller decides whether the name
-    /// is free (the Socket.IO edge lets a guest reclaim its own name).
-    /// Registered names are never handed out.
-    pub async fn guest_user(&self, client: IpAddr, username: &str) -> Result<User, AuthError> {
+    /// Held while deciding who gets a guest name and handing it over, so two
+    /// claims of one name on this node cannot interleave between the
+    /// presence check and the handover.
+    pub async fn guest_names(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.guest_names.lock().await
+    }
+
+    /// Gives the guest name to a new guest user, without a session and
+    /// without looking at presence: the caller, holding [`Self::guest_names`],
+    /// has made sure nobody online holds it. A previous (offline) holder keeps
+    /// its conversations and loses the name. Registered names are never
+    /// handed out.
+    pub async fn hand_over_guest(&self, client: IpAddr, username: &str) -> Result<User, AuthError> {
         if !self.allow_guests {
             return Err(AuthError::GuestsDisabled);
         }
@@ -215,7 +220,7 @@ impl Accounts {
     }
 
     /// Opens a session for a user the caller has already admitted (a guest
-    /// from [`Accounts::guest_user`]), so the client can come back by token.
+    /// from [`Accounts::hand_over_guest`]), so the client can come back by token.
     pub async fn session_for(&self, user: User) -> Result<Session, AuthError> {
         self.open_session(user).await
     }

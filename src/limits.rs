@@ -2,6 +2,8 @@
 //! rates. The numbers are policy, so they live in one struct with documented
 //! defaults that the CLI can override.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
@@ -105,6 +107,33 @@ impl TokenBucket {
         } else {
             false
         }
+    }
+}
+
+/// Addresses tracked per [`AddressBuckets`] before idle ones are forgotten,
+/// bounding memory.
+const TRACKED_ADDRESSES: usize = 10_000;
+
+/// One token bucket per client address.
+pub struct AddressBuckets {
+    rate: f64,
+    burst: f64,
+    buckets: HashMap<IpAddr, TokenBucket>,
+}
+
+impl AddressBuckets {
+    pub fn new(rate: f64, burst: f64) -> Self {
+        Self { rate, burst, buckets: HashMap::new() }
+    }
+
+    /// Takes a token from `address`'s bucket, if it has one.
+    pub fn take(&mut self, address: IpAddr) -> bool {
+        if self.buckets.len() >= TRACKED_ADDRESSES {
+            // Full buckets carry no state worth keeping.
+            self.buckets.retain(|_, bucket| !bucket.is_full());
+        }
+        let (rate, burst) = (self.rate, self.burst);
+        self.buckets.entry(address).or_insert_with(|| TokenBucket::new(rate, burst)).try_take()
     }
 }
 

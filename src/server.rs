@@ -97,6 +97,9 @@ struct AppState {
     metrics: Arc<Metrics>,
     allowed_origins: Arc<[String]>,
     admission: Arc<admission::Admission>,
+    /// Engine.IO handshakes per client address: each one holds a session in
+    /// socketioxide until it joins or times out, before any permit is taken.
+    socketio_handshakes: Arc<std::sync::Mutex<crate::limits::AddressBuckets>>,
     /// Cancelled when the server shuts down; sessions close with 1001.
     shutdown: CancellationToken,
     /// Tracks WebSocket sessions, which outlive their HTTP request.
@@ -138,6 +141,10 @@ pub async fn serve(
             config.limits.max_connections,
             config.limits.max_connections_per_ip,
         ),
+        socketio_handshakes: Arc::new(std::sync::Mutex::new(crate::limits::AddressBuckets::new(
+            socketio::HANDSHAKES_PER_SECOND,
+            socketio::HANDSHAKE_BURST,
+        ))),
         shutdown: CancellationToken::new(),
         sessions: TaskTracker::new(),
     };

@@ -105,10 +105,12 @@ pub trait Store: Send + Sync + 'static {
     /// member of General. Fails with `NameTaken` if any user has the name.
     async fn create_user(&self, name: &UserName, password_hash: &str) -> StoreResult<User>;
 
-    /// Returns the guest user of that name, creating it (and its General
-    /// membership) if needed. Claiming an existing guest ends its sessions
-    /// and removes it from private channels and DMs: the name passes on, the
-    /// conversations do not. Fails with `NameTaken` if a registered user has it.
+    /// Creates a new guest user of that name (a member of General). If a
+    /// guest holds the name, the name passes on: the old guest keeps its id,
+    /// messages and conversations but loses the name and its sessions, so the
+    /// newcomer inherits a name, never a person. Callers decide beforehand
+    /// whether the holder may be displaced (not while online). Fails with
+    /// `NameTaken` if a registered user has the name.
     async fn claim_guest(&self, name: &UserName) -> StoreResult<User>;
 
     /// Looks a user up by name, without regard to case.

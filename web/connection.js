@@ -15,6 +15,26 @@ const PING_EVERY_MS = 25000;
 const PONG_TIMEOUT_MS = 10000;
 /** Default time a request waits for its reply before it counts as failed. */
 const REQUEST_TIMEOUT_MS = 10000;
+/**
+ * A connection must stay open this long after `welcome` before the backoff starts
+ * over: the server writes `welcome` before the replay and may still close right
+ * after it (1011, 4008), and such a link is no sign that reconnecting is safe.
+ */
+export const STABLE_AFTER_MS = 10000;
+/** "Reconnect later": storage trouble on the server. */
+const CLOSE_SERVER_ERROR = 1011;
+/** The client read too slowly and its queue overflowed. */
+const CLOSE_TOO_SLOW = 4008;
+/** Closes that ask us to slow down: even after a stable link, the next retry is not immediate. */
+const BACK_OFF_CLOSES = new Set([CLOSE_SERVER_ERROR, CLOSE_TOO_SLOW]);
+/** The least backoff attempt after such a close: 2 means a first delay of 1-2 s. */
+const MIN_ATTEMPT_AFTER_BACK_OFF_CLOSE = 2;
+
+/** The page's own /ws address (ws: or wss: like the page). */
+function defaultSocketUrl() {
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+  return `${scheme}://${location.host}/ws`;
+}
 
 export class RequestError extends Error {
   constructor(code, message) {
@@ -32,11 +52,17 @@ export class Connection extends EventTarget {
    * @param {object} options
    * @param {() => Record<string, number>} options.resume channel id -> last seq held
    * @param {() => Promise<boolean>} options.sessionValid asked after a failed connect
+   * @param {typeof WebSocket} [options.WebSocket] the socket class (tests pass a fake)
+   * @param {string | (() => string)} [options.url] where to connect; the page's /ws by default
+   * @param {EventTarget | null} [options.window] source of `online` events; the page's window by default
    */
-  constructor({ resume, sessionValid }) {
+  constructor({ resume, sessionValid, WebSocket: SocketClass = globalThis.WebSocket, url = defaultSocketUrl, window: events = globalThis.window ?? null }) {
     super();
     this.resume = resume;
     this.sessionValid = sessionValid;
+    this.SocketClass = SocketClass;
+    this.url = url;
+    this.events = events;
     this.socket = null;
     this.state = 'idle';
     this.attempt = 0;
@@ -44,8 +70,11 @@ export class Connection extends EventTarget {
     this.nextRef = 1;
     this.pending = new Map();
     this.retryTimer = null;
+    this.stableTimer = null;
     this.pingTimer = null;
     this.pongTimer = null;
+    /** Counts sockets opened, so a reconnect decided before an await can tell it was overtaken. */
+    this.opened = 0;
     this.onOnline = () => {
       if (this.state === 'reconnecting') this.connectNow();
     };
@@ -57,7 +86,7 @@ export class Connection extends EventTarget {
 
   start() {
     this.stopped = false;
-    window.addEventListener('online', this.onOnline);
+    this.events?.addEventListener('online', this.onOnline);
     this.setState('connecting');
     this.open();
   }
@@ -65,7 +94,7 @@ export class Connection extends EventTarget {
   /** Closes for good (logout): no reconnect, pending requests fail. */
   stop() {
     this.stopped = true;
-    window.removeEventListener('online', this.onOnline);
+    this.events?.removeEventListener('online', this.onOnline);
     clearTimeout(this.retryTimer);
     this.dropSocket(1000);
     this.setState('closed');
@@ -97,10 +126,15 @@ export class Connection extends EventTarget {
   }
 
   open() {
-    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+    // Never two sockets: whatever was open or opening is dropped first, and every
+    // handler below ignores a socket that is no longer this.socket.
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    if (this.socket) this.dropSocket(1000);
+    this.opened += 1;
     let socket;
     try {
-      socket = new WebSocket(`${scheme}://${location.host}/ws`);
+      socket = new this.SocketClass(typeof this.url === 'function' ? this.url() : this.url);
     } catch {
       this.scheduleReconnect(false);
       return;
@@ -108,9 +142,11 @@ export class Connection extends EventTarget {
     this.socket = socket;
     let welcomed = false;
     socket.onopen = () => {
+      if (this.socket !== socket) return;
       socket.send(JSON.stringify(frames.hello(this.resume())));
     };
     socket.onmessage = (event) => {
+      if (this.socket !== socket) return;
       let frame;
       try {
         frame = JSON.parse(event.data);
@@ -121,7 +157,12 @@ export class Connection extends EventTarget {
       this.armPing();
       if (frame.type === 'welcome') {
         welcomed = true;
-        this.attempt = 0;
+        // Not a success yet: the backoff starts over only once this link has
+        // lasted a while (see STABLE_AFTER_MS).
+        clearTimeout(this.stableTimer);
+        this.stableTimer = setTimeout(() => {
+          if (this.socket === socket) this.attempt = 0;
+        }, STABLE_AFTER_MS);
         this.emit('frame', { frame, settled: false });
         this.setState('open');
         this.emit('open', {});
@@ -133,6 +174,7 @@ export class Connection extends EventTarget {
     socket.onclose = (event) => {
       if (this.socket !== socket) return;
       this.socket = null;
+      clearTimeout(this.stableTimer);
       this.failPending();
       this.stopPing();
       if (this.stopped) return;
@@ -140,6 +182,7 @@ export class Connection extends EventTarget {
         this.unauthorized();
         return;
       }
+      if (BACK_OFF_CLOSES.has(event.code)) this.attempt = Math.max(this.attempt, MIN_ATTEMPT_AFTER_BACK_OFF_CLOSE);
       this.scheduleReconnect(welcomed);
     };
     // onerror is always followed by onclose, which does the work.
@@ -169,6 +212,7 @@ export class Connection extends EventTarget {
     // after a failure that never got a welcome we ask HTTP whether the session is
     // still good: if not, reconnecting forever would never help.
     if (!wasWelcomed && this.attempt > 0) {
+      const opened = this.opened;
       let valid = true;
       try {
         valid = await this.sessionValid();
@@ -176,6 +220,9 @@ export class Connection extends EventTarget {
         valid = true; // The server is unreachable: keep trying.
       }
       if (this.stopped) return;
+      // Meanwhile "Retry now" or the `online` event may have opened a socket (which
+      // may even have failed and scheduled its own retry): this reconnect is stale.
+      if (this.socket || this.opened !== opened) return;
       if (!valid) {
         this.unauthorized();
         return;
@@ -206,9 +253,11 @@ export class Connection extends EventTarget {
   dropSocket(code) {
     const socket = this.socket;
     this.socket = null;
+    clearTimeout(this.stableTimer);
     this.failPending();
     this.stopPing();
     if (socket) {
+      socket.onopen = null;
       socket.onclose = null;
       socket.onmessage = null;
       try {

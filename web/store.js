@@ -7,8 +7,13 @@
 // - A channel's messages are sorted by `seq` and hold each `seq` once, however
 //   often the server (replay after reconnect, history pages, ack + message) sends it.
 // - Messages are kept only for channels whose history was loaded (`loaded`) or
-//   is loading, and only loaded ones are resumed, so the highest seq held is a
-//   truthful resume point.
+//   is loading, and only loaded ones are resumed.
+// - A channel's resume point (`streamSeq`) is the highest seq up to which every
+//   message from the first page held on was received from the server (live or
+//   replayed `message` frames, history pages), with no hole. It is not simply the
+//   newest seq held: a copy built from my own `ack` may come before the `message`
+//   frames of earlier seqs (the server writes the ack first), and a live message
+//   may skip seqs; resuming from either would skip messages for good.
 // - A pending send is matched to its stored message by `client_id` and vanishes
 //   the moment either the `ack` or the `message` arrives.
 
@@ -27,6 +32,10 @@ function channelFromInfo(info) {
     members: info.members || [],
     messages: [],
     bySeq: new Map(),
+    /** Seqs held only as the copy built from my `ack`, not yet from the server. */
+    ackOnly: new Set(),
+    /** The resume point: see the invariants at the top. */
+    streamSeq: 0,
     pending: new Map(),
     loaded: false,
     loading: false,
@@ -83,11 +92,23 @@ export class ChatStore extends EventTarget {
     return channel.messages.length ? channel.messages[0].seq : null;
   }
 
-  /** channel id (string) -> last seq held, for every channel whose history we hold. */
+  /** The newest seq held as the server sent it (ack-built copies not counted). */
+  newestReceivedSeq(channel) {
+    for (let i = channel.messages.length - 1; i >= 0; i -= 1) {
+      const { seq } = channel.messages[i];
+      if (!channel.ackOnly.has(seq)) return seq;
+    }
+    return 0;
+  }
+
+  /**
+   * channel id (string) -> the seq after which the server should replay, for
+   * every channel whose history we hold: the last seq received without a hole.
+   */
   resumeMap() {
     const resume = {};
     for (const channel of this.channels.values()) {
-      if (channel.loaded) resume[String(channel.id)] = this.newestSeq(channel);
+      if (channel.loaded) resume[String(channel.id)] = channel.streamSeq;
     }
     return resume;
   }
@@ -120,6 +141,8 @@ export class ChatStore extends EventTarget {
       if (!channel.loaded) {
         channel.messages = [];
         channel.bySeq.clear();
+        channel.ackOnly.clear();
+        channel.streamSeq = 0;
       }
     }
     this.changed('channels');
@@ -164,9 +187,12 @@ export class ChatStore extends EventTarget {
     let gapFrom = null;
     let stored = false;
     if (channel.loaded) {
-      const newest = this.newestSeq(channel);
+      // Compared with what the server sent, not with my ack-built copies: an ack
+      // for 11 held while 10 never came still leaves 10 to fetch.
+      const newest = this.newestReceivedSeq(channel);
       if (newest > 0 && message.seq > newest + 1) gapFrom = newest + 1;
       stored = this.insertMessages(channel, [message]);
+      this.advanceStream(channel);
     } else if (channel.loading) {
       // The first page is on its way but may have been read before this message
       // was stored: keep it, and the page merges around it.
@@ -187,6 +213,8 @@ export class ChatStore extends EventTarget {
     if (pending && channel.loaded && !channel.bySeq.has(frame.seq)) {
       // The `message` may come after the ack; until then show the confirmed copy
       // built from what we sent. The message, when it comes, replaces it (same seq).
+      // The copy does not move the resume point: earlier seqs may still be on
+      // their way (the server can write this ack before their `message` frames).
       this.insertMessages(channel, [
         {
           channel: frame.channel,
@@ -197,7 +225,7 @@ export class ChatStore extends EventTarget {
           ts: pending.ts,
           client_id: frame.client_id,
         },
-      ]);
+      ], { fromAck: true });
     }
     this.changed('messages', channel.id);
     this.changed('channels');
@@ -221,11 +249,20 @@ export class ChatStore extends EventTarget {
       channel.loaded = true;
       channel.loading = false;
       // A repeated latest page must not claim "no more" for pages already held.
-      if (!wasLoaded) channel.hasMore = frame.has_more;
+      if (!wasLoaded) {
+        channel.hasMore = frame.has_more;
+        // The first page is where holding starts: everything from its first seq
+        // on is held (older pages are fetched below it), so the stream starts
+        // just before it; live messages kept while it loaded carry it further.
+        if (frame.messages.length) channel.streamSeq = Math.max(channel.streamSeq, frame.messages[0].seq - 1);
+      }
     } else if (page === 'older') {
       channel.loadingOlder = false;
       channel.hasMore = frame.has_more;
     }
+    // A page (latest, or one filling a gap) may close the hole that held the
+    // resume point back.
+    if (channel.loaded) this.advanceStream(channel);
     this.changed('messages', channel.id);
     this.changed('channels');
   }
@@ -319,17 +356,23 @@ export class ChatStore extends EventTarget {
 
   // ---- internals --------------------------------------------------------
 
-  /** Merges messages into a channel, keeping seq order and one copy per seq. */
-  insertMessages(channel, messages) {
+  /**
+   * Merges messages into a channel, keeping seq order and one copy per seq.
+   * `fromAck`: the copy was built from my ack, not sent by the server.
+   */
+  insertMessages(channel, messages, { fromAck = false } = {}) {
     let changed = false;
     let appendOnly = true;
     for (const message of messages) {
       const existing = channel.bySeq.get(message.seq);
       if (existing) {
         // Same seq seen again (replay, ack then message): keep one copy, the server's.
+        if (fromAck) continue;
         Object.assign(existing, message);
+        channel.ackOnly.delete(message.seq);
         continue;
       }
+      if (fromAck) channel.ackOnly.add(message.seq);
       const copy = { ...message };
       channel.bySeq.set(copy.seq, copy);
       const last = channel.messages[channel.messages.length - 1];
@@ -342,6 +385,13 @@ export class ChatStore extends EventTarget {
     }
     if (!appendOnly) channel.messages.sort((a, b) => a.seq - b.seq);
     return changed;
+  }
+
+  /** Moves the resume point over every following seq received from the server. */
+  advanceStream(channel) {
+    let seq = channel.streamSeq;
+    while (channel.bySeq.has(seq + 1) && !channel.ackOnly.has(seq + 1)) seq += 1;
+    channel.streamSeq = seq;
   }
 
   changed(what, channelId) {

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use crate::limits::TokenBucket;
+use crate::limits::AddressBuckets;
 
 /// Login attempts allowed per client address: a burst, then one per refill.
 pub(super) const LOGIN_BURST: f64 = 10.0;
@@ -16,30 +16,8 @@ pub(super) const LOGIN_REFILL: Duration = Duration::from_secs(6);
 /// The first lockout; each further failure doubles it, up to the maximum.
 const FIRST_LOCKOUT: Duration = Duration::from_secs(1);
 const MAX_LOCKOUT: Duration = Duration::from_secs(15 * 60);
-/// Entries kept per map before idle ones are forgotten, bounding memory.
+/// Usernames tracked before unlocked ones are forgotten, bounding memory.
 const TRACKED: usize = 10_000;
-
-/// One token bucket per client address.
-struct AddressBuckets {
-    rate: f64,
-    burst: f64,
-    buckets: HashMap<IpAddr, TokenBucket>,
-}
-
-impl AddressBuckets {
-    fn new(rate: f64, burst: f64) -> Self {
-        Self { rate, burst, buckets: HashMap::new() }
-    }
-
-    fn take(&mut self, address: IpAddr) -> bool {
-        if self.buckets.len() >= TRACKED {
-            // Full buckets carry no state worth keeping.
-            self.buckets.retain(|_, bucket| !bucket.is_full());
-        }
-        let (rate, burst) = (self.rate, self.burst);
-        self.buckets.entry(address).or_insert_with(|| TokenBucket::new(rate, burst)).try_take()
-    }
-}
 
 /// How long a username is locked after `failures` failures in a row: none
 /// before the threshold, then the first lockout, doubling, up to the maximum.

@@ -80,7 +80,8 @@ fn parse_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<
 
 /// A new session as a response: the token in the body for API clients, and
 /// in an HttpOnly cookie for browsers, which then never handle it in script.
-fn session_response(status: StatusCode, session: Session, max_age_secs: u64) -> Response {
+fn session_response(state: &AppState, status: StatusCode, session: Session) -> Response {
+    let max_age_secs = state.hub.limits().session_ttl.as_secs();
     let cookie = format!(
         "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age_secs}",
         session.token
@@ -101,7 +102,7 @@ pub(super) async fn register(
 ) -> Result<Response, ApiError> {
     let credentials: Credentials = parse_body(&headers, &body)?;
     let session = state.accounts.register(peer.ip(), &credentials.username, &credentials.password).await?;
-    Ok(session_response(StatusCode::CREATED, session, state.hub.limits().session_ttl.as_secs()))
+    Ok(session_response(&state, StatusCode::CREATED, session))
 }
 
 pub(super) async fn login(
@@ -112,7 +113,7 @@ pub(super) async fn login(
 ) -> Result<Response, ApiError> {
     let credentials: Credentials = parse_body(&headers, &body)?;
     let session = state.accounts.login(peer.ip(), &credentials.username, &credentials.password).await?;
-    Ok(session_response(StatusCode::OK, session, state.hub.limits().session_ttl.as_secs()))
+    Ok(session_response(&state, StatusCode::OK, session))
 }
 
 pub(super) async fn guest(
@@ -124,7 +125,7 @@ pub(super) async fn guest(
     let request: GuestRequest = parse_body(&headers, &body)?;
     let hub = &state.hub;
     let session = state.accounts.guest(peer.ip(), &request.username, |name| hub.is_online(name)).await?;
-    Ok(session_response(StatusCode::OK, session, state.hub.limits().session_ttl.as_secs()))
+    Ok(session_response(&state, StatusCode::OK, session))
 }
 
 pub(super) async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {

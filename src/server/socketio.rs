@@ -114,17 +114,22 @@ const MAX_QUEUED_REQUESTS: usize = 64;
 /// Messages of one socket awaiting their commit. At the bound the session
 /// stops taking requests until commits catch up.
 const MAX_SENDS_IN_FLIGHT: usize = 64;
-/// Requests other than `new message` (which the hub rate-limits per user)
-/// a socket may make per second, sustained, and in a burst.
-const REQUESTS_PER_SECOND: f64 = 10.0;
-const REQUEST_BURST: f64 = 30.0;
+/// Events a socket may send per second, sustained, and in a burst; a `new
+/// message` counts unless it is for the channel on screen (the hub limits
+/// messages per user).
+const REQUESTS_PER_SECOND: f64 = 20.0;
+const REQUEST_BURST: f64 = 50.0;
+/// Most JSON values (nodes) an event's payload may have. Tutorial payloads
+/// have a handful; a bound keeps a queued event small however it was padded
+/// (64 KiB of `[0,0,...]` would otherwise be a megabyte of parsed values).
+const MAX_PAYLOAD_NODES: usize = 256;
 /// The history page sent with `user changed channel`: the latest messages.
 const HISTORY_PAGE: u32 = 50;
 /// How long the server waits for a client's pong. The ping interval is the
 /// native heartbeat interval.
 const PING_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a client has to join the namespace after the Engine.IO handshake.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Departures remembered for reclaim. When full, expired ones are dropped; if
 /// none have expired, a new departure is not remembered and that guest's name
 /// simply comes free after the grace period.
@@ -133,6 +138,12 @@ const MAX_DEPARTURES: usize = 10_000;
 /// disconnect while its transport buffer is full: 10 seconds in all.
 const DISCONNECT_RETRY: Duration = Duration::from_millis(100);
 const DISCONNECT_ATTEMPTS: u32 = 100;
+/// Engine.IO handshakes one client address may open per second, sustained,
+/// and in a burst. Generous for people (a tab opens one per connection and
+/// reconnect), tight enough that handshakes abandoned before joining (each
+/// held until [`CONNECT_TIMEOUT`]) stay bounded.
+pub(super) const HANDSHAKES_PER_SECOND: f64 = 50.0;
+pub(super) const HANDSHAKE_BURST: f64 = 500.0;
 /// Socket.IO connections hear of new public channels (`new channel`).
 const INTERESTS: Interests = Interests { new_channels: true };
 
@@ -175,6 +186,22 @@ pub(super) async fn edge(State(state): State<AppState>, request: Request, next: 
     if !origin_allowed(request.headers(), &state.allowed_origins) {
         return ApiError::new(StatusCode::FORBIDDEN, "forbidden_origin", "this origin may not connect")
             .into_response();
+    }
+    // A request without `sid` opens a new Engine.IO session.
+    let opens_session =
+        !request.uri().query().unwrap_or_default().split('&').any(|pair| pair.starts_with("sid="));
+    let address = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+    if let (true, Some(address)) = (opens_session && request.method() == Method::GET, address) {
+        let allowed =
+            state.socketio_handshakes.lock().expect("handshake limiter lock is never poisoned").take(address);
+        if !allowed {
+            return ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many handshakes; slow down",
+            )
+            .into_response();
+        }
     }
     let origin = request.headers().get(header::ORIGIN).cloned();
     let mut response = if request.method() == Method::OPTIONS {
@@ -369,7 +396,11 @@ impl MessageHandler<LocalAdapter, InboxMarker> for Inbox {
             return;
         };
         let payload = match TryData::<serde_json::Value>::from_message_parts(&socket, &mut value, &ack_id) {
-            Ok(TryData(Ok(payload))) => payload,
+            Ok(TryData(Ok(payload))) if node_count(&payload, MAX_PAYLOAD_NODES) <= MAX_PAYLOAD_NODES => {
+                payload
+            }
+            // Too big to be a tutorial payload: handled as a missing one.
+            Ok(TryData(Ok(_))) => serde_json::Value::Null,
             _ => serde_json::Value::Null,
         };
         let ack = match AckSender::from_message_parts(&socket, &mut value, &ack_id) {
@@ -388,6 +419,24 @@ impl MessageHandler<LocalAdapter, InboxMarker> for Inbox {
             let _ = socket.emit(ERROR, &error);
         }
     }
+}
+
+/// The number of JSON values in `value`, counting no further than `limit + 1`.
+fn node_count(value: &serde_json::Value, limit: usize) -> usize {
+    let mut count = 0;
+    let mut stack = vec![value];
+    while let Some(next) = stack.pop() {
+        count += 1;
+        if count > limit {
+            break;
+        }
+        match next {
+            serde_json::Value::Array(items) => stack.extend(items),
+            serde_json::Value::Object(fields) => stack.extend(fields.values()),
+            _ => {}
+        }
+    }
+    count
 }
 
 /// Remembers where named guests' Socket.IO connections closed from, so the
@@ -798,6 +847,15 @@ impl Session {
         pending: &mut FuturesOrdered<PendingSend>,
     ) -> Result<(), End> {
         let Inbound { event, payload, ack } = request;
+        // Every event draws on the socket's budget, except a `new message` to
+        // the channel on screen: that costs no lookup, and the hub limits
+        // messages per user. One to another channel costs store lookups even
+        // when it is refused, so it pays.
+        let to_current_channel = event == NEW_MESSAGE && self.names_current_channel(&payload);
+        if !to_current_channel && !self.requests.try_take() {
+            let refusal = Refusal::new(ErrorCode::RateLimited, "too many requests; slow down");
+            return self.conclude(&event, ack, Err(refusal.into()));
+        }
         if event == NEW_MESSAGE {
             return match self.new_message(payload).await {
                 Ok(committed) => {
@@ -806,11 +864,6 @@ impl Session {
                 }
                 Err(failure) => self.conclude(&event, ack, Err(failure)),
             };
-        }
-        // `new message` is limited per user by the hub; the rest per socket.
-        if !self.requests.try_take() {
-            let refusal = Refusal::new(ErrorCode::RateLimited, "too many requests; slow down");
-            return self.conclude(&event, ack, Err(refusal.into()));
         }
         let outcome = match event.as_str() {
             NEW_USER => self.new_user(payload, ack.is_some()).await,
@@ -851,30 +904,43 @@ impl Session {
         let hub = self.hub();
         let accounts = Arc::clone(&self.shared.state.accounts);
         let grace = hub.limits().presence_grace;
-        // Whether an online name may be taken back is decided before the
-        // store is asked for the guest: claiming a guest row hands the name
-        // over (ending the previous holder's sessions), which must never
-        // happen to someone who is still here.
+        let names = accounts.guest_names().await;
+        // The same client coming back within the grace period takes its own
+        // guest user back, conversations and all, with no store write. Anyone
+        // else gets the name as a new guest user, and only if nobody online
+        // holds it: the handover never touches someone who is still here.
         let holder = accounts.existing_guest(name).await?;
-        let may_reclaim = holder.as_ref().is_some_and(|holder| {
+        let returning = holder.filter(|holder| {
             self.peer.is_some_and(|address| self.shared.departures.is_recent(holder.id, address, grace))
         });
-        if hub.is_online(name) && !may_reclaim {
-            return Err(AuthError::NameInUse.into());
-        }
-        let client = self.peer.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-        let user = accounts.guest_user(client, name).await?;
-        let registration = match hub.claim(&user, NO_SESSION, INTERESTS, may_reclaim) {
-            Ok(registration) => registration,
-            Err(ClaimError::InUse) => return Err(AuthError::NameInUse.into()),
+        let (user, registration) = match returning {
+            Some(holder) => match hub.claim(&holder, NO_SESSION, INTERESTS, true) {
+                Ok(registration) => {
+                    tracing::info!(user = holder.id.0, "guest name reclaimed after a reconnect");
+                    (holder, registration)
+                }
+                Err(ClaimError::InUse) => return Err(AuthError::NameInUse.into()),
+            },
+            None => {
+                if hub.is_online(name) {
+                    return Err(AuthError::NameInUse.into());
+                }
+                let client = self.peer.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+                let user = accounts.hand_over_guest(client, name).await?;
+                match hub.claim(&user, NO_SESSION, INTERESTS, false) {
+                    Ok(registration) => (user, registration),
+                    Err(ClaimError::InUse) => return Err(AuthError::NameInUse.into()),
+                }
+            }
         };
-        let channels = hub.channels_of(&user).await?;
-        hub.subscribe(registration.id, &channels);
-        if may_reclaim {
-            tracing::info!(user = user.id.0, "guest name reclaimed after a reconnect");
-        }
+        drop(names);
         self.shared.departures.forget(user.id);
+        // Adopted before anything else can fail, so the registration is
+        // always released when the socket ends.
+        let connection = registration.id;
         self.adopt(user.clone(), registration, Arrival::Named);
+        let channels = hub.channels_of(&user).await?;
+        hub.subscribe(connection, &channels);
 
         // In the tutorial's page-load order: the others online, then this
         // user (its clients append both to one list), then channels.
@@ -980,6 +1046,12 @@ impl Session {
     /// Validates a `new message` and queues it; the returned future resolves
     /// after the commit. Requests are handled one at a time, so a socket's
     /// messages are queued, and stored, in the order it sent them.
+    /// Whether a `new message` payload names the channel on screen.
+    fn names_current_channel(&self, payload: &serde_json::Value) -> bool {
+        let named = payload.get("channel").and_then(|channel| channel.as_str()).map(str::trim);
+        matches!((&self.current, named), (Some(current), Some(named)) if current.channel.name.eq_ignore_ascii_case(named))
+    }
+
     async fn new_message(&mut self, payload: serde_json::Value) -> Result<Committing, Failure> {
         let user = self.signed_in()?.clone();
         if payload.is_null() {

@@ -702,18 +702,15 @@ async fn claim_guest(c: &Client, name: &UserName) -> StoreResult<User> {
     match existing.as_ref().map(user_from_row) {
         Some(user) if user.guest => {
             // A guest name passes to whoever claims it next, as the
-            // tutorial's names do. The previous holder's sessions end and
-            // their private channels and DMs stay behind, so the newcomer
-            // inherits a name, not a person's conversations.
+            // tutorial's names do, but as a new user: the previous holder's
+            // row gives up the name key (usernames cannot contain '~') and
+            // its sessions, and keeps its id, messages, DMs and client ids,
+            // which the newcomer can neither see nor collide with.
             c.execute("DELETE FROM sessions WHERE user_id = $1", &[&user.id.0]).await.map_err(backend)?;
-            c.execute(
-                "DELETE FROM members WHERE user_id = $1
-                 AND channel_id NOT IN (SELECT id FROM channels WHERE kind = 'public')",
-                &[&user.id.0],
-            )
-            .await
-            .map_err(backend)?;
-            Ok(user)
+            c.execute("UPDATE users SET name_key = '~' || id::text WHERE id = $1", &[&user.id.0])
+                .await
+                .map_err(backend)?;
+            insert_user(c, name, None).await
         }
         Some(_) => Err(StoreError::NameTaken),
         None => insert_user(c, name, None).await,

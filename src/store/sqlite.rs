@@ -562,19 +562,17 @@ impl Store for SqliteStore {
                 .optional()
                 .map_err(backend)?;
             match existing {
-                Some((id, stored_name, true)) => {
+                Some((id, _, true)) => {
                     // A guest name passes to whoever claims it next, as the
-                    // tutorial's names do. The previous holder's sessions end
-                    // and their private channels and DMs stay behind, so the
-                    // newcomer inherits a name, not a person's conversations.
+                    // tutorial's names do, but as a new user: the previous
+                    // holder's row gives up the name key (usernames cannot
+                    // contain '~') and its sessions, and keeps its messages,
+                    // DMs and idempotency keys, which the newcomer, with a
+                    // fresh id, can neither see nor collide with.
                     c.execute("DELETE FROM sessions WHERE user_id = ?1", [id.0]).map_err(backend)?;
-                    c.execute(
-                        "DELETE FROM members WHERE user_id = ?1
-                         AND channel_id NOT IN (SELECT id FROM channels WHERE kind = 'public')",
-                        [id.0],
-                    )
-                    .map_err(backend)?;
-                    Ok(User { id, name: stored_name, guest: true })
+                    c.execute("UPDATE users SET name_key = '~' || id WHERE id = ?1", [id.0])
+                        .map_err(backend)?;
+                    insert_user(c, &name, None)
                 }
                 Some((_, _, false)) => Err(StoreError::NameTaken),
                 None => insert_user(c, &name, None),

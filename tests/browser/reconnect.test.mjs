@@ -2,7 +2,9 @@
 // and database. The page shows that it is reconnecting, reconnects by itself,
 // resumes from the last seq it holds, and ends with exactly the server's history:
 // messages sent by others while it was away appear once, earlier ones are not
-// doubled, and a message typed while offline is delivered once.
+// doubled, and a message typed while offline is delivered once. A manual
+// reconnect while the page is still asking whether its session is good leaves
+// one socket, not two.
 
 import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
@@ -89,4 +91,46 @@ browserTest('a server crash and restart loses nothing and doubles nothing', env,
   await page.locator('body[data-connection="open"]').waitFor();
   await expectTexts(messageBodies(page), [...expected, 'after 3'], 'the same history after a reload');
   bobWs.close();
+});
+
+browserTest('reconnecting by hand while the session check is out leaves one socket', env, async (session) => {
+  const carol = await server.register('carol');
+  const dave = await server.register('dave');
+  const page = await session.newPage({ account: carol });
+  const sockets = [];
+  page.on('websocket', (socket) => sockets.push(socket));
+
+  // Hold every session check until told, so a reconnect is caught waiting for one.
+  let checks = 0;
+  let release;
+  const released = new Promise((done) => {
+    release = done;
+  });
+  await page.route('**/api/me', async (route) => {
+    checks += 1;
+    await released;
+    await route.continue().catch(() => {});
+  });
+
+  // The server goes away: the page retries once, fails, and asks about its session.
+  await server.kill();
+  await waitFor('a session check after a failed reconnect', () => checks > 0);
+  await server.restart();
+  // Meanwhile the network "comes back" (the same path as the Retry now button).
+  await page.evaluate(() => window.dispatchEvent(new Event('online')));
+  await page.locator('body[data-connection="open"]').waitFor();
+
+  // Now the session check answers. The reconnect that waited for it is stale and
+  // must not open a second socket behind the live one.
+  release();
+  await page.waitForTimeout(1500); // longer than that reconnect's delay would be (at most 1 s)
+  const open = sockets.filter((socket) => !socket.isClosed());
+  assert.equal(open.length, 1, `open sockets: ${open.length} of ${sockets.length}`);
+  assert.equal(await page.evaluate(() => document.body.dataset.connection), 'open');
+
+  const daveWs = await WsClient.connect(server, dave);
+  await daveWs.post(daveWs.channelNamed('General').id, 'one socket, one copy');
+  await expectTexts(messageBodies(page).filter({ hasText: 'one socket, one copy' }), ['one socket, one copy'], 'the live message once');
+  await expectHidden(page.locator('#conn-banner'), 'the reconnecting banner');
+  daveWs.close();
 });

@@ -1,6 +1,7 @@
 // The client store's promises, checked without a browser: one copy per
 // (channel, seq) whatever mix of replay, history, ack and message delivers it;
-// pending sends matched by client_id; a resume map only for loaded channels.
+// pending sends matched by client_id; a resume map only for loaded channels,
+// up to the last seq received from the server without a hole.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -69,4 +70,106 @@ test('a DM is shown under the other participant', () => {
   const store = new ChatStore();
   welcome(store);
   assert.equal(store.displayName(store.channel(9)), 'bob');
+});
+
+// The resume point is the last seq received from the server without a hole, so
+// a reconnect's replay never skips a message (docs/protocol.md, Session start).
+
+const page = (from, to) => Array.from({ length: to - from + 1 }, (_, i) => message(from + i));
+
+test('an ack that overtakes earlier messages does not move the resume point', () => {
+  const store = new ChatStore();
+  welcome(store);
+  store.applyHistory({ type: 'history', channel: 1, messages: page(1, 9), has_more: false }, 'latest');
+  assert.deepEqual(store.resumeMap(), { 1: 9 });
+  store.addPending(1, 'mine', 'c-11');
+  // The server writes my ack for 11 before the `message` for bob's 10.
+  store.applyAck({ type: 'ack', client_id: 'c-11', channel: 1, id: 111, seq: 11 });
+  const general = store.channel(1);
+  assert.deepEqual(general.messages.map((m) => m.seq), [1, 2, 3, 4, 5, 6, 7, 8, 9, 11], 'the confirmed copy is shown');
+  assert.deepEqual(store.resumeMap(), { 1: 9 }, 'the link may drop now: 10 must still be replayed');
+  store.applyMessage(message(10));
+  assert.deepEqual(store.resumeMap(), { 1: 10 }, '11 is still only my ack-built copy');
+  store.applyMessage(message(11, { sender: 'alice', body: 'mine', client_id: 'c-11' }));
+  assert.deepEqual(store.resumeMap(), { 1: 11 });
+  assert.deepEqual(general.messages.map((m) => m.seq), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+});
+
+test('the resume point after an ack-built copy follows the replay of a reconnect', () => {
+  const store = new ChatStore();
+  welcome(store);
+  store.applyHistory({ type: 'history', channel: 1, messages: page(1, 9), has_more: false }, 'latest');
+  store.addPending(1, 'mine', 'c-11');
+  store.applyAck({ type: 'ack', client_id: 'c-11', channel: 1, id: 111, seq: 11 });
+  // The link drops; the reconnect says hello with the resume map and gets a welcome, then the replay.
+  const resume = store.resumeMap();
+  assert.deepEqual(resume, { 1: 9 });
+  welcome(store);
+  for (const seq of [10, 11]) store.applyMessage(seq === 11 ? message(11, { sender: 'alice', body: 'mine', client_id: 'c-11' }) : message(seq));
+  assert.deepEqual(store.resumeMap(), { 1: 11 });
+  assert.deepEqual(store.channel(1).messages.map((m) => [m.seq, m.body]).slice(-3), [[9, 'm9'], [10, 'm10'], [11, 'mine']]);
+});
+
+test('a live message that skips seqs reports the gap and leaves the resume point before it', () => {
+  const store = new ChatStore();
+  welcome(store);
+  store.applyHistory({ type: 'history', channel: 1, messages: page(1, 4), has_more: false }, 'latest');
+  assert.equal(store.applyMessage(message(7)).gapFrom, 5);
+  assert.deepEqual(store.resumeMap(), { 1: 4 }, 'the gap is not skipped');
+  assert.equal(store.applyMessage(message(8)).gapFrom, null, 'the same gap is not reported twice');
+  assert.deepEqual(store.resumeMap(), { 1: 4 });
+  store.applyHistory({ type: 'history', channel: 1, messages: page(5, 6), has_more: true }, 'gap');
+  assert.deepEqual(store.resumeMap(), { 1: 8 }, 'the filled gap joins the stream up');
+});
+
+test('a gap behind an ack-built copy is still reported', () => {
+  const store = new ChatStore();
+  welcome(store);
+  store.applyHistory({ type: 'history', channel: 1, messages: page(1, 9), has_more: false }, 'latest');
+  store.addPending(1, 'mine', 'c-11');
+  store.applyAck({ type: 'ack', client_id: 'c-11', channel: 1, id: 111, seq: 11 });
+  // 10 and the message for 11 never came (say a lost frame); 12 did.
+  assert.equal(store.applyMessage(message(12)).gapFrom, 10);
+  assert.deepEqual(store.resumeMap(), { 1: 9 });
+  store.applyHistory({ type: 'history', channel: 1, messages: [message(10), message(11, { sender: 'alice', body: 'mine', client_id: 'c-11' })], has_more: true }, 'gap');
+  assert.deepEqual(store.resumeMap(), { 1: 12 });
+});
+
+test('the first page starts the stream; messages kept while it loads extend it up to a hole', () => {
+  const store = new ChatStore();
+  welcome(store);
+  const general = store.channel(1);
+  general.loading = true; // as app.js does before asking for the latest page
+  store.applyMessage(message(101));
+  store.applyMessage(message(103)); // 102 was never received
+  assert.deepEqual(store.resumeMap(), {}, 'not resumed until loaded');
+  store.applyHistory({ type: 'history', channel: 1, messages: page(51, 100), has_more: true }, 'latest');
+  assert.deepEqual(store.resumeMap(), { 1: 101 }, 'everything from 51 up to 101 is held; 102 is not');
+  // An older page lies below the oldest held and changes nothing about the resume point.
+  store.applyHistory({ type: 'history', channel: 1, messages: page(1, 50), has_more: false }, 'older');
+  assert.deepEqual(store.resumeMap(), { 1: 101 });
+  store.applyMessage(message(102));
+  assert.deepEqual(store.resumeMap(), { 1: 103 });
+});
+
+test('an empty first page of a new channel resumes from 0, then follows live messages', () => {
+  const store = new ChatStore();
+  welcome(store);
+  store.applyHistory({ type: 'history', channel: 9, messages: [], has_more: false }, 'latest');
+  assert.deepEqual(store.resumeMap(), { 9: 0 });
+  store.applyMessage(message(1, { channel: 9 }));
+  store.applyMessage(message(2, { channel: 9 }));
+  assert.deepEqual(store.resumeMap(), { 9: 2 });
+});
+
+test('a channel that was loading when the link dropped starts over at the welcome', () => {
+  const store = new ChatStore();
+  welcome(store);
+  const general = store.channel(1);
+  general.loading = true;
+  store.applyMessage(message(3));
+  welcome(store); // reconnected; the page request was cut
+  assert.equal(general.messages.length, 0);
+  assert.equal(general.streamSeq, 0);
+  assert.deepEqual(store.resumeMap(), {});
 });

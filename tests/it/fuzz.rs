@@ -14,7 +14,7 @@ use natter::model::{
 use natter::protocol::{CLIENT_MESSAGE_TYPES, parse_client_message, reference_of};
 
 /// Arbitrary JSON, a few levels deep.
-fn json_value() -> impl Strategy<Value = Value> {
+pub(crate) fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::from),

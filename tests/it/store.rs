@@ -41,12 +41,36 @@ async fn accounts_and_sessions(store: Arc<dyn Store>) {
     store.create_session(guest.id, [9u8; 32], i64::MAX).await.unwrap();
     let hideout =
         store.create_channel(&channel_name("hideout"), ChannelKind::Private, guest.id, 10).await.unwrap();
-    // The next claim gets the name, but not the previous holder's session or
-    // private channels; General stays.
-    assert_eq!(store.claim_guest(&name("Visitor")).await.unwrap().id, guest.id);
+    let (dm, _) = store.open_dm(guest.id, alice.id).await.unwrap();
+    let first = NewMessage {
+        channel: GENERAL,
+        sender: guest.id,
+        client_id: ClientId::parse("g-1".into()).unwrap(),
+        body: MessageBody::parse("from the first visitor".into()).unwrap(),
+    };
+    store.append_message(first).await.unwrap();
+    // The next claim gets the name as a new user: none of the previous
+    // holder's sessions, channels, DMs or idempotency keys come with it.
+    let next = store.claim_guest(&name("Visitor")).await.unwrap();
+    assert_ne!(next.id, guest.id);
+    assert_eq!(store.find_user("visitor").await.unwrap().unwrap().user.id, next.id);
     assert!(store.session_user([9u8; 32], 0).await.unwrap().is_none());
-    assert!(!store.is_member(hideout.id, guest.id).await.unwrap());
-    assert!(store.is_member(GENERAL, guest.id).await.unwrap());
+    assert!(!store.is_member(hideout.id, next.id).await.unwrap());
+    assert!(store.is_member(GENERAL, next.id).await.unwrap());
+    let (next_dm, created) = store.open_dm(next.id, alice.id).await.unwrap();
+    assert!(created && next_dm.id != dm.id, "a new DM, not the old holder's");
+    let second = NewMessage {
+        channel: GENERAL,
+        sender: next.id,
+        client_id: ClientId::parse("g-1".into()).unwrap(),
+        body: MessageBody::parse("from the second visitor".into()).unwrap(),
+    };
+    assert!(
+        store.append_message(second).await.unwrap().created,
+        "the old holder's client ids do not collide"
+    );
+    // The old holder's message keeps its name.
+    assert_eq!(store.history(GENERAL, None, 10).await.unwrap()[0].sender_name, "visitor");
     assert!(matches!(store.claim_guest(&name("alice")).await, Err(StoreError::NameTaken)));
     assert!(store.find_user("visitor").await.unwrap().unwrap().password_hash.is_none());
 

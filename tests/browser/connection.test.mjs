@@ -1,0 +1,178 @@
+// web/connection.js without a browser: a fake WebSocket class and mocked timers
+// drive the reconnect logic through the cases a real server makes hard to stage.
+// - The server writes `welcome` before the replay and may then close with 1011
+//   (storage trouble) or 4008 (too slow): the backoff must keep growing, not start
+//   over at every welcome; it starts over only after a link that lasted.
+// - "Retry now" (or the browser's `online` event) while a reconnect waits for the
+//   session check must leave exactly one socket, not a second one opened behind it.
+
+import assert from 'node:assert/strict';
+import { mock, test } from 'node:test';
+import { Connection, STABLE_AFTER_MS } from '../../web/connection.js';
+
+const WELCOME = { type: 'welcome', user: { id: 1, name: 'alice', guest: false }, channels: [], online: ['alice'] };
+
+/** A fake WebSocket class that records every socket made from it; the test plays the server. */
+function fakeSockets() {
+  const sockets = [];
+  class FakeSocket {
+    constructor(url) {
+      this.url = url;
+      this.sent = [];
+      this.closedWith = null;
+      this.onopen = null;
+      this.onmessage = null;
+      this.onclose = null;
+      sockets.push(this);
+    }
+    send(data) {
+      this.sent.push(JSON.parse(data));
+    }
+    close(code) {
+      this.closedWith = code ?? 1000;
+    }
+    // The server's side:
+    accept() {
+      this.onopen?.({});
+    }
+    deliver(frame) {
+      this.onmessage?.({ data: JSON.stringify(frame) });
+    }
+    drop(code) {
+      this.onclose?.({ code });
+    }
+  }
+  return { FakeSocket, sockets };
+}
+
+/** Lets pending promise callbacks (the awaited session check) run. */
+const settle = () => new Promise((done) => setImmediate(done));
+
+function deferred() {
+  let resolve;
+  const promise = new Promise((done) => {
+    resolve = done;
+  });
+  return { promise, resolve };
+}
+
+function connect(t, { sessionValid = async () => true, window = null } = {}) {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  t.mock.method(Math, 'random', () => 0); // delays are exactly half the ceiling
+  const { FakeSocket, sockets } = fakeSockets();
+  const connection = new Connection({ resume: () => ({}), sessionValid, WebSocket: FakeSocket, url: 'ws://natter.test/ws', window });
+  const states = [];
+  const frames = [];
+  connection.addEventListener('state', (event) => states.push(event.detail));
+  connection.addEventListener('frame', (event) => frames.push(event.detail.frame));
+  connection.start();
+  return { connection, sockets, states, frames, lastDelay: () => states.findLast((s) => s.state === 'reconnecting').delayMs };
+}
+
+for (const code of [1011, 4008]) {
+  test(`a welcome followed by close ${code} keeps backing off`, (t) => {
+    const { connection, sockets, lastDelay } = connect(t);
+    const delays = [];
+    for (let round = 0; round < 7; round += 1) {
+      const socket = sockets.at(-1);
+      socket.accept();
+      assert.equal(socket.sent[0].type, 'hello');
+      socket.deliver(WELCOME);
+      assert.equal(connection.state, 'open');
+      socket.drop(code);
+      delays.push(lastDelay());
+      t.mock.timers.tick(lastDelay());
+      assert.equal(sockets.length, round + 2, 'one new socket per retry');
+    }
+    // 1-2 s at least after such a close, then doubling up to the 15 s cap.
+    assert.deepEqual(delays, [1000, 2000, 4000, 7500, 7500, 7500, 7500]);
+    connection.stop();
+  });
+}
+
+test('the backoff starts over only after a link that stayed open', (t) => {
+  const { connection, sockets, lastDelay } = connect(t);
+  let socket = sockets[0];
+  socket.accept();
+  socket.deliver(WELCOME);
+  socket.drop(1006);
+  assert.equal(lastDelay(), 250, 'the first retry is quick');
+  t.mock.timers.tick(250);
+  // Welcomed, but gone again within seconds: no reset.
+  socket = sockets[1];
+  socket.accept();
+  socket.deliver(WELCOME);
+  t.mock.timers.tick(STABLE_AFTER_MS - 1000);
+  socket.drop(1006);
+  assert.equal(lastDelay(), 500, 'a short-lived link does not reset the backoff');
+  t.mock.timers.tick(500);
+  // Welcomed and open for STABLE_AFTER_MS: the next outage starts at the base delay.
+  socket = sockets[2];
+  socket.accept();
+  socket.deliver(WELCOME);
+  t.mock.timers.tick(STABLE_AFTER_MS);
+  socket.drop(1001);
+  assert.equal(lastDelay(), 250);
+  connection.stop();
+});
+
+for (const trigger of ['Retry now', 'the online event']) {
+  test(`${trigger} during the session check leaves exactly one socket`, async (t) => {
+    const check = deferred();
+    const window = new EventTarget();
+    const { connection, sockets, frames } = connect(t, { sessionValid: () => check.promise, window });
+    sockets[0].accept();
+    sockets[0].deliver(WELCOME);
+    sockets[0].drop(1001); // the server went away
+    t.mock.timers.tick(250);
+    assert.equal(sockets.length, 2);
+    sockets[1].drop(1006); // refused: the reconnect now asks whether the session is still good
+    await settle();
+    assert.equal(connection.state, 'reconnecting');
+    assert.equal(connection.socket, null);
+
+    // Meanwhile the user clicks "Retry now" (or the network comes back).
+    if (trigger === 'Retry now') connection.connectNow();
+    else window.dispatchEvent(new Event('online'));
+    assert.equal(sockets.length, 3);
+    const live = sockets[2];
+    live.accept();
+    live.deliver(WELCOME);
+    assert.equal(connection.state, 'open');
+
+    // The session check answers late; the reconnect it belonged to is stale.
+    check.resolve(true);
+    await settle();
+    t.mock.timers.tick(20000);
+    assert.equal(sockets.length, 3, 'no second socket is opened behind the live one');
+    assert.equal(connection.socket, live);
+    assert.equal(connection.state, 'open');
+    assert.equal(live.closedWith, null);
+
+    frames.length = 0;
+    live.deliver({ type: 'presence', user: 'bob', online: true });
+    assert.deepEqual(frames.map((f) => f.type), ['presence'], 'each frame is handled once');
+    connection.stop();
+  });
+}
+
+test('opening a socket drops the one before, whose events are then ignored', (t) => {
+  const { connection, sockets, frames } = connect(t);
+  const first = sockets[0];
+  const { onopen, onmessage, onclose } = first; // as a browser might still call them
+  connection.open();
+  assert.equal(sockets.length, 2);
+  assert.equal(first.closedWith, 1000, 'the old socket is closed');
+  onopen({});
+  onmessage({ data: JSON.stringify(WELCOME) });
+  onclose({ code: 1006 });
+  assert.deepEqual(first.sent, [], 'no hello on a dropped socket');
+  assert.deepEqual(frames, [], 'no frames from a dropped socket');
+  assert.equal(connection.socket, sockets[1]);
+  assert.equal(connection.state, 'connecting', 'its close schedules no reconnect');
+  sockets[1].accept();
+  sockets[1].deliver(WELCOME);
+  assert.equal(connection.state, 'open');
+  assert.equal(frames.length, 1);
+  connection.stop();
+});

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -99,6 +100,15 @@ pub async fn serve(
     };
     let router = http::router(state.clone(), &config.limits);
     let stop = state.shutdown.clone();
+    let listener = listener.tap_io(|stream| {
+        // Chat frames are small writes. With Nagle's algorithm on, a frame
+        // written while an earlier one is unacknowledged waits for that ACK,
+        // which the client may delay by up to 40 ms: that was the p99 of a
+        // delivery under load (docs/benchmarks.md). Send at once instead.
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {
             shutdown.await;

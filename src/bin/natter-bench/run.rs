@@ -402,6 +402,7 @@ async fn set_up_group(ctx: &Arc<Ctx>, group: &Group, tasks: &TaskTracker) -> Res
             user_name: (settings.target == Target::Socketio && settings.socketio_new_user)
                 .then_some(socketio_name.as_str()),
             seed: (index as u32).wrapping_mul(2_654_435_761),
+            slow_consumer: !ctx.specs[index].reader,
         };
         let ws = target::connect_into_room(&how, &mut spot, role).await.map_err(|e| SetupError {
             message: format!("connection {index} ({:?}): {e}", role),
@@ -602,6 +603,10 @@ async fn connection_task(ctx: Arc<Ctx>, spec: ConnSpec, mut ws: WsClient, spot: 
                 let orders = control.borrow_and_update().clone();
                 local.flush(shard);
                 if orders.stop {
+                    if !spec.reader && !closed {
+                        // A slow consumer never looked: did the server close it?
+                        close_code = closed_while_not_reading(&mut ws).await;
+                    }
                     break;
                 }
                 if let Some(plan) = orders.step {
@@ -780,6 +785,29 @@ async fn connection_task(ctx: Arc<Ctx>, spec: ConnSpec, mut ws: WsClient, spot: 
             None => data.close_codes.push((code, 1)),
         }
     }
+}
+
+/// Reads what a connection that stopped reading was sent, looking for the
+/// server's close (or the end of the stream). Bounded in time: a server that
+/// kept it open still has data for it after this.
+async fn closed_while_not_reading(ws: &mut WsClient) -> Option<u16> {
+    let look = async {
+        loop {
+            loop {
+                match ws.next_frame() {
+                    Ok(Some(Frame::Close(code))) => return Some(code),
+                    Ok(Some(Frame::Text(_))) => {}
+                    Ok(None) => break,
+                    Err(_) => return Some(1002),
+                }
+            }
+            match ws.fill().await {
+                Ok(true) => {}
+                Ok(false) | Err(_) => return Some(1006),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(3), look).await.ok().flatten()
 }
 
 fn plan_publishers(ctx: &Ctx) -> usize {

@@ -196,7 +196,7 @@ pub async fn natter_guest(source: IpAddr, server: SocketAddr, name: &str) -> io:
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    let mut stream = tcp_connect(source, server).await?;
+    let mut stream = tcp_connect(source, server, false).await?;
     stream.write_all(request.as_bytes()).await?;
     let mut response = Vec::with_capacity(1024);
     tokio::time::timeout(SETUP_TIMEOUT, stream.read_to_end(&mut response))
@@ -280,6 +280,8 @@ pub struct Connect<'a> {
     /// Socket.IO: the name to log in with (`new user`), if any.
     pub user_name: Option<&'a str>,
     pub seed: u32,
+    /// This connection will stop reading: give it a small receive buffer.
+    pub slow_consumer: bool,
 }
 
 /// Connects and brings the connection into its room. A creator fills in
@@ -293,7 +295,9 @@ pub async fn connect_into_room(
         Target::Natter => {
             let token = how.token.expect("natter connections have a token");
             let header = format!("Authorization: Bearer {token}\r\n");
-            let mut ws = WsClient::connect(how.source, how.server, "/ws", &header, how.seed).await?;
+            let mut ws =
+                WsClient::connect(how.source, how.server, "/ws", &header, how.seed, how.slow_consumer)
+                    .await?;
             say(&mut ws, r#"{"type":"hello"}"#).await?;
             await_frame(&mut ws, how.target, "welcome", |f| f.starts_with(b"{\"type\":\"welcome\"")).await?;
             let request = match role {
@@ -327,6 +331,7 @@ pub async fn connect_into_room(
                 "/socket.io/?EIO=4&transport=websocket",
                 "",
                 how.seed,
+                how.slow_consumer,
             )
             .await?;
             await_frame(&mut ws, how.target, "the Engine.IO open packet", |f| f.starts_with(b"0{")).await?;
@@ -347,7 +352,7 @@ pub async fn connect_into_room(
         }
         Target::Floor => {
             let path = format!("/{}", spot.room);
-            WsClient::connect(how.source, how.server, &path, "", how.seed).await
+            WsClient::connect(how.source, how.server, &path, "", how.seed, how.slow_consumer).await
         }
     }
 }

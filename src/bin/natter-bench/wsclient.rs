@@ -54,10 +54,19 @@ pub struct WsClient {
     mask_state: u32,
 }
 
+/// Receive buffer of a connection that will stop reading (a slow consumer):
+/// small, so what it does not read backs up into the server within seconds
+/// instead of filling megabytes of kernel buffers first.
+const SLOW_CONSUMER_RECEIVE_BUFFER: u32 = 4096;
+
 /// Opens a TCP connection from `source` (bound before connecting, so many
 /// loopback source addresses multiply the ephemeral ports available).
-pub async fn tcp_connect(source: IpAddr, server: SocketAddr) -> io::Result<TcpStream> {
+pub async fn tcp_connect(source: IpAddr, server: SocketAddr, slow_consumer: bool) -> io::Result<TcpStream> {
     let socket = if server.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    if slow_consumer {
+        // Before connecting, so the advertised window is small from the start.
+        socket.set_recv_buffer_size(SLOW_CONSUMER_RECEIVE_BUFFER)?;
+    }
     socket.bind(SocketAddr::new(source, 0))?;
     let stream = socket.connect(server).await?;
     stream.set_nodelay(true)?;
@@ -73,8 +82,9 @@ impl WsClient {
         path: &str,
         extra_headers: &str,
         seed: u32,
+        slow_consumer: bool,
     ) -> io::Result<Self> {
-        let mut stream = tcp_connect(source, server).await?;
+        let mut stream = tcp_connect(source, server, slow_consumer).await?;
         // The key only has to be 16 bytes in base64; the server hashes it back
         // and this client trusts the server it was pointed at.
         let request = format!(

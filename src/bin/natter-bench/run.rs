@@ -320,22 +320,31 @@ fn lay_out(settings: &Settings) -> (Vec<Room>, Vec<ConnSpec>, Vec<Group>) {
 async fn set_up(ctx: &Arc<Ctx>, groups: Vec<Group>, tasks: &TaskTracker) {
     let limit = Arc::new(Semaphore::new(ctx.settings.connect_concurrency.max(1)));
     let setups = TaskTracker::new();
-    for group in groups {
-        let permit = Arc::clone(&limit).acquire_owned().await.expect("the semaphore is never closed");
-        let ctx_for_group = Arc::clone(ctx);
+    // Groups are started from their own task, so progress is reported while
+    // the concurrency limit holds the rest back.
+    let starter = {
+        let ctx = Arc::clone(ctx);
         let tasks = tasks.clone();
-        setups.spawn(async move {
-            if let Err(error) = set_up_group(&ctx_for_group, &group, &tasks).await {
-                let failed =
-                    (group.connections.len() as u64).saturating_sub(error.connected_before_failure as u64);
-                ctx_for_group.failed.fetch_add(failed, Ordering::Relaxed);
-                let mut first = ctx_for_group.first_failure.lock().expect("never poisoned");
-                first.get_or_insert(error.message);
+        let setups = setups.clone();
+        tokio::spawn(async move {
+            for group in groups {
+                let permit = Arc::clone(&limit).acquire_owned().await.expect("the semaphore is never closed");
+                let ctx_for_group = Arc::clone(&ctx);
+                let tasks = tasks.clone();
+                setups.spawn(async move {
+                    if let Err(error) = set_up_group(&ctx_for_group, &group, &tasks).await {
+                        let failed = (group.connections.len() as u64)
+                            .saturating_sub(error.connected_before_failure as u64);
+                        ctx_for_group.failed.fetch_add(failed, Ordering::Relaxed);
+                        let mut first = ctx_for_group.first_failure.lock().expect("never poisoned");
+                        first.get_or_insert(error.message);
+                    }
+                    drop(permit);
+                });
             }
-            drop(permit);
-        });
-    }
-    setups.close();
+            setups.close();
+        })
+    };
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.tick().await;
     loop {
@@ -350,6 +359,9 @@ async fn set_up(ctx: &Arc<Ctx>, groups: Vec<Group>, tasks: &TaskTracker) {
                 ),
             ),
         }
+    }
+    if starter.await.is_err() {
+        progress(ctx, "the set-up task panicked");
     }
 }
 

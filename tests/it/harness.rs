@@ -29,6 +29,7 @@ pub fn test_limits() -> Limits {
         messages_per_second: 10_000.0,
         message_burst: 10_000.0,
         presence_grace: Duration::from_millis(300),
+        account_creations_per_minute: 10_000.0,
         ..Limits::default()
     }
 }

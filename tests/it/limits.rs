@@ -140,3 +140,25 @@ async fn a_protocol_violation_closes_with_1002() {
     assert_eq!(frame[0], 0x88, "a close frame");
     assert_eq!(u16::from_be_bytes([frame[2], frame[3]]), 1002);
 }
+
+#[tokio::test]
+async fn account_creation_is_capped_per_address() {
+    let mut limits = test_limits();
+    limits.account_creations_per_minute = 3.0;
+    let server = TestServer::start_with(limits, true).await;
+    let http = client_from("127.0.0.31");
+    let mut statuses = Vec::new();
+    for n in 0..3 {
+        let body = json!({"username": format!("user{n}"), "password": "correct horse"});
+        statuses
+            .push(http.post(server.url("/api/register")).json(&body).send().await.unwrap().status().as_u16());
+    }
+    let guest =
+        http.post(server.url("/api/guest")).json(&json!({"username": "visitor"})).send().await.unwrap();
+    statuses.push(guest.status().as_u16());
+    assert_eq!(statuses, vec![201, 201, 201, 429], "guests and accounts share the budget");
+    // Another address is not affected.
+    let other = client_from("127.0.0.32");
+    let body = json!({"username": "elsewhere", "password": "correct horse"});
+    assert_eq!(other.post(server.url("/api/register")).json(&body).send().await.unwrap().status(), 201);
+}

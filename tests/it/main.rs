@@ -4,6 +4,7 @@ mod harness;
 mod services;
 
 mod bad_input;
+mod bench;
 mod binary;
 mod channels;
 mod cluster;

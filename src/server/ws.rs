@@ -53,7 +53,7 @@ const MAX_SENDS_IN_FLIGHT: usize = 256;
 /// Deliveries written before one flush.
 const DELIVERIES_PER_FLUSH: usize = 64;
 /// How long closing waits for the peer to answer our close frame.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the client has to say `hello`.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -302,19 +302,24 @@ pub(super) fn end_for_error(error: axum::Error) -> End {
 
 /// Ends a session: sends our close frame and waits (briefly) for the peer's
 /// answer, or, when the peer closed first, flushes the reply to its close
-/// that the WebSocket layer has queued. Waiting for the answer matters: a
-/// socket dropped with unread input is reset, and a reset can destroy our
-/// close frame before the peer reads it.
+/// that the WebSocket layer has queued. Waiting matters: a socket dropped
+/// with unread input is reset, and a reset can destroy our close frame
+/// before the peer reads it. So when the input cannot be read any more (it
+/// ended in a violation, such as a message over the limit), the socket is
+/// still held until the timeout, giving the peer time to read our close.
 pub(super) async fn close(socket: &mut WebSocket, end: End) {
     let closing = async {
         match end {
             End::Close(code, reason) => {
                 let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
-                if socket.send(WsMessage::Close(Some(frame))).await.is_ok() {
-                    while let Some(Ok(frame)) = socket.recv().await {
-                        if matches!(frame, WsMessage::Close(_)) {
-                            break;
-                        }
+                if socket.send(WsMessage::Close(Some(frame))).await.is_err() {
+                    return;
+                }
+                loop {
+                    match socket.recv().await {
+                        Some(Ok(WsMessage::Close(_))) | None => return,
+                        Some(Ok(_)) => {}
+                        Some(Err(_)) => std::future::pending::<()>().await,
                     }
                 }
             }

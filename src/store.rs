@@ -16,6 +16,7 @@ use crate::model::{
     UserId, UserName,
 };
 
+mod batch;
 pub mod postgres;
 pub mod sqlite;
 

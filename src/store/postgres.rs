@@ -30,6 +30,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, NoTls, Row};
 
+use super::batch::{Completion, Ran};
 use super::{Appended, Credentials, NewMessage, Queued, Store, StoreError, StoreResult};
 use crate::metrics::Metrics;
 use crate::model::{
@@ -256,13 +257,6 @@ trait Job: Send {
     fn fail(self: Box<Self>, error: StoreError);
 }
 
-/// The result of a job that ran, waiting for its batch to commit.
-trait Completion: Send {
-    fn succeeded(&self) -> bool;
-    /// Answers the caller; `commit` says whether the batch is durable.
-    fn finish(self: Box<Self>, commit: StoreResult<()>);
-}
-
 struct Operation<T, F> {
     lock: Option<ChannelId>,
     op: F,
@@ -288,28 +282,6 @@ where
 
     fn fail(self: Box<Self>, error: StoreError) {
         let _ = self.reply.send(Err(error));
-    }
-}
-
-struct Ran<T> {
-    result: StoreResult<T>,
-    reply: oneshot::Sender<StoreResult<T>>,
-}
-
-impl<T: Send> Completion for Ran<T> {
-    fn succeeded(&self) -> bool {
-        self.result.is_ok()
-    }
-
-    fn finish(self: Box<Self>, commit: StoreResult<()>) {
-        let answer = match (commit, self.result) {
-            (Ok(()), result) => result,
-            // The job's own error says more than the batch's.
-            (Err(_), Err(job_error)) => Err(job_error),
-            (Err(commit_error), Ok(_)) => Err(commit_error),
-        };
-        // The caller may have gone away; the work is done either way.
-        let _ = self.reply.send(answer);
     }
 }
 

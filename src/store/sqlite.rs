@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
+use super::batch::{Completion, Ran};
 use super::{Appended, Credentials, NewMessage, Queued, Store, StoreError, StoreResult};
 use crate::metrics::Metrics;
 use crate::model::{
@@ -210,13 +211,6 @@ trait Job: Send {
     fn fail(self: Box<Self>, error: StoreError);
 }
 
-/// The result of a job that ran, waiting for its batch to commit.
-trait Completion: Send {
-    fn succeeded(&self) -> bool;
-    /// Answers the caller; `commit` says whether the batch is durable.
-    fn finish(self: Box<Self>, commit: StoreResult<()>);
-}
-
 struct Operation<T, F> {
     op: F,
     reply: oneshot::Sender<StoreResult<T>>,
@@ -234,28 +228,6 @@ where
 
     fn fail(self: Box<Self>, error: StoreError) {
         let _ = self.reply.send(Err(error));
-    }
-}
-
-struct Ran<T> {
-    result: StoreResult<T>,
-    reply: oneshot::Sender<StoreResult<T>>,
-}
-
-impl<T: Send> Completion for Ran<T> {
-    fn succeeded(&self) -> bool {
-        self.result.is_ok()
-    }
-
-    fn finish(self: Box<Self>, commit: StoreResult<()>) {
-        let answer = match (commit, self.result) {
-            (Ok(()), result) => result,
-            // The job's own error says more than the batch's.
-            (Err(_), Err(job_error)) => Err(job_error),
-            (Err(commit_error), Ok(_)) => Err(commit_error),
-        };
-        // The caller may have gone away; the work is done either way.
-        let _ = self.reply.send(answer);
     }
 }
 

@@ -16,6 +16,7 @@ mod limits;
 mod nginx;
 mod presence;
 mod resume;
+mod security;
 mod slow;
 mod socketio;
 mod store;

@@ -302,14 +302,24 @@ export class MessageView {
     const pending = [...channel.pending.values()].map((p) => ({ ...p, sender: me, pending: true }));
     const used = new Set();
     let previous = null;
+    let lastDay = null;
     let newShown = false;
     for (const message of [...confirmed, ...pending]) {
       const day = dayKey(message.ts);
       let breakGroup = false;
-      if (!previous || dayKey(previous.ts) !== day) {
+      if (lastDay !== day) {
         items.push({ key: `d${day}`, sig: dayLabel(message.ts), build: () => daySeparator(message.ts) });
+        lastDay = day;
         breakGroup = true;
       }
+      if (message.system) {
+        // A system line ("carol joined"): a muted note of its own, never
+        // grouped with chat and never the start of the unread part.
+        items.push({ key: `y${message.seq}`, sig: `${message.body}|${message.ts}`, build: () => systemItem(message) });
+        previous = null;
+        continue;
+      }
+      if (!previous) breakGroup = true;
       if (!newShown && !message.pending && this.unreadFrom != null && message.seq >= this.unreadFrom && message.sender !== me) {
         newShown = true;
         breakGroup = true;
@@ -376,6 +386,11 @@ function topItem(state, channel, name) {
 
 function daySeparator(ts) {
   return h('div', { class: 'day', role: 'separator' }, h('span', { class: 'day-label', text: dayLabel(ts) }));
+}
+
+function systemItem(message) {
+  const time = h('time', { class: 'msg-time', dateTime: new Date(message.ts).toISOString(), title: fullTime(message.ts), text: clockTime(message.ts) });
+  return h('div', { class: 'msg-system', role: 'note' }, h('span', { text: message.body }), time);
 }
 
 function messageItem(message, grouped, state) {

@@ -18,11 +18,13 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
 use super::batch::{Completion, Ran};
-use super::{Appended, ChannelPage, Credentials, NewMessage, Queued, Store, StoreError, StoreResult};
+use super::{
+    Appended, ChannelPage, Credentials, NewMessage, NewSystemLine, Queued, Store, StoreError, StoreResult,
+};
 use crate::metrics::Metrics;
 use crate::model::{
-    Channel, ChannelId, ChannelKind, ChannelName, ChannelView, GENERAL, Message, MessageId, Seq, User,
-    UserId, UserName, name_key, now_millis,
+    Channel, ChannelId, ChannelKind, ChannelName, ChannelView, GENERAL, Message, MessageId, Seq, SystemEvent,
+    SystemKind, User, UserId, UserName, name_key, now_millis,
 };
 
 /// Jobs waiting for the writer thread. When it is full, new jobs are refused
@@ -196,6 +198,10 @@ const MIGRATIONS: &[&str] = &[
     -- Who put a member into a channel (NULL when they joined themselves),
     -- so the invitee can be told who added them.
     ALTER TABLE members ADD COLUMN added_by INTEGER REFERENCES users(id);
+    -- System lines (joined, left, added) live in the message stream; these
+    -- say which kind and whom it is about. NULL for chat messages.
+    ALTER TABLE messages ADD COLUMN system_kind TEXT;
+    ALTER TABLE messages ADD COLUMN system_user INTEGER REFERENCES users(id);
 "#,
 ];
 
@@ -371,9 +377,17 @@ fn kind_of(text: String) -> rusqlite::Result<ChannelKind> {
     })
 }
 
-const MESSAGE_COLUMNS: &str = "m.id, m.channel_id, m.seq, m.sender_id, u.name, m.client_id, m.body, m.ts";
+const MESSAGE_COLUMNS: &str = "m.id, m.channel_id, m.seq, m.sender_id, u.name, m.client_id, m.body, m.ts, \
+     m.system_kind, (SELECT name FROM users WHERE id = m.system_user)";
 
 fn message_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
+    let system_kind: Option<String> = row.get(8)?;
+    let system = match system_kind.as_deref().and_then(SystemKind::from_db) {
+        Some(kind) => {
+            Some(SystemEvent { kind, user_name: row.get::<_, Option<String>>(9)?.unwrap_or_default() })
+        }
+        None => None,
+    };
     Ok(Message {
         id: MessageId(row.get(0)?),
         channel: ChannelId(row.get(1)?),
@@ -383,6 +397,7 @@ fn message_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
         client_id: row.get(5)?,
         body: row.get(6)?,
         ts: row.get(7)?,
+        system,
     })
 }
 
@@ -545,8 +560,58 @@ fn append(connection: &Connection, new: NewMessage) -> StoreResult<Appended> {
             client_id,
             body,
             ts,
+            system: None,
         },
         created: true,
+    })
+}
+
+/// Appends a system line: no membership check (the server writes it, also
+/// for someone who just left), otherwise like a message.
+fn append_system(connection: &Connection, line: NewSystemLine) -> StoreResult<Message> {
+    load_channel(connection, line.channel)?.ok_or(StoreError::NoSuchChannel)?;
+    let name_of = |user: UserId| -> StoreResult<String> {
+        connection
+            .prepare_cached("SELECT name FROM users WHERE id = ?1")
+            .and_then(|mut s| s.query_row([user.0], |row| row.get(0)))
+            .map_err(backend)
+    };
+    let (sender_name, subject_name) = (name_of(line.actor)?, name_of(line.subject)?);
+    let event = SystemEvent { kind: line.kind, user_name: subject_name };
+    let body = event.text(&sender_name);
+    let seq: i64 = connection
+        .prepare_cached("UPDATE channels SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq")
+        .and_then(|mut s| s.query_row([line.channel.0], |row| row.get(0)))
+        .map_err(backend)?;
+    let ts = now_millis();
+    connection
+        .prepare_cached(
+            "INSERT INTO messages (channel_id, seq, sender_id, client_id, body, ts, system_kind, system_user)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                line.channel.0,
+                seq,
+                line.actor.0,
+                line.client_id,
+                body,
+                ts,
+                line.kind.as_str(),
+                line.subject.0
+            ])
+        })
+        .map_err(backend)?;
+    Ok(Message {
+        id: MessageId(connection.last_insert_rowid()),
+        channel: line.channel,
+        seq: Seq(seq),
+        sender: line.actor,
+        sender_name,
+        client_id: line.client_id,
+        body,
+        ts,
+        system: Some(event),
     })
 }
 
@@ -868,6 +933,10 @@ impl Store for SqliteStore {
 
     fn append_message(&self, message: NewMessage) -> Queued<Appended> {
         self.submit(move |c| append(c, message))
+    }
+
+    fn append_system(&self, line: NewSystemLine) -> Queued<Message> {
+        self.submit(move |c| append_system(c, line))
     }
 
     async fn history(

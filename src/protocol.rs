@@ -3,7 +3,8 @@
 //!
 //! This is the only module that derives `Serialize`/`Deserialize` for what clients
 //! see. It knows nothing of sockets, storage or the hub: conversions from domain
-//! types live at the server edge. `docs/protocol.md` documents every message with
+//! types live at the server edge, except for the few values that travel on two
+//! wires (to clients and over the bus), which convert here once. `docs/protocol.md` documents every message with
 //! an example; a unit test below keeps the two in step.
 
 use std::collections::BTreeMap;

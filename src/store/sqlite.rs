@@ -5,8 +5,9 @@
 //! its own savepoint within one transaction, commits once, and only then
 //! answers them all: group commit, so durability costs one fsync per batch
 //! rather than per message, and nothing is answered before it is on disk.
-//! Reads travel the same path; they are cheap, and one connection keeps
-//! `sqlite::memory:` databases working.
+//! Reads of a file database go to a few read connections of their own
+//! (`sqlite/readers.rs`), so they never wait behind a batch's fsync; an
+//! in-memory database, which cannot be shared, reads through the writer.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -61,9 +62,13 @@ impl SqliteOptions {
     }
 }
 
+mod readers;
+
 pub struct SqliteStore {
     /// `None` once closed.
     jobs: std::sync::Mutex<Option<mpsc::SyncSender<Box<dyn Job>>>>,
+    /// Read connections; `None` for an in-memory database.
+    readers: Option<readers::Readers>,
     worker: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -84,7 +89,28 @@ impl SqliteStore {
             .name("natter-sqlite".into())
             .spawn(move || run_worker(connection, receiver, max_batch, metrics))
             .map_err(|e| StoreError::Backend(format!("cannot start writer thread: {e}")))?;
-        Ok(Self { jobs: std::sync::Mutex::new(Some(sender)), worker: std::sync::Mutex::new(Some(worker)) })
+        let readers = match &options.path {
+            Some(path) => Some(readers::Readers::open(path, readers::READERS)?),
+            None => None,
+        };
+        Ok(Self {
+            jobs: std::sync::Mutex::new(Some(sender)),
+            readers,
+            worker: std::sync::Mutex::new(Some(worker)),
+        })
+    }
+
+    /// Runs a read-only `op` on a read connection, or on the writer when
+    /// there are none (an in-memory database).
+    fn read<T, F>(&self, op: F) -> Queued<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        match &self.readers {
+            Some(readers) => readers.read(op),
+            None => self.submit(op),
+        }
     }
 
     /// Queues `op` for the writer thread; the returned future resolves after
@@ -671,7 +697,7 @@ impl Store for SqliteStore {
 
     async fn find_user(&self, name: &str) -> StoreResult<Option<Credentials>> {
         let key = name.to_ascii_lowercase();
-        self.submit(move |c| {
+        self.read(move |c| {
             c.query_row(
                 "SELECT id, name, guest, password_hash FROM users WHERE name_key = ?1",
                 [key],
@@ -706,7 +732,7 @@ impl Store for SqliteStore {
     }
 
     async fn session_user(&self, token_hash: [u8; 32], now_ms: i64) -> StoreResult<Option<User>> {
-        self.submit(move |c| {
+        self.read(move |c| {
             c.prepare_cached(
                 "SELECT u.id, u.name, u.guest FROM sessions s JOIN users u ON u.id = s.user_id
                  WHERE s.token_hash = ?1 AND s.expires_at > ?2",
@@ -812,12 +838,12 @@ impl Store for SqliteStore {
     }
 
     async fn channel(&self, id: ChannelId) -> StoreResult<Option<Channel>> {
-        self.submit(move |c| load_channel(c, id)).await
+        self.read(move |c| load_channel(c, id)).await
     }
 
     async fn channels_named(&self, name: &ChannelName, viewer: UserId) -> StoreResult<Vec<ChannelView>> {
         let key = name.key();
-        self.submit(move |c| {
+        self.read(move |c| {
             let sql = format!(
                 "SELECT {VIEW_COLUMNS} FROM channels c
                  LEFT JOIN members m ON m.channel_id = c.id AND m.user_id = ?2
@@ -856,7 +882,7 @@ impl Store for SqliteStore {
     }
 
     async fn is_member(&self, channel: ChannelId, user: UserId) -> StoreResult<bool> {
-        self.submit(move |c| {
+        self.read(move |c| {
             c.prepare_cached("SELECT 1 FROM members WHERE channel_id = ?1 AND user_id = ?2")
                 .and_then(|mut s| s.exists(params![channel.0, user.0]))
                 .map_err(backend)
@@ -865,7 +891,7 @@ impl Store for SqliteStore {
     }
 
     async fn members(&self, channel: ChannelId) -> StoreResult<Vec<UserId>> {
-        self.submit(move |c| {
+        self.read(move |c| {
             let mut statement = c
                 .prepare_cached("SELECT user_id FROM members WHERE channel_id = ?1 ORDER BY user_id")
                 .map_err(backend)?;
@@ -879,7 +905,7 @@ impl Store for SqliteStore {
     }
 
     async fn channel_view(&self, channel: ChannelId, viewer: UserId) -> StoreResult<ChannelView> {
-        self.submit(move |c| {
+        self.read(move |c| {
             let sql = format!(
                 "SELECT {VIEW_COLUMNS} FROM channels c
                  LEFT JOIN members m ON m.channel_id = c.id AND m.user_id = ?1
@@ -891,7 +917,7 @@ impl Store for SqliteStore {
     }
 
     async fn channels_of(&self, user: UserId) -> StoreResult<Vec<ChannelView>> {
-        self.submit(move |c| {
+        self.read(move |c| {
             let sql = format!(
                 "SELECT {VIEW_COLUMNS} FROM members m JOIN channels c ON c.id = m.channel_id
                  WHERE m.user_id = ?1 ORDER BY c.id"
@@ -902,7 +928,7 @@ impl Store for SqliteStore {
     }
 
     async fn public_channels(&self, viewer: UserId, page: ChannelPage) -> StoreResult<Vec<ChannelView>> {
-        self.submit(move |c| {
+        self.read(move |c| {
             // Names compare byte-wise (SQLite's default BINARY collation,
             // `COLLATE "C"` on PostgreSQL), so a cursor means the same on
             // both backends.
@@ -920,7 +946,7 @@ impl Store for SqliteStore {
     }
 
     async fn channel_heads(&self) -> StoreResult<Vec<(ChannelId, Seq)>> {
-        self.submit(|c| {
+        self.read(|c| {
             let mut statement = c.prepare("SELECT id, last_seq FROM channels").map_err(backend)?;
             statement
                 .query_map([], |row| Ok((ChannelId(row.get(0)?), Seq(row.get(1)?))))
@@ -946,7 +972,7 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> StoreResult<Vec<Message>> {
         let before = before.map_or(i64::MAX, |seq| seq.0);
-        self.submit(move |c| {
+        self.read(move |c| {
             let sql = format!(
                 "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
                  WHERE m.channel_id = ?1 AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3"
@@ -959,7 +985,7 @@ impl Store for SqliteStore {
     }
 
     async fn messages_after(&self, channel: ChannelId, after: Seq, limit: u32) -> StoreResult<Vec<Message>> {
-        self.submit(move |c| {
+        self.read(move |c| {
             let sql = format!(
                 "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
                  WHERE m.channel_id = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3"
@@ -992,6 +1018,11 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
+        if let Some(readers) = &self.readers {
+            // Reads still queued are answered; then the reader threads end.
+            let threads = readers.stop();
+            let _ = tokio::task::spawn_blocking(move || readers::join(threads)).await;
+        }
         // Dropping the sender ends the worker's loop once the queue is empty.
         drop(self.jobs.lock().expect("store sender lock is never poisoned").take());
         let worker = self.worker.lock().expect("store worker lock is never poisoned").take();

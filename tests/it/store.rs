@@ -385,6 +385,33 @@ mod sqlite {
         assert_eq!(reopened.history(GENERAL, None, 100).await.unwrap().len(), 50);
     }
 
+    /// Reads of a file database never queue behind the writer: with the
+    /// writer held (another connection has the write lock, so the writer's
+    /// next batch waits on it), a history read is answered while the append
+    /// queued before it is still waiting.
+    #[tokio::test]
+    async fn reads_are_answered_while_the_writer_is_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = file_store(&dir).await;
+        let alice = store.create_user(&name("alice"), "h").await.unwrap();
+        store.append_message(message(GENERAL, alice.id, "a-1", "before")).await.unwrap();
+
+        let blocker = rusqlite::Connection::open(dir.path().join("conformance.db")).unwrap();
+        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let mut held = store.append_message(message(GENERAL, alice.id, "a-2", "held"));
+        let history = tokio::time::timeout(crate::harness::RECEIVE_TIMEOUT, store.history(GENERAL, None, 10))
+            .await
+            .expect("the read is answered while the writer waits")
+            .unwrap();
+        assert_eq!(history.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["before"]);
+        assert!(
+            futures_util::FutureExt::now_or_never(&mut held).is_none(),
+            "the append is still waiting for the writer: the read did not queue behind it"
+        );
+        blocker.execute_batch("ROLLBACK").unwrap();
+        assert_eq!(held.await.unwrap().message.seq, Seq(2), "the held append commits once released");
+    }
+
     #[tokio::test]
     async fn rejects_unknown_schemes_without_echoing_secrets() {
         let error = natter::store::open("mysql://root:hunter2@db/chat", Arc::new(Metrics::default()))

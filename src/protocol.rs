@@ -3,13 +3,15 @@
 //!
 //! This is the only module that derives `Serialize`/`Deserialize` for what clients
 //! see. It knows nothing of sockets, storage or the hub: conversions from domain
-//! types live at the server edge, except for the few values that travel on two
-//! wires (to clients and over the bus), which convert here once. `docs/protocol.md` documents every message with
+//! types live at the server edge, except for the values that travel on two
+//! wires (to clients and over the bus), which convert once in [`convert`]. `docs/protocol.md` documents every message with
 //! an example; a unit test below keeps the two in step.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+pub mod convert;
 
 /// A correlation value chosen by the client. A reply or error to a request that
 /// carried one echoes it, so clients can match answers to questions.
@@ -25,6 +27,8 @@ pub enum ClientMessage {
     Hello {
         #[serde(default)]
         resume: BTreeMap<String, i64>,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
     },
     /// Post a message. `client_id` is an idempotency key: resending the same one
     /// (also after a reconnect) never creates a second message.
@@ -91,8 +95,13 @@ pub enum ClientMessage {
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
     },
-    /// "I am typing in this channel." Ephemeral, rate-limited, never stored.
-    Typing { channel: i64 },
+    /// "I am typing in this channel." Ephemeral, rate-limited, never stored;
+    /// only a refusal is answered (with the `ref`).
+    Typing {
+        channel: i64,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
     /// Move this user's read marker in a channel forward to `seq`. Answered
     /// by a `read` to all of the user's connections, or an error.
     Read {
@@ -257,32 +266,6 @@ pub enum SystemKind {
     Added,
 }
 
-impl SystemInfo {
-    /// A system line's wire form; `actor` is the message's sender. Used by
-    /// both wires a message travels on (clients and the bus), so it lives
-    /// here rather than twice at their edges.
-    pub fn from_event(event: &crate::model::SystemEvent, actor: &str) -> Self {
-        use crate::model::SystemKind as Kind;
-        let (kind, by) = match event.kind {
-            Kind::Joined => (SystemKind::Joined, None),
-            Kind::Left => (SystemKind::Left, None),
-            Kind::Added => (SystemKind::Added, Some(actor.to_owned())),
-        };
-        Self { kind, user: event.user_name.clone(), by }
-    }
-
-    /// The domain event of a system line received from the bus.
-    pub fn to_event(&self) -> crate::model::SystemEvent {
-        use crate::model::SystemKind as Kind;
-        let kind = match self.kind {
-            SystemKind::Joined => Kind::Joined,
-            SystemKind::Left => Kind::Left,
-            SystemKind::Added => Kind::Added,
-        };
-        crate::model::SystemEvent { kind, user_name: self.user.clone() }
-    }
-}
-
 /// Stable error codes. Clients branch on these; the text beside them may change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -322,6 +305,22 @@ pub enum ErrorCode {
     LimitReached,
     /// The server could not complete the request; nothing was stored.
     Unavailable,
+    /// Socket.IO: an event natter does not know.
+    UnknownEvent,
+    /// Socket.IO: a send before the socket has a name, or its session ended.
+    Unauthorized,
+    /// Socket.IO: `new user` on a server without `--allow-guests`.
+    GuestsDisabled,
+    /// Socket.IO: a guest name that breaks the username rules.
+    InvalidUsername,
+    /// Socket.IO: the name belongs to a registered account.
+    NameTaken,
+    /// Socket.IO: someone of that name is online now.
+    NameInUse,
+    /// Socket.IO: `new user` with another name on a socket that has one.
+    AlreadyNamed,
+    /// Socket.IO: the socket read too slowly and is being disconnected.
+    TooSlow,
 }
 
 /// Names of every client message type, as they appear in `"type"`. The protocol
@@ -510,10 +509,11 @@ pub mod socketio {
     /// keyed by username. The values are always `true`, never socket ids.
     pub type OnlineUsers = BTreeMap<String, bool>;
 
-    /// The `error` event.
+    /// The `error` event. Its codes are the native protocol's
+    /// [`super::ErrorCode`]: one vocabulary for both.
     #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
     pub struct ErrorEvent {
-        pub code: ErrorCode,
+        pub code: super::ErrorCode,
         pub message: String,
         /// The event whose request failed.
         pub event: String,
@@ -525,7 +525,7 @@ pub mod socketio {
         pub ok: bool,
         /// Set when `ok` is false; the same as the `error` event's.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub code: Option<ErrorCode>,
+        pub code: Option<super::ErrorCode>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub message: Option<String>,
         /// `new user`: who the socket now is.
@@ -540,52 +540,6 @@ pub mod socketio {
         pub id: Option<i64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub seq: Option<i64>,
-    }
-
-    /// Stable error codes of the `error` event.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-    #[serde(rename_all = "snake_case")]
-    pub enum ErrorCode {
-        /// The payload is missing or has the wrong shape.
-        BadRequest,
-        /// natter does not know the event.
-        UnknownEvent,
-        /// Sending needs a name: emit `new user` first, or log in.
-        Unauthorized,
-        /// `new user` on a server without `--allow-guests`.
-        GuestsDisabled,
-        /// The username is empty, too long or has characters not allowed.
-        InvalidUsername,
-        /// The username belongs to a registered account.
-        NameTaken,
-        /// Someone with that username is online now.
-        NameInUse,
-        /// This connection already has a name; it cannot take another.
-        AlreadyNamed,
-        /// No such channel, or one you may not see.
-        NotFound,
-        /// A channel you have not joined.
-        NotMember,
-        /// Not allowed.
-        Forbidden,
-        /// The message is empty or over 4000 characters.
-        InvalidBody,
-        /// A bad channel name.
-        InvalidName,
-        /// A channel of that name exists.
-        ChannelExists,
-        /// The user is a member already.
-        AlreadyMember,
-        /// `client_id` is empty or too long.
-        InvalidClientId,
-        /// Too many requests; slow down.
-        RateLimited,
-        /// A per-user cap, such as channels created.
-        LimitReached,
-        /// The connection read too slowly and is being closed.
-        TooSlow,
-        /// The server could not complete the request.
-        Unavailable,
     }
 }
 
@@ -800,7 +754,7 @@ mod tests {
         let online: socketio::OnlineUsers = [("alice".to_owned(), true)].into();
         assert_eq!(serde_json::to_string(&online).unwrap(), r#"{"alice":true}"#);
         let error = socketio::ErrorEvent {
-            code: socketio::ErrorCode::NameInUse,
+            code: ErrorCode::NameInUse,
             message: "m".into(),
             event: "new user".into(),
         };

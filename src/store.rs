@@ -189,9 +189,6 @@ pub trait Store: Send + Sync + 'static {
 
     async fn is_member(&self, channel: ChannelId, user: UserId) -> StoreResult<bool>;
 
-    /// The ids of a channel's members.
-    async fn members(&self, channel: ChannelId) -> StoreResult<Vec<UserId>>;
-
     /// One channel as `viewer` sees it (membership, read marker).
     async fn channel_view(&self, channel: ChannelId, viewer: UserId) -> StoreResult<ChannelView>;
 

@@ -31,7 +31,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::{Bus, BusEvent, SharedTake};
-use crate::model::{Channel, ChannelId, ChannelKind, Message, MessageId, Seq, UserId};
+use crate::model::{Channel, ChannelId, Seq, UserId};
 use crate::protocol::{self, bus as wire};
 
 /// The Redis pub/sub channel every node of a cluster publishes to and
@@ -432,22 +432,9 @@ fn decode(payload: &[u8], node: &str) -> Option<Decoded> {
 
 fn to_wire(event: &BusEvent) -> Option<wire::Event> {
     Some(match event {
-        BusEvent::Message(m) => wire::Event::Message {
-            message: protocol::MessageInfo {
-                channel: m.channel.0,
-                id: m.id.0,
-                seq: m.seq.0,
-                sender: m.sender_name.clone(),
-                body: m.body.clone(),
-                ts: m.ts,
-                client_id: m.client_id.clone(),
-                system: m
-                    .system
-                    .as_ref()
-                    .map(|event| protocol::SystemInfo::from_event(event, &m.sender_name)),
-            },
-            sender_id: m.sender.0,
-        },
+        BusEvent::Message(m) => {
+            wire::Event::Message { message: protocol::convert::message_info(m), sender_id: m.sender.0 }
+        }
         BusEvent::Joined { channel, user } => wire::Event::Joined { channel: channel.0, user: user.0 },
         BusEvent::Left { channel, user } => wire::Event::Left { channel: channel.0, user: user.0 },
         BusEvent::Typing { channel, user, name } => {
@@ -459,11 +446,7 @@ fn to_wire(event: &BusEvent) -> Option<wire::Event> {
         BusEvent::ChannelCreated(channel) => wire::Event::ChannelCreated {
             id: channel.id.0,
             name: channel.name.clone(),
-            kind: match channel.kind {
-                ChannelKind::Public => protocol::ChannelKind::Public,
-                ChannelKind::Private => protocol::ChannelKind::Private,
-                ChannelKind::Direct => protocol::ChannelKind::Dm,
-            },
+            kind: protocol::convert::channel_kind(channel.kind),
         },
         BusEvent::Resync | BusEvent::RemotePresence(_) => return None,
     })
@@ -473,17 +456,9 @@ fn to_wire(event: &BusEvent) -> Option<wire::Event> {
 /// bus handles itself.
 fn from_wire(event: wire::Event) -> Option<BusEvent> {
     Some(match event {
-        wire::Event::Message { message, sender_id } => BusEvent::Message(Message {
-            id: MessageId(message.id),
-            channel: ChannelId(message.channel),
-            seq: Seq(message.seq),
-            sender: UserId(sender_id),
-            sender_name: message.sender,
-            client_id: message.client_id,
-            body: message.body,
-            ts: message.ts,
-            system: message.system.as_ref().map(protocol::SystemInfo::to_event),
-        }),
+        wire::Event::Message { message, sender_id } => {
+            BusEvent::Message(protocol::convert::message_from_info(message, UserId(sender_id)))
+        }
         wire::Event::Joined { channel, user } => {
             BusEvent::Joined { channel: ChannelId(channel), user: UserId(user) }
         }
@@ -499,11 +474,7 @@ fn from_wire(event: wire::Event) -> Option<BusEvent> {
         wire::Event::ChannelCreated { id, name, kind } => BusEvent::ChannelCreated(Channel {
             id: ChannelId(id),
             name,
-            kind: match kind {
-                protocol::ChannelKind::Public => ChannelKind::Public,
-                protocol::ChannelKind::Private => ChannelKind::Private,
-                protocol::ChannelKind::Dm => ChannelKind::Direct,
-            },
+            kind: protocol::convert::channel_kind_from(kind),
         }),
         wire::Event::PresenceChanged => return None,
     })
@@ -644,6 +615,7 @@ impl Bus for RedisBus {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{ChannelKind, Message, MessageId};
 
     fn frame(node: &str, event: &BusEvent) -> Vec<u8> {
         wire::Frame { node: node.into(), event: to_wire(event).unwrap() }.to_json().into_bytes()

@@ -1,47 +1,13 @@
-//! Domain to wire: the one place where hub and store values become protocol
-//! messages (native and Socket.IO), and hub errors become each protocol's
-//! error codes.
+//! Hub events to frames and payloads (native and Socket.IO), and hub and
+//! account errors to the protocol's error codes: what only the client edges
+//! speak. Values that also cross the bus convert in `protocol::convert`.
 
 use crate::auth::AuthError;
 use crate::hub::{Event, HubError};
-use crate::model::{ChannelKind, ChannelView, Message, User};
-use crate::protocol::{
-    self, ChannelInfo, ErrorCode, MessageInfo, ServerMessage, SystemInfo, UserInfo, socketio,
-};
+use crate::model::Message;
+use crate::protocol::{ErrorCode, ServerMessage, socketio};
 
-pub(super) fn user_info(user: &User) -> UserInfo {
-    UserInfo { id: user.id.0, name: user.name.clone(), guest: user.guest }
-}
-
-pub(super) fn channel_info(view: &ChannelView) -> ChannelInfo {
-    ChannelInfo {
-        id: view.channel.id.0,
-        name: view.channel.name.clone(),
-        kind: match view.channel.kind {
-            ChannelKind::Public => protocol::ChannelKind::Public,
-            ChannelKind::Private => protocol::ChannelKind::Private,
-            ChannelKind::Direct => protocol::ChannelKind::Dm,
-        },
-        last_seq: view.last_seq.0,
-        read_seq: view.read_seq.0,
-        member: view.member,
-        members: view.dm_members.clone(),
-        added_by: view.added_by.clone(),
-    }
-}
-
-pub(super) fn message_info(message: &Message) -> MessageInfo {
-    MessageInfo {
-        channel: message.channel.0,
-        id: message.id.0,
-        seq: message.seq.0,
-        sender: message.sender_name.clone(),
-        body: message.body.clone(),
-        ts: message.ts,
-        client_id: message.client_id.clone(),
-        system: message.system.as_ref().map(|event| SystemInfo::from_event(event, &message.sender_name)),
-    }
-}
+pub(super) use crate::protocol::convert::{channel_info, message_info, user_info};
 
 /// The native-protocol frame of a hub event. Channel announcements have none:
 /// native connections never register for them, and `ws.rs` skips them.
@@ -60,6 +26,7 @@ pub(super) fn native_frame(event: &Event) -> String {
     message.to_json()
 }
 
+/// The code of a refused request, the same on `/ws` and Socket.IO.
 pub(super) fn error_code(error: &HubError) -> ErrorCode {
     match error {
         HubError::NotFound => ErrorCode::NotFound,
@@ -111,29 +78,15 @@ pub(super) fn socketio_payload(event: &Event, channel_name: &str) -> String {
     encoded.expect("Socket.IO payloads always serialize")
 }
 
-pub(super) fn socketio_error_code(error: &HubError) -> socketio::ErrorCode {
+/// The code of an account error (a Socket.IO guest's `new user`).
+pub(super) fn auth_error_code(error: &AuthError) -> ErrorCode {
     match error {
-        HubError::NotFound => socketio::ErrorCode::NotFound,
-        HubError::NotMember => socketio::ErrorCode::NotMember,
-        HubError::UnknownUser => socketio::ErrorCode::NotFound,
-        HubError::Forbidden(_) => socketio::ErrorCode::Forbidden,
-        HubError::InvalidName(_) => socketio::ErrorCode::InvalidName,
-        HubError::ChannelExists(_) => socketio::ErrorCode::ChannelExists,
-        HubError::AlreadyMember(_) => socketio::ErrorCode::AlreadyMember,
-        HubError::RateLimited => socketio::ErrorCode::RateLimited,
-        HubError::LimitReached(_) => socketio::ErrorCode::LimitReached,
-        HubError::Unavailable => socketio::ErrorCode::Unavailable,
-    }
-}
-
-pub(super) fn socketio_auth_error_code(error: &AuthError) -> socketio::ErrorCode {
-    match error {
-        AuthError::InvalidUsername(_) => socketio::ErrorCode::InvalidUsername,
-        AuthError::NameTaken => socketio::ErrorCode::NameTaken,
-        AuthError::NameInUse => socketio::ErrorCode::NameInUse,
-        AuthError::GuestsDisabled => socketio::ErrorCode::GuestsDisabled,
-        AuthError::RateLimited => socketio::ErrorCode::RateLimited,
-        AuthError::InvalidPassword(_) | AuthError::InvalidCredentials => socketio::ErrorCode::Unauthorized,
-        AuthError::Unavailable => socketio::ErrorCode::Unavailable,
+        AuthError::InvalidUsername(_) => ErrorCode::InvalidUsername,
+        AuthError::NameTaken => ErrorCode::NameTaken,
+        AuthError::NameInUse => ErrorCode::NameInUse,
+        AuthError::GuestsDisabled => ErrorCode::GuestsDisabled,
+        AuthError::RateLimited => ErrorCode::RateLimited,
+        AuthError::InvalidPassword(_) | AuthError::InvalidCredentials => ErrorCode::Unauthorized,
+        AuthError::Unavailable => ErrorCode::Unavailable,
     }
 }

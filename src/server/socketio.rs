@@ -81,9 +81,7 @@ use super::AppState;
 use super::admission::{self, Permit};
 use super::api::{ApiError, bearer_token, cookie_token};
 use super::bounded::{LIST_BUDGET, newest_within};
-use super::convert::{
-    chat_message, online_users, socketio_auth_error_code, socketio_error_code, socketio_payload, user_info,
-};
+use super::convert::{auth_error_code, chat_message, error_code, online_users, socketio_payload, user_info};
 use super::ws::origin_allowed;
 use crate::auth::{AuthError, token_hash};
 use crate::hub::{
@@ -95,9 +93,10 @@ use crate::model::{
     Channel, ChannelId, ChannelKind, ChannelName, ChannelView, ClientId, MessageBody, Seq, User, UserId,
     name_key,
 };
+use crate::protocol::ErrorCode;
 use crate::protocol::socketio::{
-    Ack, Auth, CHANNEL_LIST_EVENTS, ChannelHistory, ChatMessage, ERROR, ErrorCode, ErrorEvent,
-    GET_ONLINE_USERS, NEW_CHANNEL, NEW_MESSAGE, NEW_USER, NewMessage, USER_CHANGED_CHANNEL, USER_HAS_LEFT,
+    Ack, Auth, CHANNEL_LIST_EVENTS, ChannelHistory, ChatMessage, ERROR, ErrorEvent, GET_ONLINE_USERS,
+    NEW_CHANNEL, NEW_MESSAGE, NEW_USER, NewMessage, USER_CHANGED_CHANNEL, USER_HAS_LEFT,
 };
 use crate::store::Appended;
 
@@ -350,7 +349,7 @@ impl ConnectHandler<LocalAdapter, GateMarker> for Gate {
         }
         let peer = socket.req_parts().extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
         let span = tracing::info_span!("socketio", sid = %socket.id);
-        let session = Session::new(Arc::clone(&self.shared), socket, peer);
+        let session = SocketIoSession::new(Arc::clone(&self.shared), socket, peer);
         let sessions = self.shared.state.sessions.clone();
         tokio::spawn(sessions.track_future(session.run(admitted, inbox, gone).instrument(span)));
     }
@@ -541,7 +540,7 @@ fn shown_name(channel: &Channel, raw: &str) -> String {
 }
 
 /// How a session ended.
-enum End {
+enum SocketEnd {
     /// The client disconnected or the transport closed.
     Gone,
     /// The client read too slowly; it is told and disconnected.
@@ -556,12 +555,12 @@ enum End {
 }
 
 /// A refused request: becomes an `error` event (and a negative ack).
-struct Refusal {
+struct RequestRefusal {
     code: ErrorCode,
     message: String,
 }
 
-impl Refusal {
+impl RequestRefusal {
     fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self { code, message: message.into() }
     }
@@ -574,31 +573,31 @@ impl Refusal {
 /// Why a request did not succeed: refused (the session carries on), or the
 /// session is over.
 enum Failure {
-    Refused(Refusal),
-    End(End),
+    Refused(RequestRefusal),
+    End(SocketEnd),
 }
 
-impl From<Refusal> for Failure {
-    fn from(refusal: Refusal) -> Self {
+impl From<RequestRefusal> for Failure {
+    fn from(refusal: RequestRefusal) -> Self {
         Failure::Refused(refusal)
     }
 }
 
-impl From<End> for Failure {
-    fn from(end: End) -> Self {
+impl From<SocketEnd> for Failure {
+    fn from(end: SocketEnd) -> Self {
         Failure::End(end)
     }
 }
 
 impl From<HubError> for Failure {
     fn from(error: HubError) -> Self {
-        Failure::Refused(Refusal::new(socketio_error_code(&error), error.to_string()))
+        Failure::Refused(RequestRefusal::new(error_code(&error), error.to_string()))
     }
 }
 
 impl From<AuthError> for Failure {
     fn from(error: AuthError) -> Self {
-        Failure::Refused(Refusal::new(socketio_auth_error_code(&error), error.to_string()))
+        Failure::Refused(RequestRefusal::new(auth_error_code(&error), error.to_string()))
     }
 }
 
@@ -654,7 +653,7 @@ struct Waiting {
     switch: Option<String>,
 }
 
-struct Session {
+struct SocketIoSession {
     shared: Arc<Shared>,
     socket: Arc<Socket>,
     peer: Option<IpAddr>,
@@ -676,7 +675,7 @@ struct Session {
     requests: TokenBucket,
 }
 
-impl Session {
+impl SocketIoSession {
     fn new(shared: Arc<Shared>, socket: Arc<Socket>, peer: Option<IpAddr>) -> Self {
         let guest_secret = guest_cookie(&socket.req_parts().headers).map(|secret| token_hash(&secret));
         Self {
@@ -717,16 +716,16 @@ impl Session {
 
     /// A socket admitted with a session token: registered from the start,
     /// before its channels are read, so no membership change falls between.
-    async fn sign_in(&mut self, user: User, session: SessionKey) -> Result<(), End> {
+    async fn sign_in(&mut self, user: User, session: SessionKey) -> Result<(), SocketEnd> {
         let hub = self.hub();
         let registration = hub.register_with(&user, session, INTERESTS);
         let connection = registration.id;
         self.adopt(user.clone(), registration, Arrival::Authenticated);
-        let live = self.shared.state.accounts.session_is_live(session).await.map_err(|_| End::Broken)?;
+        let live = self.shared.state.accounts.session_is_live(session).await.map_err(|_| SocketEnd::Broken)?;
         if !live {
-            return Err(End::SessionEnded);
+            return Err(SocketEnd::SessionEnded);
         }
-        let channels = hub.channels_of(&user).await.map_err(|_| End::Broken)?;
+        let channels = hub.channels_of(&user).await.map_err(|_| SocketEnd::Broken)?;
         hub.subscribe(connection, &channels);
         channels.iter().for_each(|view| self.remember_membership(view));
         Ok(())
@@ -745,7 +744,7 @@ impl Session {
         self.identity = Some(Identity { user, arrival, registration });
     }
 
-    async fn serve(&mut self, inbox: &mut mpsc::Receiver<Inbound>, gone: &CancellationToken) -> End {
+    async fn serve(&mut self, inbox: &mut mpsc::Receiver<Inbound>, gone: &CancellationToken) -> SocketEnd {
         let mut pending: FuturesOrdered<PendingSend> = FuturesOrdered::new();
         let shutdown = self.shared.state.shutdown.clone();
         loop {
@@ -753,14 +752,14 @@ impl Session {
             let session_ended = self.session_ended.clone();
             let step = tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => return End::ServerClosing,
-                _ = gone.cancelled() => return End::Gone,
-                _ = too_slow.cancelled() => return End::TooSlow,
-                _ = session_ended.cancelled() => return End::SessionEnded,
+                _ = shutdown.cancelled() => return SocketEnd::ServerClosing,
+                _ = gone.cancelled() => return SocketEnd::Gone,
+                _ = too_slow.cancelled() => return SocketEnd::TooSlow,
+                _ = session_ended.cancelled() => return SocketEnd::SessionEnded,
                 Some(outcome) = pending.next(), if !pending.is_empty() => self.finish_send(outcome),
                 Some(delivery) = next_delivery(&mut self.identity) => self.deliver(delivery).await,
                 request = inbox.recv(), if pending.len() < MAX_SENDS_IN_FLIGHT => match request {
-                    None => return End::Gone,
+                    None => return SocketEnd::Gone,
                     Some(request) => self.handle(request, &mut pending).await,
                 },
             };
@@ -770,13 +769,13 @@ impl Session {
         }
     }
 
-    fn finish(self, end: End) {
+    fn finish(self, end: SocketEnd) {
         let hub = self.hub();
         let grace = hub.limits().presence_grace;
         if let Some(identity) = &self.identity {
             // Recorded before the connection goes, so a reconnect cannot
             // find the name lingering without the record.
-            if matches!(end, End::Gone)
+            if matches!(end, SocketEnd::Gone)
                 && identity.arrival == Arrival::Named
                 && let Some(secret) = self.guest_secret
             {
@@ -785,11 +784,11 @@ impl Session {
             hub.unregister(identity.registration.id);
         }
         match end {
-            End::Gone | End::ServerClosing => {}
-            End::TooSlow | End::Broken | End::SessionEnded => {
+            SocketEnd::Gone | SocketEnd::ServerClosing => {}
+            SocketEnd::TooSlow | SocketEnd::Broken | SocketEnd::SessionEnded => {
                 let (code, message) = match end {
-                    End::TooSlow => (ErrorCode::TooSlow, "too slow; reconnect"),
-                    End::SessionEnded => (ErrorCode::Unauthorized, "your session has ended; log in again"),
+                    SocketEnd::TooSlow => (ErrorCode::TooSlow, "too slow; reconnect"),
+                    SocketEnd::SessionEnded => (ErrorCode::Unauthorized, "your session has ended; log in again"),
                     _ => (ErrorCode::Unavailable, "the server could not load your channels; reconnect"),
                 };
                 let error = ErrorEvent { code, message: message.into(), event: String::new() };
@@ -801,7 +800,7 @@ impl Session {
 
     // ----- output -------------------------------------------------------------
 
-    fn emit<T: Serialize + ?Sized>(&self, event: &str, payload: &T) -> Result<(), End> {
+    fn emit<T: Serialize + ?Sized>(&self, event: &str, payload: &T) -> Result<(), SocketEnd> {
         match self.socket.emit(event, payload) {
             Ok(()) => Ok(()),
             Err(error) => send_failed(error, event),
@@ -809,7 +808,7 @@ impl Session {
     }
 
     /// Emits a payload encoded once for every recipient.
-    fn emit_encoded(&self, event: &str, payload: &Bytes) -> Result<(), End> {
+    fn emit_encoded(&self, event: &str, payload: &Bytes) -> Result<(), SocketEnd> {
         match serde_json::from_slice::<&RawValue>(payload) {
             Ok(raw) => self.emit(event, raw),
             Err(error) => {
@@ -819,7 +818,7 @@ impl Session {
         }
     }
 
-    fn acknowledge(&self, ack: Option<AckSender>, body: &Ack) -> Result<(), End> {
+    fn acknowledge(&self, ack: Option<AckSender>, body: &Ack) -> Result<(), SocketEnd> {
         match ack.map(|ack| ack.send(body)) {
             None | Some(Ok(())) => Ok(()),
             Some(Err(error)) => send_failed(error, "ack"),
@@ -828,11 +827,11 @@ impl Session {
 
     /// Answers a request: the ack if one was asked for, and on refusal the
     /// `error` event, which tutorial clients (that never ask for acks) see.
-    fn conclude(&self, event: &str, ack: Option<AckSender>, outcome: Outcome) -> Result<(), End> {
+    fn conclude(&self, event: &str, ack: Option<AckSender>, outcome: Outcome) -> Result<(), SocketEnd> {
         match outcome {
             Ok(body) => self.acknowledge(ack, &body),
             Err(Failure::End(end)) => Err(end),
-            Err(Failure::Refused(Refusal { code, message })) => {
+            Err(Failure::Refused(RequestRefusal { code, message })) => {
                 let body =
                     Ack { ok: false, code: Some(code), message: Some(message.clone()), ..Ack::default() };
                 self.emit(ERROR, &ErrorEvent { code, message, event: event.to_owned() })?;
@@ -843,7 +842,7 @@ impl Session {
 
     // ----- deliveries from the hub --------------------------------------------
 
-    async fn deliver(&mut self, delivery: Arc<Delivery>) -> Result<(), End> {
+    async fn deliver(&mut self, delivery: Arc<Delivery>) -> Result<(), SocketEnd> {
         match &delivery.event {
             Event::Message(message) => {
                 let Some(current) = &self.current else { return Ok(()) };
@@ -913,7 +912,7 @@ impl Session {
 
     /// Emits the current channel's stored messages between its cursor and
     /// `until` (exclusive).
-    async fn catch_up(&mut self, until: Seq) -> Result<(), End> {
+    async fn catch_up(&mut self, until: Seq) -> Result<(), SocketEnd> {
         let hub = self.hub();
         loop {
             let (Some(current), Some(me)) = (&self.current, &self.identity) else { return Ok(()) };
@@ -944,7 +943,7 @@ impl Session {
     }
 
     /// Delivers whatever the hub has queued already.
-    async fn drain_deliveries(&mut self) -> Result<(), End> {
+    async fn drain_deliveries(&mut self) -> Result<(), SocketEnd> {
         while let Some(delivery) =
             self.identity.as_mut().and_then(|me| me.registration.deliveries.try_recv().ok())
         {
@@ -959,7 +958,7 @@ impl Session {
         &mut self,
         request: Inbound,
         pending: &mut FuturesOrdered<PendingSend>,
-    ) -> Result<(), End> {
+    ) -> Result<(), SocketEnd> {
         let Inbound { event, payload, ack } = request;
         // Every event draws on the socket's budget, except a `new message` to
         // the channel on screen: that costs no lookup, and the hub limits
@@ -975,7 +974,7 @@ impl Session {
                 _ => false,
             };
         if (!to_current_channel && !self.requests.try_take()) || shared_budget_spent {
-            let refusal = Refusal::new(ErrorCode::RateLimited, "too many requests; slow down");
+            let refusal = RequestRefusal::new(ErrorCode::RateLimited, "too many requests; slow down");
             return self.conclude(&event, ack, Err(refusal.into()));
         }
         if event == NEW_MESSAGE {
@@ -996,24 +995,24 @@ impl Session {
                 Some(listing) => self.list_channels(listing).await,
                 None => {
                     let shown: String = event.chars().take(40).collect();
-                    Err(Refusal::new(ErrorCode::UnknownEvent, format!("unknown event {shown:?}")).into())
+                    Err(RequestRefusal::new(ErrorCode::UnknownEvent, format!("unknown event {shown:?}")).into())
                 }
             },
         };
         self.conclude(&event, ack, outcome)
     }
 
-    fn signed_in(&self) -> Result<&User, Refusal> {
+    fn signed_in(&self) -> Result<&User, RequestRefusal> {
         match &self.identity {
             Some(identity) => Ok(&identity.user),
-            None => Err(Refusal::new(ErrorCode::Unauthorized, "choose a name first (new user), or log in")),
+            None => Err(RequestRefusal::new(ErrorCode::Unauthorized, "choose a name first (new user), or log in")),
         }
     }
 
     /// `new user`: names a guest, then answers the reads that waited.
     async fn new_user(&mut self, payload: serde_json::Value, wants_token: bool) -> Outcome {
         let serde_json::Value::String(raw) = payload else {
-            return Err(Refusal::bad_request("new user takes the username as a string").into());
+            return Err(RequestRefusal::bad_request("new user takes the username as a string").into());
         };
         let name = raw.trim();
         if let Some(me) = &self.identity {
@@ -1021,7 +1020,7 @@ impl Session {
                 return Ok(Ack { ok: true, user: Some(user_info(&me.user)), ..Ack::default() });
             }
             let message = format!("this connection is already signed in as {}", me.user.name);
-            return Err(Refusal::new(ErrorCode::AlreadyNamed, message).into());
+            return Err(RequestRefusal::new(ErrorCode::AlreadyNamed, message).into());
         }
         let hub = self.hub();
         let accounts = Arc::clone(&self.shared.state.accounts);
@@ -1123,7 +1122,7 @@ impl Session {
     async fn change_channel(&mut self, payload: serde_json::Value) -> Outcome {
         let serde_json::Value::String(name) = payload else {
             return Err(
-                Refusal::bad_request("user changed channel takes the channel name as a string").into()
+                RequestRefusal::bad_request("user changed channel takes the channel name as a string").into()
             );
         };
         if self.identity.is_none() {
@@ -1165,10 +1164,10 @@ impl Session {
 
     async fn new_channel(&mut self, payload: serde_json::Value) -> Outcome {
         let serde_json::Value::String(raw) = payload else {
-            return Err(Refusal::bad_request("new channel takes the channel name as a string").into());
+            return Err(RequestRefusal::bad_request("new channel takes the channel name as a string").into());
         };
         let user = self.signed_in()?.clone();
-        let name = ChannelName::parse(&raw).map_err(|why| Refusal::new(ErrorCode::InvalidName, why))?;
+        let name = ChannelName::parse(&raw).map_err(|why| RequestRefusal::new(ErrorCode::InvalidName, why))?;
         match self.hub().create_channel(&user, &name, false).await {
             Ok(view) => {
                 // A new channel's announcement is queued already: show it
@@ -1197,15 +1196,15 @@ impl Session {
     async fn new_message(&mut self, payload: serde_json::Value) -> Result<Committing, Failure> {
         let user = self.signed_in()?.clone();
         if payload.is_null() {
-            return Err(Refusal::bad_request("new message takes {message, channel}").into());
+            return Err(RequestRefusal::bad_request("new message takes {message, channel}").into());
         }
         let input: NewMessage = serde_json::from_value(payload).map_err(|error| {
-            Refusal::bad_request(format!("new message takes {{message, channel}}: {error}"))
+            RequestRefusal::bad_request(format!("new message takes {{message, channel}}: {error}"))
         })?;
         let body =
-            MessageBody::parse(input.message).map_err(|why| Refusal::new(ErrorCode::InvalidBody, why))?;
+            MessageBody::parse(input.message).map_err(|why| RequestRefusal::new(ErrorCode::InvalidBody, why))?;
         let client_id = match input.client_id {
-            Some(raw) => ClientId::parse(raw).map_err(|why| Refusal::new(ErrorCode::InvalidClientId, why))?,
+            Some(raw) => ClientId::parse(raw).map_err(|why| RequestRefusal::new(ErrorCode::InvalidClientId, why))?,
             None => generated_client_id(),
         };
         let channel = match &self.current {
@@ -1216,7 +1215,7 @@ impl Session {
         Ok(Box::pin(hub.post(&user, channel, client_id, body)))
     }
 
-    fn finish_send(&self, outcome: SendOutcome) -> Result<(), End> {
+    fn finish_send(&self, outcome: SendOutcome) -> Result<(), SocketEnd> {
         let result = outcome.result.map(|appended| Ack {
             ok: true,
             id: Some(appended.message.id.0),
@@ -1248,10 +1247,10 @@ async fn disconnect_when_possible(socket: Arc<Socket>) {
     }
 }
 
-fn send_failed(error: SendError, event: &str) -> Result<(), End> {
+fn send_failed(error: SendError, event: &str) -> Result<(), SocketEnd> {
     match error {
-        SendError::Socket(SocketError::InternalChannelFull) => Err(End::TooSlow),
-        SendError::Socket(SocketError::Closed) => Err(End::Gone),
+        SendError::Socket(SocketError::InternalChannelFull) => Err(SocketEnd::TooSlow),
+        SendError::Socket(SocketError::Closed) => Err(SocketEnd::Gone),
         SendError::Serialize(error) => {
             tracing::error!(%error, event, "cannot encode a Socket.IO event");
             Ok(())

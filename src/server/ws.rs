@@ -158,7 +158,7 @@ struct SendOutcome {
     result: Result<Appended, HubError>,
 }
 
-struct Session {
+struct WsSession {
     socket: WebSocket,
     state: AppState,
     user: User,
@@ -200,7 +200,7 @@ async fn run_session(
     let end = match admit(&state, &user, session_key).await {
         Ok(channels) => {
             hub.subscribe(connection, &channels);
-            let mut session = Session {
+            let mut session = WsSession {
                 socket,
                 state,
                 user,
@@ -234,7 +234,7 @@ async fn admit(state: &AppState, user: &User, session_key: SessionKey) -> Result
     state.hub.channels_of(user).await.map_err(|_| End::Close(1011, "server error"))
 }
 
-impl Session {
+impl WsSession {
     /// Welcome, replay, then the live loop, until the session ends.
     async fn serve(&mut self, channels: Vec<ChannelView>, resume: HashMap<ChannelId, Seq>, hub: &Hub) -> End {
         let welcome = welcome_frames(
@@ -278,7 +278,7 @@ async fn await_hello(socket: &mut WebSocket) -> Result<HashMap<ChannelId, Seq>, 
             WsMessage::Ping(_) | WsMessage::Pong(_) => continue,
         };
         let reply = match parse_client_message(text.as_str()) {
-            Ok(ClientMessage::Hello { resume }) => {
+            Ok(ClientMessage::Hello { resume, .. }) => {
                 return Ok(resume
                     .into_iter()
                     .filter_map(|(channel, seq)| Some((ChannelId(channel.parse().ok()?), Seq(seq.max(0)))))
@@ -348,7 +348,7 @@ pub(super) async fn close(socket: &mut WebSocket, end: End) {
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, closing).await;
 }
 
-impl Session {
+impl WsSession {
     async fn write(&mut self, text: Utf8Bytes) -> Result<(), End> {
         match tokio::time::timeout(WRITE_TIMEOUT, self.socket.feed(WsMessage::Text(text))).await {
             Ok(Ok(())) => Ok(()),
@@ -579,8 +579,8 @@ impl Session {
                     SendOutcome { client_id: key, reference, result: committed.await }
                 })));
             }
-            ClientMessage::Hello { .. } => {
-                error_message(ErrorCode::BadSequence, "hello was already received", None)
+            ClientMessage::Hello { reference, .. } => {
+                error_message(ErrorCode::BadSequence, "hello was already received", reference)
             }
             ClientMessage::History { channel, before, limit, reference } => {
                 let limit = limit.unwrap_or(50);
@@ -634,14 +634,14 @@ impl Session {
                 Ok(view) => ServerMessage::Channel { channel: channel_info(&view), reference },
                 Err(error) => hub_error(&error, reference),
             },
-            ClientMessage::Typing { channel } => {
+            ClientMessage::Typing { channel, reference } => {
                 let channel = ChannelId(channel);
                 let interval = hub.limits().typing_interval;
                 if self.typing_relayed.get(&channel).is_some_and(|at| at.elapsed() < interval) {
                     self.note_limit("typing rate");
                     hub.count_rate_limited();
                     let message = format!("at most one typing event per channel every {interval:?}");
-                    error_message(ErrorCode::RateLimited, &message, None)
+                    error_message(ErrorCode::RateLimited, &message, reference)
                 } else {
                     // Typing in a channel the connection is not in is dropped
                     // without a word: an answer would say the channel exists.

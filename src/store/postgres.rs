@@ -964,16 +964,6 @@ impl Store for PostgresStore {
         Ok(row.is_some())
     }
 
-    async fn members(&self, channel: ChannelId) -> StoreResult<Vec<UserId>> {
-        let rows = self
-            .read()
-            .await?
-            .query("SELECT user_id FROM members WHERE channel_id = $1 ORDER BY user_id", &[&channel.0])
-            .await
-            .map_err(backend)?;
-        Ok(rows.iter().map(|row| UserId(row.get(0))).collect())
-    }
-
     async fn channel_view(&self, channel: ChannelId, viewer: UserId) -> StoreResult<ChannelView> {
         let c = self.read().await?;
         let rows = c

@@ -340,7 +340,7 @@ fn run_batch(connection: &Connection, batch: &mut Vec<Box<dyn Job>>) {
     if let Err(error) = connection.execute_batch("BEGIN IMMEDIATE") {
         tracing::error!(%error, "cannot begin a transaction");
         for job in batch.drain(..) {
-            job.fail(backend_text(&error));
+            job.fail(StoreError::Backend(error.to_string()));
         }
         return;
     }
@@ -378,10 +378,6 @@ fn run_batch(connection: &Connection, batch: &mut Vec<Box<dyn Job>>) {
     for completion in completions {
         completion.finish(commit.clone());
     }
-}
-
-fn backend_text(error: &rusqlite::Error) -> StoreError {
-    StoreError::Backend(error.to_string())
 }
 
 fn is_unique_violation(error: &rusqlite::Error) -> bool {
@@ -885,20 +881,6 @@ impl Store for SqliteStore {
         self.read(move |c| {
             c.prepare_cached("SELECT 1 FROM members WHERE channel_id = ?1 AND user_id = ?2")
                 .and_then(|mut s| s.exists(params![channel.0, user.0]))
-                .map_err(backend)
-        })
-        .await
-    }
-
-    async fn members(&self, channel: ChannelId) -> StoreResult<Vec<UserId>> {
-        self.read(move |c| {
-            let mut statement = c
-                .prepare_cached("SELECT user_id FROM members WHERE channel_id = ?1 ORDER BY user_id")
-                .map_err(backend)?;
-            statement
-                .query_map([channel.0], |row| Ok(UserId(row.get(0)?)))
-                .map_err(backend)?
-                .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(backend)
         })
         .await

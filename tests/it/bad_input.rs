@@ -148,3 +148,21 @@ async fn a_flood_is_rate_limited_without_touching_anyone_else() {
     let metrics = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
     assert!(metrics.contains("natter_rate_limited_total 5"), "{metrics}");
 }
+
+/// `hello` and `typing` take a `ref` like every other request, and their
+/// refusals echo it.
+#[tokio::test]
+async fn hello_and_typing_refusals_echo_their_ref() {
+    let server = TestServer::start().await;
+    let (mut alice, _) = server.user("alice").await;
+    alice.send(json!({"type": "hello", "ref": "second-hello"})).await;
+    let reply = alice.take(|f| f["ref"] == "second-hello", "the refusal of a second hello").await;
+    assert_eq!(reply["code"], "bad_sequence");
+    // The first typing event is relayed (no answer); the next within the
+    // interval is refused, with its ref.
+    alice.send(json!({"type": "typing", "channel": GENERAL, "ref": "t-1"})).await;
+    alice.send(json!({"type": "typing", "channel": GENERAL, "ref": "t-2"})).await;
+    let reply = alice.take(|f| f["ref"] == "t-2", "the refusal of a second typing event").await;
+    assert_eq!(reply["code"], "rate_limited");
+    alice.assert_none(|f| f["ref"] == "t-1", "an answer to a relayed typing event").await;
+}

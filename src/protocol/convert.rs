@@ -1,0 +1,91 @@
+//! Domain values to wire values and back, for what travels on more than one
+//! wire: messages, channels and users go to clients (`/ws`, Socket.IO) and
+//! messages and channels also between nodes (the bus). One place, so the two
+//! can never disagree. Errors and event payloads that only one edge speaks
+//! are converted at that edge (`server::convert`).
+
+use super::{ChannelInfo, MessageInfo, SystemInfo, UserInfo};
+use crate::model::{
+    ChannelId, ChannelKind, ChannelView, Message, MessageId, Seq, SystemEvent, SystemKind, User, UserId,
+};
+
+pub fn user_info(user: &User) -> UserInfo {
+    UserInfo { id: user.id.0, name: user.name.clone(), guest: user.guest }
+}
+
+pub fn channel_kind(kind: ChannelKind) -> super::ChannelKind {
+    match kind {
+        ChannelKind::Public => super::ChannelKind::Public,
+        ChannelKind::Private => super::ChannelKind::Private,
+        ChannelKind::Direct => super::ChannelKind::Dm,
+    }
+}
+
+pub fn channel_kind_from(kind: super::ChannelKind) -> ChannelKind {
+    match kind {
+        super::ChannelKind::Public => ChannelKind::Public,
+        super::ChannelKind::Private => ChannelKind::Private,
+        super::ChannelKind::Dm => ChannelKind::Direct,
+    }
+}
+
+pub fn channel_info(view: &ChannelView) -> ChannelInfo {
+    ChannelInfo {
+        id: view.channel.id.0,
+        name: view.channel.name.clone(),
+        kind: channel_kind(view.channel.kind),
+        last_seq: view.last_seq.0,
+        read_seq: view.read_seq.0,
+        member: view.member,
+        members: view.dm_members.clone(),
+        added_by: view.added_by.clone(),
+    }
+}
+
+/// A system line's wire form; `actor` is the message's sender.
+pub fn system_info(event: &SystemEvent, actor: &str) -> SystemInfo {
+    let (kind, by) = match event.kind {
+        SystemKind::Joined => (super::SystemKind::Joined, None),
+        SystemKind::Left => (super::SystemKind::Left, None),
+        SystemKind::Added => (super::SystemKind::Added, Some(actor.to_owned())),
+    };
+    SystemInfo { kind, user: event.user_name.clone(), by }
+}
+
+pub fn system_event(info: &SystemInfo) -> SystemEvent {
+    let kind = match info.kind {
+        super::SystemKind::Joined => SystemKind::Joined,
+        super::SystemKind::Left => SystemKind::Left,
+        super::SystemKind::Added => SystemKind::Added,
+    };
+    SystemEvent { kind, user_name: info.user.clone() }
+}
+
+pub fn message_info(message: &Message) -> MessageInfo {
+    MessageInfo {
+        channel: message.channel.0,
+        id: message.id.0,
+        seq: message.seq.0,
+        sender: message.sender_name.clone(),
+        body: message.body.clone(),
+        ts: message.ts,
+        client_id: message.client_id.clone(),
+        system: message.system.as_ref().map(|event| system_info(event, &message.sender_name)),
+    }
+}
+
+/// A message received from another node; the wire form lacks the sender's
+/// id, which the bus carries beside it.
+pub fn message_from_info(info: MessageInfo, sender: UserId) -> Message {
+    Message {
+        id: MessageId(info.id),
+        channel: ChannelId(info.channel),
+        seq: Seq(info.seq),
+        sender,
+        sender_name: info.sender,
+        client_id: info.client_id,
+        body: info.body,
+        ts: info.ts,
+        system: info.system.as_ref().map(system_event),
+    }
+}

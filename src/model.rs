@@ -300,6 +300,9 @@ pub struct ChannelView {
     /// Who put the viewer in this channel; `None` when they joined (or
     /// created it) themselves.
     pub added_by: Option<String>,
+    /// When the viewer's membership began, in milliseconds since the epoch;
+    /// 0 when they are not a member.
+    pub joined_at: i64,
 }
 
 /// A committed message.

@@ -7,9 +7,11 @@
 //! be added to a private channel named like one they already have. So each
 //! user gets their own unambiguous names: among the channels they can see
 //! that share a key (`ChannelName::key`), the plain name belongs to the one
-//! they are a member of with the lowest id (a channel they are in always
-//! wins over a public one they are not in), and every other one is shown,
-//! and resolved, as `name #id`. The same rule builds listings and resolves
+//! they have been a member of the longest (a channel they are in always
+//! wins over a public one they are not in; the oldest public one among
+//! those), and every other one is shown, and resolved, as `name #id`. Being
+//! added to a channel never takes a name someone already had: the newcomer
+//! is always the suffixed one. The same rule builds listings and resolves
 //! names, so a name never means a different channel than the one listed
 //! under it.
 
@@ -20,9 +22,10 @@ use crate::model::{ChannelId, ChannelView};
 /// The separator between a name and the id that disambiguates it.
 const ID_SUFFIX: &str = " #";
 
-/// Orders the candidates for a plain name: members first, then oldest.
-fn rank(view: &ChannelView) -> (bool, ChannelId) {
-    (!view.member, view.channel.id)
+/// Orders the candidates for a plain name: members first, earliest
+/// membership first, then the oldest channel.
+fn rank(view: &ChannelView) -> (bool, i64, ChannelId) {
+    (!view.member, view.joined_at, view.channel.id)
 }
 
 /// The channel a plain name means among `same_key` (all the channels the
@@ -72,6 +75,7 @@ mod tests {
             member,
             dm_members: Vec::new(),
             added_by: None,
+            joined_at: if member { 1_000 + id } else { 0 },
         }
     }
 
@@ -89,11 +93,19 @@ mod tests {
     }
 
     #[test]
-    fn among_members_the_oldest_keeps_the_plain_name() {
+    fn among_members_the_earliest_membership_keeps_the_plain_name() {
         let own = view(7, "board-room", ChannelKind::Private, true);
         let added = view(9, "Board-Room", ChannelKind::Private, true);
         let names = display_names(&[added.clone(), own.clone()], |_| "board-room".into());
         assert_eq!(names, ["Board-Room #9", "board-room"]);
+        // Being added later to an older channel of the name does not take
+        // the name from the one the user had.
+        let older_but_added_later = ChannelView {
+            joined_at: own.joined_at + 60_000,
+            ..view(6, "board-room", ChannelKind::Private, true)
+        };
+        let names = display_names(&[older_but_added_later, own], |_| "board-room".into());
+        assert_eq!(names, ["board-room #6", "board-room"]);
     }
 
     #[test]

@@ -721,7 +721,8 @@ impl SocketIoSession {
         let registration = hub.register_with(&user, session, INTERESTS);
         let connection = registration.id;
         self.adopt(user.clone(), registration, Arrival::Authenticated);
-        let live = self.shared.state.accounts.session_is_live(session).await.map_err(|_| SocketEnd::Broken)?;
+        let live =
+            self.shared.state.accounts.session_is_live(session).await.map_err(|_| SocketEnd::Broken)?;
         if !live {
             return Err(SocketEnd::SessionEnded);
         }
@@ -788,7 +789,9 @@ impl SocketIoSession {
             SocketEnd::TooSlow | SocketEnd::Broken | SocketEnd::SessionEnded => {
                 let (code, message) = match end {
                     SocketEnd::TooSlow => (ErrorCode::TooSlow, "too slow; reconnect"),
-                    SocketEnd::SessionEnded => (ErrorCode::Unauthorized, "your session has ended; log in again"),
+                    SocketEnd::SessionEnded => {
+                        (ErrorCode::Unauthorized, "your session has ended; log in again")
+                    }
                     _ => (ErrorCode::Unavailable, "the server could not load your channels; reconnect"),
                 };
                 let error = ErrorEvent { code, message: message.into(), event: String::new() };
@@ -995,7 +998,8 @@ impl SocketIoSession {
                 Some(listing) => self.list_channels(listing).await,
                 None => {
                     let shown: String = event.chars().take(40).collect();
-                    Err(RequestRefusal::new(ErrorCode::UnknownEvent, format!("unknown event {shown:?}")).into())
+                    Err(RequestRefusal::new(ErrorCode::UnknownEvent, format!("unknown event {shown:?}"))
+                        .into())
                 }
             },
         };
@@ -1005,7 +1009,9 @@ impl SocketIoSession {
     fn signed_in(&self) -> Result<&User, RequestRefusal> {
         match &self.identity {
             Some(identity) => Ok(&identity.user),
-            None => Err(RequestRefusal::new(ErrorCode::Unauthorized, "choose a name first (new user), or log in")),
+            None => {
+                Err(RequestRefusal::new(ErrorCode::Unauthorized, "choose a name first (new user), or log in"))
+            }
         }
     }
 
@@ -1121,9 +1127,10 @@ impl SocketIoSession {
 
     async fn change_channel(&mut self, payload: serde_json::Value) -> Outcome {
         let serde_json::Value::String(name) = payload else {
-            return Err(
-                RequestRefusal::bad_request("user changed channel takes the channel name as a string").into()
-            );
+            return Err(RequestRefusal::bad_request(
+                "user changed channel takes the channel name as a string",
+            )
+            .into());
         };
         if self.identity.is_none() {
             self.waiting.switch = Some(name);
@@ -1167,7 +1174,8 @@ impl SocketIoSession {
             return Err(RequestRefusal::bad_request("new channel takes the channel name as a string").into());
         };
         let user = self.signed_in()?.clone();
-        let name = ChannelName::parse(&raw).map_err(|why| RequestRefusal::new(ErrorCode::InvalidName, why))?;
+        let name =
+            ChannelName::parse(&raw).map_err(|why| RequestRefusal::new(ErrorCode::InvalidName, why))?;
         match self.hub().create_channel(&user, &name, false).await {
             Ok(view) => {
                 // A new channel's announcement is queued already: show it
@@ -1201,10 +1209,12 @@ impl SocketIoSession {
         let input: NewMessage = serde_json::from_value(payload).map_err(|error| {
             RequestRefusal::bad_request(format!("new message takes {{message, channel}}: {error}"))
         })?;
-        let body =
-            MessageBody::parse(input.message).map_err(|why| RequestRefusal::new(ErrorCode::InvalidBody, why))?;
+        let body = MessageBody::parse(input.message)
+            .map_err(|why| RequestRefusal::new(ErrorCode::InvalidBody, why))?;
         let client_id = match input.client_id {
-            Some(raw) => ClientId::parse(raw).map_err(|why| RequestRefusal::new(ErrorCode::InvalidClientId, why))?,
+            Some(raw) => {
+                ClientId::parse(raw).map_err(|why| RequestRefusal::new(ErrorCode::InvalidClientId, why))?
+            }
             None => generated_client_id(),
         };
         let channel = match &self.current {

@@ -268,25 +268,33 @@ async fn migrate(connection: &Client) -> StoreResult<()> {
 }
 
 /// Recomputes every channel's name key in Rust, which SQL cannot do, inside
-/// the migration's transaction. Two public channels that now share a key
-/// (one made to look like the other) cannot both hold it: the older keeps
-/// it, the younger keeps its old key, so it stays listed but no longer
-/// answers to the name.
+/// the migration's transaction. Every key is first set aside (so no old key
+/// can block a new one), then keys are given out oldest channel first: two
+/// public channels that now share a key (one made to look like the other)
+/// cannot both hold it, so the younger gets a key no name can produce (a
+/// control character and its id) and stays listed but no longer answers to
+/// the name.
 async fn rekey_channel_names(connection: &Client) -> Result<(), tokio_postgres::Error> {
+    connection.execute("UPDATE channels SET name_key = chr(1) || id::text WHERE kind <> 'dm'", &[]).await?;
     let channels =
         connection.query("SELECT id, name FROM channels WHERE kind <> 'dm' ORDER BY id", &[]).await?;
     for row in channels {
         let (id, name): (i64, String) = (row.get(0), row.get(1));
+        let key = name_key(&name);
         // A savepoint per row, so one clash does not abort the migration.
         connection.batch_execute("SAVEPOINT rekey").await?;
-        match connection
-            .execute("UPDATE channels SET name_key = $1 WHERE id = $2", &[&name_key(&name), &id])
-            .await
-        {
+        match connection.execute("UPDATE channels SET name_key = $1 WHERE id = $2", &[&key, &id]).await {
             Ok(_) => connection.batch_execute("RELEASE rekey").await?,
             Err(error) if is_unique_violation(&error) => {
-                tracing::warn!(channel = id, "a look-alike public channel name keeps its old key");
+                tracing::warn!(
+                    channel = id,
+                    "a look-alike public channel name no longer answers to its name"
+                );
                 connection.batch_execute("ROLLBACK TO rekey; RELEASE rekey").await?;
+                let set_aside = format!("{key}\u{1}{id}");
+                connection
+                    .execute("UPDATE channels SET name_key = $1 WHERE id = $2", &[&set_aside, &id])
+                    .await?;
             }
             Err(error) => return Err(error),
         }
@@ -502,7 +510,7 @@ async fn insert_user(c: &Client, name: &UserName, password_hash: Option<&str>) -
     };
     c.execute(
         "INSERT INTO members (channel_id, user_id, read_seq, joined_at)
-         SELECT id, $1, 0, $2 FROM channels WHERE name_key = 'general' AND kind = 'public'
+         SELECT id, $1, 0, $2 FROM channels WHERE id = 1
          ON CONFLICT DO NOTHING",
         &[&id.0, &now_millis()],
     )
@@ -545,13 +553,14 @@ async fn views_from_rows(c: &Client, rows: Vec<Row>) -> StoreResult<Vec<ChannelV
             member: read_seq.is_some(),
             dm_members,
             added_by: row.get(5),
+            joined_at: row.get::<_, Option<i64>>(6).unwrap_or(0),
         });
     }
     Ok(views)
 }
 
 const VIEW_COLUMNS: &str = "c.id, c.name, c.kind, c.last_seq, m.read_seq, \
-     (SELECT name FROM users WHERE id = m.added_by)";
+     (SELECT name FROM users WHERE id = m.added_by), m.joined_at";
 
 async fn add_member_row(
     c: &Client,

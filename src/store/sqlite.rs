@@ -257,22 +257,36 @@ fn migrate(connection: &Connection) -> StoreResult<()> {
 /// (`model::name_key`) rather than lower-cased names.
 const RENAMED_KEYS_MIGRATION: usize = 2;
 
-/// Recomputes every channel's name key in Rust, which SQL cannot do. Two
-/// public channels that now share a key (one made to look like the other)
-/// cannot both hold it: the older keeps it, the younger keeps its old key,
-/// so it stays listed but no longer answers to the name.
+/// Recomputes every channel's name key in Rust, which SQL cannot do. Every
+/// key is first set aside (so no old key can block a new one), then keys are
+/// given out oldest channel first: two public channels that now share a key
+/// (one made to look like the other) cannot both hold it, so the younger gets
+/// a key no name can produce (a control character and its id) and stays
+/// listed but no longer answers to the name.
 fn rekey_channel_names(connection: &Connection) -> StoreResult<()> {
+    connection
+        .execute("UPDATE channels SET name_key = char(1) || id WHERE kind <> 'dm'", [])
+        .map_err(backend)?;
     let channels: Vec<(i64, String)> = connection
         .prepare("SELECT id, name FROM channels WHERE kind <> 'dm' ORDER BY id")
         .and_then(|mut s| s.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?.collect())
         .map_err(backend)?;
     for (id, name) in channels {
-        let updated = connection
-            .execute("UPDATE channels SET name_key = ?1 WHERE id = ?2", params![name_key(&name), id]);
+        let key = name_key(&name);
+        let updated = connection.execute("UPDATE channels SET name_key = ?1 WHERE id = ?2", params![key, id]);
         match updated {
             Ok(_) => {}
             Err(error) if is_unique_violation(&error) => {
-                tracing::warn!(channel = id, "a look-alike public channel name keeps its old key");
+                tracing::warn!(
+                    channel = id,
+                    "a look-alike public channel name no longer answers to its name"
+                );
+                connection
+                    .execute(
+                        "UPDATE channels SET name_key = ?1 WHERE id = ?2",
+                        params![format!("{key}\u{1}{id}"), id],
+                    )
+                    .map_err(backend)?;
             }
             Err(error) => return Err(backend(error)),
         }
@@ -443,7 +457,7 @@ fn join_general(connection: &Connection, user: UserId) -> StoreResult<()> {
     connection
         .execute(
             "INSERT OR IGNORE INTO members (channel_id, user_id, read_seq, joined_at)
-             SELECT id, ?1, 0, ?2 FROM channels WHERE name_key = 'general'",
+             SELECT id, ?1, 0, ?2 FROM channels WHERE id = 1",
             params![user.0, now_millis()],
         )
         .map_err(backend)?;
@@ -477,16 +491,17 @@ fn dm_member_names(connection: &Connection, channel: ChannelId) -> StoreResult<V
 /// Columns: id, name, kind, last_seq, read_seq (NULL when not a member),
 /// the name of who added the member (NULL when they joined themselves).
 fn view_from_row(connection: &Connection, row: &rusqlite::Row<'_>) -> StoreResult<ChannelView> {
-    type Columns = (Channel, Seq, Option<i64>, Option<String>);
+    type Columns = (Channel, Seq, Option<i64>, Option<String>, Option<i64>);
     let read = |row: &rusqlite::Row<'_>| -> rusqlite::Result<Columns> {
         Ok((
             Channel { id: ChannelId(row.get(0)?), name: row.get(1)?, kind: kind_of(row.get(2)?)? },
             Seq(row.get(3)?),
             row.get(4)?,
             row.get(5)?,
+            row.get(6)?,
         ))
     };
-    let (channel, last_seq, read_seq, added_by) = read(row).map_err(backend)?;
+    let (channel, last_seq, read_seq, added_by, joined_at) = read(row).map_err(backend)?;
     let dm_members = if channel.kind == ChannelKind::Direct {
         dm_member_names(connection, channel.id)?
     } else {
@@ -499,6 +514,7 @@ fn view_from_row(connection: &Connection, row: &rusqlite::Row<'_>) -> StoreResul
         member: read_seq.is_some(),
         dm_members,
         added_by,
+        joined_at: joined_at.unwrap_or(0),
     })
 }
 
@@ -653,7 +669,7 @@ fn query_messages(
 }
 
 const VIEW_COLUMNS: &str = "c.id, c.name, c.kind, c.last_seq, m.read_seq, \
-     (SELECT name FROM users WHERE id = m.added_by)";
+     (SELECT name FROM users WHERE id = m.added_by), m.joined_at";
 
 #[async_trait]
 impl Store for SqliteStore {

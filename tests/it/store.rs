@@ -190,7 +190,10 @@ async fn channels_and_membership(store: Arc<dyn Store>) {
     assert!(store.add_member(yogurt.id, bob.id, Some(alice.id)).await.unwrap());
     assert!(!store.add_member(yogurt.id, bob.id, None).await.unwrap());
     assert!(matches!(store.add_member(ChannelId(999), bob.id, None).await, Err(StoreError::NoSuchChannel)));
-    assert!(store.is_member(yogurt.id, alice.id).await.unwrap() && store.is_member(yogurt.id, bob.id).await.unwrap());
+    assert!(
+        store.is_member(yogurt.id, alice.id).await.unwrap()
+            && store.is_member(yogurt.id, bob.id).await.unwrap()
+    );
     assert_eq!(store.channel_view(yogurt.id, bob.id).await.unwrap().added_by.as_deref(), Some("alice"));
     assert_eq!(store.channel_view(yogurt.id, alice.id).await.unwrap().added_by, None, "the creator joined");
     let of_bob: Vec<ChannelId> =

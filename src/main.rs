@@ -12,7 +12,7 @@ use natter::auth::Accounts;
 use natter::bus::LocalBus;
 use natter::limits::Limits;
 use natter::metrics::Metrics;
-use natter::server::{self, Config};
+use natter::server::{self, Cidr, Config};
 use natter::store;
 
 /// Self-hosted, real-time team chat in one binary.
@@ -93,6 +93,11 @@ struct ServeArgs {
     /// Accounts (registered or guest) one client address may create per minute.
     #[arg(long, env = "NATTER_ACCOUNT_CREATIONS_PER_MINUTE", default_value_t = Limits::default().account_creations_per_minute)]
     account_creations_per_minute: f64,
+    /// A proxy (an address or CIDR range, repeatable) whose `X-Forwarded-For`
+    /// names the client and whose `X-Forwarded-Proto: https` makes the
+    /// session cookie `Secure`. From other peers those headers are ignored.
+    #[arg(long = "trusted-proxy", env = "NATTER_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<Cidr>,
     /// Serve a WebSocket echo endpoint at /echo (conformance testing only).
     #[arg(long, hide = true)]
     ws_echo: bool,
@@ -119,6 +124,7 @@ impl ServeArgs {
             allowed_origins: self.allowed_origins,
             limits,
             ws_echo: self.ws_echo,
+            trusted_proxies: self.trusted_proxies,
             ..Config::default()
         }
     }

@@ -23,8 +23,11 @@ use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::store::{self, StoreError};
 
+pub use client::{Cidr, CidrError};
+
 mod admission;
 mod api;
+mod client;
 mod convert;
 mod echo;
 mod http;
@@ -57,6 +60,9 @@ pub struct Config {
     /// Serve a WebSocket echo endpoint at `/echo` on the same WebSocket
     /// configuration as `/ws`. For conformance testing only.
     pub ws_echo: bool,
+    /// Proxies (`--trusted-proxy`) whose `X-Forwarded-For` and
+    /// `X-Forwarded-Proto` are believed; from anyone else they are ignored.
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 impl Default for Config {
@@ -71,6 +77,7 @@ impl Default for Config {
             limits: Limits::default(),
             drain_timeout: Duration::from_secs(5),
             ws_echo: false,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -97,6 +104,8 @@ struct AppState {
     metrics: Arc<Metrics>,
     allowed_origins: Arc<[String]>,
     admission: Arc<admission::Admission>,
+    /// Whose forwarding headers say who the client is (see `client`).
+    trusted_proxies: client::TrustedProxies,
     /// Engine.IO handshakes per client address: each one holds a session in
     /// socketioxide until it joins or times out, before any permit is taken.
     socketio_handshakes: Arc<std::sync::Mutex<crate::limits::AddressBuckets>>,
@@ -141,6 +150,7 @@ pub async fn serve(
             config.limits.max_connections,
             config.limits.max_connections_per_ip,
         ),
+        trusted_proxies: client::TrustedProxies::new(&config.trusted_proxies),
         socketio_handshakes: Arc::new(std::sync::Mutex::new(crate::limits::AddressBuckets::new(
             socketio::HANDSHAKES_PER_SECOND,
             socketio::HANDSHAKE_BURST,

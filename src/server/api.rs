@@ -3,16 +3,15 @@
 //!
 //! [`ApiError`] is the one translation of failures into HTTP responses.
 
-use std::net::SocketAddr;
-
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
 use super::AppState;
+use super::client::ClientAddress;
 use super::convert::user_info;
 use crate::auth::{AuthError, Session, token_hash};
 use crate::protocol::http::{
@@ -96,35 +95,35 @@ fn session_response(state: &AppState, status: StatusCode, session: Session) -> R
 
 pub(super) async fn register(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let credentials: Credentials = parse_body(&headers, &body)?;
-    let session = state.accounts.register(peer.ip(), &credentials.username, &credentials.password).await?;
+    let session = state.accounts.register(client, &credentials.username, &credentials.password).await?;
     Ok(session_response(&state, StatusCode::CREATED, session))
 }
 
 pub(super) async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let credentials: Credentials = parse_body(&headers, &body)?;
-    let session = state.accounts.login(peer.ip(), &credentials.username, &credentials.password).await?;
+    let session = state.accounts.login(client, &credentials.username, &credentials.password).await?;
     Ok(session_response(&state, StatusCode::OK, session))
 }
 
 pub(super) async fn guest(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let request: GuestRequest = parse_body(&headers, &body)?;
     let hub = &state.hub;
-    let session = state.accounts.guest(peer.ip(), &request.username, |name| hub.is_online(name)).await?;
+    let session = state.accounts.guest(client, &request.username, |name| hub.is_online(name)).await?;
     Ok(session_response(&state, StatusCode::OK, session))
 }
 

@@ -53,12 +53,12 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -80,6 +80,7 @@ use tracing::Instrument;
 use super::AppState;
 use super::admission::{self, Permit};
 use super::api::{ApiError, bearer_token, cookie_token};
+use super::client::client_address;
 use super::convert::{
     chat_message, online_users, socketio_auth_error_code, socketio_error_code, socketio_payload, user_info,
 };
@@ -190,7 +191,7 @@ pub(super) async fn edge(State(state): State<AppState>, request: Request, next: 
     // A request without `sid` opens a new Engine.IO session.
     let opens_session =
         !request.uri().query().unwrap_or_default().split('&').any(|pair| pair.starts_with("sid="));
-    let address = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+    let address = client_address(&state, request.extensions(), request.headers());
     if let (true, Some(address)) = (opens_session && request.method() == Method::GET, address) {
         let allowed =
             state.socketio_handshakes.lock().expect("handshake limiter lock is never poisoned").take(address);
@@ -326,7 +327,8 @@ impl ConnectHandler<LocalAdapter, GateMarker> for Gate {
         if !socket.connected() {
             gone.cancel();
         }
-        let peer = socket.req_parts().extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+        let peer =
+            client_address(&self.shared.state, &socket.req_parts().extensions, &socket.req_parts().headers);
         let span = tracing::info_span!("socketio", sid = %socket.id);
         let session = Session::new(Arc::clone(&self.shared), socket, peer);
         let sessions = self.shared.state.sessions.clone();
@@ -339,7 +341,7 @@ impl ConnectHandler<LocalAdapter, GateMarker> for Gate {
 /// browser may hold a stale one. Without a user, guests must be allowed.
 async fn admit(shared: &Shared, socket: &Socket, auth_token: Option<String>) -> Result<(), Refused> {
     // The same connection caps as /ws.
-    let address = socket.req_parts().extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+    let address = client_address(&shared.state, &socket.req_parts().extensions, &socket.req_parts().headers);
     if let Some(address) = address {
         let permit = shared.state.admission.admit(address).map_err(|refusal| match refusal {
             admission::Refusal::AddressFull => Refused::AddressFull,

@@ -9,13 +9,12 @@
 //! once, in order.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::FuturesOrdered;
@@ -26,6 +25,7 @@ use tracing::Instrument;
 use super::AppState;
 use super::admission::Refusal;
 use super::api::{ApiError, session_token, unauthorized};
+use super::client::ClientAddress;
 use super::convert::{channel_info, error_code, message_info, native_frame, user_info};
 use crate::auth::token_hash;
 use crate::hub::{Delivery, Event, Hub, HubError, Registration, SessionKey, WireFormat};
@@ -59,7 +59,7 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(super) async fn upgrade(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
     upgrade: WebSocketUpgrade,
@@ -68,7 +68,7 @@ pub(super) async fn upgrade(
         return ApiError::new(StatusCode::FORBIDDEN, "forbidden_origin", "this origin may not connect")
             .into_response();
     }
-    let permit = match state.admission.admit(peer.ip()) {
+    let permit = match state.admission.admit(client) {
         Ok(permit) => permit,
         Err(refusal) => return refusal_response(refusal),
     };

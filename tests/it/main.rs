@@ -15,6 +15,7 @@ mod http_api;
 mod limits;
 mod nginx;
 mod presence;
+mod proxy;
 mod resume;
 mod slow;
 mod socketio;

@@ -98,6 +98,10 @@ struct ServeArgs {
     /// session cookie `Secure`. From other peers those headers are ignored.
     #[arg(long = "trusted-proxy", env = "NATTER_TRUSTED_PROXIES", value_delimiter = ',')]
     trusted_proxies: Vec<Cidr>,
+    /// Serve /metrics on this address only (e.g. 127.0.0.1:9100) instead of
+    /// on --listen, so it can be kept off the public network.
+    #[arg(long, env = "NATTER_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     /// Serve a WebSocket echo endpoint at /echo (conformance testing only).
     #[arg(long, hide = true)]
     ws_echo: bool,
@@ -161,9 +165,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener =
         tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
-    // Scripts and tests read this line to learn the port.
+    let metrics_listener = match args.metrics_listen {
+        Some(at) => Some(
+            tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("cannot listen on {at} for metrics"))?,
+        ),
+        None => None,
+    };
+    // Scripts and tests read these lines to learn the ports.
     println!("natter listening on http://{address}");
-    server::serve(listener, args.into_config(), shutdown_signal()).await?;
+    if let Some(metrics) = &metrics_listener {
+        println!("natter metrics on http://{}/metrics", metrics.local_addr()?);
+    }
+    server::serve_with_metrics(listener, metrics_listener, args.into_config(), shutdown_signal()).await?;
     Ok(())
 }
 

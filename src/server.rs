@@ -117,9 +117,20 @@ struct AppState {
 
 /// Serves until `shutdown` resolves, then tells sessions to go away, waits
 /// for them (up to the drain timeout) and closes the store after every queued
-/// write has committed.
+/// write has committed. `/metrics` is served on `listener` too.
 pub async fn serve(
     listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    serve_with_metrics(listener, None, config, shutdown).await
+}
+
+/// [`serve`], with `/metrics` on `metrics_listener` alone when one is given
+/// (`--metrics-listen`), so it can be kept off the public network.
+pub async fn serve_with_metrics(
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
@@ -159,7 +170,23 @@ pub async fn serve(
         sessions: TaskTracker::new(),
     };
     let (socketio_layer, socketio) = socketio::endpoint(&state);
-    let router = http::router(state.clone(), &config.limits, socketio_layer, config.ws_echo);
+    let router = http::router(
+        state.clone(),
+        &config.limits,
+        socketio_layer,
+        config.ws_echo,
+        metrics_listener.is_none(),
+    );
+    if let Some(metrics_listener) = metrics_listener {
+        let stop = state.shutdown.clone();
+        let metrics = axum::serve(metrics_listener, http::metrics_router(state.clone()))
+            .with_graceful_shutdown(async move { stop.cancelled().await });
+        state.sessions.spawn(async move {
+            if let Err(error) = metrics.await {
+                tracing::error!(%error, "the metrics listener failed");
+            }
+        });
+    }
     let stop = state.shutdown.clone();
     let drain_timeout = config.drain_timeout;
     // TCP_NODELAY: a session writes small frames back to back (a delivery,

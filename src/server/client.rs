@@ -121,6 +121,19 @@ impl TrustedProxies {
         }
         client
     }
+
+    /// Whether a request from `peer` reached the front of the deployment over
+    /// HTTPS: only a trusted proxy can say so, with `X-Forwarded-Proto`
+    /// (natter itself serves plain HTTP).
+    pub(super) fn is_https(&self, peer: IpAddr, headers: &HeaderMap) -> bool {
+        self.trusts(peer.to_canonical())
+            && headers
+                .get("x-forwarded-proto")
+                .and_then(|value| value.to_str().ok())
+                // A chain of proxies may list several; the first is the client's.
+                .and_then(|value| value.split(',').next())
+                .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
+    }
 }
 
 /// The client address of a request, from its connection's peer (in the
@@ -135,6 +148,14 @@ pub(super) fn client_address(
     Some(state.trusted_proxies.client_address(peer, headers))
 }
 
+/// Whether the request reached the deployment over HTTPS (see
+/// [`TrustedProxies::is_https`]).
+pub(super) fn is_https(state: &AppState, extensions: &Extensions, headers: &HeaderMap) -> bool {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|peer| state.trusted_proxies.is_https(peer.0.ip(), headers))
+}
+
 /// The client address as a handler argument.
 pub(super) struct ClientAddress(pub(super) IpAddr);
 
@@ -145,6 +166,18 @@ impl FromRequestParts<AppState> for ClientAddress {
         client_address(state, &parts.extensions, &parts.headers).map(ClientAddress).ok_or_else(|| {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the client address is unknown")
         })
+    }
+}
+
+/// Whether the request reached the deployment over HTTPS, as a handler
+/// argument.
+pub(super) struct ReachedOverHttps(pub(super) bool);
+
+impl FromRequestParts<AppState> for ReachedOverHttps {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Self(is_https(state, &parts.extensions, &parts.headers)))
     }
 }
 
@@ -206,5 +239,16 @@ mod tests {
         // Garbage stops the walk at the last trusted hop.
         let headers = forwarded(&["203.0.113.7, not-an-address, 10.0.0.9"]);
         assert_eq!(trusted.client_address(ip("10.0.0.2"), &headers), ip("10.0.0.9"));
+    }
+
+    #[test]
+    fn https_is_believed_only_from_trusted_proxies() {
+        let trusted = proxies(&["127.0.0.1"]);
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        assert!(trusted.is_https(ip("127.0.0.1"), &headers));
+        assert!(!trusted.is_https(ip("127.0.0.2"), &headers));
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+        assert!(!trusted.is_https(ip("127.0.0.1"), &headers));
     }
 }

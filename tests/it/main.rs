@@ -10,6 +10,7 @@ mod channels;
 mod cluster;
 mod chat;
 mod crash;
+mod edge_security;
 mod fuzz;
 mod http_api;
 mod limits;

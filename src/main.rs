@@ -26,7 +26,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the chat server (the default when no command is given).
-    Serve(ServeArgs),
+    // Boxed: the serve flags are many times larger than the other commands.
+    Serve(Box<ServeArgs>),
     /// Manage accounts.
     User {
         #[command(subcommand)]
@@ -84,12 +85,17 @@ struct ServeArgs {
     /// Milliseconds a user stays shown online after their last connection closes.
     #[arg(long, env = "NATTER_PRESENCE_GRACE_MS", default_value_t = 5000)]
     presence_grace_ms: u64,
-    /// WebSocket connections this node holds at once.
+    /// Connections (HTTP, WebSocket, Socket.IO) this node holds at once;
+    /// lowered at start to what the open-files limit allows.
     #[arg(long, env = "NATTER_MAX_CONNECTIONS", default_value_t = Limits::default().max_connections)]
     max_connections: usize,
-    /// WebSocket connections from one client address at once.
+    /// Connections from one client address at once.
     #[arg(long, env = "NATTER_MAX_CONNECTIONS_PER_IP", default_value_t = Limits::default().max_connections_per_ip)]
     max_connections_per_ip: usize,
+    /// Seconds an HTTP connection has to send a complete request head after
+    /// it opens or after its last response (closes slow and idle ones).
+    #[arg(long, env = "NATTER_HTTP_HEADER_TIMEOUT_SECS", default_value_t = Limits::default().http_header_timeout.as_secs_f64())]
+    http_header_timeout_secs: f64,
     /// Accounts (registered or guest) one client address may create per minute.
     #[arg(long, env = "NATTER_ACCOUNT_CREATIONS_PER_MINUTE", default_value_t = Limits::default().account_creations_per_minute)]
     account_creations_per_minute: f64,
@@ -117,6 +123,7 @@ impl ServeArgs {
             max_connections: self.max_connections,
             max_connections_per_ip: self.max_connections_per_ip,
             account_creations_per_minute: self.account_creations_per_minute,
+            http_header_timeout: Duration::from_secs_f64(self.http_header_timeout_secs.clamp(0.1, 3600.0)),
             ..Limits::default()
         };
         Config {
@@ -145,13 +152,13 @@ fn main() -> anyhow::Result<()> {
         .init();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     match cli.command {
-        Some(Command::Serve(args)) => runtime.block_on(serve(args)),
+        Some(Command::Serve(args)) => runtime.block_on(serve(*args)),
         None => {
             // No subcommand: serve with the defaults (and environment).
             let Cli { command: Some(Command::Serve(args)) } = Cli::parse_from(["natter", "serve"]) else {
                 unreachable!("parsing `natter serve` yields the serve command");
             };
-            runtime.block_on(serve(args))
+            runtime.block_on(serve(*args))
         }
         Some(Command::User { command: UserCommand::Add { name, database } }) => {
             let password = read_password()?;

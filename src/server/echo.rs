@@ -4,23 +4,22 @@
 //! frame and message limits, same close codes for violations. It needs no
 //! session and touches no chat state.
 
-use std::net::SocketAddr;
-
+use axum::extract::State;
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, State};
 use axum::response::Response;
 
 use super::AppState;
-use super::ws::{End, close, configure, end_for_error, refusal_response};
+use super::admission::SessionPermit;
+use super::ws::{End, close, configure, end_for_error};
 
 pub(super) async fn upgrade(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    permit: Result<SessionPermit, Response>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let permit = match state.admission.admit(peer.ip()) {
+    let permit = match permit {
         Ok(permit) => permit,
-        Err(refusal) => return refusal_response(refusal),
+        Err(refused) => return refused,
     };
     let sessions = state.sessions.clone();
     configure(upgrade, state.hub.limits()).on_upgrade(move |socket| {

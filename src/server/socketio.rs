@@ -78,7 +78,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::AppState;
-use super::admission::{self, Permit};
+use super::admission::{self, SessionPermit};
 use super::api::{ApiError, bearer_token, cookie_token};
 use super::client::client_address;
 use super::convert::{
@@ -285,7 +285,7 @@ enum Refused {
 /// A socket's place among the node's connections (see `admission`), kept in
 /// its extensions from admission until the socket is gone.
 #[derive(Clone)]
-struct Place(#[allow(dead_code, reason = "held for its Drop")] Arc<Permit>);
+struct Place(#[allow(dead_code, reason = "held for its Drop")] Arc<SessionPermit>);
 
 /// The namespace's connect handler: admission as middleware, then the
 /// synchronous setup of a socket and the start of its task.
@@ -343,10 +343,12 @@ async fn admit(shared: &Shared, socket: &Socket, auth_token: Option<String>) -> 
     // The same connection caps as /ws.
     let address = client_address(&shared.state, &socket.req_parts().extensions, &socket.req_parts().headers);
     if let Some(address) = address {
-        let permit = shared.state.admission.admit(address).map_err(|refusal| match refusal {
-            admission::Refusal::AddressFull => Refused::AddressFull,
-            admission::Refusal::NodeFull => Refused::NodeFull,
-        })?;
+        let connection = socket.req_parts().extensions.get::<admission::ConnectionPlace>();
+        let permit =
+            shared.state.admission.admit_session(address, connection).map_err(|refusal| match refusal {
+                admission::Refusal::AddressFull => Refused::AddressFull,
+                admission::Refusal::NodeFull => Refused::NodeFull,
+            })?;
         socket.extensions.insert(Place(Arc::new(permit)));
     }
     let accounts = &shared.state.accounts;

@@ -23,9 +23,8 @@ use tokio_tungstenite::tungstenite;
 use tracing::Instrument;
 
 use super::AppState;
-use super::admission::Refusal;
+use super::admission::{Refusal, SessionPermit};
 use super::api::{ApiError, session_token, unauthorized};
-use super::client::ClientAddress;
 use super::convert::{channel_info, error_code, message_info, native_frame, user_info};
 use crate::auth::token_hash;
 use crate::hub::{Delivery, Event, Hub, HubError, Registration, SessionKey, WireFormat};
@@ -59,7 +58,7 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(super) async fn upgrade(
     State(state): State<AppState>,
-    ClientAddress(client): ClientAddress,
+    permit: Result<SessionPermit, Response>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
     upgrade: WebSocketUpgrade,
@@ -68,9 +67,9 @@ pub(super) async fn upgrade(
         return ApiError::new(StatusCode::FORBIDDEN, "forbidden_origin", "this origin may not connect")
             .into_response();
     }
-    let permit = match state.admission.admit(client) {
+    let permit = match permit {
         Ok(permit) => permit,
-        Err(refusal) => return refusal_response(refusal),
+        Err(refused) => return refused,
     };
     let Some(token) = session_token(&headers, query.get("token").map(String::as_str)) else {
         return unauthorized().into_response();

@@ -14,6 +14,7 @@ mod edge_security;
 mod fuzz;
 mod hashing;
 mod http_api;
+mod http_limits;
 mod limits;
 mod nginx;
 mod presence;

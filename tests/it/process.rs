@@ -10,15 +10,15 @@ pub struct NatterProcess {
     child: Child,
     /// `http://127.0.0.1:PORT`
     pub base: String,
-    /// Holds the database and the log.
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl NatterProcess {
     /// `natter serve` on a fresh SQLite file and a free port, with `args`
     /// added; `configure` may change the command further (its limits).
     /// Returns once `/healthz` answers (the listening line comes before the
-    /// server has set itself up).
+    /// server has set itself up). Its log goes to a file
+    /// ([`NatterProcess::log`]).
     pub async fn start(args: &[&str], configure: impl FnOnce(&mut Command)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let database = format!("sqlite://{}", dir.path().join("natter.db").display());
@@ -28,6 +28,7 @@ impl NatterProcess {
             .args(["serve", "--listen", "127.0.0.1:0", "--database", &database])
             .args(args)
             .env("NATTER_LOG", "natter=info")
+            .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
             .stderr(log);
         configure(&mut command);
@@ -35,7 +36,7 @@ impl NatterProcess {
         let mut line = String::new();
         BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("listening line");
         let base = line.trim().strip_prefix("natter listening on ").expect("the listening line").to_owned();
-        let server = Self { child, base, _dir: dir };
+        let server = Self { child, base, dir };
         for _ in 0..400 {
             if let Ok(response) = reqwest::get(server.url("/healthz")).await
                 && response.status() == 200
@@ -49,6 +50,10 @@ impl NatterProcess {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.base.trim_start_matches("http://").parse().expect("an address")
     }
 
     pub fn pid(&self) -> u32 {
@@ -65,12 +70,22 @@ impl NatterProcess {
         self.status_field("Threads:")
     }
 
+    /// Open file descriptors of the process.
+    pub fn open_files(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).expect("/proc/PID/fd").count()
+    }
+
     fn status_field(&self, field: &str) -> u64 {
         let status =
             std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("/proc/PID/status");
         let line =
             status.lines().find(|line| line.starts_with(field)).expect("the field in /proc/PID/status");
         line[field.len()..].trim().trim_end_matches(" kB").parse().expect("a number")
+    }
+
+    /// What the server has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("natter.log")).unwrap_or_default()
     }
 }
 

@@ -7,12 +7,14 @@ hand, e.g.
     cargo build --release --locked --bin natter
     python3 tests/attacks/hashing_memory.py target/release/natter
 """
-import http.client, json, os, subprocess, sys, tempfile, time
+import atexit, http.client, json, os, subprocess, sys, tempfile, time
 from concurrent.futures import ThreadPoolExecutor
 binary = sys.argv[1]
 work = tempfile.mkdtemp()
 server = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0", "--database", f"sqlite://{work}/db",
                            "--account-creations-per-minute", "100000"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+# The server goes with this script, however it ends.
+atexit.register(server.kill)
 port = int(server.stdout.readline().decode().strip().rsplit(":", 1)[1])
 def rss():
     return next(int(l.split()[1]) for l in open(f"/proc/{server.pid}/status") if l.startswith("VmRSS:")) / 1024

@@ -12,7 +12,7 @@ down); run by hand, e.g.
 
 Extra arguments after LIMIT are passed to `natter serve`.
 """
-import http.client, os, resource, socket, subprocess, sys, tempfile, time
+import atexit, http.client, os, resource, socket, subprocess, sys, tempfile, time
 
 binary, mode, count, limit = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 sources = int(os.environ.get("SOURCES", "1"))
@@ -26,6 +26,8 @@ server = subprocess.Popen(
     [binary, "serve", "--listen", "127.0.0.1:0", "--database", f"sqlite://{work}/db"] + extra,
     preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit)),
     stdout=subprocess.PIPE, stderr=log, env=env)
+# The server goes with this script, however it ends.
+atexit.register(server.kill)
 port = int(server.stdout.readline().decode().strip().rsplit(":", 1)[1])
 
 def rss():

@@ -32,23 +32,25 @@ def req(method, path, source, body=None, headers={}, to=nport):
     c.request(method, path, json.dumps(body) if body else None, h)
     r = c.getresponse(); data = r.read(); c.close()
     return r.status, r.getheader("set-cookie"), data
-reg = lambda name, source, headers={}: req("POST", "/api/register", source, {"username": name, "password": "correct horse"}, headers)[0]
-print("trusted proxy" if trusted else "no --trusted-proxy", "| nginx -> natter")
-print("  client 127.0.0.11 registers 3 times through nginx:", [reg(f"a{i}", "127.0.0.11") for i in range(3)])
-print("  client 127.0.0.12 (another person behind the same proxy):", [reg("b0", "127.0.0.12")])
-print("  client 127.0.0.13 forging X-Forwarded-For 203.0.113.x each time:", [reg(f"c{i}", "127.0.0.13", {"x-forwarded-for": f"203.0.113.{i}"}) for i in range(3)])
-direct = [req("POST", "/api/register", "127.0.0.14", {"username": f"d{i}", "password": "correct horse"},
-              {"x-forwarded-for": f"198.51.100.{i}"}, to=port)[0] for i in range(3)]
-print("  direct to natter from 127.0.0.14 forging X-Forwarded-For:", direct)
-st, cookie, body = req("POST", "/api/register", "127.0.0.1", {"username": "e0", "password": "correct horse"}, {"x-forwarded-proto": "https", "x-forwarded-for": "192.0.2.50"}, to=port)
-print("  register with X-Forwarded-Proto: https from 127.0.0.1:", st, cookie)
-token = json.loads(body).get("token", "no-token")
-st, cookie, body = req("POST", "/api/register", "127.0.0.15", {"username": "f0", "password": "correct horse"}, {"x-forwarded-proto": "https"}, to=port)
-print("  same from untrusted 127.0.0.15:", st, cookie)
-c = http.client.HTTPConnection("127.0.0.1", nport, timeout=10); c.request("GET", f"/healthz?token={token}"); c.getresponse().read(); c.close()
-time.sleep(0.3)
-log = open(f"{work}/access.log").read()
-print("  nginx access log lines:", len(log.splitlines()), "| token in it:", token in log, "| 'token=' in it:", "token=" in log, "| last line:", log.splitlines()[-1])
-mport = int(metrics_line.rsplit(":", 1)[1].split("/")[0])
-print("  ", metrics_line, "| /metrics there:", req("GET", "/metrics", "127.0.0.1", to=mport)[0], "| /metrics on --listen:", req("GET", "/metrics", "127.0.0.1", to=port)[0], "| through nginx:", req("GET", "/metrics", "127.0.0.1")[0])
-nginx.terminate(); nginx.wait(); server.terminate(); server.wait()
+try:
+    reg = lambda name, source, headers={}: req("POST", "/api/register", source, {"username": name, "password": "correct horse"}, headers)[0]
+    print("trusted proxy" if trusted else "no --trusted-proxy", "| nginx -> natter")
+    print("  client 127.0.0.11 registers 3 times through nginx:", [reg(f"a{i}", "127.0.0.11") for i in range(3)])
+    print("  client 127.0.0.12 (another person behind the same proxy):", [reg("b0", "127.0.0.12")])
+    print("  client 127.0.0.13 forging X-Forwarded-For 203.0.113.x each time:", [reg(f"c{i}", "127.0.0.13", {"x-forwarded-for": f"203.0.113.{i}"}) for i in range(3)])
+    direct = [req("POST", "/api/register", "127.0.0.14", {"username": f"d{i}", "password": "correct horse"},
+                  {"x-forwarded-for": f"198.51.100.{i}"}, to=port)[0] for i in range(3)]
+    print("  direct to natter from 127.0.0.14 forging X-Forwarded-For:", direct)
+    st, cookie, body = req("POST", "/api/register", "127.0.0.1", {"username": "e0", "password": "correct horse"}, {"x-forwarded-proto": "https", "x-forwarded-for": "192.0.2.50"}, to=port)
+    print("  register with X-Forwarded-Proto: https from 127.0.0.1:", st, cookie)
+    token = json.loads(body).get("token", "no-token")
+    st, cookie, body = req("POST", "/api/register", "127.0.0.15", {"username": "f0", "password": "correct horse"}, {"x-forwarded-proto": "https"}, to=port)
+    print("  same from untrusted 127.0.0.15:", st, cookie)
+    c = http.client.HTTPConnection("127.0.0.1", nport, timeout=10); c.request("GET", f"/healthz?token={token}"); c.getresponse().read(); c.close()
+    time.sleep(0.3)
+    log = open(f"{work}/access.log").read()
+    print("  nginx access log lines:", len(log.splitlines()), "| token in it:", token in log, "| 'token=' in it:", "token=" in log, "| last line:", log.splitlines()[-1])
+    mport = int(metrics_line.rsplit(":", 1)[1].split("/")[0])
+    print("  ", metrics_line, "| /metrics there:", req("GET", "/metrics", "127.0.0.1", to=mport)[0], "| /metrics on --listen:", req("GET", "/metrics", "127.0.0.1", to=port)[0], "| through nginx:", req("GET", "/metrics", "127.0.0.1")[0])
+finally:
+    nginx.terminate(); nginx.wait(); server.terminate(); server.wait()

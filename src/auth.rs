@@ -1,6 +1,6 @@
 //! Accounts and sessions: registration, login, guests, session tokens.
 //!
-//! Passwords are hashed with argon2id on the blocking pool. Session tokens are
+//! Passwords are hashed with argon2id on dedicated threads (`hashing`). Session tokens are
 //! 256 random bits handed to the client once; the store keeps only their
 //! SHA-256, so a leaked database does not leak live sessions. Login answers the
 //! same, in about the same time, for an unknown user and a wrong password.
@@ -9,8 +9,6 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
@@ -19,8 +17,11 @@ use crate::limits::Limits;
 use crate::model::{User, UserName, check_password, now_millis};
 use crate::store::{Store, StoreError};
 
+mod hashing;
 mod throttle;
 
+pub use hashing::HASHING_THREADS;
+use hashing::Hasher;
 use throttle::Throttle;
 
 #[derive(Debug, thiserror::Error)]
@@ -76,10 +77,10 @@ pub struct Accounts {
     bus: Arc<dyn Bus>,
     creations_per_minute: f64,
     failed_logins_per_minute: f64,
-    /// Password hashing costs ~19 MiB and tens of milliseconds each; at most
-    /// this many run at once, so a burst of requests queues instead of
-    /// exhausting memory and the blocking pool.
-    hashing: tokio::sync::Semaphore,
+    /// Password hashing costs 19 MiB and tens of milliseconds each; it runs
+    /// on a few dedicated threads that reuse their memory, so a burst of
+    /// requests queues instead of growing the process.
+    hasher: Hasher,
 }
 
 impl Accounts {
@@ -89,8 +90,8 @@ impl Accounts {
         limits: &Limits,
         allow_guests: bool,
     ) -> Result<Self, AuthError> {
-        let decoy_hash = hash_password(random_token()).await?;
-        let parallel_hashes = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let hasher = Hasher::start().map_err(hashing_failed)?;
+        let decoy_hash = hasher.hash(random_token()).await.map_err(hashing_failed)?;
         Ok(Self {
             store,
             session_ttl: limits.session_ttl,
@@ -102,7 +103,7 @@ impl Accounts {
                 limits.account_creations_per_minute,
             )),
             failed_logins_per_minute: limits.failed_logins_per_minute,
-            hashing: tokio::sync::Semaphore::new(parallel_hashes),
+            hasher,
             guest_names: tokio::sync::Mutex::new(()),
             bus,
             creations_per_minute: limits.account_creations_per_minute,
@@ -308,14 +309,17 @@ impl Accounts {
     }
 
     async fn hash(&self, password: String) -> Result<String, AuthError> {
-        let _permit = self.hashing.acquire().await.map_err(|_| AuthError::Unavailable)?;
-        hash_password(password).await
+        self.hasher.hash(password).await.map_err(hashing_failed)
     }
 
     async fn verify(&self, password: String, hash: String) -> Result<bool, AuthError> {
-        let _permit = self.hashing.acquire().await.map_err(|_| AuthError::Unavailable)?;
-        verify_password(password, hash).await
+        self.hasher.verify(password, hash).await.map_err(hashing_failed)
     }
+}
+
+fn hashing_failed(error: hashing::HashingError) -> AuthError {
+    tracing::error!(%error, "password hashing failed");
+    AuthError::Unavailable
 }
 
 /// The shared counter and lock of failed logins of a username, or of a
@@ -341,29 +345,6 @@ pub fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-async fn hash_password(password: String) -> Result<String, AuthError> {
-    tokio::task::spawn_blocking(move || {
-        let mut salt = [0u8; 16];
-        getrandom::fill(&mut salt).expect("the operating system provides randomness");
-        let salt = SaltString::encode_b64(&salt).map_err(|_| AuthError::Unavailable)?;
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-            .map_err(|_| AuthError::Unavailable)
-    })
-    .await
-    .map_err(|_| AuthError::Unavailable)?
-}
-
-async fn verify_password(password: String, hash: String) -> Result<bool, AuthError> {
-    tokio::task::spawn_blocking(move || {
-        let parsed = PasswordHash::new(&hash).map_err(|_| AuthError::Unavailable)?;
-        Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
-    })
-    .await
-    .map_err(|_| AuthError::Unavailable)?
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,13 +356,5 @@ mod tests {
         assert_eq!(a.len(), 43);
         assert_ne!(token_hash(&a), token_hash(&b));
         assert_eq!(token_hash(&a), token_hash(&a.clone()));
-    }
-
-    #[tokio::test]
-    async fn passwords_round_trip() {
-        let hash = hash_password("correct horse".into()).await.unwrap();
-        assert!(hash.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse".into(), hash.clone()).await.unwrap());
-        assert!(!verify_password("wrong horse".into(), hash).await.unwrap());
     }
 }

@@ -36,12 +36,20 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Largest HTTP request body.
     pub max_http_body_bytes: usize,
+    /// How long an HTTP connection may take to send a complete request head,
+    /// counted from when it opened or from its last response: one timer
+    /// closes both connections that trickle headers and idle keep-alive
+    /// connections. Requests in progress and WebSockets are not affected.
+    pub http_header_timeout: Duration,
     /// How long a session stays valid.
     pub session_ttl: Duration,
-    /// WebSocket connections the node holds at once; more are refused (503).
+    /// Connections (plain HTTP, WebSocket and Socket.IO alike) the node
+    /// holds at once; more are refused (503). Clamped at start to what the
+    /// open-files limit allows.
     pub max_connections: usize,
-    /// WebSocket connections from one client address at once; more are
-    /// refused (429). Generous, because an office may share one address.
+    /// Connections from one client address at once; more are refused (429).
+    /// Generous, because an office may share one address. A trusted proxy's
+    /// own connections are exempt; its clients' sessions count against them.
     pub max_connections_per_ip: usize,
     /// Consecutive failed logins for one username (from one address, and
     /// from all addresses that failed) before it is locked out; each further
@@ -81,6 +89,7 @@ impl Default for Limits {
             heartbeat_interval: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(60),
             max_http_body_bytes: 16 * 1024,
+            http_header_timeout: Duration::from_secs(10),
             session_ttl: Duration::from_secs(30 * 24 * 3600),
             max_connections: 100_000,
             max_connections_per_ip: 1_000,

@@ -12,7 +12,7 @@ use natter::auth::Accounts;
 use natter::bus::LocalBus;
 use natter::limits::Limits;
 use natter::metrics::Metrics;
-use natter::server::{self, Config};
+use natter::server::{self, Cidr, Config};
 use natter::store;
 
 /// Self-hosted, real-time team chat in one binary.
@@ -26,7 +26,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the chat server (the default when no command is given).
-    Serve(ServeArgs),
+    // Boxed: the serve flags are many times larger than the other commands.
+    Serve(Box<ServeArgs>),
     /// Manage accounts.
     User {
         #[command(subcommand)]
@@ -84,12 +85,17 @@ struct ServeArgs {
     /// Milliseconds a user stays shown online after their last connection closes.
     #[arg(long, env = "NATTER_PRESENCE_GRACE_MS", default_value_t = 5000)]
     presence_grace_ms: u64,
-    /// WebSocket connections this node holds at once.
+    /// Connections (HTTP, WebSocket, Socket.IO) this node holds at once;
+    /// lowered at start to what the open-files limit allows.
     #[arg(long, env = "NATTER_MAX_CONNECTIONS", default_value_t = Limits::default().max_connections)]
     max_connections: usize,
-    /// WebSocket connections from one client address at once.
+    /// Connections from one client address at once.
     #[arg(long, env = "NATTER_MAX_CONNECTIONS_PER_IP", default_value_t = Limits::default().max_connections_per_ip)]
     max_connections_per_ip: usize,
+    /// Seconds an HTTP connection has to send a complete request head after
+    /// it opens or after its last response (closes slow and idle ones).
+    #[arg(long, env = "NATTER_HTTP_HEADER_TIMEOUT_SECS", default_value_t = Limits::default().http_header_timeout.as_secs_f64())]
+    http_header_timeout_secs: f64,
     /// Accounts (registered or guest) one client address may create per minute.
     #[arg(long, env = "NATTER_ACCOUNT_CREATIONS_PER_MINUTE", default_value_t = Limits::default().account_creations_per_minute)]
     account_creations_per_minute: f64,
@@ -103,6 +109,15 @@ struct ServeArgs {
     /// Channels one user may be added to by others per hour.
     #[arg(long, env = "NATTER_INVITATIONS_PER_HOUR", default_value_t = Limits::default().invitations_per_hour)]
     invitations_per_hour: f64,
+    /// A proxy (an address or CIDR range, repeatable) whose `X-Forwarded-For`
+    /// names the client and whose `X-Forwarded-Proto: https` makes the
+    /// session cookie `Secure`. From other peers those headers are ignored.
+    #[arg(long = "trusted-proxy", env = "NATTER_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<Cidr>,
+    /// Serve /metrics on this address only (e.g. 127.0.0.1:9100) instead of
+    /// on --listen, so it can be kept off the public network.
+    #[arg(long, env = "NATTER_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     /// Serve a WebSocket echo endpoint at /echo (conformance testing only).
     #[arg(long, hide = true)]
     ws_echo: bool,
@@ -121,6 +136,7 @@ impl ServeArgs {
             failed_logins_per_minute: self.failed_logins_per_minute,
             login_failures_before_lockout: self.login_failures_before_lockout,
             invitations_per_hour: self.invitations_per_hour,
+            http_header_timeout: Duration::from_secs_f64(self.http_header_timeout_secs.clamp(0.1, 3600.0)),
             ..Limits::default()
         };
         Config {
@@ -132,6 +148,7 @@ impl ServeArgs {
             allowed_origins: self.allowed_origins,
             limits,
             ws_echo: self.ws_echo,
+            trusted_proxies: self.trusted_proxies,
             ..Config::default()
         }
     }
@@ -148,13 +165,13 @@ fn main() -> anyhow::Result<()> {
         .init();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     match cli.command {
-        Some(Command::Serve(args)) => runtime.block_on(serve(args)),
+        Some(Command::Serve(args)) => runtime.block_on(serve(*args)),
         None => {
             // No subcommand: serve with the defaults (and environment).
             let Cli { command: Some(Command::Serve(args)) } = Cli::parse_from(["natter", "serve"]) else {
                 unreachable!("parsing `natter serve` yields the serve command");
             };
-            runtime.block_on(serve(args))
+            runtime.block_on(serve(*args))
         }
         Some(Command::User { command: UserCommand::Add { name, database } }) => {
             let password = read_password()?;
@@ -168,9 +185,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener =
         tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
-    // Scripts and tests read this line to learn the port.
+    let metrics_listener = match args.metrics_listen {
+        Some(at) => Some(
+            tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("cannot listen on {at} for metrics"))?,
+        ),
+        None => None,
+    };
+    // Scripts and tests read these lines to learn the ports.
     println!("natter listening on http://{address}");
-    server::serve(listener, args.into_config(), shutdown_signal()).await?;
+    if let Some(metrics) = &metrics_listener {
+        println!("natter metrics on http://{}/metrics", metrics.local_addr()?);
+    }
+    server::serve_with_metrics(listener, metrics_listener, args.into_config(), shutdown_signal()).await?;
     Ok(())
 }
 

@@ -5,12 +5,10 @@
 //! [`serve`] takes a bound listener and a shutdown future, so the binary and
 //! the tests start the very same server.
 
-use std::future::{Future, IntoFuture};
-use std::net::SocketAddr;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -23,10 +21,14 @@ use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::store::{self, StoreError};
 
+pub use client::{Cidr, CidrError};
+
 mod admission;
 mod api;
 mod bounded;
 mod budget;
+mod client;
+mod connections;
 mod convert;
 mod echo;
 mod http;
@@ -59,6 +61,9 @@ pub struct Config {
     /// Serve a WebSocket echo endpoint at `/echo` on the same WebSocket
     /// configuration as `/ws`. For conformance testing only.
     pub ws_echo: bool,
+    /// Proxies (`--trusted-proxy`) whose `X-Forwarded-For` and
+    /// `X-Forwarded-Proto` are believed; from anyone else they are ignored.
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 impl Default for Config {
@@ -73,6 +78,7 @@ impl Default for Config {
             limits: Limits::default(),
             drain_timeout: Duration::from_secs(5),
             ws_echo: false,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -101,6 +107,8 @@ struct AppState {
     admission: Arc<admission::Admission>,
     /// Reads per user and per address, over all their connections.
     reads: Arc<budget::ReadBudgets>,
+    /// Whose forwarding headers say who the client is (see `client`).
+    trusted_proxies: client::TrustedProxies,
     /// Engine.IO handshakes per client address: each one holds a session in
     /// socketioxide until it joins or times out, before any permit is taken.
     socketio_handshakes: Arc<std::sync::Mutex<crate::limits::AddressBuckets>>,
@@ -112,12 +120,39 @@ struct AppState {
 
 /// Serves until `shutdown` resolves, then tells sessions to go away, waits
 /// for them (up to the drain timeout) and closes the store after every queued
-/// write has committed.
+/// write has committed. `/metrics` is served on `listener` too.
 pub async fn serve(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    serve_with_metrics(listener, None, config, shutdown).await
+}
+
+/// [`serve`], with `/metrics` on `metrics_listener` alone when one is given
+/// (`--metrics-listen`), so it can be kept off the public network.
+pub async fn serve_with_metrics(
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    // Connections are files: the cap on them must fit the limit on those.
+    let open_files = connections::raise_open_files_limit();
+    let (max_connections, max_per_address) = connections::caps_within(
+        config.limits.max_connections,
+        config.limits.max_connections_per_ip,
+        open_files,
+    );
+    if max_connections < config.limits.max_connections {
+        tracing::warn!(
+            max_connections,
+            max_per_address,
+            configured = config.limits.max_connections,
+            configured_per_address = config.limits.max_connections_per_ip,
+            "connection caps lowered to fit the open-files limit"
+        );
+    }
     let metrics = Arc::new(Metrics::default());
     let bus: Arc<dyn Bus> = match &config.redis_url {
         Some(_) if config.database_url.starts_with("sqlite:") => {
@@ -141,11 +176,9 @@ pub async fn serve(
         accounts,
         metrics,
         allowed_origins: config.allowed_origins.into(),
-        admission: admission::Admission::new(
-            config.limits.max_connections,
-            config.limits.max_connections_per_ip,
-        ),
+        admission: admission::Admission::new(max_connections, max_per_address),
         reads: Arc::new(budget::ReadBudgets::new(&config.limits)),
+        trusted_proxies: client::TrustedProxies::new(&config.trusted_proxies),
         socketio_handshakes: Arc::new(std::sync::Mutex::new(crate::limits::AddressBuckets::new(
             socketio::HANDSHAKES_PER_SECOND,
             socketio::HANDSHAKE_BURST,
@@ -154,39 +187,61 @@ pub async fn serve(
         sessions: TaskTracker::new(),
     };
     let (socketio_layer, socketio) = socketio::endpoint(&state);
-    let router = http::router(state.clone(), &config.limits, socketio_layer, config.ws_echo);
-    let stop = state.shutdown.clone();
+    let router = http::router(
+        state.clone(),
+        &config.limits,
+        socketio_layer,
+        config.ws_echo,
+        metrics_listener.is_none(),
+    );
+    // Cancelled once sessions have been told to go: connections then finish
+    // their request in flight and close, and no more are accepted.
+    let http_stop = CancellationToken::new();
+    let connections = TaskTracker::new();
+    let header_timeout = config.limits.http_header_timeout;
+    if let Some(metrics_listener) = metrics_listener {
+        let acceptor = connections::Acceptor {
+            router: http::metrics_router(state.clone()),
+            admission: None,
+            trusted_proxies: state.trusted_proxies.clone(),
+            header_timeout,
+        };
+        tokio::spawn(connections::accept_loop(
+            metrics_listener,
+            acceptor,
+            connections.clone(),
+            http_stop.clone(),
+        ));
+    }
+    let acceptor = connections::Acceptor {
+        router,
+        admission: Some(Arc::clone(&state.admission)),
+        trusted_proxies: state.trusted_proxies.clone(),
+        header_timeout,
+    };
+    let accepting =
+        tokio::spawn(connections::accept_loop(listener, acceptor, connections.clone(), http_stop.clone()));
+
+    shutdown.await;
+    tracing::info!("shutting down");
+    state.shutdown.cancel();
     let drain_timeout = config.drain_timeout;
-    // TCP_NODELAY: a session writes small frames back to back (a delivery,
-    // then an ack); with Nagle's algorithm the second waits for the client's
-    // delayed ACK, adding tens of milliseconds to every ack.
-    let listener = listener.tap_io(|stream| {
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY");
-        }
-    });
-    let graceful = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down");
-            stop.cancel();
-            // Closes every Socket.IO transport (pending long-polls too, which
-            // would otherwise hold the HTTP drain); clients reconnect by
-            // themselves, as after any dropped connection.
-            if tokio::time::timeout(drain_timeout, socketio.close()).await.is_err() {
-                tracing::warn!("Socket.IO connections still open after the drain timeout");
-            }
-        });
+    // Closes every Socket.IO transport (pending long-polls too, which would
+    // otherwise hold the HTTP drain); clients reconnect by themselves, as
+    // after any dropped connection.
+    if tokio::time::timeout(drain_timeout, socketio.close()).await.is_err() {
+        tracing::warn!("Socket.IO connections still open after the drain timeout");
+    }
+    http_stop.cancel();
+    if let Err(error) = accepting.await {
+        tracing::error!(%error, "the accept loop failed");
+    }
     // The HTTP drain is bounded too: a request that never finishes (a
     // long-poll caught mid-close, a client that stopped reading) must not
     // hold the process.
-    let stopping = state.shutdown.clone();
-    tokio::select! {
-        served = graceful.into_future() => served?,
-        () = async {
-            stopping.cancelled().await;
-            tokio::time::sleep(drain_timeout).await;
-        } => tracing::warn!("HTTP connections still open after the drain timeout; leaving them"),
+    connections.close();
+    if tokio::time::timeout(drain_timeout, connections.wait()).await.is_err() {
+        tracing::warn!("HTTP connections still open after the drain timeout; leaving them");
     }
     state.sessions.close();
     if tokio::time::timeout(config.drain_timeout, state.sessions.wait()).await.is_err() {

@@ -3,24 +3,29 @@
 //!
 //! [`ApiError`] is the one translation of failures into HTTP responses.
 
-use std::net::SocketAddr;
-
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
 use super::AppState;
+use super::client::{ClientAddress, ReachedOverHttps};
 use super::convert::user_info;
 use crate::auth::{AuthError, Session, token_hash};
 use crate::protocol::http::{
     Credentials, ErrorDetail, ErrorResponse, GuestRequest, MeResponse, SessionResponse,
 };
 
-/// The cookie that carries a browser's session token.
+/// The cookie that carries a browser's session token over plain HTTP.
 pub(super) const SESSION_COOKIE: &str = "natter_session";
+/// The same cookie when the browser reached the server over HTTPS (a
+/// trusted proxy said so): `Secure`, and the `__Host-` prefix makes the
+/// browser refuse it unless it is `Secure`, host-only and `Path=/`, so
+/// neither a plain-HTTP page nor a sibling subdomain can plant or
+/// overwrite it.
+pub(super) const SECURE_SESSION_COOKIE: &str = "__Host-natter_session";
 
 pub(super) struct ApiError {
     status: StatusCode,
@@ -80,12 +85,9 @@ fn parse_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<
 
 /// A new session as a response: the token in the body for API clients, and
 /// in an HttpOnly cookie for browsers, which then never handle it in script.
-fn session_response(state: &AppState, status: StatusCode, session: Session) -> Response {
+fn session_response(state: &AppState, status: StatusCode, https: bool, session: Session) -> Response {
     let max_age_secs = state.hub.limits().session_ttl.as_secs();
-    let cookie = format!(
-        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age_secs}",
-        session.token
-    );
+    let cookie = session_cookie(https, &session.token, max_age_secs);
     let body = SessionResponse { token: session.token, user: user_info(&session.user) };
     let mut response = (status, Json(body)).into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
@@ -94,49 +96,72 @@ fn session_response(state: &AppState, status: StatusCode, session: Session) -> R
     response
 }
 
+/// The `Set-Cookie` value for a session token (empty with `Max-Age=0` to
+/// clear it): `__Host-` and `Secure` over HTTPS, the plain name otherwise.
+fn session_cookie(https: bool, token: &str, max_age_secs: u64) -> String {
+    let attributes = format!("HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age_secs}");
+    if https {
+        format!("{SECURE_SESSION_COOKIE}={token}; Secure; {attributes}")
+    } else {
+        format!("{SESSION_COOKIE}={token}; {attributes}")
+    }
+}
+
 pub(super) async fn register(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
+    ReachedOverHttps(https): ReachedOverHttps,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let credentials: Credentials = parse_body(&headers, &body)?;
-    let session = state.accounts.register(peer.ip(), &credentials.username, &credentials.password).await?;
-    Ok(session_response(&state, StatusCode::CREATED, session))
+    let session = state.accounts.register(client, &credentials.username, &credentials.password).await?;
+    Ok(session_response(&state, StatusCode::CREATED, https, session))
 }
 
 pub(super) async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
+    ReachedOverHttps(https): ReachedOverHttps,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let credentials: Credentials = parse_body(&headers, &body)?;
-    let session = state.accounts.login(peer.ip(), &credentials.username, &credentials.password).await?;
-    Ok(session_response(&state, StatusCode::OK, session))
+    let session = state.accounts.login(client, &credentials.username, &credentials.password).await?;
+    Ok(session_response(&state, StatusCode::OK, https, session))
 }
 
 pub(super) async fn guest(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
+    ReachedOverHttps(https): ReachedOverHttps,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let request: GuestRequest = parse_body(&headers, &body)?;
     let hub = &state.hub;
-    let session = state.accounts.guest(peer.ip(), &request.username, |name| hub.is_online(name)).await?;
-    Ok(session_response(&state, StatusCode::OK, session))
+    let session = state.accounts.guest(client, &request.username, |name| hub.is_online(name)).await?;
+    Ok(session_response(&state, StatusCode::OK, https, session))
 }
 
-pub(super) async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub(super) async fn logout(
+    State(state): State<AppState>,
+    ReachedOverHttps(https): ReachedOverHttps,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     if let Some(token) = session_token(&headers, None) {
         state.accounts.logout(&token).await?;
         state.hub.end_session(token_hash(&token));
     }
-    let clear = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
     let mut response = StatusCode::NO_CONTENT.into_response();
-    if let Ok(value) = HeaderValue::from_str(&clear) {
-        response.headers_mut().insert(header::SET_COOKIE, value);
+    // Both names, as a browser may still hold one set before the server
+    // learned it is behind HTTPS (a `Secure` cookie can only be cleared over
+    // HTTPS, so that one only then).
+    let clear = [Some(session_cookie(false, "", 0)), https.then(|| session_cookie(true, "", 0))];
+    for cookie in clear.into_iter().flatten() {
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
     }
     Ok(response)
 }
@@ -170,18 +195,22 @@ pub(super) fn bearer_token(headers: &HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The token in the session cookie.
+/// The token in the session cookie: the `__Host-` one first (it can only
+/// have been set over HTTPS), then the plain one.
 pub(super) fn cookie_token(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value)
-        .filter(|token| !token.is_empty())
-        .map(str::to_owned)
+    let cookie = |wanted: &str| {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| *name == wanted)
+            .map(|(_, value)| value)
+            .filter(|token| !token.is_empty())
+            .map(str::to_owned)
+    };
+    cookie(SECURE_SESSION_COOKIE).or_else(|| cookie(SESSION_COOKIE))
 }
 
 #[cfg(test)]
@@ -197,5 +226,26 @@ mod tests {
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer bearer-token"));
         assert_eq!(session_token(&headers, Some("query-token")).as_deref(), Some("bearer-token"));
         assert_eq!(session_token(&HeaderMap::new(), None), None);
+    }
+
+    #[test]
+    fn reads_the_secure_cookie_before_the_plain_one() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("natter_session=old; __Host-natter_session=new"),
+        );
+        assert_eq!(cookie_token(&headers).as_deref(), Some("new"));
+        headers.insert(header::COOKIE, HeaderValue::from_static("natter_session=old"));
+        assert_eq!(cookie_token(&headers).as_deref(), Some("old"));
+    }
+
+    #[test]
+    fn the_cookie_is_secure_with_the_host_prefix_over_https_only() {
+        let secure = session_cookie(true, "t", 60);
+        assert!(secure.starts_with("__Host-natter_session=t; Secure;") && secure.contains("Path=/"));
+        assert!(!secure.contains("Domain"), "__Host- cookies are host-only");
+        let plain = session_cookie(false, "t", 60);
+        assert!(plain.starts_with("natter_session=t;") && !plain.contains("Secure"));
     }
 }

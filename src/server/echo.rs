@@ -7,26 +7,25 @@
 //! suite is judged on its own terms. It needs no session and touches no
 //! chat state.
 
-use std::net::SocketAddr;
-
+use axum::extract::State;
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, State};
 use axum::response::Response;
 
 use super::AppState;
-use super::ws::{End, close, configure_with_message_limit, end_for_error, refusal_response};
+use super::admission::SessionPermit;
+use super::ws::{End, close, configure_with_message_limit, end_for_error};
 
 /// The largest message Autobahn's performance cases (section 9) send.
 const ECHO_MAX_BYTES: usize = 16 * 1024 * 1024;
 
 pub(super) async fn upgrade(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    permit: Result<SessionPermit, Response>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let permit = match state.admission.admit(peer.ip()) {
+    let permit = match permit {
         Ok(permit) => permit,
-        Err(refusal) => return refusal_response(refusal),
+        Err(refused) => return refused,
     };
     let sessions = state.sessions.clone();
     configure_with_message_limit(upgrade, ECHO_MAX_BYTES).on_upgrade(move |socket| {

@@ -1,5 +1,6 @@
 //! The router: routes, security headers, body and time limits, and the two
-//! operational endpoints (`/healthz`, `/metrics`).
+//! operational endpoints (`/healthz`, `/metrics`, the latter on its own
+//! listener when one is given).
 
 use std::time::Duration;
 
@@ -35,6 +36,7 @@ pub(super) fn router(
     limits: &Limits,
     socketio_layer: SocketIoLayer,
     ws_echo: bool,
+    with_metrics: bool,
 ) -> Router {
     let security_headers = [
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
@@ -47,9 +49,11 @@ pub(super) fn router(
     if ws_echo {
         routes = routes.route("/echo", get(echo::upgrade));
     }
+    if with_metrics {
+        routes = routes.route("/metrics", get(metrics));
+    }
     let mut router = routes
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
         .route("/api/register", post(api::register))
         .route("/api/login", post(api::login))
         .route("/api/guest", post(api::guest))
@@ -64,6 +68,12 @@ pub(super) fn router(
         router = router.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
     }
     router.layer(socketio_layer).layer(from_fn_with_state(state, socketio::edge))
+}
+
+/// `/metrics` alone, for its own listener (`--metrics-listen`), which an
+/// operator keeps off the public network.
+pub(super) fn metrics_router(state: AppState) -> Router {
+    Router::new().route("/metrics", get(metrics)).with_state(state)
 }
 
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {

@@ -53,12 +53,12 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -78,9 +78,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::AppState;
-use super::admission::{self, Permit};
+use super::admission::{self, SessionPermit};
 use super::api::{ApiError, bearer_token, cookie_token};
 use super::bounded::{LIST_BUDGET, newest_within};
+use super::client::client_address;
 use super::convert::{auth_error_code, chat_message, error_code, online_users, socketio_payload, user_info};
 use super::ws::origin_allowed;
 use crate::auth::{AuthError, token_hash};
@@ -196,7 +197,7 @@ pub(super) async fn edge(State(state): State<AppState>, request: Request, next: 
     // A request without `sid` opens a new Engine.IO session.
     let opens_session =
         !request.uri().query().unwrap_or_default().split('&').any(|pair| pair.starts_with("sid="));
-    let address = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+    let address = client_address(&state, request.extensions(), request.headers());
     if let (true, Some(address)) = (opens_session && request.method() == Method::GET, address) {
         let allowed =
             state.socketio_handshakes.lock().expect("handshake limiter lock is never poisoned").take(address);
@@ -305,7 +306,7 @@ enum Refused {
 /// A socket's place among the node's connections (see `admission`), kept in
 /// its extensions from admission until the socket is gone.
 #[derive(Clone)]
-struct Place(#[allow(dead_code, reason = "held for its Drop")] Arc<Permit>);
+struct Place(#[allow(dead_code, reason = "held for its Drop")] Arc<SessionPermit>);
 
 /// The namespace's connect handler: admission as middleware, then the
 /// synchronous setup of a socket and the start of its task.
@@ -347,7 +348,8 @@ impl ConnectHandler<LocalAdapter, GateMarker> for Gate {
         if !socket.connected() {
             gone.cancel();
         }
-        let peer = socket.req_parts().extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+        let peer =
+            client_address(&self.shared.state, &socket.req_parts().extensions, &socket.req_parts().headers);
         let span = tracing::info_span!("socketio", sid = %socket.id);
         let session = SocketIoSession::new(Arc::clone(&self.shared), socket, peer);
         let sessions = self.shared.state.sessions.clone();
@@ -360,12 +362,14 @@ impl ConnectHandler<LocalAdapter, GateMarker> for Gate {
 /// browser may hold a stale one. Without a user, guests must be allowed.
 async fn admit(shared: &Shared, socket: &Socket, auth_token: Option<String>) -> Result<(), Refused> {
     // The same connection caps as /ws.
-    let address = socket.req_parts().extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+    let address = client_address(&shared.state, &socket.req_parts().extensions, &socket.req_parts().headers);
     if let Some(address) = address {
-        let permit = shared.state.admission.admit(address).map_err(|refusal| match refusal {
-            admission::Refusal::AddressFull => Refused::AddressFull,
-            admission::Refusal::NodeFull => Refused::NodeFull,
-        })?;
+        let connection = socket.req_parts().extensions.get::<admission::ConnectionPlace>();
+        let permit =
+            shared.state.admission.admit_session(address, connection).map_err(|refusal| match refusal {
+                admission::Refusal::AddressFull => Refused::AddressFull,
+                admission::Refusal::NodeFull => Refused::NodeFull,
+            })?;
         socket.extensions.insert(Place(Arc::new(permit)));
     }
     let accounts = &shared.state.accounts;

@@ -9,13 +9,13 @@
 //! once, in order.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::FuturesOrdered;
@@ -24,9 +24,10 @@ use tokio_tungstenite::tungstenite;
 use tracing::Instrument;
 
 use super::AppState;
-use super::admission::Refusal;
+use super::admission::{Refusal, SessionPermit};
 use super::api::{ApiError, session_token, unauthorized};
 use super::bounded::{LIST_BUDGET, first_within, newest_within, welcome_frames};
+use super::client::ClientAddress;
 use super::convert::{channel_info, error_code, message_info, native_frame, user_info};
 use crate::auth::token_hash;
 use crate::hub::{Delivery, Event, Hub, HubError, Registration, SessionKey, WireFormat};
@@ -63,7 +64,8 @@ const CHANNEL_PAGE: u32 = 100;
 
 pub(super) async fn upgrade(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    permit: Result<SessionPermit, Response>,
+    ClientAddress(address): ClientAddress,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
     upgrade: WebSocketUpgrade,
@@ -72,9 +74,9 @@ pub(super) async fn upgrade(
         return ApiError::new(StatusCode::FORBIDDEN, "forbidden_origin", "this origin may not connect")
             .into_response();
     }
-    let permit = match state.admission.admit(peer.ip()) {
+    let permit = match permit {
         Ok(permit) => permit,
-        Err(refusal) => return refusal_response(refusal),
+        Err(refused) => return refused,
     };
     let Some(token) = session_token(&headers, query.get("token").map(String::as_str)) else {
         return unauthorized().into_response();
@@ -89,7 +91,7 @@ pub(super) async fn upgrade(
         let span = tracing::info_span!("session", user = user.id.0);
         let session = token_hash(&token);
         let run = async move {
-            run_session(socket, state, user, session, peer.ip()).await;
+            run_session(socket, state, user, session, address).await;
             drop(permit);
         };
         sessions.track_future(run.instrument(span))

@@ -50,13 +50,15 @@ impl TestServer {
     }
 
     pub async fn start_with(limits: Limits, allow_guests: bool) -> Self {
+        Self::start_config(Config { allow_guests, limits, ..Config::default() }).await
+    }
+
+    /// A server on a fresh SQLite file with this configuration (its
+    /// `database_url` is replaced).
+    pub async fn start_config(config: Config) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let config = Config {
-            database_url: format!("sqlite://{}", dir.path().join("natter.db").display()),
-            allow_guests,
-            limits,
-            ..Config::default()
-        };
+        let config =
+            Config { database_url: format!("sqlite://{}", dir.path().join("natter.db").display()), ..config };
         let mut server =
             Self { addr: "127.0.0.1:0".parse().unwrap(), config, stop: None, task: None, _dir: dir };
         server.launch("127.0.0.1:0".parse().unwrap()).await;

@@ -9,6 +9,10 @@ use serde_json::{Value, json};
 use crate::harness::{Client, GENERAL, TestServer};
 use crate::services::{fresh_postgres_database, redis_url};
 
+/// Where the documented config writes its access log; tests move it into
+/// their own directory.
+const ACCESS_LOG: &str = "/var/log/nginx/natter.access.log";
+
 struct Nginx {
     child: Child,
     port: u16,
@@ -24,11 +28,13 @@ impl Nginx {
         let site = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/nginx/natter.conf"))
             .expect("the documented config");
         assert!(site.contains("127.0.0.1:3001") && site.contains("listen 8080;"), "the documented ports");
+        assert!(site.contains(ACCESS_LOG), "the documented access log");
+        let prefix = dir.path().display().to_string();
         let site = site
             .replace("127.0.0.1:3001", &nodes[0].addr.to_string())
             .replace("127.0.0.1:3002", &nodes[1].addr.to_string())
-            .replace("listen 8080;", &format!("listen 127.0.0.1:{port};"));
-        let prefix = dir.path().display().to_string();
+            .replace("listen 8080;", &format!("listen 127.0.0.1:{port};"))
+            .replace(ACCESS_LOG, &format!("{prefix}/access.log"));
         std::fs::write(dir.path().join("natter.conf"), site).unwrap();
         let main = format!(
             "worker_processes 1;
@@ -68,6 +74,21 @@ impl Nginx {
 
     fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    /// The access log once it has a line containing `marker` (nginx writes
+    /// a request's line when it finishes, possibly after the client has its
+    /// answer).
+    async fn access_log_with(&self, marker: &str) -> String {
+        let path = self._dir.path().join("access.log");
+        for _ in 0..500 {
+            let log = std::fs::read_to_string(&path).unwrap_or_default();
+            if log.contains(marker) {
+                return log;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no access log line containing {marker:?} within 5 s");
     }
 }
 
@@ -113,4 +134,21 @@ async fn nginx_a_client_through_the_proxy_chats_with_one_connected_directly() {
     assert_eq!(alice_again.message_with_body("via nginx").await["seq"], 1);
     let health = reqwest::get(nginx.url("/healthz")).await.unwrap();
     assert_eq!(health.status(), 200);
+}
+
+#[tokio::test]
+async fn nginx_access_log_leaves_out_query_strings_that_may_hold_tokens() {
+    let server = TestServer::start().await;
+    let nginx = Nginx::start([&server, &server]).await;
+    let token = server.register("erin").await;
+    let proxied_ws = format!("ws://127.0.0.1:{}/ws?token={token}", nginx.port);
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(proxied_ws).await.expect("/ws?token= through nginx");
+    futures_util::SinkExt::close(&mut socket).await.expect("close");
+    let health = reqwest::get(nginx.url("/healthz?token=not-a-real-secret")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    nginx.access_log_with("GET /ws").await;
+    let log = nginx.access_log_with("GET /healthz").await;
+    assert!(!log.contains(&token) && !log.contains("not-a-real-secret"), "a token in the access log:\n{log}");
+    assert!(!log.contains("token="), "{log}");
 }

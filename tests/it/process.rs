@@ -1,0 +1,97 @@
+//! The `natter` binary as a child process, for findings that involve the
+//! process itself (its memory, its file limits, its timeouts).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+const NATTER: &str = env!("CARGO_BIN_EXE_natter");
+
+pub struct NatterProcess {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    dir: tempfile::TempDir,
+}
+
+impl NatterProcess {
+    /// `natter serve` on a fresh SQLite file and a free port, with `args`
+    /// added; `configure` may change the command further (its limits).
+    /// Returns once `/healthz` answers (the listening line comes before the
+    /// server has set itself up). Its log goes to a file
+    /// ([`NatterProcess::log`]).
+    pub async fn start(args: &[&str], configure: impl FnOnce(&mut Command)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database = format!("sqlite://{}", dir.path().join("natter.db").display());
+        let log = std::fs::File::create(dir.path().join("natter.log")).expect("log file");
+        let mut command = Command::new(NATTER);
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--database", &database])
+            .args(args)
+            .env("NATTER_LOG", "natter=info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(log);
+        configure(&mut command);
+        let mut child = command.spawn().expect("natter starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("listening line");
+        let base = line.trim().strip_prefix("natter listening on ").expect("the listening line").to_owned();
+        let server = Self { child, base, dir };
+        for _ in 0..400 {
+            if let Ok(response) = reqwest::get(server.url("/healthz")).await
+                && response.status() == 200
+            {
+                return server;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("natter at {} never became healthy", server.base);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.base.trim_start_matches("http://").parse().expect("an address")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident memory in KiB (`VmRSS` in `/proc/PID/status`).
+    pub fn rss_kib(&self) -> u64 {
+        self.status_field("VmRSS:")
+    }
+
+    /// Threads of the process (`Threads` in `/proc/PID/status`).
+    pub fn threads(&self) -> u64 {
+        self.status_field("Threads:")
+    }
+
+    /// Open file descriptors of the process.
+    pub fn open_files(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).expect("/proc/PID/fd").count()
+    }
+
+    fn status_field(&self, field: &str) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("/proc/PID/status");
+        let line =
+            status.lines().find(|line| line.starts_with(field)).expect("the field in /proc/PID/status");
+        line[field.len()..].trim().trim_end_matches(" kB").parse().expect("a number")
+    }
+
+    /// What the server has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("natter.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for NatterProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

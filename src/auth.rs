@@ -142,20 +142,21 @@ impl Accounts {
     }
 
     pub async fn login(&self, client: IpAddr, username: &str, password: &str) -> Result<Session, AuthError> {
-        if !self.throttle().allow_login_from(client) || !self.shared_failures_left(client).await {
-            return Err(AuthError::RateLimited);
-        }
         // Names that cannot exist are refused without touching the lockout
         // table, which so holds only short, valid keys.
         let Ok(name) = UserName::parse(username) else {
             return Err(AuthError::InvalidCredentials);
         };
         let key = name.key();
-        if self.throttle().is_locked(&key, client) || self.is_locked_shared(&key, client).await {
+        if !self.shared_failures_left(client).await || self.is_locked_shared(&key, client).await {
+            return Err(AuthError::RateLimited);
+        }
+        // Counted as a failure from here on; a right password takes it back.
+        if !self.throttle().begin_attempt(&key, client) {
             return Err(AuthError::RateLimited);
         }
         if check_password(password).is_err() {
-            self.login_failed(&key, client).await;
+            self.login_failed_in_cluster(&key, client).await;
             return Err(AuthError::InvalidCredentials);
         }
         let found = self.store.find_user(name.as_str()).await?;
@@ -170,7 +171,7 @@ impl Accounts {
                 self.open_session(credentials.user).await
             }
             _ => {
-                self.login_failed(&key, client).await;
+                self.login_failed_in_cluster(&key, client).await;
                 Err(AuthError::InvalidCredentials)
             }
         }
@@ -265,10 +266,10 @@ impl Accounts {
                 && self.bus.is_locked_shared(&lockout_key(key)).await)
     }
 
-    /// Counts a failed login on this node and, clustered, in the cluster, so
-    /// guessing through several nodes is limited as through one.
-    async fn login_failed(&self, key: &str, client: IpAddr) {
-        self.throttle().failed(key, client);
+    /// Counts a failed login in the cluster (this node counted it already,
+    /// in `Throttle::begin_attempt`), so guessing through several nodes is
+    /// limited as through one.
+    async fn login_failed_in_cluster(&self, key: &str, client: IpAddr) {
         let pair = throttle::pair_key(key, client);
         self.bus.lock_shared(&failed_marker_key(&pair), throttle::FAILURES_REMEMBERED).await;
         for counted in [pair.as_str(), key] {

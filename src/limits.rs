@@ -124,6 +124,11 @@ impl TokenBucket {
         self.try_take_at(Instant::now())
     }
 
+    /// Gives back a token taken for something that turned out not to count.
+    pub fn refund(&mut self) {
+        self.tokens = (self.tokens + 1.0).min(self.burst);
+    }
+
     /// Whether a token is there now, without taking it.
     pub fn has_token(&self) -> bool {
         let elapsed = self.refilled_at.elapsed().as_secs_f64();
@@ -168,6 +173,13 @@ impl AddressBuckets {
     /// Whether `address`'s bucket has a token, without taking it.
     pub fn has_token(&mut self, address: IpAddr) -> bool {
         self.buckets.get(&address).is_none_or(|bucket| bucket.has_token())
+    }
+
+    /// Gives a token back to `address`'s bucket (see [`TokenBucket::refund`]).
+    pub fn refund(&mut self, address: IpAddr) {
+        if let Some(bucket) = self.buckets.get_mut(&address) {
+            bucket.refund();
+        }
     }
 
     /// Takes a token from `address`'s bucket, if it has one.

@@ -41,6 +41,10 @@ pub(super) const FAILURES_REMEMBERED: Duration = MAX_LOCKOUT;
 struct Failures {
     count: u32,
     locked_until: Option<Instant>,
+    /// The lock before the last failure set a new one, so a failure taken
+    /// back (a right password, see `Throttle::succeeded`) leaves the lock as
+    /// the real failures made it.
+    earlier_lock: Option<Instant>,
 }
 
 pub(super) struct Throttle {
@@ -75,10 +79,19 @@ impl Throttle {
         }
     }
 
-    /// Whether a login attempt from `address` may proceed: its failed-login
-    /// budget is not used up. Successful logins never draw on it.
-    pub(super) fn allow_login_from(&mut self, address: IpAddr) -> bool {
-        self.failed_logins.has_token(address)
+    /// Whether a login of `username_key` from `address` may proceed: the
+    /// address has failed logins left and the name is not locked for it. If
+    /// so, the attempt is counted as a failure at once, in the same step, so
+    /// a burst of concurrent guesses is limited exactly as the same guesses
+    /// one after another would be; [`Throttle::succeeded`] takes the count
+    /// back when the password was right. Successful logins so never draw on
+    /// anything.
+    pub(super) fn begin_attempt(&mut self, username_key: &str, address: IpAddr) -> bool {
+        if !self.failed_logins.has_token(address) || self.is_locked(username_key, address) {
+            return false;
+        }
+        self.failed(username_key, address);
+        true
     }
 
     /// Whether `username_key` is locked out for attempts from `address`.
@@ -110,9 +123,12 @@ impl Throttle {
         if self.failures.len() >= TRACKED {
             self.failures.retain(|_, failures| failures.locked_until.is_some_and(|until| until > now));
         }
-        let failures =
-            self.failures.entry(key.to_owned()).or_insert(Failures { count: 0, locked_until: None });
+        let failures = self
+            .failures
+            .entry(key.to_owned())
+            .or_insert(Failures { count: 0, locked_until: None, earlier_lock: None });
         failures.count += 1;
+        failures.earlier_lock = failures.locked_until;
         if let Some(lockout) = lockout_after(failures.count, self.failures_before_lockout) {
             failures.locked_until = Some(now + lockout);
             if failures.count == self.failures_before_lockout {
@@ -126,11 +142,19 @@ impl Throttle {
         lockout_after(failures, self.failures_before_lockout)
     }
 
-    /// A correct password from `address`: that pair starts afresh. The
-    /// name's own count stays, or the owner signing in would hand whoever
-    /// guesses from elsewhere a fresh set of tries.
+    /// A correct password from `address`, after [`Throttle::begin_attempt`]
+    /// counted it as a failure: the address's token is given back, the pair
+    /// starts afresh, and the name's count loses this attempt (and its lock,
+    /// if this attempt alone set it). The name's earlier failures stay, or
+    /// the owner signing in would hand whoever guesses from elsewhere a fresh
+    /// set of tries.
     pub(super) fn succeeded(&mut self, username_key: &str, address: IpAddr) {
+        self.failed_logins.refund(address);
         self.failures.remove(&pair_key(username_key, address));
+        if let Some(failures) = self.failures.get_mut(username_key) {
+            failures.count = failures.count.saturating_sub(1);
+            failures.locked_until = failures.earlier_lock;
+        }
     }
 }
 
@@ -172,14 +196,34 @@ mod tests {
     fn only_failed_logins_draw_on_the_address_budget() {
         let mut throttle = Throttle::new(1000, 10.0, 5.0);
         let address: IpAddr = "127.0.0.9".parse().unwrap();
-        // Successful logins (checked, never counted) are unlimited.
-        assert!((0..100).all(|_| throttle.allow_login_from(address)));
-        for _ in 0..10 {
-            throttle.failed("someone", address);
+        // Successful logins (counted, then taken back) are unlimited.
+        for _ in 0..100 {
+            assert!(throttle.begin_attempt("alice", address));
+            throttle.succeeded("alice", address);
         }
-        assert!(!throttle.allow_login_from(address), "ten failures use up the budget");
+        for _ in 0..10 {
+            assert!(throttle.begin_attempt("someone", address));
+        }
+        assert!(!throttle.begin_attempt("alice", address), "ten failures use up the budget");
         assert_eq!((0..20).filter(|_| throttle.allow_creation_from(address)).count(), 5);
         let elsewhere: IpAddr = "127.0.0.10".parse().unwrap();
-        assert!(throttle.allow_login_from(elsewhere) && throttle.allow_creation_from(elsewhere));
+        assert!(throttle.begin_attempt("alice", elsewhere) && throttle.allow_creation_from(elsewhere));
+    }
+
+    #[test]
+    fn concurrent_attempts_are_counted_before_their_outcome() {
+        // Attempts that have not finished yet count already: a burst of
+        // guesses from one address stops at the lockout threshold, not at
+        // whatever got through before the first answer.
+        let mut throttle = Throttle::new(3, 1000.0, 30.0);
+        let address: IpAddr = "10.0.0.66".parse().unwrap();
+        let admitted = (0..20).filter(|_| throttle.begin_attempt("alice", address)).count();
+        assert_eq!(admitted, 3);
+        // The owner's right password elsewhere, mid-burst, takes back only its own count.
+        let owner: IpAddr = "10.0.0.7".parse().unwrap();
+        assert!(throttle.begin_attempt("alice", owner));
+        throttle.succeeded("alice", owner);
+        assert!(throttle.is_locked("alice", address), "the guesser stays locked");
+        assert!(!throttle.is_locked("alice", owner));
     }
 }

@@ -4,15 +4,24 @@
 // The other modules each own one job; this one owns the order of things.
 
 import { currentUser, logout } from './api.js';
-import { AuthScreen } from './auth.js';
+import { AuthScreen, rememberSignedIn } from './auth.js';
 import { Connection, RequestError } from './connection.js';
 import { setUpDialogs } from './dialogs.js';
+import { setUpMenu } from './menu.js';
+import { Drafts } from './drafts.js';
 import { BODY_MAX, SERVER_TYPES, TYPING_INTERVAL_MS, charCount, errorText, frames } from './protocol.js';
+import { clockTime } from './format.js';
 import { MessageView, renderHeader, renderSidebar, renderTyping } from './render.js';
 import { ChatStore } from './store.js';
 
 /** A send without an ack after this long is shown as failed, with Retry. */
 const SEND_TIMEOUT_MS = 10000;
+/**
+ * How often typing events go out per channel: the server's interval plus a
+ * margin, because the server measures between arrivals and two frames sent
+ * exactly one interval apart can arrive closer together than that.
+ */
+const TYPING_SEND_EVERY_MS = TYPING_INTERVAL_MS + 500;
 /** The composer shows a character counter from this many characters on. */
 const COUNTER_FROM = 3500;
 
@@ -36,11 +45,21 @@ const els = {
   title: $('channel-title'),
   subtitle: $('channel-sub'),
   inviteButton: $('invite-button'),
-  leaveButton: $('leave-button'),
+  channelMenuButton: $('channel-menu-button'),
+  channelMenu: $('channel-menu'),
+  menuLeave: $('menu-leave'),
+  leaveDialog: $('leave-dialog'),
+  leaveTitle: $('leave-title'),
+  leaveText: $('leave-text'),
   banner: $('conn-banner'),
   bannerText: $('conn-banner-text'),
   bannerRetry: $('conn-banner-retry'),
   messages: $('messages'),
+  unreadBar: $('unread-bar'),
+  unreadBarText: $('unread-bar-text'),
+  unreadJump: $('unread-jump'),
+  unreadMark: $('unread-mark'),
+  menuDot: $('menu-dot'),
   pill: $('new-pill'),
   composer: $('composer'),
   input: $('composer-input'),
@@ -52,6 +71,7 @@ const els = {
 };
 
 const store = new ChatStore();
+const drafts = new Drafts();
 let connection = null;
 let firstWelcome = true;
 const lastTypingSent = new Map();
@@ -91,6 +111,8 @@ function startChat(user) {
   els.appScreen.hidden = false;
   store.reset();
   store.me = user;
+  rememberSignedIn(user.name);
+  drafts.setUser(user.name);
   firstWelcome = true;
   connection = new Connection({
     resume: () => store.resumeMap(),
@@ -104,9 +126,12 @@ function startChat(user) {
   renderAll();
 }
 
-async function endSession(notice = '') {
+/** `forgetDrafts`: the user signed out on purpose, so their unsent text goes too. */
+async function endSession(notice = '', { forgetDrafts = false } = {}) {
   if (connection) connection.stop();
   connection = null;
+  if (forgetDrafts) drafts.clearAll();
+  drafts.setUser(null);
   store.reset();
   for (const dialog of document.querySelectorAll('dialog[open]')) dialog.close();
   els.input.value = '';
@@ -123,7 +148,7 @@ els.logoutButton.addEventListener('click', async () => {
   } catch {
     // The cookie may already be gone; the screen changes either way.
   }
-  endSession('You have signed out.');
+  endSession('You have signed out.', { forgetDrafts: true });
 });
 
 // ---- server frames -----------------------------------------------------------
@@ -148,6 +173,7 @@ function handleFrame(frame, settled) {
       break;
     }
     case 'left':
+      drafts.set(frame.channel, '');
       store.removeChannel(frame.channel);
       if (store.currentId === frame.channel) switchTo(store.defaultChannel()?.id);
       break;
@@ -161,8 +187,11 @@ function handleFrame(frame, settled) {
       store.applyRead(frame.channel, frame.seq);
       break;
     case 'error':
-      // Errors answering a request reach that request's caller; others are shown.
-      if (!settled) toast(errorText(frame.code, frame.message));
+      // Errors answering a request reach that request's caller. An error without
+      // a ref answers a best-effort frame sent without one (typing, read): the
+      // user did not ask for it and cannot act on it, so it is never shown.
+      if (frame.ref === undefined) console.debug('natter: refused', frame.code, frame.message);
+      else if (!settled) toast(errorText(frame.code, frame.message));
       break;
     case 'history': // Applied by the request that asked for it (see loadLatest/loadOlder).
     case 'channels': // Shown by the browse dialog that asked for it.
@@ -217,10 +246,16 @@ function switchTo(id) {
   const changed = store.currentId !== id;
   store.setCurrent(id);
   if (changed) {
+    // A channel never read before (a new member) opens at its newest messages:
+    // there is no place to come back to, and its whole history is not "new".
     const unread = store.unread(channel);
-    view.open(channel, unread > 0 ? channel.read_seq + 1 : null);
+    view.open(channel, unread > 0 && channel.read_seq > 0 ? channel.read_seq + 1 : null);
     history.replaceState(null, '', `#c${id}`);
     els.composerError.textContent = '';
+    // The composer holds the open channel's own draft, never the last one's: the
+    // outgoing channel's text was saved on every keystroke.
+    els.input.value = drafts.get(id);
+    updateComposer();
   }
   if (!channel.loaded && !channel.loading) loadLatest(channel);
   closeSidebar();
@@ -274,9 +309,14 @@ async function fillGap(channelId, from, to) {
 
 /** Moves the read marker when the newest message of the open channel is on screen. */
 function markReadIfViewing() {
+  if (document.visibilityState !== 'visible' || !view.stuck) return;
+  markCurrentRead();
+}
+
+/** Moves the open channel's read marker to its newest message (seen or not: Mark read, Escape). */
+function markCurrentRead() {
   const channel = store.current;
-  if (!channel || !channel.loaded || document.visibilityState !== 'visible' || !view.stuck) return;
-  if (!connection?.isOpen) return;
+  if (!channel || !channel.loaded || !connection?.isOpen) return;
   const seq = store.newestSeq(channel);
   if (seq <= channel.read_seq) return;
   connection.send(frames.read(channel.id, seq));
@@ -284,6 +324,25 @@ function markReadIfViewing() {
 }
 
 document.addEventListener('visibilitychange', () => markReadIfViewing());
+
+/** The bar over a channel opened with unread messages: how many, since when, Jump, Mark read. */
+function renderUnreadBar() {
+  const channel = store.current;
+  const unread = channel && channel.loaded && view.unreadFrom != null && view.channelId === channel.id ? store.unread(channel) : 0;
+  els.unreadBar.hidden = unread === 0;
+  if (!unread) return;
+  const first = channel.bySeq.get(view.unreadFrom);
+  const since = first ? ` since ${clockTime(first.ts)}` : '';
+  els.unreadBarText.textContent = `${unread} new message${unread === 1 ? '' : 's'}${since}`;
+}
+
+els.unreadJump.addEventListener('click', () => {
+  if (!view.jumpToUnread()) loadOlder();
+});
+els.unreadMark.addEventListener('click', () => {
+  markCurrentRead();
+  els.input.focus();
+});
 
 async function openDm(user) {
   try {
@@ -295,18 +354,44 @@ async function openDm(user) {
   }
 }
 
-els.leaveButton.addEventListener('click', async () => {
+setUpMenu(els.channelMenuButton, els.channelMenu, (item) => {
+  if (item.id === 'menu-invite') dialogs.invite.open();
+  else if (item.id === 'menu-leave') leaveCurrent();
+});
+
+/**
+ * Asks before leaving a private channel, which only a member's invite opens
+ * again; resolves true when the user confirms.
+ */
+function confirmLeave(channel) {
+  els.leaveTitle.textContent = `Leave #${channel.name}?`;
+  els.leaveText.textContent =
+    'This channel is private. Once you leave, you will no longer see its messages, and you can only come back if a member adds you again.';
+  els.leaveDialog.returnValue = '';
+  els.leaveDialog.showModal();
+  els.leaveDialog.querySelector('button[value="cancel"]').focus();
+  return new Promise((done) => {
+    els.leaveDialog.addEventListener('close', () => done(els.leaveDialog.returnValue === 'leave'), { once: true });
+  });
+}
+
+async function leaveCurrent() {
   const channel = store.current;
-  if (!channel) return;
+  if (!channel || channel.kind === 'dm') return;
+  if (channel.kind === 'private' && !(await confirmLeave(channel))) {
+    els.channelMenuButton.focus();
+    return;
+  }
   try {
     await request(frames.leave(channel.id));
+    drafts.set(channel.id, '');
     store.removeChannel(channel.id);
     switchTo(store.defaultChannel()?.id);
-    toast(`You left #${channel.name}.`);
+    toast(channel.kind === 'private' ? `You left #${channel.name}.` : `You left #${channel.name}. You can join it again from Browse channels.`);
   } catch (failure) {
     toast(`Could not leave: ${errorText(failure.code, failure.message)}`);
   }
-});
+}
 
 // ---- sending -------------------------------------------------------------------
 
@@ -334,10 +419,13 @@ function submitComposer() {
   els.composerError.textContent = '';
   const pending = store.addPending(channel.id, body, crypto.randomUUID());
   els.input.value = '';
+  drafts.set(channel.id, '');
   updateComposer();
   view.scrollToBottom();
   transmit(pending);
-  lastTypingSent.delete(channel.id);
+  // The typing clock deliberately runs on across a send: the server counts its
+  // interval from the last typing event it relayed, not from the message, so
+  // starting over here would get the next keystroke's event refused.
 }
 
 els.composer.addEventListener('submit', (event) => {
@@ -357,9 +445,10 @@ els.input.addEventListener('keydown', (event) => {
 els.input.addEventListener('input', () => {
   updateComposer();
   const channel = store.current;
+  if (channel) drafts.set(channel.id, els.input.value);
   if (!channel || !els.input.value.trim() || !connection?.isOpen) return;
   const now = Date.now();
-  if (now - (lastTypingSent.get(channel.id) || 0) >= TYPING_INTERVAL_MS) {
+  if (now - (lastTypingSent.get(channel.id) || 0) >= TYPING_SEND_EVERY_MS) {
     lastTypingSent.set(channel.id, now);
     connection.send(frames.typing(channel.id));
   }
@@ -414,12 +503,32 @@ document.addEventListener('keydown', (event) => {
   if (event.key === 'Escape' && els.appScreen.classList.contains('nav-open')) {
     closeSidebar();
     els.menuButton.focus();
+    return;
   }
-  // Alt+Up / Alt+Down walk the channel list in sidebar order.
+  // Escape (with no dialog or menu to close) marks the open channel read.
+  if (event.key === 'Escape' && !els.appScreen.hidden && !document.querySelector('dialog[open]') && !event.defaultPrevented) {
+    markCurrentRead();
+  }
+  // Alt+Up / Alt+Down walk the channel list in sidebar order; with Shift, only
+  // the channels with unread messages.
   if (event.altKey && (event.key === 'ArrowUp' || event.key === 'ArrowDown') && !els.appScreen.hidden) {
-    const ids = [...els.sidebar.querySelectorAll('button[data-channel]')].map((b) => Number(b.dataset.channel));
+    const buttons = [...els.sidebar.querySelectorAll('button[data-channel]')];
+    const ids = buttons.map((b) => Number(b.dataset.channel));
+    const step = event.key === 'ArrowUp' ? -1 : 1;
     const at = ids.indexOf(store.currentId);
-    const next = ids[(at + (event.key === 'ArrowUp' ? -1 : 1) + ids.length) % ids.length];
+    let next = null;
+    if (event.shiftKey) {
+      for (let i = 1; i < ids.length; i += 1) {
+        const candidate = ids[(at + step * i + ids.length * i) % ids.length];
+        const channel = store.channel(candidate);
+        if (channel && store.unread(channel) > 0) {
+          next = candidate;
+          break;
+        }
+      }
+    } else {
+      next = ids[(at + step + ids.length) % ids.length];
+    }
     if (next != null) {
       event.preventDefault();
       switchTo(next);
@@ -454,13 +563,14 @@ function scheduleRender() {
 function flushRender() {
   if (!renderQueued) return;
   renderQueued = false;
-  if (dirty.sidebar) renderSidebar(store, els);
+  if (dirty.sidebar) renderSidebar(store, els, { hasDraft: (id) => drafts.has(id) });
   if (dirty.header) renderHeader(store, els);
   if (dirty.typing) renderTyping(store, els.typing);
   if (dirty.messages && store.current) {
     view.render(store, store.current);
     markReadIfViewing();
   }
+  renderUnreadBar();
   dirty.sidebar = dirty.header = dirty.messages = dirty.typing = false;
   updateTitle();
 }
@@ -476,6 +586,9 @@ function updateTitle() {
   const channel = store.current;
   const base = channel ? `${channel.kind === 'dm' ? '' : '#'}${store.displayName(channel)} · natter` : 'natter';
   document.title = unread ? `(${unread}) ${base}` : base;
+  // On phones the sidebar is hidden: the menu button says something is waiting there.
+  els.menuDot.hidden = unread === 0;
+  els.menuButton.setAttribute('aria-label', unread ? 'Open menu, unread messages in other channels' : 'Open menu');
 }
 
 let toastTimer = null;

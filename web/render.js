@@ -12,6 +12,10 @@ import { clockTime, colourIndex, dayKey, dayLabel, fullTime, initial, typingText
 const GROUP_GAP_MS = 5 * 60 * 1000;
 /** How close to the bottom (px) still counts as "at the bottom". */
 const BOTTOM_SLACK_PX = 48;
+/** A channel opened at its first unread message shows this much above it (px). */
+const UNREAD_TOP_MARGIN_PX = 8;
+/** Opening at the first unread message fetches at most this many older pages to reach it. */
+const UNREAD_JUMP_MAX_PAGES = 4;
 /** Older history is requested when the reader scrolls this close to the top (px). */
 const NEAR_TOP_PX = 400;
 
@@ -66,8 +70,11 @@ function sortByName(a, b, store) {
   return store.displayName(a).localeCompare(store.displayName(b), undefined, { sensitivity: 'base' });
 }
 
-/** Rebuilds the sidebar lists, keeping keyboard focus on the same item. */
-export function renderSidebar(store, els) {
+/**
+ * Rebuilds the sidebar lists, keeping keyboard focus on the same item.
+ * `hasDraft(channelId)` says whether a channel holds unsent text.
+ */
+export function renderSidebar(store, els, { hasDraft = () => false } = {}) {
   const focusKey = document.activeElement?.dataset?.focusKey;
   const all = [...store.channels.values()];
   const rooms = all
@@ -75,10 +82,10 @@ export function renderSidebar(store, els) {
     .sort((a, b) => (a.name === 'General' && a.kind === 'public' ? -1 : b.name === 'General' && b.kind === 'public' ? 1 : sortByName(a, b, store)));
   const dms = all.filter((channel) => channel.kind === 'dm').sort((a, b) => sortByName(a, b, store));
 
-  replaceChildren(els.channelList, rooms.map((channel) => h('li', {}, channelButton(store, channel))));
+  replaceChildren(els.channelList, rooms.map((channel) => h('li', {}, channelButton(store, channel, hasDraft))));
   replaceChildren(
     els.dmList,
-    dms.length ? dms.map((channel) => h('li', {}, channelButton(store, channel))) : h('li', { class: 'empty', text: 'Click someone online to start a conversation.' }),
+    dms.length ? dms.map((channel) => h('li', {}, channelButton(store, channel, hasDraft))) : h('li', { class: 'empty', text: 'Click someone online to start a conversation.' }),
   );
 
   const online = [...store.online].sort((a, b) => a.localeCompare(b, undefined, { sensitivity: 'base' }));
@@ -108,8 +115,10 @@ export function renderSidebar(store, els) {
   }
 }
 
-function channelButton(store, channel) {
+function channelButton(store, channel, hasDraft) {
   const active = channel.id === store.currentId;
+  // The open channel's draft is in the composer; the others say they have one.
+  const draft = !active && hasDraft(channel.id);
   const unread = active ? 0 : store.unread(channel);
   const name = store.displayName(channel);
   let lead;
@@ -123,7 +132,7 @@ function channelButton(store, channel) {
     'button',
     {
       type: 'button',
-      class: `chan${active ? ' active' : ''}${unread ? ' unread' : ''}`,
+      class: `chan${active ? ' active' : ''}${unread ? ' unread' : ''}${draft ? ' has-draft' : ''}`,
       dataset: { channel: String(channel.id), focusKey: `c:${channel.id}`, kind: channel.kind },
       'aria-current': active ? 'page' : null,
       title: name,
@@ -131,6 +140,7 @@ function channelButton(store, channel) {
     lead,
     h('span', { class: 'chan-name', text: name }),
     h('span', { class: 'sr-only', text: `, ${kindText}` }),
+    draft ? h('span', { class: 'draft-mark', title: 'Unsent draft' }, icon('pencil', 'icon'), h('span', { class: 'sr-only', text: ', draft' })) : null,
     unread ? h('span', { class: 'badge' }, h('span', { class: 'badge-count', text: unread > 99 ? '99+' : String(unread) }), h('span', { class: 'sr-only', text: ' unread' })) : null,
   );
 }
@@ -143,7 +153,7 @@ export function renderHeader(store, els) {
     els.title.textContent = '';
     els.subtitle.textContent = '';
     els.inviteButton.hidden = true;
-    els.leaveButton.hidden = true;
+    els.channelMenuButton.hidden = true;
     return;
   }
   const name = store.displayName(channel);
@@ -161,7 +171,10 @@ export function renderHeader(store, els) {
         ? 'Private channel · only invited members can see it'
         : 'Public channel';
   els.inviteButton.hidden = channel.kind === 'dm';
-  els.leaveButton.hidden = channel.kind === 'dm' || (channel.kind === 'public' && channel.name === 'General');
+  // General cannot be left and a DM has no options yet: no menu for them.
+  const canLeave = !(channel.kind === 'dm' || (channel.kind === 'public' && channel.name === 'General'));
+  els.channelMenuButton.hidden = !canLeave;
+  els.menuLeave.hidden = !canLeave;
   els.input.placeholder = channel.kind === 'dm' ? `Message ${name}` : `Message #${name}`;
 }
 
@@ -229,15 +242,67 @@ export class MessageView {
     if (this.container.scrollTop < NEAR_TOP_PX) this.callbacks.onNearTop();
   }
 
-  /** Switches to a channel: remembers where its unread messages start. */
+  /**
+   * Switches to a channel: remembers where its unread messages start. A channel
+   * with unread messages opens at the first of them (once they are held), not
+   * at the bottom, so nothing counts as read before it was on screen.
+   */
   open(channel, unreadFrom) {
     this.channelId = channel.id;
     this.cache.clear();
     this.container.replaceChildren();
-    this.stuck = true;
+    this.stuck = unreadFrom == null;
     this.newestSeq = 0;
     this.unreadFrom = unreadFrom;
+    this.jumpPending = unreadFrom != null;
+    this.jumpPages = 0;
     this.pill.hidden = true;
+  }
+
+  /** The "New" divider of the open channel, when it is rendered. */
+  unreadDivider() {
+    const entry = this.cache.get('new');
+    return entry && entry.element.isConnected ? entry.element : null;
+  }
+
+  /** Scrolls the first unread message to the top of the list; false when it is not rendered. */
+  jumpToUnread() {
+    const divider = this.unreadDivider();
+    if (!divider) return false;
+    const top = divider.getBoundingClientRect().top - this.container.getBoundingClientRect().top;
+    this.container.scrollTop += top - UNREAD_TOP_MARGIN_PX;
+    this.stuck = this.isAtBottom();
+    this.pill.hidden = true;
+    return true;
+  }
+
+  /**
+   * After a render of a channel opened with unread messages: go to the first of
+   * them once it is rendered; fetch older pages while it is older than what is held.
+   */
+  continueJump(channel) {
+    if (!channel.loaded) return;
+    if (this.jumpToUnread()) {
+      this.jumpPending = false;
+      return;
+    }
+    const oldest = channel.messages.length ? channel.messages[0].seq : null;
+    if (oldest != null && oldest > this.unreadFrom && channel.hasMore && this.jumpPages < UNREAD_JUMP_MAX_PAGES) {
+      this.container.scrollTop = 0;
+      if (!channel.loadingOlder) this.jumpPages += 1;
+      this.callbacks.onNearTop();
+      return;
+    }
+    if (oldest != null && oldest > this.unreadFrom) {
+      // Too far back to fetch at once: start at the oldest held; Jump fetches more.
+      this.jumpPending = false;
+      this.container.scrollTop = 0;
+      this.stuck = false;
+      return;
+    }
+    // Nothing of someone else's is unread after all (my own sends only): the bottom it is.
+    this.jumpPending = false;
+    this.scrollToBottom();
   }
 
   /** Re-renders the current channel in place. */
@@ -254,7 +319,9 @@ export class MessageView {
     const first = this.newestSeq === 0;
     this.newestSeq = newest ? newest.seq : this.newestSeq;
 
-    if (stuck || first) {
+    if (this.jumpPending) {
+      this.continueJump(channel);
+    } else if (stuck || first) {
       this.scrollToBottom();
     } else {
       if (anchor) this.restore(anchor);

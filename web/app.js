@@ -65,6 +65,7 @@ const els = {
   input: $('composer-input'),
   sendButton: $('send-button'),
   counter: $('char-count'),
+  composerHelp: $('composer-help'),
   composerError: $('composer-error'),
   typing: $('typing'),
   toast: $('toast'),
@@ -434,8 +435,23 @@ els.composer.addEventListener('submit', (event) => {
   els.input.focus();
 });
 
+/**
+ * Touch-first devices (a coarse primary pointer: phones, tablets) have no
+ * Shift+Enter on their keyboards, so there Return makes a new line and only
+ * the send button sends.
+ */
+const touchFirst = window.matchMedia('(pointer: coarse)');
+
+function updateComposerHelp() {
+  els.composerHelp.hidden = touchFirst.matches;
+  els.sendButton.title = touchFirst.matches ? 'Send' : 'Send (Enter)';
+}
+touchFirst.addEventListener('change', updateComposerHelp);
+updateComposerHelp();
+
 els.input.addEventListener('keydown', (event) => {
   // Enter sends; Shift+Enter (and Enter while an IME is composing) is a new line.
+  if (touchFirst.matches) return;
   if (event.key === 'Enter' && !event.shiftKey && !event.isComposing && !event.altKey && !event.ctrlKey && !event.metaKey) {
     event.preventDefault();
     submitComposer();

@@ -39,6 +39,8 @@ const els = {
   onlineCount: $('online-count'),
   meName: $('me-name'),
   meAvatar: $('me-avatar'),
+  meDot: $('me-dot'),
+  meStatusText: $('me-status-text'),
   logoutButton: $('logout-button'),
   browseButton: $('browse-button'),
   createButton: $('create-button'),
@@ -69,6 +71,8 @@ const els = {
   composerError: $('composer-error'),
   typing: $('typing'),
   toast: $('toast'),
+  shortcutsButton: $('shortcuts-button'),
+  shortcutsDialog: $('shortcuts-dialog'),
 };
 
 const store = new ChatStore();
@@ -221,8 +225,16 @@ function onWelcomed() {
   markReadIfViewing();
 }
 
-function showConnectionState({ state, attempt }) {
+/** My own status line follows the link: others see me offline while it is down. */
+const OWN_STATUS = { open: 'online', connecting: 'connecting…', reconnecting: 'offline · reconnecting…', closed: 'offline' };
+
+function showConnectionState({ state, attempt, at }) {
   document.body.dataset.connection = state;
+  // When the next attempt is due (epoch ms), for the curious and for the tests.
+  if (state === 'reconnecting' && at) document.body.dataset.nextAttempt = String(at);
+  else delete document.body.dataset.nextAttempt;
+  els.meStatusText.textContent = OWN_STATUS[state] || state;
+  els.meDot.className = state === 'open' ? 'dot on' : 'dot off';
   if (state === 'open' || state === 'closed') {
     els.banner.hidden = true;
     return;
@@ -458,6 +470,16 @@ els.input.addEventListener('keydown', (event) => {
   }
 });
 
+// Page Up / Page Down scroll the messages from the composer, as they would in
+// a one-line input: the composer rarely has pages of its own.
+els.input.addEventListener('keydown', (event) => {
+  if ((event.key === 'PageUp' || event.key === 'PageDown') && !event.shiftKey && !event.ctrlKey && !event.altKey && !event.metaKey) {
+    event.preventDefault();
+    const page = Math.max(40, els.messages.clientHeight - 40);
+    els.messages.scrollBy({ top: event.key === 'PageUp' ? -page : page });
+  }
+});
+
 els.input.addEventListener('input', () => {
   updateComposer();
   const channel = store.current;
@@ -491,6 +513,17 @@ els.sidebar.addEventListener('click', (event) => {
 });
 
 els.browseButton.addEventListener('click', () => dialogs.browse.open());
+els.shortcutsButton.addEventListener('click', () => openShortcuts());
+els.shortcutsDialog.querySelector('[data-close]').addEventListener('click', () => els.shortcutsDialog.close());
+
+function openShortcuts() {
+  els.shortcutsDialog.showModal();
+  els.shortcutsDialog.querySelector('[data-close]').focus();
+}
+
+function isEditable(element) {
+  return element instanceof HTMLElement && (element.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(element.tagName));
+}
 els.createButton.addEventListener('click', () => dialogs.create.open());
 els.inviteButton.addEventListener('click', () => dialogs.invite.open());
 
@@ -519,6 +552,12 @@ document.addEventListener('keydown', (event) => {
   if (event.key === 'Escape' && els.appScreen.classList.contains('nav-open')) {
     closeSidebar();
     els.menuButton.focus();
+    return;
+  }
+  // "?" outside a text field shows the keyboard shortcuts.
+  if (event.key === '?' && !els.appScreen.hidden && !isEditable(event.target) && !document.querySelector('dialog[open]')) {
+    event.preventDefault();
+    openShortcuts();
     return;
   }
   // Escape (with no dialog or menu to close) marks the open channel read.

@@ -91,10 +91,12 @@ function browseDialog({ store, connection, switchTo }) {
   const status = document.getElementById('browse-status');
   closeOnCancelButtons(dialog);
   let channels = [];
+  /** What the list shows now, in order: Enter in the filter takes the first. */
+  let shown = [];
 
   function draw() {
     const needle = filter.value.trim().toLocaleLowerCase();
-    const shown = channels
+    shown = channels
       .filter((channel) => channel.name.toLocaleLowerCase().includes(needle))
       .sort((a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' }));
     status.textContent = channels.length ? (shown.length ? '' : 'No channel matches.') : 'No public channels yet.';
@@ -139,6 +141,14 @@ function browseDialog({ store, connection, switchTo }) {
   }
 
   filter.addEventListener('input', draw);
+  filter.addEventListener('keydown', (event) => {
+    if (event.key !== 'Enter' || event.isComposing) return;
+    event.preventDefault();
+    const top = shown[0];
+    if (!top) return;
+    if (top.member || store.channels.has(top.id)) openChannel(top.id);
+    else join(top, list.querySelector('.browse-row button'));
+  });
 
   return {
     async open() {

@@ -358,10 +358,12 @@ export class MessageView {
   items(store, channel) {
     const me = store.me?.name;
     const items = [];
-    const topState = channel.hasMore ? (channel.loadingOlder ? 'loading' : 'more') : 'start';
     const name = store.displayName(channel);
-    items.push({ key: 'top', sig: `${topState}|${name}`, build: () => topItem(topState, channel, name) });
-    if (!channel.loaded) {
+    if (channel.loaded) {
+      const topState = channel.hasMore ? (channel.loadingOlder ? 'loading' : 'more') : 'start';
+      items.push({ key: 'top', sig: `${topState}|${name}`, build: () => topItem(topState, channel, name) });
+    } else {
+      // Until the first page is here there is nothing older to offer: one note only.
       items.push({ key: 'wait', sig: '', build: () => h('div', { class: 'list-note', text: 'Loading messages…' }) });
     }
 

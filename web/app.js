@@ -200,6 +200,7 @@ function handleFrame(frame, settled) {
       break;
     case 'history': // Applied by the request that asked for it (see loadLatest/loadOlder).
     case 'channels': // Shown by the browse dialog that asked for it.
+    case 'users': // Shown by the people directory that asked for it.
     case 'pong': // Liveness is the connection's business.
       break;
     default:

@@ -18,6 +18,7 @@ export const CLIENT_TYPES = Object.freeze([
   'open_dm',
   'typing',
   'read',
+  'list_users',
   'ping',
 ]);
 
@@ -30,6 +31,7 @@ export const SERVER_TYPES = Object.freeze([
   'channel',
   'left',
   'channels',
+  'users',
   'presence',
   'typing',
   'read',
@@ -52,6 +54,8 @@ export const PASSWORD_MAX = 256;
 export const CHANNEL_NAME_MAX = 64;
 export const BODY_MAX = 4000;
 export const HISTORY_PAGE = 50;
+/** Users per directory page (the server allows at most 100). */
+export const DIRECTORY_PAGE = 50;
 /** The server relays at most one typing event per channel every 2 s. */
 export const TYPING_INTERVAL_MS = 2000;
 
@@ -82,6 +86,13 @@ export const frames = {
   openDm: (user) => ({ type: 'open_dm', user }),
   typing: (channel) => ({ type: 'typing', channel }),
   read: (channel, seq) => ({ type: 'read', channel, seq }),
+  /** A page of the user directory; empty or absent fields are left out. */
+  listUsers: (prefix, after, limit = DIRECTORY_PAGE) => {
+    const frame = { type: 'list_users', limit };
+    if (prefix) frame.prefix = prefix;
+    if (after) frame.after = after;
+    return frame;
+  },
   ping: () => ({ type: 'ping' }),
 };
 

@@ -625,6 +625,25 @@ impl Session {
                     Err(error) => hub_error(&error, reference),
                 }
             }
+            ClientMessage::ListUsers { prefix, after, limit, reference } => {
+                match (directory_name(prefix), directory_name(after)) {
+                    (Ok(prefix), Ok(after)) => {
+                        let limit = limit.unwrap_or(DEFAULT_DIRECTORY_PAGE);
+                        match hub.user_directory(prefix.as_ref(), after.as_ref(), limit).await {
+                            Ok((users, has_more)) => ServerMessage::Users {
+                                users: users
+                                    .into_iter()
+                                    .map(|(name, online)| crate::protocol::DirectoryUser { name, online })
+                                    .collect(),
+                                has_more,
+                                reference,
+                            },
+                            Err(error) => hub_error(&error, reference),
+                        }
+                    }
+                    (Err(why), _) | (_, Err(why)) => error_message(ErrorCode::BadRequest, why, reference),
+                }
+            }
             ClientMessage::Ping { reference } => ServerMessage::Pong { reference },
         };
         self.reply(reply).await?;
@@ -661,6 +680,19 @@ impl Session {
 
 fn hub_error(error: &HubError, reference: Option<Ref>) -> ServerMessage {
     error_message(error_code(error), &error.to_string(), reference)
+}
+
+/// A `list_users` page without a `limit` holds this many users.
+const DEFAULT_DIRECTORY_PAGE: u32 = 50;
+
+/// A directory `prefix` or `after` as a name: absent or empty means none; any
+/// other value must be (the start of) a valid username, so that it cannot
+/// reach past the names the directory holds.
+fn directory_name(raw: Option<String>) -> Result<Option<crate::model::UserName>, &'static str> {
+    match raw.as_deref() {
+        None | Some("") => Ok(None),
+        Some(text) => crate::model::UserName::parse(text).map(Some),
+    }
 }
 
 #[cfg(test)]

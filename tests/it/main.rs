@@ -14,6 +14,7 @@ mod fuzz;
 mod http_api;
 mod limits;
 mod nginx;
+mod people;
 mod presence;
 mod resume;
 mod slow;

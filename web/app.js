@@ -8,6 +8,7 @@ import { AuthScreen, rememberSignedIn } from './auth.js';
 import { Connection, RequestError } from './connection.js';
 import { setUpDialogs } from './dialogs.js';
 import { setUpMenu } from './menu.js';
+import { peopleDialog } from './people.js';
 import { Drafts } from './drafts.js';
 import { BODY_MAX, SERVER_TYPES, TYPING_INTERVAL_MS, charCount, errorText, frames } from './protocol.js';
 import { clockTime } from './format.js';
@@ -44,6 +45,8 @@ const els = {
   logoutButton: $('logout-button'),
   browseButton: $('browse-button'),
   createButton: $('create-button'),
+  newMessageButton: $('new-message-button'),
+  peopleButton: $('people-button'),
   title: $('channel-title'),
   subtitle: $('channel-sub'),
   inviteButton: $('invite-button'),
@@ -89,6 +92,7 @@ const view = new MessageView(els.messages, els.pill, {
 });
 
 const dialogs = setUpDialogs({ store, connection: { request }, switchTo });
+const people = peopleDialog({ store, connection: { request }, openDm: (name) => openDm(name) });
 const auth = new AuthScreen(els.authScreen, (user) => startChat(user));
 
 /** A request on the current connection (there is a new one per sign-in). */
@@ -514,6 +518,8 @@ els.sidebar.addEventListener('click', (event) => {
 });
 
 els.browseButton.addEventListener('click', () => dialogs.browse.open());
+els.newMessageButton.addEventListener('click', () => people.open());
+els.peopleButton.addEventListener('click', () => people.open());
 els.shortcutsButton.addEventListener('click', () => openShortcuts());
 els.shortcutsDialog.querySelector('[data-close]').addEventListener('click', () => els.shortcutsDialog.close());
 

@@ -4,6 +4,7 @@
 // <dialog>.showModal() gives focus trapping and Escape-to-close for free.
 
 import { h, icon, replaceChildren } from './dom.js';
+import { suggestPeople } from './people.js';
 import { CHANNEL_NAME_MAX, USERNAME_PATTERN, charCount, errorText, frames, hasControlChars } from './protocol.js';
 
 /**
@@ -179,6 +180,8 @@ function inviteDialog({ store, connection }) {
   const suggestions = document.getElementById('invite-suggestions');
   const submit = dialog.querySelector('button[type=submit]');
   closeOnCancelButtons(dialog);
+  // Everyone in the workspace is suggested (online first), not only those online.
+  const suggest = suggestPeople({ store, connection }, user, suggestions);
   user.addEventListener('input', () => {
     setError(user, error, '');
     done.textContent = '';
@@ -215,10 +218,8 @@ function inviteDialog({ store, connection }) {
       setError(user, error, '');
       done.textContent = '';
       heading.textContent = `Add people to ${channel.name}`;
-      replaceChildren(
-        suggestions,
-        [...store.online].filter((name) => name !== store.me?.name).map((name) => h('option', { value: name })),
-      );
+      replaceChildren(suggestions);
+      suggest.refresh();
       dialog.showModal();
       user.focus();
     },

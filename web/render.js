@@ -85,7 +85,7 @@ export function renderSidebar(store, els, { hasDraft = () => false } = {}) {
   replaceChildren(els.channelList, rooms.map((channel) => h('li', {}, channelButton(store, channel, hasDraft))));
   replaceChildren(
     els.dmList,
-    dms.length ? dms.map((channel) => h('li', {}, channelButton(store, channel, hasDraft))) : h('li', { class: 'empty', text: 'Click someone online to start a conversation.' }),
+    dms.length ? dms.map((channel) => h('li', {}, channelButton(store, channel, hasDraft))) : h('li', { class: 'empty', text: 'Start one with + (New message) or by choosing someone online.' }),
   );
 
   const online = [...store.online].sort((a, b) => a.localeCompare(b, undefined, { sensitivity: 'base' }));

@@ -83,8 +83,10 @@ export async function expectHidden(locator, description, options) {
 // ---- the server ---------------------------------------------------------------
 
 export class NatterServer {
-  constructor(dir) {
+  /** `args`: extra `natter serve` flags, kept across restarts. */
+  constructor(dir, args = []) {
     this.dir = dir;
+    this.args = args;
     this.dbPath = join(dir, 'natter.db');
     this.process = null;
     this.port = 0;
@@ -101,7 +103,7 @@ export class NatterServer {
 
   /** Starts the binary; `port` 0 picks a free one, a number reuses it (restart). */
   async start(port = 0) {
-    const child = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--database', `sqlite://${this.dbPath}`], {
+    const child = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--database', `sqlite://${this.dbPath}`, ...this.args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, NATTER_LOG: process.env.NATTER_LOG || 'warn' },
     });
@@ -206,10 +208,10 @@ export class NatterServer {
   }
 }
 
-/** A fresh server with a fresh database in a temp folder, removed at the end. */
-export async function startServer() {
+/** A fresh server with a fresh database in a temp folder, removed at the end; `args` are extra flags. */
+export async function startServer({ args = [] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'natter-browser-'));
-  const server = new NatterServer(dir);
+  const server = new NatterServer(dir, args);
   await server.start(0);
   return server;
 }

@@ -11,7 +11,7 @@ import { setUpMenu } from './menu.js';
 import { peopleDialog } from './people.js';
 import { Drafts } from './drafts.js';
 import { BODY_MAX, SERVER_TYPES, TYPING_INTERVAL_MS, charCount, errorText, frames } from './protocol.js';
-import { clockTime } from './format.js';
+import { channelLabel, clockTime } from './format.js';
 import { MessageView, renderHeader, renderSidebar, renderTyping } from './render.js';
 import { ChatStore } from './store.js';
 
@@ -178,7 +178,12 @@ function handleFrame(frame, settled) {
     case 'channel': {
       const known = store.channels.has(frame.channel.id);
       store.upsertChannel(frame.channel);
-      if (!known && frame.ref === undefined && frame.channel.kind !== 'dm') toast(`You were added to #${frame.channel.name}.`);
+      // Someone else's doing (an invite, or a join on another device): say whose.
+      if (!known && frame.ref === undefined && frame.channel.kind !== 'dm') {
+        const label = channelLabel(frame.channel.name);
+        const by = frame.channel.added_by;
+        toast(by ? `${by} added you to ${label}.` : `You joined ${label}.`);
+      }
       break;
     }
     case 'left':
@@ -382,7 +387,7 @@ setUpMenu(els.channelMenuButton, els.channelMenu, (item) => {
  * again; resolves true when the user confirms.
  */
 function confirmLeave(channel) {
-  els.leaveTitle.textContent = `Leave #${channel.name}?`;
+  els.leaveTitle.textContent = `Leave ${channelLabel(channel.name)}?`;
   els.leaveText.textContent =
     'This channel is private. Once you leave, you will no longer see its messages, and you can only come back if a member adds you again.';
   els.leaveDialog.returnValue = '';
@@ -405,7 +410,8 @@ async function leaveCurrent() {
     drafts.set(channel.id, '');
     store.removeChannel(channel.id);
     switchTo(store.defaultChannel()?.id);
-    toast(channel.kind === 'private' ? `You left #${channel.name}.` : `You left #${channel.name}. You can join it again from Browse channels.`);
+    const label = channelLabel(channel.name);
+    toast(channel.kind === 'private' ? `You left ${label}.` : `You left ${label}. You can join it again from Browse channels.`);
   } catch (failure) {
     toast(`Could not leave: ${errorText(failure.code, failure.message)}`);
   }
@@ -646,7 +652,7 @@ function updateTitle() {
   let unread = 0;
   for (const channel of store.channels.values()) if (channel.id !== store.currentId) unread += store.unread(channel);
   const channel = store.current;
-  const base = channel ? `${channel.kind === 'dm' ? '' : '#'}${store.displayName(channel)} · natter` : 'natter';
+  const base = channel ? `${channel.kind === 'dm' ? store.displayName(channel) : channelLabel(channel.name)} · natter` : 'natter';
   document.title = unread ? `(${unread}) ${base}` : base;
   // On phones the sidebar is hidden: the menu button says something is waiting there.
   els.menuDot.hidden = unread === 0;

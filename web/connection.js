@@ -59,9 +59,11 @@ function defaultSocketUrl() {
 }
 
 export class RequestError extends Error {
-  constructor(code, message) {
+  /** `frame`: the server's whole `error` frame, for codes that carry more (channel_exists names the channel). */
+  constructor(code, message, frame = null) {
     super(message || code);
     this.code = code;
+    this.frame = frame;
   }
 }
 
@@ -232,7 +234,7 @@ export class Connection extends EventTarget {
     const { resolve, reject, timer } = this.pending.get(frame.ref);
     this.pending.delete(frame.ref);
     clearTimeout(timer);
-    if (frame.type === 'error') reject(new RequestError(frame.code, frame.message));
+    if (frame.type === 'error') reject(new RequestError(frame.code, frame.message, frame));
     else resolve(frame);
     return true;
   }

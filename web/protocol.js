@@ -79,7 +79,13 @@ export const frames = {
   history: (channel, before, limit = HISTORY_PAGE) =>
     before == null ? { type: 'history', channel, limit } : { type: 'history', channel, before, limit },
   createChannel: (name, isPrivate) => ({ type: 'create_channel', name, private: isPrivate }),
-  listChannels: () => ({ type: 'list_channels' }),
+  /**
+   * A page of public channels. The one switch for server-side search: the
+   * server this UI ships with does not take `prefix`/`after` yet (it refuses
+   * unknown fields), so they are not sent and the browse dialog filters what
+   * it got; once it does, send them here and the dialog pages by itself.
+   */
+  listChannels: (prefix, after) => ({ type: 'list_channels' }),
   join: (channel) => ({ type: 'join', channel }),
   leave: (channel) => ({ type: 'leave', channel }),
   invite: (channel, user) => ({ type: 'invite', channel, user }),
@@ -108,6 +114,8 @@ export const ERROR_TEXT = {
   forbidden: 'That is not allowed.',
   invalid_body: 'Messages must be 1 to 4000 characters.',
   invalid_name: 'That channel name cannot be used.',
+  channel_exists: 'A channel with that name exists.',
+  already_member: 'They are already in this channel.',
   invalid_client_id: 'The message id was not valid.',
   rate_limited: 'You are sending too fast. Wait a moment and retry.',
   limit_reached: 'You have reached a limit for this action.',

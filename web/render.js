@@ -6,7 +6,7 @@
 // reader is looking at.
 
 import { h, icon, replaceChildren } from './dom.js';
-import { clockTime, colourIndex, dayKey, dayLabel, fullTime, initial, typingText } from './format.js';
+import { channelLabel, clockTime, colourIndex, dayKey, dayLabel, fullTime, initial, typingText } from './format.js';
 
 /** Consecutive messages from one sender closer than this share one header. */
 const GROUP_GAP_MS = 5 * 60 * 1000;
@@ -170,12 +170,14 @@ export function renderHeader(store, els) {
       : channel.kind === 'private'
         ? 'Private channel · only invited members can see it'
         : 'Public channel';
-  els.inviteButton.hidden = channel.kind === 'dm';
+  // Everyone is in General already, and a DM is for two.
+  const isGeneral = channel.kind === 'public' && channel.name === 'General';
+  els.inviteButton.hidden = channel.kind === 'dm' || isGeneral;
   // General cannot be left and a DM has no options yet: no menu for them.
   const canLeave = !(channel.kind === 'dm' || (channel.kind === 'public' && channel.name === 'General'));
   els.channelMenuButton.hidden = !canLeave;
   els.menuLeave.hidden = !canLeave;
-  els.input.placeholder = channel.kind === 'dm' ? `Message ${name}` : `Message #${name}`;
+  els.input.placeholder = channel.kind === 'dm' ? `Message ${name}` : `Message ${channelLabel(name)}`;
 }
 
 export function renderTyping(store, element) {
@@ -315,7 +317,7 @@ export class MessageView {
     this.reconcile(items);
 
     const newest = channel.messages[channel.messages.length - 1];
-    const arrived = newest && newest.seq > this.newestSeq && this.newestSeq !== 0 && newest.sender !== store.me?.name;
+    const arrived = newest && newest.seq > this.newestSeq && this.newestSeq !== 0 && newest.sender !== store.me?.name && !newest.system;
     const first = this.newestSeq === 0;
     this.newestSeq = newest ? newest.seq : this.newestSeq;
 
@@ -379,6 +381,12 @@ export class MessageView {
         items.push({ key: `d${day}`, sig: dayLabel(message.ts), build: () => daySeparator(message.ts) });
         breakGroup = true;
       }
+      if (message.system) {
+        // Not someone's chat: never grouped with messages, never the "New" line's anchor.
+        items.push({ key: `y${message.seq}`, sig: `${message.body}|${message.ts}`, build: () => systemItem(message) });
+        previous = message;
+        continue;
+      }
       if (!newShown && !message.pending && this.unreadFrom != null && message.seq >= this.unreadFrom && message.sender !== me) {
         newShown = true;
         breakGroup = true;
@@ -386,6 +394,7 @@ export class MessageView {
       }
       const grouped =
         !breakGroup &&
+        !previous.system &&
         previous.sender === message.sender &&
         message.ts - previous.ts < GROUP_GAP_MS &&
         message.ts >= previous.ts &&
@@ -438,9 +447,27 @@ function topItem(state, channel, name) {
     channel.kind === 'dm'
       ? `This is the beginning of your conversation with ${name}.`
       : channel.kind === 'private'
-        ? `This is the very beginning of the private channel #${name}.`
-        : `This is the very beginning of #${name}.`;
-  return h('div', { class: 'list-start' }, h('p', { class: 'list-start-title', text: channel.kind === 'dm' ? name : `#${name}` }), h('p', { text: intro }));
+        ? `This is the very beginning of the private channel ${channelLabel(name)}.`
+        : `This is the very beginning of ${channelLabel(name)}.`;
+  return h('div', { class: 'list-start' }, h('p', { class: 'list-start-title', text: channel.kind === 'dm' ? name : channelLabel(name) }), h('p', { text: intro }));
+}
+
+/** What a system line says, from its structured part; the body is the fallback for kinds this UI does not know. */
+export function systemText(message) {
+  const { kind, user, by } = message.system;
+  if (kind === 'joined' && user) return `${user} joined.`;
+  if (kind === 'left' && user) return `${user} left.`;
+  if (kind === 'added' && user && by) return `${by} added ${user}.`;
+  return message.body;
+}
+
+function systemItem(message) {
+  return h(
+    'div',
+    { class: 'system-line', role: 'note' },
+    h('span', { class: 'system-text', text: systemText(message) }),
+    h('time', { dateTime: new Date(message.ts).toISOString(), title: fullTime(message.ts), text: clockTime(message.ts) }),
+  );
 }
 
 function daySeparator(ts) {

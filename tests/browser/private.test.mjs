@@ -56,7 +56,7 @@ browserTest('a private channel is seen by invited members only', env, async (ses
   await expectVisible(dialog.getByText('There is no user named nobody-here.'), 'the unknown-user error');
   await dialog.getByLabel('Username').fill('bob');
   await dialog.getByRole('button', { name: 'Add', exact: true }).click();
-  await expectVisible(dialog.getByText('bob was added to secret-plans.'), 'the invite confirmation');
+  await expectVisible(dialog.getByText('bob was added to #secret-plans.'), 'the invite confirmation');
   await dialog.getByRole('button', { name: 'Done' }).click();
 
   // Bob gets the channel live, without reloading, and they chat there.

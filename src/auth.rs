@@ -75,6 +75,7 @@ pub struct Accounts {
     /// Shares the per-address buckets with the other nodes of a cluster.
     bus: Arc<dyn Bus>,
     creations_per_minute: f64,
+    failed_logins_per_minute: f64,
     /// Password hashing costs ~19 MiB and tens of milliseconds each; at most
     /// this many run at once, so a burst of requests queues instead of
     /// exhausting memory and the blocking pool.
@@ -97,8 +98,10 @@ impl Accounts {
             decoy_hash,
             throttle: Mutex::new(Throttle::new(
                 limits.login_failures_before_lockout,
+                limits.failed_logins_per_minute,
                 limits.account_creations_per_minute,
             )),
+            failed_logins_per_minute: limits.failed_logins_per_minute,
             hashing: tokio::sync::Semaphore::new(parallel_hashes),
             guest_names: tokio::sync::Mutex::new(()),
             bus,
@@ -138,7 +141,7 @@ impl Accounts {
     }
 
     pub async fn login(&self, client: IpAddr, username: &str, password: &str) -> Result<Session, AuthError> {
-        if !self.throttle().allow_login_from(client) || !self.shared_login_from(client).await {
+        if !self.throttle().allow_login_from(client) || !self.shared_failures_left(client).await {
             return Err(AuthError::RateLimited);
         }
         // Names that cannot exist are refused without touching the lockout
@@ -147,11 +150,11 @@ impl Accounts {
             return Err(AuthError::InvalidCredentials);
         };
         let key = name.key();
-        if self.throttle().is_locked(&key) || self.bus.is_locked_shared(&lockout_key(&key)).await {
+        if self.throttle().is_locked(&key, client) || self.is_locked_shared(&key, client).await {
             return Err(AuthError::RateLimited);
         }
         if check_password(password).is_err() {
-            self.login_failed(&key).await;
+            self.login_failed(&key, client).await;
             return Err(AuthError::InvalidCredentials);
         }
         let found = self.store.find_user(name.as_str()).await?;
@@ -161,12 +164,12 @@ impl Accounts {
             .await?;
         match found {
             Some(credentials) if verified && stored_hash.is_some() => {
-                self.throttle().succeeded(&key);
-                self.bus.clear_shared(&lockout_key(&key)).await;
+                self.throttle().succeeded(&key, client);
+                self.bus.clear_shared(&lockout_key(&throttle::pair_key(&key, client))).await;
                 self.open_session(credentials.user).await
             }
             _ => {
-                self.login_failed(&key).await;
+                self.login_failed(&key, client).await;
                 Err(AuthError::InvalidCredentials)
             }
         }
@@ -251,25 +254,46 @@ impl Accounts {
         Ok(Session { token, user })
     }
 
-    /// Counts a failed login for a username on this node and, clustered, in
-    /// the cluster, so guessing through several nodes locks out as soon as
-    /// guessing through one does.
-    async fn login_failed(&self, key: &str) {
-        self.throttle().failed(key);
-        let shared_key = lockout_key(key);
-        if let Some(count) = self.bus.count_shared(&shared_key, throttle::FAILURES_REMEMBERED).await {
-            let lockout = self.throttle().lockout_for(count);
-            if let Some(lockout) = lockout {
-                self.bus.lock_shared(&shared_key, lockout).await;
-            }
-        }
+    /// Whether the cluster holds `key` locked for attempts from `client`
+    /// (see `throttle`: the pair's lock, or the name's lock once this
+    /// address has failed for the name).
+    async fn is_locked_shared(&self, key: &str, client: IpAddr) -> bool {
+        let pair = throttle::pair_key(key, client);
+        self.bus.is_locked_shared(&lockout_key(&pair)).await
+            || (self.bus.is_locked_shared(&failed_marker_key(&pair)).await
+                && self.bus.is_locked_shared(&lockout_key(key)).await)
     }
 
-    /// The cluster-wide twin of the per-address login bucket.
-    async fn shared_login_from(&self, client: IpAddr) -> bool {
-        let rate = 1.0 / throttle::LOGIN_REFILL.as_secs_f64();
-        let taken = self.bus.take_shared(&format!("login:{client}"), rate, throttle::LOGIN_BURST).await;
-        taken == SharedTake::Allowed
+    /// Counts a failed login on this node and, clustered, in the cluster, so
+    /// guessing through several nodes is limited as through one.
+    async fn login_failed(&self, key: &str, client: IpAddr) {
+        self.throttle().failed(key, client);
+        let pair = throttle::pair_key(key, client);
+        self.bus.lock_shared(&failed_marker_key(&pair), throttle::FAILURES_REMEMBERED).await;
+        for counted in [pair.as_str(), key] {
+            let shared_key = lockout_key(counted);
+            if let Some(count) = self.bus.count_shared(&shared_key, throttle::FAILURES_REMEMBERED).await {
+                let lockout = self.throttle().lockout_for(count);
+                if let Some(lockout) = lockout {
+                    self.bus.lock_shared(&shared_key, lockout).await;
+                }
+            }
+        }
+        let (bucket, rate, burst) = self.failed_logins_bucket(client);
+        self.bus.take_shared(&bucket, rate, burst).await;
+    }
+
+    /// The cluster-wide twin of the per-address failed-login bucket.
+    fn failed_logins_bucket(&self, client: IpAddr) -> (String, f64, f64) {
+        let per_minute = self.failed_logins_per_minute;
+        (format!("failed-logins:{client}"), per_minute / 60.0, per_minute.max(1.0))
+    }
+
+    /// Whether `client` has failed logins left anywhere in the cluster
+    /// (looked at, not taken: successes never count).
+    async fn shared_failures_left(&self, client: IpAddr) -> bool {
+        let (bucket, rate, burst) = self.failed_logins_bucket(client);
+        self.bus.peek_shared(&bucket, rate, burst).await == SharedTake::Allowed
     }
 
     /// The cluster-wide twin of the per-address account-creation bucket.
@@ -294,9 +318,15 @@ impl Accounts {
     }
 }
 
-/// The shared counter and lock of a username's failed logins.
-fn lockout_key(username_key: &str) -> String {
-    format!("login-failures:{username_key}")
+/// The shared counter and lock of failed logins of a username, or of a
+/// username from one address (`throttle::pair_key`).
+fn lockout_key(lockout: &str) -> String {
+    format!("login-failures:{lockout}")
+}
+
+/// Set in the cluster once an address has failed for a username.
+fn failed_marker_key(pair: &str) -> String {
+    format!("login-failed:{pair}")
 }
 
 fn random_token() -> String {

@@ -75,6 +75,12 @@ pub trait Bus: Send + Sync + 'static {
         SharedTake::Allowed
     }
 
+    /// Whether [`Bus::take_shared`] would allow one now, without taking it.
+    async fn peek_shared(&self, bucket: &str, per_second: f64, burst: f64) -> SharedTake {
+        let _ = (bucket, per_second, burst);
+        SharedTake::Allowed
+    }
+
     /// Counts one more failure under `key` in the cluster and returns the
     /// count (forgotten `forget_after` the last failure); `None` alone.
     async fn count_shared(&self, key: &str, forget_after: Duration) -> Option<u32> {

@@ -30,7 +30,9 @@ use crate::model::{
     Channel, ChannelId, ChannelKind, ChannelName, ChannelView, ClientId, GENERAL, Message, MessageBody, Seq,
     User, UserId,
 };
-use crate::store::{Appended, NewMessage, Store, StoreError};
+use crate::store::{Appended, ChannelPage, NewMessage, Store, StoreError};
+
+pub mod names;
 
 /// How long an out-of-order message waits for the ones before it before the
 /// hub reads the missing range from the store. Local reorderings close within
@@ -127,6 +129,13 @@ pub enum HubError {
     Forbidden(&'static str),
     #[error("{0}")]
     InvalidName(&'static str),
+    /// A channel of that name (compared by key) exists, and the user can
+    /// see it: creating never silently hands over an existing channel.
+    #[error("#{} already exists", .0.name)]
+    ChannelExists(Channel),
+    /// The invitee is a member already.
+    #[error("{0} is already a member of this channel")]
+    AlreadyMember(String),
     #[error("too many messages; slow down")]
     RateLimited,
     #[error("{0}")]
@@ -239,6 +248,8 @@ struct State {
     /// Users shown online on other nodes of the cluster, as the bus last
     /// reported; empty on a single node.
     remote_online: HashMap<UserId, String>,
+    /// Invitations each user may still receive (see `Hub::take_invitation`).
+    invitations: HashMap<UserId, TokenBucket>,
 }
 
 /// Names of the users shown online anywhere in the cluster, sorted without case.
@@ -419,6 +430,15 @@ impl Hub {
             if let Some(entry) = state.connections.get_mut(&connection) {
                 entry.channels.insert(id);
             }
+        }
+    }
+
+    /// Ties a connection to a login session issued after it registered (a
+    /// Socket.IO guest that asked for a token), so logging that session out
+    /// closes the connection too.
+    pub fn attach_session(&self, connection: ConnectionId, session: SessionKey) {
+        if let Some(entry) = self.lock().connections.get_mut(&connection) {
+            entry.session = session;
         }
     }
 
@@ -889,9 +909,24 @@ impl Hub {
         Ok(self.store.channels_of(user.id).await?)
     }
 
-    /// Public channels, for browsing.
-    pub async fn public_channels(&self, user: &User) -> Result<Vec<ChannelView>, HubError> {
-        Ok(self.store.public_channels(user.id).await?)
+    /// A page of public channels for browsing, in name order: up to
+    /// `limit` + 1 (the extra one tells the caller more exist) whose names
+    /// start with `prefix` (compared by key), after the channel `after`.
+    pub async fn public_channels(
+        &self,
+        user: &User,
+        prefix: &str,
+        after: Option<(String, ChannelId)>,
+        limit: u32,
+    ) -> Result<Vec<ChannelView>, HubError> {
+        use unicode_normalization::UnicodeNormalization;
+        let prefix: String = prefix.nfkc().collect();
+        let page = ChannelPage {
+            prefix: crate::model::name_key(prefix.trim_start()),
+            after,
+            limit: limit.saturating_add(1),
+        };
+        Ok(self.store.public_channels(user.id, page).await?)
     }
 
     /// One page of the user directory (names starting with `prefix`, after
@@ -977,14 +1012,9 @@ impl Hub {
                 }
                 self.joined(user.id, channel.id).await
             }
-            Err(StoreError::ChannelExists(existing)) => match (existing.kind, private) {
-                (ChannelKind::Public, false) => self.join(user, existing.id).await,
-                (ChannelKind::Public, true) => {
-                    Err(HubError::InvalidName("a public channel has that name; pick another"))
-                }
-                // A private channel of that name that the user is already in.
-                _ => self.joined(user.id, existing.id).await,
-            },
+            // Never joined or handed over silently: the creator may believe
+            // the channel is new (and private) when someone else made it.
+            Err(StoreError::ChannelExists(existing)) => Err(HubError::ChannelExists(existing)),
             Err(StoreError::LimitReached) => {
                 Err(HubError::LimitReached("you have created the most channels allowed"))
             }
@@ -992,11 +1022,21 @@ impl Hub {
         }
     }
 
-    /// The channel of that name, if `user` may read it (any public one, or a
-    /// private one they are in). Otherwise `NotFound`, as for a missing one.
-    pub async fn find_channel(&self, user: &User, name: &ChannelName) -> Result<Channel, HubError> {
-        let found = self.store.channel_by_name(name, user.id).await?.ok_or(HubError::NotFound)?;
-        self.readable_channel(user, found.id).await
+    /// The channel a name means to `user` (see [`names`]): `name #id` for
+    /// one of several of that name, the bare name for the one it belongs
+    /// to. `NotFound` when the user can see no such channel.
+    pub async fn resolve_channel_name(&self, user: &User, raw: &str) -> Result<Channel, HubError> {
+        let (name, wanted) = match names::split_id_suffix(raw) {
+            Some((name, id)) => (name, Some(id)),
+            None => (raw, None),
+        };
+        let name = ChannelName::parse(name).map_err(HubError::InvalidName)?;
+        let same_key = self.store.channels_named(&name, user.id).await?;
+        let found = match wanted {
+            Some(id) => same_key.iter().find(|view| view.channel.id == id),
+            None => names::plain_owner(&same_key),
+        };
+        found.map(|view| view.channel.clone()).ok_or(HubError::NotFound)
     }
 
     /// Makes `user` a member of a readable channel if they are not one yet
@@ -1008,21 +1048,30 @@ impl Hub {
         self.join(user, channel.id).await
     }
 
-    /// The channels `user` can name: every public channel and the private ones
-    /// they are in, oldest first. Direct messages are not listed.
-    pub async fn visible_channels(&self, user: &User) -> Result<Vec<Channel>, HubError> {
-        let mut channels: Vec<Channel> =
-            self.store.public_channels(user.id).await?.into_iter().map(|view| view.channel).collect();
-        let private = self
+    /// The channels `user` can name, each with the name it has for them
+    /// (see [`names`]): the channels they are in (but DMs) and public ones,
+    /// up to `limit` public ones in name order, listed oldest first.
+    pub async fn visible_channels(
+        &self,
+        user: &User,
+        limit: u32,
+    ) -> Result<Vec<(Channel, String)>, HubError> {
+        let mut views: Vec<ChannelView> = self
             .store
             .channels_of(user.id)
             .await?
             .into_iter()
-            .map(|view| view.channel)
-            .filter(|channel| channel.kind == ChannelKind::Private);
-        channels.extend(private);
-        channels.sort_by_key(|channel| channel.id);
-        Ok(channels)
+            .filter(|view| view.channel.kind != ChannelKind::Direct)
+            .collect();
+        let page = ChannelPage { limit, ..ChannelPage::default() };
+        for view in self.store.public_channels(user.id, page).await? {
+            if !views.iter().any(|known| known.channel.id == view.channel.id) {
+                views.push(view);
+            }
+        }
+        views.sort_by_key(|view| view.channel.id);
+        let names = names::display_names(&views, |view| crate::model::name_key(&view.channel.name));
+        Ok(views.into_iter().map(|view| view.channel).zip(names).collect())
     }
 
     /// Joins a public channel.
@@ -1031,7 +1080,7 @@ impl Hub {
         if found.kind != ChannelKind::Public && !self.store.is_member(channel, user.id).await? {
             return Err(HubError::NotFound);
         }
-        self.store.add_member(channel, user.id).await?;
+        self.store.add_member(channel, user.id, None).await?;
         self.joined(user.id, channel).await
     }
 
@@ -1080,10 +1129,42 @@ impl Hub {
             return Err(HubError::Forbidden("direct messages are for two"));
         }
         let invitee = self.store.find_user(invitee).await?.ok_or(HubError::UnknownUser)?.user;
-        if self.store.add_member(channel, invitee.id).await? {
+        if found.id == crate::model::GENERAL_ID {
+            return Err(HubError::Forbidden("everyone is in General"));
+        }
+        if self.store.is_member(channel, invitee.id).await? {
+            return Err(HubError::AlreadyMember(invitee.name));
+        }
+        if !self.take_invitation(invitee.id).await {
+            return Err(HubError::LimitReached(
+                "that user was added to too many channels lately; try again later",
+            ));
+        }
+        if self.store.add_member(channel, invitee.id, Some(inviter.id)).await? {
             self.joined(invitee.id, channel).await?;
         }
         Ok(self.store.channel_view(channel, inviter.id).await?)
+    }
+
+    /// Takes one of the invitations `invitee` may receive per hour, on this
+    /// node and across the cluster: nobody can be buried in channels (each
+    /// listed at every connect) faster than they can leave them.
+    async fn take_invitation(&self, invitee: UserId) -> bool {
+        let (per_hour, burst) = (self.limits.invitations_per_hour, self.limits.invitations_per_hour.max(1.0));
+        let local = {
+            let mut state = self.lock();
+            if state.invitations.len() >= crate::limits::TRACKED_BUCKETS {
+                state.invitations.retain(|_, bucket| !bucket.is_full());
+            }
+            state
+                .invitations
+                .entry(invitee)
+                .or_insert_with(|| TokenBucket::new(per_hour / 3600.0, burst))
+                .try_take()
+        };
+        local
+            && self.bus.take_shared(&format!("invitations:{}", invitee.0), per_hour / 3600.0, burst).await
+                == SharedTake::Allowed
     }
 
     /// Finds or creates the DM channel between `user` and `other`.
@@ -1212,8 +1293,12 @@ mod tests {
                 .any(|d| matches!(d.event, Event::ChannelCreated(_))),
             "native connections are not told"
         );
-        // Creating it again, or a private one, announces nothing.
-        hub.create_channel(&alice, &ChannelName::parse("yogurt").unwrap(), false).await.unwrap();
+        // Creating it again is refused, naming the channel; neither that
+        // nor a private channel announces anything.
+        match hub.create_channel(&alice, &ChannelName::parse("yogurt").unwrap(), false).await {
+            Err(HubError::ChannelExists(existing)) => assert_eq!(existing.name, "Yogurt"),
+            other => panic!("expected ChannelExists, got {other:?}"),
+        }
         hub.create_channel(&alice, &ChannelName::parse("secret").unwrap(), true).await.unwrap();
         assert!(
             !std::iter::from_fn(|| listening.deliveries.try_recv().ok())
@@ -1221,10 +1306,10 @@ mod tests {
             "only new public channels are announced"
         );
         // And the name finds it, without case.
-        let found = hub.find_channel(&alice, &ChannelName::parse("YOGURT").unwrap()).await.unwrap();
+        let found = hub.resolve_channel_name(&alice, "YOGURT").await.unwrap();
         assert_eq!(found.name, "Yogurt");
         let visible: Vec<String> =
-            hub.visible_channels(&bob).await.unwrap().into_iter().map(|c| c.name).collect();
+            hub.visible_channels(&bob, 100).await.unwrap().into_iter().map(|(_, name)| name).collect();
         assert_eq!(visible, vec!["General", "Yogurt"], "bob does not see alice's private channel");
     }
 

@@ -6,6 +6,13 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+/// Largest frame the server sends in answer to a request (a history page, a
+/// channel page, a welcome frame). Connections buffer up to four frames of
+/// `max_frame_bytes` (64 KiB) for writing; a bigger reply could never be
+/// sent, and the client would be dropped instead of answered. Lists that
+/// would be longer are cut and say so (`has_more`, `welcome_more`).
+pub const MAX_REPLY_BYTES: usize = 64 * 1024;
+
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Messages a user may post per second, sustained (over all connections).
@@ -36,9 +43,13 @@ pub struct Limits {
     /// WebSocket connections from one client address at once; more are
     /// refused (429). Generous, because an office may share one address.
     pub max_connections_per_ip: usize,
-    /// Consecutive failed logins for one username before it is locked out;
-    /// each further failure doubles the lockout, starting at one second.
+    /// Consecutive failed logins for one username (from one address, and
+    /// from all addresses that failed) before it is locked out; each further
+    /// failure doubles the lockout, starting at one second, up to 15 minutes.
     pub login_failures_before_lockout: u32,
+    /// Failed logins one client address may make per minute (also the
+    /// burst); more are refused with 429. Successful logins do not count.
+    pub failed_logins_per_minute: f64,
     /// Accounts (registered or guest) one client address may create per
     /// minute, also the burst; more are refused with 429.
     pub account_creations_per_minute: f64,
@@ -46,6 +57,15 @@ pub struct Limits {
     /// (history, joins, invites...), sustained, and in a burst.
     pub requests_per_second: f64,
     pub request_burst: f64,
+    /// Channels one user may be added to by others per hour (also the
+    /// burst); more invitations are refused with `limit_reached`.
+    pub invitations_per_hour: f64,
+    /// Reads (history pages, channel lists, channel switches) one user may
+    /// make per second over all their connections, sustained; twice that in
+    /// a burst. More are refused with `rate_limited`.
+    pub reads_per_user_per_second: f64,
+    /// The same for all connections from one client address.
+    pub reads_per_address_per_second: f64,
 }
 
 impl Default for Limits {
@@ -65,9 +85,13 @@ impl Default for Limits {
             max_connections: 100_000,
             max_connections_per_ip: 1_000,
             login_failures_before_lockout: 5,
+            failed_logins_per_minute: 10.0,
             account_creations_per_minute: 30.0,
             requests_per_second: 20.0,
             request_burst: 50.0,
+            invitations_per_hour: 30.0,
+            reads_per_user_per_second: 40.0,
+            reads_per_address_per_second: 100.0,
         }
     }
 }
@@ -91,6 +115,12 @@ impl TokenBucket {
         self.try_take_at(Instant::now())
     }
 
+    /// Whether a token is there now, without taking it.
+    pub fn has_token(&self) -> bool {
+        let elapsed = self.refilled_at.elapsed().as_secs_f64();
+        self.tokens + elapsed * self.rate >= 1.0
+    }
+
     /// Whether the bucket has refilled completely (its user has been idle).
     pub fn is_full(&self) -> bool {
         let elapsed = self.refilled_at.elapsed().as_secs_f64();
@@ -110,9 +140,9 @@ impl TokenBucket {
     }
 }
 
-/// Addresses tracked per [`AddressBuckets`] before idle ones are forgotten,
-/// bounding memory.
-const TRACKED_ADDRESSES: usize = 10_000;
+/// Keys (addresses, users) tracked per table of token buckets before idle
+/// ones are forgotten, bounding memory.
+pub const TRACKED_BUCKETS: usize = 10_000;
 
 /// One token bucket per client address.
 pub struct AddressBuckets {
@@ -126,9 +156,14 @@ impl AddressBuckets {
         Self { rate, burst, buckets: HashMap::new() }
     }
 
+    /// Whether `address`'s bucket has a token, without taking it.
+    pub fn has_token(&mut self, address: IpAddr) -> bool {
+        self.buckets.get(&address).is_none_or(|bucket| bucket.has_token())
+    }
+
     /// Takes a token from `address`'s bucket, if it has one.
     pub fn take(&mut self, address: IpAddr) -> bool {
-        if self.buckets.len() >= TRACKED_ADDRESSES {
+        if self.buckets.len() >= TRACKED_BUCKETS {
             // Full buckets carry no state worth keeping.
             self.buckets.retain(|_, bucket| !bucket.is_full());
         }

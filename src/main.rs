@@ -93,6 +93,16 @@ struct ServeArgs {
     /// Accounts (registered or guest) one client address may create per minute.
     #[arg(long, env = "NATTER_ACCOUNT_CREATIONS_PER_MINUTE", default_value_t = Limits::default().account_creations_per_minute)]
     account_creations_per_minute: f64,
+    /// Failed logins one client address may make per minute (successful ones do not count).
+    #[arg(long, env = "NATTER_FAILED_LOGINS_PER_MINUTE", default_value_t = Limits::default().failed_logins_per_minute)]
+    failed_logins_per_minute: f64,
+    /// Failed logins of one username before it is locked out (from that address; the
+    /// name's own lock holds only against addresses that failed for it).
+    #[arg(long, env = "NATTER_LOGIN_FAILURES_BEFORE_LOCKOUT", default_value_t = Limits::default().login_failures_before_lockout)]
+    login_failures_before_lockout: u32,
+    /// Channels one user may be added to by others per hour.
+    #[arg(long, env = "NATTER_INVITATIONS_PER_HOUR", default_value_t = Limits::default().invitations_per_hour)]
+    invitations_per_hour: f64,
     /// Serve a WebSocket echo endpoint at /echo (conformance testing only).
     #[arg(long, hide = true)]
     ws_echo: bool,
@@ -108,6 +118,9 @@ impl ServeArgs {
             max_connections: self.max_connections,
             max_connections_per_ip: self.max_connections_per_ip,
             account_creations_per_minute: self.account_creations_per_minute,
+            failed_logins_per_minute: self.failed_logins_per_minute,
+            login_failures_before_lockout: self.login_failures_before_lockout,
+            invitations_per_hour: self.invitations_per_hour,
             ..Limits::default()
         };
         Config {

@@ -10,7 +10,7 @@ use std::fmt;
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name(pub i64);
 
         impl fmt::Display for $name {
@@ -41,6 +41,8 @@ id_type!(
 
 /// The name of the channel every user belongs to and no one can leave.
 pub const GENERAL: &str = "General";
+/// General's id: the first migration creates it first.
+pub const GENERAL_ID: ChannelId = ChannelId(1);
 
 /// Longest username, in characters.
 pub const MAX_USER_NAME_CHARS: usize = 32;
@@ -83,14 +85,20 @@ impl UserName {
     }
 }
 
-/// A valid channel name: trimmed, 1-64 characters, no control characters.
-/// Unique without regard to case.
+/// A valid channel name: NFKC-normalised, trimmed, 1-64 characters, with
+/// no control, bidi-control or other invisible characters, and something
+/// visible in it. Unique without regard to case or look-alike letters:
+/// [`ChannelName::key`] is the form compared.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ChannelName(String);
 
 impl ChannelName {
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
-        let trimmed = raw.trim();
+        use unicode_normalization::UnicodeNormalization;
+        // NFKC first, so fullwidth and other compatibility forms ("Ｇｅｎｅｒａｌ")
+        // become the letters they stand for before anything is checked.
+        let normalized: String = raw.nfkc().collect();
+        let trimmed = normalized.trim();
         if trimmed.is_empty() {
             return Err("channel name must not be empty");
         }
@@ -100,6 +108,23 @@ impl ChannelName {
         if trimmed.chars().any(char::is_control) {
             return Err("channel name must not contain control characters");
         }
+        if trimmed.chars().any(is_bidi_control) {
+            return Err("channel name must not contain bidi control characters");
+        }
+        if trimmed.chars().any(is_hidden_in_names) {
+            return Err("channel name must not contain invisible characters");
+        }
+        if !trimmed.chars().any(|c| !c.is_whitespace() && !is_emoji_joiner(c)) {
+            return Err("channel name must contain something visible");
+        }
+        // `name #12` is how a channel is told apart from a namesake where
+        // names are the address (`hub::names`); no channel may be called so.
+        if trimmed
+            .rsplit_once(" #")
+            .is_some_and(|(_, id)| !id.is_empty() && id.chars().all(|c| c.is_ascii_digit()))
+        {
+            return Err("channel name must not end in \" #\" and a number");
+        }
         Ok(Self(trimmed.to_owned()))
     }
 
@@ -107,22 +132,83 @@ impl ChannelName {
         &self.0
     }
 
+    /// The key uniqueness and lookups use: the name lower-cased and reduced
+    /// to its confusable skeleton (Unicode TS #39), so "Gеneral" with a
+    /// Cyrillic "е", "GENERAL" and "General" all share one key.
     pub fn key(&self) -> String {
-        self.0.to_lowercase()
+        name_key(&self.0)
     }
 }
 
-/// A valid message body: 1-4000 characters, not only whitespace.
+/// The comparison key of a channel name (see [`ChannelName::key`]). Also
+/// used by migrations to recompute the keys of names stored before.
+pub fn name_key(name: &str) -> String {
+    let lowered = name.to_lowercase();
+    unicode_security::skeleton(&lowered).collect::<String>().to_lowercase()
+}
+
+/// Bidi embedding, override and isolate controls: they reorder what is shown
+/// around them, so a name or a message could display differently from what
+/// it says (the "Trojan Source" trick).
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Zero-width and other default-ignorable characters a name may not contain:
+/// they make look-alike names that differ only invisibly. The emoji joiner
+/// and variation selectors stay allowed (emoji need them).
+fn is_hidden_in_names(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'
+            | '\u{200C}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
+}
+
+/// Invisible characters emoji sequences use; allowed, but not on their own.
+fn is_emoji_joiner(c: char) -> bool {
+    matches!(c, '\u{200D}' | '\u{FE00}'..='\u{FE0F}')
+}
+
+/// A valid message body: 1-4000 characters, not only whitespace. Line
+/// breaks are normalised to `\n`; other control characters (NUL, ESC and so
+/// ANSI escapes, DEL, C1) and bidi controls are refused, not stripped, so
+/// the sender learns their text would not be shown as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageBody(String);
 
 impl MessageBody {
     pub fn parse(raw: String) -> Result<Self, &'static str> {
+        let raw = if raw.contains('\r') { raw.replace("\r\n", "\n").replace('\r', "\n") } else { raw };
         if raw.trim().is_empty() {
             return Err("message must not be empty");
         }
         if raw.chars().count() > MAX_BODY_CHARS {
             return Err("message must be at most 4000 characters");
+        }
+        if raw.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+            return Err("message must not contain control characters other than line breaks and tabs");
+        }
+        if raw.chars().any(is_bidi_control) {
+            return Err("message must not contain bidi override or isolate characters");
         }
         Ok(Self(raw))
     }
@@ -211,6 +297,9 @@ pub struct ChannelView {
     pub member: bool,
     /// For direct messages, both participants' names; empty otherwise.
     pub dm_members: Vec<String>,
+    /// Who put the viewer in this channel; `None` when they joined (or
+    /// created it) themselves.
+    pub added_by: Option<String>,
 }
 
 /// A committed message.
@@ -255,7 +344,31 @@ mod tests {
         assert!(ChannelName::parse(&"é".repeat(64)).is_ok());
         assert!(ChannelName::parse(&"é".repeat(65)).is_err());
         assert!(ChannelName::parse("a\u{0}b").is_err());
-        assert_eq!(ChannelName::parse("ÉTÉ").unwrap().key(), "été");
+        assert_eq!(ChannelName::parse("ÉTÉ").unwrap().key(), ChannelName::parse("été").unwrap().key());
+    }
+
+    #[test]
+    fn look_alike_channel_names_share_a_key() {
+        let general = ChannelName::parse("General").unwrap().key();
+        for look_alike in ["Gеneral", "GENERAL", "Ｇｅｎｅｒａｌ", "Gen\u{0435}ral"] {
+            assert_eq!(ChannelName::parse(look_alike).unwrap().key(), general, "{look_alike:?}");
+        }
+        assert_ne!(ChannelName::parse("Generals").unwrap().key(), general);
+        assert_eq!(ChannelName::parse("Ｇｅｎｅｒａｌ").unwrap().as_str(), "General", "NFKC");
+    }
+
+    #[test]
+    fn invisible_and_bidi_channel_names_are_refused() {
+        for bad in
+            ["Gen\u{200B}eral", "\u{202E}lareneG", "\u{200B}\u{200C}", "\u{2066}x\u{2069}", "a\u{FEFF}"]
+        {
+            assert!(ChannelName::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+        assert!(ChannelName::parse("\u{200D}\u{FE0F}").is_err(), "joiners alone are invisible");
+        assert!(ChannelName::parse("👩\u{200D}💻 devs").is_ok(), "emoji sequences are fine");
+        assert!(ChannelName::parse("שלום").is_ok(), "right-to-left scripts are fine");
+        assert!(ChannelName::parse("plans #12").is_err(), "reserved for telling namesakes apart");
+        assert!(ChannelName::parse("plans #twelve").is_ok());
     }
 
     #[test]
@@ -263,6 +376,16 @@ mod tests {
         assert!(MessageBody::parse("😀".repeat(4000)).is_ok());
         assert!(MessageBody::parse("a".repeat(4001)).is_err());
         assert!(MessageBody::parse(" \n ".into()).is_err());
+    }
+
+    #[test]
+    fn bodies_refuse_control_and_bidi_characters_and_normalise_line_breaks() {
+        assert_eq!(MessageBody::parse("a\r\nb\rc".into()).unwrap().into_string(), "a\nb\nc");
+        assert!(MessageBody::parse("tab\tand\nline".into()).is_ok());
+        for bad in ["nul\u{0}", "\u{1b}[31mred", "del\u{7f}", "c1\u{85}", "\u{202E}gnp.exe", "\u{2067}x"] {
+            assert!(MessageBody::parse(bad.into()).is_err(), "{bad:?} was accepted");
+        }
+        assert!(MessageBody::parse("مرحبا \u{200F} hi".into()).is_ok(), "marks are not controls");
     }
 
     #[test]

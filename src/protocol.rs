@@ -53,8 +53,15 @@ pub enum ClientMessage {
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
     },
-    /// List the public channels, for browsing.
+    /// List the public channels, for browsing: a page in name order, only
+    /// those whose name starts with `prefix` (compared as names are, without
+    /// case or look-alike letters), after the cursor `after` (the `next` of
+    /// the previous page).
     ListChannels {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prefix: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
     },
@@ -118,7 +125,12 @@ pub enum ClientMessage {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     /// First frame after `hello`: who you are, your channels, who is online.
-    Welcome { user: UserInfo, channels: Vec<ChannelInfo>, online: Vec<String> },
+    /// Long lists are split to keep every frame small: then `complete` is
+    /// false, and the rest follows in `welcome_more` frames before anything
+    /// else.
+    Welcome { user: UserInfo, channels: Vec<ChannelInfo>, online: Vec<String>, complete: bool },
+    /// More channels and online users of a `welcome`; the last has `complete`.
+    WelcomeMore { channels: Vec<ChannelInfo>, online: Vec<String>, complete: bool },
     /// A stored message, live or replayed.
     Message(MessageInfo),
     /// The message with this `client_id` is committed.
@@ -150,9 +162,13 @@ pub enum ServerMessage {
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
     },
-    /// The public channels, answering `list_channels`.
+    /// A page of public channels, answering `list_channels`. `has_more`
+    /// says another page follows; pass `next` as `after` to get it.
     Channels {
         channels: Vec<ChannelInfo>,
+        has_more: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<String>,
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
     },
@@ -174,6 +190,9 @@ pub enum ServerMessage {
     Error {
         code: ErrorCode,
         message: String,
+        /// With `channel_exists`: the id of the channel that has the name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        channel: Option<i64>,
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
     },
@@ -215,6 +234,10 @@ pub struct ChannelInfo {
     /// For direct messages: the two participants' names.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<String>,
+    /// Who added the receiving user to the channel; absent when they joined
+    /// or created it themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -266,6 +289,11 @@ pub enum ErrorCode {
     InvalidBody,
     /// A channel name is empty, too long or has control characters.
     InvalidName,
+    /// A channel with that name exists and you can see it (`channel` says
+    /// which); nothing was created.
+    ChannelExists,
+    /// The user you invited is a member already.
+    AlreadyMember,
     /// `client_id` is empty or too long.
     InvalidClientId,
     /// Too many requests; slow down.
@@ -296,8 +324,20 @@ pub const CLIENT_MESSAGE_TYPES: &[&str] = &[
 
 /// Names of every server message type.
 pub const SERVER_MESSAGE_TYPES: &[&str] = &[
-    "welcome", "message", "ack", "history", "channel", "left", "channels", "users", "presence", "typing",
-    "read", "error", "pong",
+    "welcome",
+    "welcome_more",
+    "message",
+    "ack",
+    "history",
+    "channel",
+    "left",
+    "channels",
+    "users",
+    "presence",
+    "typing",
+    "read",
+    "error",
+    "pong",
 ];
 
 /// The JSON bodies of the HTTP account API (`/api/...`).
@@ -514,6 +554,10 @@ pub mod socketio {
         InvalidBody,
         /// A bad channel name.
         InvalidName,
+        /// A channel of that name exists.
+        ChannelExists,
+        /// The user is a member already.
+        AlreadyMember,
         /// `client_id` is empty or too long.
         InvalidClientId,
         /// Too many requests; slow down.

@@ -25,6 +25,8 @@ use crate::store::{self, StoreError};
 
 mod admission;
 mod api;
+mod bounded;
+mod budget;
 mod convert;
 mod echo;
 mod http;
@@ -97,6 +99,8 @@ struct AppState {
     metrics: Arc<Metrics>,
     allowed_origins: Arc<[String]>,
     admission: Arc<admission::Admission>,
+    /// Reads per user and per address, over all their connections.
+    reads: Arc<budget::ReadBudgets>,
     /// Engine.IO handshakes per client address: each one holds a session in
     /// socketioxide until it joins or times out, before any permit is taken.
     socketio_handshakes: Arc<std::sync::Mutex<crate::limits::AddressBuckets>>,
@@ -141,6 +145,7 @@ pub async fn serve(
             config.limits.max_connections,
             config.limits.max_connections_per_ip,
         ),
+        reads: Arc::new(budget::ReadBudgets::new(&config.limits)),
         socketio_handshakes: Arc::new(std::sync::Mutex::new(crate::limits::AddressBuckets::new(
             socketio::HANDSHAKES_PER_SECOND,
             socketio::HANDSHAKE_BURST,

@@ -104,6 +104,17 @@ pub struct Appended {
     pub created: bool,
 }
 
+/// Which public channels to list: up to `limit` in name order (bytes, then
+/// id: the same order on every backend), only those whose key starts with
+/// `prefix` (in key form, `model::name_key`; empty for any), after the
+/// channel `after` (its name and id; `None` to start at the beginning).
+#[derive(Debug, Clone, Default)]
+pub struct ChannelPage {
+    pub prefix: String,
+    pub after: Option<(String, ChannelId)>,
+    pub limit: u32,
+}
+
 /// A future that is already queued in the store when it is returned, so
 /// appends submitted in order by one caller are committed in that order.
 pub type Queued<T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'static>>;
@@ -155,15 +166,22 @@ pub trait Store: Send + Sync + 'static {
 
     async fn channel(&self, id: ChannelId) -> StoreResult<Option<Channel>>;
 
-    /// The channel of that name as `viewer` can name it, compared without
-    /// case: the public one, or else a private one `viewer` is in. Other
-    /// private channels and direct messages are never found.
-    async fn channel_by_name(&self, name: &ChannelName, viewer: UserId) -> StoreResult<Option<Channel>>;
+    /// The channels `viewer` can name `name` by (compared by key, see
+    /// `ChannelName::key`): public ones and private ones `viewer` is in,
+    /// oldest first. Other private channels and direct messages are never
+    /// found. Several may share a name; the caller decides which one the
+    /// bare name means.
+    async fn channels_named(&self, name: &ChannelName, viewer: UserId) -> StoreResult<Vec<ChannelView>>;
 
-    /// Adds a member; returns false if they already were one.
-    async fn add_member(&self, channel: ChannelId, user: UserId) -> StoreResult<bool>;
+    /// Adds a member; returns false if they already were one. `added_by`
+    /// is who put them there, `None` when they joined themselves.
+    async fn add_member(
+        &self,
+        channel: ChannelId,
+        user: UserId,
+        added_by: Option<UserId>,
+    ) -> StoreResult<bool>;
 
-    /// Removes a member; returns false if they were not one.
     async fn remove_member(&self, channel: ChannelId, user: UserId) -> StoreResult<bool>;
 
     async fn is_member(&self, channel: ChannelId, user: UserId) -> StoreResult<bool>;
@@ -177,8 +195,9 @@ pub trait Store: Send + Sync + 'static {
     /// Every channel `user` is a member of, by name.
     async fn channels_of(&self, user: UserId) -> StoreResult<Vec<ChannelView>>;
 
-    /// Every public channel, marked with whether `viewer` is a member.
-    async fn public_channels(&self, viewer: UserId) -> StoreResult<Vec<ChannelView>>;
+    /// A page of public channels in name order, marked with whether `viewer`
+    /// is a member (see [`ChannelPage`]).
+    async fn public_channels(&self, viewer: UserId, page: ChannelPage) -> StoreResult<Vec<ChannelView>>;
 
     /// One page of the user directory, for people to find each other: up to
     /// `limit` users whose name key (the lower-case name) starts with

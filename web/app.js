@@ -167,6 +167,9 @@ function handleFrame(frame, settled) {
     case 'welcome':
       store.applyWelcome(frame);
       break;
+    case 'welcome_more':
+      store.applyWelcomeMore(frame);
+      break;
     case 'message': {
       const { gapFrom } = store.applyMessage(frame);
       if (gapFrom != null) fillGap(frame.channel, gapFrom, frame.seq - 1);

@@ -25,6 +25,7 @@ export const CLIENT_TYPES = Object.freeze([
 /** Every frame type the UI handles. */
 export const SERVER_TYPES = Object.freeze([
   'welcome',
+  'welcome_more',
   'message',
   'ack',
   'history',

@@ -120,15 +120,29 @@ export class ChatStore extends EventTarget {
 
   // ---- server frames ----------------------------------------------------
 
-  /** `welcome`: the authoritative list of my channels and who is online. */
+  /** `welcome`: the authoritative list of my channels and who is online.
+   * A long one is split: `complete` is false and `welcome_more` frames follow. */
   applyWelcome(frame) {
     this.me = frame.user;
     this.online = new Set(frame.online);
-    const seen = new Set();
+    this.welcomeSeen = new Set();
+    this.applyWelcomeMore(frame);
+  }
+
+  /** `welcome_more`: more of the welcome's channels and online users. */
+  applyWelcomeMore(frame) {
+    if (!this.welcomeSeen) return;
+    for (const name of frame.online) this.online.add(name);
     for (const info of frame.channels) {
-      seen.add(info.id);
+      this.welcomeSeen.add(info.id);
       this.upsertChannel(info, { quiet: true });
     }
+    if (frame.complete !== false) this.finishWelcome();
+  }
+
+  finishWelcome() {
+    const seen = this.welcomeSeen;
+    this.welcomeSeen = null;
     // Channels left (or lost) while we were away.
     for (const id of [...this.channels.keys()]) {
       if (!seen.has(id)) this.channels.delete(id);

@@ -1,8 +1,20 @@
-//! Throttling of the account endpoints. A token bucket per client address
-//! slows password guessing and mass account creation from one place; a
-//! lockout per username (doubling with every further failure) slows guessing
-//! one account from many places. Unknown usernames are locked out exactly
-//! like real ones, so a lockout reveals nothing.
+//! Throttling of the account endpoints.
+//!
+//! - A token bucket per client address, drawn on only by failed logins,
+//!   slows guessing from one place; people signing in correctly from one
+//!   office address never use it up. Another bucket slows mass account
+//!   creation per address.
+//! - A lockout per username and address (doubling with every further
+//!   failure) stops guessing one account from one place.
+//! - A lockout per username alone stops guessing one account from many
+//!   places, but it holds only against addresses that have already failed
+//!   for that name: the owner, signing in from an address of their own, is
+//!   never locked out by someone else's failures. An attacker with many
+//!   addresses so gets one guess per fresh address while the name is locked,
+//!   and the name's schedule besides.
+//!
+//! Unknown usernames are locked out exactly like real ones, so a lockout
+//! reveals nothing.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -10,9 +22,6 @@ use std::time::{Duration, Instant};
 
 use crate::limits::AddressBuckets;
 
-/// Login attempts allowed per client address: a burst, then one per refill.
-pub(super) const LOGIN_BURST: f64 = 10.0;
-pub(super) const LOGIN_REFILL: Duration = Duration::from_secs(6);
 /// The first lockout; each further failure doubles it, up to the maximum.
 const FIRST_LOCKOUT: Duration = Duration::from_secs(1);
 const MAX_LOCKOUT: Duration = Duration::from_secs(15 * 60);
@@ -36,34 +45,51 @@ struct Failures {
 
 pub(super) struct Throttle {
     failures_before_lockout: u32,
-    logins: AddressBuckets,
+    failed_logins: AddressBuckets,
     creations: AddressBuckets,
-    /// Keyed by valid, lower-cased usernames only (at most 32 bytes each).
-    per_username: HashMap<String, Failures>,
+    /// Keyed by lockout keys ([`pair_key`] and valid, lower-cased usernames;
+    /// short by construction).
+    failures: HashMap<String, Failures>,
+}
+
+/// The lockout key of one username tried from one address. Usernames
+/// cannot contain `|`, so it never equals a username's key.
+pub(super) fn pair_key(username_key: &str, address: IpAddr) -> String {
+    format!("{username_key}|{address}")
 }
 
 impl Throttle {
-    pub(super) fn new(failures_before_lockout: u32, creations_per_minute: f64) -> Self {
+    pub(super) fn new(
+        failures_before_lockout: u32,
+        failed_logins_per_minute: f64,
+        creations_per_minute: f64,
+    ) -> Self {
         Self {
             failures_before_lockout,
-            logins: AddressBuckets::new(1.0 / LOGIN_REFILL.as_secs_f64(), LOGIN_BURST),
+            failed_logins: AddressBuckets::new(
+                failed_logins_per_minute / 60.0,
+                failed_logins_per_minute.max(1.0),
+            ),
             creations: AddressBuckets::new(creations_per_minute / 60.0, creations_per_minute.max(1.0)),
-            per_username: HashMap::new(),
+            failures: HashMap::new(),
         }
     }
 
-    /// Whether a login attempt from `address` may proceed at all.
+    /// Whether a login attempt from `address` may proceed: its failed-login
+    /// budget is not used up. Successful logins never draw on it.
     pub(super) fn allow_login_from(&mut self, address: IpAddr) -> bool {
-        self.logins.take(address)
+        self.failed_logins.has_token(address)
     }
 
-    /// Whether `username_key` is locked out now.
-    pub(super) fn is_locked(&self, username_key: &str) -> bool {
+    /// Whether `username_key` is locked out for attempts from `address`.
+    pub(super) fn is_locked(&self, username_key: &str, address: IpAddr) -> bool {
+        let pair = pair_key(username_key, address);
+        self.locked(&pair) || (self.failures.contains_key(&pair) && self.locked(username_key))
+    }
+
+    fn locked(&self, key: &str) -> bool {
         let now = Instant::now();
-        self.per_username
-            .get(username_key)
-            .and_then(|failures| failures.locked_until)
-            .is_some_and(|until| until > now)
+        self.failures.get(key).and_then(|failures| failures.locked_until).is_some_and(|until| until > now)
     }
 
     /// Whether an account (registered or guest) may be created from `address`.
@@ -71,15 +97,21 @@ impl Throttle {
         self.creations.take(address)
     }
 
-    pub(super) fn failed(&mut self, username_key: &str) {
+    /// Counts a failed login of `username_key` from `address`: against the
+    /// address's budget, the pair's lockout and the name's.
+    pub(super) fn failed(&mut self, username_key: &str, address: IpAddr) {
+        self.failed_logins.take(address);
+        self.count_failure(&pair_key(username_key, address));
+        self.count_failure(username_key);
+    }
+
+    fn count_failure(&mut self, key: &str) {
         let now = Instant::now();
-        if self.per_username.len() >= TRACKED {
-            self.per_username.retain(|_, failures| failures.locked_until.is_some_and(|until| until > now));
+        if self.failures.len() >= TRACKED {
+            self.failures.retain(|_, failures| failures.locked_until.is_some_and(|until| until > now));
         }
-        let failures = self
-            .per_username
-            .entry(username_key.to_owned())
-            .or_insert(Failures { count: 0, locked_until: None });
+        let failures =
+            self.failures.entry(key.to_owned()).or_insert(Failures { count: 0, locked_until: None });
         failures.count += 1;
         if let Some(lockout) = lockout_after(failures.count, self.failures_before_lockout) {
             failures.locked_until = Some(now + lockout);
@@ -94,8 +126,11 @@ impl Throttle {
         lockout_after(failures, self.failures_before_lockout)
     }
 
-    pub(super) fn succeeded(&mut self, username_key: &str) {
-        self.per_username.remove(username_key);
+    /// A correct password from `address`: that pair starts afresh. The
+    /// name's own count stays, or the owner signing in would hand whoever
+    /// guesses from elsewhere a fresh set of tries.
+    pub(super) fn succeeded(&mut self, username_key: &str, address: IpAddr) {
+        self.failures.remove(&pair_key(username_key, address));
     }
 }
 
@@ -104,23 +139,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn locks_a_username_after_repeated_failures_whatever_the_address() {
-        let mut throttle = Throttle::new(3, 30.0);
+    fn failures_from_one_address_never_lock_the_owner_out_elsewhere() {
+        let mut throttle = Throttle::new(3, 1000.0, 30.0);
+        let (attacker, owner): (IpAddr, IpAddr) = ("10.0.0.66".parse().unwrap(), "10.0.0.7".parse().unwrap());
         for _ in 0..3 {
-            assert!(!throttle.is_locked("alice"));
-            throttle.failed("alice");
+            assert!(!throttle.is_locked("alice", attacker));
+            throttle.failed("alice", attacker);
         }
-        assert!(throttle.is_locked("alice"));
-        assert!(!throttle.is_locked("bob"), "other names are unaffected");
-        throttle.succeeded("alice");
-        assert!(!throttle.is_locked("alice"));
+        assert!(throttle.is_locked("alice", attacker), "the guessing address is locked");
+        assert!(!throttle.is_locked("alice", owner), "the owner's address is not");
+        assert!(!throttle.is_locked("bob", attacker), "other names are unaffected");
+        throttle.succeeded("alice", owner);
+        assert!(throttle.is_locked("alice", attacker), "the owner's success frees nobody else");
     }
 
     #[test]
-    fn limits_attempts_and_creations_per_address() {
-        let mut throttle = Throttle::new(1000, 5.0);
+    fn the_name_lock_holds_against_every_address_that_failed() {
+        let mut throttle = Throttle::new(3, 1000.0, 30.0);
+        let addresses: Vec<IpAddr> = (1..=3).map(|i| IpAddr::from([10, 0, 1, i])).collect();
+        // One failure from each of three addresses: no pair reaches the
+        // threshold, but the name does.
+        for address in &addresses {
+            throttle.failed("alice", *address);
+        }
+        for address in &addresses {
+            assert!(throttle.is_locked("alice", *address), "{address} failed before: the name lock holds");
+        }
+        assert!(!throttle.is_locked("alice", IpAddr::from([10, 0, 1, 99])), "a fresh address gets its try");
+    }
+
+    #[test]
+    fn only_failed_logins_draw_on_the_address_budget() {
+        let mut throttle = Throttle::new(1000, 10.0, 5.0);
         let address: IpAddr = "127.0.0.9".parse().unwrap();
-        assert_eq!((0..20).filter(|_| throttle.allow_login_from(address)).count(), LOGIN_BURST as usize);
+        // Successful logins (checked, never counted) are unlimited.
+        assert!((0..100).all(|_| throttle.allow_login_from(address)));
+        for _ in 0..10 {
+            throttle.failed("someone", address);
+        }
+        assert!(!throttle.allow_login_from(address), "ten failures use up the budget");
         assert_eq!((0..20).filter(|_| throttle.allow_creation_from(address)).count(), 5);
         let elsewhere: IpAddr = "127.0.0.10".parse().unwrap();
         assert!(throttle.allow_login_from(elsewhere) && throttle.allow_creation_from(elsewhere));

@@ -76,6 +76,20 @@ redis.call('SET', KEYS[1], next_tat, 'PX', math.ceil((next_tat - now_us) / 1000)
 return 0
 "#;
 
+/// [`TAKE_SCRIPT`] without the taking: 0 when a token is there now, else
+/// microseconds until one is.
+const PEEK_SCRIPT: &str = r#"
+local now = redis.call('TIME')
+local now_us = tonumber(now[1]) * 1000000 + tonumber(now[2])
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now_us)
+if tat < now_us then tat = now_us end
+local wait = tat + interval - now_us - tolerance
+if wait > 0 then return wait end
+return 0
+"#;
+
 /// Longest wait between attempts to resubscribe.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -490,21 +504,10 @@ fn from_wire(event: wire::Event) -> Option<BusEvent> {
     })
 }
 
-#[async_trait]
-impl Bus for RedisBus {
-    async fn publish(&self, event: BusEvent) {
-        let Some(event) = to_wire(&event) else { return };
-        let frame = wire::Frame { node: self.node.clone(), event }.to_json();
-        if self.outgoing.try_send(frame).is_err() {
-            tracing::warn!("bus publish queue full; dropping an event");
-        }
-    }
-
-    fn local_presence(&self, online: Vec<(UserId, String)>) {
-        self.local_presence.send_replace(online);
-    }
-
-    async fn take_shared(&self, bucket: &str, per_second: f64, burst: f64) -> SharedTake {
+impl RedisBus {
+    /// Runs a GCRA bucket script ([`TAKE_SCRIPT`] or [`PEEK_SCRIPT`]) on
+    /// `bucket` (`per_second` refill, `burst` capacity).
+    async fn run_bucket_script(&self, script: &str, bucket: &str, per_second: f64, burst: f64) -> SharedTake {
         let interval_us = (1_000_000.0 / per_second.max(1e-6)).round();
         // A token is granted while the bucket's debt stays within `burst`
         // intervals: `burst` at once from full, then one per interval.
@@ -512,7 +515,7 @@ impl Bus for RedisBus {
         let mut connection = self.commands.clone();
         let mut command = redis::cmd("EVAL");
         command
-            .arg(TAKE_SCRIPT)
+            .arg(script)
             .arg(1)
             .arg(format!("{}:rate:{bucket}", self.cluster))
             .arg(interval_us as i64)
@@ -533,6 +536,29 @@ impl Bus for RedisBus {
                 SharedTake::Allowed
             }
         }
+    }
+}
+
+#[async_trait]
+impl Bus for RedisBus {
+    async fn publish(&self, event: BusEvent) {
+        let Some(event) = to_wire(&event) else { return };
+        let frame = wire::Frame { node: self.node.clone(), event }.to_json();
+        if self.outgoing.try_send(frame).is_err() {
+            tracing::warn!("bus publish queue full; dropping an event");
+        }
+    }
+
+    fn local_presence(&self, online: Vec<(UserId, String)>) {
+        self.local_presence.send_replace(online);
+    }
+
+    async fn take_shared(&self, bucket: &str, per_second: f64, burst: f64) -> SharedTake {
+        self.run_bucket_script(TAKE_SCRIPT, bucket, per_second, burst).await
+    }
+
+    async fn peek_shared(&self, bucket: &str, per_second: f64, burst: f64) -> SharedTake {
+        self.run_bucket_script(PEEK_SCRIPT, bucket, per_second, burst).await
     }
 
     async fn count_shared(&self, key: &str, forget_after: Duration) -> Option<u32> {

@@ -24,6 +24,7 @@ pub(super) fn channel_info(view: &ChannelView) -> ChannelInfo {
         read_seq: view.read_seq.0,
         member: view.member,
         members: view.dm_members.clone(),
+        added_by: view.added_by.clone(),
     }
 }
 
@@ -63,6 +64,8 @@ pub(super) fn error_code(error: &HubError) -> ErrorCode {
         HubError::UnknownUser => ErrorCode::UnknownUser,
         HubError::Forbidden(_) => ErrorCode::Forbidden,
         HubError::InvalidName(_) => ErrorCode::InvalidName,
+        HubError::ChannelExists(_) => ErrorCode::ChannelExists,
+        HubError::AlreadyMember(_) => ErrorCode::AlreadyMember,
         HubError::RateLimited => ErrorCode::RateLimited,
         HubError::LimitReached(_) => ErrorCode::LimitReached,
         HubError::Unavailable => ErrorCode::Unavailable,
@@ -112,6 +115,8 @@ pub(super) fn socketio_error_code(error: &HubError) -> socketio::ErrorCode {
         HubError::UnknownUser => socketio::ErrorCode::NotFound,
         HubError::Forbidden(_) => socketio::ErrorCode::Forbidden,
         HubError::InvalidName(_) => socketio::ErrorCode::InvalidName,
+        HubError::ChannelExists(_) => socketio::ErrorCode::ChannelExists,
+        HubError::AlreadyMember(_) => socketio::ErrorCode::AlreadyMember,
         HubError::RateLimited => socketio::ErrorCode::RateLimited,
         HubError::LimitReached(_) => socketio::ErrorCode::LimitReached,
         HubError::Unavailable => socketio::ErrorCode::Unavailable,

@@ -80,6 +80,7 @@ use tracing::Instrument;
 use super::AppState;
 use super::admission::{self, Permit};
 use super::api::{ApiError, bearer_token, cookie_token};
+use super::bounded::{LIST_BUDGET, newest_within};
 use super::convert::{
     chat_message, online_users, socketio_auth_error_code, socketio_error_code, socketio_payload, user_info,
 };
@@ -87,13 +88,16 @@ use super::ws::origin_allowed;
 use crate::auth::{AuthError, token_hash};
 use crate::hub::{
     ClaimError, Delivery, Event, FILL_PAGE, Hub, HubError, Interests, NO_SESSION, Registration, SessionKey,
-    WireFormat,
+    WireFormat, names,
 };
 use crate::limits::TokenBucket;
-use crate::model::{Channel, ChannelName, ClientId, MessageBody, Seq, User, UserId};
+use crate::model::{
+    Channel, ChannelId, ChannelKind, ChannelName, ChannelView, ClientId, MessageBody, Seq, User, UserId,
+    name_key,
+};
 use crate::protocol::socketio::{
-    Ack, Auth, CHANNEL_LIST_EVENTS, ChannelHistory, ERROR, ErrorCode, ErrorEvent, GET_ONLINE_USERS,
-    NEW_CHANNEL, NEW_MESSAGE, NEW_USER, NewMessage, USER_CHANGED_CHANNEL, USER_HAS_LEFT,
+    Ack, Auth, CHANNEL_LIST_EVENTS, ChannelHistory, ChatMessage, ERROR, ErrorCode, ErrorEvent,
+    GET_ONLINE_USERS, NEW_CHANNEL, NEW_MESSAGE, NEW_USER, NewMessage, USER_CHANGED_CHANNEL, USER_HAS_LEFT,
 };
 use crate::store::Appended;
 
@@ -144,6 +148,9 @@ const DISCONNECT_ATTEMPTS: u32 = 100;
 /// held until [`CONNECT_TIMEOUT`]) stay bounded.
 pub(super) const HANDSHAKES_PER_SECOND: f64 = 50.0;
 pub(super) const HANDSHAKE_BURST: f64 = 500.0;
+/// Most public channels a Socket.IO channel list names (besides the
+/// user's own channels); tutorial clients take the list in one event.
+const LISTED_PUBLIC_CHANNELS: u32 = 1_000;
 /// Socket.IO connections hear of new public channels (`new channel`).
 const INTERESTS: Interests = Interests { new_channels: true };
 
@@ -203,6 +210,15 @@ pub(super) async fn edge(State(state): State<AppState>, request: Request, next: 
             .into_response();
         }
     }
+    // A browser without a Socket.IO secret gets one on its first handshake;
+    // it is added to this request too, so the socket opened now has it.
+    let mut request = request;
+    let new_secret = (opens_session && guest_cookie(request.headers()).is_none()).then(new_guest_secret);
+    if let Some(secret) = &new_secret
+        && let Ok(value) = HeaderValue::from_str(&format!("{GUEST_COOKIE}={secret}"))
+    {
+        request.headers_mut().append(header::COOKIE, value);
+    }
     let origin = request.headers().get(header::ORIGIN).cloned();
     let mut response = if request.method() == Method::OPTIONS {
         // A preflight for polling with extra headers (such as Authorization).
@@ -217,6 +233,12 @@ pub(super) async fn edge(State(state): State<AppState>, request: Request, next: 
     } else {
         next.run(request).await
     };
+    if let Some(secret) = new_secret {
+        let cookie = format!("{GUEST_COOKIE}={secret}; HttpOnly; SameSite=Strict; Path={SOCKETIO_PATH}/");
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
     if let Some(origin) = origin {
         // Only origins that passed the check above get here.
         let headers = response.headers_mut();
@@ -439,13 +461,15 @@ fn node_count(value: &serde_json::Value, limit: usize) -> usize {
     count
 }
 
-/// Remembers where named guests' Socket.IO connections closed from, so the
-/// same client can take its name back within the grace period.
+/// Remembers which browser (by the hash of its `natter_sio` cookie) each
+/// named guest's last Socket.IO connection belonged to, so that browser, and
+/// only it, can take the name back within the grace period. A client address
+/// is no evidence: behind a proxy or in an office everyone shares one.
 #[derive(Default)]
 struct Departures(Mutex<HashMap<UserId, Departure>>);
 
 struct Departure {
-    address: IpAddr,
+    secret: [u8; 32],
     at: Instant,
 }
 
@@ -454,23 +478,59 @@ impl Departures {
         self.0.lock().expect("departures lock is never poisoned")
     }
 
-    fn record(&self, user: UserId, address: IpAddr, grace: Duration) {
+    fn record(&self, user: UserId, secret: [u8; 32], grace: Duration) {
         let mut departures = self.lock();
         if departures.len() >= MAX_DEPARTURES {
             departures.retain(|_, departure| departure.at.elapsed() < grace);
         }
         if departures.len() < MAX_DEPARTURES || departures.contains_key(&user) {
-            departures.insert(user, Departure { address, at: Instant::now() });
+            departures.insert(user, Departure { secret, at: Instant::now() });
         }
     }
 
-    /// Whether `user`'s last connection closed from `address` within `grace`.
-    fn is_recent(&self, user: UserId, address: IpAddr, grace: Duration) -> bool {
-        self.lock().get(&user).is_some_and(|d| d.address == address && d.at.elapsed() < grace)
+    /// Whether `user`'s last connection was this browser's, within `grace`.
+    fn is_recent(&self, user: UserId, secret: [u8; 32], grace: Duration) -> bool {
+        self.lock().get(&user).is_some_and(|d| d.secret == secret && d.at.elapsed() < grace)
     }
 
     fn forget(&self, user: UserId) {
         self.lock().remove(&user);
+    }
+}
+
+/// The cookie that ties a browser's Socket.IO connections together: set on
+/// the first handshake of a browser that has none, random, HttpOnly. A
+/// tutorial page cannot keep a secret itself, but its browser keeps this
+/// one and sends it with every reconnect.
+const GUEST_COOKIE: &str = "natter_sio";
+
+/// The browser's Socket.IO secret, if the request carries one.
+fn guest_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| *name == GUEST_COOKIE && value.len() == SECRET_CHARS)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// Length of a guest secret: 32 random bytes, hex.
+const SECRET_CHARS: usize = 64;
+
+fn new_guest_secret() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the operating system provides randomness");
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The name a client used for `channel` when it asked for it by `raw`: the
+/// `name #id` form if that is how it asked, else the stored name.
+fn shown_name(channel: &Channel, raw: &str) -> String {
+    match names::split_id_suffix(raw.trim()) {
+        Some(_) => format!("{} #{}", channel.name, channel.id),
+        None => channel.name.clone(),
     }
 }
 
@@ -570,6 +630,9 @@ struct Identity {
 /// The channel on the socket's screen.
 struct Current {
     channel: Channel,
+    /// The name the client knows it by (see `hub::names`): the stored name,
+    /// or `name #id` when the user can see several of that name.
+    name: String,
     /// The last seq shown; live messages at or below it are skipped, and a
     /// jump past it is filled from the store.
     cursor: Seq,
@@ -596,12 +659,20 @@ struct Session {
     /// Cancelled when the login session the socket came with ends.
     session_ended: CancellationToken,
     current: Option<Current>,
+    /// The name keys of the channels the user is in (but DMs), kept current
+    /// by the hub's join and leave deliveries: which names are taken for
+    /// this user when a new public channel is announced.
+    member_keys: HashMap<ChannelId, String>,
+    /// The browser's Socket.IO secret (the `natter_sio` cookie), hashed:
+    /// the only evidence that lets a reconnecting guest take its name back.
+    guest_secret: Option<[u8; 32]>,
     waiting: Waiting,
     requests: TokenBucket,
 }
 
 impl Session {
     fn new(shared: Arc<Shared>, socket: Arc<Socket>, peer: Option<IpAddr>) -> Self {
+        let guest_secret = guest_cookie(&socket.req_parts().headers).map(|secret| token_hash(&secret));
         Self {
             shared,
             socket,
@@ -610,6 +681,8 @@ impl Session {
             too_slow: CancellationToken::new(),
             session_ended: CancellationToken::new(),
             current: None,
+            member_keys: HashMap::new(),
+            guest_secret,
             waiting: Waiting::default(),
             requests: TokenBucket::new(REQUESTS_PER_SECOND, REQUEST_BURST),
         }
@@ -649,7 +722,14 @@ impl Session {
         }
         let channels = hub.channels_of(&user).await.map_err(|_| End::Broken)?;
         hub.subscribe(connection, &channels);
+        channels.iter().for_each(|view| self.remember_membership(view));
         Ok(())
+    }
+
+    fn remember_membership(&mut self, view: &ChannelView) {
+        if view.channel.kind != ChannelKind::Direct {
+            self.member_keys.insert(view.channel.id, name_key(&view.channel.name));
+        }
     }
 
     fn adopt(&mut self, user: User, registration: Registration, arrival: Arrival) {
@@ -692,9 +772,9 @@ impl Session {
             // find the name lingering without the record.
             if matches!(end, End::Gone)
                 && identity.arrival == Arrival::Named
-                && let Some(address) = self.peer
+                && let Some(secret) = self.guest_secret
             {
-                self.shared.departures.record(identity.user.id, address, grace);
+                self.shared.departures.record(identity.user.id, secret, grace);
             }
             hub.unregister(identity.registration.id);
         }
@@ -769,9 +849,17 @@ impl Session {
                 }
                 let Some(current) = &mut self.current else { return Ok(()) };
                 current.cursor = message.seq;
-                let name = current.channel.name.clone();
-                let payload = delivery.encoded(WireFormat::SocketIo, |event| socketio_payload(event, &name));
-                self.emit_encoded(NEW_MESSAGE, &payload)
+                // Shared by every socket that knows the channel by its
+                // stored name; one that knows it as `name #id` gets its own.
+                if current.name == current.channel.name {
+                    let name = current.channel.name.clone();
+                    let payload =
+                        delivery.encoded(WireFormat::SocketIo, |event| socketio_payload(event, &name));
+                    self.emit_encoded(NEW_MESSAGE, &payload)
+                } else {
+                    let name = current.name.clone();
+                    self.emit(NEW_MESSAGE, &chat_message(message, &name))
+                }
             }
             Event::Presence { user, online: true, .. } => {
                 // This socket announced itself when it got its name.
@@ -785,17 +873,30 @@ impl Session {
                 let payload = delivery.encoded(WireFormat::SocketIo, |event| socketio_payload(event, ""));
                 self.emit_encoded(USER_HAS_LEFT, &payload)
             }
-            Event::ChannelCreated(_) => {
-                let payload = delivery.encoded(WireFormat::SocketIo, |event| socketio_payload(event, ""));
-                self.emit_encoded(NEW_CHANNEL, &payload)
+            Event::ChannelCreated(channel) => {
+                // A channel this user is in with a name of the same key keeps
+                // the plain name (`hub::names`): the newcomer is `name #id`.
+                let key = name_key(&channel.name);
+                let namesake = self.member_keys.iter().any(|(id, known)| *id != channel.id && *known == key);
+                if namesake {
+                    self.emit(NEW_CHANNEL, &format!("{} #{}", channel.name, channel.id))
+                } else {
+                    let payload = delivery.encoded(WireFormat::SocketIo, |event| socketio_payload(event, ""));
+                    self.emit_encoded(NEW_CHANNEL, &payload)
+                }
             }
             Event::Left(channel) => {
+                self.member_keys.remove(channel);
                 if self.current.as_ref().is_some_and(|current| current.channel.id == *channel) {
                     self.current = None;
                 }
                 Ok(())
             }
-            Event::Typing { .. } | Event::Joined(_) | Event::Read { .. } => Ok(()),
+            Event::Joined(view) => {
+                self.remember_membership(view);
+                Ok(())
+            }
+            Event::Typing { .. } | Event::Read { .. } => Ok(()),
         }
     }
 
@@ -805,7 +906,7 @@ impl Session {
         let hub = self.hub();
         loop {
             let (Some(current), Some(me)) = (&self.current, &self.identity) else { return Ok(()) };
-            let (channel, after) = (current.channel.clone(), current.cursor);
+            let (channel, name, after) = (current.channel.clone(), current.name.clone(), current.cursor);
             if after.0 + 1 >= until.0 {
                 return Ok(());
             }
@@ -818,7 +919,7 @@ impl Session {
             };
             let full_page = page.len() as u32 >= FILL_PAGE;
             for message in page.iter().filter(|message| message.seq < until) {
-                self.emit(NEW_MESSAGE, &chat_message(message, &channel.name))?;
+                self.emit(NEW_MESSAGE, &chat_message(message, &name))?;
                 if let Some(current) = &mut self.current {
                     current.cursor = message.seq;
                 }
@@ -852,7 +953,15 @@ impl Session {
         // messages per user. One to another channel costs store lookups even
         // when it is refused, so it pays.
         let to_current_channel = event == NEW_MESSAGE && self.names_current_channel(&payload);
-        if !to_current_channel && !self.requests.try_take() {
+        // Reads also draw on the budgets all of the user's and the
+        // address's connections share.
+        let read = event == USER_CHANGED_CHANNEL || CHANNEL_LIST_EVENTS.contains(&event.as_str());
+        let shared_budget_spent = read
+            && match (&self.identity, self.peer) {
+                (Some(me), Some(address)) => !self.shared.state.reads.take(me.user.id, address),
+                _ => false,
+            };
+        if (!to_current_channel && !self.requests.try_take()) || shared_budget_spent {
             let refusal = Refusal::new(ErrorCode::RateLimited, "too many requests; slow down");
             return self.conclude(&event, ack, Err(refusal.into()));
         }
@@ -911,7 +1020,7 @@ impl Session {
         // holds it: the handover never touches someone who is still here.
         let holder = accounts.existing_guest(name).await?;
         let returning = holder.filter(|holder| {
-            self.peer.is_some_and(|address| self.shared.departures.is_recent(holder.id, address, grace))
+            self.guest_secret.is_some_and(|secret| self.shared.departures.is_recent(holder.id, secret, grace))
         });
         let (user, registration) = match returning {
             Some(holder) => match hub.claim(&holder, NO_SESSION, INTERESTS, true) {
@@ -941,6 +1050,7 @@ impl Session {
         self.adopt(user.clone(), registration, Arrival::Named);
         let channels = hub.channels_of(&user).await?;
         hub.subscribe(connection, &channels);
+        channels.iter().for_each(|view| self.remember_membership(view));
 
         // In the tutorial's page-load order: the others online, then this
         // user (its clients append both to one list), then channels.
@@ -961,7 +1071,11 @@ impl Session {
         // Only a client that asked for an ack can keep the token.
         let token = match wants_token {
             true => match accounts.session_for(user.clone()).await {
-                Ok(session) => Some(session.token),
+                Ok(session) => {
+                    // Logging this token out must close this socket too.
+                    hub.attach_session(connection, token_hash(&session.token));
+                    Some(session.token)
+                }
                 Err(error) => {
                     tracing::warn!(%error, "cannot issue a guest session; the name stays without one");
                     None
@@ -987,8 +1101,8 @@ impl Session {
             self.waiting.channel_lists.insert(listing);
             return done();
         };
-        let channels = self.hub().visible_channels(&me.user).await?;
-        let names: Vec<&str> = channels.iter().map(|channel| channel.name.as_str()).collect();
+        let channels = self.hub().visible_channels(&me.user, LISTED_PUBLIC_CHANNELS).await?;
+        let names: Vec<&str> = channels.iter().map(|(_, name)| name.as_str()).collect();
         self.emit(listing, &names)?;
         done()
     }
@@ -1008,24 +1122,23 @@ impl Session {
 
     async fn switch_by_name(&mut self, raw: &str) -> Outcome {
         let user = self.signed_in()?.clone();
-        let name = ChannelName::parse(raw).map_err(|why| Refusal::new(ErrorCode::InvalidName, why))?;
-        let channel = self.hub().find_channel(&user, &name).await?;
-        self.switch_to(&user, channel).await
+        let channel = self.hub().resolve_channel_name(&user, raw.trim()).await?;
+        let name = shown_name(&channel, raw);
+        self.switch_to(&user, channel, name).await
     }
 
-    /// Makes `channel` the one on screen: joins it if needed and sends its
-    /// latest history, oldest first.
-    async fn switch_to(&mut self, user: &User, channel: Channel) -> Outcome {
+    /// Makes `channel` the one on screen, known to the client as `name`:
+    /// joins it if needed and sends its latest history, oldest first.
+    async fn switch_to(&mut self, user: &User, channel: Channel, name: String) -> Outcome {
         let hub = self.hub();
         hub.enter(user, &channel).await?;
         let (messages, has_more) = hub.history(user, channel.id, None, HISTORY_PAGE).await?;
-        let cursor = messages.last().map_or(Seq(0), |message| message.seq);
-        let history = ChannelHistory {
-            channel: channel.name.clone(),
-            messages: messages.iter().map(|message| chat_message(message, &channel.name)).collect(),
-            has_more,
-        };
-        self.current = Some(Current { channel, cursor });
+        let messages: Vec<ChatMessage> =
+            messages.iter().map(|message| chat_message(message, &name)).collect();
+        let (messages, cut) = newest_within(messages, LIST_BUDGET);
+        let cursor = Seq(messages.last().map_or(0, |message| message.seq));
+        let history = ChannelHistory { channel: name.clone(), messages, has_more: has_more || cut };
+        self.current = Some(Current { channel, name, cursor });
         self.emit(USER_CHANGED_CHANNEL, &history)?;
         done()
     }
@@ -1036,11 +1149,20 @@ impl Session {
         };
         let user = self.signed_in()?.clone();
         let name = ChannelName::parse(&raw).map_err(|why| Refusal::new(ErrorCode::InvalidName, why))?;
-        let view = self.hub().create_channel(&user, &name, false).await?;
-        // A new channel's announcement is queued already: show it first, so
-        // the client knows the channel before it is switched into it.
-        self.drain_deliveries().await?;
-        self.switch_to(&user, view.channel).await
+        match self.hub().create_channel(&user, &name, false).await {
+            Ok(view) => {
+                // A new channel's announcement is queued already: show it
+                // first, so the client knows the channel before it is
+                // switched into it.
+                self.drain_deliveries().await?;
+                let shown = view.channel.name.clone();
+                self.switch_to(&user, view.channel, shown).await
+            }
+            // The tutorial's "new channel" with an existing name switches
+            // to the channel that name means to this user, as listed.
+            Err(HubError::ChannelExists(_)) => self.switch_by_name(name.as_str()).await,
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// Validates a `new message` and queues it; the returned future resolves
@@ -1049,7 +1171,7 @@ impl Session {
     /// Whether a `new message` payload names the channel on screen.
     fn names_current_channel(&self, payload: &serde_json::Value) -> bool {
         let named = payload.get("channel").and_then(|channel| channel.as_str()).map(str::trim);
-        matches!((&self.current, named), (Some(current), Some(named)) if current.channel.name.eq_ignore_ascii_case(named))
+        matches!((&self.current, named), (Some(current), Some(named)) if current.name.eq_ignore_ascii_case(named))
     }
 
     async fn new_message(&mut self, payload: serde_json::Value) -> Result<Committing, Failure> {
@@ -1067,14 +1189,8 @@ impl Session {
             None => generated_client_id(),
         };
         let channel = match &self.current {
-            Some(current) if current.channel.name.eq_ignore_ascii_case(input.channel.trim()) => {
-                current.channel.id
-            }
-            _ => {
-                let name = ChannelName::parse(&input.channel)
-                    .map_err(|why| Refusal::new(ErrorCode::InvalidName, why))?;
-                self.hub().find_channel(&user, &name).await?.id
-            }
+            Some(current) if current.name.eq_ignore_ascii_case(input.channel.trim()) => current.channel.id,
+            _ => self.hub().resolve_channel_name(&user, input.channel.trim()).await?.id,
         };
         let hub = self.hub();
         Ok(Box::pin(hub.post(&user, channel, client_id, body)))
@@ -1144,9 +1260,9 @@ mod tests {
     }
 
     #[test]
-    fn departures_match_address_and_age() {
+    fn departures_match_the_browser_secret_and_age() {
         let departures = Departures::default();
-        let (user, home, elsewhere) = (UserId(7), IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2]));
+        let (user, home, elsewhere) = (UserId(7), [1u8; 32], [2u8; 32]);
         let grace = Duration::from_secs(5);
         assert!(!departures.is_recent(user, home, grace));
         departures.record(user, home, grace);

@@ -9,7 +9,7 @@
 //! once, in order.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,13 +26,14 @@ use tracing::Instrument;
 use super::AppState;
 use super::admission::Refusal;
 use super::api::{ApiError, session_token, unauthorized};
+use super::bounded::{LIST_BUDGET, first_within, newest_within, welcome_frames};
 use super::convert::{channel_info, error_code, message_info, native_frame, user_info};
 use crate::auth::token_hash;
 use crate::hub::{Delivery, Event, Hub, HubError, Registration, SessionKey, WireFormat};
 use crate::limits::{Limits, TokenBucket};
 use crate::model::{ChannelId, ChannelName, ChannelView, ClientId, Message, MessageBody, Seq, User};
 use crate::protocol::{
-    ClientMessage, ErrorCode, Ref, ServerMessage, close_code, parse_client_message, reference_of,
+    ChannelInfo, ClientMessage, ErrorCode, Ref, ServerMessage, close_code, parse_client_message, reference_of,
 };
 use crate::store::Appended;
 
@@ -56,6 +57,9 @@ const DELIVERIES_PER_FLUSH: usize = 64;
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the client has to say `hello`.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most public channels in one `channels` page (fewer when their names are
+/// long: pages are bounded in bytes too).
+const CHANNEL_PAGE: u32 = 100;
 
 pub(super) async fn upgrade(
     State(state): State<AppState>,
@@ -85,7 +89,7 @@ pub(super) async fn upgrade(
         let span = tracing::info_span!("session", user = user.id.0);
         let session = token_hash(&token);
         let run = async move {
-            run_session(socket, state, user, session).await;
+            run_session(socket, state, user, session, peer.ip()).await;
             drop(permit);
         };
         sessions.track_future(run.instrument(span))
@@ -163,10 +167,18 @@ struct Session {
     limits_hit: std::collections::HashSet<&'static str>,
     /// Budget for requests other than sends and typing.
     requests: TokenBucket,
+    /// The client's address, for the reads budget shared per address.
+    address: IpAddr,
     last_heard: Instant,
 }
 
-async fn run_session(mut socket: WebSocket, state: AppState, user: User, session_key: SessionKey) {
+async fn run_session(
+    mut socket: WebSocket,
+    state: AppState,
+    user: User,
+    session_key: SessionKey,
+    address: IpAddr,
+) {
     let shutdown = state.shutdown.clone();
     let resume = tokio::select! {
         hello = await_hello(&mut socket) => match hello {
@@ -193,6 +205,7 @@ async fn run_session(mut socket: WebSocket, state: AppState, user: User, session
                 typing_relayed: HashMap::new(),
                 limits_hit: Default::default(),
                 requests: TokenBucket::new(hub.limits().requests_per_second, hub.limits().request_burst),
+                address,
                 last_heard: Instant::now(),
             };
             let end = session.serve(channels, resume, &hub).await;
@@ -220,11 +233,11 @@ async fn admit(state: &AppState, user: &User, session_key: SessionKey) -> Result
 impl Session {
     /// Welcome, replay, then the live loop, until the session ends.
     async fn serve(&mut self, channels: Vec<ChannelView>, resume: HashMap<ChannelId, Seq>, hub: &Hub) -> End {
-        let welcome = ServerMessage::Welcome {
-            user: user_info(&self.user),
-            channels: channels.iter().map(channel_info).collect(),
-            online: hub.online_users(),
-        };
+        let welcome = welcome_frames(
+            user_info(&self.user),
+            channels.iter().map(channel_info).collect(),
+            hub.online_users(),
+        );
         let shutdown = self.state.shutdown.clone();
         let started = tokio::select! {
             started = self.start(welcome, resume, &channels) => started,
@@ -276,7 +289,7 @@ async fn await_hello(socket: &mut WebSocket) -> Result<HashMap<ChannelId, Seq>, 
 }
 
 fn error_message(code: ErrorCode, message: &str, reference: Option<Ref>) -> ServerMessage {
-    ServerMessage::Error { code, message: message.to_owned(), reference }
+    ServerMessage::Error { code, message: message.to_owned(), channel: None, reference }
 }
 
 async fn send_direct(socket: &mut WebSocket, message: ServerMessage) -> Result<(), End> {
@@ -363,11 +376,13 @@ impl Session {
     /// the welcome announced, so a jump in live delivery is always filled.
     async fn start(
         &mut self,
-        welcome: ServerMessage,
+        welcome: Vec<ServerMessage>,
         resume: HashMap<ChannelId, Seq>,
         channels: &[ChannelView],
     ) -> Result<(), End> {
-        self.write(welcome.to_json().into()).await?;
+        for frame in welcome {
+            self.write(frame.to_json().into()).await?;
+        }
         for view in channels {
             let channel = view.channel.id;
             // Resume points for channels the user is not in are ignored, as
@@ -525,7 +540,17 @@ impl Session {
         // Sends have the user's message rate and typing its own interval;
         // every other request draws on the connection's request budget.
         let budgeted = !matches!(request, ClientMessage::Send { .. } | ClientMessage::Typing { .. });
-        if budgeted && !self.requests.try_take() {
+        // Reads also draw on the budgets of the user and the address, which
+        // all their connections share.
+        let read = matches!(
+            request,
+            ClientMessage::History { .. }
+                | ClientMessage::ListChannels { .. }
+                | ClientMessage::ListUsers { .. }
+        );
+        let within_budget = !budgeted
+            || (self.requests.try_take() && (!read || self.state.reads.take(self.user.id, self.address)));
+        if !within_budget {
             self.note_limit("request rate");
             hub.count_rate_limited();
             let error =
@@ -561,12 +586,11 @@ impl Session {
             ClientMessage::History { channel, before, limit, reference } => {
                 let limit = limit.unwrap_or(50);
                 match hub.history(&user, ChannelId(channel), before.map(Seq), limit).await {
-                    Ok((messages, has_more)) => ServerMessage::History {
-                        channel,
-                        messages: messages.iter().map(message_info).collect(),
-                        has_more,
-                        reference,
-                    },
+                    Ok((messages, has_more)) => {
+                        let (messages, cut) =
+                            newest_within(messages.iter().map(message_info).collect(), LIST_BUDGET);
+                        ServerMessage::History { channel, messages, has_more: has_more || cut, reference }
+                    }
                     Err(error) => hub_error(&error, reference),
                 }
             }
@@ -577,12 +601,22 @@ impl Session {
                     Err(error) => hub_error(&error, reference),
                 },
             },
-            ClientMessage::ListChannels { reference } => match hub.public_channels(&user).await {
-                Ok(views) => {
-                    ServerMessage::Channels { channels: views.iter().map(channel_info).collect(), reference }
+            ClientMessage::ListChannels { prefix, after, reference } => {
+                let prefix = prefix.unwrap_or_default();
+                let after = after.as_deref().and_then(parse_channel_cursor);
+                match hub.public_channels(&user, &prefix, after, CHANNEL_PAGE).await {
+                    Ok(mut views) => {
+                        let more_rows = views.len() > CHANNEL_PAGE as usize;
+                        views.truncate(CHANNEL_PAGE as usize);
+                        let (channels, rest) =
+                            first_within(views.iter().map(channel_info).collect(), LIST_BUDGET);
+                        let has_more = more_rows || !rest.is_empty();
+                        let next = has_more.then(|| channels.last().map(channel_cursor)).flatten();
+                        ServerMessage::Channels { channels, has_more, next, reference }
+                    }
+                    Err(error) => hub_error(&error, reference),
                 }
-                Err(error) => hub_error(&error, reference),
-            },
+            }
             ClientMessage::Join { channel, reference } => match hub.join(&user, ChannelId(channel)).await {
                 Ok(view) => ServerMessage::Channel { channel: channel_info(&view), reference },
                 Err(error) => hub_error(&error, reference),
@@ -678,8 +712,23 @@ impl Session {
     }
 }
 
+/// The cursor after a channel in a `channels` page: its id and name. The
+/// client passes it back as it is.
+fn channel_cursor(channel: &ChannelInfo) -> String {
+    format!("{}:{}", channel.id, channel.name)
+}
+
+fn parse_channel_cursor(cursor: &str) -> Option<(String, ChannelId)> {
+    let (id, name) = cursor.split_once(':')?;
+    Some((name.to_owned(), ChannelId(id.parse().ok()?)))
+}
+
 fn hub_error(error: &HubError, reference: Option<Ref>) -> ServerMessage {
-    error_message(error_code(error), &error.to_string(), reference)
+    let channel = match error {
+        HubError::ChannelExists(existing) => Some(existing.id.0),
+        _ => None,
+    };
+    ServerMessage::Error { code: error_code(error), message: error.to_string(), channel, reference }
 }
 
 /// A `list_users` page without a `limit` holds this many users.

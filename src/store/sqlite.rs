@@ -18,11 +18,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
 use super::batch::{Completion, Ran};
-use super::{Appended, Credentials, NewMessage, Queued, Store, StoreError, StoreResult};
+use super::{Appended, ChannelPage, Credentials, NewMessage, Queued, Store, StoreError, StoreResult};
 use crate::metrics::Metrics;
 use crate::model::{
     Channel, ChannelId, ChannelKind, ChannelName, ChannelView, GENERAL, Message, MessageId, Seq, User,
-    UserId, UserName, now_millis,
+    UserId, UserName, name_key, now_millis,
 };
 
 /// Jobs waiting for the writer thread. When it is full, new jobs are refused
@@ -137,7 +137,8 @@ fn configure(connection: &Connection, on_disk: bool) -> StoreResult<()> {
 }
 
 /// Schema versions, applied in order; `PRAGMA user_version` counts those applied.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE users (
         id            INTEGER PRIMARY KEY,
         name          TEXT NOT NULL,
@@ -190,16 +191,60 @@ const MIGRATIONS: &[&str] = &[r#"
     );
     INSERT INTO channels (id, name, name_key, kind, created_at)
         VALUES (1, 'General', 'general', 'public', 0);
-"#];
+"#,
+    r#"
+    -- Who put a member into a channel (NULL when they joined themselves),
+    -- so the invitee can be told who added them.
+    ALTER TABLE members ADD COLUMN added_by INTEGER REFERENCES users(id);
+"#,
+];
 
 fn migrate(connection: &Connection) -> StoreResult<()> {
     let applied: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(backend)?;
     let applied = usize::try_from(applied).unwrap_or(0);
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
-        let script = format!("BEGIN; {migration}; PRAGMA user_version = {}; COMMIT;", index + 1);
-        connection.execute_batch(&script).map_err(backend)?;
+        connection.execute_batch(&format!("BEGIN; {migration};")).map_err(backend)?;
+        // Steps written in Rust run inside the same transaction, so a
+        // migration is applied whole or not at all.
+        let finished =
+            if index + 1 == RENAMED_KEYS_MIGRATION { rekey_channel_names(connection) } else { Ok(()) }
+                .and_then(|()| {
+                    let version = format!("PRAGMA user_version = {}; COMMIT;", index + 1);
+                    connection.execute_batch(&version).map_err(backend)
+                });
+        if let Err(error) = finished {
+            let _ = connection.execute_batch("ROLLBACK");
+            return Err(error);
+        }
     }
     debug_assert_eq!(GENERAL, "General", "the migration above names General");
+    Ok(())
+}
+
+/// The migration after which channel name keys are confusable skeletons
+/// (`model::name_key`) rather than lower-cased names.
+const RENAMED_KEYS_MIGRATION: usize = 2;
+
+/// Recomputes every channel's name key in Rust, which SQL cannot do. Two
+/// public channels that now share a key (one made to look like the other)
+/// cannot both hold it: the older keeps it, the younger keeps its old key,
+/// so it stays listed but no longer answers to the name.
+fn rekey_channel_names(connection: &Connection) -> StoreResult<()> {
+    let channels: Vec<(i64, String)> = connection
+        .prepare("SELECT id, name FROM channels WHERE kind <> 'dm' ORDER BY id")
+        .and_then(|mut s| s.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?.collect())
+        .map_err(backend)?;
+    for (id, name) in channels {
+        let updated = connection
+            .execute("UPDATE channels SET name_key = ?1 WHERE id = ?2", params![name_key(&name), id]);
+        match updated {
+            Ok(_) => {}
+            Err(error) if is_unique_violation(&error) => {
+                tracing::warn!(channel = id, "a look-alike public channel name keeps its old key");
+            }
+            Err(error) => return Err(backend(error)),
+        }
+    }
     Ok(())
 }
 
@@ -392,16 +437,19 @@ fn dm_member_names(connection: &Connection, channel: ChannelId) -> StoreResult<V
     Ok(names)
 }
 
-/// Columns: id, name, kind, last_seq, read_seq (NULL when not a member).
+/// Columns: id, name, kind, last_seq, read_seq (NULL when not a member),
+/// the name of who added the member (NULL when they joined themselves).
 fn view_from_row(connection: &Connection, row: &rusqlite::Row<'_>) -> StoreResult<ChannelView> {
-    let read = |row: &rusqlite::Row<'_>| -> rusqlite::Result<(Channel, Seq, Option<i64>)> {
+    type Columns = (Channel, Seq, Option<i64>, Option<String>);
+    let read = |row: &rusqlite::Row<'_>| -> rusqlite::Result<Columns> {
         Ok((
             Channel { id: ChannelId(row.get(0)?), name: row.get(1)?, kind: kind_of(row.get(2)?)? },
             Seq(row.get(3)?),
             row.get(4)?,
+            row.get(5)?,
         ))
     };
-    let (channel, last_seq, read_seq) = read(row).map_err(backend)?;
+    let (channel, last_seq, read_seq, added_by) = read(row).map_err(backend)?;
     let dm_members = if channel.kind == ChannelKind::Direct {
         dm_member_names(connection, channel.id)?
     } else {
@@ -413,21 +461,17 @@ fn view_from_row(connection: &Connection, row: &rusqlite::Row<'_>) -> StoreResul
         read_seq: Seq(read_seq.unwrap_or(0)),
         member: read_seq.is_some(),
         dm_members,
+        added_by,
     })
 }
 
 fn query_views(
     connection: &Connection,
     sql: &str,
-    viewer: UserId,
-    channel: Option<ChannelId>,
+    parameters: impl rusqlite::Params,
 ) -> StoreResult<Vec<ChannelView>> {
     let mut statement = connection.prepare_cached(sql).map_err(backend)?;
-    let mut rows = match channel {
-        Some(channel) => statement.query(params![viewer.0, channel.0]),
-        None => statement.query(params![viewer.0]),
-    }
-    .map_err(backend)?;
+    let mut rows = statement.query(parameters).map_err(backend)?;
     let mut views = Vec::new();
     while let Some(row) = rows.next().map_err(backend)? {
         views.push(view_from_row(connection, row)?);
@@ -435,11 +479,17 @@ fn query_views(
     Ok(views)
 }
 
-fn add_member_row(connection: &Connection, channel: ChannelId, user: UserId) -> StoreResult<bool> {
+fn add_member_row(
+    connection: &Connection,
+    channel: ChannelId,
+    user: UserId,
+    added_by: Option<UserId>,
+) -> StoreResult<bool> {
     let added = connection
         .execute(
-            "INSERT OR IGNORE INTO members (channel_id, user_id, read_seq, joined_at) VALUES (?1, ?2, 0, ?3)",
-            params![channel.0, user.0, now_millis()],
+            "INSERT OR IGNORE INTO members (channel_id, user_id, read_seq, joined_at, added_by)
+             VALUES (?1, ?2, 0, ?3, ?4)",
+            params![channel.0, user.0, now_millis(), added_by.map(|user| user.0)],
         )
         .map_err(backend)?;
     Ok(added == 1)
@@ -515,7 +565,8 @@ fn query_messages(
         .map_err(backend)
 }
 
-const VIEW_COLUMNS: &str = "c.id, c.name, c.kind, c.last_seq, m.read_seq";
+const VIEW_COLUMNS: &str = "c.id, c.name, c.kind, c.last_seq, m.read_seq, \
+     (SELECT name FROM users WHERE id = m.added_by)";
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -631,9 +682,9 @@ impl Store for SqliteStore {
                     "SELECT c.id FROM channels c
                      LEFT JOIN members m ON m.channel_id = c.id AND m.user_id = ?2
                      WHERE c.name_key = ?1
-                       AND (c.kind = 'public' OR (c.kind = 'private' AND m.user_id IS NOT NULL AND ?3 = 'private'))
+                       AND (c.kind = 'public' OR (c.kind = 'private' AND m.user_id IS NOT NULL))
                      ORDER BY c.kind = 'public' DESC LIMIT 1",
-                    params![name.key(), creator.0, kind.as_str()],
+                    params![name.key(), creator.0],
                     |row| row.get::<_, i64>(0),
                 )
                 .optional()
@@ -656,7 +707,7 @@ impl Store for SqliteStore {
             )
             .map_err(backend)?;
             let id = ChannelId(c.last_insert_rowid());
-            add_member_row(c, id, creator)?;
+            add_member_row(c, id, creator, None)?;
             Ok(Channel { id, name: name.as_str().to_owned(), kind })
         })
         .await
@@ -688,8 +739,8 @@ impl Store for SqliteStore {
                     ChannelId(c.last_insert_rowid())
                 }
             };
-            add_member_row(c, id, a)?;
-            add_member_row(c, id, b)?;
+            add_member_row(c, id, a, None)?;
+            add_member_row(c, id, b, None)?;
             Ok((load_channel(c, id)?.ok_or(StoreError::NoSuchChannel)?, created))
         })
         .await
@@ -699,34 +750,29 @@ impl Store for SqliteStore {
         self.submit(move |c| load_channel(c, id)).await
     }
 
-    async fn channel_by_name(&self, name: &ChannelName, viewer: UserId) -> StoreResult<Option<Channel>> {
+    async fn channels_named(&self, name: &ChannelName, viewer: UserId) -> StoreResult<Vec<ChannelView>> {
         let key = name.key();
         self.submit(move |c| {
-            c.prepare_cached(
-                "SELECT c.id, c.name, c.kind FROM channels c
+            let sql = format!(
+                "SELECT {VIEW_COLUMNS} FROM channels c
                  LEFT JOIN members m ON m.channel_id = c.id AND m.user_id = ?2
                  WHERE c.name_key = ?1 AND (c.kind = 'public' OR (c.kind = 'private' AND m.user_id IS NOT NULL))
-                 ORDER BY c.kind = 'public' DESC, c.id LIMIT 1",
-            )
-            .and_then(|mut s| {
-                s.query_row(params![key, viewer.0], |row| {
-                        Ok(Channel {
-                            id: ChannelId(row.get(0)?),
-                            name: row.get(1)?,
-                            kind: kind_of(row.get(2)?)?,
-                        })
-                    })
-                    .optional()
-                })
-                .map_err(backend)
+                 ORDER BY c.id"
+            );
+            query_views(c, &sql, params![key, viewer.0])
         })
         .await
     }
 
-    async fn add_member(&self, channel: ChannelId, user: UserId) -> StoreResult<bool> {
+    async fn add_member(
+        &self,
+        channel: ChannelId,
+        user: UserId,
+        added_by: Option<UserId>,
+    ) -> StoreResult<bool> {
         self.submit(move |c| {
             load_channel(c, channel)?.ok_or(StoreError::NoSuchChannel)?;
-            add_member_row(c, channel, user)
+            add_member_row(c, channel, user, added_by)
         })
         .await
     }
@@ -774,7 +820,7 @@ impl Store for SqliteStore {
                  LEFT JOIN members m ON m.channel_id = c.id AND m.user_id = ?1
                  WHERE c.id = ?2"
             );
-            query_views(c, &sql, viewer, Some(channel))?.pop().ok_or(StoreError::NoSuchChannel)
+            query_views(c, &sql, params![viewer.0, channel.0])?.pop().ok_or(StoreError::NoSuchChannel)
         })
         .await
     }
@@ -785,19 +831,25 @@ impl Store for SqliteStore {
                 "SELECT {VIEW_COLUMNS} FROM members m JOIN channels c ON c.id = m.channel_id
                  WHERE m.user_id = ?1 ORDER BY c.id"
             );
-            query_views(c, &sql, user, None)
+            query_views(c, &sql, params![user.0])
         })
         .await
     }
 
-    async fn public_channels(&self, viewer: UserId) -> StoreResult<Vec<ChannelView>> {
+    async fn public_channels(&self, viewer: UserId, page: ChannelPage) -> StoreResult<Vec<ChannelView>> {
         self.submit(move |c| {
+            // Names compare byte-wise (SQLite's default BINARY collation,
+            // `COLLATE "C"` on PostgreSQL), so a cursor means the same on
+            // both backends.
             let sql = format!(
                 "SELECT {VIEW_COLUMNS} FROM channels c
                  LEFT JOIN members m ON m.channel_id = c.id AND m.user_id = ?1
-                 WHERE c.kind = 'public' ORDER BY c.name_key"
+                 WHERE c.kind = 'public' AND (c.name > ?2 OR (c.name = ?2 AND c.id > ?3))
+                   AND substr(c.name_key, 1, length(?4)) = ?4
+                 ORDER BY c.name, c.id LIMIT ?5"
             );
-            query_views(c, &sql, viewer, None)
+            let (after_name, after_id) = page.after.unwrap_or_default();
+            query_views(c, &sql, params![viewer.0, after_name, after_id.0, page.prefix, page.limit])
         })
         .await
     }

@@ -81,7 +81,8 @@ browserTest('main screen screenshot (target/screenshots/main.png)', env, async (
 browserTest('at phone width the sidebar hides behind a menu button', env, async (session) => {
   const dora = await server.register('dora');
   const doraWs = await WsClient.connect(server, dora);
-  await doraWs.request({ type: 'create_channel', name: 'random', private: false }); // joins the existing one
+  const listing = await doraWs.request({ type: 'list_channels', prefix: 'random' });
+  await doraWs.request({ type: 'join', channel: listing.channels[0].id });
   doraWs.close();
   const page = await session.newPage({ account: dora, viewport: { width: 390, height: 780 } });
   const sidebar = page.locator('#sidebar');

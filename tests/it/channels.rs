@@ -1,4 +1,4 @@
-//! Channels: creation is idempotent, private channels and DMs are invisible to
+//! Channels: creating an existing name says so, private channels and DMs are invisible to
 //! non-members on every path, invitations open them.
 
 use serde_json::{Value, json};
@@ -39,13 +39,14 @@ async fn a_private_channel_is_invisible_until_an_invite() {
         assert_eq!(reply["code"], "not_found", "{request} answered {reply}");
     }
     // Creating a channel of the same name tells Bob nothing: he simply gets
-    // a new channel of his own, public or private.
-    for private in [true, false] {
-        let reply =
-            bob.request(json!({"type": "create_channel", "name": "Secret Plans", "private": private})).await;
-        assert_eq!(reply["type"], "channel", "{reply}");
-        assert_ne!(reply["channel"]["id"], id);
-    }
+    // a new channel of his own, and then his own is the one that exists.
+    let reply =
+        bob.request(json!({"type": "create_channel", "name": "Secret Plans", "private": false})).await;
+    assert_eq!(reply["type"], "channel", "{reply}");
+    let bobs = reply["channel"]["id"].clone();
+    assert_ne!(bobs, id);
+    let reply = bob.request(json!({"type": "create_channel", "name": "Secret Plans", "private": true})).await;
+    assert_eq!((&reply["code"], &reply["channel"]), (&json!("channel_exists"), &bobs), "{reply}");
     bob.send(json!({"type": "typing", "channel": id})).await;
     alice.assert_no("typing").await;
     // Alice's typing there does not reach Bob.
@@ -99,7 +100,7 @@ async fn direct_messages_are_for_two() {
 }
 
 #[tokio::test]
-async fn creating_an_existing_channel_joins_it_and_keeps_its_history() {
+async fn creating_an_existing_channel_names_it_and_keeps_its_history() {
     let server = TestServer::start().await;
     let (mut alice, _) = server.user("alice").await;
     let (mut bob, _) = server.user("bob").await;
@@ -113,11 +114,13 @@ async fn creating_an_existing_channel_joins_it_and_keeps_its_history() {
     // Posting before joining is refused with a clear code.
     let reply = bob.request(json!({"type": "send", "channel": id, "body": "x", "client_id": "b-0"})).await;
     assert_eq!(reply["code"], "not_member");
-    // "Creating" it again (any case, padded) joins it; history is untouched.
-    let again = create(&mut bob, "  yogurt ", false).await;
-    assert_eq!(again["id"], id);
-    assert_eq!(again["name"], "Yogurt");
-    assert_eq!(again["last_seq"], 1);
+    // "Creating" it again (any case, padded) says it exists and which it
+    // is; joining it then keeps its history.
+    let again = bob.request(json!({"type": "create_channel", "name": "  yogurt "})).await;
+    assert_eq!((&again["code"], &again["channel"]), (&json!("channel_exists"), &json!(id)), "{again}");
+    assert_eq!(again["message"], "#Yogurt already exists");
+    let joined = bob.request(json!({"type": "join", "channel": id})).await;
+    assert_eq!((&joined["channel"]["name"], &joined["channel"]["last_seq"]), (&json!("Yogurt"), &json!(1)));
     let history = bob.request(json!({"type": "history", "channel": id})).await;
     assert_eq!(history["messages"].as_array().unwrap().len(), 1);
     bob.post(id, "second", "b-1").await;
@@ -149,8 +152,9 @@ async fn channel_creation_is_capped_per_user() {
     create(&mut alice, "two", true).await;
     let reply = alice.request(json!({"type": "create_channel", "name": "three"})).await;
     assert_eq!(reply["code"], "limit_reached", "{reply}");
-    // Re-creating an existing one is still fine.
-    create(&mut alice, "one", false).await;
+    // Re-creating an existing one names it, whatever the cap.
+    let reply = alice.request(json!({"type": "create_channel", "name": "one"})).await;
+    assert_eq!(reply["code"], "channel_exists", "{reply}");
 }
 
 #[tokio::test]

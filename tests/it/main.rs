@@ -17,6 +17,7 @@ mod nginx;
 mod people;
 mod presence;
 mod resume;
+mod security;
 mod slow;
 mod socketio;
 mod store;

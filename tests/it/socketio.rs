@@ -23,15 +23,35 @@ struct RawSocketIo {
 impl RawSocketIo {
     /// Opens the Engine.IO session; fails with the HTTP error if refused.
     async fn open(server: &TestServer, origin: Option<&str>) -> Result<Self, String> {
+        Self::open_with(server, origin, None).await.map(|(socket, _)| socket)
+    }
+
+    /// As [`Self::open`], sending `cookie` as a browser would; also returns
+    /// the `Set-Cookie` values of the handshake's answer.
+    async fn open_with(
+        server: &TestServer,
+        origin: Option<&str>,
+        cookie: Option<&str>,
+    ) -> Result<(Self, Vec<String>), String> {
         let url = format!("ws://{}/socket.io/?EIO=4&transport=websocket", server.addr);
         let mut request = url.into_client_request().unwrap();
         if let Some(origin) = origin {
             request.headers_mut().insert("Origin", origin.parse().unwrap());
         }
-        let (mut socket, _) = tokio_tungstenite::connect_async(request).await.map_err(|e| e.to_string())?;
+        if let Some(cookie) = cookie {
+            request.headers_mut().insert("Cookie", cookie.parse().unwrap());
+        }
+        let (mut socket, response) =
+            tokio_tungstenite::connect_async(request).await.map_err(|e| e.to_string())?;
+        let set_cookies = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|value| value.to_str().unwrap().to_owned())
+            .collect();
         let open = Self::next_text(&mut socket, "the Engine.IO open packet").await;
         assert!(open.starts_with("0{") && open.contains("\"sid\""), "open packet: {open}");
-        Ok(Self { socket, backlog: VecDeque::new() })
+        Ok((Self { socket, backlog: VecDeque::new() }, set_cookies))
     }
 
     async fn next_text(socket: &mut WebSocketStream<MaybeTlsStream<TcpStream>>, what: &str) -> String {
@@ -65,6 +85,48 @@ impl RawSocketIo {
         let refused = reply.strip_prefix("44").unwrap_or_else(|| panic!("connect answer: {reply}"));
         let refused: Value = serde_json::from_str(refused).unwrap();
         Err(refused["message"].as_str().unwrap().to_owned())
+    }
+
+    /// Emits with an acknowledgement id and returns the acknowledgement.
+    async fn request(&mut self, id: u32, event: &str, payload: Value) -> Value {
+        let packet = format!("42{id}{}", json!([event, payload]));
+        self.socket.send(WsMessage::text(packet)).await.unwrap();
+        let prefix = format!("43{id}");
+        loop {
+            let text = Self::next_text(&mut self.socket, &format!("the ack of {event}")).await;
+            if let Some(ack) = text.strip_prefix(&prefix) {
+                return serde_json::from_str::<Value>(ack).unwrap()[0].clone();
+            }
+            if let Some(array) = text.strip_prefix("42") {
+                let array: Value = serde_json::from_str(array).unwrap();
+                self.backlog.push_back((array[0].as_str().unwrap().to_owned(), array[1].clone()));
+            }
+        }
+    }
+
+    /// Waits until the server disconnects this socket (a Socket.IO
+    /// disconnect packet or the end of the WebSocket); events before it stay
+    /// readable.
+    async fn disconnected(&mut self) {
+        loop {
+            let frame = tokio::time::timeout(RECEIVE_TIMEOUT, self.socket.next())
+                .await
+                .unwrap_or_else(|_| panic!("timed out waiting for the server to disconnect"));
+            match frame {
+                None | Some(Err(_)) => return,
+                Some(Ok(WsMessage::Close(_))) => return,
+                Some(Ok(WsMessage::Text(text))) if text.as_str() == "41" || text.as_str() == "1" => return,
+                Some(Ok(WsMessage::Text(text))) => {
+                    if let Some(array) = text.as_str().strip_prefix("42") {
+                        let array: Value = serde_json::from_str(array).unwrap();
+                        self.backlog.push_back((array[0].as_str().unwrap().to_owned(), array[1].clone()));
+                    } else if text.as_str() == "2" {
+                        self.socket.send(WsMessage::text("3")).await.unwrap();
+                    }
+                }
+                Some(Ok(_)) => {}
+            }
+        }
     }
 
     async fn emit(&mut self, event: &str, payload: Value) {
@@ -240,4 +302,118 @@ async fn fuzz_socketio_payloads_are_answered_or_refused() {
     after.take("new user", |_| true).await;
     after.emit("new message", json!({"message": "after the storm", "channel": "General"})).await;
     assert_eq!(watcher.message_with_body("after the storm").await["sender"], "after");
+}
+
+/// A public channel named like a user's private one must never capture what
+/// that user types: each name means one channel for them, the one listed.
+#[tokio::test]
+async fn a_public_namesake_never_captures_a_private_channel() {
+    let server = TestServer::start().await;
+    let alice_token = server.register("alice").await;
+    let mut alice_native = crate::harness::Client::connect(&server, &alice_token).await;
+    alice_native.hello(json!({})).await;
+    let private = alice_native
+        .request(json!({"type": "create_channel", "name": "secret-plans", "private": true}))
+        .await;
+    let private_id = private["channel"]["id"].as_i64().unwrap();
+    let mut alice = RawSocketIo::open(&server, None).await.expect("the handshake");
+    alice.join(json!({"token": alice_token})).await.expect("a session admits");
+
+    // Mallory cannot see alice's channel, so she may make a public one of
+    // that name; alice hears of it as "secret-plans #<id>".
+    let (mut mallory, _) = server.user("mallory").await;
+    let public = mallory.request(json!({"type": "create_channel", "name": "secret-plans"})).await;
+    let public_id = public["channel"]["id"].as_i64().unwrap();
+    let public_name = format!("secret-plans #{public_id}");
+    assert_eq!(alice.take("new channel", |_| true).await, json!(public_name));
+
+    // After a reconnect (a fresh listing) each name appears once.
+    alice.emit("get all channels", Value::Null).await;
+    let listed = alice.take("get all channels", |_| true).await;
+    assert_eq!(listed, json!(["General", "secret-plans", public_name]));
+
+    // The plain name is alice's private channel; what she types there stays there.
+    alice.emit("user changed channel", json!("secret-plans")).await;
+    assert_eq!(alice.take("user changed channel", |_| true).await["channel"], "secret-plans");
+    alice.emit("new message", json!({"message": "for my eyes only", "channel": "secret-plans"})).await;
+    let stored = alice_native.message_with_body("for my eyes only").await;
+    assert_eq!(stored["channel"], private_id);
+    mallory.assert_none(|f| f["body"] == "for my eyes only", "alice's private message").await;
+    let history = mallory.request(json!({"type": "history", "channel": public_id})).await;
+    assert_eq!(history["messages"], json!([]));
+
+    // The suffixed name reaches the public channel, and is shown as such.
+    alice.emit("user changed channel", json!(public_name)).await;
+    assert_eq!(alice.take("user changed channel", |_| true).await["channel"], json!(public_name));
+    alice.emit("new message", json!({"message": "hello mallory", "channel": public_name})).await;
+    assert_eq!(mallory.message_with_body("hello mallory").await["channel"], public_id);
+    let echoed = alice.take("new message", |m| m["message"] == "hello mallory").await;
+    assert_eq!(echoed["channel"], json!(public_name));
+    // "Creating" the name again switches to what it means to alice.
+    alice.emit("new channel", json!("Secret-Plans")).await;
+    assert_eq!(alice.take("user changed channel", |_| true).await["channel"], "secret-plans");
+}
+
+const LENA_BROWSER: &str = "natter_sio=1111111111111111111111111111111111111111111111111111111111111111";
+
+/// A guest that lost its connection gets its name back only from the same
+/// browser (its `natter_sio` cookie), never just from the same address.
+#[tokio::test]
+async fn a_lingering_guest_name_needs_the_browsers_secret() {
+    let limits =
+        natter::limits::Limits { presence_grace: std::time::Duration::from_secs(30), ..test_limits() };
+    let server = TestServer::start_with(limits, true).await;
+    // A browser without the cookie is given one on its first handshake.
+    let (mut first_visit, set_cookies) =
+        RawSocketIo::open_with(&server, None, None).await.expect("the handshake");
+    let issued =
+        set_cookies.iter().find(|c| c.starts_with("natter_sio=")).expect("a natter_sio cookie is set");
+    assert!(issued.contains("HttpOnly") && issued.contains("SameSite=Strict"), "{issued}");
+    first_visit.join(json!({})).await.expect("guests are allowed");
+
+    let (mut lena, set_cookies) =
+        RawSocketIo::open_with(&server, None, Some(LENA_BROWSER)).await.expect("the handshake");
+    assert!(set_cookies.is_empty(), "a browser with a secret keeps it: {set_cookies:?}");
+    lena.join(json!({})).await.expect("guests are allowed");
+    lena.emit("new user", json!("lena")).await;
+    assert_eq!(lena.take("new user", |_| true).await, json!("lena"));
+    drop(lena);
+
+    // Someone else at the same address (everyone here is 127.0.0.1), with
+    // another browser's secret or none, within the grace period: refused.
+    let other_browser = "natter_sio=2222222222222222222222222222222222222222222222222222222222222222";
+    for cookie in [Some(other_browser), None] {
+        let (mut stranger, _) = RawSocketIo::open_with(&server, None, cookie).await.expect("the handshake");
+        stranger.join(json!({})).await.expect("guests are allowed");
+        stranger.emit("new user", json!("lena")).await;
+        let error = stranger.take("error", |_| true).await;
+        assert_eq!(error["code"], "name_in_use", "{cookie:?}: {error}");
+    }
+    // Lena's browser gets her name back.
+    let (mut back, _) =
+        RawSocketIo::open_with(&server, None, Some(LENA_BROWSER)).await.expect("the handshake");
+    back.join(json!({})).await.expect("guests are allowed");
+    back.emit("new user", json!("lena")).await;
+    assert_eq!(back.take("new user", |name| name == "lena").await, json!("lena"));
+}
+
+/// A guest socket that took a token in its `new user` acknowledgement is
+/// closed when that token is logged out, like every other session's sockets.
+#[tokio::test]
+async fn logging_out_a_socketio_guests_token_closes_its_socket() {
+    let server = TestServer::start_with(test_limits(), true).await;
+    let mut guest = RawSocketIo::open(&server, None).await.expect("the handshake");
+    guest.join(json!({})).await.expect("guests are allowed");
+    let ack = guest.request(1, "new user", json!("visitor")).await;
+    let token = ack["token"].as_str().expect("a token in the ack").to_owned();
+    let logout = reqwest::Client::new()
+        .post(server.url("/api/logout"))
+        .header("Authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 204);
+    guest.disconnected().await;
+    let error = guest.take("error", |_| true).await;
+    assert_eq!(error["code"], "unauthorized", "{error}");
 }

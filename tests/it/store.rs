@@ -103,17 +103,30 @@ async fn channels_and_membership(store: Arc<dyn Store>) {
         store.create_channel(&channel_name("secret"), ChannelKind::Private, alice.id, 10).await.unwrap();
     // Lookup by name ignores case and returns the stored spelling; private
     // channels are found by their members only.
-    assert_eq!(store.channel_by_name(&channel_name("YOGURT"), bob.id).await.unwrap(), Some(yogurt.clone()));
+    let named = |views: Vec<natter::model::ChannelView>| -> Vec<(ChannelId, ChannelKind)> {
+        views.into_iter().map(|v| (v.channel.id, v.channel.kind)).collect()
+    };
+    let found = store.channels_named(&channel_name("YOGURT"), bob.id).await.unwrap();
+    assert_eq!(found.iter().map(|v| &v.channel).collect::<Vec<_>>(), [&yogurt]);
     assert_eq!(
-        store.channel_by_name(&channel_name("general"), bob.id).await.unwrap().map(|c| c.id),
-        Some(GENERAL)
+        named(store.channels_named(&channel_name("general"), bob.id).await.unwrap()),
+        [(GENERAL, ChannelKind::Public)]
     );
     assert_eq!(
-        store.channel_by_name(&channel_name("Secret"), alice.id).await.unwrap().map(|c| c.kind),
-        Some(ChannelKind::Private)
+        named(store.channels_named(&channel_name("Secret"), alice.id).await.unwrap()),
+        [(secret.id, ChannelKind::Private)]
     );
-    assert_eq!(store.channel_by_name(&channel_name("Secret"), bob.id).await.unwrap(), None);
-    assert_eq!(store.channel_by_name(&channel_name("nowhere"), alice.id).await.unwrap(), None);
+    assert!(store.channels_named(&channel_name("Secret"), bob.id).await.unwrap().is_empty());
+    assert!(store.channels_named(&channel_name("nowhere"), alice.id).await.unwrap().is_empty());
+    // Look-alike names are the same name.
+    match store.create_channel(&channel_name("Gеneral"), ChannelKind::Public, bob.id, 10).await {
+        Err(StoreError::ChannelExists(existing)) => assert_eq!(existing.id, GENERAL),
+        other => panic!("expected ChannelExists for a look-alike of General, got {other:?}"),
+    }
+    assert_eq!(
+        named(store.channels_named(&channel_name("ＧＥＮＥＲＡＬ"), bob.id).await.unwrap()),
+        [(GENERAL, ChannelKind::Public)]
+    );
     assert!(matches!(
         store.create_channel(&channel_name("third"), ChannelKind::Public, alice.id, 2).await,
         Err(StoreError::LimitReached)
@@ -127,8 +140,16 @@ async fn channels_and_membership(store: Arc<dyn Store>) {
     let bobs_secret =
         store.create_channel(&channel_name("secret"), ChannelKind::Private, bob.id, 10).await.unwrap();
     assert_ne!(bobs_secret.id, secret.id);
+    // A public channel may not take the name of a private one its creator
+    // is in (that would be two channels of one name for them)...
+    match store.create_channel(&channel_name("Secret"), ChannelKind::Public, bob.id, 10).await {
+        Err(StoreError::ChannelExists(existing)) => assert_eq!(existing.id, bobs_secret.id),
+        other => panic!("expected ChannelExists, got {other:?}"),
+    }
+    // ...but it may take one its creator cannot see: nothing is revealed.
+    let carol = store.create_user(&name("carol"), "h").await.unwrap();
     let public_secret =
-        store.create_channel(&channel_name("Secret"), ChannelKind::Public, bob.id, 10).await.unwrap();
+        store.create_channel(&channel_name("Secret"), ChannelKind::Public, carol.id, 10).await.unwrap();
     assert_eq!(public_secret.kind, ChannelKind::Public);
     match store.create_channel(&channel_name("secret"), ChannelKind::Private, alice.id, 10).await {
         Err(StoreError::ChannelExists(existing)) => {
@@ -136,24 +157,45 @@ async fn channels_and_membership(store: Arc<dyn Store>) {
         }
         other => panic!("expected ChannelExists, got {other:?}"),
     }
+    // Alice can now name two channels "secret": both are found, oldest first.
+    assert_eq!(
+        named(store.channels_named(&channel_name("secret"), alice.id).await.unwrap()),
+        [(secret.id, ChannelKind::Private), (public_secret.id, ChannelKind::Public)]
+    );
 
+    let page = |prefix: &str, after: Option<(&str, ChannelId)>, limit: u32| natter::store::ChannelPage {
+        prefix: natter::model::name_key(prefix),
+        after: after.map(|(name, id)| (name.to_owned(), id)),
+        limit,
+    };
     let public: Vec<(String, bool)> = store
-        .public_channels(bob.id)
+        .public_channels(bob.id, page("", None, 100))
         .await
         .unwrap()
         .into_iter()
         .map(|v| (v.channel.name, v.member))
         .collect();
-    let expected = [("General", true), ("Secret", true), ("Yogurt", false)];
+    let expected = [("General", true), ("Secret", false), ("Yogurt", false)];
     assert_eq!(public, expected.map(|(name, member)| (name.to_owned(), member)));
+    // Pages: a limit, a cursor (the last key seen) and a prefix.
+    let names = |views: Vec<natter::model::ChannelView>| -> Vec<String> {
+        views.into_iter().map(|v| v.channel.name).collect()
+    };
+    assert_eq!(names(store.public_channels(bob.id, page("", None, 2)).await.unwrap()), ["General", "Secret"]);
+    let after_secret = Some(("Secret", public_secret.id));
+    assert_eq!(names(store.public_channels(bob.id, page("", after_secret, 2)).await.unwrap()), ["Yogurt"]);
+    assert_eq!(names(store.public_channels(bob.id, page("YO", None, 10)).await.unwrap()), ["Yogurt"]);
+    assert!(store.public_channels(bob.id, page("zz", None, 10)).await.unwrap().is_empty());
 
-    assert!(store.add_member(yogurt.id, bob.id).await.unwrap());
-    assert!(!store.add_member(yogurt.id, bob.id).await.unwrap());
-    assert!(matches!(store.add_member(ChannelId(999), bob.id).await, Err(StoreError::NoSuchChannel)));
+    assert!(store.add_member(yogurt.id, bob.id, Some(alice.id)).await.unwrap());
+    assert!(!store.add_member(yogurt.id, bob.id, None).await.unwrap());
+    assert!(matches!(store.add_member(ChannelId(999), bob.id, None).await, Err(StoreError::NoSuchChannel)));
     assert_eq!(store.members(yogurt.id).await.unwrap(), vec![alice.id, bob.id]);
+    assert_eq!(store.channel_view(yogurt.id, bob.id).await.unwrap().added_by.as_deref(), Some("alice"));
+    assert_eq!(store.channel_view(yogurt.id, alice.id).await.unwrap().added_by, None, "the creator joined");
     let of_bob: Vec<ChannelId> =
         store.channels_of(bob.id).await.unwrap().iter().map(|v| v.channel.id).collect();
-    assert_eq!(of_bob, vec![GENERAL, yogurt.id, bobs_secret.id, public_secret.id]);
+    assert_eq!(of_bob, vec![GENERAL, yogurt.id, bobs_secret.id]);
     assert!(store.remove_member(yogurt.id, bob.id).await.unwrap());
     assert!(!store.remove_member(yogurt.id, bob.id).await.unwrap());
 
@@ -165,14 +207,19 @@ async fn channels_and_membership(store: Arc<dyn Store>) {
     assert!(created);
     assert_eq!(dm.kind, ChannelKind::Direct);
     // A DM's display name is not an address.
-    assert_eq!(store.channel_by_name(&channel_name(&dm.name), alice.id).await.unwrap(), None);
+    assert!(store.channels_named(&channel_name(&dm.name), alice.id).await.unwrap().is_empty());
     let (again, created_again) = store.open_dm(bob.id, alice.id).await.unwrap();
     assert_eq!((again.id, created_again), (dm.id, false), "one DM per pair");
     let view = store.channel_view(dm.id, bob.id).await.unwrap();
     assert_eq!(view.dm_members, vec!["alice".to_owned(), "bob".to_owned()]);
     assert!(view.member);
-    let public_ids: HashSet<ChannelId> =
-        store.public_channels(bob.id).await.unwrap().iter().map(|v| v.channel.id).collect();
+    let public_ids: HashSet<ChannelId> = store
+        .public_channels(bob.id, page("", None, 100))
+        .await
+        .unwrap()
+        .iter()
+        .map(|v| v.channel.id)
+        .collect();
     assert!(!public_ids.contains(&dm.id) && !public_ids.contains(&secret.id));
 }
 

@@ -80,13 +80,13 @@ export const frames = {
   history: (channel, before, limit = HISTORY_PAGE) =>
     before == null ? { type: 'history', channel, limit } : { type: 'history', channel, before, limit },
   createChannel: (name, isPrivate) => ({ type: 'create_channel', name, private: isPrivate }),
-  /**
-   * A page of public channels. The one switch for server-side search: the
-   * server this UI ships with does not take `prefix`/`after` yet (it refuses
-   * unknown fields), so they are not sent and the browse dialog filters what
-   * it got; once it does, send them here and the dialog pages by itself.
-   */
-  listChannels: (prefix, after) => ({ type: 'list_channels' }),
+  /** A page of public channels whose names start with `prefix`, after the `next` cursor `after`. */
+  listChannels: (prefix, after) => {
+    const frame = { type: 'list_channels' };
+    if (prefix) frame.prefix = prefix;
+    if (after) frame.after = after;
+    return frame;
+  },
   join: (channel) => ({ type: 'join', channel }),
   leave: (channel) => ({ type: 'leave', channel }),
   invite: (channel, user) => ({ type: 'invite', channel, user }),

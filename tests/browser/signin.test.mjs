@@ -68,3 +68,24 @@ browserTest('after signing out, the form is Sign in with the name filled in', en
   await waitForChat(page);
   assert.equal(await page.locator('#me-name').textContent(), 'gina');
 });
+
+browserTest('eleven people signing in from one address within a minute all get in', env, async (session) => {
+  // One office, one address: only failed sign-ins count against its limit.
+  const names = Array.from({ length: 11 }, (_, i) => `office${i + 1}`);
+  for (const name of names) await server.register(name);
+  for (const name of names) {
+    const page = await session.newPage({ label: name });
+    await page.locator('#auth-username').fill(name);
+    await page.locator('#auth-password').fill('correct horse battery');
+    await page.locator('#auth-password').press('Enter');
+    await waitForChat(page);
+    assert.equal(await page.locator('#me-name').textContent(), name, `${name} is signed in`);
+    await page.context().close();
+  }
+  // A wrong password is still refused, inline.
+  const page = await session.newPage({ label: 'typo' });
+  await page.locator('#auth-username').fill('office1');
+  await page.locator('#auth-password').fill('not the password');
+  await page.locator('#auth-password').press('Enter');
+  await waitFor('the wrong-password message', async () => (await page.locator('#auth-error').textContent()) === 'Wrong username or password.');
+});

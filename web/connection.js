@@ -93,7 +93,7 @@ export class Connection extends EventTarget {
     super();
     this.probe = probe;
     this.probeTimer = null;
-    /** A probe found the server unreachable during this outage. */
+    /** The link was lost, or a probe found the server unreachable, since the last refusal. */
     this.serverWasDown = false;
     this.resume = resume;
     this.sessionValid = sessionValid;
@@ -223,6 +223,12 @@ export class Connection extends EventTarget {
         return;
       }
       if (BACK_OFF_CLOSES.has(event.code)) this.attempt = Math.max(this.attempt, MIN_ATTEMPT_AFTER_BACK_OFF_CLOSE);
+      // A working link that dropped (a restart, a network change) is an outage:
+      // once the server answers again, reconnect at once. A connection refused
+      // before `welcome` may be the server answering and turning us away: the
+      // session check below (or a probe) tells which. Closes that ask us to
+      // back off never count.
+      if (welcomed) this.serverWasDown = !BACK_OFF_CLOSES.has(event.code);
       this.scheduleReconnect(welcomed);
     };
     // onerror is always followed by onclose, which does the work.
@@ -256,8 +262,10 @@ export class Connection extends EventTarget {
       let valid = true;
       try {
         valid = await this.sessionValid();
+        this.serverWasDown = false; // It answers: the connection was turned away, not lost.
       } catch {
         valid = true; // The server is unreachable: keep trying.
+        this.serverWasDown = true;
       }
       if (this.stopped) return;
       // Meanwhile "Retry now" or the `online` event may have opened a socket (which
@@ -353,6 +361,7 @@ export class Connection extends EventTarget {
       this.pongTimer = setTimeout(() => {
         // A half-open link: drop it ourselves instead of waiting for TCP to notice.
         this.dropSocket(4000);
+        this.serverWasDown = true;
         if (!this.stopped) this.scheduleReconnect(true);
       }, PONG_TIMEOUT_MS);
     }, PING_EVERY_MS);

@@ -137,11 +137,19 @@ function browseDialog({ store, connection, switchTo }) {
   let generation = 0;
   let timer = null;
 
+  /** The filter text the held `channels` answer (a paging server filters by it). */
+  let answered = '';
+
   function draw() {
-    const needle = filter.value.trim().toLocaleLowerCase();
-    // A paging server has applied the prefix already; a whole list is filtered here.
-    shown = (serverPages ? channels : channels.filter((channel) => channel.name.toLocaleLowerCase().includes(needle)))
-      .sort((a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' }));
+    const text = filter.value.trim();
+    const needle = text.toLocaleLowerCase();
+    // A paging server has applied the prefix already (comparing as names are,
+    // look-alike letters included); until its answer for this text is here,
+    // what is held is narrowed by the plain prefix. A whole list is filtered here.
+    let held = channels;
+    if (!serverPages) held = channels.filter((channel) => channel.name.toLocaleLowerCase().includes(needle));
+    else if (answered !== text) held = channels.filter((channel) => channel.name.toLocaleLowerCase().startsWith(needle));
+    shown = held.sort((a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' }));
     more.hidden = !(serverPages && next);
     status.textContent = channels.length ? (shown.length ? '' : 'No channel matches.') : 'No public channels yet.';
     replaceChildren(
@@ -191,10 +199,12 @@ function browseDialog({ store, connection, switchTo }) {
       next = null;
     }
     const mine = generation;
+    const text = filter.value.trim();
     try {
-      const reply = await connection.request(frames.listChannels(filter.value.trim(), reset ? null : next));
+      const reply = await connection.request(frames.listChannels(text, reset ? null : next));
       if (mine !== generation) return; // The filter changed meanwhile.
       serverPages = reply.has_more !== undefined;
+      answered = text;
       channels = reset ? reply.channels : [...channels, ...reply.channels];
       next = reply.has_more ? reply.next ?? null : null;
       draw();
@@ -211,9 +221,14 @@ function browseDialog({ store, connection, switchTo }) {
     timer = setTimeout(() => load(true), 200);
   });
   more.addEventListener('click', () => load(false));
-  filter.addEventListener('keydown', (event) => {
+  filter.addEventListener('keydown', async (event) => {
     if (event.key !== 'Enter' || event.isComposing) return;
     event.preventDefault();
+    // Typed faster than the pause before asking: ask now, so Enter takes the real first match.
+    if (serverPages && answered !== filter.value.trim()) {
+      clearTimeout(timer);
+      await load(true);
+    }
     const top = shown[0];
     if (!top) return;
     if (top.member || store.channels.has(top.id)) openChannel(top.id);

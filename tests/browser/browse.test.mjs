@@ -56,4 +56,12 @@ browserTest('browsing searches on the server and pages with Load more', env, asy
   await waitFor('room-110 to room-119', async () => (await listed()).join() === rooms.slice(109, 119).join());
   await dialog.getByLabel('Filter channels').press('Enter');
   await waitFor('room-110 joined and open', async () => (await page.locator('#channel-title .title-text').textContent()) === 'room-110');
+
+  // Enter straight after typing, before the pause that asks the server, still
+  // takes the first match of what was typed.
+  await page.getByRole('button', { name: 'Browse channels' }).click();
+  await waitFor('the list loaded again', async () => (await listed()).length === 100);
+  await dialog.getByLabel('Filter channels').fill('room-05');
+  await dialog.getByLabel('Filter channels').press('Enter');
+  await waitFor('room-050 joined and open', async () => (await page.locator('#channel-title .title-text').textContent()) === 'room-050');
 });

@@ -227,3 +227,29 @@ test('a server that answered all along keeps its backoff', async (t) => {
   assert.equal(probes, 1, 'probing stops once the server is seen answering');
   connection.stop();
 });
+
+test('a link that dropped is resumed as soon as the server answers, even after a short outage', async (t) => {
+  let probes = 0;
+  const { connection, sockets, lastDelay } = connect(t, {
+    probe: async () => {
+      probes += 1;
+      return true; // The server was back before the first probe.
+    },
+  });
+  await failUntilProbing(t, sockets, lastDelay);
+  // The backed-off retry gets in; the link works, then drops again within
+  // seconds (a restart), so the backoff has not started over.
+  t.mock.timers.tick(2000);
+  sockets.at(-1).accept();
+  sockets.at(-1).deliver(WELCOME);
+  sockets.at(-1).drop(1001);
+  assert.ok(lastDelay() > 1000, `a long retry delay (${lastDelay()} ms)`);
+  const before = sockets.length;
+  const probesBefore = probes;
+  t.mock.timers.tick(500);
+  await settle();
+  t.mock.timers.tick(0);
+  assert.equal(probes, probesBefore + 1, 'one probe');
+  assert.equal(sockets.length, before + 1, 'reconnected at the first probe that found the server answering');
+  connection.stop();
+});

@@ -28,9 +28,9 @@ use crate::limits::{Limits, TokenBucket};
 use crate::metrics::Metrics;
 use crate::model::{
     Channel, ChannelId, ChannelKind, ChannelName, ChannelView, ClientId, GENERAL, Message, MessageBody, Seq,
-    User, UserId,
+    SystemKind, User, UserId,
 };
-use crate::store::{Appended, ChannelPage, NewMessage, Store, StoreError};
+use crate::store::{Appended, ChannelPage, NewMessage, NewSystemLine, Store, StoreError};
 
 pub mod names;
 
@@ -1041,7 +1041,7 @@ impl Hub {
 
     /// Makes `user` a member of a readable channel if they are not one yet
     /// (joining a public channel), without telling anyone when nothing changed.
-    pub async fn enter(&self, user: &User, channel: &Channel) -> Result<ChannelView, HubError> {
+    pub async fn enter(self: &Arc<Self>, user: &User, channel: &Channel) -> Result<ChannelView, HubError> {
         if self.store.is_member(channel.id, user.id).await? {
             return Ok(self.store.channel_view(channel.id, user.id).await?);
         }
@@ -1075,13 +1075,17 @@ impl Hub {
     }
 
     /// Joins a public channel.
-    pub async fn join(&self, user: &User, channel: ChannelId) -> Result<ChannelView, HubError> {
+    pub async fn join(self: &Arc<Self>, user: &User, channel: ChannelId) -> Result<ChannelView, HubError> {
         let found = self.readable_channel(user, channel).await?;
         if found.kind != ChannelKind::Public && !self.store.is_member(channel, user.id).await? {
             return Err(HubError::NotFound);
         }
-        self.store.add_member(channel, user.id, None).await?;
-        self.joined(user.id, channel).await
+        let added = self.store.add_member(channel, user.id, None).await?;
+        let view = self.joined(user.id, channel).await?;
+        if added {
+            self.record_line(channel, user.id, SystemKind::Joined, user.id).await;
+        }
+        Ok(view)
     }
 
     /// After a membership was stored: tell the user's connections here and
@@ -1094,7 +1098,7 @@ impl Hub {
     }
 
     /// Leaves a channel. General and DMs cannot be left.
-    pub async fn leave(&self, user: &User, channel: ChannelId) -> Result<(), HubError> {
+    pub async fn leave(self: &Arc<Self>, user: &User, channel: ChannelId) -> Result<(), HubError> {
         let found = self.readable_channel(user, channel).await?;
         if found.kind == ChannelKind::Direct {
             return Err(HubError::Forbidden("direct messages cannot be left"));
@@ -1106,13 +1110,14 @@ impl Hub {
             return Err(HubError::NotMember);
         }
         self.unsubscribe_user(user.id, channel);
+        self.record_line(channel, user.id, SystemKind::Left, user.id).await;
         self.bus.publish(BusEvent::Left { channel, user: user.id }).await;
         Ok(())
     }
 
     /// Adds `invitee` to a channel the inviter is a member of.
     pub async fn invite(
-        &self,
+        self: &Arc<Self>,
         inviter: &User,
         channel: ChannelId,
         invitee: &str,
@@ -1142,8 +1147,30 @@ impl Hub {
         }
         if self.store.add_member(channel, invitee.id, Some(inviter.id)).await? {
             self.joined(invitee.id, channel).await?;
+            self.record_line(channel, inviter.id, SystemKind::Added, invitee.id).await;
         }
         Ok(self.store.channel_view(channel, inviter.id).await?)
+    }
+
+    /// Writes a system line ("carol joined", "mallory added carol") into the
+    /// channel's stream and delivers it like a message, here and on the
+    /// other nodes. Best effort: the membership change it describes is
+    /// already stored, and a line that cannot be stored is only logged.
+    async fn record_line(
+        self: &Arc<Self>,
+        channel: ChannelId,
+        actor: UserId,
+        kind: SystemKind,
+        subject: UserId,
+    ) {
+        let line = NewSystemLine { channel, actor, kind, subject, client_id: system_client_id() };
+        match self.store.append_system(line).await {
+            Ok(message) => {
+                self.accept_message(message.clone());
+                self.bus.publish(BusEvent::Message(message)).await;
+            }
+            Err(error) => tracing::warn!(%error, channel = channel.0, "cannot record a system line"),
+        }
     }
 
     /// Takes one of the invitations `invitee` may receive per hour, on this
@@ -1196,6 +1223,16 @@ impl Hub {
         self.bus.publish(BusEvent::Read { channel, user: user.id, seq: marker }).await;
         Ok(())
     }
+}
+
+/// The idempotency key of a system line: random, so it never collides with
+/// the keys its sender chooses (theirs are at most 64 characters too, but a
+/// 128-bit random suffix is never guessed).
+fn system_client_id() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the operating system provides randomness");
+    let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    format!("sys-{hex}")
 }
 
 #[cfg(test)]

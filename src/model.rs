@@ -314,6 +314,60 @@ pub struct Message {
     pub body: String,
     /// Commit time, milliseconds since the Unix epoch.
     pub ts: i64,
+    /// Set for a system line (someone joined, left or was added), which the
+    /// server writes into the channel's stream like a message, so history
+    /// and resume carry it; `body` then says it in words.
+    pub system: Option<SystemEvent>,
+}
+
+/// What a system line records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SystemKind {
+    /// The sender joined the channel.
+    Joined,
+    /// The sender left it.
+    Left,
+    /// The sender added `SystemEvent::user`.
+    Added,
+}
+
+impl SystemKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SystemKind::Joined => "joined",
+            SystemKind::Left => "left",
+            SystemKind::Added => "added",
+        }
+    }
+
+    pub fn from_db(text: &str) -> Option<Self> {
+        match text {
+            "joined" => Some(SystemKind::Joined),
+            "left" => Some(SystemKind::Left),
+            "added" => Some(SystemKind::Added),
+            _ => None,
+        }
+    }
+}
+
+/// A system line's event: its kind and whom it is about (the sender for
+/// joins and leaves, the person added for additions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemEvent {
+    pub kind: SystemKind,
+    pub user_name: String,
+}
+
+impl SystemEvent {
+    /// The line in words, as stored in the body: "carol joined",
+    /// "mallory added carol".
+    pub fn text(&self, actor: &str) -> String {
+        match self.kind {
+            SystemKind::Joined => format!("{actor} joined"),
+            SystemKind::Left => format!("{actor} left"),
+            SystemKind::Added => format!("{actor} added {}", self.user_name),
+        }
+    }
 }
 
 /// Milliseconds since the Unix epoch, now.

@@ -3,7 +3,8 @@
 //!
 //! This is the only module that derives `Serialize`/`Deserialize` for what clients
 //! see. It knows nothing of sockets, storage or the hub: conversions from domain
-//! types live at the server edge. `docs/protocol.md` documents every message with
+//! types live at the server edge, except for the few values that travel on two
+//! wires (to clients and over the bus), which convert here once. `docs/protocol.md` documents every message with
 //! an example; a unit test below keeps the two in step.
 
 use std::collections::BTreeMap;
@@ -261,6 +262,54 @@ pub struct MessageInfo {
     /// The sender's idempotency key, so the sender's other tabs can reconcile
     /// their pending copies too.
     pub client_id: String,
+    /// Present on system lines (someone joined, left or was added): show
+    /// them apart from chat. `body` says the same in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<SystemInfo>,
+}
+
+/// What a system line records. `user` is whom it is about; `by` (only for
+/// `added`) who did it, also the message's `sender`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct SystemInfo {
+    pub kind: SystemKind,
+    pub user: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SystemKind {
+    Joined,
+    Left,
+    Added,
+}
+
+impl SystemInfo {
+    /// A system line's wire form; `actor` is the message's sender. Used by
+    /// both wires a message travels on (clients and the bus), so it lives
+    /// here rather than twice at their edges.
+    pub fn from_event(event: &crate::model::SystemEvent, actor: &str) -> Self {
+        use crate::model::SystemKind as Kind;
+        let (kind, by) = match event.kind {
+            Kind::Joined => (SystemKind::Joined, None),
+            Kind::Left => (SystemKind::Left, None),
+            Kind::Added => (SystemKind::Added, Some(actor.to_owned())),
+        };
+        Self { kind, user: event.user_name.clone(), by }
+    }
+
+    /// The domain event of a system line received from the bus.
+    pub fn to_event(&self) -> crate::model::SystemEvent {
+        use crate::model::SystemKind as Kind;
+        let kind = match self.kind {
+            SystemKind::Joined => Kind::Joined,
+            SystemKind::Left => Kind::Left,
+            SystemKind::Added => Kind::Added,
+        };
+        crate::model::SystemEvent { kind, user_name: self.user.clone() }
+    }
 }
 
 /// Stable error codes. Clients branch on these; the text beside them may change.

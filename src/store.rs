@@ -12,8 +12,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::model::{
-    Channel, ChannelId, ChannelKind, ChannelName, ChannelView, ClientId, Message, MessageBody, Seq, User,
-    UserId, UserName,
+    Channel, ChannelId, ChannelKind, ChannelName, ChannelView, ClientId, Message, MessageBody, Seq,
+    SystemKind, User, UserId, UserName,
 };
 
 mod batch;
@@ -93,6 +93,17 @@ pub struct NewMessage {
     pub sender: UserId,
     pub client_id: ClientId,
     pub body: MessageBody,
+}
+
+/// A system line to append: `actor` (the sender) joined, left, or added
+/// `subject`. `client_id` is a fresh key of the server's choosing.
+#[derive(Debug, Clone)]
+pub struct NewSystemLine {
+    pub channel: ChannelId,
+    pub actor: UserId,
+    pub kind: SystemKind,
+    pub subject: UserId,
+    pub client_id: String,
 }
 
 /// What an append did.
@@ -218,6 +229,10 @@ pub trait Store: Send + Sync + 'static {
     /// id and the timestamp, and resolves after the commit. The job is queued
     /// before this returns (see [`Queued`]). Group-committed.
     fn append_message(&self, message: NewMessage) -> Queued<Appended>;
+
+    /// Appends a system line (see `model::SystemEvent`): the next seq, like
+    /// a message, with its text in the body; no membership is needed.
+    fn append_system(&self, line: NewSystemLine) -> Queued<Message>;
 
     /// Up to `limit` messages with `seq < before` (all when `None`), the newest
     /// ones, returned oldest first.

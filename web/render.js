@@ -373,12 +373,14 @@ export class MessageView {
     const pending = [...channel.pending.values()].map((p) => ({ ...p, sender: me, pending: true }));
     const used = new Set();
     let previous = null;
+    let lastDay = null;
     let newShown = false;
     for (const message of [...confirmed, ...pending]) {
       const day = dayKey(message.ts);
       let breakGroup = false;
-      if (!previous || dayKey(previous.ts) !== day) {
+      if (lastDay !== day) {
         items.push({ key: `d${day}`, sig: dayLabel(message.ts), build: () => daySeparator(message.ts) });
+        lastDay = day;
         breakGroup = true;
       }
       if (message.system) {

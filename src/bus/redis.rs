@@ -441,6 +441,10 @@ fn to_wire(event: &BusEvent) -> Option<wire::Event> {
                 body: m.body.clone(),
                 ts: m.ts,
                 client_id: m.client_id.clone(),
+                system: m
+                    .system
+                    .as_ref()
+                    .map(|event| protocol::SystemInfo::from_event(event, &m.sender_name)),
             },
             sender_id: m.sender.0,
         },
@@ -478,6 +482,7 @@ fn from_wire(event: wire::Event) -> Option<BusEvent> {
             client_id: message.client_id,
             body: message.body,
             ts: message.ts,
+            system: message.system.as_ref().map(protocol::SystemInfo::to_event),
         }),
         wire::Event::Joined { channel, user } => {
             BusEvent::Joined { channel: ChannelId(channel), user: UserId(user) }
@@ -655,9 +660,21 @@ mod tests {
             client_id: "c-1".into(),
             body: "hi \"there\"".into(),
             ts: 1_700_000_000_000,
+            system: None,
+        };
+        let line = Message {
+            seq: Seq(43),
+            client_id: "sys-1".into(),
+            body: "alice added carol".into(),
+            system: Some(crate::model::SystemEvent {
+                kind: crate::model::SystemKind::Added,
+                user_name: "carol".into(),
+            }),
+            ..message.clone()
         };
         let events = [
             BusEvent::Message(message),
+            BusEvent::Message(line),
             BusEvent::Joined { channel: ChannelId(3), user: UserId(5) },
             BusEvent::Left { channel: ChannelId(3), user: UserId(5) },
             BusEvent::Typing { channel: ChannelId(3), user: UserId(5), name: "alice".into() },

@@ -5,7 +5,9 @@
 use crate::auth::AuthError;
 use crate::hub::{Event, HubError};
 use crate::model::{ChannelKind, ChannelView, Message, User};
-use crate::protocol::{self, ChannelInfo, ErrorCode, MessageInfo, ServerMessage, UserInfo, socketio};
+use crate::protocol::{
+    self, ChannelInfo, ErrorCode, MessageInfo, ServerMessage, SystemInfo, UserInfo, socketio,
+};
 
 pub(super) fn user_info(user: &User) -> UserInfo {
     UserInfo { id: user.id.0, name: user.name.clone(), guest: user.guest }
@@ -37,6 +39,7 @@ pub(super) fn message_info(message: &Message) -> MessageInfo {
         body: message.body.clone(),
         ts: message.ts,
         client_id: message.client_id.clone(),
+        system: message.system.as_ref().map(|event| SystemInfo::from_event(event, &message.sender_name)),
     }
 }
 

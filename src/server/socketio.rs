@@ -525,6 +525,12 @@ fn new_guest_secret() -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
+/// The newest `count` of `items`, and whether older ones were left out.
+fn newest_within_count<T>(mut items: Vec<T>, count: usize) -> (Vec<T>, bool) {
+    let dropped = items.len().saturating_sub(count);
+    (items.split_off(dropped), dropped > 0)
+}
+
 /// The name a client used for `channel` when it asked for it by `raw`: the
 /// `name #id` form if that is how it asked, else the stored name.
 fn shown_name(channel: &Channel, raw: &str) -> String {
@@ -849,6 +855,11 @@ impl Session {
                 }
                 let Some(current) = &mut self.current else { return Ok(()) };
                 current.cursor = message.seq;
+                // Tutorial pages know only chat: system lines (someone
+                // joined or left) are passed over, their seq counted.
+                if message.system.is_some() {
+                    return Ok(());
+                }
                 // Shared by every socket that knows the channel by its
                 // stored name; one that knows it as `name #id` gets its own.
                 if current.name == current.channel.name {
@@ -919,7 +930,9 @@ impl Session {
             };
             let full_page = page.len() as u32 >= FILL_PAGE;
             for message in page.iter().filter(|message| message.seq < until) {
-                self.emit(NEW_MESSAGE, &chat_message(message, &name))?;
+                if message.system.is_none() {
+                    self.emit(NEW_MESSAGE, &chat_message(message, &name))?;
+                }
                 if let Some(current) = &mut self.current {
                     current.cursor = message.seq;
                 }
@@ -1132,11 +1145,18 @@ impl Session {
     async fn switch_to(&mut self, user: &User, channel: Channel, name: String) -> Outcome {
         let hub = self.hub();
         hub.enter(user, &channel).await?;
-        let (messages, has_more) = hub.history(user, channel.id, None, HISTORY_PAGE).await?;
-        let messages: Vec<ChatMessage> =
-            messages.iter().map(|message| chat_message(message, &name)).collect();
+        // Twice the page: system lines (not shown here) should not shorten it.
+        let (messages, has_more) = hub.history(user, channel.id, None, HISTORY_PAGE * 2).await?;
+        // The cursor counts system lines, which tutorial pages are not shown.
+        let cursor = messages.last().map_or(Seq(0), |message| message.seq);
+        let messages: Vec<ChatMessage> = messages
+            .iter()
+            .filter(|message| message.system.is_none())
+            .map(|message| chat_message(message, &name))
+            .collect();
+        let (messages, more_than_a_page) = newest_within_count(messages, HISTORY_PAGE as usize);
         let (messages, cut) = newest_within(messages, LIST_BUDGET);
-        let cursor = Seq(messages.last().map_or(0, |message| message.seq));
+        let cut = cut || more_than_a_page;
         let history = ChannelHistory { channel: name.clone(), messages, has_more: has_more || cut };
         self.current = Some(Current { channel, name, cursor });
         self.emit(USER_CHANGED_CHANNEL, &history)?;

@@ -100,7 +100,11 @@ pub(super) async fn upgrade(
 /// Every WebSocket endpoint uses it, so the conformance suite run against
 /// the echo endpoint speaks for `/ws` too.
 pub(super) fn configure(upgrade: WebSocketUpgrade, limits: &Limits) -> WebSocketUpgrade {
-    let max_bytes = limits.max_frame_bytes;
+    configure_with_message_limit(upgrade, limits.max_frame_bytes)
+}
+
+/// [`configure`] with another message and frame limit (the echo endpoint's).
+pub(super) fn configure_with_message_limit(upgrade: WebSocketUpgrade, max_bytes: usize) -> WebSocketUpgrade {
     upgrade
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)

@@ -31,11 +31,13 @@ use tokio_postgres::types::Type;
 use tokio_postgres::{Client, NoTls, Row};
 
 use super::batch::{Completion, Ran};
-use super::{Appended, ChannelPage, Credentials, NewMessage, Queued, Store, StoreError, StoreResult};
+use super::{
+    Appended, ChannelPage, Credentials, NewMessage, NewSystemLine, Queued, Store, StoreError, StoreResult,
+};
 use crate::metrics::Metrics;
 use crate::model::{
-    Channel, ChannelId, ChannelKind, ChannelName, ChannelView, GENERAL, Message, MessageId, Seq, User,
-    UserId, UserName, name_key, now_millis,
+    Channel, ChannelId, ChannelKind, ChannelName, ChannelView, GENERAL, Message, MessageId, Seq, SystemEvent,
+    SystemKind, User, UserId, UserName, name_key, now_millis,
 };
 
 /// Jobs waiting for the writer task. When it is full, new jobs are refused at
@@ -225,6 +227,10 @@ const MIGRATIONS: &[&str] = &[
     -- Who put a member into a channel (NULL when they joined themselves),
     -- so the invitee can be told who added them.
     ALTER TABLE members ADD COLUMN added_by BIGINT REFERENCES users(id);
+    -- System lines (joined, left, added) live in the message stream; these
+    -- say which kind and whom it is about. NULL for chat messages.
+    ALTER TABLE messages ADD COLUMN system_kind TEXT;
+    ALTER TABLE messages ADD COLUMN system_user BIGINT REFERENCES users(id);
 "#,
 ];
 
@@ -456,9 +462,14 @@ fn channel_from_row(row: &Row) -> StoreResult<Channel> {
     Ok(Channel { id: ChannelId(row.get(0)), name: row.get(1), kind: kind_of(row.get(2))? })
 }
 
-const MESSAGE_COLUMNS: &str = "m.id, m.channel_id, m.seq, m.sender_id, u.name, m.client_id, m.body, m.ts";
+const MESSAGE_COLUMNS: &str = "m.id, m.channel_id, m.seq, m.sender_id, u.name, m.client_id, m.body, m.ts, \
+     m.system_kind, (SELECT name FROM users WHERE id = m.system_user)";
 
 fn message_from_row(row: &Row) -> Message {
+    let system_kind: Option<&str> = row.get(8);
+    let system = system_kind
+        .and_then(SystemKind::from_db)
+        .map(|kind| SystemEvent { kind, user_name: row.get::<_, Option<String>>(9).unwrap_or_default() });
     Message {
         id: MessageId(row.get(0)),
         channel: ChannelId(row.get(1)),
@@ -468,6 +479,7 @@ fn message_from_row(row: &Row) -> Message {
         client_id: row.get(5),
         body: row.get(6),
         ts: row.get(7),
+        system,
     }
 }
 
@@ -619,6 +631,7 @@ async fn append(c: &Client, new: NewMessage) -> StoreResult<Appended> {
                 client_id: row.get(6),
                 body: row.get(7),
                 ts: row.get(8),
+                system: None,
             };
             Ok(Appended { message, created })
         }
@@ -627,6 +640,57 @@ async fn append(c: &Client, new: NewMessage) -> StoreResult<Appended> {
             None => StoreError::NoSuchChannel,
         }),
     }
+}
+
+/// Appends a system line: no membership check (the server writes it, also
+/// for someone who just left), otherwise like a message. The batch holds the
+/// channel's row lock, as for a message.
+async fn append_system(c: &Client, line: NewSystemLine) -> StoreResult<Message> {
+    let names = c
+        .query("SELECT id, name FROM users WHERE id = $1 OR id = $2", &[&line.actor.0, &line.subject.0])
+        .await
+        .map_err(backend)?;
+    let name_of = |user: UserId| {
+        names
+            .iter()
+            .find(|row| row.get::<_, i64>(0) == user.0)
+            .map(|row| row.get::<_, String>(1))
+            .ok_or_else(|| StoreError::Backend("no such user".into()))
+    };
+    let (sender_name, subject_name) = (name_of(line.actor)?, name_of(line.subject)?);
+    let event = SystemEvent { kind: line.kind, user_name: subject_name };
+    let body = event.text(&sender_name);
+    let ts = now_millis();
+    let row = c
+        .query_opt(
+            "WITH bump AS (UPDATE channels SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq)
+             INSERT INTO messages (channel_id, seq, sender_id, client_id, body, ts, system_kind, system_user)
+             SELECT $1, last_seq, $2, $3, $4, $5, $6, $7 FROM bump
+             RETURNING id, seq",
+            &[
+                &line.channel.0,
+                &line.actor.0,
+                &line.client_id,
+                &body,
+                &ts,
+                &line.kind.as_str(),
+                &line.subject.0,
+            ],
+        )
+        .await
+        .map_err(backend)?
+        .ok_or(StoreError::NoSuchChannel)?;
+    Ok(Message {
+        id: MessageId(row.get(0)),
+        channel: line.channel,
+        seq: Seq(row.get(1)),
+        sender: line.actor,
+        sender_name,
+        client_id: line.client_id,
+        body,
+        ts,
+        system: Some(event),
+    })
 }
 
 async fn create_channel(
@@ -997,6 +1061,11 @@ impl Store for PostgresStore {
     fn append_message(&self, message: NewMessage) -> Queued<Appended> {
         let channel = message.channel;
         self.submit(Some(channel), move |c| Box::pin(async move { append(&c, message).await }))
+    }
+
+    fn append_system(&self, line: NewSystemLine) -> Queued<Message> {
+        let channel = line.channel;
+        self.submit(Some(channel), move |c| Box::pin(async move { append_system(&c, line).await }))
     }
 
     async fn history(

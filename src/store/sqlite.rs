@@ -5,8 +5,9 @@
 //! its own savepoint within one transaction, commits once, and only then
 //! answers them all: group commit, so durability costs one fsync per batch
 //! rather than per message, and nothing is answered before it is on disk.
-//! Reads travel the same path; they are cheap, and one connection keeps
-//! `sqlite::memory:` databases working.
+//! Reads of a file database go to a few read connections of their own
+//! (`sqlite/readers.rs`), so they never wait behind a batch's fsync; an
+//! in-memory database, which cannot be shared, reads through the writer.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,11 +19,13 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
 use super::batch::{Completion, Ran};
-use super::{Appended, ChannelPage, Credentials, NewMessage, Queued, Store, StoreError, StoreResult};
+use super::{
+    Appended, ChannelPage, Credentials, NewMessage, NewSystemLine, Queued, Store, StoreError, StoreResult,
+};
 use crate::metrics::Metrics;
 use crate::model::{
-    Channel, ChannelId, ChannelKind, ChannelName, ChannelView, GENERAL, Message, MessageId, Seq, User,
-    UserId, UserName, name_key, now_millis,
+    Channel, ChannelId, ChannelKind, ChannelName, ChannelView, GENERAL, Message, MessageId, Seq, SystemEvent,
+    SystemKind, User, UserId, UserName, name_key, now_millis,
 };
 
 /// Jobs waiting for the writer thread. When it is full, new jobs are refused
@@ -59,9 +62,13 @@ impl SqliteOptions {
     }
 }
 
+mod readers;
+
 pub struct SqliteStore {
     /// `None` once closed.
     jobs: std::sync::Mutex<Option<mpsc::SyncSender<Box<dyn Job>>>>,
+    /// Read connections; `None` for an in-memory database.
+    readers: Option<readers::Readers>,
     worker: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -82,7 +89,28 @@ impl SqliteStore {
             .name("natter-sqlite".into())
             .spawn(move || run_worker(connection, receiver, max_batch, metrics))
             .map_err(|e| StoreError::Backend(format!("cannot start writer thread: {e}")))?;
-        Ok(Self { jobs: std::sync::Mutex::new(Some(sender)), worker: std::sync::Mutex::new(Some(worker)) })
+        let readers = match &options.path {
+            Some(path) => Some(readers::Readers::open(path, readers::READERS)?),
+            None => None,
+        };
+        Ok(Self {
+            jobs: std::sync::Mutex::new(Some(sender)),
+            readers,
+            worker: std::sync::Mutex::new(Some(worker)),
+        })
+    }
+
+    /// Runs a read-only `op` on a read connection, or on the writer when
+    /// there are none (an in-memory database).
+    fn read<T, F>(&self, op: F) -> Queued<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        match &self.readers {
+            Some(readers) => readers.read(op),
+            None => self.submit(op),
+        }
     }
 
     /// Queues `op` for the writer thread; the returned future resolves after
@@ -196,6 +224,10 @@ const MIGRATIONS: &[&str] = &[
     -- Who put a member into a channel (NULL when they joined themselves),
     -- so the invitee can be told who added them.
     ALTER TABLE members ADD COLUMN added_by INTEGER REFERENCES users(id);
+    -- System lines (joined, left, added) live in the message stream; these
+    -- say which kind and whom it is about. NULL for chat messages.
+    ALTER TABLE messages ADD COLUMN system_kind TEXT;
+    ALTER TABLE messages ADD COLUMN system_user INTEGER REFERENCES users(id);
 "#,
 ];
 
@@ -371,9 +403,17 @@ fn kind_of(text: String) -> rusqlite::Result<ChannelKind> {
     })
 }
 
-const MESSAGE_COLUMNS: &str = "m.id, m.channel_id, m.seq, m.sender_id, u.name, m.client_id, m.body, m.ts";
+const MESSAGE_COLUMNS: &str = "m.id, m.channel_id, m.seq, m.sender_id, u.name, m.client_id, m.body, m.ts, \
+     m.system_kind, (SELECT name FROM users WHERE id = m.system_user)";
 
 fn message_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
+    let system_kind: Option<String> = row.get(8)?;
+    let system = match system_kind.as_deref().and_then(SystemKind::from_db) {
+        Some(kind) => {
+            Some(SystemEvent { kind, user_name: row.get::<_, Option<String>>(9)?.unwrap_or_default() })
+        }
+        None => None,
+    };
     Ok(Message {
         id: MessageId(row.get(0)?),
         channel: ChannelId(row.get(1)?),
@@ -383,6 +423,7 @@ fn message_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
         client_id: row.get(5)?,
         body: row.get(6)?,
         ts: row.get(7)?,
+        system,
     })
 }
 
@@ -545,8 +586,58 @@ fn append(connection: &Connection, new: NewMessage) -> StoreResult<Appended> {
             client_id,
             body,
             ts,
+            system: None,
         },
         created: true,
+    })
+}
+
+/// Appends a system line: no membership check (the server writes it, also
+/// for someone who just left), otherwise like a message.
+fn append_system(connection: &Connection, line: NewSystemLine) -> StoreResult<Message> {
+    load_channel(connection, line.channel)?.ok_or(StoreError::NoSuchChannel)?;
+    let name_of = |user: UserId| -> StoreResult<String> {
+        connection
+            .prepare_cached("SELECT name FROM users WHERE id = ?1")
+            .and_then(|mut s| s.query_row([user.0], |row| row.get(0)))
+            .map_err(backend)
+    };
+    let (sender_name, subject_name) = (name_of(line.actor)?, name_of(line.subject)?);
+    let event = SystemEvent { kind: line.kind, user_name: subject_name };
+    let body = event.text(&sender_name);
+    let seq: i64 = connection
+        .prepare_cached("UPDATE channels SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq")
+        .and_then(|mut s| s.query_row([line.channel.0], |row| row.get(0)))
+        .map_err(backend)?;
+    let ts = now_millis();
+    connection
+        .prepare_cached(
+            "INSERT INTO messages (channel_id, seq, sender_id, client_id, body, ts, system_kind, system_user)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                line.channel.0,
+                seq,
+                line.actor.0,
+                line.client_id,
+                body,
+                ts,
+                line.kind.as_str(),
+                line.subject.0
+            ])
+        })
+        .map_err(backend)?;
+    Ok(Message {
+        id: MessageId(connection.last_insert_rowid()),
+        channel: line.channel,
+        seq: Seq(seq),
+        sender: line.actor,
+        sender_name,
+        client_id: line.client_id,
+        body,
+        ts,
+        system: Some(event),
     })
 }
 
@@ -606,7 +697,7 @@ impl Store for SqliteStore {
 
     async fn find_user(&self, name: &str) -> StoreResult<Option<Credentials>> {
         let key = name.to_ascii_lowercase();
-        self.submit(move |c| {
+        self.read(move |c| {
             c.query_row(
                 "SELECT id, name, guest, password_hash FROM users WHERE name_key = ?1",
                 [key],
@@ -641,7 +732,7 @@ impl Store for SqliteStore {
     }
 
     async fn session_user(&self, token_hash: [u8; 32], now_ms: i64) -> StoreResult<Option<User>> {
-        self.submit(move |c| {
+        self.read(move |c| {
             c.prepare_cached(
                 "SELECT u.id, u.name, u.guest FROM sessions s JOIN users u ON u.id = s.user_id
                  WHERE s.token_hash = ?1 AND s.expires_at > ?2",
@@ -747,12 +838,12 @@ impl Store for SqliteStore {
     }
 
     async fn channel(&self, id: ChannelId) -> StoreResult<Option<Channel>> {
-        self.submit(move |c| load_channel(c, id)).await
+        self.read(move |c| load_channel(c, id)).await
     }
 
     async fn channels_named(&self, name: &ChannelName, viewer: UserId) -> StoreResult<Vec<ChannelView>> {
         let key = name.key();
-        self.submit(move |c| {
+        self.read(move |c| {
             let sql = format!(
                 "SELECT {VIEW_COLUMNS} FROM channels c
                  LEFT JOIN members m ON m.channel_id = c.id AND m.user_id = ?2
@@ -791,7 +882,7 @@ impl Store for SqliteStore {
     }
 
     async fn is_member(&self, channel: ChannelId, user: UserId) -> StoreResult<bool> {
-        self.submit(move |c| {
+        self.read(move |c| {
             c.prepare_cached("SELECT 1 FROM members WHERE channel_id = ?1 AND user_id = ?2")
                 .and_then(|mut s| s.exists(params![channel.0, user.0]))
                 .map_err(backend)
@@ -800,7 +891,7 @@ impl Store for SqliteStore {
     }
 
     async fn members(&self, channel: ChannelId) -> StoreResult<Vec<UserId>> {
-        self.submit(move |c| {
+        self.read(move |c| {
             let mut statement = c
                 .prepare_cached("SELECT user_id FROM members WHERE channel_id = ?1 ORDER BY user_id")
                 .map_err(backend)?;
@@ -814,7 +905,7 @@ impl Store for SqliteStore {
     }
 
     async fn channel_view(&self, channel: ChannelId, viewer: UserId) -> StoreResult<ChannelView> {
-        self.submit(move |c| {
+        self.read(move |c| {
             let sql = format!(
                 "SELECT {VIEW_COLUMNS} FROM channels c
                  LEFT JOIN members m ON m.channel_id = c.id AND m.user_id = ?1
@@ -826,7 +917,7 @@ impl Store for SqliteStore {
     }
 
     async fn channels_of(&self, user: UserId) -> StoreResult<Vec<ChannelView>> {
-        self.submit(move |c| {
+        self.read(move |c| {
             let sql = format!(
                 "SELECT {VIEW_COLUMNS} FROM members m JOIN channels c ON c.id = m.channel_id
                  WHERE m.user_id = ?1 ORDER BY c.id"
@@ -837,7 +928,7 @@ impl Store for SqliteStore {
     }
 
     async fn public_channels(&self, viewer: UserId, page: ChannelPage) -> StoreResult<Vec<ChannelView>> {
-        self.submit(move |c| {
+        self.read(move |c| {
             // Names compare byte-wise (SQLite's default BINARY collation,
             // `COLLATE "C"` on PostgreSQL), so a cursor means the same on
             // both backends.
@@ -882,7 +973,7 @@ impl Store for SqliteStore {
     }
 
     async fn channel_heads(&self) -> StoreResult<Vec<(ChannelId, Seq)>> {
-        self.submit(|c| {
+        self.read(|c| {
             let mut statement = c.prepare("SELECT id, last_seq FROM channels").map_err(backend)?;
             statement
                 .query_map([], |row| Ok((ChannelId(row.get(0)?), Seq(row.get(1)?))))
@@ -897,6 +988,10 @@ impl Store for SqliteStore {
         self.submit(move |c| append(c, message))
     }
 
+    fn append_system(&self, line: NewSystemLine) -> Queued<Message> {
+        self.submit(move |c| append_system(c, line))
+    }
+
     async fn history(
         &self,
         channel: ChannelId,
@@ -904,7 +999,7 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> StoreResult<Vec<Message>> {
         let before = before.map_or(i64::MAX, |seq| seq.0);
-        self.submit(move |c| {
+        self.read(move |c| {
             let sql = format!(
                 "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
                  WHERE m.channel_id = ?1 AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3"
@@ -917,7 +1012,7 @@ impl Store for SqliteStore {
     }
 
     async fn messages_after(&self, channel: ChannelId, after: Seq, limit: u32) -> StoreResult<Vec<Message>> {
-        self.submit(move |c| {
+        self.read(move |c| {
             let sql = format!(
                 "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
                  WHERE m.channel_id = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3"
@@ -950,6 +1045,11 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
+        if let Some(readers) = &self.readers {
+            // Reads still queued are answered; then the reader threads end.
+            let threads = readers.stop();
+            let _ = tokio::task::spawn_blocking(move || readers::join(threads)).await;
+        }
         // Dropping the sender ends the worker's loop once the queue is empty.
         drop(self.jobs.lock().expect("store sender lock is never poisoned").take());
         let worker = self.worker.lock().expect("store worker lock is never poisoned").take();

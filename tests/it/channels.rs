@@ -121,10 +121,18 @@ async fn creating_an_existing_channel_names_it_and_keeps_its_history() {
     assert_eq!(again["message"], "#Yogurt already exists");
     let joined = bob.request(json!({"type": "join", "channel": id})).await;
     assert_eq!((&joined["channel"]["name"], &joined["channel"]["last_seq"]), (&json!("Yogurt"), &json!(1)));
+    // The join is a system line in the channel's stream, after the history.
+    let line = alice.message_with_body("bob joined").await;
+    assert_eq!(
+        (&line["seq"], &line["sender"], &line["system"]),
+        (&json!(2), &json!("bob"), &json!({"kind": "joined", "user": "bob"}))
+    );
     let history = bob.request(json!({"type": "history", "channel": id})).await;
-    assert_eq!(history["messages"].as_array().unwrap().len(), 1);
+    let bodies: Vec<&str> =
+        history["messages"].as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap()).collect();
+    assert_eq!(bodies, ["first!", "bob joined"]);
     bob.post(id, "second", "b-1").await;
-    assert_eq!(alice.message_with_body("second").await["seq"], 2);
+    assert_eq!(alice.message_with_body("second").await["seq"], 3);
 }
 
 #[tokio::test]
@@ -136,8 +144,12 @@ async fn leaving_stops_delivery_and_general_cannot_be_left() {
     bob.request(json!({"type": "join", "channel": id})).await;
     let reply = bob.request(json!({"type": "leave", "channel": id})).await;
     assert_eq!(reply, json!({"type": "left", "channel": id, "ref": reply["ref"]}));
+    // Alice sees both as system lines; bob sees nothing after leaving.
+    assert_eq!(alice.message_with_body("bob joined").await["system"]["kind"], "joined");
+    let left = alice.message_with_body("bob left").await;
+    assert_eq!(left["system"], json!({"kind": "left", "user": "bob"}));
     alice.post(id, "anyone?", "a-1").await;
-    bob.assert_no("message").await;
+    bob.assert_none(|f| f["type"] == "message" && f["body"] != "bob joined", "a message after leaving").await;
     let reply = bob.request(json!({"type": "leave", "channel": GENERAL})).await;
     assert_eq!(reply["code"], "forbidden");
 }

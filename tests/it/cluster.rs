@@ -99,10 +99,16 @@ async fn cluster_three_nodes_chat_in_public_and_private_channels() {
     let reply = alice.request(json!({"type": "invite", "channel": private, "user": "bob"})).await;
     assert_eq!(reply["type"], "channel", "{reply}");
     bob.take(|f| f["type"] == "channel" && f["channel"]["id"] == private, "the invite").await;
+    // The invite is a system line (seq 1), on both nodes.
+    let line = bob.message_with_body("alice added bob").await;
+    assert_eq!(
+        (&line["seq"], &line["system"]),
+        (&json!(1), &json!({"kind": "added", "user": "bob", "by": "alice"}))
+    );
     alice.post(private, "for bob", "a-p1").await;
     assert_eq!(bob.message_with_body("for bob").await["channel"], private);
     bob.post(private, "for alice", "b-p1").await;
-    assert_eq!(alice.message_with_body("for alice").await["seq"], 2);
+    assert_eq!(alice.message_with_body("for alice").await["seq"], 3);
     bob.send(json!({"type": "typing", "channel": private})).await;
     assert_eq!(alice.expect("typing").await, json!({"type": "typing", "channel": private, "user": "bob"}));
     carol.assert_none(|f: &Value| f["channel"] == private, "anything of the private channel").await;

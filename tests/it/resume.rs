@@ -69,18 +69,22 @@ async fn everything_survives_a_restart_and_clients_resume() {
         welcome["channels"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["General", "plans"]);
     let history = alice.request(json!({"type": "history", "channel": plans})).await;
-    assert_eq!(history["messages"][0]["body"], "two");
+    assert_eq!(history["messages"][0]["body"], "alice added bob", "the invite's system line survives too");
+    assert_eq!(history["messages"][1]["body"], "two");
     alice.post(GENERAL, "three", "a-3").await;
 
     let mut bob = Client::connect(&server, &bob_token).await;
     bob.hello(json!({ GENERAL.to_string(): bob_seen, plans.to_string(): 0 })).await;
     let mut replayed = Vec::new();
-    for _ in 0..2 {
+    for _ in 0..3 {
         let message = bob.next_message().await;
         replayed.push((message["channel"].as_i64().unwrap(), message["body"].as_str().unwrap().to_owned()));
     }
     replayed.sort();
-    assert_eq!(replayed, vec![(GENERAL, "three".to_owned()), (plans, "two".to_owned())]);
+    assert_eq!(
+        replayed,
+        vec![(GENERAL, "three".to_owned()), (plans, "alice added bob".to_owned()), (plans, "two".to_owned())]
+    );
     // Seqs continue after the restart without a gap.
     let ack = alice.post(GENERAL, "four", "a-4").await;
     assert_eq!(ack["seq"], 3);

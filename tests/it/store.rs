@@ -249,6 +249,41 @@ async fn messages_sequence_and_idempotency(store: Arc<dyn Store>) {
     // A private channel has its own sequence.
     let in_private = store.append_message(message(private.id, alice.id, "a-2", "p1")).await.unwrap();
     assert_eq!(in_private.message.seq, Seq(1));
+    // System lines take the next seq like messages, need no membership (a
+    // leaver's line is written after the leave), and read back as written.
+    let line = natter::store::NewSystemLine {
+        channel: private.id,
+        actor: alice.id,
+        kind: natter::model::SystemKind::Added,
+        subject: bob.id,
+        client_id: "sys-1".into(),
+    };
+    let added = store.append_system(line).await.unwrap();
+    assert_eq!((added.seq, added.body.as_str()), (Seq(2), "alice added bob"));
+    let left = natter::store::NewSystemLine {
+        channel: private.id,
+        actor: bob.id,
+        kind: natter::model::SystemKind::Left,
+        subject: bob.id,
+        client_id: "sys-2".into(),
+    };
+    assert_eq!(
+        store.append_system(left).await.unwrap().seq,
+        Seq(3),
+        "bob is no member, yet his line is stored"
+    );
+    let stored = store.history(private.id, None, 10).await.unwrap();
+    let systems: Vec<Option<(natter::model::SystemKind, String)>> =
+        stored.iter().map(|m| m.system.as_ref().map(|e| (e.kind, e.user_name.clone()))).collect();
+    assert_eq!(
+        systems,
+        [
+            None,
+            Some((natter::model::SystemKind::Added, "bob".to_owned())),
+            Some((natter::model::SystemKind::Left, "bob".to_owned()))
+        ]
+    );
+    assert_eq!(stored[1], added, "read back as it was returned");
 
     // Many concurrent writers: seqs stay unique and gap-free, and one caller's
     // queued appends commit in the order it queued them.
@@ -266,7 +301,7 @@ async fn messages_sequence_and_idempotency(store: Arc<dyn Store>) {
     }
     assert_eq!(seqs, (3..203).collect::<Vec<_>>(), "queue order is commit order");
     let heads: Vec<(ChannelId, Seq)> = store.channel_heads().await.unwrap();
-    assert!(heads.contains(&(GENERAL, Seq(202))) && heads.contains(&(private.id, Seq(1))), "{heads:?}");
+    assert!(heads.contains(&(GENERAL, Seq(202))) && heads.contains(&(private.id, Seq(3))), "{heads:?}");
 
     let latest = store.history(GENERAL, None, 10).await.unwrap();
     assert_eq!(latest.iter().map(|m| m.seq.0).collect::<Vec<_>>(), (193..=202).collect::<Vec<_>>());
@@ -382,6 +417,33 @@ mod sqlite {
         // And the file reopens with everything in it.
         let reopened = file_store(&dir).await;
         assert_eq!(reopened.history(GENERAL, None, 100).await.unwrap().len(), 50);
+    }
+
+    /// Reads of a file database never queue behind the writer: with the
+    /// writer held (another connection has the write lock, so the writer's
+    /// next batch waits on it), a history read is answered while the append
+    /// queued before it is still waiting.
+    #[tokio::test]
+    async fn reads_are_answered_while_the_writer_is_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = file_store(&dir).await;
+        let alice = store.create_user(&name("alice"), "h").await.unwrap();
+        store.append_message(message(GENERAL, alice.id, "a-1", "before")).await.unwrap();
+
+        let blocker = rusqlite::Connection::open(dir.path().join("conformance.db")).unwrap();
+        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let mut held = store.append_message(message(GENERAL, alice.id, "a-2", "held"));
+        let history = tokio::time::timeout(crate::harness::RECEIVE_TIMEOUT, store.history(GENERAL, None, 10))
+            .await
+            .expect("the read is answered while the writer waits")
+            .unwrap();
+        assert_eq!(history.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["before"]);
+        assert!(
+            futures_util::FutureExt::now_or_never(&mut held).is_none(),
+            "the append is still waiting for the writer: the read did not queue behind it"
+        );
+        blocker.execute_batch("ROLLBACK").unwrap();
+        assert_eq!(held.await.unwrap().message.seq, Seq(2), "the held append commits once released");
     }
 
     #[tokio::test]

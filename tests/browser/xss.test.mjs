@@ -181,3 +181,23 @@ browserTest('the people directory takes hostile search text as text and lists na
   await filter.fill('a.b');
   await expectTexts(dialog.locator('.person-name'), ['a.b-c_d'], 'a plain search works after all that');
 });
+
+browserTest('system lines in channels with hostile names are plain text', env, async (session) => {
+  const owner = await server.register('owner');
+  const joiner = await server.register('joiner');
+  const ownerPage = await session.newPage({ account: owner });
+  const joinerPage = await session.newPage({ account: joiner });
+  // Fresh names (the corpus itself was taken by the test above).
+  const names = CORPUS.filter((name) => [...name].length <= 60).slice(0, 4).map((name) => `re ${name}`);
+  for (const name of names) await createChannel(ownerPage, name);
+  for (const name of names) {
+    await joinerPage.getByRole('button', { name: 'Browse channels' }).click();
+    await joinerPage.locator('#browse-dialog').getByRole('button', { name: `Join ${name}`, exact: true }).click();
+    await waitFor(`${JSON.stringify(name)} open for the joiner`, async () => (await joinerPage.locator('#channel-title .title-text').textContent()) === name);
+    await expectTexts(joinerPage.locator('#messages .system-line .system-text'), ['joiner joined.'], `the join line in ${JSON.stringify(name)}`);
+    assert.equal(await injected(joinerPage, '#messages'), 0, `nothing injected in ${JSON.stringify(name)}`);
+  }
+  await openChannel(ownerPage, names[0]);
+  await expectTexts(ownerPage.locator('#messages .system-line .system-text'), ['joiner joined.'], 'the owner sees the line too');
+  assert.equal(await injected(ownerPage, '#messages'), 0, 'nothing injected for the owner');
+});

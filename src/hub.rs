@@ -45,6 +45,10 @@ pub const FILL_PAGE: u32 = 500;
 /// Largest history page a client may ask for.
 pub const MAX_HISTORY_PAGE: u32 = 200;
 
+/// Largest user directory page a client may ask for. With names of at most 32
+/// ASCII characters, a page stays under 7 KiB of JSON.
+pub const MAX_DIRECTORY_PAGE: u32 = 100;
+
 /// Identifies one connection within this node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConnectionId(u64);
@@ -923,6 +927,34 @@ impl Hub {
             limit: limit.saturating_add(1),
         };
         Ok(self.store.public_channels(user.id, page).await?)
+    }
+
+    /// One page of the user directory (names starting with `prefix`, after
+    /// `after`, compared without case), each with whether they are online now,
+    /// and whether more follow. Everyone may see everyone who holds a name (all
+    /// are in General); a guest whose name passed on is never listed.
+    pub async fn user_directory(
+        &self,
+        prefix: Option<&crate::model::UserName>,
+        after: Option<&crate::model::UserName>,
+        limit: u32,
+    ) -> Result<(Vec<(String, bool)>, bool), HubError> {
+        let limit = limit.clamp(1, MAX_DIRECTORY_PAGE);
+        let prefix_key = prefix.map(crate::model::UserName::key).unwrap_or_default();
+        let after_key = after.map(crate::model::UserName::key);
+        // One more than asked tells whether another page exists.
+        let mut users = self.store.list_users(&prefix_key, after_key.as_deref(), limit + 1).await?;
+        let has_more = users.len() > limit as usize;
+        users.truncate(limit as usize);
+        let online: HashSet<String> = self.online_users().into_iter().collect();
+        let page = users
+            .into_iter()
+            .map(|user| {
+                let is_online = online.contains(&user.name);
+                (user.name, is_online)
+            })
+            .collect();
+        Ok((page, has_more))
     }
 
     /// A channel `user` may read: any public one, or one they are a member of.

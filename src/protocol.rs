@@ -110,6 +110,19 @@ pub enum ClientMessage {
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
     },
+    /// One page of the user directory: the users whose name starts with
+    /// `prefix` (compared without case), after the name `after`, by name, at
+    /// most `limit` (default 50, at most 100). Answered by `users`.
+    ListUsers {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prefix: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
     /// Application-level liveness check; answered by `pong`.
     Ping {
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
@@ -169,6 +182,14 @@ pub enum ServerMessage {
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
     },
+    /// A page of the user directory, answering `list_users`, ordered by name
+    /// without case. `has_more` says whether a page after the last name exists.
+    Users {
+        users: Vec<DirectoryUser>,
+        has_more: bool,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
     /// A user came online or went offline.
     Presence { user: String, online: bool },
     /// A user is typing in a channel you are in.
@@ -190,6 +211,14 @@ pub enum ServerMessage {
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
     },
+}
+
+/// One entry of the user directory.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct DirectoryUser {
+    pub name: String,
+    /// Online anywhere in the cluster now.
+    pub online: bool,
 }
 
 /// The signed-in user.
@@ -337,6 +366,7 @@ pub const CLIENT_MESSAGE_TYPES: &[&str] = &[
     "open_dm",
     "typing",
     "read",
+    "list_users",
     "ping",
 ];
 
@@ -350,6 +380,7 @@ pub const SERVER_MESSAGE_TYPES: &[&str] = &[
     "channel",
     "left",
     "channels",
+    "users",
     "presence",
     "typing",
     "read",
@@ -723,6 +754,7 @@ mod tests {
             r#"{"type":"open_dm","user":"u"}"#,
             r#"{"type":"typing","channel":1}"#,
             r#"{"type":"read","channel":1,"seq":1}"#,
+            r#"{"type":"list_users"}"#,
             r#"{"type":"ping"}"#,
         ];
         assert_eq!(samples.len(), CLIENT_MESSAGE_TYPES.len());

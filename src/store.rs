@@ -44,6 +44,14 @@ pub async fn open(url: &str, metrics: Arc<Metrics>) -> StoreResult<Arc<dyn Store
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The end of the key range of names starting with `prefix_key`: name keys are
+/// made of `a-z 0-9 _ . -`, all sorting before `~`, and a guest whose name
+/// passed on has a key starting with `~`, so `[prefix, prefix + "~")` holds
+/// exactly the listed names with that prefix, and an index can serve it.
+pub(crate) fn user_prefix_end(prefix_key: &str) -> String {
+    format!("{prefix_key}~")
+}
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// A user with that name (compared without case) exists.
@@ -198,6 +206,18 @@ pub trait Store: Send + Sync + 'static {
     /// A page of public channels in name order, marked with whether `viewer`
     /// is a member (see [`ChannelPage`]).
     async fn public_channels(&self, viewer: UserId, page: ChannelPage) -> StoreResult<Vec<ChannelView>>;
+
+    /// One page of the user directory, for people to find each other: up to
+    /// `limit` users whose name key (the lower-case name) starts with
+    /// `prefix_key` and sorts after `after_key` (from the start when `None`),
+    /// ordered by name key. Only users who hold their name are listed: a guest
+    /// whose name passed on to someone else is never found.
+    async fn list_users(
+        &self,
+        prefix_key: &str,
+        after_key: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<User>>;
 
     /// The newest seq of every channel: where live delivery starts after a start.
     async fn channel_heads(&self) -> StoreResult<Vec<(ChannelId, Seq)>>;

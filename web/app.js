@@ -4,15 +4,25 @@
 // The other modules each own one job; this one owns the order of things.
 
 import { currentUser, logout } from './api.js';
-import { AuthScreen } from './auth.js';
+import { AuthScreen, rememberSignedIn } from './auth.js';
 import { Connection, RequestError } from './connection.js';
 import { setUpDialogs } from './dialogs.js';
+import { setUpMenu } from './menu.js';
+import { peopleDialog } from './people.js';
+import { Drafts } from './drafts.js';
 import { BODY_MAX, SERVER_TYPES, TYPING_INTERVAL_MS, charCount, errorText, frames } from './protocol.js';
+import { channelLabel, clockTime } from './format.js';
 import { MessageView, renderHeader, renderSidebar, renderTyping } from './render.js';
 import { ChatStore } from './store.js';
 
 /** A send without an ack after this long is shown as failed, with Retry. */
 const SEND_TIMEOUT_MS = 10000;
+/**
+ * How often typing events go out per channel: the server's interval plus a
+ * margin, because the server measures between arrivals and two frames sent
+ * exactly one interval apart can arrive closer together than that.
+ */
+const TYPING_SEND_EVERY_MS = TYPING_INTERVAL_MS + 500;
 /** The composer shows a character counter from this many characters on. */
 const COUNTER_FROM = 3500;
 
@@ -30,28 +40,46 @@ const els = {
   onlineCount: $('online-count'),
   meName: $('me-name'),
   meAvatar: $('me-avatar'),
+  meDot: $('me-dot'),
+  meStatusText: $('me-status-text'),
   logoutButton: $('logout-button'),
   browseButton: $('browse-button'),
   createButton: $('create-button'),
+  newMessageButton: $('new-message-button'),
+  peopleButton: $('people-button'),
   title: $('channel-title'),
   subtitle: $('channel-sub'),
   inviteButton: $('invite-button'),
-  leaveButton: $('leave-button'),
+  channelMenuButton: $('channel-menu-button'),
+  channelMenu: $('channel-menu'),
+  menuLeave: $('menu-leave'),
+  leaveDialog: $('leave-dialog'),
+  leaveTitle: $('leave-title'),
+  leaveText: $('leave-text'),
   banner: $('conn-banner'),
   bannerText: $('conn-banner-text'),
   bannerRetry: $('conn-banner-retry'),
   messages: $('messages'),
+  unreadBar: $('unread-bar'),
+  unreadBarText: $('unread-bar-text'),
+  unreadJump: $('unread-jump'),
+  unreadMark: $('unread-mark'),
+  menuDot: $('menu-dot'),
   pill: $('new-pill'),
   composer: $('composer'),
   input: $('composer-input'),
   sendButton: $('send-button'),
   counter: $('char-count'),
+  composerHelp: $('composer-help'),
   composerError: $('composer-error'),
   typing: $('typing'),
   toast: $('toast'),
+  shortcutsButton: $('shortcuts-button'),
+  shortcutsDialog: $('shortcuts-dialog'),
 };
 
 const store = new ChatStore();
+const drafts = new Drafts();
 let connection = null;
 let firstWelcome = true;
 const lastTypingSent = new Map();
@@ -64,6 +92,7 @@ const view = new MessageView(els.messages, els.pill, {
 });
 
 const dialogs = setUpDialogs({ store, connection: { request }, switchTo });
+const people = peopleDialog({ store, connection: { request }, openDm: (name) => openDm(name) });
 const auth = new AuthScreen(els.authScreen, (user) => startChat(user));
 
 /** A request on the current connection (there is a new one per sign-in). */
@@ -91,6 +120,8 @@ function startChat(user) {
   els.appScreen.hidden = false;
   store.reset();
   store.me = user;
+  rememberSignedIn(user.name);
+  drafts.setUser(user.name);
   firstWelcome = true;
   connection = new Connection({
     resume: () => store.resumeMap(),
@@ -104,9 +135,12 @@ function startChat(user) {
   renderAll();
 }
 
-async function endSession(notice = '') {
+/** `forgetDrafts`: the user signed out on purpose, so their unsent text goes too. */
+async function endSession(notice = '', { forgetDrafts = false } = {}) {
   if (connection) connection.stop();
   connection = null;
+  if (forgetDrafts) drafts.clearAll();
+  drafts.setUser(null);
   store.reset();
   for (const dialog of document.querySelectorAll('dialog[open]')) dialog.close();
   els.input.value = '';
@@ -123,7 +157,7 @@ els.logoutButton.addEventListener('click', async () => {
   } catch {
     // The cookie may already be gone; the screen changes either way.
   }
-  endSession('You have signed out.');
+  endSession('You have signed out.', { forgetDrafts: true });
 });
 
 // ---- server frames -----------------------------------------------------------
@@ -147,10 +181,16 @@ function handleFrame(frame, settled) {
     case 'channel': {
       const known = store.channels.has(frame.channel.id);
       store.upsertChannel(frame.channel);
-      if (!known && frame.ref === undefined && frame.channel.kind !== 'dm') toast(`You were added to #${frame.channel.name}.`);
+      // Someone else's doing (an invite, or a join on another device): say whose.
+      if (!known && frame.ref === undefined && frame.channel.kind !== 'dm') {
+        const label = channelLabel(frame.channel.name);
+        const by = frame.channel.added_by;
+        toast(by ? `${by} added you to ${label}.` : `You joined ${label}.`);
+      }
       break;
     }
     case 'left':
+      drafts.set(frame.channel, '');
       store.removeChannel(frame.channel);
       if (store.currentId === frame.channel) switchTo(store.defaultChannel()?.id);
       break;
@@ -164,11 +204,15 @@ function handleFrame(frame, settled) {
       store.applyRead(frame.channel, frame.seq);
       break;
     case 'error':
-      // Errors answering a request reach that request's caller; others are shown.
-      if (!settled) toast(errorText(frame.code, frame.message));
+      // Errors answering a request reach that request's caller. An error without
+      // a ref answers a best-effort frame sent without one (typing, read): the
+      // user did not ask for it and cannot act on it, so it is never shown.
+      if (frame.ref === undefined) console.debug('natter: refused', frame.code, frame.message);
+      else if (!settled) toast(errorText(frame.code, frame.message));
       break;
     case 'history': // Applied by the request that asked for it (see loadLatest/loadOlder).
     case 'channels': // Shown by the browse dialog that asked for it.
+    case 'users': // Shown by the people directory that asked for it.
     case 'pong': // Liveness is the connection's business.
       break;
     default:
@@ -194,8 +238,16 @@ function onWelcomed() {
   markReadIfViewing();
 }
 
-function showConnectionState({ state, attempt }) {
+/** My own status line follows the link: others see me offline while it is down. */
+const OWN_STATUS = { open: 'online', connecting: 'connecting…', reconnecting: 'offline · reconnecting…', closed: 'offline' };
+
+function showConnectionState({ state, attempt, at }) {
   document.body.dataset.connection = state;
+  // When the next attempt is due (epoch ms), for the curious and for the tests.
+  if (state === 'reconnecting' && at) document.body.dataset.nextAttempt = String(at);
+  else delete document.body.dataset.nextAttempt;
+  els.meStatusText.textContent = OWN_STATUS[state] || state;
+  els.meDot.className = state === 'open' ? 'dot on' : 'dot off';
   if (state === 'open' || state === 'closed') {
     els.banner.hidden = true;
     return;
@@ -220,10 +272,16 @@ function switchTo(id) {
   const changed = store.currentId !== id;
   store.setCurrent(id);
   if (changed) {
+    // A channel never read before (a new member) opens at its newest messages:
+    // there is no place to come back to, and its whole history is not "new".
     const unread = store.unread(channel);
-    view.open(channel, unread > 0 ? channel.read_seq + 1 : null);
+    view.open(channel, unread > 0 && channel.read_seq > 0 ? channel.read_seq + 1 : null);
     history.replaceState(null, '', `#c${id}`);
     els.composerError.textContent = '';
+    // The composer holds the open channel's own draft, never the last one's: the
+    // outgoing channel's text was saved on every keystroke.
+    els.input.value = drafts.get(id);
+    updateComposer();
   }
   if (!channel.loaded && !channel.loading) loadLatest(channel);
   closeSidebar();
@@ -277,9 +335,14 @@ async function fillGap(channelId, from, to) {
 
 /** Moves the read marker when the newest message of the open channel is on screen. */
 function markReadIfViewing() {
+  if (document.visibilityState !== 'visible' || !view.stuck) return;
+  markCurrentRead();
+}
+
+/** Moves the open channel's read marker to its newest message (seen or not: Mark read, Escape). */
+function markCurrentRead() {
   const channel = store.current;
-  if (!channel || !channel.loaded || document.visibilityState !== 'visible' || !view.stuck) return;
-  if (!connection?.isOpen) return;
+  if (!channel || !channel.loaded || !connection?.isOpen) return;
   const seq = store.newestSeq(channel);
   if (seq <= channel.read_seq) return;
   connection.send(frames.read(channel.id, seq));
@@ -287,6 +350,25 @@ function markReadIfViewing() {
 }
 
 document.addEventListener('visibilitychange', () => markReadIfViewing());
+
+/** The bar over a channel opened with unread messages: how many, since when, Jump, Mark read. */
+function renderUnreadBar() {
+  const channel = store.current;
+  const unread = channel && channel.loaded && view.unreadFrom != null && view.channelId === channel.id ? store.unread(channel) : 0;
+  els.unreadBar.hidden = unread === 0;
+  if (!unread) return;
+  const first = channel.bySeq.get(view.unreadFrom);
+  const since = first ? ` since ${clockTime(first.ts)}` : '';
+  els.unreadBarText.textContent = `${unread} new message${unread === 1 ? '' : 's'}${since}`;
+}
+
+els.unreadJump.addEventListener('click', () => {
+  if (!view.jumpToUnread()) loadOlder();
+});
+els.unreadMark.addEventListener('click', () => {
+  markCurrentRead();
+  els.input.focus();
+});
 
 async function openDm(user) {
   try {
@@ -298,18 +380,45 @@ async function openDm(user) {
   }
 }
 
-els.leaveButton.addEventListener('click', async () => {
+setUpMenu(els.channelMenuButton, els.channelMenu, (item) => {
+  if (item.id === 'menu-invite') dialogs.invite.open();
+  else if (item.id === 'menu-leave') leaveCurrent();
+});
+
+/**
+ * Asks before leaving a private channel, which only a member's invite opens
+ * again; resolves true when the user confirms.
+ */
+function confirmLeave(channel) {
+  els.leaveTitle.textContent = `Leave ${channelLabel(channel.name)}?`;
+  els.leaveText.textContent =
+    'This channel is private. Once you leave, you will no longer see its messages, and you can only come back if a member adds you again.';
+  els.leaveDialog.returnValue = '';
+  els.leaveDialog.showModal();
+  els.leaveDialog.querySelector('button[value="cancel"]').focus();
+  return new Promise((done) => {
+    els.leaveDialog.addEventListener('close', () => done(els.leaveDialog.returnValue === 'leave'), { once: true });
+  });
+}
+
+async function leaveCurrent() {
   const channel = store.current;
-  if (!channel) return;
+  if (!channel || channel.kind === 'dm') return;
+  if (channel.kind === 'private' && !(await confirmLeave(channel))) {
+    els.channelMenuButton.focus();
+    return;
+  }
   try {
     await request(frames.leave(channel.id));
+    drafts.set(channel.id, '');
     store.removeChannel(channel.id);
     switchTo(store.defaultChannel()?.id);
-    toast(`You left #${channel.name}.`);
+    const label = channelLabel(channel.name);
+    toast(channel.kind === 'private' ? `You left ${label}.` : `You left ${label}. You can join it again from Browse channels.`);
   } catch (failure) {
     toast(`Could not leave: ${errorText(failure.code, failure.message)}`);
   }
-});
+}
 
 // ---- sending -------------------------------------------------------------------
 
@@ -337,10 +446,13 @@ function submitComposer() {
   els.composerError.textContent = '';
   const pending = store.addPending(channel.id, body, crypto.randomUUID());
   els.input.value = '';
+  drafts.set(channel.id, '');
   updateComposer();
   view.scrollToBottom();
   transmit(pending);
-  lastTypingSent.delete(channel.id);
+  // The typing clock deliberately runs on across a send: the server counts its
+  // interval from the last typing event it relayed, not from the message, so
+  // starting over here would get the next keystroke's event refused.
 }
 
 els.composer.addEventListener('submit', (event) => {
@@ -349,20 +461,46 @@ els.composer.addEventListener('submit', (event) => {
   els.input.focus();
 });
 
+/**
+ * Touch-first devices (a coarse primary pointer: phones, tablets) have no
+ * Shift+Enter on their keyboards, so there Return makes a new line and only
+ * the send button sends.
+ */
+const touchFirst = window.matchMedia('(pointer: coarse)');
+
+function updateComposerHelp() {
+  els.composerHelp.hidden = touchFirst.matches;
+  els.sendButton.title = touchFirst.matches ? 'Send' : 'Send (Enter)';
+}
+touchFirst.addEventListener('change', updateComposerHelp);
+updateComposerHelp();
+
 els.input.addEventListener('keydown', (event) => {
   // Enter sends; Shift+Enter (and Enter while an IME is composing) is a new line.
+  if (touchFirst.matches) return;
   if (event.key === 'Enter' && !event.shiftKey && !event.isComposing && !event.altKey && !event.ctrlKey && !event.metaKey) {
     event.preventDefault();
     submitComposer();
   }
 });
 
+// Page Up / Page Down scroll the messages from the composer, as they would in
+// a one-line input: the composer rarely has pages of its own.
+els.input.addEventListener('keydown', (event) => {
+  if ((event.key === 'PageUp' || event.key === 'PageDown') && !event.shiftKey && !event.ctrlKey && !event.altKey && !event.metaKey) {
+    event.preventDefault();
+    const page = Math.max(40, els.messages.clientHeight - 40);
+    els.messages.scrollBy({ top: event.key === 'PageUp' ? -page : page });
+  }
+});
+
 els.input.addEventListener('input', () => {
   updateComposer();
   const channel = store.current;
+  if (channel) drafts.set(channel.id, els.input.value);
   if (!channel || !els.input.value.trim() || !connection?.isOpen) return;
   const now = Date.now();
-  if (now - (lastTypingSent.get(channel.id) || 0) >= TYPING_INTERVAL_MS) {
+  if (now - (lastTypingSent.get(channel.id) || 0) >= TYPING_SEND_EVERY_MS) {
     lastTypingSent.set(channel.id, now);
     connection.send(frames.typing(channel.id));
   }
@@ -389,6 +527,19 @@ els.sidebar.addEventListener('click', (event) => {
 });
 
 els.browseButton.addEventListener('click', () => dialogs.browse.open());
+els.newMessageButton.addEventListener('click', () => people.open());
+els.peopleButton.addEventListener('click', () => people.open());
+els.shortcutsButton.addEventListener('click', () => openShortcuts());
+els.shortcutsDialog.querySelector('[data-close]').addEventListener('click', () => els.shortcutsDialog.close());
+
+function openShortcuts() {
+  els.shortcutsDialog.showModal();
+  els.shortcutsDialog.querySelector('[data-close]').focus();
+}
+
+function isEditable(element) {
+  return element instanceof HTMLElement && (element.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(element.tagName));
+}
 els.createButton.addEventListener('click', () => dialogs.create.open());
 els.inviteButton.addEventListener('click', () => dialogs.invite.open());
 
@@ -417,12 +568,38 @@ document.addEventListener('keydown', (event) => {
   if (event.key === 'Escape' && els.appScreen.classList.contains('nav-open')) {
     closeSidebar();
     els.menuButton.focus();
+    return;
   }
-  // Alt+Up / Alt+Down walk the channel list in sidebar order.
+  // "?" outside a text field shows the keyboard shortcuts.
+  if (event.key === '?' && !els.appScreen.hidden && !isEditable(event.target) && !document.querySelector('dialog[open]')) {
+    event.preventDefault();
+    openShortcuts();
+    return;
+  }
+  // Escape (with no dialog or menu to close) marks the open channel read.
+  if (event.key === 'Escape' && !els.appScreen.hidden && !document.querySelector('dialog[open]') && !event.defaultPrevented) {
+    markCurrentRead();
+  }
+  // Alt+Up / Alt+Down walk the channel list in sidebar order; with Shift, only
+  // the channels with unread messages.
   if (event.altKey && (event.key === 'ArrowUp' || event.key === 'ArrowDown') && !els.appScreen.hidden) {
-    const ids = [...els.sidebar.querySelectorAll('button[data-channel]')].map((b) => Number(b.dataset.channel));
+    const buttons = [...els.sidebar.querySelectorAll('button[data-channel]')];
+    const ids = buttons.map((b) => Number(b.dataset.channel));
+    const step = event.key === 'ArrowUp' ? -1 : 1;
     const at = ids.indexOf(store.currentId);
-    const next = ids[(at + (event.key === 'ArrowUp' ? -1 : 1) + ids.length) % ids.length];
+    let next = null;
+    if (event.shiftKey) {
+      for (let i = 1; i < ids.length; i += 1) {
+        const candidate = ids[(at + step * i + ids.length * i) % ids.length];
+        const channel = store.channel(candidate);
+        if (channel && store.unread(channel) > 0) {
+          next = candidate;
+          break;
+        }
+      }
+    } else {
+      next = ids[(at + step + ids.length) % ids.length];
+    }
     if (next != null) {
       event.preventDefault();
       switchTo(next);
@@ -457,13 +634,14 @@ function scheduleRender() {
 function flushRender() {
   if (!renderQueued) return;
   renderQueued = false;
-  if (dirty.sidebar) renderSidebar(store, els);
+  if (dirty.sidebar) renderSidebar(store, els, { hasDraft: (id) => drafts.has(id) });
   if (dirty.header) renderHeader(store, els);
   if (dirty.typing) renderTyping(store, els.typing);
   if (dirty.messages && store.current) {
     view.render(store, store.current);
     markReadIfViewing();
   }
+  renderUnreadBar();
   dirty.sidebar = dirty.header = dirty.messages = dirty.typing = false;
   updateTitle();
 }
@@ -477,8 +655,11 @@ function updateTitle() {
   let unread = 0;
   for (const channel of store.channels.values()) if (channel.id !== store.currentId) unread += store.unread(channel);
   const channel = store.current;
-  const base = channel ? `${channel.kind === 'dm' ? '' : '#'}${store.displayName(channel)} · natter` : 'natter';
+  const base = channel ? `${channel.kind === 'dm' ? store.displayName(channel) : channelLabel(channel.name)} · natter` : 'natter';
   document.title = unread ? `(${unread}) ${base}` : base;
+  // On phones the sidebar is hidden: the menu button says something is waiting there.
+  els.menuDot.hidden = unread === 0;
+  els.menuButton.setAttribute('aria-label', unread ? 'Open menu, unread messages in other channels' : 'Open menu');
 }
 
 let toastTimer = null;

@@ -5,9 +5,34 @@
 import { ApiError, login, register } from './api.js';
 import { PASSWORD_MAX, PASSWORD_MIN, USERNAME_MAX, USERNAME_PATTERN, charCount } from './protocol.js';
 
+/** Local-storage key of the last name signed in with in this browser (no secret: just the name). */
+const LAST_USER_KEY = 'natter.lastUser';
+
+/**
+ * Remembers that this browser has signed in, and as whom, so the next visit
+ * after signing out opens on "Sign in" with the name filled in, never on the
+ * sign-up form (where a returning user's password would meet "name taken").
+ */
+export function rememberSignedIn(name) {
+  try {
+    localStorage.setItem(LAST_USER_KEY, name);
+  } catch {
+    // Storage disabled: the form just starts on Sign in with an empty name.
+  }
+}
+
+function lastSignedIn() {
+  try {
+    return localStorage.getItem(LAST_USER_KEY) || '';
+  } catch {
+    return '';
+  }
+}
+
 const MODES = {
   login: {
     title: 'Sign in to natter',
+    lead: 'Welcome back. Sign in with the username and password you chose.',
     submit: 'Sign in',
     busy: 'Signing in…',
     switchText: 'New here?',
@@ -16,6 +41,7 @@ const MODES = {
   },
   register: {
     title: 'Create your natter account',
+    lead: 'New to this workspace? Pick a username and a password; you will sign in with them from now on.',
     submit: 'Create account',
     busy: 'Creating account…',
     switchText: 'Already have an account?',
@@ -45,6 +71,7 @@ export class AuthScreen {
     this.onSignedIn = onSignedIn;
     this.form = root.querySelector('#auth-form');
     this.title = root.querySelector('#auth-title');
+    this.lead = root.querySelector('#auth-lead');
     this.username = root.querySelector('#auth-username');
     this.password = root.querySelector('#auth-password');
     this.usernameError = root.querySelector('#auth-username-error');
@@ -73,6 +100,12 @@ export class AuthScreen {
 
   show(notice = '') {
     this.root.hidden = false;
+    // A browser that has signed in before is most likely a returning user.
+    const returning = lastSignedIn();
+    if (returning) {
+      this.setMode('login');
+      if (!this.username.value) this.username.value = returning;
+    }
     this.notice.textContent = notice;
     this.notice.hidden = !notice;
     this.password.value = '';
@@ -80,7 +113,8 @@ export class AuthScreen {
     this.submit.disabled = false;
     this.submit.textContent = MODES[this.mode].submit;
     document.title = 'natter';
-    this.username.focus();
+    if (returning && this.username.value) this.password.focus();
+    else this.username.focus();
   }
 
   hide() {
@@ -91,6 +125,7 @@ export class AuthScreen {
     this.mode = mode;
     const text = MODES[mode];
     this.title.textContent = text.title;
+    this.lead.textContent = text.lead;
     this.submit.textContent = text.submit;
     this.switchText.textContent = text.switchText;
     this.switchButton.textContent = text.switchButton;

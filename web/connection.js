@@ -13,6 +13,18 @@ const RECONNECT_MAX_MS = 15000;
 const PING_EVERY_MS = 25000;
 /** A `pong` slower than this means the link is dead even if the socket has not noticed. */
 const PONG_TIMEOUT_MS = 10000;
+/**
+ * While a retry waits, the server is asked this often (with jitter) whether it
+ * answers again, so a client does not sit out a long backoff after the server
+ * is back. An unreachable server costs only a refused connection per probe.
+ */
+const PROBE_EVERY_MS = 1000;
+/**
+ * Once a probe finds the server answering after it did not, the reconnect waits
+ * a random delay up to this long, so a restarted server is not hit by every
+ * client in the same instant.
+ */
+const RECONNECT_JITTER_MS = 750;
 /** Default time a request waits for its reply before it counts as failed. */
 const REQUEST_TIMEOUT_MS = 10000;
 /**
@@ -30,6 +42,16 @@ const BACK_OFF_CLOSES = new Set([CLOSE_SERVER_ERROR, CLOSE_TOO_SLOW]);
 /** The least backoff attempt after such a close: 2 means a first delay of 1-2 s. */
 const MIN_ATTEMPT_AFTER_BACK_OFF_CLOSE = 2;
 
+/** Whether the page's server answers HTTP at all (any status counts: it is up). */
+async function defaultProbe() {
+  try {
+    await fetch('/healthz', { cache: 'no-store' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The page's own /ws address (ws: or wss: like the page). */
 function defaultSocketUrl() {
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
@@ -37,14 +59,17 @@ function defaultSocketUrl() {
 }
 
 export class RequestError extends Error {
-  constructor(code, message) {
+  /** `frame`: the server's whole `error` frame, for codes that carry more (channel_exists names the channel). */
+  constructor(code, message, frame = null) {
     super(message || code);
     this.code = code;
+    this.frame = frame;
   }
 }
 
 /**
- * Events (all CustomEvent): `state` {state, attempt, delayMs}, `frame` {frame},
+ * Events (all CustomEvent): `state` {state, attempt, delayMs, at} (`at`: when
+ * the next attempt is due, epoch ms), `frame` {frame},
  * `open` after `welcome` was handled, `unauthorized` when the session is gone.
  */
 export class Connection extends EventTarget {
@@ -55,9 +80,21 @@ export class Connection extends EventTarget {
    * @param {typeof WebSocket} [options.WebSocket] the socket class (tests pass a fake)
    * @param {string | (() => string)} [options.url] where to connect; the page's /ws by default
    * @param {EventTarget | null} [options.window] source of `online` events; the page's window by default
+   * @param {(() => Promise<boolean>) | null} [options.probe] whether the server answers; none outside a page
    */
-  constructor({ resume, sessionValid, WebSocket: SocketClass = globalThis.WebSocket, url = defaultSocketUrl, window: events = globalThis.window ?? null }) {
+  constructor({
+    resume,
+    sessionValid,
+    WebSocket: SocketClass = globalThis.WebSocket,
+    url = defaultSocketUrl,
+    window: events = globalThis.window ?? null,
+    probe = globalThis.location ? defaultProbe : null,
+  }) {
     super();
+    this.probe = probe;
+    this.probeTimer = null;
+    /** The link was lost, or a probe found the server unreachable, since the last refusal. */
+    this.serverWasDown = false;
     this.resume = resume;
     this.sessionValid = sessionValid;
     this.SocketClass = SocketClass;
@@ -96,6 +133,7 @@ export class Connection extends EventTarget {
     this.stopped = true;
     this.events?.removeEventListener('online', this.onOnline);
     clearTimeout(this.retryTimer);
+    this.stopProbing();
     this.dropSocket(1000);
     this.setState('closed');
   }
@@ -130,6 +168,7 @@ export class Connection extends EventTarget {
     // handler below ignores a socket that is no longer this.socket.
     clearTimeout(this.retryTimer);
     this.retryTimer = null;
+    this.stopProbing();
     if (this.socket) this.dropSocket(1000);
     this.opened += 1;
     let socket;
@@ -157,6 +196,7 @@ export class Connection extends EventTarget {
       this.armPing();
       if (frame.type === 'welcome') {
         welcomed = true;
+        this.serverWasDown = false;
         // Not a success yet: the backoff starts over only once this link has
         // lasted a while (see STABLE_AFTER_MS).
         clearTimeout(this.stableTimer);
@@ -183,6 +223,12 @@ export class Connection extends EventTarget {
         return;
       }
       if (BACK_OFF_CLOSES.has(event.code)) this.attempt = Math.max(this.attempt, MIN_ATTEMPT_AFTER_BACK_OFF_CLOSE);
+      // A working link that dropped (a restart, a network change) is an outage:
+      // once the server answers again, reconnect at once. A connection refused
+      // before `welcome` may be the server answering and turning us away: the
+      // session check below (or a probe) tells which. Closes that ask us to
+      // back off never count.
+      if (welcomed) this.serverWasDown = !BACK_OFF_CLOSES.has(event.code);
       this.scheduleReconnect(welcomed);
     };
     // onerror is always followed by onclose, which does the work.
@@ -194,7 +240,7 @@ export class Connection extends EventTarget {
     const { resolve, reject, timer } = this.pending.get(frame.ref);
     this.pending.delete(frame.ref);
     clearTimeout(timer);
-    if (frame.type === 'error') reject(new RequestError(frame.code, frame.message));
+    if (frame.type === 'error') reject(new RequestError(frame.code, frame.message, frame));
     else resolve(frame);
     return true;
   }
@@ -216,8 +262,10 @@ export class Connection extends EventTarget {
       let valid = true;
       try {
         valid = await this.sessionValid();
+        this.serverWasDown = false; // It answers: the connection was turned away, not lost.
       } catch {
         valid = true; // The server is unreachable: keep trying.
+        this.serverWasDown = true;
       }
       if (this.stopped) return;
       // Meanwhile "Retry now" or the `online` event may have opened a socket (which
@@ -233,19 +281,53 @@ export class Connection extends EventTarget {
     // restart without any of them retrying in a tight loop.
     const delayMs = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
     this.attempt += 1;
-    this.setState('reconnecting', { attempt: this.attempt, delayMs });
+    this.setState('reconnecting', { attempt: this.attempt, delayMs, at: Date.now() + delayMs });
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => this.open(), delayMs);
+    if (delayMs > PROBE_EVERY_MS) this.scheduleProbe();
+  }
+
+  /**
+   * Probes the server while a retry waits. Only a server seen down and then up
+   * again cuts the wait short: a server that answers HTTP all along but closed
+   * the socket (overload, a refused upgrade) keeps its backoff.
+   */
+  scheduleProbe() {
+    if (!this.probe) return;
+    clearTimeout(this.probeTimer);
+    const delay = PROBE_EVERY_MS / 2 + Math.random() * PROBE_EVERY_MS;
+    this.probeTimer = setTimeout(async () => {
+      const opened = this.opened;
+      const answers = await this.probe();
+      // Meanwhile a socket may have been opened (Retry now, the timer): stale.
+      if (this.stopped || this.socket || this.opened !== opened || this.state !== 'reconnecting') return;
+      if (!answers) {
+        this.serverWasDown = true;
+        this.scheduleProbe();
+      } else if (this.serverWasDown) {
+        const delayMs = Math.round(Math.random() * RECONNECT_JITTER_MS);
+        clearTimeout(this.retryTimer);
+        this.retryTimer = setTimeout(() => this.open(), delayMs);
+        this.setState('reconnecting', { attempt: this.attempt, delayMs, at: Date.now() + delayMs });
+      }
+    }, delay);
+  }
+
+  stopProbing() {
+    clearTimeout(this.probeTimer);
+    this.probeTimer = null;
   }
 
   connectNow() {
     clearTimeout(this.retryTimer);
+    this.stopProbing();
     if (!this.socket && !this.stopped) this.open();
   }
 
   unauthorized() {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    this.stopProbing();
     this.setState('closed');
     this.emit('unauthorized', {});
   }
@@ -279,6 +361,7 @@ export class Connection extends EventTarget {
       this.pongTimer = setTimeout(() => {
         // A half-open link: drop it ourselves instead of waiting for TCP to notice.
         this.dropSocket(4000);
+        this.serverWasDown = true;
         if (!this.stopped) this.scheduleReconnect(true);
       }, PONG_TIMEOUT_MS);
     }, PING_EVERY_MS);

@@ -4,6 +4,8 @@
 // <dialog>.showModal() gives focus trapping and Escape-to-close for free.
 
 import { h, icon, replaceChildren } from './dom.js';
+import { channelLabel } from './format.js';
+import { suggestPeople } from './people.js';
 import { CHANNEL_NAME_MAX, USERNAME_PATTERN, charCount, errorText, frames, hasControlChars } from './protocol.js';
 
 /**
@@ -48,6 +50,7 @@ function createDialog({ store, connection, switchTo }) {
   const isPrivate = document.getElementById('create-private');
   const error = document.getElementById('create-error');
   const submit = dialog.querySelector('button[type=submit]');
+  const existing = document.getElementById('create-existing');
   closeOnCancelButtons(dialog);
   name.addEventListener('input', () => setError(name, error, ''));
 
@@ -63,6 +66,10 @@ function createDialog({ store, connection, switchTo }) {
       dialog.close();
       switchTo(channel.id);
     } catch (failure) {
+      if (failure.code === 'channel_exists' && failure.frame?.channel != null) {
+        offerExisting(failure.frame.channel, name.value.trim());
+        return;
+      }
       const message =
         failure.code === 'invalid_name'
           ? 'That name cannot be used: it may be taken. Try another.'
@@ -74,10 +81,40 @@ function createDialog({ store, connection, switchTo }) {
     }
   });
 
+  /**
+   * The name is taken by a channel the user may see (compared without case and
+   * by look-alike letters): say so, and offer to open it (joining if need be)
+   * rather than moving the user into it unasked.
+   */
+  function offerExisting(channelId, typed) {
+    setError(name, error, `A channel named “${typed}” already exists.`);
+    existing.hidden = false;
+    existing.onclick = async () => {
+      existing.disabled = true;
+      try {
+        if (!store.channels.has(channelId)) {
+          const reply = await connection.request(frames.join(channelId));
+          store.upsertChannel(reply.channel);
+        }
+        dialog.close();
+        switchTo(channelId);
+      } catch (failure) {
+        setError(name, error, `Could not open it: ${errorText(failure.code, failure.message)}`);
+      } finally {
+        existing.disabled = false;
+      }
+    };
+    existing.focus();
+  }
+  name.addEventListener('input', () => {
+    existing.hidden = true;
+  });
+
   return {
     open() {
       form.reset();
       setError(name, error, '');
+      existing.hidden = true;
       dialog.showModal();
       name.focus();
     },
@@ -89,14 +126,31 @@ function browseDialog({ store, connection, switchTo }) {
   const filter = document.getElementById('browse-filter');
   const list = document.getElementById('browse-list');
   const status = document.getElementById('browse-status');
+  const more = document.getElementById('browse-more');
   closeOnCancelButtons(dialog);
   let channels = [];
+  /** What the list shows now, in order: Enter in the filter takes the first. */
+  let shown = [];
+  /** The page cursor of a paging server (`next`), and whether it filters by prefix itself. */
+  let next = null;
+  let serverPages = false;
+  let generation = 0;
+  let timer = null;
+
+  /** The filter text the held `channels` answer (a paging server filters by it). */
+  let answered = '';
 
   function draw() {
-    const needle = filter.value.trim().toLocaleLowerCase();
-    const shown = channels
-      .filter((channel) => channel.name.toLocaleLowerCase().includes(needle))
-      .sort((a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' }));
+    const text = filter.value.trim();
+    const needle = text.toLocaleLowerCase();
+    // A paging server has applied the prefix already (comparing as names are,
+    // look-alike letters included); until its answer for this text is here,
+    // what is held is narrowed by the plain prefix. A whole list is filtered here.
+    let held = channels;
+    if (!serverPages) held = channels.filter((channel) => channel.name.toLocaleLowerCase().includes(needle));
+    else if (answered !== text) held = channels.filter((channel) => channel.name.toLocaleLowerCase().startsWith(needle));
+    shown = held.sort((a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' }));
+    more.hidden = !(serverPages && next);
     status.textContent = channels.length ? (shown.length ? '' : 'No channel matches.') : 'No public channels yet.';
     replaceChildren(
       list,
@@ -138,7 +192,48 @@ function browseDialog({ store, connection, switchTo }) {
     }
   }
 
-  filter.addEventListener('input', draw);
+  /** Loads the first page for the filter (`reset`) or the next one. */
+  async function load(reset) {
+    if (reset) {
+      generation += 1;
+      next = null;
+    }
+    const mine = generation;
+    const text = filter.value.trim();
+    try {
+      const reply = await connection.request(frames.listChannels(text, reset ? null : next));
+      if (mine !== generation) return; // The filter changed meanwhile.
+      serverPages = reply.has_more !== undefined;
+      answered = text;
+      channels = reset ? reply.channels : [...channels, ...reply.channels];
+      next = reply.has_more ? reply.next ?? null : null;
+      draw();
+    } catch (failure) {
+      if (mine === generation) status.textContent = `Could not load channels: ${errorText(failure.code, failure.message)}`;
+    }
+  }
+
+  filter.addEventListener('input', () => {
+    draw();
+    // A paging server is asked again for the new prefix, once typing pauses.
+    if (!serverPages) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => load(true), 200);
+  });
+  more.addEventListener('click', () => load(false));
+  filter.addEventListener('keydown', async (event) => {
+    if (event.key !== 'Enter' || event.isComposing) return;
+    event.preventDefault();
+    // Typed faster than the pause before asking: ask now, so Enter takes the real first match.
+    if (serverPages && answered !== filter.value.trim()) {
+      clearTimeout(timer);
+      await load(true);
+    }
+    const top = shown[0];
+    if (!top) return;
+    if (top.member || store.channels.has(top.id)) openChannel(top.id);
+    else join(top, list.querySelector('.browse-row button'));
+  });
 
   return {
     async open() {
@@ -146,15 +241,10 @@ function browseDialog({ store, connection, switchTo }) {
       channels = [];
       replaceChildren(list);
       status.textContent = 'Loading channels…';
+      more.hidden = true;
       dialog.showModal();
       filter.focus();
-      try {
-        const reply = await connection.request(frames.listChannels());
-        channels = reply.channels;
-        draw();
-      } catch (failure) {
-        status.textContent = `Could not load channels: ${errorText(failure.code, failure.message)}`;
-      }
+      await load(true);
     },
   };
 }
@@ -169,6 +259,8 @@ function inviteDialog({ store, connection }) {
   const suggestions = document.getElementById('invite-suggestions');
   const submit = dialog.querySelector('button[type=submit]');
   closeOnCancelButtons(dialog);
+  // Everyone in the workspace is suggested (online first), not only those online.
+  const suggest = suggestPeople({ store, connection }, user, suggestions);
   user.addEventListener('input', () => {
     setError(user, error, '');
     done.textContent = '';
@@ -186,11 +278,11 @@ function inviteDialog({ store, connection }) {
     submit.disabled = true;
     try {
       await connection.request(frames.invite(channel.id, name));
-      done.textContent = `${name} was added to ${channel.name}.`;
+      done.textContent = `${name} was added to ${channelLabel(channel.name)}.`;
       user.value = '';
       user.focus();
     } catch (failure) {
-      setError(user, error, failure.code === 'unknown_user' ? `There is no user named ${name}.` : errorText(failure.code, failure.message));
+      setError(user, error, inviteRefusal(failure, name, channel));
       user.focus();
     } finally {
       submit.disabled = false;
@@ -204,13 +296,21 @@ function inviteDialog({ store, connection }) {
       form.reset();
       setError(user, error, '');
       done.textContent = '';
-      heading.textContent = `Add people to ${channel.name}`;
-      replaceChildren(
-        suggestions,
-        [...store.online].filter((name) => name !== store.me?.name).map((name) => h('option', { value: name })),
-      );
+      heading.textContent = `Add people to ${channelLabel(channel.name)}`;
+      replaceChildren(suggestions);
+      suggest.refresh();
       dialog.showModal();
       user.focus();
     },
   };
+}
+
+/** What a refused invite means, in the words of the people involved. */
+function inviteRefusal(failure, name, channel) {
+  const label = channelLabel(channel.name);
+  const isGeneral = channel.kind === 'public' && channel.name === 'General';
+  if (failure.code === 'unknown_user') return `There is no user named ${name}.`;
+  if (failure.code === 'already_member') return `${name} is already in ${label}.`;
+  if (failure.code === 'forbidden' && isGeneral) return 'Everyone is in General already.';
+  return errorText(failure.code, failure.message);
 }

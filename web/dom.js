@@ -33,6 +33,7 @@ const SVG_NS = 'http://www.w3.org/2000/svg';
 const ICONS = {
   hash: 'M5 9h14M5 15h14M10 3 8 21M16 3l-2 18',
   lock: 'M7 11V8a5 5 0 0 1 10 0v3M6 11h12v10H6z',
+  pencil: 'M4 20h4L19 9l-4-4L4 16zM13 7l4 4',
 };
 
 export function icon(name, className = 'icon') {

@@ -49,3 +49,11 @@ export function initial(name) {
   const first = [...name][0] || '?';
   return first.toUpperCase();
 }
+
+/**
+ * A channel's name as shown in running text: with one leading "#", however the
+ * name was stored ("design" and "#design" both read "#design", never "##design").
+ */
+export function channelLabel(name) {
+  return name.startsWith('#') ? name : `#${name}`;
+}

@@ -18,6 +18,7 @@ export const CLIENT_TYPES = Object.freeze([
   'open_dm',
   'typing',
   'read',
+  'list_users',
   'ping',
 ]);
 
@@ -31,6 +32,7 @@ export const SERVER_TYPES = Object.freeze([
   'channel',
   'left',
   'channels',
+  'users',
   'presence',
   'typing',
   'read',
@@ -53,6 +55,8 @@ export const PASSWORD_MAX = 256;
 export const CHANNEL_NAME_MAX = 64;
 export const BODY_MAX = 4000;
 export const HISTORY_PAGE = 50;
+/** Users per directory page (the server allows at most 100). */
+export const DIRECTORY_PAGE = 50;
 /** The server relays at most one typing event per channel every 2 s. */
 export const TYPING_INTERVAL_MS = 2000;
 
@@ -76,13 +80,26 @@ export const frames = {
   history: (channel, before, limit = HISTORY_PAGE) =>
     before == null ? { type: 'history', channel, limit } : { type: 'history', channel, before, limit },
   createChannel: (name, isPrivate) => ({ type: 'create_channel', name, private: isPrivate }),
-  listChannels: () => ({ type: 'list_channels' }),
+  /** A page of public channels whose names start with `prefix`, after the `next` cursor `after`. */
+  listChannels: (prefix, after) => {
+    const frame = { type: 'list_channels' };
+    if (prefix) frame.prefix = prefix;
+    if (after) frame.after = after;
+    return frame;
+  },
   join: (channel) => ({ type: 'join', channel }),
   leave: (channel) => ({ type: 'leave', channel }),
   invite: (channel, user) => ({ type: 'invite', channel, user }),
   openDm: (user) => ({ type: 'open_dm', user }),
   typing: (channel) => ({ type: 'typing', channel }),
   read: (channel, seq) => ({ type: 'read', channel, seq }),
+  /** A page of the user directory; empty or absent fields are left out. */
+  listUsers: (prefix, after, limit = DIRECTORY_PAGE) => {
+    const frame = { type: 'list_users', limit };
+    if (prefix) frame.prefix = prefix;
+    if (after) frame.after = after;
+    return frame;
+  },
   ping: () => ({ type: 'ping' }),
 };
 
@@ -98,6 +115,8 @@ export const ERROR_TEXT = {
   forbidden: 'That is not allowed.',
   invalid_body: 'Messages must be 1 to 4000 characters.',
   invalid_name: 'That channel name cannot be used.',
+  channel_exists: 'A channel with that name exists.',
+  already_member: 'They are already in this channel.',
   invalid_client_id: 'The message id was not valid.',
   rate_limited: 'You are sending too fast. Wait a moment and retry.',
   limit_reached: 'You have reached a limit for this action.',

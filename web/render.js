@@ -6,12 +6,16 @@
 // reader is looking at.
 
 import { h, icon, replaceChildren } from './dom.js';
-import { clockTime, colourIndex, dayKey, dayLabel, fullTime, initial, typingText } from './format.js';
+import { channelLabel, clockTime, colourIndex, dayKey, dayLabel, fullTime, initial, typingText } from './format.js';
 
 /** Consecutive messages from one sender closer than this share one header. */
 const GROUP_GAP_MS = 5 * 60 * 1000;
 /** How close to the bottom (px) still counts as "at the bottom". */
 const BOTTOM_SLACK_PX = 48;
+/** A channel opened at its first unread message shows this much above it (px). */
+const UNREAD_TOP_MARGIN_PX = 8;
+/** Opening at the first unread message fetches at most this many older pages to reach it. */
+const UNREAD_JUMP_MAX_PAGES = 4;
 /** Older history is requested when the reader scrolls this close to the top (px). */
 const NEAR_TOP_PX = 400;
 
@@ -66,8 +70,11 @@ function sortByName(a, b, store) {
   return store.displayName(a).localeCompare(store.displayName(b), undefined, { sensitivity: 'base' });
 }
 
-/** Rebuilds the sidebar lists, keeping keyboard focus on the same item. */
-export function renderSidebar(store, els) {
+/**
+ * Rebuilds the sidebar lists, keeping keyboard focus on the same item.
+ * `hasDraft(channelId)` says whether a channel holds unsent text.
+ */
+export function renderSidebar(store, els, { hasDraft = () => false } = {}) {
   const focusKey = document.activeElement?.dataset?.focusKey;
   const all = [...store.channels.values()];
   const rooms = all
@@ -75,10 +82,10 @@ export function renderSidebar(store, els) {
     .sort((a, b) => (a.name === 'General' && a.kind === 'public' ? -1 : b.name === 'General' && b.kind === 'public' ? 1 : sortByName(a, b, store)));
   const dms = all.filter((channel) => channel.kind === 'dm').sort((a, b) => sortByName(a, b, store));
 
-  replaceChildren(els.channelList, rooms.map((channel) => h('li', {}, channelButton(store, channel))));
+  replaceChildren(els.channelList, rooms.map((channel) => h('li', {}, channelButton(store, channel, hasDraft))));
   replaceChildren(
     els.dmList,
-    dms.length ? dms.map((channel) => h('li', {}, channelButton(store, channel))) : h('li', { class: 'empty', text: 'Click someone online to start a conversation.' }),
+    dms.length ? dms.map((channel) => h('li', {}, channelButton(store, channel, hasDraft))) : h('li', { class: 'empty', text: 'Start one with + (New message) or by choosing someone online.' }),
   );
 
   const online = [...store.online].sort((a, b) => a.localeCompare(b, undefined, { sensitivity: 'base' }));
@@ -108,8 +115,10 @@ export function renderSidebar(store, els) {
   }
 }
 
-function channelButton(store, channel) {
+function channelButton(store, channel, hasDraft) {
   const active = channel.id === store.currentId;
+  // The open channel's draft is in the composer; the others say they have one.
+  const draft = !active && hasDraft(channel.id);
   const unread = active ? 0 : store.unread(channel);
   const name = store.displayName(channel);
   let lead;
@@ -123,7 +132,7 @@ function channelButton(store, channel) {
     'button',
     {
       type: 'button',
-      class: `chan${active ? ' active' : ''}${unread ? ' unread' : ''}`,
+      class: `chan${active ? ' active' : ''}${unread ? ' unread' : ''}${draft ? ' has-draft' : ''}`,
       dataset: { channel: String(channel.id), focusKey: `c:${channel.id}`, kind: channel.kind },
       'aria-current': active ? 'page' : null,
       title: name,
@@ -131,6 +140,7 @@ function channelButton(store, channel) {
     lead,
     h('span', { class: 'chan-name', text: name }),
     h('span', { class: 'sr-only', text: `, ${kindText}` }),
+    draft ? h('span', { class: 'draft-mark', title: 'Unsent draft' }, icon('pencil', 'icon'), h('span', { class: 'sr-only', text: ', draft' })) : null,
     unread ? h('span', { class: 'badge' }, h('span', { class: 'badge-count', text: unread > 99 ? '99+' : String(unread) }), h('span', { class: 'sr-only', text: ' unread' })) : null,
   );
 }
@@ -143,7 +153,7 @@ export function renderHeader(store, els) {
     els.title.textContent = '';
     els.subtitle.textContent = '';
     els.inviteButton.hidden = true;
-    els.leaveButton.hidden = true;
+    els.channelMenuButton.hidden = true;
     return;
   }
   const name = store.displayName(channel);
@@ -160,9 +170,14 @@ export function renderHeader(store, els) {
       : channel.kind === 'private'
         ? 'Private channel · only invited members can see it'
         : 'Public channel';
-  els.inviteButton.hidden = channel.kind === 'dm';
-  els.leaveButton.hidden = channel.kind === 'dm' || (channel.kind === 'public' && channel.name === 'General');
-  els.input.placeholder = channel.kind === 'dm' ? `Message ${name}` : `Message #${name}`;
+  // Everyone is in General already, and a DM is for two.
+  const isGeneral = channel.kind === 'public' && channel.name === 'General';
+  els.inviteButton.hidden = channel.kind === 'dm' || isGeneral;
+  // General cannot be left and a DM has no options yet: no menu for them.
+  const canLeave = !(channel.kind === 'dm' || (channel.kind === 'public' && channel.name === 'General'));
+  els.channelMenuButton.hidden = !canLeave;
+  els.menuLeave.hidden = !canLeave;
+  els.input.placeholder = channel.kind === 'dm' ? `Message ${name}` : `Message ${channelLabel(name)}`;
 }
 
 export function renderTyping(store, element) {
@@ -229,15 +244,67 @@ export class MessageView {
     if (this.container.scrollTop < NEAR_TOP_PX) this.callbacks.onNearTop();
   }
 
-  /** Switches to a channel: remembers where its unread messages start. */
+  /**
+   * Switches to a channel: remembers where its unread messages start. A channel
+   * with unread messages opens at the first of them (once they are held), not
+   * at the bottom, so nothing counts as read before it was on screen.
+   */
   open(channel, unreadFrom) {
     this.channelId = channel.id;
     this.cache.clear();
     this.container.replaceChildren();
-    this.stuck = true;
+    this.stuck = unreadFrom == null;
     this.newestSeq = 0;
     this.unreadFrom = unreadFrom;
+    this.jumpPending = unreadFrom != null;
+    this.jumpPages = 0;
     this.pill.hidden = true;
+  }
+
+  /** The "New" divider of the open channel, when it is rendered. */
+  unreadDivider() {
+    const entry = this.cache.get('new');
+    return entry && entry.element.isConnected ? entry.element : null;
+  }
+
+  /** Scrolls the first unread message to the top of the list; false when it is not rendered. */
+  jumpToUnread() {
+    const divider = this.unreadDivider();
+    if (!divider) return false;
+    const top = divider.getBoundingClientRect().top - this.container.getBoundingClientRect().top;
+    this.container.scrollTop += top - UNREAD_TOP_MARGIN_PX;
+    this.stuck = this.isAtBottom();
+    this.pill.hidden = true;
+    return true;
+  }
+
+  /**
+   * After a render of a channel opened with unread messages: go to the first of
+   * them once it is rendered; fetch older pages while it is older than what is held.
+   */
+  continueJump(channel) {
+    if (!channel.loaded) return;
+    if (this.jumpToUnread()) {
+      this.jumpPending = false;
+      return;
+    }
+    const oldest = channel.messages.length ? channel.messages[0].seq : null;
+    if (oldest != null && oldest > this.unreadFrom && channel.hasMore && this.jumpPages < UNREAD_JUMP_MAX_PAGES) {
+      this.container.scrollTop = 0;
+      if (!channel.loadingOlder) this.jumpPages += 1;
+      this.callbacks.onNearTop();
+      return;
+    }
+    if (oldest != null && oldest > this.unreadFrom) {
+      // Too far back to fetch at once: start at the oldest held; Jump fetches more.
+      this.jumpPending = false;
+      this.container.scrollTop = 0;
+      this.stuck = false;
+      return;
+    }
+    // Nothing of someone else's is unread after all (my own sends only): the bottom it is.
+    this.jumpPending = false;
+    this.scrollToBottom();
   }
 
   /** Re-renders the current channel in place. */
@@ -250,11 +317,13 @@ export class MessageView {
     this.reconcile(items);
 
     const newest = channel.messages[channel.messages.length - 1];
-    const arrived = newest && newest.seq > this.newestSeq && this.newestSeq !== 0 && newest.sender !== store.me?.name;
+    const arrived = newest && newest.seq > this.newestSeq && this.newestSeq !== 0 && newest.sender !== store.me?.name && !newest.system;
     const first = this.newestSeq === 0;
     this.newestSeq = newest ? newest.seq : this.newestSeq;
 
-    if (stuck || first) {
+    if (this.jumpPending) {
+      this.continueJump(channel);
+    } else if (stuck || first) {
       this.scrollToBottom();
     } else {
       if (anchor) this.restore(anchor);
@@ -291,10 +360,12 @@ export class MessageView {
   items(store, channel) {
     const me = store.me?.name;
     const items = [];
-    const topState = channel.hasMore ? (channel.loadingOlder ? 'loading' : 'more') : 'start';
     const name = store.displayName(channel);
-    items.push({ key: 'top', sig: `${topState}|${name}`, build: () => topItem(topState, channel, name) });
-    if (!channel.loaded) {
+    if (channel.loaded) {
+      const topState = channel.hasMore ? (channel.loadingOlder ? 'loading' : 'more') : 'start';
+      items.push({ key: 'top', sig: `${topState}|${name}`, build: () => topItem(topState, channel, name) });
+    } else {
+      // Until the first page is here there is nothing older to offer: one note only.
       items.push({ key: 'wait', sig: '', build: () => h('div', { class: 'list-note', text: 'Loading messages…' }) });
     }
 
@@ -313,13 +384,11 @@ export class MessageView {
         breakGroup = true;
       }
       if (message.system) {
-        // A system line ("carol joined"): a muted note of its own, never
-        // grouped with chat and never the start of the unread part.
+        // Not someone's chat: never grouped with messages, never the "New" line's anchor.
         items.push({ key: `y${message.seq}`, sig: `${message.body}|${message.ts}`, build: () => systemItem(message) });
-        previous = null;
+        previous = message;
         continue;
       }
-      if (!previous) breakGroup = true;
       if (!newShown && !message.pending && this.unreadFrom != null && message.seq >= this.unreadFrom && message.sender !== me) {
         newShown = true;
         breakGroup = true;
@@ -327,6 +396,7 @@ export class MessageView {
       }
       const grouped =
         !breakGroup &&
+        !previous.system &&
         previous.sender === message.sender &&
         message.ts - previous.ts < GROUP_GAP_MS &&
         message.ts >= previous.ts &&
@@ -379,18 +449,31 @@ function topItem(state, channel, name) {
     channel.kind === 'dm'
       ? `This is the beginning of your conversation with ${name}.`
       : channel.kind === 'private'
-        ? `This is the very beginning of the private channel #${name}.`
-        : `This is the very beginning of #${name}.`;
-  return h('div', { class: 'list-start' }, h('p', { class: 'list-start-title', text: channel.kind === 'dm' ? name : `#${name}` }), h('p', { text: intro }));
+        ? `This is the very beginning of the private channel ${channelLabel(name)}.`
+        : `This is the very beginning of ${channelLabel(name)}.`;
+  return h('div', { class: 'list-start' }, h('p', { class: 'list-start-title', text: channel.kind === 'dm' ? name : channelLabel(name) }), h('p', { text: intro }));
+}
+
+/** What a system line says, from its structured part; the body is the fallback for kinds this UI does not know. */
+export function systemText(message) {
+  const { kind, user, by } = message.system;
+  if (kind === 'joined' && user) return `${user} joined.`;
+  if (kind === 'left' && user) return `${user} left.`;
+  if (kind === 'added' && user && by) return `${by} added ${user}.`;
+  return message.body;
+}
+
+function systemItem(message) {
+  return h(
+    'div',
+    { class: 'system-line', role: 'note' },
+    h('span', { class: 'system-text', text: systemText(message) }),
+    h('time', { dateTime: new Date(message.ts).toISOString(), title: fullTime(message.ts), text: clockTime(message.ts) }),
+  );
 }
 
 function daySeparator(ts) {
   return h('div', { class: 'day', role: 'separator' }, h('span', { class: 'day-label', text: dayLabel(ts) }));
-}
-
-function systemItem(message) {
-  const time = h('time', { class: 'msg-time', dateTime: new Date(message.ts).toISOString(), title: fullTime(message.ts), text: clockTime(message.ts) });
-  return h('div', { class: 'msg-system', role: 'note' }, h('span', { text: message.body }), time);
 }
 
 function messageItem(message, grouped, state) {

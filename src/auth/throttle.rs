@@ -123,10 +123,11 @@ impl Throttle {
         if self.failures.len() >= TRACKED {
             self.failures.retain(|_, failures| failures.locked_until.is_some_and(|until| until > now));
         }
-        let failures = self
-            .failures
-            .entry(key.to_owned())
-            .or_insert(Failures { count: 0, locked_until: None, earlier_lock: None });
+        let failures = self.failures.entry(key.to_owned()).or_insert(Failures {
+            count: 0,
+            locked_until: None,
+            earlier_lock: None,
+        });
         failures.count += 1;
         failures.earlier_lock = failures.locked_until;
         if let Some(lockout) = lockout_after(failures.count, self.failures_before_lockout) {

@@ -548,7 +548,12 @@ impl WsSession {
         let budgeted = !matches!(request, ClientMessage::Send { .. } | ClientMessage::Typing { .. });
         // Reads also draw on the budgets of the user and the address, which
         // all their connections share.
-        let read = matches!(request, ClientMessage::History { .. } | ClientMessage::ListChannels { .. });
+        let read = matches!(
+            request,
+            ClientMessage::History { .. }
+                | ClientMessage::ListChannels { .. }
+                | ClientMessage::ListUsers { .. }
+        );
         let within_budget = !budgeted
             || (self.requests.try_take() && (!read || self.state.reads.take(self.user.id, self.address)));
         if !within_budget {
@@ -660,6 +665,25 @@ impl WsSession {
                     Err(error) => hub_error(&error, reference),
                 }
             }
+            ClientMessage::ListUsers { prefix, after, limit, reference } => {
+                match (directory_name(prefix), directory_name(after)) {
+                    (Ok(prefix), Ok(after)) => {
+                        let limit = limit.unwrap_or(DEFAULT_DIRECTORY_PAGE);
+                        match hub.user_directory(prefix.as_ref(), after.as_ref(), limit).await {
+                            Ok((users, has_more)) => ServerMessage::Users {
+                                users: users
+                                    .into_iter()
+                                    .map(|(name, online)| crate::protocol::DirectoryUser { name, online })
+                                    .collect(),
+                                has_more,
+                                reference,
+                            },
+                            Err(error) => hub_error(&error, reference),
+                        }
+                    }
+                    (Err(why), _) | (_, Err(why)) => error_message(ErrorCode::BadRequest, why, reference),
+                }
+            }
             ClientMessage::Ping { reference } => ServerMessage::Pong { reference },
         };
         self.reply(reply).await?;
@@ -711,6 +735,19 @@ fn hub_error(error: &HubError, reference: Option<Ref>) -> ServerMessage {
         _ => None,
     };
     ServerMessage::Error { code: error_code(error), message: error.to_string(), channel, reference }
+}
+
+/// A `list_users` page without a `limit` holds this many users.
+const DEFAULT_DIRECTORY_PAGE: u32 = 50;
+
+/// A directory `prefix` or `after` as a name: absent or empty means none; any
+/// other value must be (the start of) a valid username, so that it cannot
+/// reach past the names the directory holds.
+fn directory_name(raw: Option<String>) -> Result<Option<crate::model::UserName>, &'static str> {
+    match raw.as_deref() {
+        None | Some("") => Ok(None),
+        Some(text) => crate::model::UserName::parse(text).map(Some),
+    }
 }
 
 #[cfg(test)]

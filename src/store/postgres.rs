@@ -1004,6 +1004,31 @@ impl Store for PostgresStore {
         views_from_rows(&c, rows).await
     }
 
+    async fn list_users(
+        &self,
+        prefix_key: &str,
+        after_key: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<User>> {
+        let until = super::user_prefix_end(prefix_key);
+        let after = after_key.unwrap_or_default();
+        // Byte order ("C"), as on SQLite: the key range relies on '~' sorting
+        // after every character a name may hold, which a locale's order does not promise.
+        let rows = self
+            .read()
+            .await?
+            .query(
+                "SELECT id, name, guest FROM users
+                 WHERE name_key COLLATE \"C\" >= $1 AND name_key COLLATE \"C\" < $2
+                   AND name_key COLLATE \"C\" > $3
+                 ORDER BY name_key COLLATE \"C\" LIMIT $4",
+                &[&prefix_key, &until, &after, &i64::from(limit)],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(rows.iter().map(user_from_row).collect())
+    }
+
     async fn public_channels(&self, viewer: UserId, page: ChannelPage) -> StoreResult<Vec<ChannelView>> {
         let c = self.read().await?;
         // `COLLATE "C"` compares names byte-wise, as SQLite does, so a

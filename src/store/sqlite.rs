@@ -943,6 +943,33 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn list_users(
+        &self,
+        prefix_key: &str,
+        after_key: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<User>> {
+        let (from, until) = (prefix_key.to_owned(), super::user_prefix_end(prefix_key));
+        let after = after_key.unwrap_or_default().to_owned();
+        self.submit(move |c| {
+            let mut statement = c
+                .prepare_cached(
+                    "SELECT id, name, guest FROM users
+                     WHERE name_key >= ?1 AND name_key < ?2 AND name_key > ?3
+                     ORDER BY name_key LIMIT ?4",
+                )
+                .map_err(backend)?;
+            statement
+                .query_map(rusqlite::params![from, until, after, limit], |row| {
+                    Ok(User { id: UserId(row.get(0)?), name: row.get(1)?, guest: row.get(2)? })
+                })
+                .map_err(backend)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(backend)
+        })
+        .await
+    }
+
     async fn channel_heads(&self) -> StoreResult<Vec<(ChannelId, Seq)>> {
         self.read(|c| {
             let mut statement = c.prepare("SELECT id, last_seq FROM channels").map_err(backend)?;

@@ -5,6 +5,8 @@
 //   over at every welcome; it starts over only after a link that lasted.
 // - "Retry now" (or the browser's `online` event) while a reconnect waits for the
 //   session check must leave exactly one socket, not a second one opened behind it.
+// - While a retry waits, a server seen down and then answering again is
+//   reconnected to at once; one that answered all along keeps its backoff.
 
 import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
@@ -56,11 +58,11 @@ function deferred() {
   return { promise, resolve };
 }
 
-function connect(t, { sessionValid = async () => true, window = null } = {}) {
+function connect(t, { sessionValid = async () => true, window = null, probe = null } = {}) {
   t.mock.timers.enable({ apis: ['setTimeout'] });
   t.mock.method(Math, 'random', () => 0); // delays are exactly half the ceiling
   const { FakeSocket, sockets } = fakeSockets();
-  const connection = new Connection({ resume: () => ({}), sessionValid, WebSocket: FakeSocket, url: 'ws://natter.test/ws', window });
+  const connection = new Connection({ resume: () => ({}), sessionValid, WebSocket: FakeSocket, url: 'ws://natter.test/ws', window, probe });
   const states = [];
   const frames = [];
   connection.addEventListener('state', (event) => states.push(event.detail));
@@ -174,5 +176,80 @@ test('opening a socket drops the one before, whose events are then ignored', (t)
   sockets[1].deliver(WELCOME);
   assert.equal(connection.state, 'open');
   assert.equal(frames.length, 1);
+  connection.stop();
+});
+
+/** Fails connections until the retry delay exceeds the probe interval (2 s, 4 s ceiling). */
+async function failUntilProbing(t, sockets, lastDelay) {
+  sockets[0].accept();
+  sockets[0].deliver(WELCOME);
+  sockets[0].drop(1006);
+  for (let i = 0; lastDelay() <= 1000; i += 1) {
+    t.mock.timers.tick(lastDelay());
+    sockets.at(-1).drop(1006); // refused: never welcomed
+    await settle(); // the session check
+  }
+  assert.equal(lastDelay(), 2000);
+}
+
+test('a server seen down and then answering again is reconnected to at once', async (t) => {
+  const answers = [false, false, true];
+  const { connection, sockets, lastDelay, states } = connect(t, { probe: async () => answers.shift() ?? true });
+  await failUntilProbing(t, sockets, lastDelay);
+  const before = sockets.length;
+  for (let probe = 0; probe < 3; probe += 1) {
+    t.mock.timers.tick(500); // a probe every 0.5-1.5 s; Math.random is 0
+    await settle();
+  }
+  assert.equal(states.at(-1).delayMs, 0, 'the retry is brought forward (jitter 0 here)');
+  t.mock.timers.tick(0);
+  assert.equal(sockets.length, before + 1, 'reconnected 1.5 s in, not after the 2 s backoff');
+  connection.stop();
+});
+
+test('a server that answered all along keeps its backoff', async (t) => {
+  let probes = 0;
+  const { connection, sockets, lastDelay } = connect(t, {
+    probe: async () => {
+      probes += 1;
+      return true;
+    },
+  });
+  await failUntilProbing(t, sockets, lastDelay);
+  const before = sockets.length;
+  t.mock.timers.tick(500);
+  await settle();
+  assert.equal(probes, 1);
+  t.mock.timers.tick(1499);
+  assert.equal(sockets.length, before, 'no early retry: the refusal was not an outage');
+  t.mock.timers.tick(1);
+  assert.equal(sockets.length, before + 1, 'the backed-off retry');
+  assert.equal(probes, 1, 'probing stops once the server is seen answering');
+  connection.stop();
+});
+
+test('a link that dropped is resumed as soon as the server answers, even after a short outage', async (t) => {
+  let probes = 0;
+  const { connection, sockets, lastDelay } = connect(t, {
+    probe: async () => {
+      probes += 1;
+      return true; // The server was back before the first probe.
+    },
+  });
+  await failUntilProbing(t, sockets, lastDelay);
+  // The backed-off retry gets in; the link works, then drops again within
+  // seconds (a restart), so the backoff has not started over.
+  t.mock.timers.tick(2000);
+  sockets.at(-1).accept();
+  sockets.at(-1).deliver(WELCOME);
+  sockets.at(-1).drop(1001);
+  assert.ok(lastDelay() > 1000, `a long retry delay (${lastDelay()} ms)`);
+  const before = sockets.length;
+  const probesBefore = probes;
+  t.mock.timers.tick(500);
+  await settle();
+  t.mock.timers.tick(0);
+  assert.equal(probes, probesBefore + 1, 'one probe');
+  assert.equal(sockets.length, before + 1, 'reconnected at the first probe that found the server answering');
   connection.stop();
 });

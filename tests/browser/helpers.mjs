@@ -17,6 +17,7 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const BIN = resolve(ROOT, process.env.NATTER_BIN || 'target/debug/natter');
 export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const FAILURES_DIR = join(ROOT, 'target', 'browser-failures');
+export const SCREENSHOTS_DIR = join(ROOT, 'target', 'screenshots');
 
 /** How long one expectation may take before the test fails (ms). */
 export const WAIT_MS = Number(process.env.NATTER_TEST_WAIT_MS || 10000);
@@ -82,8 +83,10 @@ export async function expectHidden(locator, description, options) {
 // ---- the server ---------------------------------------------------------------
 
 export class NatterServer {
-  constructor(dir) {
+  /** `args`: extra `natter serve` flags, kept across restarts. */
+  constructor(dir, args = []) {
     this.dir = dir;
+    this.args = args;
     this.dbPath = join(dir, 'natter.db');
     this.process = null;
     this.port = 0;
@@ -100,7 +103,7 @@ export class NatterServer {
 
   /** Starts the binary; `port` 0 picks a free one, a number reuses it (restart). */
   async start(port = 0) {
-    const child = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--database', `sqlite://${this.dbPath}`], {
+    const child = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--database', `sqlite://${this.dbPath}`, ...this.args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, NATTER_LOG: process.env.NATTER_LOG || 'warn' },
     });
@@ -205,10 +208,10 @@ export class NatterServer {
   }
 }
 
-/** A fresh server with a fresh database in a temp folder, removed at the end. */
-export async function startServer() {
+/** A fresh server with a fresh database in a temp folder, removed at the end; `args` are extra flags. */
+export async function startServer({ args = [] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'natter-browser-'));
-  const server = new NatterServer(dir);
+  const server = new NatterServer(dir, args);
   await server.start(0);
   return server;
 }
@@ -331,8 +334,12 @@ export class Session {
   }
 
   /** A fresh browser context (its own cookies) with one page at the app. */
-  async newPage({ account = null, viewport = { width: 1200, height: 800 }, label = account?.name || 'anonymous' } = {}) {
-    const context = await this.browser.newContext({ viewport });
+  /**
+   * `contextOptions` go to the browser context (e.g. a touch screen); `beforeLoad(page)`
+   * runs before the app is loaded (to watch its WebSocket from the first frame).
+   */
+  async newPage({ account = null, viewport = { width: 1200, height: 800 }, label = account?.name || 'anonymous', contextOptions = {}, beforeLoad = null } = {}) {
+    const context = await this.browser.newContext({ viewport, ...contextOptions });
     context.setDefaultTimeout(WAIT_MS);
     this.contexts.push(context);
     if (account) {
@@ -358,6 +365,7 @@ export class Session {
         this.pageErrors.push(`${label} console: ${message.text()}`);
       }
     });
+    if (beforeLoad) await beforeLoad(page);
     await page.goto(this.server.url);
     if (account) await waitForChat(page);
     return page;
@@ -474,6 +482,49 @@ export async function sendMessage(page, text) {
   await waitFor(`"${text.slice(0, 40)}" to be sent and confirmed`, async () => {
     const pending = await page.locator('#messages .msg.sending, #messages .msg.failed').count();
     return pending === 0 && (await input.inputValue()) === '';
+  });
+}
+
+/**
+ * Saves what the page shows as target/screenshots/<name>.png, for people to look
+ * at (the tests assert on the DOM, not on pixels). Returns the path.
+ */
+export async function saveScreenshot(page, name) {
+  mkdirSync(SCREENSHOTS_DIR, { recursive: true });
+  const path = join(SCREENSHOTS_DIR, `${name}.png`);
+  await page.screenshot({ path });
+  return path;
+}
+
+/**
+ * Records every frame the page receives on its WebSockets (parsed JSON) in the
+ * returned array; call it from `beforeLoad` so nothing is missed.
+ */
+export function recordFrames(page) {
+  const received = [];
+  page.on('websocket', (socket) => {
+    socket.on('framereceived', ({ payload }) => {
+      try {
+        received.push(JSON.parse(String(payload)));
+      } catch {
+        // Not JSON: not a natter frame.
+      }
+    });
+  });
+  return received;
+}
+
+/**
+ * Keeps, in the page, every text the toast has shown (window.__toasts), so a
+ * test can say "no toast ever appeared" rather than "none is showing now".
+ */
+export async function recordToasts(page) {
+  await page.evaluate(() => {
+    window.__toasts = [];
+    const toast = document.getElementById('toast');
+    new MutationObserver(() => {
+      if (!toast.hidden && toast.textContent) window.__toasts.push(toast.textContent);
+    }).observe(toast, { childList: true, characterData: true, subtree: true, attributes: true });
   });
 }
 

@@ -56,7 +56,7 @@ browserTest('a private channel is seen by invited members only', env, async (ses
   await expectVisible(dialog.getByText('There is no user named nobody-here.'), 'the unknown-user error');
   await dialog.getByLabel('Username').fill('bob');
   await dialog.getByRole('button', { name: 'Add', exact: true }).click();
-  await expectVisible(dialog.getByText('bob was added to secret-plans.'), 'the invite confirmation');
+  await expectVisible(dialog.getByText('bob was added to #secret-plans.'), 'the invite confirmation');
   await dialog.getByRole('button', { name: 'Done' }).click();
 
   // Bob gets the channel live, without reloading, and they chat there.
@@ -115,9 +115,10 @@ browserTest('public channels are browsed and joined; DMs start from the online l
   await expectTexts(messageBodies(erinPage), ['psst, erin'], 'the DM for erin');
   await waitFor('the DM read', async () => (await unreadBadge(erinPage, 'dan')) === 0);
 
-  // Leaving a channel removes it and goes back to General.
+  // Leaving a public channel (from the channel menu) removes it and goes back to General.
   await openChannel(erinPage, 'book-club');
-  await erinPage.getByRole('button', { name: 'Leave' }).click();
+  await erinPage.getByRole('button', { name: 'Channel options' }).click();
+  await erinPage.getByRole('menuitem', { name: 'Leave channel' }).click();
   await waitFor('book-club gone from erin\'s sidebar', async () => !(await sidebarNames(erinPage)).includes('book-club'));
   await waitFor('General open', async () => (await erinPage.locator('#channel-title').textContent()).includes('General'));
 });

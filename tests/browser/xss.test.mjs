@@ -1,11 +1,13 @@
 // Hostile text everywhere a user can put text: usernames (refused by the rules,
-// with an inline error), channel names and message bodies. It must show up as the
+// with an inline error), channel names, message bodies and the people
+// directory's search. It must show up as the
 // very characters typed: no script runs, no dialog opens, no element is injected,
 // only http(s) links become links, and a huge unbroken word does not widen the page.
 
 import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
 import {
+  WsClient,
   browserTest,
   createChannel,
   expectTexts,
@@ -142,4 +144,60 @@ browserTest('channel names and message bodies render as literal text', env, asyn
   await expectVisible(attacker.locator('#create-error').getByText('at most 64 characters'), 'the too-long name error');
   await attacker.locator('#create-dialog').getByRole('button', { name: 'Cancel' }).click();
   await noHorizontalOverflow(attacker, 'after creating hostile channels');
+});
+
+browserTest('the people directory takes hostile search text as text and lists names verbatim', env, async (session) => {
+  // The oddest names the rules allow: only dots, dashes and underscores, and 32 characters.
+  const odd = ['-._', '_'.repeat(32), 'a.b-c_d'];
+  for (const name of odd) await server.register(name);
+  const seeker = await server.register('seeker');
+  const page = await session.newPage({ account: seeker });
+  await page.getByRole('button', { name: 'New message' }).click();
+  const dialog = page.locator('#people-dialog');
+  await waitFor('the odd names listed verbatim', async () => {
+    const listed = await dialog.locator('.person-name').allTextContents();
+    return odd.every((name) => listed.includes(name));
+  });
+  assert.equal(await injected(page, '#people-list'), 0, 'nothing injected into the directory');
+
+  // Hostile search text is refused in the dialog, shown back as nothing but text.
+  const filter = dialog.getByLabel('Find people by name');
+  for (const text of CORPUS) {
+    await filter.fill(text);
+    await expectVisible(dialog.locator('#people-status').getByText('Names use only letters'), `the hint for ${JSON.stringify(text)}`);
+    assert.equal(await dialog.locator('.person-row').count(), 0, 'no one listed');
+    assert.equal(await filter.inputValue(), text, 'the search field holds the text as typed');
+    assert.equal(await injected(page, '#people-dialog'), 0, `nothing injected by ${JSON.stringify(text)}`);
+  }
+  // And the server refuses it too, with a stable code (the dialog is not the only door).
+  const ws = await WsClient.connect(server, seeker);
+  for (const prefix of CORPUS) {
+    const ref = `x${CORPUS.indexOf(prefix)}`;
+    ws.send({ type: 'list_users', prefix, ref });
+    const reply = await ws.next((frame) => frame.ref === ref, `the answer to list_users ${JSON.stringify(prefix)}`);
+    assert.equal(reply.code, 'bad_request', JSON.stringify(reply));
+  }
+  ws.close();
+  await filter.fill('a.b');
+  await expectTexts(dialog.locator('.person-name'), ['a.b-c_d'], 'a plain search works after all that');
+});
+
+browserTest('system lines in channels with hostile names are plain text', env, async (session) => {
+  const owner = await server.register('owner');
+  const joiner = await server.register('joiner');
+  const ownerPage = await session.newPage({ account: owner });
+  const joinerPage = await session.newPage({ account: joiner });
+  // Fresh names (the corpus itself was taken by the test above).
+  const names = CORPUS.filter((name) => [...name].length <= 60).slice(0, 4).map((name) => `re ${name}`);
+  for (const name of names) await createChannel(ownerPage, name);
+  for (const name of names) {
+    await joinerPage.getByRole('button', { name: 'Browse channels' }).click();
+    await joinerPage.locator('#browse-dialog').getByRole('button', { name: `Join ${name}`, exact: true }).click();
+    await waitFor(`${JSON.stringify(name)} open for the joiner`, async () => (await joinerPage.locator('#channel-title .title-text').textContent()) === name);
+    await expectTexts(joinerPage.locator('#messages .system-line .system-text'), ['joiner joined.'], `the join line in ${JSON.stringify(name)}`);
+    assert.equal(await injected(joinerPage, '#messages'), 0, `nothing injected in ${JSON.stringify(name)}`);
+  }
+  await openChannel(ownerPage, names[0]);
+  await expectTexts(ownerPage.locator('#messages .system-line .system-text'), ['joiner joined.'], 'the owner sees the line too');
+  assert.equal(await injected(ownerPage, '#messages'), 0, 'nothing injected for the owner');
 });

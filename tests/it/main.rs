@@ -17,6 +17,7 @@ mod http_api;
 mod http_limits;
 mod limits;
 mod nginx;
+mod people;
 mod presence;
 mod process;
 mod proxy;

@@ -323,6 +323,35 @@ async fn messages_sequence_and_idempotency(store: Arc<dyn Store>) {
     store.health().await.unwrap();
 }
 
+async fn user_directory(store: Arc<dyn Store>) {
+    let names = |users: Vec<natter::model::User>| users.into_iter().map(|u| u.name).collect::<Vec<_>>();
+    for raw in ["bob", "Alice", "al_x", "al.y", "al-z", "Albert", "carol", "zed"] {
+        store.create_user(&name(raw), "h").await.unwrap();
+    }
+    // A guest holds a name until it passes on; the old holder is never listed.
+    let first_visitor = store.claim_guest(&name("visitor")).await.unwrap();
+    assert_eq!(names(store.list_users("vis", None, 10).await.unwrap()), ["visitor"]);
+    let next_visitor = store.claim_guest(&name("visitor")).await.unwrap();
+    let listed = store.list_users("", None, 100).await.unwrap();
+    assert!(listed.iter().all(|u| u.id != first_visitor.id), "the guest whose name passed on is not listed");
+    assert!(listed.iter().any(|u| u.id == next_visitor.id));
+
+    // Ordered by the name without case (bytewise on the key), everyone once.
+    assert_eq!(names(listed), ["al-z", "al.y", "al_x", "Albert", "Alice", "bob", "carol", "visitor", "zed"]);
+    // A prefix is compared without case, and '_' is a character, not a wildcard.
+    assert_eq!(
+        names(store.list_users("al", None, 10).await.unwrap()),
+        ["al-z", "al.y", "al_x", "Albert", "Alice"]
+    );
+    assert_eq!(names(store.list_users("al_", None, 10).await.unwrap()), ["al_x"]);
+    assert!(store.list_users("nobody", None, 10).await.unwrap().is_empty());
+    // Pages follow from the last name of the one before, and stop at `limit`.
+    assert_eq!(names(store.list_users("al", None, 2).await.unwrap()), ["al-z", "al.y"]);
+    assert_eq!(names(store.list_users("al", Some("al.y"), 2).await.unwrap()), ["al_x", "Albert"]);
+    assert_eq!(names(store.list_users("al", Some("albert"), 2).await.unwrap()), ["Alice"]);
+    assert_eq!(names(store.list_users("", Some("visitor"), 10).await.unwrap()), ["zed"]);
+}
+
 async fn close_finishes_queued_work(store: Arc<dyn Store>) {
     let alice = store.create_user(&name("alice"), "h").await.unwrap();
     let queued: Vec<_> =
@@ -377,6 +406,11 @@ mod sqlite {
     #[tokio::test]
     async fn messages_in_memory() {
         super::messages_sequence_and_idempotency(memory_store().await).await;
+    }
+
+    #[tokio::test]
+    async fn user_directory_in_memory() {
+        super::user_directory(memory_store().await).await;
     }
 
     #[tokio::test]
@@ -451,6 +485,12 @@ mod postgres {
     async fn pg_messages() {
         let Some(url) = fresh_postgres_database().await else { return };
         super::messages_sequence_and_idempotency(store_at(&url).await).await;
+    }
+
+    #[tokio::test]
+    async fn pg_user_directory() {
+        let Some(url) = fresh_postgres_database().await else { return };
+        super::user_directory(store_at(&url).await).await;
     }
 
     #[tokio::test]

@@ -1,0 +1,82 @@
+//! The user directory (`list_users`) over the native protocol: paged by name,
+//! filtered by prefix without case, with presence, and bounded.
+
+use natter::protocol::{DirectoryUser, ServerMessage};
+use serde_json::{Value, json};
+
+use crate::harness::{Client, TestServer};
+
+/// The `users` reply to a request, decoded into the protocol's own type.
+async fn directory(client: &mut Client, request: Value) -> (Vec<DirectoryUser>, bool) {
+    let reply = client.request(request).await;
+    match serde_json::from_value::<ServerMessage>(reply.clone()) {
+        Ok(ServerMessage::Users { users, has_more, .. }) => (users, has_more),
+        _ => panic!("expected a users page, got {reply}"),
+    }
+}
+
+fn entry(name: &str, online: bool) -> DirectoryUser {
+    DirectoryUser { name: name.to_owned(), online }
+}
+
+#[tokio::test]
+async fn the_directory_lists_everyone_by_name_with_presence_in_pages() {
+    let server = TestServer::start().await;
+    let (mut alice, _) = server.user("alice").await;
+    for name in ["Carl", "carol", "cathy", "Dora"] {
+        server.register(name).await;
+    }
+    let (mut bob, _) = server.user("bob").await;
+
+    let (everyone, has_more) = directory(&mut alice, json!({"type": "list_users"})).await;
+    assert!(!has_more);
+    assert_eq!(
+        everyone,
+        [
+            entry("alice", true),
+            entry("bob", true),
+            entry("Carl", false),
+            entry("carol", false),
+            entry("cathy", false),
+            entry("Dora", false)
+        ]
+    );
+
+    // Two at a time from "ca", continued after the last name of each page.
+    let (first, more) = directory(&mut bob, json!({"type": "list_users", "prefix": "CA", "limit": 2})).await;
+    assert_eq!((first, more), (vec![entry("Carl", false), entry("carol", false)], true));
+    let (second, more) =
+        directory(&mut bob, json!({"type": "list_users", "prefix": "ca", "after": "carol", "limit": 2}))
+            .await;
+    assert_eq!((second, more), (vec![entry("cathy", false)], false));
+}
+
+#[tokio::test]
+async fn directory_requests_are_bounded_and_checked() {
+    let server = TestServer::start().await;
+    let (mut alice, _) = server.user("alice").await;
+    for n in 0..105 {
+        server.register(&format!("user{n:03}")).await;
+    }
+    // A limit over the maximum gets the maximum: 100 names.
+    let (page, has_more) = directory(&mut alice, json!({"type": "list_users", "limit": 5000})).await;
+    assert_eq!(page.len(), 100);
+    assert!(has_more);
+    // A prefix that no name can start with is refused with a stable code.
+    for bad in ["%", "a b", "x".repeat(33).as_str(), "~1"] {
+        let reply = alice.request(json!({"type": "list_users", "prefix": bad})).await;
+        assert_eq!(
+            (reply["type"].as_str(), reply["code"].as_str()),
+            (Some("error"), Some("bad_request")),
+            "{bad}"
+        );
+    }
+    let reply = alice.request(json!({"type": "list_users", "after": "no spaces"})).await;
+    assert_eq!(reply["code"], "bad_request");
+    // The connection carries on.
+    let (page, _) = directory(&mut alice, json!({"type": "list_users", "prefix": "user10"})).await;
+    assert_eq!(
+        page.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(),
+        ["user100", "user101", "user102", "user103", "user104"]
+    );
+}

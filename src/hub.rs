@@ -42,6 +42,10 @@ pub const GAP_WAIT: Duration = Duration::from_millis(250);
 /// Most messages read from the store in one gap fill or replay page.
 pub const FILL_PAGE: u32 = 500;
 
+/// How many more invitations one user may receive per hour from everyone
+/// than from any one inviter.
+const INVITATIONS_RECEIVED_FACTOR: f64 = 10.0;
+
 /// Largest history page a client may ask for.
 pub const MAX_HISTORY_PAGE: u32 = 200;
 
@@ -248,8 +252,9 @@ struct State {
     /// Users shown online on other nodes of the cluster, as the bus last
     /// reported; empty on a single node.
     remote_online: HashMap<UserId, String>,
-    /// Invitations each user may still receive (see `Hub::take_invitation`).
-    invitations: HashMap<UserId, TokenBucket>,
+    /// Invitations still allowed, per inviter and invitee and per invitee
+    /// (see `Hub::take_invitation`), by bucket name.
+    invitations: HashMap<String, TokenBucket>,
 }
 
 /// Names of the users shown online anywhere in the cluster, sorted without case.
@@ -1140,7 +1145,7 @@ impl Hub {
         if self.store.is_member(channel, invitee.id).await? {
             return Err(HubError::AlreadyMember(invitee.name));
         }
-        if !self.take_invitation(invitee.id).await {
+        if !self.take_invitation(inviter.id, invitee.id).await {
             return Err(HubError::LimitReached(
                 "that user was added to too many channels lately; try again later",
             ));
@@ -1163,6 +1168,14 @@ impl Hub {
         kind: SystemKind,
         subject: UserId,
     ) {
+        // A line is a message its actor caused: it draws on their message
+        // rate, so joining and leaving in a loop cannot flood a channel. Past
+        // the rate the membership still changes; only the line is left out.
+        let within_rate = self.lock().users.get_mut(&actor).is_none_or(|entry| entry.messages.try_take());
+        if !within_rate {
+            tracing::debug!(channel = channel.0, "a system line left out: its actor is over the message rate");
+            return;
+        }
         let line = NewSystemLine { channel, actor, kind, subject, client_id: system_client_id() };
         match self.store.append_system(line).await {
             Ok(message) => {
@@ -1173,25 +1186,45 @@ impl Hub {
         }
     }
 
-    /// Takes one of the invitations `invitee` may receive per hour, on this
-    /// node and across the cluster: nobody can be buried in channels (each
-    /// listed at every connect) faster than they can leave them.
-    async fn take_invitation(&self, invitee: UserId) -> bool {
-        let (per_hour, burst) = (self.limits.invitations_per_hour, self.limits.invitations_per_hour.max(1.0));
+    /// Takes one of the invitations `inviter` may give `invitee` per hour,
+    /// and one of the (ten times more) invitations `invitee` may receive per
+    /// hour from everyone, on this node and across the cluster: nobody can be
+    /// buried in channels faster than they can leave them, and nobody can
+    /// use up someone's invitations so their team cannot add them.
+    async fn take_invitation(&self, inviter: UserId, invitee: UserId) -> bool {
+        let per_hour = self.limits.invitations_per_hour;
+        let buckets = [
+            (format!("invitations:{}:{}", inviter.0, invitee.0), per_hour),
+            (format!("invitations:{}", invitee.0), per_hour * INVITATIONS_RECEIVED_FACTOR),
+        ];
         let local = {
             let mut state = self.lock();
             if state.invitations.len() >= crate::limits::TRACKED_BUCKETS {
                 state.invitations.retain(|_, bucket| !bucket.is_full());
             }
-            state
-                .invitations
-                .entry(invitee)
-                .or_insert_with(|| TokenBucket::new(per_hour / 3600.0, burst))
-                .try_take()
+            let has_tokens = buckets.iter().all(|(key, per_hour)| {
+                state
+                    .invitations
+                    .entry(key.clone())
+                    .or_insert_with(|| TokenBucket::new(per_hour / 3600.0, per_hour.max(1.0)))
+                    .has_token()
+            });
+            if has_tokens {
+                for (key, _) in &buckets {
+                    state.invitations.get_mut(key).map(TokenBucket::try_take);
+                }
+            }
+            has_tokens
         };
-        local
-            && self.bus.take_shared(&format!("invitations:{}", invitee.0), per_hour / 3600.0, burst).await
-                == SharedTake::Allowed
+        if !local {
+            return false;
+        }
+        for (key, per_hour) in &buckets {
+            if self.bus.take_shared(key, per_hour / 3600.0, per_hour.max(1.0)).await != SharedTake::Allowed {
+                return false;
+            }
+        }
+        true
     }
 
     /// Finds or creates the DM channel between `user` and `other`.

@@ -49,6 +49,20 @@ impl ReadBudgets {
     }
 }
 
+impl ReadBudgets {
+    /// Takes one read, waiting for the budgets to refill if they are spent:
+    /// for reads that must happen (resume replays), which so slow down
+    /// instead of failing.
+    pub(super) async fn wait_for(&self, user: UserId, address: IpAddr) {
+        while !self.take(user, address) {
+            tokio::time::sleep(REFILL_WAIT).await;
+        }
+    }
+}
+
+/// How long a waiting read sleeps before it looks at the budgets again.
+const REFILL_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
+
 #[cfg(test)]
 mod tests {
     use super::*;

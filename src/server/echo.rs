@@ -1,7 +1,8 @@
 //! A WebSocket echo endpoint, served only with `--ws-echo`, so the Autobahn
 //! conformance suite (which expects an echo server) can exercise the
-//! WebSocket stack and configuration that `/ws` uses: same buffers, same
-//! close codes for violations. Only the message limit differs: Autobahn's
+//! WebSocket stack and configuration that `/ws` uses: same read buffer,
+//! same close codes for violations. Only the message limit (and with it the
+//! most the write buffer may hold, four messages) differs: Autobahn's
 //! section 9 echoes messages of up to 16 MiB, which `/ws` rightly refuses
 //! (1009 above 64 KiB, tested on its own), so the echo takes 16 MiB and the
 //! suite is judged on its own terms. It needs no session and touches no

@@ -80,7 +80,7 @@ use tracing::Instrument;
 use super::AppState;
 use super::admission::{self, SessionPermit};
 use super::api::{ApiError, bearer_token, cookie_token};
-use super::bounded::{LIST_BUDGET, newest_within};
+use super::bounded::{LIST_BUDGET, first_within, newest_within};
 use super::client::client_address;
 use super::convert::{auth_error_code, chat_message, error_code, online_users, socketio_payload, user_info};
 use super::ws::origin_allowed;
@@ -1125,6 +1125,8 @@ impl SocketIoSession {
         };
         let channels = self.hub().visible_channels(&me.user, LISTED_PUBLIC_CHANNELS).await?;
         let names: Vec<&str> = channels.iter().map(|(_, name)| name.as_str()).collect();
+        // One event of at most the reply budget: the oldest channels first.
+        let (names, _left_out) = first_within(names, LIST_BUDGET);
         self.emit(listing, &names)?;
         done()
     }

@@ -396,7 +396,11 @@ impl WsSession {
             match resume.get(&channel) {
                 Some(after) => {
                     self.cursors.insert(channel, (*after).min(view.last_seq));
-                    self.catch_up(channel, None).await?;
+                    // A client that is up to date needs no read: anything
+                    // newer than the head read above arrives live.
+                    if *after < view.last_seq {
+                        self.catch_up(channel, None).await?;
+                    }
                 }
                 None => {
                     self.cursors.insert(channel, view.last_seq);
@@ -414,6 +418,10 @@ impl WsSession {
             if until.is_some_and(|until| after.0 + 1 >= until.0) {
                 return Ok(());
             }
+            // Replays read from the store like `history` does, so each page
+            // waits for the user's and the address's read budgets: a resume
+            // loop is slowed, never refused (it must finish to be correct).
+            self.state.reads.wait_for(self.user.id, self.address).await;
             let page = match self.state.hub.messages_after(&self.user, channel, after).await {
                 Ok(page) => page,
                 Err(HubError::Unavailable) => return Err(End::Close(1011, "storage unavailable")),

@@ -227,6 +227,8 @@ const MIGRATIONS: &[&str] = &[
     -- Who put a member into a channel (NULL when they joined themselves),
     -- so the invitee can be told who added them.
     ALTER TABLE members ADD COLUMN added_by BIGINT REFERENCES users(id);
+    -- Public channel pages are read in name order (bytes, as SQLite's).
+    CREATE INDEX channels_by_name ON channels(kind, name COLLATE "C", id);
     -- System lines (joined, left, added) live in the message stream; these
     -- say which kind and whom it is about. NULL for chat messages.
     ALTER TABLE messages ADD COLUMN system_kind TEXT;

@@ -1173,7 +1173,10 @@ impl Hub {
         // the rate the membership still changes; only the line is left out.
         let within_rate = self.lock().users.get_mut(&actor).is_none_or(|entry| entry.messages.try_take());
         if !within_rate {
-            tracing::debug!(channel = channel.0, "a system line left out: its actor is over the message rate");
+            tracing::debug!(
+                channel = channel.0,
+                "a system line left out: its actor is over the message rate"
+            );
             return;
         }
         let line = NewSystemLine { channel, actor, kind, subject, client_id: system_client_id() };

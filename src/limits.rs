@@ -158,7 +158,20 @@ impl TokenBucket {
 /// ones are forgotten, bounding memory.
 pub const TRACKED_BUCKETS: usize = 10_000;
 
-/// One token bucket per client address.
+/// The address a per-address limit counts under: an IPv4 address as it is,
+/// an IPv6 address by its /64 network (one customer's allocation, so taking a
+/// fresh address from it buys nothing), an IPv4-mapped IPv6 address as IPv4.
+pub fn address_key(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
+    }
+}
+
+/// One token bucket per client address (per [`address_key`]).
 pub struct AddressBuckets {
     rate: f64,
     burst: f64,
@@ -172,12 +185,12 @@ impl AddressBuckets {
 
     /// Whether `address`'s bucket has a token, without taking it.
     pub fn has_token(&mut self, address: IpAddr) -> bool {
-        self.buckets.get(&address).is_none_or(|bucket| bucket.has_token())
+        self.buckets.get(&address_key(address)).is_none_or(|bucket| bucket.has_token())
     }
 
     /// Gives a token back to `address`'s bucket (see [`TokenBucket::refund`]).
     pub fn refund(&mut self, address: IpAddr) {
-        if let Some(bucket) = self.buckets.get_mut(&address) {
+        if let Some(bucket) = self.buckets.get_mut(&address_key(address)) {
             bucket.refund();
         }
     }
@@ -189,7 +202,7 @@ impl AddressBuckets {
             self.buckets.retain(|_, bucket| !bucket.is_full());
         }
         let (rate, burst) = (self.rate, self.burst);
-        self.buckets.entry(address).or_insert_with(|| TokenBucket::new(rate, burst)).try_take()
+        self.buckets.entry(address_key(address)).or_insert_with(|| TokenBucket::new(rate, burst)).try_take()
     }
 }
 
@@ -211,5 +224,17 @@ mod tests {
         let later = start + Duration::from_secs(60);
         assert!((0..3).all(|_| bucket.try_take_at(later)));
         assert!(!bucket.try_take_at(later));
+    }
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64_network() {
+        let key = |text: &str| address_key(text.parse().unwrap());
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:bbbb::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:10.0.0.1"), key("10.0.0.1"));
+        assert_ne!(key("10.0.0.1"), key("10.0.0.2"));
+        let mut buckets = AddressBuckets::new(0.0, 2.0);
+        assert!(buckets.take("2001:db8::1".parse().unwrap()) && buckets.take("2001:db8::2".parse().unwrap()));
+        assert!(!buckets.take("2001:db8::3".parse().unwrap()), "one /64, one budget");
     }
 }

@@ -59,7 +59,7 @@ pub(super) struct Throttle {
 /// The lockout key of one username tried from one address. Usernames
 /// cannot contain `|`, so it never equals a username's key.
 pub(super) fn pair_key(username_key: &str, address: IpAddr) -> String {
-    format!("{username_key}|{address}")
+    format!("{username_key}|{}", crate::limits::address_key(address))
 }
 
 impl Throttle {

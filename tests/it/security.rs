@@ -162,7 +162,8 @@ async fn nobody_can_be_added_to_channels_faster_than_the_limit() {
     // Someone else can still add her: mallory used up only her own allowance.
     let (mut dave, _) = server.user("dave").await;
     let daves = dave.request(json!({"type": "create_channel", "name": "daves", "private": true})).await;
-    let reply = dave.request(json!({"type": "invite", "channel": daves["channel"]["id"], "user": "carol"})).await;
+    let reply =
+        dave.request(json!({"type": "invite", "channel": daves["channel"]["id"], "user": "carol"})).await;
     assert_eq!(reply["type"], "channel", "{reply}");
     // Carol was told who added her, and leaves.
     let added =
@@ -308,6 +309,18 @@ async fn failed_logins_elsewhere_never_lock_the_owner_out() {
     let second = client_from("127.0.0.4");
     assert_eq!(login_status(&second, &server, "wrong again").await, 401);
     assert_eq!(login_status(&second, &server, "correct horse").await, 429);
+}
+
+#[tokio::test]
+async fn a_burst_of_concurrent_guesses_stops_at_the_lockout_threshold() {
+    let server = TestServer::start().await;
+    server.register("alice").await;
+    let attacker = client_from("127.0.0.6");
+    let guesses = (0..60).map(|_| login_status(&attacker, &server, "wrong password"));
+    let statuses = futures_util::future::join_all(guesses).await;
+    let guessed = statuses.iter().filter(|status| **status == 401).count();
+    assert!(guessed <= 5, "{guessed} guesses were checked: {statuses:?}");
+    assert_eq!(guessed + statuses.iter().filter(|status| **status == 429).count(), 60, "{statuses:?}");
 }
 
 #[tokio::test]

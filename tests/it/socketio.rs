@@ -417,3 +417,35 @@ async fn logging_out_a_socketio_guests_token_closes_its_socket() {
     let error = guest.take("error", |_| true).await;
     assert_eq!(error["code"], "unauthorized", "{error}");
 }
+
+/// Being added to an older channel of the same name never takes the name
+/// from the channel a Socket.IO user already had: theirs keeps it, the
+/// newcomer is `name #id`, and what they type under the name stays theirs.
+#[tokio::test]
+async fn an_invite_into_an_older_namesake_never_takes_the_name() {
+    let server = TestServer::start().await;
+    let (mut mallory, _) = server.user("mallory").await;
+    let trap =
+        mallory.request(json!({"type": "create_channel", "name": "board-room", "private": true})).await;
+    let trap_id = trap["channel"]["id"].as_i64().unwrap();
+    let carol_token = server.register("carol").await;
+    let mut carol_native = crate::harness::Client::connect(&server, &carol_token).await;
+    carol_native.hello(json!({})).await;
+    let own =
+        carol_native.request(json!({"type": "create_channel", "name": "Board-Room", "private": true})).await;
+    let own_id = own["channel"]["id"].as_i64().unwrap();
+    assert!(own_id > trap_id, "mallory's channel is the older one");
+    let mut carol = RawSocketIo::open(&server, None).await.expect("the handshake");
+    carol.join(json!({"token": carol_token})).await.expect("a session admits");
+
+    mallory.request(json!({"type": "invite", "channel": trap_id, "user": "carol"})).await;
+    carol_native.take(|f| f["type"] == "channel" && f["channel"]["id"] == trap_id, "the invite").await;
+    carol.emit("get all channels", Value::Null).await;
+    let trap_name = format!("board-room #{trap_id}");
+    assert_eq!(carol.take("get all channels", |_| true).await, json!(["General", trap_name, "Board-Room"]));
+    carol.emit("user changed channel", json!("Board-Room")).await;
+    assert_eq!(carol.take("user changed channel", |_| true).await["channel"], "Board-Room");
+    carol.emit("new message", json!({"message": "our secret", "channel": "Board-Room"})).await;
+    assert_eq!(carol_native.message_with_body("our secret").await["channel"], own_id);
+    mallory.assert_none(|f| f["body"] == "our secret", "carol's message").await;
+}

@@ -449,6 +449,60 @@ mod sqlite {
         assert_eq!(held.await.unwrap().message.seq, Seq(2), "the held append commits once released");
     }
 
+    /// A database the first release made, with look-alike channel names
+    /// that release allowed, migrates in place: the older channel keeps its
+    /// name, new users join the real General only, and everything else works.
+    #[tokio::test]
+    async fn a_first_release_database_with_look_alike_names_migrates() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        {
+            let old = rusqlite::Connection::open(&path).unwrap();
+            old.execute_batch("PRAGMA journal_mode = WAL;").unwrap();
+            old.execute_batch(include_str!("fixtures/sqlite_v1.sql")).unwrap();
+            old.execute_batch(
+                "PRAGMA user_version = 1;
+                 INSERT INTO users (id, name, name_key, password_hash, created_at) VALUES (1, 'alice', 'alice', 'h', 0);
+                 INSERT INTO users (id, name, name_key, password_hash, created_at) VALUES (2, 'mallory', 'mallory', 'h', 0);
+                 INSERT INTO members (channel_id, user_id, joined_at) VALUES (1, 1, 0), (1, 2, 0);
+                 -- 'team' first, then mallory's 'tearn' (whose skeleton is the same) and
+                 -- a private 'Gеneral' with a Cyrillic е, which the old release allowed.
+                 INSERT INTO channels (id, name, name_key, kind, created_by, created_at) VALUES (2, 'team', 'team', 'public', 1, 0);
+                 INSERT INTO channels (id, name, name_key, kind, created_by, created_at) VALUES (3, 'tearn', 'tearn', 'public', 2, 0);
+                 INSERT INTO channels (id, name, name_key, kind, created_by, created_at) VALUES (4, 'Gеneral', 'gеneral', 'private', 2, 0);
+                 INSERT INTO members (channel_id, user_id, joined_at) VALUES (2, 1, 0), (3, 2, 0), (4, 2, 0);
+                 INSERT INTO messages (channel_id, seq, sender_id, client_id, body, ts) VALUES (2, 1, 1, 'a-1', 'kept', 0);
+                 UPDATE channels SET last_seq = 1 WHERE id = 2;",
+            )
+            .unwrap();
+        }
+        let url = format!("sqlite://{}", path.display());
+        let store = natter::store::open(&url, Arc::new(Metrics::default())).await.expect("it migrates");
+        let alice = natter::model::UserId(1);
+        // "team" and its look-alike share a key; the older channel holds it.
+        let team: Vec<ChannelId> = store
+            .channels_named(&channel_name("team"), alice)
+            .await
+            .unwrap()
+            .iter()
+            .map(|v| v.channel.id)
+            .collect();
+        assert_eq!(team, [ChannelId(2)]);
+        match store.create_channel(&channel_name("team"), ChannelKind::Public, alice, 10).await {
+            Err(StoreError::ChannelExists(existing)) => assert_eq!(existing.id, ChannelId(2)),
+            other => panic!("expected the older channel to own the name, got {other:?}"),
+        }
+        // A new user is put in General only, never in the private look-alike.
+        let bob = store.create_user(&name("bob"), "h").await.unwrap();
+        let of_bob: Vec<ChannelId> =
+            store.channels_of(bob.id).await.unwrap().iter().map(|v| v.channel.id).collect();
+        assert_eq!(of_bob, [GENERAL]);
+        // The old history is intact and the stream goes on.
+        assert_eq!(store.history(ChannelId(2), None, 10).await.unwrap()[0].body, "kept");
+        let next = store.append_message(message(ChannelId(2), alice, "a-2", "after")).await.unwrap();
+        assert_eq!(next.message.seq, Seq(2));
+    }
+
     #[tokio::test]
     async fn rejects_unknown_schemes_without_echoing_secrets() {
         let error = natter::store::open("mysql://root:hunter2@db/chat", Arc::new(Metrics::default()))

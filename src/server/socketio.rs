@@ -81,7 +81,7 @@ use super::AppState;
 use super::admission::{self, SessionPermit};
 use super::api::{ApiError, bearer_token, cookie_token};
 use super::bounded::{LIST_BUDGET, first_within, newest_within};
-use super::client::client_address;
+use super::client::{client_address, is_https};
 use super::convert::{auth_error_code, chat_message, error_code, online_users, socketio_payload, user_info};
 use super::ws::origin_allowed;
 use crate::auth::{AuthError, token_hash};
@@ -213,9 +213,12 @@ pub(super) async fn edge(State(state): State<AppState>, request: Request, next: 
     // A browser without a Socket.IO secret gets one on its first handshake;
     // it is added to this request too, so the socket opened now has it.
     let mut request = request;
-    let new_secret = (opens_session && guest_cookie(request.headers()).is_none()).then(new_guest_secret);
+    let https = is_https(&state, request.extensions(), request.headers());
+    let cookie_name = guest_cookie_name(https);
+    let new_secret =
+        (opens_session && guest_cookie(request.headers(), https).is_none()).then(new_guest_secret);
     if let Some(secret) = &new_secret
-        && let Ok(value) = HeaderValue::from_str(&format!("{GUEST_COOKIE}={secret}"))
+        && let Ok(value) = HeaderValue::from_str(&format!("{cookie_name}={secret}"))
     {
         request.headers_mut().append(header::COOKIE, value);
     }
@@ -234,7 +237,12 @@ pub(super) async fn edge(State(state): State<AppState>, request: Request, next: 
         next.run(request).await
     };
     if let Some(secret) = new_secret {
-        let cookie = format!("{GUEST_COOKIE}={secret}; HttpOnly; SameSite=Strict; Path={SOCKETIO_PATH}/");
+        // Over HTTPS the `__Host-` prefix (which needs `Secure` and `Path=/`)
+        // keeps other hosts of the domain from planting a secret they know.
+        let cookie = match https {
+            true => format!("{cookie_name}={secret}; Secure; HttpOnly; SameSite=Strict; Path=/"),
+            false => format!("{cookie_name}={secret}; HttpOnly; SameSite=Strict; Path={SOCKETIO_PATH}/"),
+        };
         if let Ok(value) = HeaderValue::from_str(&cookie) {
             response.headers_mut().append(header::SET_COOKIE, value);
         }
@@ -506,16 +514,24 @@ impl Departures {
 /// tutorial page cannot keep a secret itself, but its browser keeps this
 /// one and sends it with every reconnect.
 const GUEST_COOKIE: &str = "natter_sio";
+/// Its name over HTTPS: only this host can set a `__Host-` cookie.
+const SECURE_GUEST_COOKIE: &str = "__Host-natter_sio";
 
-/// The browser's Socket.IO secret, if the request carries one.
-fn guest_cookie(headers: &HeaderMap) -> Option<String> {
+fn guest_cookie_name(https: bool) -> &'static str {
+    if https { SECURE_GUEST_COOKIE } else { GUEST_COOKIE }
+}
+
+/// The browser's Socket.IO secret, if the request carries one. Over HTTPS
+/// only the `__Host-` cookie counts: a plain one may have been planted.
+fn guest_cookie(headers: &HeaderMap, https: bool) -> Option<String> {
+    let wanted = guest_cookie_name(https);
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, value)| *name == GUEST_COOKIE && value.len() == SECRET_CHARS)
+        .find(|(name, value)| *name == wanted && value.len() == SECRET_CHARS)
         .map(|(_, value)| value.to_owned())
 }
 
@@ -681,7 +697,9 @@ struct SocketIoSession {
 
 impl SocketIoSession {
     fn new(shared: Arc<Shared>, socket: Arc<Socket>, peer: Option<IpAddr>) -> Self {
-        let guest_secret = guest_cookie(&socket.req_parts().headers).map(|secret| token_hash(&secret));
+        let parts = socket.req_parts();
+        let https = is_https(&shared.state, &parts.extensions, &parts.headers);
+        let guest_secret = guest_cookie(&parts.headers, https).map(|secret| token_hash(&secret));
         Self {
             shared,
             socket,
@@ -1306,6 +1324,22 @@ mod tests {
         assert!(!departures.is_recent(user, home, Duration::ZERO), "expired");
         departures.forget(user);
         assert!(!departures.is_recent(user, home, grace));
+    }
+
+    #[test]
+    fn over_https_only_the_host_only_guest_cookie_counts() {
+        let (plain, host_only) = ("a".repeat(SECRET_CHARS), "b".repeat(SECRET_CHARS));
+        let mut headers = HeaderMap::new();
+        let both = format!("natter_sio={plain}; __Host-natter_sio={host_only}");
+        headers.insert(header::COOKIE, HeaderValue::from_str(&both).unwrap());
+        assert_eq!(guest_cookie(&headers, false), Some(plain.clone()));
+        assert_eq!(guest_cookie(&headers, true), Some(host_only), "a planted plain cookie is ignored");
+        let mut planted_only = HeaderMap::new();
+        planted_only.insert(header::COOKIE, HeaderValue::from_str(&format!("natter_sio={plain}")).unwrap());
+        assert_eq!(guest_cookie(&planted_only, true), None);
+        let mut short = HeaderMap::new();
+        short.insert(header::COOKIE, HeaderValue::from_static("natter_sio=abc"));
+        assert_eq!(guest_cookie(&short, false), None, "only well-formed secrets");
     }
 
     #[test]

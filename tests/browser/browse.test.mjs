@@ -4,40 +4,28 @@
 // them all; Enter joins the first match.
 
 import assert from 'node:assert/strict';
-import { after, before } from 'node:test';
 import {
   WsClient,
   browserTest,
   expectHidden,
   expectVisible,
-  launchBrowser,
-  removeServer,
   saveScreenshot,
-  startServer,
   waitFor,
+  sharedFixture,
 } from './helpers.mjs';
 
-let browser;
-let server;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await removeServer(server);
-});
-const env = () => ({ browser, server });
+const fixture = sharedFixture();
+const env = fixture.env;
 
 browserTest('browsing searches on the server and pages with Load more', env, async (session) => {
   const rooms = Array.from({ length: 120 }, (_, i) => `room-${String(i + 1).padStart(3, '0')}`);
   // Three creators (each may create 100 channels), 40 each, within their request bursts.
   for (let creator = 0; creator < 3; creator += 1) {
-    const ws = await WsClient.connect(server, await server.register(`creator${creator}`));
+    const ws = await WsClient.connect(fixture.server, await fixture.server.register(`creator${creator}`));
     for (const name of rooms.slice(creator * 40, creator * 40 + 40)) await ws.request({ type: 'create_channel', name, private: false });
     ws.close();
   }
-  const dan = await server.register('dan');
+  const dan = await fixture.server.register('dan');
   const page = await session.newPage({ account: dan });
   await page.getByRole('button', { name: 'Browse channels' }).click();
   const dialog = page.locator('#browse-dialog');
@@ -57,7 +45,7 @@ browserTest('browsing searches on the server and pages with Load more', env, asy
   await dialog.getByLabel('Filter channels').press('Enter');
   await waitFor('room-110 joined and open', async () => (await page.locator('#channel-title .title-text').textContent()) === 'room-110');
 
-  // Enter straight after typing, before the pause that asks the server, still
+  // Enter straight after typing, before the pause that asks the fixture.server, still
   // takes the first match of what was typed.
   await page.getByRole('button', { name: 'Browse channels' }).click();
   await waitFor('the list loaded again', async () => (await listed()).length === 100);

@@ -4,7 +4,6 @@
 // the typing indicator comes and goes, and presence is live.
 
 import assert from 'node:assert/strict';
-import { after, before } from 'node:test';
 import {
   WsClient,
   browserTest,
@@ -12,28 +11,17 @@ import {
   expectHidden,
   expectTexts,
   expectVisible,
-  launchBrowser,
   messageBodies,
-  removeServer,
   sendMessage,
   signInThroughForm,
   signUpThroughForm,
-  startServer,
   waitFor,
   waitForChat,
+  sharedFixture,
 } from './helpers.mjs';
 
-let browser;
-let server;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await removeServer(server);
-});
-const env = () => ({ browser, server });
+const fixture = sharedFixture();
+const env = fixture.env;
 
 browserTest('two users sign up through the form and chat in General in real time', env, async (session) => {
   const alice = await session.newPage({ label: 'alice' });
@@ -91,7 +79,7 @@ browserTest('Enter sends, Shift+Enter is a new line, and typing is shown then hi
 });
 
 browserTest('a send the server refuses shows Retry, and retrying delivers it once', env, async (session) => {
-  const frank = await server.register('frank');
+  const frank = await fixture.server.register('frank');
   const page = await session.newPage({ account: frank });
   await createChannel(page, 'burst');
   // 30 sends in one go: the server allows a burst of 20, so some are refused
@@ -122,7 +110,7 @@ browserTest('a send the server refuses shows Retry, and retrying delivers it onc
   // Each body exactly once, in the server's order.
   const shown = await messageBodies(page).allTextContents();
   assert.deepEqual([...shown].sort(), [...bodies].sort(), 'every message exactly once');
-  const ws = await WsClient.connect(server, frank);
+  const ws = await WsClient.connect(fixture.server, frank);
   const history = await ws.request({ type: 'history', channel: ws.channelNamed('burst').id, limit: 100 });
   ws.close();
   assert.deepEqual(shown, history.messages.map((m) => m.body), 'the page shows the server\'s order');

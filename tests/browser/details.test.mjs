@@ -8,32 +8,20 @@
 // browse control says "Browse channels" in words.
 
 import assert from 'node:assert/strict';
-import { after, before } from 'node:test';
 import {
   WsClient,
   browserTest,
   expectHidden,
   expectVisible,
-  launchBrowser,
   messageBodies,
-  removeServer,
   saveScreenshot,
   sidebarChannel,
-  startServer,
   waitFor,
+  sharedFixture,
 } from './helpers.mjs';
 
-let browser;
-let server;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await removeServer(server);
-});
-const env = () => ({ browser, server });
+const fixture = sharedFixture();
+const env = fixture.env;
 
 /** The banner's attempt number while reconnecting (0 when it shows none). */
 async function attemptShown(page) {
@@ -43,18 +31,18 @@ async function attemptShown(page) {
 }
 
 browserTest('offline shows in my own status, and the page reconnects as soon as the server answers', env, async (session) => {
-  const alice = await server.register('alice');
-  const bobWs = await WsClient.connect(server, await server.register('bob'));
+  const alice = await fixture.server.register('alice');
+  const bobWs = await WsClient.connect(fixture.server, await fixture.server.register('bob'));
   const later = (await bobWs.request({ type: 'create_channel', name: 'later', private: false })).channel.id;
   await bobWs.post(later, 'read me when you are back');
-  const aliceWs = await WsClient.connect(server, alice);
+  const aliceWs = await WsClient.connect(fixture.server, alice);
   await aliceWs.request({ type: 'join', channel: later });
   aliceWs.close();
   bobWs.close();
 
   const page = await session.newPage({ account: alice });
   assert.equal(await page.locator('#me-status-text').textContent(), 'online');
-  await server.kill();
+  await fixture.server.kill();
   await waitFor('my own status to say offline', async () => /offline/.test(await page.locator('#me-status-text').textContent()));
   assert.equal(await page.locator('#me-dot').getAttribute('class'), 'dot off', 'my own dot is off');
   await saveScreenshot(page, 'offline-desktop');
@@ -68,7 +56,7 @@ browserTest('offline shows in my own status, and the page reconnects as soon as 
   await waitFor('the sixth reconnect attempt to be scheduled', async () => (await attemptShown(page)) >= 6, { timeout: 40000, interval: 100 });
   const due = Number(await page.evaluate(() => document.body.dataset.nextAttempt));
   assert.ok(due > 0, 'the page says when its next attempt is due');
-  await server.restart();
+  await fixture.server.restart();
   await page.locator('body[data-connection="open"]').waitFor({ timeout: 30000 });
   const openedAt = await page.evaluate(() => Date.now());
   assert.ok(openedAt < due, `reconnected before the backed-off attempt was due (${due - openedAt} ms early)`);
@@ -77,9 +65,9 @@ browserTest('offline shows in my own status, and the page reconnects as soon as 
 });
 
 browserTest('?, Page Up/Down from the composer, and Tab after Send', env, async (session) => {
-  const carol = await server.register('carol');
+  const carol = await fixture.server.register('carol');
   const writers = [];
-  for (const name of ['w1', 'w2', 'w3']) writers.push(await WsClient.connect(server, await server.register(name)));
+  for (const name of ['w1', 'w2', 'w3']) writers.push(await WsClient.connect(fixture.server, await fixture.server.register(name)));
   const general = writers[0].channelNamed('General').id;
   for (let i = 1; i <= 45; i += 1) await writers[i % 3].post(general, `filler ${i}`);
   for (const writer of writers) writer.close();
@@ -124,8 +112,8 @@ browserTest('?, Page Up/Down from the composer, and Tab after Send', env, async 
 });
 
 browserTest('Enter in the browse search opens or joins the first match; the control says what it is', env, async (session) => {
-  const dan = await server.register('dan');
-  const ownerWs = await WsClient.connect(server, await server.register('erin'));
+  const dan = await fixture.server.register('dan');
+  const ownerWs = await WsClient.connect(fixture.server, await fixture.server.register('erin'));
   for (const name of ['design', 'design-review', 'random']) await ownerWs.request({ type: 'create_channel', name, private: false });
   ownerWs.close();
   const page = await session.newPage({ account: dan });

@@ -4,41 +4,29 @@
 // switches and reloads, marked in the sidebar, and the server never sees it.
 
 import assert from 'node:assert/strict';
-import { after, before } from 'node:test';
 import {
   WsClient,
   browserTest,
   expectTexts,
   expectVisible,
-  launchBrowser,
   messageBodies,
   openChannel,
-  removeServer,
   saveScreenshot,
   sendMessage,
   sidebarChannel,
-  startServer,
   waitFor,
   waitForChat,
+  sharedFixture,
 } from './helpers.mjs';
 
-let browser;
-let server;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await removeServer(server);
-});
-const env = () => ({ browser, server });
+const fixture = sharedFixture();
+const env = fixture.env;
 
 const SECRET = 'the salary numbers are in the shared folder, do not forward';
 
 browserTest('a draft stays in its own channel across switches and reloads', env, async (session) => {
-  const alice = await server.register('alice');
-  const bob = await server.register('bob');
+  const alice = await fixture.server.register('alice');
+  const bob = await fixture.server.register('bob');
   const alicePage = await session.newPage({ account: alice });
   const bobPage = await session.newPage({ account: bob });
   const composer = alicePage.locator('#composer-input');
@@ -79,7 +67,7 @@ browserTest('a draft stays in its own channel across switches and reloads', env,
   assert.equal(await sidebarChannel(alicePage, 'bob').locator('.draft-mark').count(), 0, 'no marker once sent');
 
   // The server never saw the draft anywhere but in the DM.
-  const ws = await WsClient.connect(server, bob);
+  const ws = await WsClient.connect(fixture.server, bob);
   const general = await ws.request({ type: 'history', channel: ws.channelNamed('General').id, limit: 100 });
   ws.close();
   assert.deepEqual(general.messages.map((m) => m.body), ['good morning everyone'], 'General holds no draft text');
@@ -95,7 +83,7 @@ browserTest('a draft stays in its own channel across switches and reloads', env,
 });
 
 browserTest('signing out forgets the drafts of the user who signed out', env, async (session) => {
-  const carol = await server.register('carol');
+  const carol = await fixture.server.register('carol');
   const page = await session.newPage({ account: carol });
   await page.locator('#composer-input').fill('not for the next person at this desk');
   await page.getByRole('button', { name: 'Sign out' }).click();

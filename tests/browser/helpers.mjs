@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import WebSocket from 'ws';
@@ -403,6 +403,25 @@ export class Session {
  * screenshot in target/browser-failures/ before the error is reported.
  * `getEnv` returns {browser, server} prepared by the file's before() hook.
  */
+/**
+ * The server and browser that every test of one file shares: started before
+ * the file's tests, stopped after them. `fixture.server` and
+ * `fixture.browser` are set once the tests run; `fixture.env` is what
+ * `browserTest` takes.
+ */
+export function sharedFixture({ args } = {}) {
+  const fixture = { browser: undefined, server: undefined, env: () => fixture };
+  before(async () => {
+    fixture.server = await startServer({ args });
+    fixture.browser = await launchBrowser();
+  });
+  after(async () => {
+    await fixture.browser?.close();
+    await removeServer(fixture.server);
+  });
+  return fixture;
+}
+
 export function browserTest(name, getEnv, body) {
   test(name, async (t) => {
     const { browser, server } = getEnv();

@@ -4,24 +4,14 @@
 // instead of yanking the view down.
 
 import assert from 'node:assert/strict';
-import { after, before } from 'node:test';
-import { WsClient, browserTest, expectHidden, expectVisible, launchBrowser, messageBodies, removeServer, startServer, waitFor } from './helpers.mjs';
+import { WsClient, browserTest, expectHidden, expectVisible, messageBodies, sharedFixture, waitFor } from './helpers.mjs';
 
 const TOTAL = 150;
 /** Seeding is spread over several users: the server allows each 20 messages in a burst. */
 const SEEDERS = 8;
 
-let browser;
-let server;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await removeServer(server);
-});
-const env = () => ({ browser, server });
+const fixture = sharedFixture();
+const env = fixture.env;
 
 /** Where the body of message `text` sits relative to the top of the list, in px. */
 async function offsetOf(page, text) {
@@ -43,9 +33,9 @@ async function scrollTopAndMeasure(page, text) {
 }
 
 browserTest('scrolling up loads older pages without moving what is on screen', env, async (session) => {
-  const reader = await server.register('reader');
+  const reader = await fixture.server.register('reader');
   const seeders = [];
-  for (let i = 0; i < SEEDERS; i += 1) seeders.push(await WsClient.connect(server, await server.register(`seed${i}`)));
+  for (let i = 0; i < SEEDERS; i += 1) seeders.push(await WsClient.connect(fixture.server, await fixture.server.register(`seed${i}`)));
   const general = seeders[0].channelNamed('General').id;
   for (let n = 1; n <= TOTAL; n += 1) await seeders[n % SEEDERS].post(general, `seed message ${n}`);
 

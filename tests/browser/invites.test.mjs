@@ -4,35 +4,23 @@
 // letters) says so and offers to open it instead of moving the user into it.
 
 import assert from 'node:assert/strict';
-import { after, before } from 'node:test';
 import {
   WsClient,
   browserTest,
   createChannel,
   expectVisible,
-  launchBrowser,
-  removeServer,
   saveScreenshot,
   sidebarChannel,
-  startServer,
   waitFor,
+  sharedFixture,
 } from './helpers.mjs';
 
-let browser;
-let server;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await removeServer(server);
-});
-const env = () => ({ browser, server });
+const fixture = sharedFixture();
+const env = fixture.env;
 
 browserTest('invite answers say what happened, and the invitee learns who added them', env, async (session) => {
-  const alice = await server.register('alice');
-  const bob = await server.register('bob');
+  const alice = await fixture.server.register('alice');
+  const bob = await fixture.server.register('bob');
   const alicePage = await session.newPage({ account: alice });
   const bobPage = await session.newPage({ account: bob, viewport: { width: 390, height: 780 }, label: 'bob-phone' });
   await createChannel(alicePage, 'launch', { isPrivate: true });
@@ -57,8 +45,8 @@ browserTest('invite answers say what happened, and the invitee learns who added 
 });
 
 browserTest('creating a channel whose name exists offers to open it', env, async (session) => {
-  const carol = await server.register('carol');
-  const owner = await WsClient.connect(server, await server.register('dora'));
+  const carol = await fixture.server.register('carol');
+  const owner = await WsClient.connect(fixture.server, await fixture.server.register('dora'));
   await owner.request({ type: 'create_channel', name: 'design', private: false });
   owner.close();
   const page = await session.newPage({ account: carol });

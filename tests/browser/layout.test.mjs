@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before } from 'node:test';
 import {
   ROOT,
   WsClient,
@@ -15,37 +14,26 @@ import {
   expectHidden,
   expectTexts,
   expectVisible,
-  launchBrowser,
   messageBodies,
   openChannel,
-  removeServer,
   sendMessage,
   sidebarChannel,
-  startServer,
   unreadBadge,
   waitFor,
   waitForChat,
+  sharedFixture,
 } from './helpers.mjs';
 
-let browser;
-let server;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await removeServer(server);
-});
-const env = () => ({ browser, server });
+const fixture = sharedFixture();
+const env = fixture.env;
 
 browserTest('main screen screenshot (target/screenshots/main.png)', env, async (session) => {
-  const alice = await server.register('alice');
-  const bob = await server.register('bob');
-  const carol = await server.register('carol');
-  const aliceWs = await WsClient.connect(server, alice);
-  const bobWs = await WsClient.connect(server, bob);
-  const carolWs = await WsClient.connect(server, carol);
+  const alice = await fixture.server.register('alice');
+  const bob = await fixture.server.register('bob');
+  const carol = await fixture.server.register('carol');
+  const aliceWs = await WsClient.connect(fixture.server, alice);
+  const bobWs = await WsClient.connect(fixture.server, bob);
+  const carolWs = await WsClient.connect(fixture.server, carol);
   const general = bobWs.channelNamed('General').id;
 
   const design = (await aliceWs.request({ type: 'create_channel', name: 'design', private: false })).channel.id;
@@ -81,8 +69,8 @@ browserTest('main screen screenshot (target/screenshots/main.png)', env, async (
 });
 
 browserTest('at phone width the sidebar hides behind a menu button', env, async (session) => {
-  const dora = await server.register('dora');
-  const doraWs = await WsClient.connect(server, dora);
+  const dora = await fixture.server.register('dora');
+  const doraWs = await WsClient.connect(fixture.server, dora);
   const listing = await doraWs.request({ type: 'list_channels', prefix: 'random' });
   await doraWs.request({ type: 'join', channel: listing.channels[0].id });
   doraWs.close();

@@ -4,40 +4,28 @@
 // first and says so.
 
 import assert from 'node:assert/strict';
-import { after, before } from 'node:test';
 import {
   WsClient,
   browserTest,
   expectHidden,
   expectVisible,
-  launchBrowser,
   openChannel,
-  removeServer,
   saveScreenshot,
   sidebarChannel,
-  startServer,
   waitFor,
+  sharedFixture,
 } from './helpers.mjs';
 
-let browser;
-let server;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await removeServer(server);
-});
-const env = () => ({ browser, server });
+const fixture = sharedFixture();
+const env = fixture.env;
 
 async function sidebarNames(page) {
   return page.locator('#sidebar .chan-name').allTextContents();
 }
 
 browserTest('leaving a private channel asks first, from the channel menu', env, async (session) => {
-  const alice = await server.register('alice');
-  const carol = await server.register('carol');
+  const alice = await fixture.server.register('alice');
+  const carol = await fixture.server.register('carol');
   const alicePage = await session.newPage({ account: alice });
   const carolPage = await session.newPage({ account: carol, viewport: { width: 390, height: 780 }, label: 'carol-phone' });
 
@@ -88,13 +76,13 @@ browserTest('leaving a private channel asks first, from the channel menu', env, 
   await confirm.getByRole('button', { name: 'Leave channel' }).click();
   await carolPage.getByRole('button', { name: 'Open menu' }).click();
   await waitFor('launch-plans gone from carol\'s sidebar', async () => !(await sidebarNames(carolPage)).includes('launch-plans'));
-  const check = await WsClient.connect(server, carol);
+  const check = await WsClient.connect(fixture.server, carol);
   assert.equal(check.welcome.channels.some((c) => c.name === 'launch-plans'), false, 'carol is no longer a member');
   check.close();
 });
 
 browserTest('General has no leave control and a public channel leaves without a question', env, async (session) => {
-  const dan = await server.register('dan');
+  const dan = await fixture.server.register('dan');
   const page = await session.newPage({ account: dan });
   await expectHidden(page.getByRole('button', { name: 'Channel options' }), 'the options button in General');
   await page.getByRole('button', { name: 'Create a channel' }).click();

@@ -1,35 +1,23 @@
-// Issue 13, point 6 (the part that needs nothing new from the server): a channel
+// Issue 13, point 6 (the part that needs nothing new from the fixture.server): a channel
 // whose stored name starts with "#" reads with one "#" wherever the UI puts a
 // "#" before a name (header placeholder, start of channel, page title, toasts,
 // invite answers, the leave question), and General offers no "Add people",
 // since everyone is in it.
 
 import assert from 'node:assert/strict';
-import { after, before } from 'node:test';
 import {
   browserTest,
   createChannel,
   expectHidden,
   expectVisible,
-  launchBrowser,
-  removeServer,
   saveScreenshot,
   sidebarChannel,
-  startServer,
   waitFor,
+  sharedFixture,
 } from './helpers.mjs';
 
-let browser;
-let server;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await removeServer(server);
-});
-const env = () => ({ browser, server });
+const fixture = sharedFixture();
+const env = fixture.env;
 
 /** Every piece of text a person may read on the page, including attributes that are read out or shown. */
 function allText(page) {
@@ -43,8 +31,8 @@ function allText(page) {
 }
 
 browserTest('a name stored with "#" is never shown with two', env, async (session) => {
-  const alice = await server.register('alice');
-  const bob = await server.register('bob');
+  const alice = await fixture.server.register('alice');
+  const bob = await fixture.server.register('bob');
   const alicePage = await session.newPage({ account: alice });
   const bobPage = await session.newPage({ account: bob, viewport: { width: 390, height: 780 }, label: 'bob-phone' });
 

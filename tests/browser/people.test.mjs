@@ -4,48 +4,36 @@
 // choosing someone starts a DM. "Add people" suggests everyone too.
 
 import assert from 'node:assert/strict';
-import { after, before } from 'node:test';
 import {
   WsClient,
   browserTest,
   createChannel,
   expectTexts,
   expectVisible,
-  launchBrowser,
   messageBodies,
-  removeServer,
   saveScreenshot,
   sendMessage,
   sidebarChannel,
-  startServer,
   waitFor,
+  sharedFixture,
 } from './helpers.mjs';
 
-let browser;
-let server;
-before(async () => {
-  // A workspace of 60-odd people, registered in one go.
-  server = await startServer({ args: ['--account-creations-per-minute', '1000'] });
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await removeServer(server);
-});
-const env = () => ({ browser, server });
+// A workspace of 60-odd people, registered in one go.
+const fixture = sharedFixture({ args: ['--account-creations-per-minute', '1000'] });
+const env = fixture.env;
 
 function names(dialog) {
   return dialog.locator('#people-list .person-name').allTextContents();
 }
 
 browserTest('the directory reaches people who are offline, online first, searched and paged', env, async (session) => {
-  const alice = await server.register('alice');
-  const bob = await server.register('bob');
-  const carol = await server.register('carol');
-  await server.register('dave');
+  const alice = await fixture.server.register('alice');
+  const bob = await fixture.server.register('bob');
+  const carol = await fixture.server.register('carol');
+  await fixture.server.register('dave');
   // Enough people for more than one page (50 a page).
   const crowd = Array.from({ length: 60 }, (_, i) => `member${String(i + 1).padStart(3, '0')}`);
-  for (const name of crowd) await server.register(name);
+  for (const name of crowd) await fixture.server.register(name);
 
   const alicePage = await session.newPage({ account: alice });
   await session.newPage({ account: bob });
@@ -94,8 +82,8 @@ browserTest('the directory reaches people who are offline, online first, searche
 });
 
 browserTest('Add people suggests everyone, not only those online', env, async (session) => {
-  const erin = await server.register('erin');
-  await server.register('frank');
+  const erin = await fixture.server.register('erin');
+  await fixture.server.register('frank');
   const page = await session.newPage({ account: erin });
   await createChannel(page, 'offsite', { isPrivate: true });
   await page.getByRole('button', { name: 'Add people' }).click();
@@ -105,7 +93,7 @@ browserTest('Add people suggests everyone, not only those online', env, async (s
   await field.fill('frank');
   await page.locator('#invite-dialog').getByRole('button', { name: 'Add', exact: true }).click();
   await expectVisible(page.locator('#invite-done'), 'frank added');
-  const frankWs = await WsClient.connect(server, { token: (await server.post('/api/login', { username: 'frank', password: 'correct horse battery' })).body.token });
+  const frankWs = await WsClient.connect(fixture.server, { token: (await fixture.server.post('/api/login', { username: 'frank', password: 'correct horse battery' })).body.token });
   assert.ok(frankWs.welcome.channels.some((channel) => channel.name === 'offsite'), 'frank is in offsite');
   frankWs.close();
 });

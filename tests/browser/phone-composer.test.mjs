@@ -3,29 +3,17 @@
 // composer grows with its text up to a bound, then scrolls inside.
 
 import assert from 'node:assert/strict';
-import { after, before } from 'node:test';
 import {
   browserTest,
   expectTexts,
-  launchBrowser,
   messageBodies,
-  removeServer,
   saveScreenshot,
-  startServer,
   waitFor,
+  sharedFixture,
 } from './helpers.mjs';
 
-let browser;
-let server;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await removeServer(server);
-});
-const env = () => ({ browser, server });
+const fixture = sharedFixture();
+const env = fixture.env;
 
 const PHONE = { viewport: { width: 390, height: 780 }, contextOptions: { hasTouch: true, isMobile: true } };
 
@@ -34,8 +22,8 @@ function composerBox(page) {
 }
 
 browserTest('on a phone Return is a new line, the send button sends, and the composer grows', env, async (session) => {
-  const alice = await server.register('alice');
-  const bob = await server.register('bob');
+  const alice = await fixture.server.register('alice');
+  const bob = await fixture.server.register('bob');
   const phone = await session.newPage({ account: alice, label: 'alice-phone', ...PHONE });
   const bobPage = await session.newPage({ account: bob });
   const input = phone.locator('#composer-input');

@@ -4,42 +4,30 @@
 // online list and arrives with an unread count. Browsing joins public channels.
 
 import assert from 'node:assert/strict';
-import { after, before } from 'node:test';
 import {
   browserTest,
   createChannel,
   expectHidden,
   expectTexts,
   expectVisible,
-  launchBrowser,
   messageBodies,
   openChannel,
-  removeServer,
   sendMessage,
   sidebarChannel,
-  startServer,
   unreadBadge,
   waitFor,
+  sharedFixture,
 } from './helpers.mjs';
 
-let browser;
-let server;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await removeServer(server);
-});
-const env = () => ({ browser, server });
+const fixture = sharedFixture();
+const env = fixture.env;
 
 async function sidebarNames(page) {
   return page.locator('#channel-list .chan-name').allTextContents();
 }
 
 browserTest('a private channel is seen by invited members only', env, async (session) => {
-  const [alice, bob, carol] = [await server.register('alice'), await server.register('bob'), await server.register('carol')];
+  const [alice, bob, carol] = [await fixture.server.register('alice'), await fixture.server.register('bob'), await fixture.server.register('carol')];
   const alicePage = await session.newPage({ account: alice });
   const bobPage = await session.newPage({ account: bob });
   const carolPage = await session.newPage({ account: carol });
@@ -92,7 +80,7 @@ browserTest('a private channel is seen by invited members only', env, async (ses
 });
 
 browserTest('public channels are browsed and joined; DMs start from the online list', env, async (session) => {
-  const [dan, erin] = [await server.register('dan'), await server.register('erin')];
+  const [dan, erin] = [await fixture.server.register('dan'), await fixture.server.register('erin')];
   const danPage = await session.newPage({ account: dan });
   const erinPage = await session.newPage({ account: erin });
   await createChannel(danPage, 'book-club');

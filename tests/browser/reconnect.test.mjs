@@ -7,45 +7,33 @@
 // one socket, not two.
 
 import assert from 'node:assert/strict';
-import { after, before } from 'node:test';
 import {
   WsClient,
   browserTest,
   expectHidden,
   expectTexts,
   expectVisible,
-  launchBrowser,
   messageBodies,
-  removeServer,
   sendMessage,
-  startServer,
   waitFor,
+  sharedFixture,
 } from './helpers.mjs';
 
-let browser;
-let server;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await removeServer(server);
-});
-const env = () => ({ browser, server });
+const fixture = sharedFixture();
+const env = fixture.env;
 
 async function serverHistory(account, channel) {
-  const client = await WsClient.connect(server, account);
+  const client = await WsClient.connect(fixture.server, account);
   const page = await client.request({ type: 'history', channel, limit: 200 });
   client.close();
   return page.messages.map((m) => m.body);
 }
 
 browserTest('a server crash and restart loses nothing and doubles nothing', env, async (session, t) => {
-  const alice = await server.register('alice');
-  const bob = await server.register('bob');
+  const alice = await fixture.server.register('alice');
+  const bob = await fixture.server.register('bob');
   const page = await session.newPage({ account: alice });
-  let bobWs = await WsClient.connect(server, bob);
+  let bobWs = await WsClient.connect(fixture.server, bob);
   const general = bobWs.channelNamed('General').id;
 
   await bobWs.post(general, 'before 1');
@@ -54,7 +42,7 @@ browserTest('a server crash and restart loses nothing and doubles nothing', env,
   await expectTexts(messageBodies(page), ['before 1', 'before 2', 'before 3'], 'the messages before the crash');
 
   // Crash. The page says it is reconnecting.
-  await server.kill();
+  await fixture.server.kill();
   const banner = page.locator('#conn-banner');
   await expectVisible(banner, 'the reconnecting banner');
   assert.match(await banner.textContent(), /Reconnecting/);
@@ -67,8 +55,8 @@ browserTest('a server crash and restart loses nothing and doubles nothing', env,
   await page.locator('#composer-input').press('Enter');
   await expectVisible(page.locator('#messages .msg.sending').getByText('written while offline'), 'the pending message');
 
-  await server.restart();
-  bobWs = await WsClient.connect(server, bob);
+  await fixture.server.restart();
+  bobWs = await WsClient.connect(fixture.server, bob);
   await bobWs.post(general, 'after 1');
   await bobWs.post(general, 'after 2');
   const stillAway = await page.evaluate(() => document.body.dataset.connection !== 'open');
@@ -94,8 +82,8 @@ browserTest('a server crash and restart loses nothing and doubles nothing', env,
 });
 
 browserTest('reconnecting by hand while the session check is out leaves one socket', env, async (session) => {
-  const carol = await server.register('carol');
-  const dave = await server.register('dave');
+  const carol = await fixture.server.register('carol');
+  const dave = await fixture.server.register('dave');
   const page = await session.newPage({ account: carol });
   const sockets = [];
   page.on('websocket', (socket) => sockets.push(socket));
@@ -113,9 +101,9 @@ browserTest('reconnecting by hand while the session check is out leaves one sock
   });
 
   // The server goes away: the page retries once, fails, and asks about its session.
-  await server.kill();
+  await fixture.server.kill();
   await waitFor('a session check after a failed reconnect', () => checks > 0);
-  await server.restart();
+  await fixture.server.restart();
   // Meanwhile the network "comes back" (the same path as the Retry now button).
   await page.evaluate(() => window.dispatchEvent(new Event('online')));
   await page.locator('body[data-connection="open"]').waitFor();
@@ -128,7 +116,7 @@ browserTest('reconnecting by hand while the session check is out leaves one sock
   assert.equal(open.length, 1, `open sockets: ${open.length} of ${sockets.length}`);
   assert.equal(await page.evaluate(() => document.body.dataset.connection), 'open');
 
-  const daveWs = await WsClient.connect(server, dave);
+  const daveWs = await WsClient.connect(fixture.server, dave);
   await daveWs.post(daveWs.channelNamed('General').id, 'one socket, one copy');
   await expectTexts(messageBodies(page).filter({ hasText: 'one socket, one copy' }), ['one socket, one copy'], 'the live message once');
   await expectHidden(page.locator('#conn-banner'), 'the reconnecting banner');

@@ -4,44 +4,32 @@
 // reported inline.
 
 import assert from 'node:assert/strict';
-import { after, before } from 'node:test';
 import {
   WsClient,
   browserTest,
   createChannel,
   expectTexts,
   expectVisible,
-  launchBrowser,
   messageBodies,
   openChannel,
-  removeServer,
   signInThroughForm,
-  startServer,
   unreadBadge,
   waitFor,
   waitForChat,
+  sharedFixture,
 } from './helpers.mjs';
 
-let browser;
-let server;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await removeServer(server);
-});
-const env = () => ({ browser, server });
+const fixture = sharedFixture();
+const env = fixture.env;
 
 browserTest('a reload keeps the session, the history and the unread counts', env, async (session) => {
-  const alice = await server.register('alice');
-  const bob = await server.register('bob');
+  const alice = await fixture.server.register('alice');
+  const bob = await fixture.server.register('bob');
   const page = await session.newPage({ account: bob });
   await createChannel(page, 'side-room');
 
   // Alice posts 3 messages in General while bob looks at side-room.
-  const aliceWs = await WsClient.connect(server, alice);
+  const aliceWs = await WsClient.connect(fixture.server, alice);
   const general = aliceWs.channelNamed('General').id;
   const posted = ['one', 'two', 'three'];
   for (const body of posted) await aliceWs.post(general, body);
@@ -73,7 +61,7 @@ browserTest('a reload keeps the session, the history and the unread counts', env
 });
 
 browserTest('signing out ends the session; a wrong password is reported inline', env, async (session) => {
-  const carol = await server.register('carol');
+  const carol = await fixture.server.register('carol');
   const page = await session.newPage({ account: carol });
   await page.getByRole('button', { name: 'Sign out' }).click();
   await expectVisible(page.locator('#auth-screen'), 'the sign-in screen after signing out');
@@ -104,10 +92,10 @@ browserTest('signing out ends the session; a wrong password is reported inline',
 });
 
 browserTest('a revoked session returns the page to the sign-in screen', env, async (session) => {
-  const dave = await server.register('dave');
+  const dave = await fixture.server.register('dave');
   const page = await session.newPage({ account: dave });
   // Log the same session out over HTTP, as another tab would.
-  const response = await fetch(`${server.url}/api/logout`, { method: 'POST', headers: { Cookie: `natter_session=${dave.cookie}` } });
+  const response = await fetch(`${fixture.server.url}/api/logout`, { method: 'POST', headers: { Cookie: `natter_session=${dave.cookie}` } });
   assert.equal(response.status, 204);
   const signIn = page.locator('#auth-screen');
   // The server closes the live socket with 4001 (docs/protocol.md) and the

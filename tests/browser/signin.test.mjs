@@ -4,29 +4,17 @@
 // meet "That username is taken". The two forms are told apart at a glance.
 
 import assert from 'node:assert/strict';
-import { after, before } from 'node:test';
 import {
   browserTest,
-  launchBrowser,
-  removeServer,
   saveScreenshot,
   signUpThroughForm,
-  startServer,
   waitFor,
   waitForChat,
+  sharedFixture,
 } from './helpers.mjs';
 
-let browser;
-let server;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await removeServer(server);
-});
-const env = () => ({ browser, server });
+const fixture = sharedFixture();
+const env = fixture.env;
 
 async function formText(page) {
   return {
@@ -72,7 +60,7 @@ browserTest('after signing out, the form is Sign in with the name filled in', en
 browserTest('eleven people signing in from one address within a minute all get in', env, async (session) => {
   // One office, one address: only failed sign-ins count against its limit.
   const names = Array.from({ length: 11 }, (_, i) => `office${i + 1}`);
-  for (const name of names) await server.register(name);
+  for (const name of names) await fixture.server.register(name);
   for (const name of names) {
     const page = await session.newPage({ label: name });
     await page.locator('#auth-username').fill(name);

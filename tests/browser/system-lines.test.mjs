@@ -4,42 +4,30 @@
 // with chat or shown as anyone's message.
 
 import assert from 'node:assert/strict';
-import { after, before } from 'node:test';
 import {
   browserTest,
   createChannel,
   expectTexts,
   expectVisible,
-  launchBrowser,
   messageBodies,
   openChannel,
-  removeServer,
   saveScreenshot,
   sendMessage,
   sidebarChannel,
-  startServer,
   waitFor,
   waitForChat,
+  sharedFixture,
 } from './helpers.mjs';
 
-let browser;
-let server;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await removeServer(server);
-});
-const env = () => ({ browser, server });
+const fixture = sharedFixture();
+const env = fixture.env;
 
 function systemLines(page) {
   return page.locator('#messages .system-line .system-text');
 }
 
 browserTest('joins, leaves and invites show as system lines for everyone, and stay', env, async (session) => {
-  const [alice, bob, carol] = [await server.register('alice'), await server.register('bob'), await server.register('carol')];
+  const [alice, bob, carol] = [await fixture.server.register('alice'), await fixture.server.register('bob'), await fixture.server.register('carol')];
   const alicePage = await session.newPage({ account: alice });
   const bobPage = await session.newPage({ account: bob });
   const carolPage = await session.newPage({ account: carol, viewport: { width: 390, height: 780 }, label: 'carol-phone' });

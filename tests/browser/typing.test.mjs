@@ -4,32 +4,20 @@
 // refusal of a best-effort event is never shown to the user.
 
 import assert from 'node:assert/strict';
-import { after, before } from 'node:test';
 import {
   browserTest,
   expectTexts,
   expectVisible,
-  launchBrowser,
   messageBodies,
   recordFrames,
   recordToasts,
-  removeServer,
   saveScreenshot,
-  startServer,
   waitFor,
+  sharedFixture,
 } from './helpers.mjs';
 
-let browser;
-let server;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await removeServer(server);
-});
-const env = () => ({ browser, server });
+const fixture = sharedFixture();
+const env = fixture.env;
 
 const MESSAGES = [
   'ok, sending the draft now',
@@ -38,8 +26,8 @@ const MESSAGES = [
 ];
 
 browserTest('sending then typing the next message at once draws no refusal and no toast', env, async (session) => {
-  const alice = await server.register('alice');
-  const bob = await server.register('bob');
+  const alice = await fixture.server.register('alice');
+  const bob = await fixture.server.register('bob');
   let frames = [];
   const alicePage = await session.newPage({
     account: alice,
@@ -68,7 +56,7 @@ browserTest('sending then typing the next message at once draws no refusal and n
 });
 
 browserTest('a typing event the server refuses is not shown to the user', env, async (session) => {
-  const carol = await server.register('carol');
+  const carol = await fixture.server.register('carol');
   let frames = [];
   const page = await session.newPage({
     account: carol,

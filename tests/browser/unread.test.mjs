@@ -5,33 +5,21 @@
 // phone width the menu button shows a dot when another channel gets a message.
 
 import assert from 'node:assert/strict';
-import { after, before } from 'node:test';
 import {
   WsClient,
   browserTest,
   expectHidden,
   expectVisible,
-  launchBrowser,
   openChannel,
-  removeServer,
   saveScreenshot,
   sendMessage,
-  startServer,
   unreadBadge,
   waitFor,
+  sharedFixture,
 } from './helpers.mjs';
 
-let browser;
-let server;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await removeServer(server);
-});
-const env = () => ({ browser, server });
+const fixture = sharedFixture();
+const env = fixture.env;
 
 /** Where the list is scrolled, and where the "New" divider sits in it. */
 function scrollState(page) {
@@ -48,10 +36,10 @@ function scrollState(page) {
 }
 
 browserTest('a busy channel opens at its first unread message, with a bar to jump or mark read', env, async (session) => {
-  const alice = await server.register('alice');
-  const bob = await server.register('bob');
-  const bobWs = await WsClient.connect(server, bob);
-  const aliceWs = await WsClient.connect(server, alice);
+  const alice = await fixture.server.register('alice');
+  const bob = await fixture.server.register('bob');
+  const bobWs = await WsClient.connect(fixture.server, bob);
+  const aliceWs = await WsClient.connect(fixture.server, alice);
   const busy = (await bobWs.request({ type: 'create_channel', name: 'busy', private: false })).channel.id;
   const quiet = (await bobWs.request({ type: 'create_channel', name: 'quiet', private: false })).channel.id;
   await aliceWs.request({ type: 'join', channel: busy });
@@ -59,7 +47,7 @@ browserTest('a busy channel opens at its first unread message, with a bar to jum
   // Several writers, so no one of them meets the per-user message rate.
   const writers = [bobWs];
   for (const name of ['erin', 'frank', 'grace']) {
-    const writer = await WsClient.connect(server, await server.register(name));
+    const writer = await WsClient.connect(fixture.server, await fixture.server.register(name));
     await writer.request({ type: 'join', channel: busy });
     writers.push(writer);
   }
@@ -126,14 +114,14 @@ browserTest('a busy channel opens at its first unread message, with a bar to jum
 });
 
 browserTest('Mark read clears the bar, and at phone width the menu shows a dot for other channels', env, async (session) => {
-  const carol = await server.register('carol');
-  const dave = await server.register('dave');
-  const daveWs = await WsClient.connect(server, dave);
+  const carol = await fixture.server.register('carol');
+  const dave = await fixture.server.register('dave');
+  const daveWs = await WsClient.connect(fixture.server, dave);
   const plans = (await daveWs.request({ type: 'create_channel', name: 'plans', private: false })).channel.id;
   await daveWs.post(plans, 'welcome to plans');
   daveWs.close();
   // Carol has read plans before (a channel never read opens at its newest messages).
-  const carolWs = await WsClient.connect(server, carol);
+  const carolWs = await WsClient.connect(fixture.server, carol);
   await carolWs.request({ type: 'join', channel: plans });
   // Her own join is the newest line of plans (a system line): read up to it.
   const { messages } = await carolWs.request({ type: 'history', channel: plans, limit: 1 });

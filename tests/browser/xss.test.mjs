@@ -5,20 +5,17 @@
 // only http(s) links become links, and a huge unbroken word does not widen the page.
 
 import assert from 'node:assert/strict';
-import { after, before } from 'node:test';
 import {
   WsClient,
   browserTest,
   createChannel,
   expectTexts,
   expectVisible,
-  launchBrowser,
   messageBodies,
   openChannel,
-  removeServer,
   sendMessage,
-  startServer,
   waitFor,
+  sharedFixture,
 } from './helpers.mjs';
 
 const CORPUS = [
@@ -37,17 +34,8 @@ const CORPUS = [
 const LONG_WORD = 'W'.repeat(3900);
 const SAFE_LINK = 'docs at https://example.com/path?a=1&b=2, see?';
 
-let browser;
-let server;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await removeServer(server);
-});
-const env = () => ({ browser, server });
+const fixture = sharedFixture();
+const env = fixture.env;
 
 /**
  * Elements that user text must never create, counted inside `selector`. The UI's
@@ -85,15 +73,15 @@ browserTest('usernames outside the rules are refused with an inline error', env,
   }
   // The server refuses them too (the form is not the only door).
   for (const name of CORPUS) {
-    const { status, body } = await server.post('/api/register', { username: name, password: 'correct horse battery' });
+    const { status, body } = await fixture.server.post('/api/register', { username: name, password: 'correct horse battery' });
     assert.equal(status, 400, `register ${JSON.stringify(name)} -> ${status} ${JSON.stringify(body)}`);
     assert.equal(body.error.code, 'invalid_username');
   }
 });
 
 browserTest('channel names and message bodies render as literal text', env, async (session) => {
-  const mallory = await server.register('mallory');
-  const victim = await server.register('victim');
+  const mallory = await fixture.server.register('mallory');
+  const victim = await fixture.server.register('victim');
   const attacker = await session.newPage({ account: mallory });
   const reader = await session.newPage({ account: victim });
 
@@ -149,8 +137,8 @@ browserTest('channel names and message bodies render as literal text', env, asyn
 browserTest('the people directory takes hostile search text as text and lists names verbatim', env, async (session) => {
   // The oddest names the rules allow: only dots, dashes and underscores, and 32 characters.
   const odd = ['-._', '_'.repeat(32), 'a.b-c_d'];
-  for (const name of odd) await server.register(name);
-  const seeker = await server.register('seeker');
+  for (const name of odd) await fixture.server.register(name);
+  const seeker = await fixture.server.register('seeker');
   const page = await session.newPage({ account: seeker });
   await page.getByRole('button', { name: 'New message' }).click();
   const dialog = page.locator('#people-dialog');
@@ -170,7 +158,7 @@ browserTest('the people directory takes hostile search text as text and lists na
     assert.equal(await injected(page, '#people-dialog'), 0, `nothing injected by ${JSON.stringify(text)}`);
   }
   // And the server refuses it too, with a stable code (the dialog is not the only door).
-  const ws = await WsClient.connect(server, seeker);
+  const ws = await WsClient.connect(fixture.server, seeker);
   for (const prefix of CORPUS) {
     const ref = `x${CORPUS.indexOf(prefix)}`;
     ws.send({ type: 'list_users', prefix, ref });
@@ -183,8 +171,8 @@ browserTest('the people directory takes hostile search text as text and lists na
 });
 
 browserTest('system lines in channels with hostile names are plain text', env, async (session) => {
-  const owner = await server.register('owner');
-  const joiner = await server.register('joiner');
+  const owner = await fixture.server.register('owner');
+  const joiner = await fixture.server.register('joiner');
   const ownerPage = await session.newPage({ account: owner });
   const joinerPage = await session.newPage({ account: joiner });
   // Fresh names (the corpus itself was taken by the test above).

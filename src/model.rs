@@ -138,6 +138,19 @@ impl ChannelName {
     pub fn key(&self) -> String {
         name_key(&self.0)
     }
+
+    /// A second key, the skeleton taken before lower-casing: lower-casing
+    /// first turns a capital "I" into "i", which no longer looks like "l",
+    /// so "GeneraI" would escape [`ChannelName::key`]. Two names clash when
+    /// either key matches.
+    pub fn look_key(&self) -> String {
+        look_key(&self.0)
+    }
+}
+
+/// See [`ChannelName::look_key`].
+pub fn look_key(name: &str) -> String {
+    unicode_security::skeleton(name).collect::<String>().to_lowercase()
 }
 
 /// The comparison key of a channel name (see [`ChannelName::key`]). Also
@@ -412,6 +425,17 @@ mod tests {
         }
         assert_ne!(ChannelName::parse("Generals").unwrap().key(), general);
         assert_eq!(ChannelName::parse("Ｇｅｎｅｒａｌ").unwrap().as_str(), "General", "NFKC");
+    }
+
+    #[test]
+    fn a_capital_i_cannot_pass_for_an_l() {
+        let general = ChannelName::parse("General").unwrap();
+        let fake = ChannelName::parse("GeneraI").unwrap();
+        assert_ne!(fake.key(), general.key(), "the first key alone misses it");
+        assert_eq!(fake.look_key(), general.look_key(), "the second key catches it");
+        // Unrelated names keep distinct keys.
+        let (mail, mall) = (ChannelName::parse("mail").unwrap(), ChannelName::parse("mall").unwrap());
+        assert!(mail.key() != mall.key() && mail.look_key() != mall.look_key());
     }
 
     #[test]

@@ -1209,9 +1209,20 @@ impl SocketIoSession {
                 let shown = view.channel.name.clone();
                 self.switch_to(&user, view.channel, shown).await
             }
-            // The tutorial's "new channel" with an existing name switches
-            // to the channel that name means to this user, as listed.
-            Err(HubError::ChannelExists(_)) => self.switch_by_name(name.as_str()).await,
+            // The tutorial's "new channel" with an existing public name
+            // switches to it, as the tutorial does. A private channel is
+            // never the answer to "create a (public) channel": the user may
+            // have been put in someone else's and think theirs is new, so
+            // that is refused with `channel_exists`, like on `/ws`.
+            Err(HubError::ChannelExists(_)) => {
+                let existing = self.hub().resolve_channel_name(&user, name.as_str()).await?;
+                if existing.kind == ChannelKind::Public {
+                    let shown = existing.name.clone();
+                    self.switch_to(&user, existing, shown).await
+                } else {
+                    Err(HubError::ChannelExists(existing).into())
+                }
+            }
             Err(error) => Err(error.into()),
         }
     }

@@ -37,7 +37,7 @@ use super::{
 use crate::metrics::Metrics;
 use crate::model::{
     Channel, ChannelId, ChannelKind, ChannelName, ChannelView, GENERAL, Message, MessageId, Seq, SystemEvent,
-    SystemKind, User, UserId, UserName, name_key, now_millis,
+    SystemKind, User, UserId, UserName, look_key, name_key, now_millis,
 };
 
 /// Jobs waiting for the writer task. When it is full, new jobs are refused at
@@ -227,6 +227,11 @@ const MIGRATIONS: &[&str] = &[
     -- Who put a member into a channel (NULL when they joined themselves),
     -- so the invitee can be told who added them.
     ALTER TABLE members ADD COLUMN added_by BIGINT REFERENCES users(id);
+    -- The second name key (see `ChannelName::look_key`): two names clash
+    -- when either key matches.
+    ALTER TABLE channels ADD COLUMN look_key TEXT;
+    CREATE UNIQUE INDEX public_channel_looks ON channels(look_key) WHERE kind = 'public';
+    CREATE INDEX channel_looks ON channels(look_key);
     -- Public channel pages are read in name order (bytes, as SQLite's).
     CREATE INDEX channels_by_name ON channels(kind, name COLLATE "C", id);
     -- System lines (joined, left, added) live in the message stream; these
@@ -277,15 +282,21 @@ async fn migrate(connection: &Client) -> StoreResult<()> {
 /// control character and its id) and stays listed but no longer answers to
 /// the name.
 async fn rekey_channel_names(connection: &Client) -> Result<(), tokio_postgres::Error> {
-    connection.execute("UPDATE channels SET name_key = chr(1) || id::text WHERE kind <> 'dm'", &[]).await?;
+    connection
+        .execute(
+            "UPDATE channels SET name_key = chr(1) || id::text, look_key = chr(1) || id::text WHERE kind <> 'dm'",
+            &[],
+        )
+        .await?;
     let channels =
         connection.query("SELECT id, name FROM channels WHERE kind <> 'dm' ORDER BY id", &[]).await?;
     for row in channels {
         let (id, name): (i64, String) = (row.get(0), row.get(1));
-        let key = name_key(&name);
+        let (key, look) = (name_key(&name), look_key(&name));
         // A savepoint per row, so one clash does not abort the migration.
         connection.batch_execute("SAVEPOINT rekey").await?;
-        match connection.execute("UPDATE channels SET name_key = $1 WHERE id = $2", &[&key, &id]).await {
+        let rekey = "UPDATE channels SET name_key = $1, look_key = $2 WHERE id = $3";
+        match connection.execute(rekey, &[&key, &look, &id]).await {
             Ok(_) => connection.batch_execute("RELEASE rekey").await?,
             Err(error) if is_unique_violation(&error) => {
                 tracing::warn!(
@@ -293,10 +304,8 @@ async fn rekey_channel_names(connection: &Client) -> Result<(), tokio_postgres::
                     "a look-alike public channel name no longer answers to its name"
                 );
                 connection.batch_execute("ROLLBACK TO rekey; RELEASE rekey").await?;
-                let set_aside = format!("{key}\u{1}{id}");
-                connection
-                    .execute("UPDATE channels SET name_key = $1 WHERE id = $2", &[&set_aside, &id])
-                    .await?;
+                let (key, look) = (format!("{key}\u{1}{id}"), format!("{look}\u{1}{id}"));
+                connection.execute(rekey, &[&key, &look, &id]).await?;
             }
             Err(error) => return Err(error),
         }
@@ -717,10 +726,10 @@ async fn create_channel(
         .query_opt(
             "SELECT c.id FROM channels c
              LEFT JOIN members m ON m.channel_id = c.id AND m.user_id = $2
-             WHERE c.name_key = $1
+             WHERE (c.name_key = $1 OR c.look_key = $3)
                AND (c.kind = 'public' OR (c.kind = 'private' AND m.user_id IS NOT NULL))
              ORDER BY c.kind = 'public' DESC LIMIT 1",
-            &[&name.key(), &creator.0],
+            &[&name.key(), &creator.0, &name.look_key()],
         )
         .await
         .map_err(backend)?;
@@ -738,9 +747,9 @@ async fn create_channel(
     }
     let inserted = c
         .query_one(
-            "INSERT INTO channels (name, name_key, kind, created_by, created_at)
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
-            &[&name.as_str(), &name.key(), &kind.as_str(), &creator.0, &now_millis()],
+            "INSERT INTO channels (name, name_key, look_key, kind, created_by, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            &[&name.as_str(), &name.key(), &name.look_key(), &kind.as_str(), &creator.0, &now_millis()],
         )
         .await;
     let id = match inserted {
@@ -924,10 +933,11 @@ impl Store for PostgresStore {
                 &format!(
                     "SELECT {VIEW_COLUMNS} FROM channels c
                      LEFT JOIN members m ON m.channel_id = c.id AND m.user_id = $2
-                     WHERE c.name_key = $1 AND (c.kind = 'public' OR (c.kind = 'private' AND m.user_id IS NOT NULL))
+                     WHERE (c.name_key = $1 OR c.look_key = $3)
+                       AND (c.kind = 'public' OR (c.kind = 'private' AND m.user_id IS NOT NULL))
                      ORDER BY c.id"
                 ),
-                &[&name.key(), &viewer.0],
+                &[&name.key(), &viewer.0, &name.look_key()],
             )
             .await
             .map_err(backend)?;

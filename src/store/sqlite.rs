@@ -25,7 +25,7 @@ use super::{
 use crate::metrics::Metrics;
 use crate::model::{
     Channel, ChannelId, ChannelKind, ChannelName, ChannelView, GENERAL, Message, MessageId, Seq, SystemEvent,
-    SystemKind, User, UserId, UserName, name_key, now_millis,
+    SystemKind, User, UserId, UserName, look_key, name_key, now_millis,
 };
 
 /// Jobs waiting for the writer thread. When it is full, new jobs are refused
@@ -224,6 +224,11 @@ const MIGRATIONS: &[&str] = &[
     -- Who put a member into a channel (NULL when they joined themselves),
     -- so the invitee can be told who added them.
     ALTER TABLE members ADD COLUMN added_by INTEGER REFERENCES users(id);
+    -- The second name key (see `ChannelName::look_key`): two names clash
+    -- when either key matches.
+    ALTER TABLE channels ADD COLUMN look_key TEXT;
+    CREATE UNIQUE INDEX public_channel_looks ON channels(look_key) WHERE kind = 'public';
+    CREATE INDEX channel_looks ON channels(look_key);
     -- Public channel pages are read in name order.
     CREATE INDEX channels_by_name ON channels(kind, name, id);
     -- System lines (joined, left, added) live in the message stream; these
@@ -267,15 +272,21 @@ const RENAMED_KEYS_MIGRATION: usize = 2;
 /// listed but no longer answers to the name.
 fn rekey_channel_names(connection: &Connection) -> StoreResult<()> {
     connection
-        .execute("UPDATE channels SET name_key = char(1) || id WHERE kind <> 'dm'", [])
+        .execute(
+            "UPDATE channels SET name_key = char(1) || id, look_key = char(1) || id WHERE kind <> 'dm'",
+            [],
+        )
         .map_err(backend)?;
     let channels: Vec<(i64, String)> = connection
         .prepare("SELECT id, name FROM channels WHERE kind <> 'dm' ORDER BY id")
         .and_then(|mut s| s.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?.collect())
         .map_err(backend)?;
     for (id, name) in channels {
-        let key = name_key(&name);
-        let updated = connection.execute("UPDATE channels SET name_key = ?1 WHERE id = ?2", params![key, id]);
+        let (key, look) = (name_key(&name), look_key(&name));
+        let updated = connection.execute(
+            "UPDATE channels SET name_key = ?1, look_key = ?2 WHERE id = ?3",
+            params![key, look, id],
+        );
         match updated {
             Ok(_) => {}
             Err(error) if is_unique_violation(&error) => {
@@ -283,10 +294,11 @@ fn rekey_channel_names(connection: &Connection) -> StoreResult<()> {
                     channel = id,
                     "a look-alike public channel name no longer answers to its name"
                 );
+                let (key, look) = (format!("{key}\u{1}{id}"), format!("{look}\u{1}{id}"));
                 connection
                     .execute(
-                        "UPDATE channels SET name_key = ?1 WHERE id = ?2",
-                        params![format!("{key}\u{1}{id}"), id],
+                        "UPDATE channels SET name_key = ?1, look_key = ?2 WHERE id = ?3",
+                        params![key, look, id],
                     )
                     .map_err(backend)?;
             }
@@ -786,10 +798,10 @@ impl Store for SqliteStore {
                 .query_row(
                     "SELECT c.id FROM channels c
                      LEFT JOIN members m ON m.channel_id = c.id AND m.user_id = ?2
-                     WHERE c.name_key = ?1
+                     WHERE (c.name_key = ?1 OR c.look_key = ?3)
                        AND (c.kind = 'public' OR (c.kind = 'private' AND m.user_id IS NOT NULL))
                      ORDER BY c.kind = 'public' DESC LIMIT 1",
-                    params![name.key(), creator.0],
+                    params![name.key(), creator.0, name.look_key()],
                     |row| row.get::<_, i64>(0),
                 )
                 .optional()
@@ -799,16 +811,19 @@ impl Store for SqliteStore {
                 return Err(StoreError::ChannelExists(channel));
             }
             let created: u32 = c
-                .query_row("SELECT COUNT(*) FROM channels WHERE created_by = ?1 AND kind != 'dm'", [creator.0], |row| {
-                    row.get(0)
-                })
+                .query_row(
+                    "SELECT COUNT(*) FROM channels WHERE created_by = ?1 AND kind != 'dm'",
+                    [creator.0],
+                    |row| row.get(0),
+                )
                 .map_err(backend)?;
             if created >= max_per_creator {
                 return Err(StoreError::LimitReached);
             }
             c.execute(
-                "INSERT INTO channels (name, name_key, kind, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![name.as_str(), name.key(), kind.as_str(), creator.0, now_millis()],
+                "INSERT INTO channels (name, name_key, look_key, kind, created_by, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![name.as_str(), name.key(), name.look_key(), kind.as_str(), creator.0, now_millis()],
             )
             .map_err(backend)?;
             let id = ChannelId(c.last_insert_rowid());
@@ -856,15 +871,16 @@ impl Store for SqliteStore {
     }
 
     async fn channels_named(&self, name: &ChannelName, viewer: UserId) -> StoreResult<Vec<ChannelView>> {
-        let key = name.key();
+        let (key, look) = (name.key(), name.look_key());
         self.read(move |c| {
             let sql = format!(
                 "SELECT {VIEW_COLUMNS} FROM channels c
                  LEFT JOIN members m ON m.channel_id = c.id AND m.user_id = ?2
-                 WHERE c.name_key = ?1 AND (c.kind = 'public' OR (c.kind = 'private' AND m.user_id IS NOT NULL))
+                 WHERE (c.name_key = ?1 OR c.look_key = ?3)
+                   AND (c.kind = 'public' OR (c.kind = 'private' AND m.user_id IS NOT NULL))
                  ORDER BY c.id"
             );
-            query_views(c, &sql, params![key, viewer.0])
+            query_views(c, &sql, params![key, viewer.0, look])
         })
         .await
     }

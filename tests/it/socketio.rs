@@ -349,9 +349,14 @@ async fn a_public_namesake_never_captures_a_private_channel() {
     assert_eq!(mallory.message_with_body("hello mallory").await["channel"], public_id);
     let echoed = alice.take("new message", |m| m["message"] == "hello mallory").await;
     assert_eq!(echoed["channel"], json!(public_name));
-    // "Creating" the name again switches to what it means to alice.
+    // "Creating" the name again never switches her into a private channel
+    // (it might be someone else's she was put in): it says the name exists.
     alice.emit("new channel", json!("Secret-Plans")).await;
-    assert_eq!(alice.take("user changed channel", |_| true).await["channel"], "secret-plans");
+    let error = alice.take("error", |e| e["event"] == "new channel").await;
+    assert_eq!(error["code"], "channel_exists", "{error}");
+    // A public name is still the tutorial's "switch to it".
+    alice.emit("new channel", json!("general")).await;
+    assert_eq!(alice.take("user changed channel", |_| true).await["channel"], "General");
 }
 
 const LENA_BROWSER: &str = "natter_sio=1111111111111111111111111111111111111111111111111111111111111111";
@@ -448,4 +453,30 @@ async fn an_invite_into_an_older_namesake_never_takes_the_name() {
     carol.emit("new message", json!({"message": "our secret", "channel": "Board-Room"})).await;
     assert_eq!(carol_native.message_with_body("our secret").await["channel"], own_id);
     mallory.assert_none(|f| f["body"] == "our secret", "carol's message").await;
+}
+
+/// A tutorial client "creating" a channel whose name means, to that user, a
+/// private channel someone else put them in is told it exists, never moved
+/// into it (what it typed there would be read by that channel's owner).
+#[tokio::test]
+async fn creating_over_socketio_never_lands_in_someone_elses_private_channel() {
+    let server = TestServer::start().await;
+    let (mut mallory, _) = server.user("mallory").await;
+    let trap =
+        mallory.request(json!({"type": "create_channel", "name": "board-room", "private": true})).await;
+    let trap_id = trap["channel"]["id"].as_i64().unwrap();
+    let carol_token = server.register("carol").await;
+    mallory.request(json!({"type": "invite", "channel": trap_id, "user": "carol"})).await;
+    let mut carol = RawSocketIo::open(&server, None).await.expect("the handshake");
+    carol.join(json!({"token": carol_token})).await.expect("a session admits");
+    carol.emit("new channel", json!("Board-Room")).await;
+    let error = carol.take("error", |e| e["event"] == "new channel").await;
+    assert_eq!(error["code"], "channel_exists", "{error}");
+    carol.emit("new message", json!({"message": "Q3 numbers: confidential", "channel": "General"})).await;
+    mallory
+        .assert_none(
+            |f| f["channel"] == trap_id && f["type"] == "message" && f["body"] != "mallory added carol",
+            "anything carol typed",
+        )
+        .await;
 }

@@ -104,13 +104,19 @@ fn run_thread(queue: &Mutex<mpsc::Receiver<Job>>, ready: &std::sync::mpsc::Sende
         // Held only while waiting: the job runs with the lock released.
         let job = queue.lock().expect("hash queue lock is never poisoned").blocking_recv();
         let Some(job) = job else { return };
-        match job {
+        // A job that panics loses its answer (the caller sees the reply
+        // dropped: `Unavailable`), never the thread: two threads lost for
+        // good would leave every sign-in unavailable.
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match job {
             Job::Hash { password, reply } => {
                 let _ = reply.send(hash_with(&mut memory, password.as_bytes()));
             }
             Job::Verify { password, hash, reply } => {
                 let _ = reply.send(verify_with(&mut memory, password.as_bytes(), &hash));
             }
+        }));
+        if ran.is_err() {
+            tracing::error!("a password hashing job panicked; the thread carries on");
         }
     }
 }
@@ -149,9 +155,11 @@ fn raw_salt(salt: &SaltString) -> Result<Vec<u8>, HashingError> {
     Ok(bytes.to_vec())
 }
 
-/// Verifies against a PHC string with whatever argon2 parameters it names.
-/// Hashes this module made fit `memory`; a stored hash with a larger memory
-/// cost (made elsewhere) gets a buffer of its own for that one check.
+/// Verifies against a PHC string with whatever argon2 parameters it names,
+/// as long as it fits `memory` (every hash natter makes does). A hash with
+/// a larger memory cost (made elsewhere) is refused rather than given a
+/// buffer of its own: that allocation, per sign-in, is the growth these
+/// threads exist to prevent.
 fn verify_with(memory: &mut [Block], password: &[u8], hash: &str) -> Result<bool, HashingError> {
     let parsed = PasswordHash::new(hash).map_err(|_| HashingError::BadHash)?;
     let algorithm = Algorithm::try_from(parsed.algorithm).map_err(|_| HashingError::BadHash)?;
@@ -165,12 +173,15 @@ fn verify_with(memory: &mut [Block], password: &[u8], hash: &str) -> Result<bool
     let argon2 = Argon2::new(algorithm, version.unwrap_or_default(), params.clone());
     let mut output = vec![0u8; expected.len()];
     let blocks = params.block_count();
-    let computed = if blocks <= memory.len() {
-        argon2.hash_password_into_with_memory(password, salt, &mut output, &mut memory[..blocks])
-    } else {
-        argon2.hash_password_into(password, salt, &mut output)
-    };
-    computed.map_err(|error| HashingError::Argon2(error.to_string()))?;
+    if blocks > memory.len() {
+        return Err(HashingError::Argon2(format!(
+            "a stored hash asks for {blocks} KiB of memory; at most {} KiB are allowed",
+            memory.len()
+        )));
+    }
+    argon2
+        .hash_password_into_with_memory(password, salt, &mut output, &mut memory[..blocks])
+        .map_err(|error| HashingError::Argon2(error.to_string()))?;
     // `Output`'s equality is constant-time.
     Ok(Output::new(&output).map_err(|_| HashingError::BadHash)? == expected)
 }
@@ -202,17 +213,23 @@ mod tests {
         assert!(Argon2::default().verify_password(b"correct horse", &parsed).is_ok());
         assert!(verify_with(&mut memory, b"correct horse", &ours).unwrap());
         assert!(!verify_with(&mut memory, b"wrong horse", &ours).unwrap());
-        // A stored hash from elsewhere, with smaller and larger memory costs.
-        for m_cost in [1024, 32 * 1024] {
+        // A stored hash from elsewhere with a smaller memory cost verifies;
+        // one with a larger cost is refused, not given memory of its own.
+        let salt = SaltString::encode_b64(&[3u8; 16]).unwrap();
+        let made_with = |m_cost: u32| {
             let params = Params::new(m_cost, 1, 1, None).unwrap();
-            let salt = SaltString::encode_b64(&[3u8; 16]).unwrap();
-            let other = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
                 .hash_password(b"tr0ub4dor", &salt)
                 .unwrap()
-                .to_string();
-            assert!(verify_with(&mut memory, b"tr0ub4dor", &other).unwrap(), "m={m_cost}");
-            assert!(!verify_with(&mut memory, b"tr0ub4dor&3", &other).unwrap(), "m={m_cost}");
-        }
+                .to_string()
+        };
+        let smaller = made_with(1024);
+        assert!(verify_with(&mut memory, b"tr0ub4dor", &smaller).unwrap());
+        assert!(!verify_with(&mut memory, b"tr0ub4dor&3", &smaller).unwrap());
+        assert!(matches!(
+            verify_with(&mut memory, b"tr0ub4dor", &made_with(32 * 1024)),
+            Err(HashingError::Argon2(_))
+        ));
         assert!(matches!(verify_with(&mut memory, b"x", "not a hash"), Err(HashingError::BadHash)));
     }
 

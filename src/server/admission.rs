@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::FromRequestParts;
@@ -21,6 +22,7 @@ use axum::response::Response;
 use super::AppState;
 use super::client::client_address;
 use super::ws::refusal_response;
+use crate::limits::address_key;
 
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Refusal {
@@ -51,10 +53,12 @@ pub(super) struct Permit {
     counts_in_total: bool,
 }
 
-/// A connection's place, in the extensions of every request on it, so a
-/// session opened on the connection can share it.
+/// A connection's place, in the extensions of every request on it, so the
+/// session opened on the connection can share it. Only the first: several
+/// Engine.IO sessions opened over one keep-alive connection would otherwise
+/// all count as one.
 #[derive(Clone)]
-pub(super) struct ConnectionPlace(Arc<Permit>);
+pub(super) struct ConnectionPlace(Arc<Permit>, Arc<AtomicBool>);
 
 /// A WebSocket or Socket.IO session's place: its connection's, and, behind
 /// a proxy, one for the client's address.
@@ -75,8 +79,8 @@ impl Admission {
         peer: IpAddr,
         per_address: bool,
     ) -> Result<ConnectionPlace, Refusal> {
-        let permit = self.take(per_address.then_some(peer), true)?;
-        Ok(ConnectionPlace(Arc::new(permit)))
+        let permit = self.take(per_address.then_some(address_key(peer)), true)?;
+        Ok(ConnectionPlace(Arc::new(permit), Arc::new(AtomicBool::new(false))))
     }
 
     /// A session of `client` opened on `connection` (`None` only for a
@@ -86,9 +90,17 @@ impl Admission {
         client: IpAddr,
         connection: Option<&ConnectionPlace>,
     ) -> Result<SessionPermit, Refusal> {
+        let client = address_key(client);
         match connection {
-            // Counted when it was accepted: the session is that connection.
+            // Counted when it was accepted: the first session on it is that
+            // connection. Later ones on the same connection are counted anew.
             Some(place) if place.0.address == Some(client) => {
+                if place.1.swap(true, Ordering::AcqRel) {
+                    return Ok(SessionPermit {
+                        _connection: None,
+                        _client: Some(self.take(Some(client), true)?),
+                    });
+                }
                 Ok(SessionPermit { _connection: Some(place.clone()), _client: None })
             }
             // Through a proxy: the connection is in the total already.
@@ -174,6 +186,28 @@ mod tests {
         drop(first);
         assert!(admission.admit_connection(a, true).is_ok());
         assert_eq!(admission.open.lock().unwrap().per_address.len(), 2);
+    }
+
+    #[test]
+    fn several_sessions_on_one_connection_are_each_counted() {
+        // Engine.IO may open many sessions over one keep-alive connection:
+        // only the first shares the connection's place.
+        let admission = Admission::new(10, 2);
+        let client = ip("127.0.0.1");
+        let connection = admission.admit_connection(client, true).unwrap();
+        let _first = admission.admit_session(client, Some(&connection)).unwrap();
+        let _second = admission.admit_session(client, Some(&connection)).unwrap();
+        assert_eq!(counts(&admission), (2, 2));
+        assert_eq!(admission.admit_session(client, Some(&connection)).err(), Some(Refusal::AddressFull));
+    }
+
+    #[test]
+    fn an_ipv6_64_network_is_one_address() {
+        let admission = Admission::new(10, 2);
+        let _a = admission.admit_connection(ip("2001:db8::1"), true).unwrap();
+        let _b = admission.admit_connection(ip("2001:db8::2"), true).unwrap();
+        assert_eq!(admission.admit_connection(ip("2001:db8::3"), true).err(), Some(Refusal::AddressFull));
+        assert!(admission.admit_connection(ip("2001:db8:0:1::1"), true).is_ok(), "another /64");
     }
 
     #[test]

@@ -149,7 +149,7 @@ pub(super) async fn logout(
     ReachedOverHttps(https): ReachedOverHttps,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    if let Some(token) = session_token(&headers, None) {
+    if let Some(token) = session_token(&headers, None, https) {
         state.accounts.logout(&token).await?;
         state.hub.end_session(token_hash(&token));
     }
@@ -166,8 +166,12 @@ pub(super) async fn logout(
     Ok(response)
 }
 
-pub(super) async fn me(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let token = session_token(&headers, None).ok_or_else(unauthorized)?;
+pub(super) async fn me(
+    State(state): State<AppState>,
+    ReachedOverHttps(https): ReachedOverHttps,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let token = session_token(&headers, None, https).ok_or_else(unauthorized)?;
     let user = state.accounts.authenticate(&token).await?.ok_or_else(unauthorized)?;
     Ok(Json(MeResponse { user: user_info(&user) }).into_response())
 }
@@ -179,9 +183,9 @@ pub(super) fn unauthorized() -> ApiError {
 /// The session token of a request: `Authorization: Bearer`, then the
 /// `?token=` query value (for clients that cannot set headers on a WebSocket),
 /// then the session cookie.
-pub(super) fn session_token(headers: &HeaderMap, query_token: Option<&str>) -> Option<String> {
+pub(super) fn session_token(headers: &HeaderMap, query_token: Option<&str>, https: bool) -> Option<String> {
     let explicit = bearer_token(headers).or_else(|| query_token.filter(|t| !t.is_empty()).map(str::to_owned));
-    explicit.or_else(|| cookie_token(headers))
+    explicit.or_else(|| cookie_token(headers, https))
 }
 
 /// The token of an `Authorization: Bearer` header.
@@ -195,9 +199,11 @@ pub(super) fn bearer_token(headers: &HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The token in the session cookie: the `__Host-` one first (it can only
-/// have been set over HTTPS), then the plain one.
-pub(super) fn cookie_token(headers: &HeaderMap) -> Option<String> {
+/// The token in the session cookie. Over HTTPS only the `__Host-` one
+/// counts: another host of the domain (or anyone on a plain-HTTP path) could
+/// have planted a plain one, signing the browser into their account. Over
+/// HTTP the plain one, or a `__Host-` one left from HTTPS.
+pub(super) fn cookie_token(headers: &HeaderMap, https: bool) -> Option<String> {
     let cookie = |wanted: &str| {
         headers
             .get_all(header::COOKIE)
@@ -210,7 +216,10 @@ pub(super) fn cookie_token(headers: &HeaderMap) -> Option<String> {
             .filter(|token| !token.is_empty())
             .map(str::to_owned)
     };
-    cookie(SECURE_SESSION_COOKIE).or_else(|| cookie(SESSION_COOKIE))
+    match https {
+        true => cookie(SECURE_SESSION_COOKIE),
+        false => cookie(SECURE_SESSION_COOKIE).or_else(|| cookie(SESSION_COOKIE)),
+    }
 }
 
 #[cfg(test)]
@@ -221,11 +230,11 @@ mod tests {
     fn finds_tokens_in_order_of_precedence() {
         let mut headers = HeaderMap::new();
         headers.insert(header::COOKIE, HeaderValue::from_static("a=1; natter_session=cookie-token"));
-        assert_eq!(session_token(&headers, None).as_deref(), Some("cookie-token"));
-        assert_eq!(session_token(&headers, Some("query-token")).as_deref(), Some("query-token"));
+        assert_eq!(session_token(&headers, None, false).as_deref(), Some("cookie-token"));
+        assert_eq!(session_token(&headers, Some("query-token"), false).as_deref(), Some("query-token"));
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer bearer-token"));
-        assert_eq!(session_token(&headers, Some("query-token")).as_deref(), Some("bearer-token"));
-        assert_eq!(session_token(&HeaderMap::new(), None), None);
+        assert_eq!(session_token(&headers, Some("query-token"), false).as_deref(), Some("bearer-token"));
+        assert_eq!(session_token(&HeaderMap::new(), None, false), None);
     }
 
     #[test]
@@ -235,9 +244,12 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_static("natter_session=old; __Host-natter_session=new"),
         );
-        assert_eq!(cookie_token(&headers).as_deref(), Some("new"));
+        assert_eq!(cookie_token(&headers, false).as_deref(), Some("new"));
         headers.insert(header::COOKIE, HeaderValue::from_static("natter_session=old"));
-        assert_eq!(cookie_token(&headers).as_deref(), Some("old"));
+        assert_eq!(cookie_token(&headers, false).as_deref(), Some("old"));
+        // Over HTTPS a plain cookie (which another host could have planted)
+        // does not count.
+        assert_eq!(cookie_token(&headers, true), None);
     }
 
     #[test]

@@ -104,16 +104,19 @@ impl TrustedProxies {
         if !self.trusts(client) {
             return client;
         }
-        let forwarded: Vec<&str> = headers
+        // Split on bytes, not on a `to_str` of the whole value: a client may
+        // put non-ASCII bytes in its part, and that must not cost the hops
+        // the proxies appended after it.
+        let forwarded: Vec<&[u8]> = headers
             .get_all("x-forwarded-for")
             .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
+            .flat_map(|value| value.as_bytes().split(|byte| *byte == b','))
             .collect();
         for hop in forwarded.iter().rev() {
-            // A hop that is not an address is garbage a client wrote; the
-            // last trusted hop's view is the best there is.
-            let Ok(address) = hop.trim().parse::<IpAddr>() else { break };
+            // A hop that is no address where a trusted proxy's should be
+            // means the header cannot be read: the client counts as unknown
+            // (one shared key), never as the proxy itself.
+            let Some(address) = parse_hop(hop) else { return UNKNOWN_CLIENT };
             client = address.to_canonical();
             if !self.trusts(client) {
                 break;
@@ -134,6 +137,17 @@ impl TrustedProxies {
                 .and_then(|value| value.split(',').next())
                 .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
     }
+}
+
+/// The address that clients whose forwarding header cannot be read count
+/// under, all together.
+const UNKNOWN_CLIENT: IpAddr = IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED);
+
+/// One `X-Forwarded-For` hop: an address, or an address and port as some
+/// proxies write it (`203.0.113.9:4711`, `[2001:db8::1]:4711`).
+fn parse_hop(hop: &[u8]) -> Option<IpAddr> {
+    let hop = std::str::from_utf8(hop).ok()?.trim();
+    hop.parse::<IpAddr>().ok().or_else(|| hop.parse::<SocketAddr>().ok().map(|address| address.ip()))
 }
 
 /// The client address of a request, from its connection's peer (in the
@@ -236,9 +250,25 @@ mod tests {
         // The client forged the first entry; the proxy appended the real one.
         let headers = forwarded(&["1.1.1.1, 203.0.113.7", "10.0.0.9"]);
         assert_eq!(trusted.client_address(ip("10.0.0.2"), &headers), ip("203.0.113.7"));
-        // Garbage stops the walk at the last trusted hop.
+        // Garbage where a trusted proxy's hop should be: the client is
+        // unknown (one shared key), never a trusted proxy's address.
         let headers = forwarded(&["203.0.113.7, not-an-address, 10.0.0.9"]);
-        assert_eq!(trusted.client_address(ip("10.0.0.2"), &headers), ip("10.0.0.9"));
+        assert_eq!(trusted.client_address(ip("10.0.0.2"), &headers), UNKNOWN_CLIENT);
+    }
+
+    #[test]
+    fn odd_bytes_and_ports_in_forwarded_for_never_make_the_proxy_the_client() {
+        let trusted = proxies(&["127.0.0.1"]);
+        let proxy = ip("127.0.0.1");
+        // A client's non-ASCII junk must not cost the hop nginx appended.
+        let mut junk = HeaderMap::new();
+        junk.append("x-forwarded-for", HeaderValue::from_bytes(b"\xe9, 203.0.113.9").unwrap());
+        assert_eq!(trusted.client_address(proxy, &junk), ip("203.0.113.9"));
+        // Hops with ports, as some balancers write them.
+        assert_eq!(trusted.client_address(proxy, &forwarded(&["203.0.113.9:4711"])), ip("203.0.113.9"));
+        assert_eq!(trusted.client_address(proxy, &forwarded(&["[2001:db8::1]:4711"])), ip("2001:db8::1"));
+        // An unreadable right-most hop: unknown, never the proxy's own address.
+        assert_eq!(trusted.client_address(proxy, &forwarded(&["not-an-address"])), UNKNOWN_CLIENT);
     }
 
     #[test]

@@ -392,7 +392,8 @@ async fn admit(shared: &Shared, socket: &Socket, auth_token: Option<String>) -> 
             Err(_) => Err(Refused::Unavailable),
         };
     }
-    if let Some(token) = cookie_token(headers) {
+    let https = is_https(&shared.state, &socket.req_parts().extensions, headers);
+    if let Some(token) = cookie_token(headers, https) {
         match accounts.authenticate(&token).await {
             Ok(Some(user)) => {
                 socket.extensions.insert(Admitted { user, session: token_hash(&token) });

@@ -27,7 +27,7 @@ use super::AppState;
 use super::admission::{Refusal, SessionPermit};
 use super::api::{ApiError, session_token, unauthorized};
 use super::bounded::{LIST_BUDGET, first_within, newest_within, welcome_frames};
-use super::client::ClientAddress;
+use super::client::{ClientAddress, ReachedOverHttps};
 use super::convert::{channel_info, error_code, message_info, native_frame, user_info};
 use crate::auth::token_hash;
 use crate::hub::{Delivery, Event, Hub, HubError, Registration, SessionKey, WireFormat};
@@ -66,6 +66,7 @@ pub(super) async fn upgrade(
     State(state): State<AppState>,
     permit: Result<SessionPermit, Response>,
     ClientAddress(address): ClientAddress,
+    ReachedOverHttps(https): ReachedOverHttps,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
     upgrade: WebSocketUpgrade,
@@ -78,7 +79,7 @@ pub(super) async fn upgrade(
         Ok(permit) => permit,
         Err(refused) => return refused,
     };
-    let Some(token) = session_token(&headers, query.get("token").map(String::as_str)) else {
+    let Some(token) = session_token(&headers, query.get("token").map(String::as_str), https) else {
         return unauthorized().into_response();
     };
     let user = match state.accounts.authenticate(&token).await {

@@ -253,7 +253,8 @@ async fn a_new_private_channel_is_never_someone_elses() {
 async fn look_alike_and_invisible_channel_names_are_refused() {
     let server = TestServer::start().await;
     let (mut alice, _) = server.user("alice").await;
-    for look_alike in ["Gеneral", "ＧＥＮＥＲＡＬ", "GENERAL", "Gen\u{0435}ral", "GeneraI", "Genera1"] {
+    for look_alike in ["Gеneral", "ＧＥＮＥＲＡＬ", "GENERAL", "Gen\u{0435}ral", "GeneraI", "Genera1"]
+    {
         let reply = alice.request(json!({"type": "create_channel", "name": look_alike})).await;
         assert_eq!(
             (reply["code"].as_str(), reply["channel"].as_i64()),

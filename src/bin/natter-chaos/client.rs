@@ -67,6 +67,9 @@ pub struct Spec {
 /// What the scenario can see of a running client.
 #[derive(Debug, Default)]
 pub struct Progress {
+    /// The phase the client last acted on: the scenario waits for every
+    /// client to have seen `Drain` before it trusts `pending`.
+    pub seen: Option<Phase>,
     pub pending: usize,
     pub held: BTreeMap<i64, i64>,
 }
@@ -167,7 +170,6 @@ impl Session<'_> {
         let mut ping = tokio::time::interval(PING_EVERY);
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         loop {
-            self.publish_progress();
             let current = *phase.borrow();
             if current == Phase::Stop {
                 return "stopped".into();
@@ -185,6 +187,7 @@ impl Session<'_> {
                     });
                 }
             }
+            self.publish_progress(current);
             if let Err(error) = self.send_due(socket, now).await {
                 return format!("write failed: {error}");
             }
@@ -230,8 +233,9 @@ impl Session<'_> {
         }
     }
 
-    fn publish_progress(&self) {
+    fn publish_progress(&self, seen: Phase) {
         let mut progress = self.progress.lock().expect("progress lock is never poisoned");
+        progress.seen = Some(seen);
         progress.pending = self.pending.len();
         progress.held.clone_from(self.held);
     }

@@ -5,7 +5,8 @@
 //! from every node and judges the recorded history with a pure checker.
 //!
 //!   natter-chaos quick                  the quick profile, one fault each
-//!   natter-chaos one NAME               one scenario of the quick profile
+//!   natter-chaos one NAME               one scenario by name (the quick ones,
+//!                                       node-crash, postgres-crash, loss-5-percent-long)
 //!   natter-chaos long --seed S --ticks N   seeded random faults, replayable
 //!
 //! Each scenario prints one JSON summary line; the history and node logs
@@ -71,7 +72,8 @@ struct Cli {
 enum Profile {
     /// The quick profile: each scenario once.
     Quick,
-    /// One scenario of the quick profile, by name.
+    /// One scenario by name: the quick profile's, or `node-crash`,
+    /// `postgres-crash`, `loss-5-percent-long`.
     One { name: String },
     /// Seeded random faults, one workload throughout.
     Long {
@@ -111,14 +113,17 @@ async fn main() -> ExitCode {
     let run = Run { script, dir, users };
     let scenarios: Vec<(String, Vec<Fault>)> = match cli.profile {
         Profile::Quick => nemesis::quick().into_iter().map(|f| (f.name.clone(), vec![f])).collect(),
-        Profile::One { name } => match nemesis::quick().into_iter().find(|f| f.name == name) {
-            Some(fault) => vec![(name, vec![fault])],
-            None => {
-                let names: Vec<String> = nemesis::quick().into_iter().map(|f| f.name).collect();
-                eprintln!("natter-chaos: no scenario {name:?}; there are {}", names.join(", "));
-                return ExitCode::FAILURE;
+        Profile::One { name } => {
+            match nemesis::quick().into_iter().chain(nemesis::extra()).find(|f| f.name == name) {
+                Some(fault) => vec![(name, vec![fault])],
+                None => {
+                    let names: Vec<String> =
+                        nemesis::quick().into_iter().chain(nemesis::extra()).map(|f| f.name).collect();
+                    eprintln!("natter-chaos: no scenario {name:?}; there are {}", names.join(", "));
+                    return ExitCode::FAILURE;
+                }
             }
-        },
+        }
         Profile::Long { seed, ticks, seconds } => {
             let seed = seed.unwrap_or_else(|| {
                 let mut bytes = [0u8; 8];
@@ -438,7 +443,8 @@ fn drained(history: &Recorder, progress: &[Arc<Mutex<Progress>>]) -> bool {
     }
     progress.iter().all(|shared| {
         let progress = shared.lock().expect("progress lock is never poisoned");
-        progress.pending == 0
+        progress.seen == Some(Phase::Drain)
+            && progress.pending == 0
             && top.iter().all(|(channel, seq)| progress.held.get(channel).copied().unwrap_or(0) >= *seq)
     })
 }

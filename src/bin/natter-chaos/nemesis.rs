@@ -163,6 +163,27 @@ pub fn crash(node: usize, seconds: u64, name: &str) -> Fault {
     fault
 }
 
+/// PostgreSQL killed (SIGKILL) and started again after `seconds`: every
+/// node must answer `unavailable` and 503 meanwhile, and nothing acked may
+/// be missing after crash recovery.
+pub fn postgres_crash(seconds: u64, name: &str) -> Fault {
+    let mut fault = fault(
+        name,
+        "PostgreSQL killed (SIGKILL), then restarted",
+        seconds,
+        &[&["pg-crash"]],
+        &[&["pg-start"]],
+    );
+    fault.store_cut_nodes = vec![0, 1, 2];
+    fault
+}
+
+/// Scenarios beyond the quick profile, run by name (`one NAME`), e.g. with
+/// `CHAOS_FSYNC=on` for the crash scenarios.
+pub fn extra() -> Vec<Fault> {
+    vec![crash(2, 10, "node-crash"), postgres_crash(10, "postgres-crash"), loss(5, 60, "loss-5-percent-long")]
+}
+
 /// The quick profile: about five minutes, one fault each.
 pub fn quick() -> Vec<Fault> {
     vec![
@@ -209,6 +230,7 @@ pub fn random_schedule(seed: u64, ticks: usize, seconds: u64) -> Vec<Fault> {
                 4 => loss(1 + rng.below(10) as u32, seconds, &name),
                 5 => clock_skew(seconds, &name),
                 6 => pause(node, seconds, &name),
+                7 if rng.below(4) == 0 => postgres_crash(seconds, &name),
                 _ => crash(node, seconds, &name),
             }
         })

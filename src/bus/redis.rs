@@ -79,6 +79,20 @@ return 0
 /// Longest wait between attempts to resubscribe.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
+/// How often the subscriber PINGs Redis over its own subscription. A
+/// subscription only receives, so without this a silent network (a
+/// blackhole, a one-way partition, or Redis having dropped the client
+/// meanwhile) would leave the node deaf with nothing to notice it.
+const LIVENESS_PING_EVERY: Duration = Duration::from_secs(1);
+
+/// A subscription whose PING is not answered within this is taken for dead:
+/// the node resubscribes and catches up from the store.
+const LIVENESS_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Longest one attempt to (re)subscribe may take; connecting through a
+/// blackhole would otherwise wait for the kernel's SYN retries (minutes).
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
+
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
     #[error("cannot connect to Redis: {0}")]
@@ -182,9 +196,15 @@ fn node_id() -> String {
 }
 
 async fn subscribe(client: &redis::Client, channel: &str) -> redis::RedisResult<redis::aio::PubSub> {
-    let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(channel).await?;
-    Ok(pubsub)
+    let attempt = async {
+        let mut pubsub = client.get_async_pubsub().await?;
+        pubsub.subscribe(channel).await?;
+        Ok(pubsub)
+    };
+    match tokio::time::timeout(SUBSCRIBE_TIMEOUT, attempt).await {
+        Ok(subscribed) => subscribed,
+        Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "subscribing timed out").into()),
+    }
 }
 
 async fn publish_loop(
@@ -217,13 +237,22 @@ impl Subscriber {
         let mut subscription = Some(first);
         let mut backoff = Duration::from_millis(50);
         loop {
-            if let Some(mut pubsub) = subscription.take() {
+            if let Some(pubsub) = subscription.take() {
                 backoff = Duration::from_millis(50);
-                let mut messages = pubsub.on_message();
+                let (mut sink, mut messages) = pubsub.split();
+                let mut liveness = tokio::time::interval(LIVENESS_PING_EVERY);
+                liveness.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tokio::select! {
                         () = self.received.closed() => return,
                         () = self.stop.cancelled() => return,
+                        _ = liveness.tick() => {
+                            let pong = tokio::time::timeout(LIVENESS_TIMEOUT, sink.ping::<redis::Value>()).await;
+                            if !matches!(pong, Ok(Ok(_))) {
+                                tracing::warn!(timeout = ?LIVENESS_TIMEOUT, "bus subscription did not answer PING");
+                                break;
+                            }
+                        }
                         next = messages.next() => {
                             let Some(message) = next else { break };
                             let delivered = match decode(message.get_payload_bytes(), &self.node) {

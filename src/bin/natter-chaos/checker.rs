@@ -444,7 +444,9 @@ fn check_health(history: &[Event], bounds: Bounds, faults: &[Window], summary: &
             }
             if *status == 0 || *ms > bounds.answer_ms {
                 summary.health.push(format!("n{}: /healthz unanswered for {ms} ms while cut off", node + 1));
-            } else if *status == 200 && began >= fault.start + bounds.answer_ms {
+            } else if *status == 200 && began >= fault.start + bounds.answer_ms && event.t < fault.end {
+                // A probe that began cut off but was answered after the heal
+                // may rightly see a healthy store.
                 summary.health.push(format!(
                     "n{}: /healthz 200 {} ms into a PostgreSQL partition",
                     node + 1,
@@ -666,6 +668,8 @@ mod tests {
         assert_eq!(hung.health.count, 1, "{:?}", hung.health);
         let lying = judge(vec![at(20_000, Op::Health { node: 0, status: 200, ms: 10 })]);
         assert_eq!(lying.health.count, 1, "{:?}", lying.health);
+        let healed_meanwhile = judge(vec![at(40_500, Op::Health { node: 0, status: 200, ms: 1_000 })]);
+        assert!(healed_meanwhile.valid, "answered after the heal: {:?}", healed_meanwhile.health);
     }
 
     #[test]

@@ -37,13 +37,17 @@ use crate::client::{Phase, Progress, Spec};
 use crate::history::{Op, Recorder};
 use crate::nemesis::Fault;
 
-/// A send (or a health probe) must be answered within this: PostgreSQL's
-/// TCP user timeout (5 s) plus a reconnect attempt (connect timeout 5 s)
-/// is the slowest honest `unavailable`.
+/// A send (or a health probe) must be answered within this. The slowest
+/// honest `unavailable` waits for the batch in flight to fail (PostgreSQL's
+/// TCP user timeout, 4 s) and then for its own batch's connection attempt
+/// (3 s): 7 s, and 3 s of margin for a loaded CI machine.
 const ANSWER_MS: u64 = 10_000;
 /// A message must reach every connected client within this of the later of
-/// its ack and a heal: the bus notices silence within 3 s, then resubscribes
-/// and reads what it missed from the store.
+/// its ack and a heal. After a heal the bus's next resubscription attempt
+/// comes within its 2 s backoff, then the hub reads what it missed from the
+/// store; healthy delivery takes milliseconds. 5 s leaves margin for a
+/// loaded machine and is still well below the 11.5 s that TCP's
+/// retransmission backoff alone took before the bus had a liveness check.
 const STALENESS_MS: u64 = 5_000;
 /// A node's resident memory must stay below this (queues are bounded).
 const MAX_RSS_KIB: u64 = 1 << 20;

@@ -47,8 +47,11 @@ pub const JOB_QUEUE: usize = 16_384;
 /// its channels' row locks, which writers on other nodes wait for.
 pub const DEFAULT_MAX_BATCH: usize = 512;
 
-/// How long opening a connection may take before the job fails.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long opening a connection may take before the job fails. With
+/// PostgreSQL unreachable, a job can wait for the batch in flight to fail
+/// (`TCP_USER_TIMEOUT`) and then for its own batch's connection attempt: 4 s
+/// plus this stays well within the 10 s in which `unavailable` is promised.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A connection whose sent data goes unacknowledged this long is closed by
 /// the kernel (`TCP_USER_TIMEOUT`), so a query or `COMMIT` in flight when

@@ -21,6 +21,9 @@
 //!   unless the client's own link or its node was cut or paused (`silent`),
 //!   and a node cut off from PostgreSQL answers `/healthz` within
 //!   `answer_ms`, with 503 once `answer_ms` has passed (`health`);
+//! - presence converges: once healed and drained, every node shows every
+//!   connected user online (`presence`; a user who just left may still show
+//!   online within the grace period, so only the false offline is judged);
 //! - no node crashed or panicked (`crashed`), memory below a bound (`memory`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -89,6 +92,7 @@ pub struct Summary {
     pub stale: Found,
     pub silent: Found,
     pub health: Found,
+    pub presence: Found,
     pub crashed: Found,
     pub memory: Found,
     pub staleness_p99_ms: u64,
@@ -161,6 +165,14 @@ pub fn check(history: &[Event], bounds: Bounds) -> Summary {
     for event in history {
         match &event.op {
             Op::NodeDown { node, why } => summary.crashed.push(format!("n{} {why}", node + 1)),
+            Op::Online { node, online, connected } => {
+                let missing: Vec<&String> = connected.iter().filter(|user| !online.contains(user)).collect();
+                if !missing.is_empty() {
+                    summary
+                        .presence
+                        .push(format!("n{} shows {missing:?} offline though connected", node + 1));
+                }
+            }
             Op::NodeMemory { node, rss_kib } => {
                 summary.max_rss_kib = summary.max_rss_kib.max(*rss_kib);
                 if *rss_kib > bounds.max_rss_kib {
@@ -185,6 +197,7 @@ pub fn check(history: &[Event], bounds: Bounds) -> Summary {
         &summary.stale,
         &summary.silent,
         &summary.health,
+        &summary.presence,
         &summary.crashed,
         &summary.memory,
     ];
@@ -670,6 +683,23 @@ mod tests {
         assert_eq!(lying.health.count, 1, "{:?}", lying.health);
         let healed_meanwhile = judge(vec![at(40_500, Op::Health { node: 0, status: 200, ms: 1_000 })]);
         assert!(healed_meanwhile.valid, "answered after the heal: {:?}", healed_meanwhile.health);
+    }
+
+    #[test]
+    fn a_connected_user_shown_offline_is_a_presence_violation() {
+        let names = |list: &[&str]| list.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        let mut history = healthy();
+        // c2 just left: still shown within the grace period, which is fine.
+        history.push(at(
+            9_500,
+            Op::Online { node: 0, online: names(&["c0", "c1", "c2"]), connected: names(&["c0", "c1"]) },
+        ));
+        assert!(check(&history, BOUNDS).valid);
+        history
+            .push(at(9_500, Op::Online { node: 1, online: names(&["c0"]), connected: names(&["c0", "c1"]) }));
+        let summary = check(&history, BOUNDS);
+        assert_eq!(summary.presence.count, 1, "{:?}", summary.presence);
+        assert!(!summary.valid);
     }
 
     #[test]

@@ -67,6 +67,8 @@ pub struct Spec {
 /// What the scenario can see of a running client.
 #[derive(Debug, Default)]
 pub struct Progress {
+    /// Whether the client holds a connection now (after `welcome`).
+    pub connected: bool,
     /// The phase the client last acted on: the scenario waits for every
     /// client to have seen `Drain` before it trusts `pending`.
     pub seen: Option<Phase>,
@@ -114,6 +116,7 @@ pub async fn run(
             }
         };
         history.record(Op::Connect { client: spec.index, conn, node });
+        progress.lock().expect("progress lock is never poisoned").connected = true;
         let mut session = Session {
             spec: &spec,
             history: &history,
@@ -135,6 +138,7 @@ pub async fn run(
                 });
             }
         }
+        progress.lock().expect("progress lock is never poisoned").connected = false;
         history.record(Op::Close { client: spec.index, conn, reason: reason.clone() });
         let _ = timeout(Duration::from_millis(200), socket.close(None)).await;
         conn += 1;

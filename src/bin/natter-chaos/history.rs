@@ -66,6 +66,9 @@ pub enum Op {
     Final { node: usize, channel: i64, rows: Option<Vec<Row>> },
     /// A node process died or panicked without being told to.
     NodeDown { node: usize, why: String },
+    /// Who a node shows online once the faults are healed and the traffic
+    /// has drained, and which workload users were connected then.
+    Online { node: usize, online: Vec<String>, connected: Vec<String> },
     /// A node's resident memory at the end of the run.
     NodeMemory { node: usize, rss_kib: u64 },
 }

@@ -243,6 +243,7 @@ impl Run {
         while Instant::now() < drain_until && !drained(&history, &progress) {
             sleep(Duration::from_millis(200)).await;
         }
+        self.record_presence(&history, &progress).await;
         phase_tx.send_replace(Phase::Stop);
         for task in tasks {
             let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
@@ -357,6 +358,37 @@ impl Run {
         socket.send(Frame::text(r#"{"type":"hello"}"#)).await.map_err(|e| e.to_string())?;
         client::await_frame(&mut socket, "welcome", |f| f["type"] == "welcome").await?;
         Ok(socket)
+    }
+
+    /// Records who each node shows online, beside who is connected. By now
+    /// the last heal is at least `AFTER_HEAL` (10 s) behind: presence is
+    /// rewritten every third of the TTL (5 s), so every node has converged.
+    /// The probe is user c0, so c0 always shows online; the other eight are judged.
+    async fn record_presence(&self, history: &Recorder, progress: &[Arc<Mutex<Progress>>]) {
+        let connected: Vec<String> = progress
+            .iter()
+            .zip(&self.users)
+            .filter(|(shared, _)| shared.lock().expect("progress lock is never poisoned").connected)
+            .map(|(_, (name, _))| name.clone())
+            .collect();
+        for node in 0..NODES.len() {
+            let path = format!("/ws?token={}", self.users[0].1);
+            let welcome = async {
+                let mut socket = client::open(IpAddr::V4(PROBE_SOURCE), node_address(node), &path).await?;
+                socket.send(Frame::text(r#"{"type":"hello"}"#)).await.map_err(|e| e.to_string())?;
+                client::await_frame(&mut socket, "welcome", |f| f["type"] == "welcome").await
+            };
+            match welcome.await {
+                Ok(welcome) => {
+                    let online = welcome["online"]
+                        .as_array()
+                        .map(|names| names.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect())
+                        .unwrap_or_default();
+                    history.record(Op::Online { node, online, connected: connected.clone() });
+                }
+                Err(error) => eprintln!("natter-chaos: presence on n{}: {error}", node + 1),
+            }
+        }
     }
 
     /// Reads every channel back from every node (a few tries each).

@@ -101,6 +101,16 @@ pub fn postgres_blackhole(node: usize, seconds: u64, name: &str) -> Fault {
     fault
 }
 
+/// A node's TCP to PostgreSQL answered with resets, as when PostgreSQL
+/// restarts: the refused case, which must stay as quick as it was.
+pub fn postgres_reset(node: usize, seconds: u64, name: &str) -> Fault {
+    let n = node_name(node);
+    let mut fault =
+        fault(name, "node-PostgreSQL TCP reset", seconds, &[&["reset", &n, "pg"]], &[&["heal", &n]]);
+    fault.store_cut_nodes = vec![node];
+    fault
+}
+
 /// One client's link to its node blackholed (H7).
 pub fn client_cut(client: usize, node: usize, seconds: u64, name: &str) -> Fault {
     let n = node_name(node);
@@ -181,7 +191,12 @@ pub fn postgres_crash(seconds: u64, name: &str) -> Fault {
 /// Scenarios beyond the quick profile, run by name (`one NAME`), e.g. with
 /// `CHAOS_FSYNC=on` for the crash scenarios.
 pub fn extra() -> Vec<Fault> {
-    vec![crash(2, 10, "node-crash"), postgres_crash(10, "postgres-crash"), loss(5, 60, "loss-5-percent-long")]
+    vec![
+        crash(2, 10, "node-crash"),
+        postgres_crash(10, "postgres-crash"),
+        postgres_reset(0, 10, "postgres-reset"),
+        loss(5, 60, "loss-5-percent-long"),
+    ]
 }
 
 /// The quick profile: about five minutes, one fault each.

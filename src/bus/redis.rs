@@ -93,6 +93,39 @@ return 0
 /// Longest wait between attempts to resubscribe.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
+/// How often the subscriber PINGs Redis over its own subscription. A
+/// subscription only receives, so without this a silent network (a
+/// blackhole, a one-way partition, or Redis having dropped the client
+/// meanwhile) would leave the node deaf with nothing to notice it.
+const LIVENESS_PING_EVERY: Duration = Duration::from_secs(1);
+
+/// A subscription whose PING is not answered within this is taken for dead:
+/// the node resubscribes and catches up from the store.
+const LIVENESS_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Longest one attempt to (re)subscribe may take; connecting through a
+/// blackhole would otherwise wait for the kernel's SYN retries (minutes).
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Both Redis connections close when data they sent stays unacknowledged
+/// this long (`TCP_USER_TIMEOUT`), and probe an idle link with keepalive
+/// (idle 2 s, 2 probes 1 s apart). Without it the command connection, whose
+/// commands merely time out, rode out a partition on TCP's retransmission
+/// backoff and came back many seconds after the network did, leaving the
+/// node's presence record expired meanwhile. Closed, it reconnects.
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(3);
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(2);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
+const KEEPALIVE_RETRIES: u32 = 2;
+
+fn tcp_settings() -> redis::io::tcp::TcpSettings {
+    let keepalive = redis::io::tcp::socket2::TcpKeepalive::new()
+        .with_time(KEEPALIVE_IDLE)
+        .with_interval(KEEPALIVE_INTERVAL)
+        .with_retries(KEEPALIVE_RETRIES);
+    redis::io::tcp::TcpSettings::default().set_keepalive(keepalive).set_user_timeout(TCP_USER_TIMEOUT)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
     #[error("cannot connect to Redis: {0}")]
@@ -130,7 +163,10 @@ impl RedisBus {
     pub async fn connect(url: &str, options: RedisOptions) -> Result<Self, BusError> {
         let channel = channel_name(&options.cluster);
         // The client's errors may quote the URL, password and all.
-        let client = redis::Client::open(url).map_err(|_| BusError::Connect("invalid Redis URL".into()))?;
+        let info = redis::IntoConnectionInfo::into_connection_info(url)
+            .map_err(|_| BusError::Connect("invalid Redis URL".into()))?
+            .set_tcp_settings(tcp_settings());
+        let client = redis::Client::open(info).map_err(|_| BusError::Connect("invalid Redis URL".into()))?;
         let publisher =
             client.get_connection_manager().await.map_err(|e| BusError::Connect(e.to_string()))?;
         let first = subscribe(&client, &channel).await.map_err(|e| BusError::Connect(e.to_string()))?;
@@ -196,9 +232,15 @@ fn node_id() -> String {
 }
 
 async fn subscribe(client: &redis::Client, channel: &str) -> redis::RedisResult<redis::aio::PubSub> {
-    let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(channel).await?;
-    Ok(pubsub)
+    let attempt = async {
+        let mut pubsub = client.get_async_pubsub().await?;
+        pubsub.subscribe(channel).await?;
+        Ok(pubsub)
+    };
+    match tokio::time::timeout(SUBSCRIBE_TIMEOUT, attempt).await {
+        Ok(subscribed) => subscribed,
+        Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "subscribing timed out").into()),
+    }
 }
 
 async fn publish_loop(
@@ -231,13 +273,22 @@ impl Subscriber {
         let mut subscription = Some(first);
         let mut backoff = Duration::from_millis(50);
         loop {
-            if let Some(mut pubsub) = subscription.take() {
+            if let Some(pubsub) = subscription.take() {
                 backoff = Duration::from_millis(50);
-                let mut messages = pubsub.on_message();
+                let (mut sink, mut messages) = pubsub.split();
+                let mut liveness = tokio::time::interval(LIVENESS_PING_EVERY);
+                liveness.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tokio::select! {
                         () = self.received.closed() => return,
                         () = self.stop.cancelled() => return,
+                        _ = liveness.tick() => {
+                            let pong = tokio::time::timeout(LIVENESS_TIMEOUT, sink.ping::<redis::Value>()).await;
+                            if !matches!(pong, Ok(Ok(_))) {
+                                tracing::warn!(timeout = ?LIVENESS_TIMEOUT, "bus subscription did not answer PING");
+                                break;
+                            }
+                        }
                         next = messages.next() => {
                             let Some(message) = next else { break };
                             let delivered = match decode(message.get_payload_bytes(), &self.node) {
@@ -296,6 +347,9 @@ impl Presence {
         let mut heartbeat = tokio::time::interval(self.ttl / 3);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_told: Option<Vec<(UserId, String)>> = None;
+        // Set while this node's record may have expired: the first write
+        // that succeeds again tells the others to re-read at once.
+        let mut record_lapsed = false;
         loop {
             let mut changed_here = false;
             tokio::select! {
@@ -312,13 +366,17 @@ impl Presence {
             }
             let users = self.local.borrow_and_update().clone();
             match self.write(&users).await {
-                Ok(()) if changed_here => {
+                Ok(()) if changed_here || record_lapsed => {
+                    record_lapsed = false;
                     let frame = wire::Frame { node: self.node.clone(), event: wire::Event::PresenceChanged }
                         .to_json();
                     let _ = self.outgoing.try_send(frame);
                 }
                 Ok(()) => {}
-                Err(error) => tracing::warn!(%error, "cannot write this node's presence"),
+                Err(error) => {
+                    record_lapsed = true;
+                    tracing::warn!(%error, "cannot write this node's presence");
+                }
             }
             match self.read_others().await {
                 Ok(others) if last_told.as_ref() != Some(&others) => {

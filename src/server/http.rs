@@ -22,6 +22,9 @@ use crate::limits::Limits;
 /// upgraded, so this does not bound them.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Longest `/healthz` waits for the store before it answers 503.
+const HEALTH_DEADLINE: Duration = Duration::from_secs(3);
+
 /// The page may load only its own scripts, styles and sockets: user text that
 /// slipped into markup still could not run.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
@@ -77,11 +80,17 @@ pub(super) fn metrics_router(state: AppState) -> Router {
 }
 
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.hub.store().health().await {
-        Ok(()) => (StatusCode::OK, "ok"),
-        Err(error) => {
+    // A store behind a silent network would otherwise hold the probe until
+    // TCP gives up; a load balancer needs its answer now.
+    match tokio::time::timeout(HEALTH_DEADLINE, state.hub.store().health()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ok"),
+        Ok(Err(error)) => {
             tracing::warn!(%error, "health check failed");
             (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable")
+        }
+        Err(_) => {
+            tracing::warn!(deadline = ?HEALTH_DEADLINE, "health check: storage did not answer in time");
+            (StatusCode::SERVICE_UNAVAILABLE, "storage did not answer in time")
         }
     }
 }

@@ -39,14 +39,24 @@ const CLOSE_SERVER_ERROR = 1011;
 const CLOSE_TOO_SLOW = 4008;
 /** Closes that ask us to slow down: even after a stable link, the next retry is not immediate. */
 const BACK_OFF_CLOSES = new Set([CLOSE_SERVER_ERROR, CLOSE_TOO_SLOW]);
-/** The least backoff attempt after such a close: 2 means a first delay of 1-2 s. */
+/** The least backoff attempt after such a close (or status): 2 means a first delay of 1-2 s. */
 const MIN_ATTEMPT_AFTER_BACK_OFF_CLOSE = 2;
 
-/** Whether the page's server answers HTTP at all (any status counts: it is up). */
-async function defaultProbe() {
+/**
+ * HTTP answers that ask us to slow down: natter's 503 server_full and 429
+ * too_many_connections. Like BACK_OFF_CLOSES, they raise the backoff.
+ */
+const BACK_OFF_STATUSES = new Set([429, 503]);
+
+/**
+ * Whether the page's server is up and healthy. Only a 2xx counts: a proxy's
+ * 502 or 504 means the server behind it is down, and natter's own 503 or 429
+ * means it is turning clients away, so neither is a reason to reconnect early.
+ */
+export async function probeServer() {
   try {
-    await fetch('/healthz', { cache: 'no-store' });
-    return true;
+    const response = await fetch('/healthz', { cache: 'no-store' });
+    return response.ok;
   } catch {
     return false;
   }
@@ -88,7 +98,7 @@ export class Connection extends EventTarget {
     WebSocket: SocketClass = globalThis.WebSocket,
     url = defaultSocketUrl,
     window: events = globalThis.window ?? null,
-    probe = globalThis.location ? defaultProbe : null,
+    probe = globalThis.location ? probeServer : null,
   }) {
     super();
     this.probe = probe;
@@ -263,9 +273,15 @@ export class Connection extends EventTarget {
       try {
         valid = await this.sessionValid();
         this.serverWasDown = false; // It answers: the connection was turned away, not lost.
-      } catch {
-        valid = true; // The server is unreachable: keep trying.
-        this.serverWasDown = true;
+      } catch (error) {
+        valid = true; // The session could not be checked: keep trying.
+        // Any HTTP status (a proxy's 502, our 503 server_full, 429) means
+        // something answered: that is no outage, and counting it as one would
+        // let the next probe cut every backoff short. Only no answer at all
+        // (ApiError status 0, or a bare network error) is the server down.
+        const status = typeof error?.status === 'number' ? error.status : 0;
+        this.serverWasDown = status === 0;
+        if (BACK_OFF_STATUSES.has(status)) this.attempt = Math.max(this.attempt, MIN_ATTEMPT_AFTER_BACK_OFF_CLOSE);
       }
       if (this.stopped) return;
       // Meanwhile "Retry now" or the `online` event may have opened a socket (which

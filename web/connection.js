@@ -80,7 +80,8 @@ export class RequestError extends Error {
 /**
  * Events (all CustomEvent): `state` {state, attempt, delayMs, at} (`at`: when
  * the next attempt is due, epoch ms), `frame` {frame},
- * `open` after `welcome` was handled, `unauthorized` when the session is gone.
+ * `open` after the whole `welcome` was handled (a split one: after its last
+ * `welcome_more`), `unauthorized` when the session is gone.
  */
 export class Connection extends EventTarget {
   /**
@@ -214,8 +215,14 @@ export class Connection extends EventTarget {
           if (this.socket === socket) this.attempt = 0;
         }, STABLE_AFTER_MS);
         this.emit('frame', { frame, settled: false });
-        this.setState('open');
-        this.emit('open', {});
+        if (frame.complete !== false) this.welcomeComplete();
+        return;
+      }
+      if (frame.type === 'welcome_more') {
+        this.emit('frame', { frame, settled: false });
+        // The caller's store has taken this part in; if it was the last, the
+        // welcome is whole and the link counts as open.
+        if (frame.complete !== false && welcomed && !this.isOpen) this.welcomeComplete();
         return;
       }
       const settled = this.settle(frame);
@@ -242,6 +249,17 @@ export class Connection extends EventTarget {
       this.scheduleReconnect(welcomed);
     };
     // onerror is always followed by onclose, which does the work.
+  }
+
+  /**
+   * The whole welcome has been handed to the caller: only now is the link open.
+   * A long welcome comes in parts (`complete: false`, then `welcome_more`), and
+   * an `open` handler that ran on the first part would act on half the channel
+   * list (a reload on a channel in a later part would land in General).
+   */
+  welcomeComplete() {
+    this.setState('open');
+    this.emit('open', {});
   }
 
   /** Resolves or rejects the request whose ref this frame echoes; true if there was one. */

@@ -9,10 +9,13 @@
 //   reconnected to at once; one that answered all along keeps its backoff.
 // - An HTTP error answer (a proxy's 502, natter's 503 server_full or 429) is the
 //   server answering, not an outage: the reconnects stay on the backoff schedule.
+// - A long welcome comes split (`complete: false`, then `welcome_more`): `open`
+//   waits for the last part, so the page never picks a channel from half a list.
 
 import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
 import { ApiError } from '../../web/api.js';
+import { ChatStore } from '../../web/store.js';
 import { Connection, STABLE_AFTER_MS, probeServer } from '../../web/connection.js';
 
 const WELCOME = { type: 'welcome', user: { id: 1, name: 'alice', guest: false }, channels: [], online: ['alice'] };
@@ -339,5 +342,44 @@ test('a session check that gets no answer at all still counts as an outage', asy
   assert.equal(states.at(-1).delayMs, 0, 'the retry is brought forward once the server answers');
   t.mock.timers.tick(0);
   assert.equal(sockets.length, before + 1, 'reconnected 1 s in, not after the 2 s backoff');
+  connection.stop();
+});
+
+test('a split welcome opens the connection only once its last part has arrived', (t) => {
+  const { connection, sockets } = connect(t);
+  // Wired as web/app.js does: frames into the store, then the `open` handler.
+  const store = new ChatStore();
+  connection.addEventListener('frame', ({ detail: { frame } }) => {
+    if (frame.type === 'welcome') store.applyWelcome(frame);
+    if (frame.type === 'welcome_more') store.applyWelcomeMore(frame);
+  });
+  const opens = [];
+  connection.addEventListener('open', () => opens.push({ channels: [...store.channels.keys()], state: connection.state }));
+  const general = { id: 1, name: 'General', kind: 'public', last_seq: 0, read_seq: 0, member: true };
+  const later = { id: 42, name: 'ops', kind: 'public', last_seq: 3, read_seq: 0, member: true };
+  const socket = sockets[0];
+  socket.accept();
+  socket.deliver({ ...WELCOME, channels: [general], complete: false });
+  assert.deepEqual(opens, [], 'no open on the first part');
+  assert.notEqual(connection.state, 'open', 'not open while parts are missing');
+  socket.deliver({ type: 'welcome_more', channels: [later], online: ['bob'], complete: true });
+  assert.deepEqual(opens, [{ channels: [1, 42], state: 'open' }], 'one open, with every channel in the store');
+  assert.ok(store.online.has('bob'), 'the later part\'s online users are in');
+  // Frames after the welcome do not open it again.
+  socket.deliver({ type: 'presence', user: 'carol', online: true });
+  assert.equal(opens.length, 1);
+  connection.stop();
+});
+
+test('an unsplit welcome opens the connection at once', (t) => {
+  const { connection, sockets } = connect(t);
+  let opens = 0;
+  connection.addEventListener('open', () => {
+    opens += 1;
+  });
+  sockets[0].accept();
+  sockets[0].deliver({ ...WELCOME, complete: true });
+  assert.equal(opens, 1);
+  assert.equal(connection.state, 'open');
   connection.stop();
 });

@@ -112,7 +112,12 @@ async function boot() {
     return;
   }
   if (user) startChat(user);
-  else auth.show();
+  else {
+    // No one is signed in here: no guest can come back for its drafts.
+    drafts.setUser(null);
+    drafts.forgetOrphans();
+    auth.show();
+  }
 }
 
 function startChat(user) {
@@ -121,7 +126,9 @@ function startChat(user) {
   store.reset();
   store.me = user;
   rememberSignedIn(user.name);
-  drafts.setUser(user.name);
+  // By id: a guest name can pass to a new user, who must not see these drafts.
+  drafts.setUser(store.me);
+  drafts.forgetOrphans();
   firstWelcome = true;
   connection = new Connection({
     resume: () => store.resumeMap(),
@@ -135,11 +142,14 @@ function startChat(user) {
   renderAll();
 }
 
-/** `forgetDrafts`: the user signed out on purpose, so their unsent text goes too. */
+/**
+ * `forgetDrafts`: the user signed out on purpose, so their unsent text goes too.
+ * A guest's drafts go however its session ends: a guest cannot sign in again.
+ */
 async function endSession(notice = '', { forgetDrafts = false } = {}) {
   if (connection) connection.stop();
   connection = null;
-  if (forgetDrafts) drafts.clearAll();
+  if (forgetDrafts || store.me?.guest) drafts.clearAll();
   drafts.setUser(null);
   store.reset();
   for (const dialog of document.querySelectorAll('dialog[open]')) dialog.close();

@@ -39,14 +39,24 @@ const CLOSE_SERVER_ERROR = 1011;
 const CLOSE_TOO_SLOW = 4008;
 /** Closes that ask us to slow down: even after a stable link, the next retry is not immediate. */
 const BACK_OFF_CLOSES = new Set([CLOSE_SERVER_ERROR, CLOSE_TOO_SLOW]);
-/** The least backoff attempt after such a close: 2 means a first delay of 1-2 s. */
+/** The least backoff attempt after such a close (or status): 2 means a first delay of 1-2 s. */
 const MIN_ATTEMPT_AFTER_BACK_OFF_CLOSE = 2;
 
-/** Whether the page's server answers HTTP at all (any status counts: it is up). */
-async function defaultProbe() {
+/**
+ * HTTP answers that ask us to slow down: natter's 503 server_full and 429
+ * too_many_connections. Like BACK_OFF_CLOSES, they raise the backoff.
+ */
+const BACK_OFF_STATUSES = new Set([429, 503]);
+
+/**
+ * Whether the page's server is up and healthy. Only a 2xx counts: a proxy's
+ * 502 or 504 means the server behind it is down, and natter's own 503 or 429
+ * means it is turning clients away, so neither is a reason to reconnect early.
+ */
+export async function probeServer() {
   try {
-    await fetch('/healthz', { cache: 'no-store' });
-    return true;
+    const response = await fetch('/healthz', { cache: 'no-store' });
+    return response.ok;
   } catch {
     return false;
   }
@@ -70,7 +80,8 @@ export class RequestError extends Error {
 /**
  * Events (all CustomEvent): `state` {state, attempt, delayMs, at} (`at`: when
  * the next attempt is due, epoch ms), `frame` {frame},
- * `open` after `welcome` was handled, `unauthorized` when the session is gone.
+ * `open` after the whole `welcome` was handled (a split one: after its last
+ * `welcome_more`), `unauthorized` when the session is gone.
  */
 export class Connection extends EventTarget {
   /**
@@ -88,7 +99,7 @@ export class Connection extends EventTarget {
     WebSocket: SocketClass = globalThis.WebSocket,
     url = defaultSocketUrl,
     window: events = globalThis.window ?? null,
-    probe = globalThis.location ? defaultProbe : null,
+    probe = globalThis.location ? probeServer : null,
   }) {
     super();
     this.probe = probe;
@@ -204,8 +215,14 @@ export class Connection extends EventTarget {
           if (this.socket === socket) this.attempt = 0;
         }, STABLE_AFTER_MS);
         this.emit('frame', { frame, settled: false });
-        this.setState('open');
-        this.emit('open', {});
+        if (frame.complete !== false) this.welcomeComplete();
+        return;
+      }
+      if (frame.type === 'welcome_more') {
+        this.emit('frame', { frame, settled: false });
+        // The caller's store has taken this part in; if it was the last, the
+        // welcome is whole and the link counts as open.
+        if (frame.complete !== false && welcomed && !this.isOpen) this.welcomeComplete();
         return;
       }
       const settled = this.settle(frame);
@@ -232,6 +249,17 @@ export class Connection extends EventTarget {
       this.scheduleReconnect(welcomed);
     };
     // onerror is always followed by onclose, which does the work.
+  }
+
+  /**
+   * The whole welcome has been handed to the caller: only now is the link open.
+   * A long welcome comes in parts (`complete: false`, then `welcome_more`), and
+   * an `open` handler that ran on the first part would act on half the channel
+   * list (a reload on a channel in a later part would land in General).
+   */
+  welcomeComplete() {
+    this.setState('open');
+    this.emit('open', {});
   }
 
   /** Resolves or rejects the request whose ref this frame echoes; true if there was one. */
@@ -263,9 +291,15 @@ export class Connection extends EventTarget {
       try {
         valid = await this.sessionValid();
         this.serverWasDown = false; // It answers: the connection was turned away, not lost.
-      } catch {
-        valid = true; // The server is unreachable: keep trying.
-        this.serverWasDown = true;
+      } catch (error) {
+        valid = true; // The session could not be checked: keep trying.
+        // Any HTTP status (a proxy's 502, our 503 server_full, 429) means
+        // something answered: that is no outage, and counting it as one would
+        // let the next probe cut every backoff short. Only no answer at all
+        // (ApiError status 0, or a bare network error) is the server down.
+        const status = typeof error?.status === 'number' ? error.status : 0;
+        this.serverWasDown = status === 0;
+        if (BACK_OFF_STATUSES.has(status)) this.attempt = Math.max(this.attempt, MIN_ATTEMPT_AFTER_BACK_OFF_CLOSE);
       }
       if (this.stopped) return;
       // Meanwhile "Retry now" or the `online` event may have opened a socket (which

@@ -7,10 +7,16 @@
 //   session check must leave exactly one socket, not a second one opened behind it.
 // - While a retry waits, a server seen down and then answering again is
 //   reconnected to at once; one that answered all along keeps its backoff.
+// - An HTTP error answer (a proxy's 502, natter's 503 server_full or 429) is the
+//   server answering, not an outage: the reconnects stay on the backoff schedule.
+// - A long welcome comes split (`complete: false`, then `welcome_more`): `open`
+//   waits for the last part, so the page never picks a channel from half a list.
 
 import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
-import { Connection, STABLE_AFTER_MS } from '../../web/connection.js';
+import { ApiError } from '../../web/api.js';
+import { ChatStore } from '../../web/store.js';
+import { Connection, STABLE_AFTER_MS, probeServer } from '../../web/connection.js';
 
 const WELCOME = { type: 'welcome', user: { id: 1, name: 'alice', guest: false }, channels: [], online: ['alice'] };
 
@@ -251,5 +257,129 @@ test('a link that dropped is resumed as soon as the server answers, even after a
   t.mock.timers.tick(0);
   assert.equal(probes, probesBefore + 1, 'one probe');
   assert.equal(sockets.length, before + 1, 'reconnected at the first probe that found the server answering');
+  connection.stop();
+});
+
+/**
+ * Fails every socket before `welcome` for `spanMs` of mocked time (stepping
+ * 50 ms, letting the session check and probes run) and returns the gaps
+ * between one socket and the next.
+ */
+async function failEverySocket(t, sockets, spanMs) {
+  const openedAt = [0];
+  const dropped = new Set();
+  for (let elapsed = 0; elapsed < spanMs; ) {
+    const socket = sockets.at(-1);
+    if (!dropped.has(socket)) {
+      dropped.add(socket);
+      socket.drop(1006); // refused before welcome, as a browser reports it
+      await settle(); // the session check
+    }
+    t.mock.timers.tick(50);
+    elapsed += 50;
+    await settle(); // a probe, if one was due
+    if (sockets.length > openedAt.length) openedAt.push(elapsed);
+  }
+  return openedAt.slice(1).map((at, i) => at - openedAt[i]);
+}
+
+for (const [status, code, expected] of [
+  // A proxy in front of a stopped backend: plain backoff.
+  [502, 'http_502', [250, 500, 1000, 2000, 4000, 7500, 7500]],
+  // natter turning connections away asks us to back off, like close 1011/4008.
+  [503, 'server_full', [250, 1000, 2000, 4000, 7500, 7500, 7500]],
+  [429, 'too_many_connections', [250, 1000, 2000, 4000, 7500, 7500, 7500]],
+]) {
+  test(`an HTTP ${status} from the session check and the probe keeps the backoff`, async (t) => {
+    // The real probe, with fetch answering as the proxy (or a full server) does.
+    t.mock.method(globalThis, 'fetch', async () => new Response('unavailable', { status }));
+    let checks = 0;
+    const { connection, sockets } = connect(t, {
+      probe: probeServer,
+      sessionValid: async () => {
+        checks += 1;
+        throw new ApiError(status, code);
+      },
+    });
+    const gaps = await failEverySocket(t, sockets, 30000);
+    assert.ok(checks > 0, 'the session check was asked');
+    assert.deepEqual(gaps, expected, `sockets opened ${gaps.length + 1} times in 30 s`);
+    connection.stop();
+  });
+}
+
+test('the probe counts only a successful answer as the server being up', async (t) => {
+  for (const [status, up] of [[200, true], [502, false], [503, false], [429, false]]) {
+    t.mock.method(globalThis, 'fetch', async () => new Response(null, { status }));
+    assert.equal(await probeServer(), up, `HTTP ${status}`);
+  }
+  t.mock.method(globalThis, 'fetch', async () => {
+    throw new TypeError('fetch failed');
+  });
+  assert.equal(await probeServer(), false, 'no answer at all');
+});
+
+test('a session check that gets no answer at all still counts as an outage', async (t) => {
+  const answers = [false, true];
+  const { connection, sockets, lastDelay, states } = connect(t, {
+    probe: async () => answers.shift() ?? true,
+    sessionValid: async () => {
+      throw new ApiError(0, 'network');
+    },
+  });
+  sockets[0].drop(1006);
+  for (let i = 0; lastDelay() <= 1000; i += 1) {
+    t.mock.timers.tick(lastDelay());
+    sockets.at(-1).drop(1006);
+    await settle();
+  }
+  assert.equal(lastDelay(), 2000);
+  const before = sockets.length;
+  for (let probe = 0; probe < 2; probe += 1) {
+    t.mock.timers.tick(500);
+    await settle();
+  }
+  assert.equal(states.at(-1).delayMs, 0, 'the retry is brought forward once the server answers');
+  t.mock.timers.tick(0);
+  assert.equal(sockets.length, before + 1, 'reconnected 1 s in, not after the 2 s backoff');
+  connection.stop();
+});
+
+test('a split welcome opens the connection only once its last part has arrived', (t) => {
+  const { connection, sockets } = connect(t);
+  // Wired as web/app.js does: frames into the store, then the `open` handler.
+  const store = new ChatStore();
+  connection.addEventListener('frame', ({ detail: { frame } }) => {
+    if (frame.type === 'welcome') store.applyWelcome(frame);
+    if (frame.type === 'welcome_more') store.applyWelcomeMore(frame);
+  });
+  const opens = [];
+  connection.addEventListener('open', () => opens.push({ channels: [...store.channels.keys()], state: connection.state }));
+  const general = { id: 1, name: 'General', kind: 'public', last_seq: 0, read_seq: 0, member: true };
+  const later = { id: 42, name: 'ops', kind: 'public', last_seq: 3, read_seq: 0, member: true };
+  const socket = sockets[0];
+  socket.accept();
+  socket.deliver({ ...WELCOME, channels: [general], complete: false });
+  assert.deepEqual(opens, [], 'no open on the first part');
+  assert.notEqual(connection.state, 'open', 'not open while parts are missing');
+  socket.deliver({ type: 'welcome_more', channels: [later], online: ['bob'], complete: true });
+  assert.deepEqual(opens, [{ channels: [1, 42], state: 'open' }], 'one open, with every channel in the store');
+  assert.ok(store.online.has('bob'), 'the later part\'s online users are in');
+  // Frames after the welcome do not open it again.
+  socket.deliver({ type: 'presence', user: 'carol', online: true });
+  assert.equal(opens.length, 1);
+  connection.stop();
+});
+
+test('an unsplit welcome opens the connection at once', (t) => {
+  const { connection, sockets } = connect(t);
+  let opens = 0;
+  connection.addEventListener('open', () => {
+    opens += 1;
+  });
+  sockets[0].accept();
+  sockets[0].deliver({ ...WELCOME, complete: true });
+  assert.equal(opens, 1);
+  assert.equal(connection.state, 'open');
   connection.stop();
 });

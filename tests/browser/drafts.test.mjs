@@ -2,6 +2,9 @@
 // typed in a DM and left there must never show up in General's composer (where
 // Enter would post it publicly); each channel keeps its own draft across channel
 // switches and reloads, marked in the sidebar, and the server never sees it.
+// Drafts belong to a user, not a name: a guest name passes to a new user once
+// its holder is offline, and on a shared browser the next holder must not find
+// the previous one's text; a guest's drafts go when its session ends.
 
 import assert from 'node:assert/strict';
 import {
@@ -19,7 +22,7 @@ import {
   sharedFixture,
 } from './helpers.mjs';
 
-const fixture = sharedFixture();
+const fixture = sharedFixture({ args: ['--allow-guests'] });
 const env = fixture.env;
 
 const SECRET = 'the salary numbers are in the shared folder, do not forward';
@@ -88,6 +91,91 @@ browserTest('signing out forgets the drafts of the user who signed out', env, as
   await page.locator('#composer-input').fill('not for the next person at this desk');
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.locator('#auth-screen').waitFor({ state: 'visible' });
-  const left = await page.evaluate(() => Object.keys(localStorage).filter((key) => key.startsWith('natter.draft.')));
-  assert.deepEqual(left, [], 'no draft left in local storage');
+  assert.deepEqual(await storedDrafts(page), [], 'no draft left in local storage');
+});
+
+/** Claims a guest name over HTTP: {status, account} where account is what newPage takes. */
+async function claimGuest(name) {
+  const response = await fetch(`${fixture.server.url}/api/guest`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ username: name }),
+  });
+  const body = await response.json().catch(() => null);
+  if (response.status !== 200) return { status: response.status, body };
+  const cookie = response.headers
+    .getSetCookie()
+    .map((line) => line.split(';')[0])
+    .find((pair) => pair.startsWith('natter_session='));
+  assert.ok(cookie, 'the guest response sets the session cookie');
+  return { status: 200, account: { name, cookie: cookie.slice('natter_session='.length), user: body.user } };
+}
+
+const storedDrafts = (page) => page.evaluate(() => Object.keys(localStorage).filter((key) => key.startsWith('natter.draft')));
+
+browserTest('the next holder of a guest name does not see the previous holder\'s drafts', env, async (session) => {
+  const first = await claimGuest('dana');
+  assert.equal(first.status, 200, `the first guest dana: ${JSON.stringify(first.body)}`);
+  const page = await session.newPage({ account: first.account });
+  await waitForChat(page);
+  const composer = page.locator('#composer-input');
+  await composer.fill('dana the first: my bank details for the refund');
+  assert.equal((await storedDrafts(page)).length, 1, 'the draft is stored');
+
+  // The first dana walks away from the shared computer without signing out:
+  // the page goes, and with it the only connection, so the name is free.
+  await page.goto('about:blank');
+  const second = await waitFor('the guest name dana free again', async () => {
+    const claim = await claimGuest('dana');
+    return claim.status === 200 ? claim : null;
+  });
+  assert.notEqual(second.account.user.id, first.account.user.id, 'the name passed to a new user');
+
+  // The next person at this browser is the new dana.
+  await page.context().addCookies([{ name: 'natter_session', value: second.account.cookie, url: fixture.server.url }]);
+  await page.goto(fixture.server.url);
+  await waitForChat(page);
+  await waitFor('General open', async () => (await page.locator('#channel-title .title-text').textContent()) === 'General');
+  assert.equal(await composer.inputValue(), '', 'the new dana\'s composer is empty');
+  assert.equal(await sidebarChannel(page, 'General').locator('.draft-mark').count(), 0, 'no draft marker');
+  assert.deepEqual(await storedDrafts(page), [], 'the previous holder\'s draft is gone from this browser');
+});
+
+browserTest('a guest whose session ends forgets its drafts', env, async (session) => {
+  const claim = await claimGuest('erin');
+  assert.equal(claim.status, 200, `the guest erin: ${JSON.stringify(claim.body)}`);
+  const page = await session.newPage({ account: claim.account });
+  await waitForChat(page);
+  await page.locator('#composer-input').fill('erin: the door code is 4711');
+  assert.equal((await storedDrafts(page)).length, 1, 'the draft is stored');
+
+  // The session is revoked elsewhere (a sign-out in another tab): the server
+  // closes this page's socket with 4001 and the page returns to sign-in.
+  const response = await fetch(`${fixture.server.url}/api/logout`, {
+    method: 'POST',
+    headers: { Cookie: `natter_session=${claim.account.cookie}` },
+  });
+  assert.equal(response.status, 204, 'the session is revoked');
+  await page.locator('#auth-screen').waitFor({ state: 'visible' });
+  assert.deepEqual(await storedDrafts(page), [], 'no guest draft left in local storage');
+});
+
+browserTest('a registered user\'s drafts survive a session that ends without signing out', env, async (session) => {
+  const frank = await fixture.server.register('frank');
+  const page = await session.newPage({ account: frank });
+  await waitForChat(page);
+  await page.locator('#composer-input').fill('frank: finish the quarterly report');
+  const response = await fetch(`${fixture.server.url}/api/logout`, {
+    method: 'POST',
+    headers: { Cookie: `natter_session=${frank.cookie}` },
+  });
+  assert.equal(response.status, 204, 'the session is revoked');
+  await page.locator('#auth-screen').waitFor({ state: 'visible' });
+  // frank signs in again with his password: his draft is where he left it.
+  await page.locator('#auth-username').fill('frank');
+  await page.locator('#auth-password').fill(frank.password);
+  await page.locator('#auth-password').press('Enter');
+  await waitForChat(page);
+  await waitFor('General open', async () => (await page.locator('#channel-title .title-text').textContent()) === 'General');
+  assert.equal(await page.locator('#composer-input').inputValue(), 'frank: finish the quarterly report');
 });

@@ -1075,7 +1075,9 @@ impl Hub {
             }
         }
         views.sort_by_key(|view| view.channel.id);
-        let names = names::display_names(&views, |view| crate::model::name_key(&view.channel.name));
+        let names = names::display_names(&views, |view| {
+            vec![crate::model::name_key(&view.channel.name), crate::model::look_key(&view.channel.name)]
+        });
         Ok(views.into_iter().map(|view| view.channel).zip(names).collect())
     }
 

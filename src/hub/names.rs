@@ -45,14 +45,37 @@ pub fn display_name(view: &ChannelView, same_key: &[ChannelView]) -> String {
     }
 }
 
-/// Names every channel in `visible` (all channels of one key group or more)
-/// for one user, in the order given.
-pub fn display_names(visible: &[ChannelView], key: impl Fn(&ChannelView) -> String) -> Vec<String> {
-    let mut groups: HashMap<String, Vec<ChannelView>> = HashMap::new();
-    for view in visible {
-        groups.entry(key(view)).or_default().push(view.clone());
+/// Names every channel in `visible` for one user, in the order given. Two
+/// channels share a name when any of their keys (`keys`, e.g. both name
+/// keys of `ChannelName`) match, directly or through a third channel.
+pub fn display_names(visible: &[ChannelView], keys: impl Fn(&ChannelView) -> Vec<String>) -> Vec<String> {
+    // Union-find over the channels, joined wherever a key repeats.
+    let mut parent: Vec<usize> = (0..visible.len()).collect();
+    fn root(parent: &mut [usize], mut at: usize) -> usize {
+        while parent[at] != at {
+            parent[at] = parent[parent[at]];
+            at = parent[at];
+        }
+        at
     }
-    visible.iter().map(|view| display_name(view, &groups[&key(view)])).collect()
+    let mut first_with_key: HashMap<String, usize> = HashMap::new();
+    for (index, view) in visible.iter().enumerate() {
+        for key in keys(view) {
+            if let Some(&other) = first_with_key.get(&key) {
+                let (a, b) = (root(&mut parent, index), root(&mut parent, other));
+                parent[a] = b;
+            } else {
+                first_with_key.insert(key, index);
+            }
+        }
+    }
+    let mut groups: HashMap<usize, Vec<ChannelView>> = HashMap::new();
+    for (index, view) in visible.iter().enumerate() {
+        groups.entry(root(&mut parent, index)).or_default().push(view.clone());
+    }
+    (0..visible.len())
+        .map(|index| display_name(&visible[index], &groups[&root(&mut parent, index)]))
+        .collect()
 }
 
 /// Splits `name #id` into the name and the id; `None` for a plain name.
@@ -96,7 +119,7 @@ mod tests {
     fn among_members_the_earliest_membership_keeps_the_plain_name() {
         let own = view(7, "board-room", ChannelKind::Private, true);
         let added = view(9, "Board-Room", ChannelKind::Private, true);
-        let names = display_names(&[added.clone(), own.clone()], |_| "board-room".into());
+        let names = display_names(&[added.clone(), own.clone()], |_| vec!["board-room".into()]);
         assert_eq!(names, ["Board-Room #9", "board-room"]);
         // Being added later to an older channel of the name does not take
         // the name from the one the user had.
@@ -104,8 +127,23 @@ mod tests {
             joined_at: own.joined_at + 60_000,
             ..view(6, "board-room", ChannelKind::Private, true)
         };
-        let names = display_names(&[older_but_added_later, own], |_| "board-room".into());
+        let names = display_names(&[older_but_added_later, own], |_| vec!["board-room".into()]);
         assert_eq!(names, ["board-room #6", "board-room"]);
+    }
+
+    #[test]
+    fn names_matching_by_either_key_are_one_group() {
+        // "Ice" and "ice" share the first key, "Ice" and "lce" the second:
+        // all three are one name, whichever key links them.
+        let views = [
+            view(3, "Ice", ChannelKind::Private, true),
+            view(4, "ice", ChannelKind::Private, true),
+            view(5, "lce", ChannelKind::Private, true),
+        ];
+        let keys = |view: &ChannelView| {
+            vec![crate::model::name_key(&view.channel.name), crate::model::look_key(&view.channel.name)]
+        };
+        assert_eq!(display_names(&views, keys), ["Ice", "ice #4", "lce #5"]);
     }
 
     #[test]

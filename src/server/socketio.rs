@@ -92,7 +92,7 @@ use crate::hub::{
 use crate::limits::TokenBucket;
 use crate::model::{
     Channel, ChannelId, ChannelKind, ChannelName, ChannelView, ClientId, MessageBody, Seq, User, UserId,
-    name_key,
+    look_key, name_key,
 };
 use crate::protocol::ErrorCode;
 use crate::protocol::socketio::{
@@ -688,7 +688,7 @@ struct SocketIoSession {
     /// The name keys of the channels the user is in (but DMs), kept current
     /// by the hub's join and leave deliveries: which names are taken for
     /// this user when a new public channel is announced.
-    member_keys: HashMap<ChannelId, String>,
+    member_keys: HashMap<ChannelId, [String; 2]>,
     /// The browser's Socket.IO secret (the `natter_sio` cookie), hashed:
     /// the only evidence that lets a reconnecting guest take its name back.
     guest_secret: Option<[u8; 32]>,
@@ -757,7 +757,8 @@ impl SocketIoSession {
 
     fn remember_membership(&mut self, view: &ChannelView) {
         if view.channel.kind != ChannelKind::Direct {
-            self.member_keys.insert(view.channel.id, name_key(&view.channel.name));
+            let name = &view.channel.name;
+            self.member_keys.insert(view.channel.id, [name_key(name), look_key(name)]);
         }
     }
 
@@ -912,8 +913,11 @@ impl SocketIoSession {
             Event::ChannelCreated(channel) => {
                 // A channel this user is in with a name of the same key keeps
                 // the plain name (`hub::names`): the newcomer is `name #id`.
-                let key = name_key(&channel.name);
-                let namesake = self.member_keys.iter().any(|(id, known)| *id != channel.id && *known == key);
+                let keys = [name_key(&channel.name), look_key(&channel.name)];
+                let namesake = self
+                    .member_keys
+                    .iter()
+                    .any(|(id, known)| *id != channel.id && known.iter().any(|key| keys.contains(key)));
                 if namesake {
                     self.emit(NEW_CHANNEL, &format!("{} #{}", channel.name, channel.id))
                 } else {

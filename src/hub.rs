@@ -1041,7 +1041,19 @@ impl Hub {
             Some(id) => same_key.iter().find(|view| view.channel.id == id),
             None => names::plain_owner(&same_key),
         };
-        found.map(|view| view.channel.clone()).ok_or(HubError::NotFound)
+        if let Some(view) = found {
+            return Ok(view.channel.clone());
+        }
+        // A name the first release allowed may itself end in " #12": try it
+        // whole before saying no.
+        if wanted.is_some() {
+            let whole = ChannelName::parse_stored(raw).map_err(HubError::InvalidName)?;
+            let same_key = self.store.channels_named(&whole, user.id).await?;
+            if let Some(view) = names::plain_owner(&same_key) {
+                return Ok(view.channel.clone());
+            }
+        }
+        Err(HubError::NotFound)
     }
 
     /// Makes `user` a member of a readable channel if they are not one yet

@@ -128,6 +128,19 @@ impl ChannelName {
         Ok(Self(trimmed.to_owned()))
     }
 
+    /// A name as stored by an earlier release, which allowed names ending in
+    /// `" #"` and a number: the same rules but that one, for looking such a
+    /// channel up, never for creating one.
+    pub fn parse_stored(raw: &str) -> Result<Self, &'static str> {
+        match Self::parse(raw) {
+            Err(why) if why.contains("\" #\"") => {
+                use unicode_normalization::UnicodeNormalization;
+                Ok(Self(raw.nfkc().collect::<String>().trim().to_owned()))
+            }
+            other => other,
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

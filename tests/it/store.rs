@@ -470,6 +470,8 @@ mod sqlite {
                  INSERT INTO channels (id, name, name_key, kind, created_by, created_at) VALUES (2, 'team', 'team', 'public', 1, 0);
                  INSERT INTO channels (id, name, name_key, kind, created_by, created_at) VALUES (3, 'tearn', 'tearn', 'public', 2, 0);
                  INSERT INTO channels (id, name, name_key, kind, created_by, created_at) VALUES (4, 'Gеneral', 'gеneral', 'private', 2, 0);
+                 -- A name this release no longer lets anyone create.
+                 INSERT INTO channels (id, name, name_key, kind, created_by, created_at) VALUES (5, 'plans #2', 'plans #2', 'public', 1, 0);
                  INSERT INTO members (channel_id, user_id, joined_at) VALUES (2, 1, 0), (3, 2, 0), (4, 2, 0);
                  INSERT INTO messages (channel_id, seq, sender_id, client_id, body, ts) VALUES (2, 1, 1, 'a-1', 'kept', 0);
                  UPDATE channels SET last_seq = 1 WHERE id = 2;",
@@ -497,6 +499,13 @@ mod sqlite {
         let of_bob: Vec<ChannelId> =
             store.channels_of(bob.id).await.unwrap().iter().map(|v| v.channel.id).collect();
         assert_eq!(of_bob, [GENERAL]);
+        // A name the old release allowed, ending in " #2", is still found
+        // whole (it cannot be created any more).
+        assert!(ChannelName::parse("plans #2").is_err());
+        let legacy = ChannelName::parse_stored("plans #2").unwrap();
+        let found: Vec<ChannelId> =
+            store.channels_named(&legacy, alice).await.unwrap().iter().map(|v| v.channel.id).collect();
+        assert_eq!(found, [ChannelId(5)]);
         // The old history is intact and the stream goes on.
         assert_eq!(store.history(ChannelId(2), None, 10).await.unwrap()[0].body, "kept");
         let next = store.append_message(message(ChannelId(2), alice, "a-2", "after")).await.unwrap();

@@ -437,6 +437,7 @@ pub async fn read_history(socket: &mut Socket, channel: i64) -> Result<Vec<Row>,
                 client_id: m["client_id"].as_str().unwrap_or_default().to_owned(),
                 sender: m["sender"].as_str().unwrap_or_default().to_owned(),
                 ts: m["ts"].as_i64().unwrap_or(0),
+                system: m.get("system").is_some_and(|system| !system.is_null()),
             })
             .collect();
         before = page_rows.first().map(|r| r.seq);

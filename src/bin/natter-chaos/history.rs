@@ -26,6 +26,10 @@ pub struct Row {
     pub sender: String,
     /// The committing node's wall clock, in milliseconds.
     pub ts: i64,
+    /// A system line (someone joined, left or was added): written by the
+    /// server, so no client sent it.
+    #[serde(default)]
+    pub system: bool,
 }
 
 /// What happened. `client` is the workload client's index, `node` a node's

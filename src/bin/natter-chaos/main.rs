@@ -7,7 +7,7 @@
 //!   natter-chaos quick                  the quick profile, one fault each
 //!   natter-chaos one NAME               one scenario by name (the quick ones,
 //!                                       node-crash, postgres-crash, postgres-reset,
-//!                                       loss-5-percent-long)
+//!                                       loss-5-percent-long, bandwidth-256kbit)
 //!   natter-chaos long --seed S --ticks N   seeded random faults, replayable
 //!
 //! Each scenario prints one JSON summary line; the history and node logs
@@ -78,7 +78,7 @@ enum Profile {
     /// The quick profile: each scenario once.
     Quick,
     /// One scenario by name: the quick profile's, or `node-crash`,
-    /// `postgres-crash`, `postgres-reset`, `loss-5-percent-long`.
+    /// `postgres-crash`, `postgres-reset`, `loss-5-percent-long`, `bandwidth-256kbit`.
     One { name: String },
     /// Seeded random faults, one workload throughout.
     Long {

@@ -138,6 +138,13 @@ pub fn loss(percent: u32, seconds: u64, name: &str) -> Fault {
     )
 }
 
+/// Everything a node sends (to its clients, PostgreSQL and Redis) limited
+/// to `rate` (tc's units, `256kbit`) by a token bucket: a thin uplink.
+pub fn bandwidth(node: usize, rate: &str, seconds: u64, name: &str) -> Fault {
+    let n = node_name(node);
+    fault(name, "a node's uplink limited (tc tbf)", seconds, &[&["bandwidth", &n, rate]], &[&["heal", &n]])
+}
+
 /// Three wall clocks: one 10 minutes slow, one 10 minutes fast, one an
 /// hour ahead; all set right again at the end (H8).
 pub fn clock_skew(seconds: u64, name: &str) -> Fault {
@@ -196,6 +203,7 @@ pub fn extra() -> Vec<Fault> {
         postgres_crash(10, "postgres-crash"),
         postgres_reset(0, 10, "postgres-reset"),
         loss(5, 60, "loss-5-percent-long"),
+        bandwidth(1, "256kbit", 20, "bandwidth-256kbit"),
     ]
 }
 

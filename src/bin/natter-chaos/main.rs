@@ -7,7 +7,9 @@
 //!   natter-chaos quick                  the quick profile, one fault each
 //!   natter-chaos one NAME               one scenario by name (the quick ones,
 //!                                       node-crash, postgres-crash, postgres-reset,
-//!                                       loss-5-percent-long, bandwidth-256kbit)
+//!                                       loss-5-percent-long, bandwidth-256kbit,
+//!                                       proxy-delay-100ms, proxy-redis-stall,
+//!                                       proxy-postgres-stall)
 //!   natter-chaos long --seed S --ticks N   seeded random faults, replayable
 //!
 //! Each scenario prints one JSON summary line; the history and node logs
@@ -17,6 +19,7 @@ mod checker;
 mod client;
 mod history;
 mod nemesis;
+mod proxy;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -78,7 +81,8 @@ enum Profile {
     /// The quick profile: each scenario once.
     Quick,
     /// One scenario by name: the quick profile's, or `node-crash`,
-    /// `postgres-crash`, `postgres-reset`, `loss-5-percent-long`, `bandwidth-256kbit`.
+    /// `postgres-crash`, `postgres-reset`, `loss-5-percent-long`, `bandwidth-256kbit`,
+    /// `proxy-delay-100ms`, `proxy-redis-stall`, `proxy-postgres-stall`.
     One { name: String },
     /// Seeded random faults, one workload throughout.
     Long {
@@ -101,6 +105,24 @@ struct Run {
     script: PathBuf,
     dir: PathBuf,
     users: Vec<(String, String)>,
+    /// Listens throughout; nodes use it only in scenarios that are `proxied`.
+    proxy: proxy::Proxy,
+}
+
+/// The fault proxy's links: node nK reaches PostgreSQL at 10.77.0.1:1543K
+/// and Redis at 10.77.0.1:1637K (the ports `scripts/chaos restart NODE
+/// proxied` gives it).
+fn proxy_links() -> Vec<(String, SocketAddr, SocketAddr)> {
+    let here = |port| SocketAddr::new(IpAddr::V4(PROBE_SOURCE), port);
+    let postgres = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 77, 0, 10)), 5432);
+    let redis = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 77, 0, 11)), 6379);
+    let mut links = Vec::new();
+    for node in 0..NODES.len() {
+        let k = u16::try_from(node + 1).expect("three nodes");
+        links.push((nemesis::link_name(node, "pg"), here(15430 + k), postgres));
+        links.push((nemesis::link_name(node, "redis"), here(16370 + k), redis));
+    }
+    links
 }
 
 #[tokio::main]
@@ -115,7 +137,14 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let run = Run { script, dir, users };
+    let proxy = match proxy::Proxy::start(&proxy_links()).await {
+        Ok(proxy) => proxy,
+        Err(error) => {
+            eprintln!("natter-chaos: cannot start the fault proxy: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let run = Run { script, dir, users, proxy };
     let scenarios: Vec<(String, Vec<Fault>)> = match cli.profile {
         Profile::Quick => nemesis::quick().into_iter().map(|f| (f.name.clone(), vec![f])).collect(),
         Profile::One { name } => {
@@ -198,8 +227,15 @@ impl Run {
         fs::create_dir_all(&out).map_err(|e| e.to_string())?;
         // Every scenario starts from a healthy cluster, so one scenario's
         // damage is not blamed on the next.
+        let proxied = faults.iter().any(|fault| fault.proxied);
+        self.proxy
+            .set("all", |knobs| *knobs = proxy::Knobs { resets: knobs.resets, ..Default::default() })?;
         for node in 0..NODES.len() {
-            self.verb(&["restart".to_owned(), nemesis::node_name(node)]).await?;
+            let mut restart = vec!["restart".to_owned(), nemesis::node_name(node)];
+            if proxied {
+                restart.push("proxied".to_owned());
+            }
+            self.verb(&restart).await?;
         }
         let panics_before = self.panics();
         let channels = self.create_channels(name).await?;
@@ -321,6 +357,9 @@ impl Run {
     }
 
     async fn verb(&self, verb: &[String]) -> Result<(), String> {
+        if verb.first().is_some_and(|word| word == "proxy") {
+            return self.proxy.apply(&verb[1..]);
+        }
         let script = self.script.clone();
         let verb = verb.to_vec();
         tokio::task::spawn_blocking(move || nemesis::apply(&script, &verb))

@@ -154,6 +154,18 @@ fn percentile(values: &mut [u64], p: f64) -> u64 {
     values[rank.clamp(1, values.len()) - 1]
 }
 
+/// A line the server wrote itself (a join or leave notice): its
+/// `client_id` is `sys-` and 32 random hex digits (`system_client_id` in
+/// `src/hub.rs`), which no workload key resembles (they begin with the
+/// scenario's name and a slash). Such lines take seqs like any message, so
+/// they still count for gaps, agreement and delivery; they are only not
+/// "unexpected".
+fn is_system_line(row: &Row) -> bool {
+    row.client_id
+        .strip_prefix("sys-")
+        .is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// Judges a history.
 pub fn check(history: &[Event], bounds: Bounds) -> Summary {
     let mut summary = Summary::default();
@@ -327,7 +339,7 @@ fn check_final_state(history: &[Event], summary: &mut Summary) {
             }
             for row in rows.iter() {
                 *counts.entry(&row.client_id).or_default() += 1;
-                if !sent.contains(row.client_id.as_str()) {
+                if !sent.contains(row.client_id.as_str()) && !is_system_line(row) {
                     summary.unexpected.push(format!(
                         "n{} channel {channel} seq {}: {}",
                         node + 1,
@@ -537,6 +549,25 @@ mod tests {
         assert_eq!(summary.lost.count, 1, "{:?}", summary.lost);
         assert!(summary.lost.sample[0].contains("c1-1"), "{:?}", summary.lost);
         assert_eq!(summary.divergent.count, 1);
+    }
+
+    #[test]
+    fn the_servers_own_join_lines_are_not_unexpected() {
+        let mut history = healthy();
+        history.retain(|e| !matches!(e.op, Op::Final { .. }));
+        let join = format!("sys-{}", "0123456789abcdef".repeat(2));
+        history.extend(finals(&[row(1, "c0-1"), row(2, "c1-1"), row(3, &join), row(4, "sys-forged")]));
+        let summary = check(&history, BOUNDS);
+        assert_eq!(
+            summary.unexpected.count, 3,
+            "only the forged one, once per node: {:?}",
+            summary.unexpected
+        );
+        assert!(
+            summary.unexpected.sample.iter().all(|s| s.contains("sys-forged")),
+            "{:?}",
+            summary.unexpected
+        );
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub struct Fault {
     /// are restarted so before the scenario); its `proxy …` verbs are
     /// applied in-process, not by `scripts/chaos`.
     pub proxied: bool,
+    /// Measure how long each node takes to show every connected user
+    /// online again once the fault began (it wiped the presence records).
+    pub presence_probe: bool,
 }
 
 fn verbs(list: &[&[&str]]) -> Vec<Vec<String>> {
@@ -54,6 +57,7 @@ fn fault(name: &str, about: &'static str, seconds: u64, start: &[&[&str]], stop:
         store_cut_nodes: Vec::new(),
         quiet: false,
         proxied: false,
+        presence_probe: false,
     }
 }
 
@@ -183,6 +187,21 @@ pub fn proxy_stall(node: usize, peer: &str, seconds: u64, name: &str, about: &'s
     fault
 }
 
+/// Every node's presence record deleted from Redis at once, as a Redis
+/// clock jump would expire them (libfaketime cannot run under Redis here).
+/// Nothing to heal: the nodes must rewrite their records themselves.
+pub fn presence_wipe(seconds: u64, name: &str) -> Fault {
+    let mut fault = fault(
+        name,
+        "H8/H4: every presence record deleted from Redis (a Redis clock jump)",
+        seconds,
+        &[&["presence-wipe"]],
+        &[],
+    );
+    fault.presence_probe = true;
+    fault
+}
+
 /// Three wall clocks: one 10 minutes slow, one 10 minutes fast, one an
 /// hour ahead; all set right again at the end (H8).
 pub fn clock_skew(seconds: u64, name: &str) -> Fault {
@@ -251,6 +270,7 @@ pub fn extra() -> Vec<Fault> {
             "proxy-postgres-stall",
             "n1-PostgreSQL stalled: sockets open, nothing forwarded",
         ),
+        presence_wipe(15, "s13-presence-wipe"),
     ]
 }
 

@@ -8,7 +8,7 @@
 //!   natter-chaos one NAME               one scenario by name (the quick ones,
 //!                                       node-crash, postgres-crash, postgres-reset,
 //!                                       loss-5-percent-long, bandwidth-256kbit,
-//!                                       proxy-delay-100ms, proxy-redis-stall,
+//!                                       proxy-delay-100ms, proxy-delay-20ms, proxy-redis-stall,
 //!                                       proxy-postgres-stall, s13-presence-wipe;
 //!                                       several names run one after another)
 //!   natter-chaos long --seed S --ticks N   seeded random faults, replayable
@@ -92,7 +92,7 @@ enum Profile {
     Quick,
     /// One scenario by name: the quick profile's, or `node-crash`,
     /// `postgres-crash`, `postgres-reset`, `loss-5-percent-long`, `bandwidth-256kbit`,
-    /// `proxy-delay-100ms`, `proxy-redis-stall`, `proxy-postgres-stall`,
+    /// `proxy-delay-100ms`, `proxy-delay-20ms`, `proxy-redis-stall`, `proxy-postgres-stall`,
     /// `s13-presence-wipe`; several run one after another.
     One {
         #[arg(required = true)]

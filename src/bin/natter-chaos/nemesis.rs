@@ -262,6 +262,7 @@ pub fn extra() -> Vec<Fault> {
         loss(5, 60, "loss-5-percent-long"),
         bandwidth(1, "256kbit", 20, "bandwidth-256kbit"),
         proxy_delay(100, 50, 30, "proxy-delay-100ms"),
+        proxy_delay(20, 10, 30, "proxy-delay-20ms"),
         proxy_stall(0, "redis", 20, "proxy-redis-stall", "n1-Redis stalled: sockets open, nothing forwarded"),
         proxy_stall(
             0,

@@ -24,6 +24,9 @@
 //! - presence converges: once healed and drained, every node shows every
 //!   connected user online (`presence`; a user who just left may still show
 //!   online within the grace period, so only the false offline is judged);
+//!   After the presence records are wiped from Redis (a Redis clock jump
+//!   expiring them), every node shows everyone online again within
+//!   `presence_back_ms`;
 //! - no node crashed or panicked (`crashed`), memory below a bound (`memory`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -42,6 +45,9 @@ pub struct Bounds {
     pub staleness_ms: u64,
     /// Most resident memory a node may hold.
     pub max_rss_kib: u64,
+    /// Longest a node may show connected users offline after their
+    /// presence records vanished from Redis.
+    pub presence_back_ms: u64,
 }
 
 /// How many examples of each finding the summary quotes.
@@ -100,6 +106,11 @@ pub struct Summary {
     pub answer_p99_ms: u64,
     pub answer_max_ms: u64,
     pub max_rss_kib: u64,
+    /// The slowest node to show everyone online after a presence wipe.
+    pub presence_back_max_ms: u64,
+    /// Presence probe answers after a wipe that missed someone, over all
+    /// nodes: 0 would mean no node ever showed the wipe.
+    pub presence_short_answers: u32,
     /// Rows whose `ts` is earlier than the previous seq's: expected with
     /// skewed node clocks, and harmless because order is by seq. Not a
     /// violation; reported so the skew is seen to have taken effect.
@@ -173,6 +184,19 @@ pub fn check(history: &[Event], bounds: Bounds) -> Summary {
                         .push(format!("n{} shows {missing:?} offline though connected", node + 1));
                 }
             }
+            Op::PresenceBack { node, ms, short } => match ms {
+                Some(ms) if *ms <= bounds.presence_back_ms => {
+                    summary.presence_back_max_ms = summary.presence_back_max_ms.max(*ms);
+                    summary.presence_short_answers += short;
+                }
+                Some(ms) => {
+                    summary.presence_back_max_ms = summary.presence_back_max_ms.max(*ms);
+                    summary
+                        .presence
+                        .push(format!("n{} showed everyone online again only after {ms} ms", node + 1));
+                }
+                None => summary.presence.push(format!("n{} never showed everyone online again", node + 1)),
+            },
             Op::NodeMemory { node, rss_kib } => {
                 summary.max_rss_kib = summary.max_rss_kib.max(*rss_kib);
                 if *rss_kib > bounds.max_rss_kib {
@@ -475,7 +499,8 @@ fn check_health(history: &[Event], bounds: Bounds, faults: &[Window], summary: &
 mod tests {
     use super::*;
 
-    const BOUNDS: Bounds = Bounds { answer_ms: 10_000, staleness_ms: 5_000, max_rss_kib: 1 << 20 };
+    const BOUNDS: Bounds =
+        Bounds { answer_ms: 10_000, staleness_ms: 5_000, max_rss_kib: 1 << 20, presence_back_ms: 6_000 };
 
     fn at(t: u64, op: Op) -> Event {
         Event { t, op }
@@ -597,6 +622,19 @@ mod tests {
         assert!(!summary.valid);
         assert_eq!(summary.missed.count, 1, "{:?}", summary.missed);
         assert_eq!(summary.redelivered.count, 1, "{:?}", summary.redelivered);
+    }
+
+    #[test]
+    fn users_back_online_too_late_after_a_presence_wipe_are_a_presence_violation() {
+        let mut history = healthy();
+        history.push(at(200, Op::PresenceBack { node: 0, ms: Some(1_200), short: 4 }));
+        assert!(check(&history, BOUNDS).valid, "within the bound");
+        history.push(at(300, Op::PresenceBack { node: 1, ms: Some(6_500), short: 20 }));
+        history.push(at(400, Op::PresenceBack { node: 2, ms: None, short: 80 }));
+        let summary = check(&history, BOUNDS);
+        assert!(!summary.valid);
+        assert_eq!(summary.presence.count, 2, "{:?}", summary.presence);
+        assert_eq!(summary.presence_back_max_ms, 6_500);
     }
 
     #[test]

@@ -75,6 +75,11 @@ pub enum Op {
     Online { node: usize, online: Vec<String>, connected: Vec<String> },
     /// A node's resident memory at the end of the run.
     NodeMemory { node: usize, rss_kib: u64 },
+    /// After the presence records were wiped from Redis: how long until
+    /// `node` showed every connected workload user online again (`None`:
+    /// not within the probe's limit); `short` is how many of its answers
+    /// before that missed someone (0: the wipe was never seen there).
+    PresenceBack { node: usize, ms: Option<u64>, short: u32 },
 }
 
 /// A shared, append-only history.

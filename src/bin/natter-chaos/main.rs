@@ -7,7 +7,10 @@
 //!   natter-chaos quick                  the quick profile, one fault each
 //!   natter-chaos one NAME               one scenario by name (the quick ones,
 //!                                       node-crash, postgres-crash, postgres-reset,
-//!                                       loss-5-percent-long)
+//!                                       loss-5-percent-long, bandwidth-256kbit,
+//!                                       proxy-delay-100ms, proxy-delay-20ms, proxy-redis-stall,
+//!                                       proxy-postgres-stall, s13-presence-wipe;
+//!                                       several names run one after another)
 //!   natter-chaos long --seed S --ticks N   seeded random faults, replayable
 //!
 //! Each scenario prints one JSON summary line; the history and node logs
@@ -17,6 +20,7 @@ mod checker;
 mod client;
 mod history;
 mod nemesis;
+mod proxy;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -50,6 +54,15 @@ const ANSWER_MS: u64 = 10_000;
 /// loaded machine and is still well below the 11.5 s that TCP's
 /// retransmission backoff alone took before the bus had a liveness check.
 const STALENESS_MS: u64 = 5_000;
+/// After the presence records vanish from Redis, every node must show every
+/// connected user online again within this: each node rewrites its record
+/// every third of the 15 s TTL (5 s) and reads the others' when notified,
+/// plus 1 s (FAULTS.md, I5).
+const PRESENCE_BACK_MS: u64 = 6_000;
+/// How long the presence probe watches each node after a wipe: a node
+/// reads the records at least every 5 s, so by then it has seen the wipe
+/// and (within the bound) recovered.
+const PRESENCE_PROBE_LIMIT: Duration = Duration::from_secs(15);
 /// A node's resident memory must stay below this (queues are bounded).
 const MAX_RSS_KIB: u64 = 1 << 20;
 
@@ -78,8 +91,13 @@ enum Profile {
     /// The quick profile: each scenario once.
     Quick,
     /// One scenario by name: the quick profile's, or `node-crash`,
-    /// `postgres-crash`, `postgres-reset`, `loss-5-percent-long`.
-    One { name: String },
+    /// `postgres-crash`, `postgres-reset`, `loss-5-percent-long`, `bandwidth-256kbit`,
+    /// `proxy-delay-100ms`, `proxy-delay-20ms`, `proxy-redis-stall`, `proxy-postgres-stall`,
+    /// `s13-presence-wipe`; several run one after another.
+    One {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
     /// Seeded random faults, one workload throughout.
     Long {
         /// Replays a schedule; a random one is drawn (and printed) if absent.
@@ -101,6 +119,24 @@ struct Run {
     script: PathBuf,
     dir: PathBuf,
     users: Vec<(String, String)>,
+    /// Listens throughout; nodes use it only in scenarios that are `proxied`.
+    proxy: proxy::Proxy,
+}
+
+/// The fault proxy's links: node nK reaches PostgreSQL at 10.77.0.1:1543K
+/// and Redis at 10.77.0.1:1637K (the ports `scripts/chaos restart NODE
+/// proxied` gives it).
+fn proxy_links() -> Vec<(String, SocketAddr, SocketAddr)> {
+    let here = |port| SocketAddr::new(IpAddr::V4(PROBE_SOURCE), port);
+    let postgres = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 77, 0, 10)), 5432);
+    let redis = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 77, 0, 11)), 6379);
+    let mut links = Vec::new();
+    for node in 0..NODES.len() {
+        let k = u16::try_from(node + 1).expect("three nodes");
+        links.push((nemesis::link_name(node, "pg"), here(15430 + k), postgres));
+        links.push((nemesis::link_name(node, "redis"), here(16370 + k), redis));
+    }
+    links
 }
 
 #[tokio::main]
@@ -115,19 +151,30 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let run = Run { script, dir, users };
+    let proxy = match proxy::Proxy::start(&proxy_links()).await {
+        Ok(proxy) => proxy,
+        Err(error) => {
+            eprintln!("natter-chaos: cannot start the fault proxy: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let run = Run { script, dir, users, proxy };
     let scenarios: Vec<(String, Vec<Fault>)> = match cli.profile {
         Profile::Quick => nemesis::quick().into_iter().map(|f| (f.name.clone(), vec![f])).collect(),
-        Profile::One { name } => {
-            match nemesis::quick().into_iter().chain(nemesis::extra()).find(|f| f.name == name) {
-                Some(fault) => vec![(name, vec![fault])],
-                None => {
-                    let names: Vec<String> =
-                        nemesis::quick().into_iter().chain(nemesis::extra()).map(|f| f.name).collect();
-                    eprintln!("natter-chaos: no scenario {name:?}; there are {}", names.join(", "));
-                    return ExitCode::FAILURE;
+        Profile::One { names } => {
+            let mut chosen = Vec::new();
+            for name in names {
+                match nemesis::quick().into_iter().chain(nemesis::extra()).find(|f| f.name == name) {
+                    Some(fault) => chosen.push((name, vec![fault])),
+                    None => {
+                        let names: Vec<String> =
+                            nemesis::quick().into_iter().chain(nemesis::extra()).map(|f| f.name).collect();
+                        eprintln!("natter-chaos: no scenario {name:?}; there are {}", names.join(", "));
+                        return ExitCode::FAILURE;
+                    }
                 }
             }
+            chosen
         }
         Profile::Long { seed, ticks, seconds } => {
             let seed = seed.unwrap_or_else(|| {
@@ -198,8 +245,15 @@ impl Run {
         fs::create_dir_all(&out).map_err(|e| e.to_string())?;
         // Every scenario starts from a healthy cluster, so one scenario's
         // damage is not blamed on the next.
+        let proxied = faults.iter().any(|fault| fault.proxied);
+        self.proxy
+            .set("all", |knobs| *knobs = proxy::Knobs { resets: knobs.resets, ..Default::default() })?;
         for node in 0..NODES.len() {
-            self.verb(&["restart".to_owned(), nemesis::node_name(node)]).await?;
+            let mut restart = vec!["restart".to_owned(), nemesis::node_name(node)];
+            if proxied {
+                restart.push("proxied".to_owned());
+            }
+            self.verb(&restart).await?;
         }
         let panics_before = self.panics();
         let channels = self.create_channels(name).await?;
@@ -231,7 +285,7 @@ impl Run {
         sleep(WARM_UP).await;
         let mut outcome = Ok(());
         for fault in faults {
-            outcome = self.inflict(fault, &history, &phase_tx).await;
+            outcome = self.inflict(fault, &history, &phase_tx, &progress).await;
             if outcome.is_err() {
                 break;
             }
@@ -258,7 +312,12 @@ impl Run {
         fs::write(out.join("history.jsonl"), lines.join("\n") + "\n").map_err(|e| e.to_string())?;
         Ok(checker::check(
             &events,
-            Bounds { answer_ms: ANSWER_MS, staleness_ms: STALENESS_MS, max_rss_kib: MAX_RSS_KIB },
+            Bounds {
+                answer_ms: ANSWER_MS,
+                staleness_ms: STALENESS_MS,
+                max_rss_kib: MAX_RSS_KIB,
+                presence_back_ms: PRESENCE_BACK_MS,
+            },
         ))
     }
 
@@ -269,6 +328,7 @@ impl Run {
         fault: &Fault,
         history: &Recorder,
         phase: &watch::Sender<Phase>,
+        progress: &[Arc<Mutex<Progress>>],
     ) -> Result<(), String> {
         eprintln!("natter-chaos: {} ({}) for {:?}", fault.name, fault.about, fault.duration);
         history.record(Op::FaultStart {
@@ -283,8 +343,21 @@ impl Run {
         for verb in &fault.start {
             self.verb(verb).await?;
         }
-        let until = Instant::now() + fault.duration;
+        let began = Instant::now();
+        let until = began + fault.duration;
         let mut probes = Vec::new();
+        if fault.presence_probe {
+            let connected = self.connected(progress);
+            for node in 0..NODES.len() {
+                let history = history.clone();
+                let path = format!("/ws?token={}", self.users[0].1);
+                let connected = connected.clone();
+                probes.push(tokio::spawn(async move {
+                    let (ms, short) = presence_back(node, &path, &connected, began).await;
+                    history.record(Op::PresenceBack { node, ms, short });
+                }));
+            }
+        }
         for &node in &fault.store_cut_nodes {
             let history = history.clone();
             probes.push(tokio::spawn(async move {
@@ -321,6 +394,9 @@ impl Run {
     }
 
     async fn verb(&self, verb: &[String]) -> Result<(), String> {
+        if verb.first().is_some_and(|word| word == "proxy") {
+            return self.proxy.apply(&verb[1..]);
+        }
         let script = self.script.clone();
         let verb = verb.to_vec();
         tokio::task::spawn_blocking(move || nemesis::apply(&script, &verb))
@@ -366,12 +442,7 @@ impl Run {
     /// rewritten every third of the TTL (5 s), so every node has converged.
     /// The probe is user c0, so c0 always shows online; the other eight are judged.
     async fn record_presence(&self, history: &Recorder, progress: &[Arc<Mutex<Progress>>]) {
-        let connected: Vec<String> = progress
-            .iter()
-            .zip(&self.users)
-            .filter(|(shared, _)| shared.lock().expect("progress lock is never poisoned").connected)
-            .map(|(_, (name, _))| name.clone())
-            .collect();
+        let connected = self.connected(progress);
         for node in 0..NODES.len() {
             let path = format!("/ws?token={}", self.users[0].1);
             let welcome = async {
@@ -390,6 +461,16 @@ impl Run {
                 Err(error) => eprintln!("natter-chaos: presence on n{}: {error}", node + 1),
             }
         }
+    }
+
+    /// The workload users connected now.
+    fn connected(&self, progress: &[Arc<Mutex<Progress>>]) -> Vec<String> {
+        progress
+            .iter()
+            .zip(&self.users)
+            .filter(|(shared, _)| shared.lock().expect("progress lock is never poisoned").connected)
+            .map(|(_, (name, _))| name.clone())
+            .collect()
     }
 
     /// Reads every channel back from every node (a few tries each).
@@ -467,6 +548,40 @@ impl Run {
         let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
         line.split_whitespace().nth(1)?.parse().ok()
     }
+}
+
+/// Watches `node`'s view after the presence records were wiped: asks for
+/// its welcome every 250 ms for `PRESENCE_PROBE_LIMIT` and returns the
+/// milliseconds from `since` to the answer from which on every user in
+/// `connected` showed online for good (`None`: the last answer still missed
+/// someone), and how many answers missed someone. A node may notice the
+/// wipe only when it next reads the records, so the first complete answer
+/// alone would prove nothing; the watch runs its full length. The welcome
+/// is the node's whole view, so one answer shows whether anyone is missing.
+async fn presence_back(node: usize, path: &str, connected: &[String], since: Instant) -> (Option<u64>, u32) {
+    let mut short = 0;
+    let mut back = None;
+    while since.elapsed() < PRESENCE_PROBE_LIMIT {
+        let welcome = async {
+            let mut socket = client::open(IpAddr::V4(PROBE_SOURCE), node_address(node), path).await?;
+            socket.send(Frame::text(r#"{"type":"hello"}"#)).await.map_err(|e| e.to_string())?;
+            client::await_frame(&mut socket, "welcome", |f| f["type"] == "welcome").await
+        };
+        if let Ok(welcome) = welcome.await {
+            let online: Vec<&str> = welcome["online"]
+                .as_array()
+                .map(|names| names.iter().filter_map(|n| n.as_str()).collect())
+                .unwrap_or_default();
+            if connected.iter().all(|user| online.contains(&user.as_str())) {
+                back = back.or(Some(u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)));
+            } else {
+                short += 1;
+                back = None;
+            }
+        }
+        sleep(Duration::from_millis(250)).await;
+    }
+    (back, short)
 }
 
 /// Whether every client has its sends acked and holds every acked seq.

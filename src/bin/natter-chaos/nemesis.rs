@@ -22,6 +22,13 @@ pub struct Fault {
     /// Clients send nothing new while it lasts (they still retry): a quiet
     /// bus, as at night, when no traffic reveals a dead connection.
     pub quiet: bool,
+    /// The nodes reach PostgreSQL and Redis through the fault proxy (they
+    /// are restarted so before the scenario); its `proxy …` verbs are
+    /// applied in-process, not by `scripts/chaos`.
+    pub proxied: bool,
+    /// Measure how long each node takes to show every connected user
+    /// online again once the fault began (it wiped the presence records).
+    pub presence_probe: bool,
 }
 
 fn verbs(list: &[&[&str]]) -> Vec<Vec<String>> {
@@ -49,6 +56,8 @@ fn fault(name: &str, about: &'static str, seconds: u64, start: &[&[&str]], stop:
         silent_nodes: Vec::new(),
         store_cut_nodes: Vec::new(),
         quiet: false,
+        proxied: false,
+        presence_probe: false,
     }
 }
 
@@ -138,6 +147,61 @@ pub fn loss(percent: u32, seconds: u64, name: &str) -> Fault {
     )
 }
 
+/// Everything a node sends (to its clients, PostgreSQL and Redis) limited
+/// to `rate` (tc's units, `256kbit`) by a token bucket: a thin uplink.
+pub fn bandwidth(node: usize, rate: &str, seconds: u64, name: &str) -> Fault {
+    let n = node_name(node);
+    fault(name, "a node's uplink limited (tc tbf)", seconds, &[&["bandwidth", &n, rate]], &[&["heal", &n]])
+}
+
+/// The fault proxy's name for a node's link to `peer` (`pg` or `redis`).
+pub fn link_name(node: usize, peer: &str) -> String {
+    format!("{}-{peer}", node_name(node))
+}
+
+/// Every node's links to PostgreSQL and Redis delayed by `ms` plus or minus
+/// `jitter_ms` each way, through the fault proxy (this kernel has no netem).
+pub fn proxy_delay(ms: u64, jitter_ms: u64, seconds: u64, name: &str) -> Fault {
+    let (ms, jitter) = (ms.to_string(), jitter_ms.to_string());
+    let mut fault = fault(
+        name,
+        "node-PostgreSQL and node-Redis delayed (fault proxy)",
+        seconds,
+        &[&["proxy", "all", "latency", &ms, &jitter]],
+        &[&["proxy", "all", "heal"]],
+    );
+    fault.proxied = true;
+    fault
+}
+
+/// A node's link to `peer` stalled: the proxy stops forwarding but keeps
+/// both sockets open, so TCP acknowledges everything and only the node's
+/// own deadlines can notice.
+pub fn proxy_stall(node: usize, peer: &str, seconds: u64, name: &str, about: &'static str) -> Fault {
+    let link = link_name(node, peer);
+    let mut fault = fault(name, about, seconds, &[&["proxy", &link, "stall"]], &[&["proxy", &link, "heal"]]);
+    fault.proxied = true;
+    if peer == "pg" {
+        fault.store_cut_nodes = vec![node];
+    }
+    fault
+}
+
+/// Every node's presence record deleted from Redis at once, as a Redis
+/// clock jump would expire them (libfaketime cannot run under Redis here).
+/// Nothing to heal: the nodes must rewrite their records themselves.
+pub fn presence_wipe(seconds: u64, name: &str) -> Fault {
+    let mut fault = fault(
+        name,
+        "H8/H4: every presence record deleted from Redis (a Redis clock jump)",
+        seconds,
+        &[&["presence-wipe"]],
+        &[],
+    );
+    fault.presence_probe = true;
+    fault
+}
+
 /// Three wall clocks: one 10 minutes slow, one 10 minutes fast, one an
 /// hour ahead; all set right again at the end (H8).
 pub fn clock_skew(seconds: u64, name: &str) -> Fault {
@@ -196,6 +260,18 @@ pub fn extra() -> Vec<Fault> {
         postgres_crash(10, "postgres-crash"),
         postgres_reset(0, 10, "postgres-reset"),
         loss(5, 60, "loss-5-percent-long"),
+        bandwidth(1, "256kbit", 20, "bandwidth-256kbit"),
+        proxy_delay(100, 50, 30, "proxy-delay-100ms"),
+        proxy_delay(20, 10, 30, "proxy-delay-20ms"),
+        proxy_stall(0, "redis", 20, "proxy-redis-stall", "n1-Redis stalled: sockets open, nothing forwarded"),
+        proxy_stall(
+            0,
+            "pg",
+            20,
+            "proxy-postgres-stall",
+            "n1-PostgreSQL stalled: sockets open, nothing forwarded",
+        ),
+        presence_wipe(15, "s13-presence-wipe"),
     ]
 }
 
@@ -275,6 +351,16 @@ mod tests {
         };
         assert_eq!(names(42), names(42));
         assert_ne!(names(42), names(43));
+    }
+
+    #[test]
+    fn proxy_faults_restart_the_nodes_proxied_and_heal_their_links() {
+        for fault in extra().into_iter().filter(|f| f.start.iter().any(|verb| verb[0] == "proxy")) {
+            assert!(fault.proxied, "{}", fault.name);
+            assert!(
+                fault.stop.iter().any(|verb| verb[0] == "proxy" && verb.last().is_some_and(|w| w == "heal"))
+            );
+        }
     }
 
     #[test]

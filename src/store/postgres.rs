@@ -70,6 +70,13 @@ const KEEPALIVE_IDLE: Duration = Duration::from_secs(2);
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
 const KEEPALIVE_RETRIES: u32 = 2;
 
+/// Longest one batch may take, from `BEGIN` to the answer to `COMMIT`, on
+/// natter's side. A link that stalls without failing (its data acknowledged,
+/// no answer coming) is caught by neither the TCP timeouts nor the server's
+/// own bounds, which never see the statements; with this, and a connect
+/// timeout after it, `unavailable` comes within the 10 s promised.
+const BATCH_DEADLINE: Duration = Duration::from_secs(6);
+
 /// Server-side bounds, set per session. A node cut off in the middle of a
 /// batch leaves its transaction holding channel rows locked; PostgreSQL
 /// ends such an idle transaction after this, so other nodes' writers wait
@@ -184,9 +191,12 @@ impl PostgresStore {
 
 /// Opens a connection and drives it on its own task.
 async fn connect(config: &tokio_postgres::Config) -> StoreResult<Client> {
-    let (client, connection) = config
-        .connect(NoTls)
+    // `connect_timeout` bounds the TCP connection only; a server (or link)
+    // that accepts and then says nothing would hold the startup exchange
+    // for ever, so the whole of it gets the same deadline.
+    let (client, connection) = tokio::time::timeout(CONNECT_TIMEOUT, config.connect(NoTls))
         .await
+        .map_err(|_| StoreError::Backend("PostgreSQL did not answer the connection in time".into()))?
         .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
     tokio::spawn(async move {
         if let Err(error) = connection.await {
@@ -417,7 +427,25 @@ impl Writer {
             let started = Instant::now();
             let size = batch.len();
             match self.connection().await {
-                Ok(connection) => run_batch(&connection, &mut batch).await,
+                Ok(connection) => {
+                    let ran = tokio::time::timeout(BATCH_DEADLINE, run_batch(&connection, &mut batch)).await;
+                    if ran.is_err() {
+                        // The link stalled with the batch in flight (the
+                        // kernel sees its data acknowledged, so the TCP
+                        // timeouts never fire). Jobs that ran lose their
+                        // answers with the dropped batch, and their callers
+                        // hear `unavailable`: the commit may or may not
+                        // have happened, and a retry with the same
+                        // `client_id` stores it at most once. The connection
+                        // is given up; the next batch opens another.
+                        tracing::error!(jobs = size, "a batch outlived its deadline; giving up its connection");
+                        let error = StoreError::Backend("the database did not answer in time".into());
+                        for job in batch.drain(..) {
+                            job.fail(error.clone());
+                        }
+                        self.connection = None;
+                    }
+                }
                 Err(error) => {
                     tracing::error!(%error, jobs = size, "no database connection; failing the batch");
                     for job in batch.drain(..) {

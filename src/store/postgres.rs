@@ -438,7 +438,10 @@ impl Writer {
                         // have happened, and a retry with the same
                         // `client_id` stores it at most once. The connection
                         // is given up; the next batch opens another.
-                        tracing::error!(jobs = size, "a batch outlived its deadline; giving up its connection");
+                        tracing::error!(
+                            jobs = size,
+                            "a batch outlived its deadline; giving up its connection"
+                        );
                         let error = StoreError::Backend("the database did not answer in time".into());
                         for job in batch.drain(..) {
                             job.fail(error.clone());

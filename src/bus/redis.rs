@@ -58,37 +58,46 @@ pub const DEFAULT_PRESENCE_TTL: Duration = Duration::from_secs(15);
 /// its own bucket alone: a slow Redis must not slow every send.
 const SHARED_TAKE_TIMEOUT: Duration = Duration::from_millis(250);
 
-/// A generic cell rate algorithm (GCRA) token bucket, atomic in Redis: the
-/// key holds the "theoretical arrival time" in Redis's own clock, so node
-/// clocks do not matter. ARGV: emission interval and burst tolerance (the
-/// interval times the burst) in microseconds. Returns 0 when allowed, else microseconds until a token.
-const TAKE_SCRIPT: &str = r#"
+/// The start both GCRA scripts share: Redis's clock, the arguments, and the
+/// bucket's "theoretical arrival time" (never in the past); `$rest` decides.
+macro_rules! gcra_script {
+    ($rest:literal) => {
+        concat!(
+            r#"
 local now = redis.call('TIME')
 local now_us = tonumber(now[1]) * 1000000 + tonumber(now[2])
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now_us)
-if tat < now_us then tat = now_us end
+if tat < now_us then tat = now_us end"#,
+            $rest
+        )
+    };
+}
+
+/// A generic cell rate algorithm (GCRA) token bucket, atomic in Redis: the
+/// key holds the "theoretical arrival time" in Redis's own clock, so node
+/// clocks do not matter. ARGV: emission interval and burst tolerance (the
+/// interval times the burst) in microseconds. Returns 0 when allowed, else microseconds until a token.
+const TAKE_SCRIPT: &str = gcra_script!(
+    r#"
 local next_tat = tat + interval
 local wait = next_tat - now_us - tolerance
 if wait > 0 then return wait end
 redis.call('SET', KEYS[1], next_tat, 'PX', math.ceil((next_tat - now_us) / 1000) + 1000)
 return 0
-"#;
+"#
+);
 
 /// [`TAKE_SCRIPT`] without the taking: 0 when a token is there now, else
 /// microseconds until one is.
-const PEEK_SCRIPT: &str = r#"
-local now = redis.call('TIME')
-local now_us = tonumber(now[1]) * 1000000 + tonumber(now[2])
-local interval = tonumber(ARGV[1])
-local tolerance = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now_us)
-if tat < now_us then tat = now_us end
+const PEEK_SCRIPT: &str = gcra_script!(
+    r#"
 local wait = tat + interval - now_us - tolerance
 if wait > 0 then return wait end
 return 0
-"#;
+"#
+);
 
 /// Longest wait between attempts to resubscribe.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);

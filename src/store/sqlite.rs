@@ -122,22 +122,30 @@ impl SqliteStore {
     {
         let (reply, answer) = oneshot::channel();
         let job: Box<dyn Job> = Box::new(Operation { op, reply });
-        let queued = {
-            let jobs = self.jobs.lock().expect("store sender lock is never poisoned");
-            match jobs.as_ref() {
-                Some(sender) => match sender.try_send(job) {
-                    Ok(()) => Ok(()),
-                    Err(mpsc::TrySendError::Full(_)) => Err(StoreError::Busy),
-                    Err(mpsc::TrySendError::Disconnected(_)) => Err(StoreError::Closed),
-                },
-                None => Err(StoreError::Closed),
-            }
-        };
-        Box::pin(async move {
-            queued?;
-            answer.await.unwrap_or(Err(StoreError::Closed))
-        })
+        queue_job(&self.jobs, job, answer)
     }
+}
+
+/// Puts `job` on a bounded queue (the writer's or the readers'), refusing
+/// it at once when the queue is full (`Busy`) or closed, and returns the
+/// future of its answer.
+fn queue_job<J, T: Send + 'static>(
+    jobs: &std::sync::Mutex<Option<mpsc::SyncSender<J>>>,
+    job: J,
+    answer: oneshot::Receiver<StoreResult<T>>,
+) -> Queued<T> {
+    let queued = match jobs.lock().expect("job queue lock is never poisoned").as_ref() {
+        Some(sender) => match sender.try_send(job) {
+            Ok(()) => Ok(()),
+            Err(mpsc::TrySendError::Full(_)) => Err(StoreError::Busy),
+            Err(mpsc::TrySendError::Disconnected(_)) => Err(StoreError::Closed),
+        },
+        None => Err(StoreError::Closed),
+    };
+    Box::pin(async move {
+        queued?;
+        answer.await.unwrap_or(Err(StoreError::Closed))
+    })
 }
 
 fn backend(error: rusqlite::Error) -> StoreError {

@@ -66,18 +66,7 @@ impl Readers {
             // The caller may have gone away; the read is simply dropped.
             let _ = reply.send(op(connection));
         });
-        let queued = match self.jobs.lock().expect("reader queue lock is never poisoned").as_ref() {
-            Some(sender) => match sender.try_send(job) {
-                Ok(()) => Ok(()),
-                Err(mpsc::TrySendError::Full(_)) => Err(StoreError::Busy),
-                Err(mpsc::TrySendError::Disconnected(_)) => Err(StoreError::Closed),
-            },
-            None => Err(StoreError::Closed),
-        };
-        Box::pin(async move {
-            queued?;
-            answer.await.unwrap_or(Err(StoreError::Closed))
-        })
+        super::queue_job(&self.jobs, job, answer)
     }
 
     /// Stops taking reads; the queued ones still finish. Returns the

@@ -12,7 +12,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
-use crate::bus::{Bus, SharedTake};
+use crate::bus::{Cluster, SharedTake};
 use crate::limits::Limits;
 use crate::model::{User, UserName, check_password, now_millis};
 use crate::store::{Store, StoreError};
@@ -73,8 +73,8 @@ pub struct Accounts {
     throttle: Mutex<Throttle>,
     /// See [`Accounts::guest_names`].
     guest_names: tokio::sync::Mutex<()>,
-    /// Shares the per-address buckets with the other nodes of a cluster.
-    bus: Arc<dyn Bus>,
+    /// Shares the per-address buckets and lockouts with the other nodes.
+    cluster: Arc<dyn Cluster>,
     creations_per_minute: f64,
     failed_logins_per_minute: f64,
     /// Password hashing costs 19 MiB and tens of milliseconds each; it runs
@@ -86,7 +86,7 @@ pub struct Accounts {
 impl Accounts {
     pub async fn new(
         store: Arc<dyn Store>,
-        bus: Arc<dyn Bus>,
+        cluster: Arc<dyn Cluster>,
         limits: &Limits,
         allow_guests: bool,
     ) -> Result<Self, AuthError> {
@@ -105,7 +105,7 @@ impl Accounts {
             failed_logins_per_minute: limits.failed_logins_per_minute,
             hasher,
             guest_names: tokio::sync::Mutex::new(()),
-            bus,
+            cluster,
             creations_per_minute: limits.account_creations_per_minute,
         })
     }
@@ -167,7 +167,7 @@ impl Accounts {
         match found {
             Some(credentials) if verified && stored_hash.is_some() => {
                 self.throttle().succeeded(&key, client);
-                self.bus.clear_shared(&lockout_key(&throttle::pair_key(&key, client))).await;
+                self.cluster.clear_shared(&lockout_key(&throttle::pair_key(&key, client))).await;
                 self.open_session(credentials.user).await
             }
             _ => {
@@ -261,9 +261,9 @@ impl Accounts {
     /// address has failed for the name).
     async fn is_locked_shared(&self, key: &str, client: IpAddr) -> bool {
         let pair = throttle::pair_key(key, client);
-        self.bus.is_locked_shared(&lockout_key(&pair)).await
-            || (self.bus.is_locked_shared(&failed_marker_key(&pair)).await
-                && self.bus.is_locked_shared(&lockout_key(key)).await)
+        self.cluster.is_locked_shared(&lockout_key(&pair)).await
+            || (self.cluster.is_locked_shared(&failed_marker_key(&pair)).await
+                && self.cluster.is_locked_shared(&lockout_key(key)).await)
     }
 
     /// Counts a failed login in the cluster (this node counted it already,
@@ -271,18 +271,18 @@ impl Accounts {
     /// limited as through one.
     async fn login_failed_in_cluster(&self, key: &str, client: IpAddr) {
         let pair = throttle::pair_key(key, client);
-        self.bus.lock_shared(&failed_marker_key(&pair), throttle::FAILURES_REMEMBERED).await;
+        self.cluster.lock_shared(&failed_marker_key(&pair), throttle::FAILURES_REMEMBERED).await;
         for counted in [pair.as_str(), key] {
             let shared_key = lockout_key(counted);
-            if let Some(count) = self.bus.count_shared(&shared_key, throttle::FAILURES_REMEMBERED).await {
+            if let Some(count) = self.cluster.count_shared(&shared_key, throttle::FAILURES_REMEMBERED).await {
                 let lockout = self.throttle().lockout_for(count);
                 if let Some(lockout) = lockout {
-                    self.bus.lock_shared(&shared_key, lockout).await;
+                    self.cluster.lock_shared(&shared_key, lockout).await;
                 }
             }
         }
         let (bucket, rate, burst) = self.failed_logins_bucket(client);
-        self.bus.take_shared(&bucket, rate, burst).await;
+        self.cluster.take_shared(&bucket, rate, burst).await;
     }
 
     /// The cluster-wide twin of the per-address failed-login bucket.
@@ -295,14 +295,14 @@ impl Accounts {
     /// (looked at, not taken: successes never count).
     async fn shared_failures_left(&self, client: IpAddr) -> bool {
         let (bucket, rate, burst) = self.failed_logins_bucket(client);
-        self.bus.peek_shared(&bucket, rate, burst).await == SharedTake::Allowed
+        self.cluster.peek_shared(&bucket, rate, burst).await == SharedTake::Allowed
     }
 
     /// The cluster-wide twin of the per-address account-creation bucket.
     async fn shared_creation_from(&self, client: IpAddr) -> bool {
         let per_minute = self.creations_per_minute;
         let bucket = format!("creations:{client}");
-        self.bus.take_shared(&bucket, per_minute / 60.0, per_minute.max(1.0)).await == SharedTake::Allowed
+        self.cluster.take_shared(&bucket, per_minute / 60.0, per_minute.max(1.0)).await == SharedTake::Allowed
     }
 
     fn throttle(&self) -> std::sync::MutexGuard<'_, Throttle> {

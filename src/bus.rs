@@ -51,17 +51,24 @@ pub enum SharedTake {
     },
 }
 
-#[async_trait]
+/// Cross-node fan-out: publish and subscribe.
 pub trait Bus: Send + Sync + 'static {
-    /// Sends an event to every other node. Best effort: a lost message event
-    /// is recovered by the receivers' gap fill; ephemeral ones are just lost.
-    async fn publish(&self, event: BusEvent);
+    /// Sends an event to every other node. Never waits: the event is queued
+    /// for the bus's publisher. Best effort: a lost message event is
+    /// recovered by the receivers' gap fill; ephemeral ones are just lost.
+    fn publish(&self, event: BusEvent);
 
-    /// The events from other nodes. Called once, by the hub, at start.
+    /// The events from other nodes. Called once, by the hub's driver, at start.
     fn subscribe(&self) -> mpsc::Receiver<BusEvent>;
+}
 
-    /// The users shown online on this node changed to `online`. Called under
-    /// the hub's lock, so it must not block.
+/// What the nodes of a cluster coordinate besides fan-out: presence
+/// records, shared rate limits, failure counts and locks. Alone, a node has
+/// no one to share with: every default answers as if it were the cluster.
+#[async_trait]
+pub trait Cluster: Send + Sync + 'static {
+    /// The users shown online on this node changed to `online`. Must not
+    /// block: the hub's driver calls it as presence changes.
     fn local_presence(&self, online: Vec<(UserId, String)>) {
         let _ = online;
     }
@@ -75,7 +82,7 @@ pub trait Bus: Send + Sync + 'static {
         SharedTake::Allowed
     }
 
-    /// Whether [`Bus::take_shared`] would allow one now, without taking it.
+    /// Whether [`Cluster::take_shared`] would allow one now, without taking it.
     async fn peek_shared(&self, bucket: &str, per_second: f64, burst: f64) -> SharedTake {
         let _ = (bucket, per_second, burst);
         SharedTake::Allowed
@@ -113,9 +120,8 @@ pub trait Bus: Send + Sync + 'static {
 #[derive(Debug, Default)]
 pub struct LocalBus;
 
-#[async_trait]
 impl Bus for LocalBus {
-    async fn publish(&self, _event: BusEvent) {}
+    fn publish(&self, _event: BusEvent) {}
 
     fn subscribe(&self) -> mpsc::Receiver<BusEvent> {
         // The sender is dropped at once: the receiver reports "closed" and the
@@ -123,3 +129,5 @@ impl Bus for LocalBus {
         mpsc::channel(1).1
     }
 }
+
+impl Cluster for LocalBus {}

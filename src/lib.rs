@@ -10,5 +10,6 @@ pub mod metrics;
 pub mod store;
 pub mod bus;
 pub mod hub;
+pub mod app;
 pub mod auth;
 pub mod server;

@@ -13,10 +13,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::app::App;
 use crate::auth::{Accounts, AuthError};
 use crate::bus::redis::{BusError, DEFAULT_PRESENCE_TTL, RedisBus, RedisOptions};
-use crate::bus::{Bus, LocalBus};
-use crate::hub::Hub;
+use crate::bus::{Bus, Cluster, LocalBus};
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::store::{self, StoreError};
@@ -32,6 +32,7 @@ mod connections;
 mod convert;
 mod echo;
 mod http;
+mod session;
 mod socketio;
 mod web;
 mod ws;
@@ -100,7 +101,7 @@ pub enum ServeError {
 /// What every handler shares.
 #[derive(Clone)]
 struct AppState {
-    hub: Arc<Hub>,
+    app: Arc<App>,
     accounts: Arc<Accounts>,
     metrics: Arc<Metrics>,
     allowed_origins: Arc<[String]>,
@@ -154,25 +155,32 @@ pub async fn serve_with_metrics(
         );
     }
     let metrics = Arc::new(Metrics::default());
-    let bus: Arc<dyn Bus> = match &config.redis_url {
+    let (bus, cluster): (Arc<dyn Bus>, Arc<dyn Cluster>) = match &config.redis_url {
         Some(_) if config.database_url.starts_with("sqlite:") => {
             return Err(ServeError::ClusterNeedsPostgres);
         }
         Some(url) => {
             let options =
                 RedisOptions { cluster: config.cluster_name.clone(), presence_ttl: config.presence_ttl };
-            Arc::new(RedisBus::connect(url, options).await?)
+            let redis = Arc::new(RedisBus::connect(url, options).await?);
+            (Arc::clone(&redis) as Arc<dyn Bus>, redis)
         }
-        None => Arc::new(LocalBus),
+        None => (Arc::new(LocalBus), Arc::new(LocalBus)),
     };
     let store = store::open(&config.database_url, Arc::clone(&metrics)).await?;
-    let hub =
-        Hub::start(Arc::clone(&store), Arc::clone(&bus), config.limits.clone(), Arc::clone(&metrics)).await?;
+    let app = App::start(
+        Arc::clone(&store),
+        bus,
+        Arc::clone(&cluster),
+        config.limits.clone(),
+        Arc::clone(&metrics),
+    )
+    .await?;
     let accounts = Arc::new(
-        Accounts::new(Arc::clone(&store), Arc::clone(&bus), &config.limits, config.allow_guests).await?,
+        Accounts::new(Arc::clone(&store), Arc::clone(&cluster), &config.limits, config.allow_guests).await?,
     );
     let state = AppState {
-        hub,
+        app,
         accounts,
         metrics,
         allowed_origins: config.allowed_origins.into(),
@@ -248,7 +256,7 @@ pub async fn serve_with_metrics(
         tracing::warn!("sessions still open after the drain timeout");
     }
     store.close().await;
-    bus.close().await;
+    cluster.close().await;
     tracing::info!("stopped");
     Ok(())
 }

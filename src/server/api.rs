@@ -86,7 +86,7 @@ fn parse_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<
 /// A new session as a response: the token in the body for API clients, and
 /// in an HttpOnly cookie for browsers, which then never handle it in script.
 fn session_response(state: &AppState, status: StatusCode, https: bool, session: Session) -> Response {
-    let max_age_secs = state.hub.limits().session_ttl.as_secs();
+    let max_age_secs = state.app.limits().session_ttl.as_secs();
     let cookie = session_cookie(https, &session.token, max_age_secs);
     let body = SessionResponse { token: session.token, user: user_info(&session.user) };
     let mut response = (status, Json(body)).into_response();
@@ -139,7 +139,7 @@ pub(super) async fn guest(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let request: GuestRequest = parse_body(&headers, &body)?;
-    let hub = &state.hub;
+    let hub = state.app.hub();
     let session = state.accounts.guest(client, &request.username, |name| hub.is_online(name)).await?;
     Ok(session_response(&state, StatusCode::OK, https, session))
 }
@@ -151,7 +151,7 @@ pub(super) async fn logout(
 ) -> Result<Response, ApiError> {
     if let Some(token) = session_token(&headers, None, https) {
         state.accounts.logout(&token).await?;
-        state.hub.end_session(token_hash(&token));
+        state.app.hub().end_session(token_hash(&token));
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     // Both names, as a browser may still hold one set before the server

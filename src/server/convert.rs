@@ -2,12 +2,18 @@
 //! account errors to the protocol's error codes: what only the client edges
 //! speak. Values that also cross the bus convert in `protocol::convert`.
 
+use crate::app::RequestError;
 use crate::auth::AuthError;
-use crate::hub::{Event, HubError};
+use crate::hub::Event;
 use crate::model::Message;
 use crate::protocol::{ErrorCode, ServerMessage, socketio};
 
 pub(super) use crate::protocol::convert::{channel_info, message_info, user_info};
+
+/// The slot of each edge's encoding in a shared `hub::Delivery`.
+pub(super) const NATIVE_SLOT: usize = 0;
+pub(super) const SOCKETIO_SLOT: usize = 1;
+const _: () = assert!(SOCKETIO_SLOT < crate::hub::ENCODING_SLOTS);
 
 /// The native-protocol frame of a hub event. Channel announcements have none:
 /// native connections never register for them, and `ws.rs` skips them.
@@ -15,9 +21,7 @@ pub(super) fn native_frame(event: &Event) -> String {
     let message = match event {
         Event::ChannelCreated(_) => return String::new(),
         Event::Message(message) => ServerMessage::Message(message_info(message)),
-        Event::Presence { user, online, .. } => {
-            ServerMessage::Presence { user: user.clone(), online: *online }
-        }
+        Event::Presence { user, online } => ServerMessage::Presence { user: user.clone(), online: *online },
         Event::Typing { channel, user } => ServerMessage::Typing { channel: channel.0, user: user.clone() },
         Event::Joined(view) => ServerMessage::Channel { channel: channel_info(view), reference: None },
         Event::Left(channel) => ServerMessage::Left { channel: channel.0, reference: None },
@@ -27,18 +31,18 @@ pub(super) fn native_frame(event: &Event) -> String {
 }
 
 /// The code of a refused request, the same on `/ws` and Socket.IO.
-pub(super) fn error_code(error: &HubError) -> ErrorCode {
+pub(super) fn error_code(error: &RequestError) -> ErrorCode {
     match error {
-        HubError::NotFound => ErrorCode::NotFound,
-        HubError::NotMember => ErrorCode::NotMember,
-        HubError::UnknownUser => ErrorCode::UnknownUser,
-        HubError::Forbidden(_) => ErrorCode::Forbidden,
-        HubError::InvalidName(_) => ErrorCode::InvalidName,
-        HubError::ChannelExists(_) => ErrorCode::ChannelExists,
-        HubError::AlreadyMember(_) => ErrorCode::AlreadyMember,
-        HubError::RateLimited => ErrorCode::RateLimited,
-        HubError::LimitReached(_) => ErrorCode::LimitReached,
-        HubError::Unavailable => ErrorCode::Unavailable,
+        RequestError::NotFound => ErrorCode::NotFound,
+        RequestError::NotMember => ErrorCode::NotMember,
+        RequestError::UnknownUser => ErrorCode::UnknownUser,
+        RequestError::Forbidden(_) => ErrorCode::Forbidden,
+        RequestError::InvalidName(_) => ErrorCode::InvalidName,
+        RequestError::ChannelExists(_) => ErrorCode::ChannelExists,
+        RequestError::AlreadyMember(_) => ErrorCode::AlreadyMember,
+        RequestError::RateLimited => ErrorCode::RateLimited,
+        RequestError::LimitReached(_) => ErrorCode::LimitReached,
+        RequestError::Unavailable => ErrorCode::Unavailable,
     }
 }
 
@@ -61,15 +65,19 @@ pub(super) fn online_users<'a>(names: impl IntoIterator<Item = &'a String>) -> s
 }
 
 /// The JSON payload a hub event is emitted with over Socket.IO; the event's
-/// name is the session's choice. `channel_name` names a message's channel.
+/// name is the session's choice. `channel_name` names a message's channel;
+/// `online_now` gives who is online, for the tutorial's `user has left`,
+/// which carries the whole list (asked only for that event).
 /// Events Socket.IO sessions never emit encode to `null`.
-pub(super) fn socketio_payload(event: &Event, channel_name: &str) -> String {
+pub(super) fn socketio_payload(
+    event: &Event,
+    channel_name: &str,
+    online_now: impl FnOnce() -> Vec<String>,
+) -> String {
     let encoded = match event {
         Event::Message(message) => serde_json::to_string(&chat_message(message, channel_name)),
-        Event::Presence { user, online: true, .. } => serde_json::to_string(user),
-        Event::Presence { online: false, online_now, .. } => {
-            serde_json::to_string(&online_users(online_now.iter()))
-        }
+        Event::Presence { user, online: true } => serde_json::to_string(user),
+        Event::Presence { online: false, .. } => serde_json::to_string(&online_users(online_now().iter())),
         Event::ChannelCreated(channel) => serde_json::to_string(&channel.name),
         Event::Typing { .. } | Event::Joined(_) | Event::Left(_) | Event::Read { .. } => {
             Ok("null".to_owned())

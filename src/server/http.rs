@@ -82,7 +82,7 @@ pub(super) fn metrics_router(state: AppState) -> Router {
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     // A store behind a silent network would otherwise hold the probe until
     // TCP gives up; a load balancer needs its answer now.
-    match tokio::time::timeout(HEALTH_DEADLINE, state.hub.store().health()).await {
+    match tokio::time::timeout(HEALTH_DEADLINE, state.app.health()).await {
         Ok(Ok(())) => (StatusCode::OK, "ok"),
         Ok(Err(error)) => {
             tracing::warn!(%error, "health check failed");

@@ -1,0 +1,135 @@
+//! The hub's asynchronous side: what the hub asks for ([`HubRequest`]) and
+//! what other nodes say (the bus), each done here, outside the hub's lock,
+//! and answered by calling back into the hub.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::FILL_PAGE;
+use crate::bus::{BusEvent, Cluster};
+use crate::hub::{Hub, HubRequest};
+use crate::model::{ChannelId, Seq};
+use crate::store::Store;
+
+/// How long an out-of-order message waits for the ones before it before the
+/// missing range is read from the store. Local reorderings close within
+/// microseconds; a longer gap means a lost bus message.
+pub const GAP_WAIT: Duration = Duration::from_millis(250);
+
+pub(super) struct Driver {
+    pub(super) hub: Arc<Hub>,
+    pub(super) store: Arc<dyn Store>,
+    pub(super) cluster: Arc<dyn Cluster>,
+    /// How long a user stays shown online after their last connection.
+    pub(super) grace: Duration,
+}
+
+/// Starts the driver: one task for the hub's requests, one for the bus.
+/// Both end when their sources close (the hub or the bus is gone).
+pub(super) fn start(
+    driver: Driver,
+    mut requests: mpsc::UnboundedReceiver<HubRequest>,
+    mut remote: mpsc::Receiver<BusEvent>,
+) {
+    let driver = Arc::new(driver);
+    let listener = Arc::clone(&driver);
+    tokio::spawn(async move {
+        while let Some(event) = remote.recv().await {
+            listener.on_remote_event(event).await;
+        }
+    });
+    tokio::spawn(async move {
+        while let Some(request) = requests.recv().await {
+            driver.on_request(request);
+        }
+    });
+}
+
+impl Driver {
+    fn on_request(self: &Arc<Self>, request: HubRequest) {
+        match request {
+            HubRequest::FillGap(channel) => {
+                let driver = Arc::clone(self);
+                tokio::spawn(async move { driver.fill_gap(channel).await });
+            }
+            HubRequest::ExpirePresence { user, generation } => {
+                let (hub, grace) = (Arc::clone(&self.hub), self.grace);
+                tokio::spawn(async move {
+                    tokio::time::sleep(grace).await;
+                    hub.expire_presence(user, generation);
+                });
+            }
+            HubRequest::LocalPresence(online) => self.cluster.local_presence(online),
+        }
+    }
+
+    /// Reads a channel's missing messages from the store once the gap has
+    /// had [`GAP_WAIT`] to close by itself, until the hub says it is closed.
+    async fn fill_gap(&self, channel: ChannelId) {
+        tokio::time::sleep(GAP_WAIT).await;
+        while let Some(after) = self.hub.fill_from(channel) {
+            match self.store.messages_after(channel, after, FILL_PAGE).await {
+                Ok(messages) if !messages.is_empty() => {
+                    messages.into_iter().for_each(|message| self.hub.accept_message(message));
+                }
+                Ok(_) => {
+                    // The store has nothing past `after`: the pending ones
+                    // came from a store we cannot see yet. Try again later.
+                    tokio::time::sleep(GAP_WAIT).await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, channel = channel.0, "gap fill failed; retrying");
+                    tokio::time::sleep(GAP_WAIT).await;
+                }
+            }
+        }
+    }
+
+    async fn on_remote_event(&self, event: BusEvent) {
+        let hub = &self.hub;
+        match event {
+            BusEvent::Message(message) => hub.accept_message(message),
+            BusEvent::Joined { channel, user } => match self.store.channel_view(channel, user).await {
+                Ok(view) => hub.member_joined(user, view),
+                Err(error) => tracing::warn!(%error, "cannot load a joined channel"),
+            },
+            BusEvent::Left { channel, user } => hub.member_left(user, channel),
+            BusEvent::Typing { channel, user, name } => hub.typing_elsewhere(channel, user, &name),
+            BusEvent::Read { channel, user, seq } => hub.read_marker_moved(user, channel, seq),
+            BusEvent::ChannelCreated(channel) => hub.announce_channel(channel),
+            BusEvent::Resync => self.catch_up_from_store().await,
+            BusEvent::RemotePresence(remote) => hub.set_remote_presence(remote),
+        }
+    }
+
+    /// Reads every channel's messages past what this node delivered, after
+    /// the bus may have lost some. Waiting for the next message of each
+    /// channel to reveal the gap would leave a quiet channel's last messages
+    /// undelivered indefinitely.
+    async fn catch_up_from_store(&self) {
+        let heads: Vec<(ChannelId, Seq)> = self.hub.delivered_heads();
+        for (channel, mut after) in heads {
+            loop {
+                match self.store.messages_after(channel, after, FILL_PAGE).await {
+                    Ok(messages) => {
+                        let complete = messages.len() < FILL_PAGE as usize;
+                        if let Some(last) = messages.last() {
+                            after = last.seq;
+                        }
+                        messages.into_iter().for_each(|message| self.hub.accept_message(message));
+                        if complete {
+                            break;
+                        }
+                    }
+                    Err(error) => {
+                        // A later message or resync reveals the gap again.
+                        tracing::warn!(%error, channel = channel.0, "catch-up after a bus resync failed");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}

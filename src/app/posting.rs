@@ -1,0 +1,143 @@
+//! Messages, system lines, typing and read markers.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use super::{App, RequestError};
+use crate::bus::{BusEvent, SharedTake};
+use crate::model::{ChannelId, ChannelKind, ClientId, MessageBody, Seq, SystemKind, User, UserId};
+use crate::store::{Appended, NewMessage, NewSystemLine, StoreError};
+
+/// A message queued in the store, resolving after its commit.
+pub type Committing = Pin<Box<dyn Future<Output = Result<Appended, RequestError>> + Send>>;
+
+impl App {
+    /// Posts a message. The store job is queued before this returns, so one
+    /// connection's messages keep their order. What follows the commit (fan-out
+    /// and publishing) runs in its own task, so it happens even if the sender
+    /// goes away before its ack; the returned future only reports the outcome.
+    pub fn post(
+        self: &Arc<Self>,
+        sender: &User,
+        channel: ChannelId,
+        client_id: ClientId,
+        body: MessageBody,
+    ) -> Committing {
+        if !self.rates.take_message(sender.id, &self.limits) {
+            self.metrics.rate_limited_total.inc();
+            return Box::pin(std::future::ready(Err(RequestError::RateLimited)));
+        }
+        self.check_shared_message_rate(sender.id);
+        let queued = self.store.append_message(NewMessage { channel, sender: sender.id, client_id, body });
+        let app = Arc::clone(self);
+        let committed = tokio::spawn(async move {
+            let appended = match queued.await {
+                Err(StoreError::NotMember) => return Err(app.refusal_for_non_member(channel).await),
+                other => other?,
+            };
+            // Also for a repeat: if the first attempt's fan-out never ran
+            // (the process died after the commit), this delivers it; if it
+            // did, the hub drops it as already delivered.
+            app.hub.accept_message(appended.message.clone());
+            if appended.created {
+                app.metrics.messages_total.inc();
+                app.bus.publish(BusEvent::Message(appended.message.clone()));
+            }
+            Ok(appended)
+        });
+        Box::pin(async move {
+            committed.await.unwrap_or_else(|error| {
+                tracing::error!(%error, "a commit follow-up task failed");
+                Err(RequestError::Unavailable)
+            })
+        })
+    }
+
+    /// The cluster-wide bucket answers a round trip later; the send goes
+    /// ahead (so one connection's sends stay in order), and if the user has
+    /// used up the cluster's allowance through other nodes, the sends after
+    /// this one are refused.
+    fn check_shared_message_rate(self: &Arc<Self>, user: UserId) {
+        let app = Arc::clone(self);
+        tokio::spawn(async move {
+            let bucket = format!("messages:{}", user.0);
+            let (rate, burst) = (app.limits.messages_per_second, app.limits.message_burst);
+            if let SharedTake::Denied { retry_after } = app.cluster.take_shared(&bucket, rate, burst).await {
+                app.rates.throttle_until(user, std::time::Instant::now() + retry_after);
+            }
+        });
+    }
+
+    /// What a non-member is told: public channels say "join first"; private
+    /// ones and DMs look exactly like channels that do not exist.
+    pub(super) async fn refusal_for_non_member(&self, channel: ChannelId) -> RequestError {
+        match self.store.channel(channel).await {
+            Ok(Some(found)) if found.kind == ChannelKind::Public => RequestError::NotMember,
+            Ok(_) => RequestError::NotFound,
+            Err(error) => error.into(),
+        }
+    }
+
+    /// Relays "typing" to the channel's other members, if `connection` hears
+    /// the channel. Returns whether it was relayed.
+    pub fn typing(&self, connection: crate::hub::ConnectionId, user: &User, channel: ChannelId) -> bool {
+        if !self.hub.relay_typing(connection, user, channel) {
+            return false;
+        }
+        self.bus.publish(BusEvent::Typing { channel, user: user.id, name: user.name.clone() });
+        true
+    }
+
+    /// Moves the user's read marker and tells all of their connections.
+    pub async fn mark_read(&self, user: &User, channel: ChannelId, seq: Seq) -> Result<(), RequestError> {
+        let marker = match self.store.mark_read(channel, user.id, seq).await {
+            Err(StoreError::NotMember) => return Err(self.refusal_for_non_member(channel).await),
+            other => other?,
+        };
+        self.hub.read_marker_moved(user.id, channel, marker);
+        self.bus.publish(BusEvent::Read { channel, user: user.id, seq: marker });
+        Ok(())
+    }
+
+    /// Writes a system line ("carol joined", "mallory added carol") into the
+    /// channel's stream and delivers it like a message, here and on the
+    /// other nodes. Best effort: the membership change it describes is
+    /// already stored, and a line that cannot be stored is only logged.
+    pub(super) async fn record_line(
+        &self,
+        channel: ChannelId,
+        actor: UserId,
+        kind: SystemKind,
+        subject: UserId,
+    ) {
+        // A line is a message its actor caused: it draws on their message
+        // rate, so joining and leaving in a loop cannot flood a channel. Past
+        // the rate the membership still changes; only the line is left out.
+        if !self.rates.take_message(actor, &self.limits) {
+            tracing::debug!(
+                channel = channel.0,
+                "a system line left out: its actor is over the message rate"
+            );
+            return;
+        }
+        let line = NewSystemLine { channel, actor, kind, subject, client_id: system_client_id() };
+        match self.store.append_system(line).await {
+            Ok(message) => {
+                self.hub.accept_message(message.clone());
+                self.bus.publish(BusEvent::Message(message));
+            }
+            Err(error) => tracing::warn!(%error, channel = channel.0, "cannot record a system line"),
+        }
+    }
+}
+
+/// The idempotency key of a system line: random, so it never collides with
+/// the keys its sender chooses (theirs are at most 64 characters too, but a
+/// 128-bit random suffix is never guessed).
+fn system_client_id() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the operating system provides randomness");
+    let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    format!("sys-{hex}")
+}

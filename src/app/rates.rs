@@ -1,0 +1,78 @@
+//! Per-user budgets of this node: messages (shared by all of a user's
+//! connections, and held across nodes by the cluster's bucket) and
+//! invitations. Bounded: past [`TRACKED_BUCKETS`] users, buckets that are
+//! full again (their users idle) are forgotten, which changes nothing.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+use crate::limits::{Limits, TRACKED_BUCKETS, TokenBucket};
+use crate::model::UserId;
+
+/// How many more invitations one user may receive per hour from everyone
+/// than from any one inviter.
+pub(super) const INVITATIONS_RECEIVED_FACTOR: f64 = 10.0;
+
+struct MessageRate {
+    bucket: TokenBucket,
+    /// Set when the cluster's shared bucket for this user ran dry (the user
+    /// sends through several nodes): sends are refused until then.
+    shared_throttle_until: Option<Instant>,
+}
+
+#[derive(Default)]
+pub(super) struct Rates {
+    messages: Mutex<HashMap<UserId, MessageRate>>,
+    /// Invitations still allowed, per inviter and invitee and per invitee,
+    /// by bucket name (see `membership`).
+    invitations: Mutex<HashMap<String, TokenBucket>>,
+}
+
+impl Rates {
+    fn messages(&self) -> MutexGuard<'_, HashMap<UserId, MessageRate>> {
+        self.messages.lock().expect("message rates lock is never poisoned")
+    }
+
+    /// Takes one of `user`'s messages, unless their budget here or the
+    /// cluster's is spent.
+    pub(super) fn take_message(&self, user: UserId, limits: &Limits) -> bool {
+        let mut rates = self.messages();
+        if rates.len() >= TRACKED_BUCKETS {
+            rates.retain(|_, rate| !rate.bucket.is_full());
+        }
+        let rate = rates.entry(user).or_insert_with(|| MessageRate {
+            bucket: TokenBucket::new(limits.messages_per_second, limits.message_burst),
+            shared_throttle_until: None,
+        });
+        rate.shared_throttle_until.is_none_or(|until| until <= Instant::now()) && rate.bucket.try_take()
+    }
+
+    /// The cluster's bucket for `user` is empty until `until`.
+    pub(super) fn throttle_until(&self, user: UserId, until: Instant) {
+        if let Some(rate) = self.messages().get_mut(&user) {
+            rate.shared_throttle_until = Some(until);
+        }
+    }
+
+    /// Takes one token from each named bucket (`per_hour` each), only if
+    /// every one of them has one.
+    pub(super) fn take_invitations(&self, buckets: &[(String, f64)]) -> bool {
+        let mut invitations = self.invitations.lock().expect("invitation rates lock is never poisoned");
+        if invitations.len() >= TRACKED_BUCKETS {
+            invitations.retain(|_, bucket| !bucket.is_full());
+        }
+        let has_tokens = buckets.iter().all(|(key, per_hour)| {
+            invitations
+                .entry(key.clone())
+                .or_insert_with(|| TokenBucket::new(per_hour / 3600.0, per_hour.max(1.0)))
+                .has_token()
+        });
+        if has_tokens {
+            for (key, _) in buckets {
+                invitations.get_mut(key).map(TokenBucket::try_take);
+            }
+        }
+        has_tokens
+    }
+}

@@ -1,0 +1,78 @@
+//! Reads: history pages, replays for resuming, and the user directory.
+
+use std::collections::HashSet;
+
+use super::{App, FILL_PAGE, MAX_DIRECTORY_PAGE, MAX_HISTORY_PAGE, RequestError};
+use crate::model::{Channel, ChannelId, ChannelKind, Message, Seq, User, UserName};
+
+impl App {
+    /// A channel `user` may read: any public one, or one they are a member of.
+    pub(super) async fn readable_channel(
+        &self,
+        user: &User,
+        channel: ChannelId,
+    ) -> Result<Channel, RequestError> {
+        let found = self.store.channel(channel).await?.ok_or(RequestError::NotFound)?;
+        if found.kind == ChannelKind::Public || self.store.is_member(channel, user.id).await? {
+            Ok(found)
+        } else {
+            Err(RequestError::NotFound)
+        }
+    }
+
+    /// A page of history, oldest first, and whether older messages exist.
+    /// `limit` is clamped to 1..=[`MAX_HISTORY_PAGE`].
+    pub async fn history(
+        &self,
+        user: &User,
+        channel: ChannelId,
+        before: Option<Seq>,
+        limit: u32,
+    ) -> Result<(Vec<Message>, bool), RequestError> {
+        self.readable_channel(user, channel).await?;
+        let limit = limit.clamp(1, MAX_HISTORY_PAGE);
+        let messages = self.store.history(channel, before, limit).await?;
+        let has_more = messages.first().is_some_and(|oldest| oldest.seq.0 > 1);
+        Ok((messages, has_more))
+    }
+
+    /// Up to [`FILL_PAGE`] messages after `after`, for resuming and filling
+    /// gaps; only for channels `user` may read.
+    pub async fn messages_after(
+        &self,
+        user: &User,
+        channel: ChannelId,
+        after: Seq,
+    ) -> Result<Vec<Message>, RequestError> {
+        self.readable_channel(user, channel).await?;
+        Ok(self.store.messages_after(channel, after, FILL_PAGE).await?)
+    }
+
+    /// One page of the user directory (names starting with `prefix`, after
+    /// `after`, compared without case), each with whether they are online now,
+    /// and whether more follow. Everyone may see everyone who holds a name (all
+    /// are in General); a guest whose name passed on is never listed.
+    pub async fn user_directory(
+        &self,
+        prefix: Option<&UserName>,
+        after: Option<&UserName>,
+        limit: u32,
+    ) -> Result<(Vec<(String, bool)>, bool), RequestError> {
+        let limit = limit.clamp(1, MAX_DIRECTORY_PAGE);
+        let prefix_key = prefix.map(UserName::key).unwrap_or_default();
+        let after_key = after.map(UserName::key);
+        // One more than asked tells whether another page exists.
+        let mut users = self.store.list_users(&prefix_key, after_key.as_deref(), limit + 1).await?;
+        let has_more = users.len() > limit as usize;
+        users.truncate(limit as usize);
+        let online: HashSet<String> = self.hub.online_users().into_iter().collect();
+        let page = users
+            .into_iter()
+            .map(|user| {
+                let is_online = online.contains(&user.name);
+                (user.name, is_online)
+            })
+            .collect();
+        Ok((page, has_more))
+    }
+}

@@ -1,0 +1,136 @@
+//! Events to bus frames (`protocol::bus`) and back.
+
+use crate::bus::BusEvent;
+use crate::model::{Channel, ChannelId, Seq, UserId};
+use crate::protocol::{self, bus as wire};
+
+/// What a frame from another node asks of this one.
+pub(super) enum Decoded {
+    Event(BusEvent),
+    PresenceChanged,
+}
+
+/// What a frame from another node asks; `None` for our own echo and for
+/// frames this version cannot read.
+pub(super) fn decode(payload: &[u8], node: &str) -> Option<Decoded> {
+    match wire::Frame::from_json(payload) {
+        Ok(frame) if frame.node == node => None,
+        Ok(frame) => Some(match from_wire(frame.event) {
+            Some(event) => Decoded::Event(event),
+            None => Decoded::PresenceChanged,
+        }),
+        Err(error) => {
+            tracing::warn!(%error, "unreadable bus frame");
+            None
+        }
+    }
+}
+
+pub(super) fn to_wire(event: &BusEvent) -> Option<wire::Event> {
+    Some(match event {
+        BusEvent::Message(m) => {
+            wire::Event::Message { message: protocol::convert::message_info(m), sender_id: m.sender.0 }
+        }
+        BusEvent::Joined { channel, user } => wire::Event::Joined { channel: channel.0, user: user.0 },
+        BusEvent::Left { channel, user } => wire::Event::Left { channel: channel.0, user: user.0 },
+        BusEvent::Typing { channel, user, name } => {
+            wire::Event::Typing { channel: channel.0, user: user.0, name: name.clone() }
+        }
+        BusEvent::Read { channel, user, seq } => {
+            wire::Event::Read { channel: channel.0, user: user.0, seq: seq.0 }
+        }
+        BusEvent::ChannelCreated(channel) => wire::Event::ChannelCreated {
+            id: channel.id.0,
+            name: channel.name.clone(),
+            kind: protocol::convert::channel_kind(channel.kind),
+        },
+        BusEvent::Resync | BusEvent::RemotePresence(_) => return None,
+    })
+}
+
+/// The hub's event for a frame's; `None` for the presence signal, which the
+/// bus handles itself.
+pub(super) fn from_wire(event: wire::Event) -> Option<BusEvent> {
+    Some(match event {
+        wire::Event::Message { message, sender_id } => {
+            BusEvent::Message(protocol::convert::message_from_info(message, UserId(sender_id)))
+        }
+        wire::Event::Joined { channel, user } => {
+            BusEvent::Joined { channel: ChannelId(channel), user: UserId(user) }
+        }
+        wire::Event::Left { channel, user } => {
+            BusEvent::Left { channel: ChannelId(channel), user: UserId(user) }
+        }
+        wire::Event::Typing { channel, user, name } => {
+            BusEvent::Typing { channel: ChannelId(channel), user: UserId(user), name }
+        }
+        wire::Event::Read { channel, user, seq } => {
+            BusEvent::Read { channel: ChannelId(channel), user: UserId(user), seq: Seq(seq) }
+        }
+        wire::Event::ChannelCreated { id, name, kind } => BusEvent::ChannelCreated(Channel {
+            id: ChannelId(id),
+            name,
+            kind: protocol::convert::channel_kind_from(kind),
+        }),
+        wire::Event::PresenceChanged => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ChannelKind, Message, MessageId};
+
+    fn frame(node: &str, event: &BusEvent) -> Vec<u8> {
+        wire::Frame { node: node.into(), event: to_wire(event).unwrap() }.to_json().into_bytes()
+    }
+
+    #[test]
+    fn events_survive_the_wire_and_own_echo_is_dropped() {
+        let message = Message {
+            id: MessageId(7),
+            channel: ChannelId(3),
+            seq: Seq(42),
+            sender: UserId(5),
+            sender_name: "alice".into(),
+            client_id: "c-1".into(),
+            body: "hi \"there\"".into(),
+            ts: 1_700_000_000_000,
+            system: None,
+        };
+        let line = Message {
+            seq: Seq(43),
+            client_id: "sys-1".into(),
+            body: "alice added carol".into(),
+            system: Some(crate::model::SystemEvent {
+                kind: crate::model::SystemKind::Added,
+                user_name: "carol".into(),
+            }),
+            ..message.clone()
+        };
+        let events = [
+            BusEvent::Message(message),
+            BusEvent::Message(line),
+            BusEvent::Joined { channel: ChannelId(3), user: UserId(5) },
+            BusEvent::Left { channel: ChannelId(3), user: UserId(5) },
+            BusEvent::Typing { channel: ChannelId(3), user: UserId(5), name: "alice".into() },
+            BusEvent::Read { channel: ChannelId(3), user: UserId(5), seq: Seq(9) },
+            BusEvent::ChannelCreated(Channel {
+                id: ChannelId(4),
+                name: "x".into(),
+                kind: ChannelKind::Public,
+            }),
+        ];
+        for event in &events {
+            let Some(Decoded::Event(decoded)) = decode(&frame("other", event), "me") else {
+                panic!("an event from another node")
+            };
+            assert_eq!(format!("{decoded:?}"), format!("{event:?}"));
+            assert!(decode(&frame("me", event), "me").is_none(), "own echo");
+        }
+        assert!(decode(b"not json", "me").is_none());
+        assert!(to_wire(&BusEvent::Resync).is_none(), "resync is local");
+        let presence = wire::Frame { node: "other".into(), event: wire::Event::PresenceChanged }.to_json();
+        assert!(matches!(decode(presence.as_bytes(), "me"), Some(Decoded::PresenceChanged)));
+    }
+}

@@ -1,0 +1,110 @@
+//! Who is shown online, cluster-wide: this node's users (each from their
+//! first connection until the grace period after their last one ends) and
+//! the other nodes' users, as the bus last reported them. Decides which
+//! changes are news; the hub tells connections.
+
+use std::collections::HashMap;
+
+use crate::model::{User, UserId};
+
+struct Local {
+    name: String,
+    /// Bumped whenever a connection arrives, so a pending "go offline"
+    /// (after the grace period) can tell it was overtaken.
+    generation: u64,
+}
+
+#[derive(Default)]
+pub(super) struct Presence {
+    /// Users shown online because of this node: connected, or within the
+    /// grace period after their last connection.
+    local: HashMap<UserId, Local>,
+    /// Users shown online on other nodes; empty on a single node.
+    remote: HashMap<UserId, String>,
+}
+
+/// A change of who is shown online.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Change {
+    pub(super) name: String,
+    pub(super) online: bool,
+}
+
+impl Presence {
+    /// Whether `user` is shown online because of this node.
+    pub(super) fn is_local(&self, user: UserId) -> bool {
+        self.local.contains_key(&user)
+    }
+
+    pub(super) fn generation(&self, user: UserId) -> Option<u64> {
+        self.local.get(&user).map(|local| local.generation)
+    }
+
+    /// A connection of `user` arrived. Returns the change, if they were not
+    /// shown online anywhere, and whether this node's list changed.
+    pub(super) fn arrive(&mut self, user: &User) -> (Option<Change>, bool) {
+        if let Some(local) = self.local.get_mut(&user.id) {
+            local.generation += 1;
+            return (None, false);
+        }
+        self.local.insert(user.id, Local { name: user.name.clone(), generation: 1 });
+        let change =
+            (!self.remote.contains_key(&user.id)).then(|| Change { name: user.name.clone(), online: true });
+        (change, true)
+    }
+
+    /// The grace period of `user` (no connection left) ran out. Unless a
+    /// connection came since (`generation` moved on), they leave this node's
+    /// list; the change says whether anyone should be told.
+    pub(super) fn expire(&mut self, user: UserId, generation: u64) -> Option<Option<Change>> {
+        if self.generation(user) != Some(generation) {
+            return None;
+        }
+        let local = self.local.remove(&user)?;
+        let still_shown = self.remote.contains_key(&user);
+        Some((!still_shown).then_some(Change { name: local.name, online: false }))
+    }
+
+    /// Takes the bus's latest view of the other nodes. Returns every change
+    /// cluster-wide, departures then arrivals, each in name order, so every
+    /// node tells the same story.
+    pub(super) fn set_remote(&mut self, remote: Vec<(UserId, String)>) -> Vec<Change> {
+        let remote: HashMap<UserId, String> = remote.into_iter().collect();
+        let mut departed: Vec<String> = self
+            .remote
+            .iter()
+            .filter(|(id, _)| !remote.contains_key(id) && !self.local.contains_key(id))
+            .map(|(_, name)| name.clone())
+            .collect();
+        let mut arrived: Vec<String> = remote
+            .iter()
+            .filter(|(id, _)| !self.remote.contains_key(id) && !self.local.contains_key(id))
+            .map(|(_, name)| name.clone())
+            .collect();
+        departed.sort_by_key(|name| name.to_ascii_lowercase());
+        arrived.sort_by_key(|name| name.to_ascii_lowercase());
+        self.remote = remote;
+        let departures = departed.into_iter().map(|name| Change { name, online: false });
+        departures.chain(arrived.into_iter().map(|name| Change { name, online: true })).collect()
+    }
+
+    /// Names of everyone shown online, sorted without case.
+    pub(super) fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.local.values().map(|local| local.name.clone()).collect();
+        let remote_only = self.remote.iter().filter(|(id, _)| !self.local.contains_key(id));
+        names.extend(remote_only.map(|(_, name)| name.clone()));
+        names.sort_by_key(|name| name.to_ascii_lowercase());
+        names
+    }
+
+    /// Whether a user of this name (compared without case) is shown online.
+    pub(super) fn is_online(&self, name: &str) -> bool {
+        self.local.values().any(|local| local.name.eq_ignore_ascii_case(name))
+            || self.remote.values().any(|remote| remote.eq_ignore_ascii_case(name))
+    }
+
+    /// This node's users, for the bus's presence record.
+    pub(super) fn local_list(&self) -> Vec<(UserId, String)> {
+        self.local.iter().map(|(id, local)| (*id, local.name.clone())).collect()
+    }
+}

@@ -1,0 +1,163 @@
+//! Who is connected: every connection with its user, login session, queue,
+//! close signals and the channels it is subscribed to, and each user's
+//! connections on this node.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::delivery::Delivery;
+use crate::model::{ChannelId, User, UserId};
+
+/// Identifies one connection within this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(pub(super) u64);
+
+impl ConnectionId {
+    /// The number, for logs.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// Identifies the login session a connection was opened with (the hash of
+/// its token), so that logging out can close its connections.
+pub type SessionKey = [u8; 32];
+
+/// The session key of a connection that has no login session (a Socket.IO
+/// guest named by `new user`): no logout can match it.
+pub const NO_SESSION: SessionKey = [0; 32];
+
+/// What a connection hears besides its user's own events and presence.
+/// Chosen per connection at registration.
+#[derive(Debug, Clone, Copy)]
+pub struct Interests {
+    /// Announcements of new public channels. The Socket.IO edge shows them as
+    /// they appear, as the tutorial app does; the native protocol lists
+    /// channels on request instead.
+    pub announcements: bool,
+    /// Subscribed to every channel the user joins, as it is joined. A
+    /// connection that shows one channel at a time (Socket.IO) leaves this
+    /// off and subscribes to the channel it shows.
+    pub follows_memberships: bool,
+}
+
+impl Default for Interests {
+    fn default() -> Self {
+        Self { announcements: false, follows_memberships: true }
+    }
+}
+
+/// A connection's end of the hub: its id, its queue and its close signals.
+pub struct Registration {
+    pub id: ConnectionId,
+    /// Deliveries for this connection, in order.
+    pub deliveries: mpsc::Receiver<Arc<Delivery>>,
+    /// Cancelled when the hub drops the connection for falling behind.
+    pub too_slow: CancellationToken,
+    /// Cancelled when the connection's login session ends (logout).
+    pub session_ended: CancellationToken,
+}
+
+pub(super) struct Connection {
+    pub(super) user: UserId,
+    pub(super) session: SessionKey,
+    queue: mpsc::Sender<Arc<Delivery>>,
+    pub(super) too_slow: CancellationToken,
+    pub(super) session_ended: CancellationToken,
+    pub(super) channels: HashSet<ChannelId>,
+    /// Judged too slow: gets nothing more, and waits for its task to
+    /// unregister it (which starts the presence grace period).
+    pub(super) dropped: bool,
+    pub(super) interests: Interests,
+}
+
+/// What offering a delivery to a connection came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Offered {
+    Queued,
+    /// An ephemeral delivery dropped because the queue is full.
+    Skipped,
+    /// Not offered: the connection is dropped or closing.
+    Ignored,
+    /// The queue is full: the connection cannot keep up.
+    Full,
+}
+
+impl Connection {
+    /// Queues a delivery without waiting.
+    pub(super) fn offer(&self, delivery: &Arc<Delivery>) -> Offered {
+        if self.dropped {
+            return Offered::Ignored;
+        }
+        match self.queue.try_send(Arc::clone(delivery)) {
+            Ok(()) => Offered::Queued,
+            Err(mpsc::error::TrySendError::Full(_)) if delivery.is_ephemeral() => Offered::Skipped,
+            Err(mpsc::error::TrySendError::Full(_)) => Offered::Full,
+            // The connection is closing; its task unregisters it.
+            Err(mpsc::error::TrySendError::Closed(_)) => Offered::Ignored,
+        }
+    }
+}
+
+#[derive(Default)]
+pub(super) struct Registry {
+    next_id: u64,
+    pub(super) connections: HashMap<ConnectionId, Connection>,
+    /// Each user's connections on this node; a user with none has no entry.
+    pub(super) users: HashMap<UserId, HashSet<ConnectionId>>,
+}
+
+impl Registry {
+    pub(super) fn insert(
+        &mut self,
+        user: &User,
+        session: SessionKey,
+        interests: Interests,
+        queue_capacity: usize,
+    ) -> Registration {
+        self.next_id += 1;
+        let id = ConnectionId(self.next_id);
+        let (queue, deliveries) = mpsc::channel(queue_capacity);
+        let too_slow = CancellationToken::new();
+        let session_ended = CancellationToken::new();
+        let connection = Connection {
+            user: user.id,
+            session,
+            queue,
+            too_slow: too_slow.clone(),
+            session_ended: session_ended.clone(),
+            channels: HashSet::new(),
+            dropped: false,
+            interests,
+        };
+        self.connections.insert(id, connection);
+        self.users.entry(user.id).or_default().insert(id);
+        Registration { id, deliveries, too_slow, session_ended }
+    }
+
+    /// Removes a connection; the caller takes it out of its routes.
+    pub(super) fn remove(&mut self, id: ConnectionId) -> Option<Connection> {
+        let connection = self.connections.remove(&id)?;
+        if let Some(ids) = self.users.get_mut(&connection.user) {
+            ids.remove(&id);
+            if ids.is_empty() {
+                self.users.remove(&connection.user);
+            }
+        }
+        Some(connection)
+    }
+
+    pub(super) fn is_connected(&self, user: UserId) -> bool {
+        self.users.contains_key(&user)
+    }
+
+    /// The user's connections, in a stable order.
+    pub(super) fn connections_of(&self, user: UserId) -> Vec<ConnectionId> {
+        let mut ids: Vec<ConnectionId> = self.users.get(&user).into_iter().flatten().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+}

@@ -1,0 +1,412 @@
+//! The hub on its own: no store, no sockets, no runtime. Every test checks
+//! the hub's invariants after every step.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use tokio::sync::mpsc;
+
+use super::*;
+use crate::model::{ChannelKind, MessageId};
+
+const QUEUE: usize = 8;
+
+fn hub() -> (Arc<Hub>, mpsc::UnboundedReceiver<HubRequest>) {
+    Hub::new(vec![(ChannelId(1), Seq(0))], QUEUE, Arc::new(Metrics::default()))
+}
+
+fn user(id: i64, name: &str) -> User {
+    User { id: UserId(id), name: name.into(), guest: true }
+}
+
+fn view(channel: i64, last_seq: i64) -> ChannelView {
+    ChannelView {
+        channel: Channel { id: ChannelId(channel), name: format!("c{channel}"), kind: ChannelKind::Public },
+        last_seq: Seq(last_seq),
+        read_seq: Seq(0),
+        member: true,
+        dm_members: Vec::new(),
+        added_by: None,
+        joined_at: 0,
+    }
+}
+
+fn message(channel: i64, seq: i64) -> Message {
+    Message {
+        id: MessageId(channel * 1000 + seq),
+        channel: ChannelId(channel),
+        seq: Seq(seq),
+        sender: UserId(1),
+        sender_name: "ann".into(),
+        client_id: format!("c-{seq}"),
+        body: format!("message {seq}"),
+        ts: 0,
+        system: None,
+    }
+}
+
+fn events(registration: &mut Registration) -> Vec<Event> {
+    std::iter::from_fn(|| registration.deliveries.try_recv().ok()).map(|d| d.event.clone()).collect()
+}
+
+fn presence(registration: &mut Registration) -> Vec<(String, bool)> {
+    events(registration)
+        .into_iter()
+        .filter_map(|event| match event {
+            Event::Presence { user, online } => Some((user, online)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn seqs(registration: &mut Registration) -> Vec<i64> {
+    events(registration)
+        .into_iter()
+        .filter_map(|event| match event {
+            Event::Message(message) => Some(message.seq.0),
+            _ => None,
+        })
+        .collect()
+}
+
+fn requests(receiver: &mut mpsc::UnboundedReceiver<HubRequest>) -> Vec<HubRequest> {
+    std::iter::from_fn(|| receiver.try_recv().ok()).collect()
+}
+
+#[test]
+fn a_guest_name_is_claimed_once_and_reclaimed_only_when_allowed() {
+    let (hub, mut asked) = hub();
+    let bob = user(2, "bob");
+    let first = hub.claim(&bob, NO_SESSION, Interests::default(), false).expect("a free name");
+    hub.check_invariants();
+    // Connected: nobody gets it, reclaim or not.
+    assert_eq!(hub.claim(&bob, NO_SESSION, Interests::default(), true).err(), Some(ClaimError::InUse));
+    hub.unregister(first.id);
+    hub.check_invariants();
+    let generation = match requests(&mut asked).pop() {
+        Some(HubRequest::ExpirePresence { user, generation }) if user == bob.id => generation,
+        other => panic!("expected the grace period to be asked for, got {other:?}"),
+    };
+    // Gone but still shown online (grace): only a permitted reclaim wins.
+    assert!(hub.is_online("bob"));
+    assert_eq!(hub.claim(&bob, NO_SESSION, Interests::default(), false).err(), Some(ClaimError::InUse));
+    let again = hub.claim(&bob, NO_SESSION, Interests::default(), true).expect("reclaimed");
+    hub.check_invariants();
+    // The grace period that ran for the first connection ends nothing now.
+    hub.expire_presence(bob.id, generation);
+    assert_eq!(hub.online_users(), vec!["bob".to_owned()]);
+    hub.unregister(again.id);
+    let HubRequest::ExpirePresence { generation, .. } = requests(&mut asked).pop().expect("asked again")
+    else {
+        panic!("expected the grace period to be asked for");
+    };
+    hub.expire_presence(bob.id, generation);
+    hub.check_invariants();
+    assert!(!hub.is_online("bob"));
+}
+
+#[test]
+fn presence_says_who_changed_and_the_list_follows() {
+    let (hub, mut asked) = hub();
+    let (alice, bob) = (user(1, "alice"), user(2, "bob"));
+    let mut watcher = hub.register(&alice, NO_SESSION, Interests::default());
+    let bobs = hub.register(&bob, NO_SESSION, Interests::default());
+    hub.check_invariants();
+    assert_eq!(presence(&mut watcher), [("alice".into(), true), ("bob".into(), true)]);
+    assert_eq!(hub.online_users(), ["alice", "bob"]);
+    // This node's list went to the bus after each arrival.
+    let published: Vec<usize> = requests(&mut asked)
+        .into_iter()
+        .filter_map(|request| match request {
+            HubRequest::LocalPresence(list) => Some(list.len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(published, [1, 2]);
+    // A second connection of bob's is no news.
+    let second = hub.register(&bob, NO_SESSION, Interests::default());
+    assert!(presence(&mut watcher).is_empty());
+    hub.unregister(bobs.id);
+    hub.unregister(second.id);
+    let HubRequest::ExpirePresence { generation, .. } = requests(&mut asked).pop().expect("grace") else {
+        panic!("expected the grace period to be asked for");
+    };
+    hub.expire_presence(bob.id, generation);
+    hub.check_invariants();
+    assert_eq!(presence(&mut watcher), [("bob".into(), false)]);
+    assert_eq!(hub.online_users(), ["alice"]);
+}
+
+#[test]
+fn remote_presence_is_merged_with_local_and_announced_once() {
+    let (hub, _asked) = hub();
+    let alice = user(1, "alice");
+    let mut watching = hub.register(&alice, NO_SESSION, Interests::default());
+    presence(&mut watching);
+    let (bob_id, carol_id) = (UserId(900), UserId(901));
+
+    // Bob and Carol are on other nodes.
+    hub.set_remote_presence(vec![(bob_id, "bob".into()), (carol_id, "carol".into())]);
+    hub.check_invariants();
+    assert_eq!(presence(&mut watching), [("bob".into(), true), ("carol".into(), true)]);
+    assert_eq!(hub.online_users(), ["alice", "bob", "carol"]);
+    assert!(hub.is_online("CAROL"), "a remote name is taken");
+    // The same report again is no news.
+    hub.set_remote_presence(vec![(bob_id, "bob".into()), (carol_id, "carol".into())]);
+    assert!(presence(&mut watching).is_empty());
+
+    // Alice also connects on another node, then Carol leaves hers: only
+    // Carol's departure is news; Alice was online here all along.
+    hub.set_remote_presence(vec![(alice.id, "alice".into()), (bob_id, "bob".into())]);
+    assert_eq!(presence(&mut watching), [("carol".into(), false)]);
+    assert_eq!(hub.online_users(), ["alice", "bob"]);
+    // Bob's node dies (its record expired): Bob goes offline.
+    hub.set_remote_presence(vec![(alice.id, "alice".into())]);
+    assert_eq!(presence(&mut watching), [("bob".into(), false)]);
+    assert!(!hub.is_online("bob"));
+    hub.check_invariants();
+}
+
+#[test]
+fn new_public_channels_are_announced_to_those_who_asked() {
+    let (hub, _asked) = hub();
+    let listening_interests = Interests { announcements: true, follows_memberships: false };
+    let mut listening = hub.register(&user(1, "alice"), NO_SESSION, listening_interests);
+    let mut native = hub.register(&user(2, "bob"), NO_SESSION, Interests::default());
+    hub.announce_channel(view(7, 0).channel);
+    hub.check_invariants();
+    assert!(
+        events(&mut listening).iter().any(|e| matches!(e, Event::ChannelCreated(c) if c.id == ChannelId(7)))
+    );
+    assert!(!events(&mut native).iter().any(|e| matches!(e, Event::ChannelCreated(_))), "not asked for");
+}
+
+#[test]
+fn messages_are_delivered_in_order_and_a_gap_asks_for_one_fill() {
+    let (hub, mut asked) = hub();
+    let mut reader = hub.register(&user(1, "ann"), NO_SESSION, Interests::default());
+    hub.subscribe(reader.id, &[view(1, 0)]);
+    requests(&mut asked);
+    hub.accept_message(message(1, 1));
+    hub.accept_message(message(1, 3));
+    hub.accept_message(message(1, 4));
+    hub.check_invariants();
+    assert_eq!(seqs(&mut reader), [1], "3 and 4 wait for 2");
+    assert_eq!(requests(&mut asked), [HubRequest::FillGap(ChannelId(1))], "one fill for the gap");
+    assert_eq!(hub.fill_from(ChannelId(1)), Some(Seq(1)));
+    // The fill (or the late message itself) closes the gap.
+    hub.accept_message(message(1, 2));
+    hub.accept_message(message(1, 2));
+    hub.check_invariants();
+    assert_eq!(seqs(&mut reader), [2, 3, 4]);
+    assert_eq!(hub.fill_from(ChannelId(1)), None, "nothing waits: the fill is over");
+    hub.check_invariants();
+}
+
+#[test]
+fn a_connection_that_cannot_keep_up_is_dropped_alone() {
+    let (hub, _asked) = hub();
+    let mut reader = hub.register(&user(1, "ann"), NO_SESSION, Interests::default());
+    let stuck = hub.register(&user(2, "bob"), NO_SESSION, Interests::default());
+    hub.subscribe(reader.id, &[view(1, 0)]);
+    hub.subscribe(stuck.id, &[view(1, 0)]);
+    events(&mut reader);
+    // Stuck never reads: its queue holds its own presence event and fills
+    // up with messages.
+    for seq in 1..=QUEUE as i64 {
+        hub.accept_message(message(1, seq));
+        seqs(&mut reader);
+        hub.check_invariants();
+    }
+    assert!(stuck.too_slow.is_cancelled(), "the full queue dropped the connection");
+    assert!(!reader.too_slow.is_cancelled(), "the reader keeps up and stays");
+    assert!(!hub.is_subscribed(stuck.id, ChannelId(1)));
+    hub.accept_message(message(1, QUEUE as i64 + 1));
+    assert_eq!(seqs(&mut reader), [QUEUE as i64 + 1]);
+    hub.unregister(stuck.id);
+    hub.check_invariants();
+}
+
+#[test]
+fn memberships_reach_connections_that_follow_them() {
+    let (hub, _asked) = hub();
+    let ann = user(1, "ann");
+    let mut native = hub.register(&ann, NO_SESSION, Interests::default());
+    let one_at_a_time = Interests { announcements: true, follows_memberships: false };
+    let mut tutorial = hub.register(&ann, NO_SESSION, one_at_a_time);
+    hub.member_joined(ann.id, view(5, 3));
+    hub.check_invariants();
+    assert!(hub.is_subscribed(native.id, ChannelId(5)));
+    assert!(!hub.is_subscribed(tutorial.id, ChannelId(5)), "subscribes to the channel it shows");
+    assert!(
+        events(&mut tutorial).iter().any(|e| matches!(e, Event::Joined(v) if v.channel.id == ChannelId(5)))
+    );
+    hub.accept_message(message(5, 4));
+    assert_eq!(seqs(&mut native), [4], "live delivery starts after the joined head");
+    assert!(seqs(&mut tutorial).is_empty());
+    hub.member_left(ann.id, ChannelId(5));
+    hub.check_invariants();
+    assert!(!hub.is_subscribed(native.id, ChannelId(5)));
+    assert!(events(&mut native).iter().any(|e| matches!(e, Event::Left(ChannelId(5)))));
+}
+
+#[test]
+fn typing_reaches_the_others_in_the_channel() {
+    let (hub, _asked) = hub();
+    let (ann, bob) = (user(1, "ann"), user(2, "bob"));
+    let anns = hub.register(&ann, NO_SESSION, Interests::default());
+    let mut bobs = hub.register(&bob, NO_SESSION, Interests::default());
+    assert!(!hub.relay_typing(anns.id, &ann, ChannelId(1)), "not in the channel");
+    hub.subscribe(anns.id, &[view(1, 0)]);
+    hub.subscribe(bobs.id, &[view(1, 0)]);
+    events(&mut bobs);
+    assert!(hub.relay_typing(anns.id, &ann, ChannelId(1)));
+    let typing: Vec<Event> = events(&mut bobs);
+    assert!(matches!(&typing[..], [Event::Typing { user, .. }] if user == "ann"), "{typing:?}");
+    hub.check_invariants();
+}
+
+/// One step of a random run against the hub.
+#[derive(Debug, Clone)]
+enum Step {
+    Register {
+        user: u8,
+        follows: bool,
+    },
+    Unregister {
+        pick: u8,
+    },
+    Subscribe {
+        pick: u8,
+        channel: u8,
+    },
+    Unsubscribe {
+        pick: u8,
+        channel: u8,
+    },
+    /// Commits the channel's next seq; it reaches the hub `delay` steps later.
+    Commit {
+        channel: u8,
+        delay: u8,
+    },
+    Joined {
+        user: u8,
+        channel: u8,
+    },
+    Left {
+        user: u8,
+        channel: u8,
+    },
+    Expire {
+        user: u8,
+    },
+    Fill {
+        channel: u8,
+    },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        1 => (0..4u8, any::<bool>()).prop_map(|(user, follows)| Step::Register { user, follows }),
+        1 => any::<u8>().prop_map(|pick| Step::Unregister { pick }),
+        1 => (any::<u8>(), 0..3u8).prop_map(|(pick, channel)| Step::Subscribe { pick, channel }),
+        1 => (any::<u8>(), 0..3u8).prop_map(|(pick, channel)| Step::Unsubscribe { pick, channel }),
+        3 => (0..3u8, 0..4u8).prop_map(|(channel, delay)| Step::Commit { channel, delay }),
+        1 => (0..4u8, 0..3u8).prop_map(|(user, channel)| Step::Joined { user, channel }),
+        1 => (0..4u8, 0..3u8).prop_map(|(user, channel)| Step::Left { user, channel }),
+        1 => (0..4u8).prop_map(|user| Step::Expire { user }),
+        1 => (0..3u8).prop_map(|channel| Step::Fill { channel }),
+    ]
+}
+
+proptest! {
+    /// Any sequence of connections coming and going, subscriptions,
+    /// membership changes and messages arriving out of order keeps the
+    /// hub's invariants, and every connection sees each channel's seqs in
+    /// strictly increasing order.
+    #[test]
+    fn random_runs_keep_the_invariants(steps in proptest::collection::vec(step(), 1..120)) {
+        let (hub, mut asked) = Hub::new(Vec::new(), 64, Arc::new(Metrics::default()));
+        let mut live: Vec<Registration> = Vec::new();
+        let mut seen: HashMap<ConnectionId, BTreeMap<ChannelId, Seq>> = HashMap::new();
+        let mut heads = [0i64; 3];
+        let mut in_flight: Vec<(u8, Message)> = Vec::new();
+        let mut generations: HashMap<UserId, u64> = HashMap::new();
+        for step in steps {
+            match step {
+                Step::Register { user: id, follows } => {
+                    let interests = Interests { announcements: !follows, follows_memberships: follows };
+                    live.push(hub.register(&user(i64::from(id), &format!("u{id}")), NO_SESSION, interests));
+                }
+                Step::Unregister { pick } if !live.is_empty() => {
+                    let registration = live.remove(usize::from(pick) % live.len());
+                    hub.unregister(registration.id);
+                }
+                Step::Subscribe { pick, channel } if !live.is_empty() => {
+                    let id = live[usize::from(pick) % live.len()].id;
+                    let channel = i64::from(channel);
+                    hub.subscribe(id, &[view(channel, heads[channel as usize])]);
+                }
+                Step::Unsubscribe { pick, channel } if !live.is_empty() => {
+                    let id = live[usize::from(pick) % live.len()].id;
+                    hub.unsubscribe(id, ChannelId(i64::from(channel)));
+                }
+                Step::Commit { channel, delay } => {
+                    heads[usize::from(channel)] += 1;
+                    in_flight.push((delay, message(i64::from(channel), heads[usize::from(channel)])));
+                }
+                Step::Joined { user, channel } => {
+                    let channel = i64::from(channel);
+                    hub.member_joined(UserId(i64::from(user)), view(channel, heads[channel as usize]));
+                }
+                Step::Left { user, channel } => hub.member_left(UserId(i64::from(user)), ChannelId(i64::from(channel))),
+                Step::Expire { user } => {
+                    let user = UserId(i64::from(user));
+                    if let Some(generation) = generations.get(&user) {
+                        hub.expire_presence(user, *generation);
+                    }
+                }
+                Step::Fill { channel } => {
+                    // The driver's fill: everything committed after the
+                    // delivered seq, as the store would return it.
+                    let channel = ChannelId(i64::from(channel));
+                    if let Some(after) = hub.fill_from(channel) {
+                        for seq in after.0 + 1..=heads[channel.0 as usize] {
+                            hub.accept_message(message(channel.0, seq));
+                        }
+                    }
+                }
+                _ => {}
+            }
+            // Messages in flight arrive when their delay runs out, so
+            // commits overtake each other.
+            let mut arriving = Vec::new();
+            in_flight.retain_mut(|(delay, message)| {
+                if *delay == 0 {
+                    arriving.push(message.clone());
+                    false
+                } else {
+                    *delay -= 1;
+                    true
+                }
+            });
+            arriving.into_iter().for_each(|message| hub.accept_message(message));
+            for request in requests(&mut asked) {
+                if let HubRequest::ExpirePresence { user, generation } = request {
+                    generations.insert(user, generation);
+                }
+            }
+            hub.check_invariants();
+            for registration in &mut live {
+                let cursors = seen.entry(registration.id).or_default();
+                for event in events(registration) {
+                    if let Event::Message(message) = event {
+                        let last = cursors.insert(message.channel, message.seq);
+                        prop_assert!(last.is_none_or(|last| last < message.seq), "{:?} after {last:?}", message.seq);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! A native session's requests: each frame parsed, checked against the
+//! budgets, handed to the use cases (`app`), and answered with one frame.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::super::bounded::{LIST_BUDGET, first_within, newest_within};
+use super::super::convert::{channel_info, error_code, message_info};
+use super::super::session::Cost;
+use super::upgrade::End;
+use super::{WsSession, error_message};
+use crate::app::{Committing, RequestError};
+use crate::model::{ChannelId, ChannelName, ClientId, MessageBody, Seq};
+use crate::protocol::{
+    ChannelInfo, ClientMessage, ErrorCode, Ref, ServerMessage, parse_client_message, reference_of,
+};
+
+/// Most public channels in one `channels` page (fewer when their names are
+/// long: pages are bounded in bytes too).
+const CHANNEL_PAGE: u32 = 100;
+
+/// A send on its way to the store: its client id and `ref` for the ack.
+pub(super) type NewSend = (String, Option<Ref>, Committing);
+
+/// What a request costs: sends have the user's message rate and typing its
+/// own interval; reads also draw on the budgets of the user and the
+/// address, which all their connections share.
+fn cost_of(request: &ClientMessage) -> Cost {
+    match request {
+        ClientMessage::Send { .. } | ClientMessage::Typing { .. } => Cost::Free,
+        ClientMessage::History { .. }
+        | ClientMessage::ListChannels { .. }
+        | ClientMessage::ListUsers { .. } => Cost::Read,
+        _ => Cost::Request,
+    }
+}
+
+impl WsSession {
+    /// Handles one request frame. A `send` is returned as a pending commit so
+    /// the loop can go on while the store works.
+    pub(super) async fn handle_text(&mut self, text: &str) -> Result<Option<NewSend>, End> {
+        let request = match parse_client_message(text) {
+            Ok(request) => request,
+            Err((code, message)) => {
+                self.reply(error_message(code, &message, reference_of(text))).await?;
+                return Ok(None);
+            }
+        };
+        let app = Arc::clone(&self.state.app);
+        let user = self.user.clone();
+        if !self.budget.take(&self.state, Some(&user), cost_of(&request)) {
+            let error =
+                error_message(ErrorCode::RateLimited, "too many requests; slow down", reference_of(text));
+            self.reply(error).await?;
+            return Ok(None);
+        }
+        let reply = match request {
+            ClientMessage::Send { channel, body, client_id, reference } => {
+                let client_id = match ClientId::parse(client_id) {
+                    Ok(client_id) => client_id,
+                    Err(why) => {
+                        self.reply(error_message(ErrorCode::InvalidClientId, why, reference)).await?;
+                        return Ok(None);
+                    }
+                };
+                let body = match MessageBody::parse(body) {
+                    Ok(body) => body,
+                    Err(why) => {
+                        self.reply(error_message(ErrorCode::InvalidBody, why, reference)).await?;
+                        return Ok(None);
+                    }
+                };
+                let key = client_id.clone().into_string();
+                return Ok(Some((key, reference, app.post(&user, ChannelId(channel), client_id, body))));
+            }
+            ClientMessage::Hello { reference, .. } => {
+                error_message(ErrorCode::BadSequence, "hello was already received", reference)
+            }
+            ClientMessage::History { channel, before, limit, reference } => {
+                let limit = limit.unwrap_or(50);
+                match app.history(&user, ChannelId(channel), before.map(Seq), limit).await {
+                    Ok((messages, has_more)) => {
+                        let (messages, cut) =
+                            newest_within(messages.iter().map(message_info).collect(), LIST_BUDGET);
+                        ServerMessage::History { channel, messages, has_more: has_more || cut, reference }
+                    }
+                    Err(error) => request_error(&error, reference),
+                }
+            }
+            ClientMessage::CreateChannel { name, private, reference } => match ChannelName::parse(&name) {
+                Err(why) => error_message(ErrorCode::InvalidName, why, reference),
+                Ok(name) => match app.create_channel(&user, &name, private).await {
+                    Ok(view) => ServerMessage::Channel { channel: channel_info(&view), reference },
+                    Err(error) => request_error(&error, reference),
+                },
+            },
+            ClientMessage::ListChannels { prefix, after, reference } => {
+                let prefix = prefix.unwrap_or_default();
+                let after = after.as_deref().and_then(parse_channel_cursor);
+                match app.public_channels(&user, &prefix, after, CHANNEL_PAGE).await {
+                    Ok(mut views) => {
+                        let more_rows = views.len() > CHANNEL_PAGE as usize;
+                        views.truncate(CHANNEL_PAGE as usize);
+                        let (channels, rest) =
+                            first_within(views.iter().map(channel_info).collect(), LIST_BUDGET);
+                        let has_more = more_rows || !rest.is_empty();
+                        let next = has_more.then(|| channels.last().map(channel_cursor)).flatten();
+                        ServerMessage::Channels { channels, has_more, next, reference }
+                    }
+                    Err(error) => request_error(&error, reference),
+                }
+            }
+            ClientMessage::Join { channel, reference } => match app.join(&user, ChannelId(channel)).await {
+                Ok(view) => ServerMessage::Channel { channel: channel_info(&view), reference },
+                Err(error) => request_error(&error, reference),
+            },
+            ClientMessage::Leave { channel, reference } => match app.leave(&user, ChannelId(channel)).await {
+                Ok(()) => ServerMessage::Left { channel, reference },
+                Err(error) => request_error(&error, reference),
+            },
+            ClientMessage::Invite { channel, user: invitee, reference } => {
+                match app.invite(&user, ChannelId(channel), &invitee).await {
+                    Ok(view) => ServerMessage::Channel { channel: channel_info(&view), reference },
+                    Err(error) => request_error(&error, reference),
+                }
+            }
+            ClientMessage::OpenDm { user: other, reference } => match app.open_dm(&user, &other).await {
+                Ok(view) => ServerMessage::Channel { channel: channel_info(&view), reference },
+                Err(error) => request_error(&error, reference),
+            },
+            ClientMessage::Typing { channel, reference } => {
+                let channel = ChannelId(channel);
+                let interval = app.limits().typing_interval;
+                if self.typing_relayed.get(&channel).is_some_and(|at| at.elapsed() < interval) {
+                    self.budget.note_limit("typing rate");
+                    app.count_rate_limited();
+                    let message = format!("at most one typing event per channel every {interval:?}");
+                    error_message(ErrorCode::RateLimited, &message, reference)
+                } else {
+                    // Typing in a channel the connection is not in is dropped
+                    // without a word: an answer would say the channel exists.
+                    if app.typing(self.registration.id, &user, channel) {
+                        self.typing_relayed.insert(channel, Instant::now());
+                    }
+                    return Ok(None);
+                }
+            }
+            ClientMessage::Read { channel, seq, reference } => {
+                match app.mark_read(&user, ChannelId(channel), Seq(seq)).await {
+                    // The new marker reaches this connection as a `read` delivery.
+                    Ok(()) => return Ok(None),
+                    Err(error) => request_error(&error, reference),
+                }
+            }
+            ClientMessage::ListUsers { prefix, after, limit, reference } => {
+                match (directory_name(prefix), directory_name(after)) {
+                    (Ok(prefix), Ok(after)) => {
+                        let limit = limit.unwrap_or(DEFAULT_DIRECTORY_PAGE);
+                        match app.user_directory(prefix.as_ref(), after.as_ref(), limit).await {
+                            Ok((users, has_more)) => ServerMessage::Users {
+                                users: users
+                                    .into_iter()
+                                    .map(|(name, online)| crate::protocol::DirectoryUser { name, online })
+                                    .collect(),
+                                has_more,
+                                reference,
+                            },
+                            Err(error) => request_error(&error, reference),
+                        }
+                    }
+                    (Err(why), _) | (_, Err(why)) => error_message(ErrorCode::BadRequest, why, reference),
+                }
+            }
+            ClientMessage::Ping { reference } => ServerMessage::Pong { reference },
+        };
+        self.reply(reply).await?;
+        Ok(None)
+    }
+}
+
+/// The cursor after a channel in a `channels` page: its id and name. The
+/// client passes it back as it is.
+fn channel_cursor(channel: &ChannelInfo) -> String {
+    format!("{}:{}", channel.id, channel.name)
+}
+
+fn parse_channel_cursor(cursor: &str) -> Option<(String, ChannelId)> {
+    let (id, name) = cursor.split_once(':')?;
+    Some((name.to_owned(), ChannelId(id.parse().ok()?)))
+}
+
+pub(super) fn request_error(error: &RequestError, reference: Option<Ref>) -> ServerMessage {
+    let channel = match error {
+        RequestError::ChannelExists(existing) => Some(existing.id.0),
+        _ => None,
+    };
+    ServerMessage::Error { code: error_code(error), message: error.to_string(), channel, reference }
+}
+
+/// A `list_users` page without a `limit` holds this many users.
+const DEFAULT_DIRECTORY_PAGE: u32 = 50;
+
+/// A directory `prefix` or `after` as a name: absent or empty means none; any
+/// other value must be (the start of) a valid username, so that it cannot
+/// reach past the names the directory holds.
+fn directory_name(raw: Option<String>) -> Result<Option<crate::model::UserName>, &'static str> {
+    match raw.as_deref() {
+        None | Some("") => Ok(None),
+        Some(text) => crate::model::UserName::parse(text).map(Some),
+    }
+}

@@ -17,6 +17,9 @@ use crate::model::{
 };
 
 mod batch;
+mod queue;
+mod rows;
+mod writer;
 pub mod postgres;
 pub mod sqlite;
 

@@ -16,12 +16,11 @@ use crate::model::{
     SystemKind, User, UserId, UserName,
 };
 
-mod batch;
 mod queue;
-mod rows;
 mod writer;
-pub mod postgres;
+mod rows;
 pub mod sqlite;
+pub mod postgres;
 
 use crate::metrics::Metrics;
 

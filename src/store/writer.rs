@@ -232,3 +232,214 @@ fn fail_all<J: Job>(batch: &mut Vec<J>, error: &StoreError) {
         job.fail(error.clone());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The writer's policy against a fake database that records what it
+    //! was asked to do.
+
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::store::Queued;
+    use crate::store::queue::JobQueue;
+
+    /// A job whose own work yields `outcome`.
+    struct FakeJob {
+        outcome: StoreResult<u32>,
+        reply: Reply<u32>,
+    }
+
+    impl Job for FakeJob {
+        fn fail(self, error: StoreError) {
+            self.reply.send(Err(error));
+        }
+    }
+
+    #[derive(Default)]
+    struct FakeDatabase {
+        log: Arc<Mutex<Vec<&'static str>>>,
+        /// The savepoint of the job with this index in its batch fails to open.
+        savepoint_fails_at: Option<usize>,
+        jobs_in_batch: usize,
+        commit_fails: bool,
+        commit_hangs: bool,
+    }
+
+    impl FakeDatabase {
+        fn note(&self, step: &'static str) {
+            self.log.lock().unwrap().push(step);
+        }
+    }
+
+    impl Backend for FakeDatabase {
+        type Job = FakeJob;
+
+        async fn begin(&mut self, _batch: &[FakeJob]) -> StoreResult<()> {
+            self.jobs_in_batch = 0;
+            self.note("begin");
+            Ok(())
+        }
+
+        async fn run_in_savepoint(&mut self, job: FakeJob) -> Savepointed<FakeJob> {
+            let index = self.jobs_in_batch;
+            self.jobs_in_batch += 1;
+            if self.savepoint_fails_at == Some(index) {
+                self.note("savepoint failed");
+                return Savepointed::NotOpened { job, error: StoreError::Backend("no savepoint".into()) };
+            }
+            let completion = after_commit(job.reply, job.outcome);
+            self.note(if completion.succeeded() { "released" } else { "rolled back to savepoint" });
+            Savepointed::Ran { completion, savepoint: Ok(()) }
+        }
+
+        async fn commit(&mut self) -> StoreResult<()> {
+            if self.commit_hangs {
+                std::future::pending::<()>().await;
+            }
+            self.note("commit");
+            if self.commit_fails { Err(StoreError::Backend("disk full".into())) } else { Ok(()) }
+        }
+
+        async fn roll_back(&mut self) {
+            self.note("roll back");
+        }
+
+        fn abandon(&mut self) {
+            self.note("abandon");
+        }
+
+        fn finish(&mut self) {
+            self.note("finish");
+        }
+    }
+
+    /// The same database with a batch deadline.
+    struct SlowDatabase(FakeDatabase);
+
+    impl Backend for SlowDatabase {
+        type Job = FakeJob;
+        const BATCH_DEADLINE: Option<Duration> = Some(Duration::from_millis(50));
+
+        async fn begin(&mut self, batch: &[FakeJob]) -> StoreResult<()> {
+            self.0.begin(batch).await
+        }
+        async fn run_in_savepoint(&mut self, job: FakeJob) -> Savepointed<FakeJob> {
+            self.0.run_in_savepoint(job).await
+        }
+        async fn commit(&mut self) -> StoreResult<()> {
+            self.0.commit().await
+        }
+        async fn roll_back(&mut self) {
+            self.0.roll_back().await;
+        }
+        fn abandon(&mut self) {
+            self.0.abandon();
+        }
+    }
+
+    fn queue(jobs: &JobQueue<FakeJob>, outcome: StoreResult<u32>) -> Queued<u32> {
+        jobs.submit(|reply| FakeJob { outcome, reply })
+    }
+
+    fn backend_error(answer: StoreResult<u32>) -> String {
+        match answer {
+            Err(StoreError::Backend(text)) => text,
+            other => panic!("expected a backend error, got {other:?}"),
+        }
+    }
+
+    /// Queues `outcomes`, closes the queue, runs the writer to the end and
+    /// returns the answers.
+    async fn run_to_end<B: Backend<Job = FakeJob>>(
+        backend: B,
+        outcomes: Vec<StoreResult<u32>>,
+        max_batch: usize,
+    ) -> Vec<StoreResult<u32>> {
+        let (jobs, receiver) = JobQueue::bounded(JOB_QUEUE);
+        let answers: Vec<_> = outcomes.into_iter().map(|outcome| queue(&jobs, outcome)).collect();
+        jobs.close();
+        run(backend, receiver, max_batch, Arc::new(Metrics::default())).await;
+        let mut results = Vec::new();
+        for answer in answers {
+            results.push(answer.await);
+        }
+        results
+    }
+
+    #[tokio::test]
+    async fn a_failed_job_is_rolled_back_to_its_savepoint_and_the_rest_commits() {
+        let database = FakeDatabase::default();
+        let log = Arc::clone(&database.log);
+        let answers =
+            run_to_end(database, vec![Ok(1), Err(StoreError::NotMember), Ok(3)], DEFAULT_MAX_BATCH).await;
+        assert!(matches!(answers[..], [Ok(1), Err(StoreError::NotMember), Ok(3)]), "{answers:?}");
+        assert_eq!(
+            *log.lock().unwrap(),
+            ["begin", "released", "rolled back to savepoint", "released", "commit", "finish"]
+        );
+    }
+
+    #[tokio::test]
+    async fn answers_wait_for_the_commit_and_share_its_fate() {
+        let database = FakeDatabase { commit_fails: true, ..FakeDatabase::default() };
+        let log = Arc::clone(&database.log);
+        let answers = run_to_end(database, vec![Ok(1), Err(StoreError::NotMember)], DEFAULT_MAX_BATCH).await;
+        let mut answers = answers.into_iter();
+        assert_eq!(backend_error(answers.next().unwrap()), "disk full", "a job that ran is not durable");
+        assert!(matches!(answers.next(), Some(Err(StoreError::NotMember))), "its own error says more");
+        assert_eq!(
+            *log.lock().unwrap(),
+            ["begin", "released", "rolled back to savepoint", "commit", "roll back", "finish"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_savepoint_that_cannot_open_aborts_the_batch() {
+        let database = FakeDatabase { savepoint_fails_at: Some(1), ..FakeDatabase::default() };
+        let log = Arc::clone(&database.log);
+        let answers = run_to_end(database, vec![Ok(1), Ok(2), Ok(3)], DEFAULT_MAX_BATCH).await;
+        let texts: Vec<String> = answers.into_iter().map(backend_error).collect();
+        assert_eq!(texts, ["no savepoint", "transaction aborted", "transaction aborted"]);
+        assert_eq!(*log.lock().unwrap(), ["begin", "released", "savepoint failed", "roll back", "finish"]);
+    }
+
+    #[tokio::test]
+    async fn jobs_are_committed_in_batches_of_at_most_max_batch() {
+        let database = FakeDatabase::default();
+        let log = Arc::clone(&database.log);
+        let answers = run_to_end(database, (1..=5).map(Ok).collect(), 2).await;
+        assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+        let commits = log.lock().unwrap().iter().filter(|step| **step == "commit").count();
+        assert_eq!(commits, 3, "2 + 2 + 1");
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once_and_a_closed_one_drains_first() {
+        let (jobs, receiver) = JobQueue::bounded(2);
+        let queued = [queue(&jobs, Ok(1)), queue(&jobs, Ok(2))];
+        // Nothing takes jobs yet: the third is refused without waiting.
+        assert!(matches!(
+            futures_util::FutureExt::now_or_never(queue(&jobs, Ok(3))),
+            Some(Err(StoreError::Busy))
+        ));
+        jobs.close();
+        assert!(matches!(
+            futures_util::FutureExt::now_or_never(queue(&jobs, Ok(4))),
+            Some(Err(StoreError::Closed))
+        ));
+        run(FakeDatabase::default(), receiver, DEFAULT_MAX_BATCH, Arc::new(Metrics::default())).await;
+        let [first, second] = queued;
+        assert!(matches!((first.await, second.await), (Ok(1), Ok(2))), "queued before close, so committed");
+    }
+
+    #[tokio::test]
+    async fn a_batch_past_its_deadline_fails_and_gives_up_the_connection() {
+        let database = SlowDatabase(FakeDatabase { commit_hangs: true, ..FakeDatabase::default() });
+        let log = Arc::clone(&database.0.log);
+        let answers = run_to_end(database, vec![Ok(1)], DEFAULT_MAX_BATCH).await;
+        // The job ran, so its answer went with the dropped batch.
+        assert!(matches!(answers[..], [Err(StoreError::Closed)]), "{answers:?}");
+        assert_eq!(*log.lock().unwrap(), ["begin", "released", "abandon"]);
+    }
+}

@@ -83,17 +83,21 @@ impl SqliteStore {
         schema::configure(&connection, options.path.is_some())?;
         schema::migrate(&connection)?;
         let (jobs, receiver) = JobQueue::bounded(JOB_QUEUE);
-        // The shared writer loop is async; a runtime of its own on this
-        // thread drives it, so the blocking SQLite calls and fsyncs of a
-        // batch never occupy one of the server's async workers.
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .map_err(|e| StoreError::Backend(format!("cannot start the writer's runtime: {e}")))?;
         let backend = writer::SqliteWriter { connection };
         let max_batch = options.max_batch;
         let worker = std::thread::Builder::new()
             .name("natter-sqlite".into())
-            .spawn(move || runtime.block_on(super::writer::run(backend, receiver, max_batch, metrics)))
+            .spawn(move || {
+                // The shared writer loop is async; a runtime of its own on
+                // this thread drives it, so the blocking SQLite calls and
+                // fsyncs of a batch never occupy one of the server's async
+                // workers. It has no timer: SQLite's batches have no
+                // deadline (`BATCH_DEADLINE`).
+                tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .expect("a runtime without I/O or timers needs no OS resources to build")
+                    .block_on(super::writer::run(backend, receiver, max_batch, metrics));
+            })
             .map_err(|e| StoreError::Backend(format!("cannot start writer thread: {e}")))?;
         let readers = match &options.path {
             Some(path) => Some(readers::Readers::open(path, readers::READERS)?),

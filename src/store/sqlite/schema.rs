@@ -5,8 +5,7 @@
 
 use rusqlite::{Connection, params};
 
-use super::super::StoreError;
-use super::super::StoreResult;
+use super::super::{StoreError, StoreResult};
 use super::{backend, is_unique_violation};
 use crate::model::{GENERAL, look_key, name_key};
 

@@ -87,8 +87,9 @@ pub(super) enum Savepointed<J> {
 }
 
 /// One database's side of the writer: its write connection's transactions
-/// and savepoints, and how it runs a job. Every call but [`Backend::connect`]
-/// comes between a successful `connect` and the end of that batch.
+/// and savepoints, and how it runs a job. `begin`, `run_in_savepoint`,
+/// `commit` and `roll_back` are called only within a batch, after its
+/// `connect` succeeded.
 pub(super) trait Backend: Send + 'static {
     type Job: Job;
 

@@ -1,8 +1,8 @@
 //! PostgreSQL's side of the shared group-commit writer (`store/writer.rs`):
 //! one connection, reopened when lost; a transaction that first locks the
 //! batch's channel rows in id order; a savepoint per job pipelined with the
-//! job's own statements. Batching, ordering and answering are not decided
-//! here.
+//! job's own statements. Which jobs share a batch, the order they run in
+//! and when their callers hear back are decided there, not here.
 
 use std::future::Future;
 use std::sync::Arc;

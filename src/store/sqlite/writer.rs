@@ -1,6 +1,7 @@
 //! SQLite's side of the shared group-commit writer (`store/writer.rs`):
 //! the write connection's transaction and savepoint statements, and the
-//! jobs it runs. Batching, ordering and answering are not decided here.
+//! jobs it runs. Which jobs share a batch, the order they run in and when
+//! their callers hear back are decided there, not here.
 //!
 //! The writer loop runs on a thread of its own (see `SqliteStore::open`),
 //! so the calls below may block on the disk without holding up the

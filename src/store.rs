@@ -2,8 +2,12 @@
 //!
 //! [`Store`] is shaped by use cases, not tables. Backends live in submodules
 //! (`sqlite`, `postgres`) and must pass the same conformance suite
-//! (`tests/it/store.rs`). This is the only place that knows SQL; it knows
-//! nothing of sockets or the hub.
+//! (`tests/it/store.rs`). What they share is here once: the bounded job
+//! queue (`queue`), the group-commit writer (`writer`: batches, a savepoint
+//! per job, answers after the commit, drain on close) and the decoding of
+//! the rows both select (`rows`); a backend supplies its SQL and how its
+//! connection begins, savepoints and commits. This is the only place that
+//! knows SQL; it knows nothing of sockets or the hub.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,9 +20,11 @@ use crate::model::{
     SystemKind, User, UserId, UserName,
 };
 
-mod batch;
-pub mod postgres;
+mod queue;
+mod writer;
+mod rows;
 pub mod sqlite;
+pub mod postgres;
 
 use crate::metrics::Metrics;
 

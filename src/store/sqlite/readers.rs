@@ -9,11 +9,12 @@
 //! reading through the writer.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
-use tokio::sync::oneshot;
+use tokio::sync::mpsc;
 
+use super::super::queue::JobQueue;
 use super::super::{Queued, StoreError, StoreResult};
 use super::backend;
 
@@ -22,14 +23,14 @@ use super::backend;
 pub(super) const READERS: usize = 2;
 
 /// Reads waiting for a reader. When full, new reads are refused at once
-/// (`StoreError::Busy`, which clients see as `unavailable`).
+/// (`StoreError::Busy`, which clients see as `unavailable`), as writes are
+/// when the writer's queue is: the same [`JobQueue`].
 const READ_QUEUE: usize = 4_096;
 
 type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
 
 pub(super) struct Readers {
-    /// `None` once closed.
-    jobs: Mutex<Option<mpsc::SyncSender<ReadJob>>>,
+    jobs: JobQueue<ReadJob>,
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
@@ -37,7 +38,7 @@ impl Readers {
     /// Opens `count` read connections to the database at `path` (which the
     /// writer has created and migrated) and starts their threads.
     pub(super) fn open(path: &Path, count: usize) -> StoreResult<Self> {
-        let (sender, receiver) = mpsc::sync_channel::<ReadJob>(READ_QUEUE);
+        let (jobs, receiver) = JobQueue::bounded(READ_QUEUE);
         let receiver = Arc::new(Mutex::new(receiver));
         let mut threads = Vec::with_capacity(count);
         for index in 0..count {
@@ -52,7 +53,7 @@ impl Readers {
                 .map_err(|e| StoreError::Backend(format!("cannot start a reader thread: {e}")))?;
             threads.push(thread);
         }
-        Ok(Self { jobs: Mutex::new(Some(sender)), threads: Mutex::new(threads) })
+        Ok(Self { jobs, threads: Mutex::new(threads) })
     }
 
     /// Queues `op` for a reader; the future resolves with its result.
@@ -61,18 +62,13 @@ impl Readers {
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
-        let (reply, answer) = oneshot::channel();
-        let job: ReadJob = Box::new(move |connection| {
-            // The caller may have gone away; the read is simply dropped.
-            let _ = reply.send(op(connection));
-        });
-        super::queue_job(&self.jobs, job, answer)
+        self.jobs.submit(|reply| -> ReadJob { Box::new(move |connection| reply.send(op(connection))) })
     }
 
     /// Stops taking reads; the queued ones still finish. Returns the
     /// threads to join (see [`join`]).
     pub(super) fn stop(&self) -> Vec<std::thread::JoinHandle<()>> {
-        drop(self.jobs.lock().expect("reader queue lock is never poisoned").take());
+        self.jobs.close();
         std::mem::take(&mut *self.threads.lock().expect("reader threads lock is never poisoned"))
     }
 }
@@ -90,10 +86,10 @@ fn run_reader(connection: &Connection, jobs: &Mutex<mpsc::Receiver<ReadJob>>) {
     loop {
         // Held only while waiting for the next job, so readers take turns
         // at the queue but run their reads side by side.
-        let job = jobs.lock().expect("reader queue lock is never poisoned").recv();
+        let job = jobs.lock().expect("reader queue lock is never poisoned").blocking_recv();
         match job {
-            Ok(job) => job(connection),
-            Err(_) => return,
+            Some(job) => job(connection),
+            None => return,
         }
     }
 }

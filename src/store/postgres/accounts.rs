@@ -1,0 +1,135 @@
+//! Users, guests, login sessions and the user directory on PostgreSQL.
+//! Writes run on the writer's connection inside their job's savepoint;
+//! reads on the read connection.
+
+use tokio_postgres::Client;
+
+use super::super::rows;
+use super::super::{Credentials, StoreError, StoreResult};
+use super::{backend, is_unique_violation};
+use crate::model::{User, UserId, UserName, now_millis};
+
+/// Creates a user (a guest when there is no password hash) and makes them
+/// a member of General.
+pub(super) async fn insert_user(
+    c: &Client,
+    name: &UserName,
+    password_hash: Option<&str>,
+) -> StoreResult<User> {
+    let inserted = c
+        .query_one(
+            "INSERT INTO users (name, name_key, password_hash, guest, created_at)
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            &[&name.as_str(), &name.key(), &password_hash, &password_hash.is_none(), &now_millis()],
+        )
+        .await;
+    let id = match inserted {
+        Ok(row) => UserId(row.get(0)),
+        Err(error) if is_unique_violation(&error) => return Err(StoreError::NameTaken),
+        Err(error) => return Err(backend(error)),
+    };
+    c.execute(
+        "INSERT INTO members (channel_id, user_id, read_seq, joined_at)
+         SELECT id, $1, 0, $2 FROM channels WHERE id = 1
+         ON CONFLICT DO NOTHING",
+        &[&id.0, &now_millis()],
+    )
+    .await
+    .map_err(backend)?;
+    Ok(User { id, name: name.as_str().to_owned(), guest: password_hash.is_none() })
+}
+
+pub(super) async fn claim_guest(c: &Client, name: &UserName) -> StoreResult<User> {
+    let existing = c
+        .query_opt("SELECT id, name, guest FROM users WHERE name_key = $1 FOR UPDATE", &[&name.key()])
+        .await
+        .map_err(backend)?;
+    match existing.as_ref().map(rows::user).transpose()? {
+        Some(user) if user.guest => {
+            // A guest name passes to whoever claims it next, as the
+            // tutorial's names do, but as a new user: the previous holder's
+            // row gives up the name key (usernames cannot contain '~') and
+            // its sessions, and keeps its id, messages, DMs and client ids,
+            // which the newcomer can neither see nor collide with.
+            c.execute("DELETE FROM sessions WHERE user_id = $1", &[&user.id.0]).await.map_err(backend)?;
+            c.execute("UPDATE users SET name_key = '~' || id::text WHERE id = $1", &[&user.id.0])
+                .await
+                .map_err(backend)?;
+            insert_user(c, name, None).await
+        }
+        Some(_) => Err(StoreError::NameTaken),
+        None => insert_user(c, name, None).await,
+    }
+}
+
+pub(super) async fn find_user(c: &Client, name: &str) -> StoreResult<Option<Credentials>> {
+    let row = c
+        .query_opt(
+            "SELECT id, name, guest, password_hash FROM users WHERE name_key = $1",
+            &[&name.to_ascii_lowercase()],
+        )
+        .await
+        .map_err(backend)?;
+    row.map(|row| {
+        Ok(Credentials { user: rows::user(&row)?, password_hash: row.try_get(3).map_err(backend)? })
+    })
+    .transpose()
+}
+
+pub(super) async fn create_session(
+    c: &Client,
+    user: UserId,
+    token_hash: [u8; 32],
+    expires_at_ms: i64,
+) -> StoreResult<()> {
+    c.execute(
+        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        &[&token_hash.as_slice(), &user.0, &now_millis(), &expires_at_ms],
+    )
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+pub(super) async fn session_user(c: &Client, token_hash: [u8; 32], now_ms: i64) -> StoreResult<Option<User>> {
+    let row = c
+        .query_opt(
+            "SELECT u.id, u.name, u.guest FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.token_hash = $1 AND s.expires_at > $2",
+            &[&token_hash.as_slice(), &now_ms],
+        )
+        .await
+        .map_err(backend)?;
+    row.as_ref().map(rows::user).transpose()
+}
+
+pub(super) async fn delete_session(c: &Client, token_hash: [u8; 32]) -> StoreResult<()> {
+    c.execute("DELETE FROM sessions WHERE token_hash = $1", &[&token_hash.as_slice()])
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
+/// One page of the directory: names whose key lies in `[from, until)` and
+/// sorts after `after` (see `Store::list_users`).
+pub(super) async fn list_users(
+    c: &Client,
+    from: &str,
+    until: &str,
+    after: &str,
+    limit: u32,
+) -> StoreResult<Vec<User>> {
+    // Byte order ("C"), as on SQLite: the key range relies on '~' sorting
+    // after every character a name may hold, which a locale's order does not promise.
+    let found = c
+        .query(
+            "SELECT id, name, guest FROM users
+             WHERE name_key COLLATE \"C\" >= $1 AND name_key COLLATE \"C\" < $2
+               AND name_key COLLATE \"C\" > $3
+             ORDER BY name_key COLLATE \"C\" LIMIT $4",
+            &[&from, &until, &after, &i64::from(limit)],
+        )
+        .await
+        .map_err(backend)?;
+    found.iter().map(rows::user).collect()
+}

@@ -1,0 +1,184 @@
+//! The message stream on PostgreSQL: appending messages and system lines
+//! (each taking the channel's next seq under the channel row's lock, which
+//! the batch took up front), and reading history. Appends run on the
+//! writer's connection inside their job's savepoint; reads on the read
+//! connection.
+
+use tokio_postgres::Client;
+use tokio_postgres::types::Type;
+
+use super::super::rows::{self, MESSAGE_COLUMNS};
+use super::super::{Appended, NewMessage, NewSystemLine, StoreError, StoreResult};
+use super::backend;
+use super::channels::load_channel;
+use crate::model::{ChannelId, Message, MessageId, Seq, SystemEvent, UserId, now_millis};
+
+/// One statement with typed parameters, so an append costs one round trip
+/// (pipelined with its savepoint): the idempotency lookup, the membership check, the seq bump
+/// under the channel's row lock and the insert. Returns the stored original
+/// (`existing`) or the new row (`inserted`); no row means not a member.
+const APPEND_SQL: &str = "
+    WITH existing AS (
+        SELECT m.id, m.channel_id, m.seq, m.sender_id, u.name, m.client_id, m.body, m.ts
+        FROM messages m JOIN users u ON u.id = m.sender_id
+        WHERE m.sender_id = $2::BIGINT AND m.client_id = $3::TEXT
+    ), sender AS (
+        SELECT u.name FROM members mb JOIN users u ON u.id = mb.user_id
+        WHERE mb.channel_id = $1::BIGINT AND mb.user_id = $2::BIGINT
+    ), bump AS (
+        UPDATE channels SET last_seq = last_seq + 1
+        WHERE id = $1::BIGINT AND NOT EXISTS (SELECT 1 FROM existing) AND EXISTS (SELECT 1 FROM sender)
+        RETURNING last_seq
+    ), inserted AS (
+        INSERT INTO messages (channel_id, seq, sender_id, client_id, body, ts)
+        SELECT $1::BIGINT, last_seq, $2::BIGINT, $3::TEXT, $4::TEXT, $5::BIGINT FROM bump
+        RETURNING id, seq
+    )
+    SELECT FALSE AS created, e.id, e.channel_id, e.seq, e.sender_id, e.name, e.client_id, e.body, e.ts
+    FROM existing e
+    UNION ALL
+    SELECT TRUE, i.id, $1::BIGINT, i.seq, $2::BIGINT, (SELECT name FROM sender), $3::TEXT, $4::TEXT, $5::BIGINT
+    FROM inserted i";
+
+/// Appends a message if the sender is a member, taking the channel's next
+/// seq; a `(sender, client_id)` already stored returns the original.
+pub(super) async fn append(c: &Client, new: NewMessage) -> StoreResult<Appended> {
+    let client_id = new.client_id.into_string();
+    let body = new.body.into_string();
+    // The batch holds this channel's row lock from its start, so another
+    // node's append of the same (sender, client_id) here either committed
+    // before (and `existing` finds it) or waits for this batch. The same
+    // client id sent to two different channels through two nodes at once
+    // fails the second with a unique violation; its retry finds the first.
+    // Typed parameters: no separate prepare round trip.
+    let row = c
+        .query_typed_opt(
+            APPEND_SQL,
+            &[
+                (&new.channel.0, Type::INT8),
+                (&new.sender.0, Type::INT8),
+                (&client_id, Type::TEXT),
+                (&body, Type::TEXT),
+                (&now_millis(), Type::INT8),
+            ],
+        )
+        .await
+        .map_err(backend)?;
+    match row {
+        Some(row) => {
+            let created: bool = row.get(0);
+            let message = Message {
+                id: MessageId(row.get(1)),
+                channel: ChannelId(row.get(2)),
+                seq: Seq(row.get(3)),
+                sender: UserId(row.get(4)),
+                sender_name: row.get(5),
+                client_id: row.get(6),
+                body: row.get(7),
+                ts: row.get(8),
+                system: None,
+            };
+            Ok(Appended { message, created })
+        }
+        None => Err(match load_channel(c, new.channel).await? {
+            Some(_) => StoreError::NotMember,
+            None => StoreError::NoSuchChannel,
+        }),
+    }
+}
+
+/// Appends a system line: no membership check (the server writes it, also
+/// for someone who just left), otherwise like a message. The batch holds the
+/// channel's row lock, as for a message.
+pub(super) async fn append_system(c: &Client, line: NewSystemLine) -> StoreResult<Message> {
+    let names = c
+        .query("SELECT id, name FROM users WHERE id = $1 OR id = $2", &[&line.actor.0, &line.subject.0])
+        .await
+        .map_err(backend)?;
+    let name_of = |user: UserId| {
+        names
+            .iter()
+            .find(|row| row.get::<_, i64>(0) == user.0)
+            .map(|row| row.get::<_, String>(1))
+            .ok_or_else(|| StoreError::Backend("no such user".into()))
+    };
+    let (sender_name, subject_name) = (name_of(line.actor)?, name_of(line.subject)?);
+    let event = SystemEvent { kind: line.kind, user_name: subject_name };
+    let body = event.text(&sender_name);
+    let ts = now_millis();
+    let row = c
+        .query_opt(
+            "WITH bump AS (UPDATE channels SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq)
+             INSERT INTO messages (channel_id, seq, sender_id, client_id, body, ts, system_kind, system_user)
+             SELECT $1, last_seq, $2, $3, $4, $5, $6, $7 FROM bump
+             RETURNING id, seq",
+            &[
+                &line.channel.0,
+                &line.actor.0,
+                &line.client_id,
+                &body,
+                &ts,
+                &line.kind.as_str(),
+                &line.subject.0,
+            ],
+        )
+        .await
+        .map_err(backend)?
+        .ok_or(StoreError::NoSuchChannel)?;
+    Ok(Message {
+        id: MessageId(row.get(0)),
+        channel: line.channel,
+        seq: Seq(row.get(1)),
+        sender: line.actor,
+        sender_name,
+        client_id: line.client_id,
+        body,
+        ts,
+        system: Some(event),
+    })
+}
+
+/// Up to `limit` messages before `before`, the newest ones, oldest first.
+pub(super) async fn history(
+    c: &Client,
+    channel: ChannelId,
+    before: i64,
+    limit: u32,
+) -> StoreResult<Vec<Message>> {
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
+         WHERE m.channel_id = $1 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3"
+    );
+    let mut newest_first = query_messages(c, &sql, channel, before, limit).await?;
+    newest_first.reverse();
+    Ok(newest_first)
+}
+
+pub(super) async fn messages_after(
+    c: &Client,
+    channel: ChannelId,
+    after: Seq,
+    limit: u32,
+) -> StoreResult<Vec<Message>> {
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
+         WHERE m.channel_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3"
+    );
+    query_messages(c, &sql, channel, after.0, limit).await
+}
+
+async fn query_messages(
+    c: &Client,
+    sql: &str,
+    channel: ChannelId,
+    bound: i64,
+    limit: u32,
+) -> StoreResult<Vec<Message>> {
+    let found = c.query(sql, &[&channel.0, &bound, &i64::from(limit)]).await.map_err(backend)?;
+    found.iter().map(rows::message).collect()
+}
+
+pub(super) async fn channel_heads(c: &Client) -> StoreResult<Vec<(ChannelId, Seq)>> {
+    let found = c.query("SELECT id, last_seq FROM channels", &[]).await.map_err(backend)?;
+    Ok(found.iter().map(|row| (ChannelId(row.get(0)), Seq(row.get(1)))).collect())
+}

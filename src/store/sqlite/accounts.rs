@@ -1,0 +1,139 @@
+//! Users, guests, login sessions and the user directory on SQLite. Each
+//! function is one job's work on a connection: the writer's (inside the
+//! job's savepoint) for writes, a reader's for reads.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::super::rows;
+use super::super::{Credentials, StoreError, StoreResult};
+use super::{backend, is_unique_violation};
+use crate::model::{User, UserId, UserName, now_millis};
+
+/// Creates a user (a guest when there is no password hash) and makes them
+/// a member of General.
+pub(super) fn insert_user(
+    connection: &Connection,
+    name: &UserName,
+    password_hash: Option<&str>,
+) -> StoreResult<User> {
+    let now = now_millis();
+    let inserted = connection.execute(
+        "INSERT INTO users (name, name_key, password_hash, guest, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![name.as_str(), name.key(), password_hash, password_hash.is_none(), now],
+    );
+    match inserted {
+        Ok(_) => {}
+        Err(error) if is_unique_violation(&error) => return Err(StoreError::NameTaken),
+        Err(error) => return Err(backend(error)),
+    }
+    let id = UserId(connection.last_insert_rowid());
+    join_general(connection, id)?;
+    Ok(User { id, name: name.as_str().to_owned(), guest: password_hash.is_none() })
+}
+
+fn join_general(connection: &Connection, user: UserId) -> StoreResult<()> {
+    connection
+        .execute(
+            "INSERT OR IGNORE INTO members (channel_id, user_id, read_seq, joined_at)
+             SELECT id, ?1, 0, ?2 FROM channels WHERE id = 1",
+            params![user.0, now_millis()],
+        )
+        .map_err(backend)?;
+    Ok(())
+}
+
+pub(super) fn claim_guest(connection: &Connection, name: &UserName) -> StoreResult<User> {
+    let existing = connection
+        .query_row("SELECT id, name, guest FROM users WHERE name_key = ?1", [name.key()], |row| {
+            rows::user(row)
+        })
+        .optional()
+        .map_err(backend)?;
+    match existing {
+        Some(holder) if holder.guest => {
+            // A guest name passes to whoever claims it next, as the
+            // tutorial's names do, but as a new user: the previous holder's
+            // row gives up the name key (usernames cannot contain '~') and
+            // its sessions, and keeps its messages, DMs and idempotency
+            // keys, which the newcomer, with a fresh id, can neither see nor
+            // collide with.
+            connection.execute("DELETE FROM sessions WHERE user_id = ?1", [holder.id.0]).map_err(backend)?;
+            connection
+                .execute("UPDATE users SET name_key = '~' || id WHERE id = ?1", [holder.id.0])
+                .map_err(backend)?;
+            insert_user(connection, name, None)
+        }
+        Some(_) => Err(StoreError::NameTaken),
+        None => insert_user(connection, name, None),
+    }
+}
+
+pub(super) fn find_user(connection: &Connection, key: &str) -> StoreResult<Option<Credentials>> {
+    connection
+        .query_row("SELECT id, name, guest, password_hash FROM users WHERE name_key = ?1", [key], |row| {
+            Ok(Credentials { user: rows::user(row)?, password_hash: row.get(3)? })
+        })
+        .optional()
+        .map_err(backend)
+}
+
+pub(super) fn create_session(
+    connection: &Connection,
+    user: UserId,
+    token_hash: [u8; 32],
+    expires_at_ms: i64,
+) -> StoreResult<()> {
+    connection
+        .execute(
+            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            params![token_hash.as_slice(), user.0, now_millis(), expires_at_ms],
+        )
+        .map_err(backend)?;
+    Ok(())
+}
+
+pub(super) fn session_user(
+    connection: &Connection,
+    token_hash: [u8; 32],
+    now_ms: i64,
+) -> StoreResult<Option<User>> {
+    connection
+        .prepare_cached(
+            "SELECT u.id, u.name, u.guest FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.token_hash = ?1 AND s.expires_at > ?2",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![token_hash.as_slice(), now_ms], |row| rows::user(row)).optional()
+        })
+        .map_err(backend)
+}
+
+pub(super) fn delete_session(connection: &Connection, token_hash: [u8; 32]) -> StoreResult<()> {
+    connection
+        .execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash.as_slice()])
+        .map_err(backend)?;
+    Ok(())
+}
+
+/// One page of the directory: names whose key lies in `[from, until)` and
+/// sorts after `after` (see `Store::list_users`).
+pub(super) fn list_users(
+    connection: &Connection,
+    from: &str,
+    until: &str,
+    after: &str,
+    limit: u32,
+) -> StoreResult<Vec<User>> {
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT id, name, guest FROM users
+             WHERE name_key >= ?1 AND name_key < ?2 AND name_key > ?3
+             ORDER BY name_key LIMIT ?4",
+        )
+        .map_err(backend)?;
+    statement
+        .query_map(params![from, until, after, limit], |row| rows::user(row))
+        .map_err(backend)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(backend)
+}

@@ -1,0 +1,174 @@
+//! The SQLite database's settings and schema: the pragmas every write
+//! connection needs, and the migrations that bring a file made by any
+//! earlier release up to date. Run once, by `SqliteStore::open`, before the
+//! writer starts.
+
+use rusqlite::{Connection, params};
+
+use super::super::{StoreError, StoreResult};
+use super::{backend, is_unique_violation};
+use crate::model::{GENERAL, look_key, name_key};
+
+pub(super) fn configure(connection: &Connection, on_disk: bool) -> StoreResult<()> {
+    if on_disk {
+        // WAL lets readers proceed during a commit and makes each commit one
+        // append + fsync; FULL syncs the WAL at every commit, so an answered
+        // write survives power loss, not only a crash of natter.
+        let mode: String =
+            connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0)).map_err(backend)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Backend(format!("cannot enable WAL (journal_mode={mode})")));
+        }
+    }
+    connection
+        .execute_batch(
+            "PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA busy_timeout = 5000;",
+        )
+        .map_err(backend)
+}
+
+/// Schema versions, applied in order; `PRAGMA user_version` counts those applied.
+const MIGRATIONS: &[&str] = &[
+    r#"
+    CREATE TABLE users (
+        id            INTEGER PRIMARY KEY,
+        name          TEXT NOT NULL,
+        name_key      TEXT NOT NULL UNIQUE,
+        password_hash TEXT,
+        guest         INTEGER NOT NULL DEFAULT 0,
+        created_at    INTEGER NOT NULL
+    );
+    CREATE TABLE sessions (
+        token_hash BLOB PRIMARY KEY,
+        user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE INDEX sessions_by_user ON sessions(user_id);
+    CREATE TABLE channels (
+        id         INTEGER PRIMARY KEY,
+        name       TEXT NOT NULL,
+        -- Lower-cased name; NULL for DMs. Unique among public channels only
+        -- (index below): a private channel's name must not be discoverable
+        -- by someone trying to create a channel of that name.
+        name_key   TEXT,
+        -- 'min_user_id:max_user_id' for DMs; NULL otherwise.
+        dm_key     TEXT UNIQUE,
+        kind       TEXT NOT NULL CHECK (kind IN ('public', 'private', 'dm')),
+        created_by INTEGER REFERENCES users(id),
+        created_at INTEGER NOT NULL,
+        last_seq   INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE members (
+        channel_id INTEGER NOT NULL REFERENCES channels(id),
+        user_id    INTEGER NOT NULL REFERENCES users(id),
+        read_seq   INTEGER NOT NULL DEFAULT 0,
+        joined_at  INTEGER NOT NULL,
+        PRIMARY KEY (channel_id, user_id)
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX public_channel_names ON channels(name_key) WHERE kind = 'public';
+    CREATE INDEX channel_names ON channels(name_key);
+    CREATE INDEX members_by_user ON members(user_id);
+    CREATE TABLE messages (
+        id         INTEGER PRIMARY KEY,
+        channel_id INTEGER NOT NULL REFERENCES channels(id),
+        seq        INTEGER NOT NULL,
+        sender_id  INTEGER NOT NULL REFERENCES users(id),
+        client_id  TEXT NOT NULL,
+        body       TEXT NOT NULL,
+        ts         INTEGER NOT NULL,
+        UNIQUE (channel_id, seq),
+        UNIQUE (sender_id, client_id)
+    );
+    INSERT INTO channels (id, name, name_key, kind, created_at)
+        VALUES (1, 'General', 'general', 'public', 0);
+"#,
+    r#"
+    -- Who put a member into a channel (NULL when they joined themselves),
+    -- so the invitee can be told who added them.
+    ALTER TABLE members ADD COLUMN added_by INTEGER REFERENCES users(id);
+    -- The second name key (see `ChannelName::look_key`): two names clash
+    -- when either key matches.
+    ALTER TABLE channels ADD COLUMN look_key TEXT;
+    CREATE UNIQUE INDEX public_channel_looks ON channels(look_key) WHERE kind = 'public';
+    CREATE INDEX channel_looks ON channels(look_key);
+    -- Public channel pages are read in name order.
+    CREATE INDEX channels_by_name ON channels(kind, name, id);
+    -- System lines (joined, left, added) live in the message stream; these
+    -- say which kind and whom it is about. NULL for chat messages.
+    ALTER TABLE messages ADD COLUMN system_kind TEXT;
+    ALTER TABLE messages ADD COLUMN system_user INTEGER REFERENCES users(id);
+"#,
+];
+
+pub(super) fn migrate(connection: &Connection) -> StoreResult<()> {
+    let applied: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(backend)?;
+    let applied = usize::try_from(applied).unwrap_or(0);
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
+        connection.execute_batch(&format!("BEGIN; {migration};")).map_err(backend)?;
+        // Steps written in Rust run inside the same transaction, so a
+        // migration is applied whole or not at all.
+        let finished =
+            if index + 1 == RENAMED_KEYS_MIGRATION { rekey_channel_names(connection) } else { Ok(()) }
+                .and_then(|()| {
+                    let version = format!("PRAGMA user_version = {}; COMMIT;", index + 1);
+                    connection.execute_batch(&version).map_err(backend)
+                });
+        if let Err(error) = finished {
+            let _ = connection.execute_batch("ROLLBACK");
+            return Err(error);
+        }
+    }
+    debug_assert_eq!(GENERAL, "General", "the migration above names General");
+    Ok(())
+}
+
+/// The migration after which channel name keys are confusable skeletons
+/// (`model::name_key`) rather than lower-cased names.
+const RENAMED_KEYS_MIGRATION: usize = 2;
+
+/// Recomputes every channel's name key in Rust, which SQL cannot do. Every
+/// key is first set aside (so no old key can block a new one), then keys are
+/// given out oldest channel first: two public channels that now share a key
+/// (one made to look like the other) cannot both hold it, so the younger gets
+/// a key no name can produce (a control character and its id) and stays
+/// listed but no longer answers to the name.
+fn rekey_channel_names(connection: &Connection) -> StoreResult<()> {
+    connection
+        .execute(
+            "UPDATE channels SET name_key = char(1) || id, look_key = char(1) || id WHERE kind <> 'dm'",
+            [],
+        )
+        .map_err(backend)?;
+    let channels: Vec<(i64, String)> = connection
+        .prepare("SELECT id, name FROM channels WHERE kind <> 'dm' ORDER BY id")
+        .and_then(|mut s| s.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?.collect())
+        .map_err(backend)?;
+    for (id, name) in channels {
+        let (key, look) = (name_key(&name), look_key(&name));
+        let updated = connection.execute(
+            "UPDATE channels SET name_key = ?1, look_key = ?2 WHERE id = ?3",
+            params![key, look, id],
+        );
+        match updated {
+            Ok(_) => {}
+            Err(error) if is_unique_violation(&error) => {
+                tracing::warn!(
+                    channel = id,
+                    "a look-alike public channel name no longer answers to its name"
+                );
+                let (key, look) = (format!("{key}\u{1}{id}"), format!("{look}\u{1}{id}"));
+                connection
+                    .execute(
+                        "UPDATE channels SET name_key = ?1, look_key = ?2 WHERE id = ?3",
+                        params![key, look, id],
+                    )
+                    .map_err(backend)?;
+            }
+            Err(error) => return Err(backend(error)),
+        }
+    }
+    Ok(())
+}

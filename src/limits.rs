@@ -106,6 +106,13 @@ impl Default for Limits {
 }
 
 /// A token bucket: `rate` tokens per second, holding at most `burst`.
+///
+/// Hand-written rather than `governor`'s: callers look before they take
+/// (several buckets must all have a token before any is taken), give a token
+/// back ([`TokenBucket::refund`]) and evict full buckets from maps they own
+/// and lock themselves; none of which governor's limiters offer. Rates and
+/// bursts are the CLI's plain numbers, zero included, the same ones the
+/// cross-node budgets in Redis take.
 #[derive(Debug, Clone)]
 pub struct TokenBucket {
     rate: f64,

@@ -8,6 +8,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use headers::authorization::Bearer;
+use headers::{Authorization, HeaderMapExt};
 use serde::de::DeserializeOwned;
 
 use super::AppState;
@@ -188,15 +190,11 @@ pub(super) fn session_token(headers: &HeaderMap, query_token: Option<&str>, http
     explicit.or_else(|| cookie_token(headers, https))
 }
 
-/// The token of an `Authorization: Bearer` header.
+/// The token of an `Authorization: Bearer` header (the scheme in any case,
+/// as HTTP has it).
 pub(super) fn bearer_token(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|token| !token.is_empty())
-        .map(str::to_owned)
+    let Authorization(bearer) = headers.typed_get::<Authorization<Bearer>>()?;
+    Some(bearer.token().trim()).filter(|token| !token.is_empty()).map(str::to_owned)
 }
 
 /// The token in the session cookie. Over HTTPS only the `__Host-` one
@@ -235,6 +233,20 @@ mod tests {
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer bearer-token"));
         assert_eq!(session_token(&headers, Some("query-token"), false).as_deref(), Some("bearer-token"));
         assert_eq!(session_token(&HeaderMap::new(), None, false), None);
+    }
+
+    #[test]
+    fn reads_a_bearer_token_whatever_the_case_of_the_scheme() {
+        let bearer = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::AUTHORIZATION, HeaderValue::from_static(value));
+            bearer_token(&headers)
+        };
+        assert_eq!(bearer("Bearer t").as_deref(), Some("t"));
+        assert_eq!(bearer("bearer  t ").as_deref(), Some("t"));
+        assert_eq!(bearer("Bearer "), None);
+        assert_eq!(bearer("Bearert"), None);
+        assert_eq!(bearer("Basic dDp0"), None);
     }
 
     #[test]

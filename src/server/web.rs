@@ -22,7 +22,10 @@ pub(super) async fn static_file(method: Method, uri: Uri) -> Response {
             // Revalidate every time: after an upgrade the page and its modules
             // must come from the same build.
             (
-                [(header::CONTENT_TYPE, content_type(path)), (header::CACHE_CONTROL, "no-cache")],
+                [
+                    (header::CONTENT_TYPE, content_type(file.metadata.mimetype())),
+                    (header::CACHE_CONTROL, "no-cache".to_owned()),
+                ],
                 file.data.into_owned(),
             )
                 .into_response()
@@ -31,17 +34,23 @@ pub(super) async fn static_file(method: Method, uri: Uri) -> Response {
     }
 }
 
-fn content_type(path: &str) -> &'static str {
-    match path.rsplit('.').next().unwrap_or_default() {
-        "html" => "text/html; charset=utf-8",
-        "css" => "text/css; charset=utf-8",
-        "js" | "mjs" => "text/javascript; charset=utf-8",
-        "svg" => "image/svg+xml",
-        "png" => "image/png",
-        "ico" => "image/x-icon",
-        "json" => "application/json",
-        "webmanifest" => "application/manifest+json",
-        "txt" => "text/plain; charset=utf-8",
-        _ => "application/octet-stream",
+/// The `Content-Type` of a file of `mime_type` (which rust-embed guesses from
+/// its extension, `application/octet-stream` when it has no idea). The UI's
+/// text files are UTF-8, and saying so keeps a browser from guessing.
+fn content_type(mime_type: &str) -> String {
+    if mime_type.starts_with("text/") { format!("{mime_type}; charset=utf-8") } else { mime_type.to_owned() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ui_files_have_their_types_and_text_says_utf_8() {
+        let type_of = |path: &str| content_type(WebAssets::get(path).expect(path).metadata.mimetype());
+        assert_eq!(type_of("index.html"), "text/html; charset=utf-8");
+        assert_eq!(type_of("app.js"), "text/javascript; charset=utf-8");
+        assert_eq!(type_of("style.css"), "text/css; charset=utf-8");
+        assert_eq!(type_of("favicon.svg"), "image/svg+xml");
     }
 }

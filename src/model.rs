@@ -118,7 +118,7 @@ impl ChannelName {
             return Err("channel name must contain something visible");
         }
         // `name #12` is how a channel is told apart from a namesake where
-        // names are the address (`hub::names`); no channel may be called so.
+        // names are the address (`app::names`); no channel may be called so.
         if trimmed
             .rsplit_once(" #")
             .is_some_and(|(_, id)| !id.is_empty() && id.chars().all(|c| c.is_ascii_digit()))

@@ -42,7 +42,7 @@ mod presence;
 mod subscription;
 
 use frames::to_wire;
-use presence::Presence;
+use presence::PresenceTask;
 use subscription::{Subscriber, publish_loop, subscribe};
 
 /// The Redis pub/sub channel every node of a cluster publishes to and
@@ -135,7 +135,7 @@ impl RedisBus {
         let (local_presence, local) = watch::channel(Vec::new());
         let commands = publisher.clone();
         let cluster = options.cluster.clone();
-        let presence = Presence {
+        let presence = PresenceTask {
             connection: publisher.clone(),
             cluster: options.cluster,
             node: node.clone(),

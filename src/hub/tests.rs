@@ -269,7 +269,7 @@ fn typing_reaches_the_others_in_the_channel() {
 
 /// One step of a random run against the hub.
 #[derive(Debug, Clone)]
-enum Step {
+enum Op {
     Register {
         user: u8,
         follows: bool,
@@ -306,17 +306,17 @@ enum Step {
     },
 }
 
-fn step() -> impl Strategy<Value = Step> {
+fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        1 => (0..4u8, any::<bool>()).prop_map(|(user, follows)| Step::Register { user, follows }),
-        1 => any::<u8>().prop_map(|pick| Step::Unregister { pick }),
-        1 => (any::<u8>(), 0..3u8).prop_map(|(pick, channel)| Step::Subscribe { pick, channel }),
-        1 => (any::<u8>(), 0..3u8).prop_map(|(pick, channel)| Step::Unsubscribe { pick, channel }),
-        3 => (0..3u8, 0..4u8).prop_map(|(channel, delay)| Step::Commit { channel, delay }),
-        1 => (0..4u8, 0..3u8).prop_map(|(user, channel)| Step::Joined { user, channel }),
-        1 => (0..4u8, 0..3u8).prop_map(|(user, channel)| Step::Left { user, channel }),
-        1 => (0..4u8).prop_map(|user| Step::Expire { user }),
-        1 => (0..3u8).prop_map(|channel| Step::Fill { channel }),
+        1 => (0..4u8, any::<bool>()).prop_map(|(user, follows)| Op::Register { user, follows }),
+        1 => any::<u8>().prop_map(|pick| Op::Unregister { pick }),
+        1 => (any::<u8>(), 0..3u8).prop_map(|(pick, channel)| Op::Subscribe { pick, channel }),
+        1 => (any::<u8>(), 0..3u8).prop_map(|(pick, channel)| Op::Unsubscribe { pick, channel }),
+        3 => (0..3u8, 0..4u8).prop_map(|(channel, delay)| Op::Commit { channel, delay }),
+        1 => (0..4u8, 0..3u8).prop_map(|(user, channel)| Op::Joined { user, channel }),
+        1 => (0..4u8, 0..3u8).prop_map(|(user, channel)| Op::Left { user, channel }),
+        1 => (0..4u8).prop_map(|user| Op::Expire { user }),
+        1 => (0..3u8).prop_map(|channel| Op::Fill { channel }),
     ]
 }
 
@@ -326,48 +326,48 @@ proptest! {
     /// hub's invariants, and every connection sees each channel's seqs in
     /// strictly increasing order.
     #[test]
-    fn random_runs_keep_the_invariants(steps in proptest::collection::vec(step(), 1..120)) {
+    fn random_runs_keep_the_invariants(ops in proptest::collection::vec(op(), 1..120)) {
         let (hub, mut asked) = Hub::new(Vec::new(), 64, Arc::new(Metrics::default()));
         let mut live: Vec<Registration> = Vec::new();
         let mut seen: HashMap<ConnectionId, BTreeMap<ChannelId, Seq>> = HashMap::new();
         let mut heads = [0i64; 3];
         let mut in_flight: Vec<(u8, Message)> = Vec::new();
         let mut generations: HashMap<UserId, u64> = HashMap::new();
-        for step in steps {
-            match step {
-                Step::Register { user: id, follows } => {
+        for op in ops {
+            match op {
+                Op::Register { user: id, follows } => {
                     let interests = Interests { announcements: !follows, follows_memberships: follows };
                     live.push(hub.register(&user(i64::from(id), &format!("u{id}")), NO_SESSION, interests));
                 }
-                Step::Unregister { pick } if !live.is_empty() => {
+                Op::Unregister { pick } if !live.is_empty() => {
                     let registration = live.remove(usize::from(pick) % live.len());
                     hub.unregister(registration.id);
                 }
-                Step::Subscribe { pick, channel } if !live.is_empty() => {
+                Op::Subscribe { pick, channel } if !live.is_empty() => {
                     let id = live[usize::from(pick) % live.len()].id;
                     let channel = i64::from(channel);
                     hub.subscribe(id, &[view(channel, heads[channel as usize])]);
                 }
-                Step::Unsubscribe { pick, channel } if !live.is_empty() => {
+                Op::Unsubscribe { pick, channel } if !live.is_empty() => {
                     let id = live[usize::from(pick) % live.len()].id;
                     hub.unsubscribe(id, ChannelId(i64::from(channel)));
                 }
-                Step::Commit { channel, delay } => {
+                Op::Commit { channel, delay } => {
                     heads[usize::from(channel)] += 1;
                     in_flight.push((delay, message(i64::from(channel), heads[usize::from(channel)])));
                 }
-                Step::Joined { user, channel } => {
+                Op::Joined { user, channel } => {
                     let channel = i64::from(channel);
                     hub.member_joined(UserId(i64::from(user)), view(channel, heads[channel as usize]));
                 }
-                Step::Left { user, channel } => hub.member_left(UserId(i64::from(user)), ChannelId(i64::from(channel))),
-                Step::Expire { user } => {
+                Op::Left { user, channel } => hub.member_left(UserId(i64::from(user)), ChannelId(i64::from(channel))),
+                Op::Expire { user } => {
                     let user = UserId(i64::from(user));
                     if let Some(generation) = generations.get(&user) {
                         hub.expire_presence(user, *generation);
                     }
                 }
-                Step::Fill { channel } => {
+                Op::Fill { channel } => {
                     // The driver's fill: everything committed after the
                     // delivered seq, as the store would return it.
                     let channel = ChannelId(i64::from(channel));

@@ -14,7 +14,7 @@ use crate::model::UserId;
 use crate::protocol::bus as wire;
 
 /// The presence task's state.
-pub(super) struct Presence {
+pub(super) struct PresenceTask {
     pub(super) connection: redis::aio::ConnectionManager,
     pub(super) cluster: String,
     pub(super) node: String,
@@ -26,7 +26,7 @@ pub(super) struct Presence {
     pub(super) stop: CancellationToken,
 }
 
-impl Presence {
+impl PresenceTask {
     pub(super) async fn run(mut self) {
         let mut heartbeat = tokio::time::interval(self.ttl / 3);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

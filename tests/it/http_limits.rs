@@ -129,7 +129,10 @@ async fn http_limits_idle_and_half_open_floods_are_capped_and_closed_while_healt
     let mut kept_alive = connect_from("127.0.0.4", address).await;
     kept_alive.write_all(b"GET /healthz HTTP/1.1\r\nhost: natter\r\n\r\n").await.unwrap();
     let mut first = [0u8; 12];
-    kept_alive.read_exact(&mut first).await.unwrap();
+    tokio::time::timeout(crate::harness::RECEIVE_TIMEOUT, kept_alive.read_exact(&mut first))
+        .await
+        .expect("timed out waiting for the keep-alive request's answer")
+        .unwrap();
     assert_eq!(&first, b"HTTP/1.1 200");
 
     // 601 sockets are open towards the server (more than its hard limit of

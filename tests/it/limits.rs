@@ -3,11 +3,12 @@
 
 use std::net::IpAddr;
 
+use natter::protocol::{ErrorCode, ServerMessage};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::harness::{Client, GENERAL, TestServer, test_limits};
+use crate::harness::{Client, GENERAL, TestServer, recv, test_limits};
 
 fn client_from(address: &str) -> reqwest::Client {
     let address: IpAddr = address.parse().unwrap();
@@ -114,10 +115,10 @@ async fn typing_faster_than_the_limit_is_refused_and_not_relayed() {
     let (mut bob, _) = server.user("bob").await;
     alice.send(json!({"type": "typing", "channel": GENERAL})).await;
     alice.send(json!({"type": "typing", "channel": GENERAL})).await;
-    let refused = alice.expect("error").await;
-    assert_eq!(refused["code"], "rate_limited", "{refused}");
-    assert_eq!(bob.expect("typing").await["user"], "alice");
-    bob.assert_no("typing").await;
+    let (code, message) = alice.next_error().await;
+    assert_eq!(code, ErrorCode::RateLimited, "{message}");
+    assert_eq!(recv!(bob, "alice's typing", ServerMessage::Typing { user, .. } => user), "alice");
+    bob.assert_none("a second typing event", |f| matches!(f, ServerMessage::Typing { .. })).await;
     alice.post(GENERAL, "typing limits do not touch messages", "a-1").await;
 }
 
@@ -134,9 +135,13 @@ async fn a_protocol_violation_closes_with_1002() {
     );
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = Vec::new();
-    while !response.ends_with(b"\r\n\r\n") {
-        response.push(stream.read_u8().await.unwrap());
-    }
+    tokio::time::timeout(crate::harness::RECEIVE_TIMEOUT, async {
+        while !response.ends_with(b"\r\n\r\n") {
+            response.push(stream.read_u8().await.unwrap());
+        }
+    })
+    .await
+    .expect("timed out waiting for the upgrade's answer");
     assert!(response.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&response));
     stream.write_all(&[0x81, 0x02, b'h', b'i']).await.unwrap();
     let mut frame = [0u8; 4];

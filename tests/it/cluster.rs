@@ -1,6 +1,8 @@
 //! Several nodes on one PostgreSQL and one Redis: users on different nodes
 //! chat as if on one server.
 
+use std::time::Duration;
+
 use natter::limits::Limits;
 use natter::protocol::{ErrorCode, ServerMessage, SystemInfo, SystemKind};
 use serde_json::json;
@@ -166,17 +168,45 @@ async fn cluster_a_client_resumes_on_another_node_with_nothing_lost_or_doubled()
     bob.assert_no_message().await;
 }
 
+/// Alice's stream of posts: her task, and how many of them are acked so far.
+struct Posting {
+    task: tokio::task::JoinHandle<Client>,
+    acked: tokio::sync::watch::Receiver<usize>,
+}
+
+impl Posting {
+    /// Waits until `more` further sends (or all of them) are acked, counted
+    /// from now.
+    async fn acked_further(&mut self, more: usize, count: usize) {
+        let target = (*self.acked.borrow() + more).min(count);
+        tokio::time::timeout(crate::harness::RECEIVE_TIMEOUT, self.acked.wait_for(|acked| *acked >= target))
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for alice's sends to reach {target} acks"))
+            .expect("alice's task reports its acks");
+    }
+}
+
 /// Alice posts `count` messages in General on her node, a few milliseconds
-/// apart, and returns her client once every one is acked.
-fn alice_keeps_posting(mut alice: Client, count: usize) -> tokio::task::JoinHandle<Client> {
-    tokio::spawn(async move {
+/// apart; her task returns her client once every one is acked.
+fn alice_keeps_posting(mut alice: Client, count: usize) -> Posting {
+    let (report, acked) = tokio::sync::watch::channel(0);
+    let task = tokio::spawn(async move {
         for n in 1..=count {
             alice.post(GENERAL, &format!("m{n}"), &format!("a-{n}")).await;
-            tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+            report.send_replace(n);
+            // A steady stream rather than a burst, so that it is still going
+            // while Redis is down and after it is back: pacing, not
+            // synchronisation.
+            tokio::time::sleep(Duration::from_millis(3)).await;
         }
         alice
-    })
+    });
+    Posting { task, acked }
 }
+
+/// Sends committed while Redis is down: the outage lasts until this many
+/// more of Alice's sends are acked.
+const SENDS_DURING_OUTAGE: usize = 20;
 
 #[tokio::test]
 async fn cluster_redis_restart_loses_and_doubles_nothing() {
@@ -190,13 +220,13 @@ async fn cluster_redis_restart_loses_and_doubles_nothing() {
     let (mut bob, _) = nodes[1].user("bob").await;
 
     let count = 200;
-    let sending = alice_keeps_posting(alice, count);
+    let mut sending = alice_keeps_posting(alice, count);
     // Wait until messages flow across, then take Redis away mid-stream.
     bob.message_with_body("m5").await;
     redis.kill();
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    sending.acked_further(SENDS_DURING_OUTAGE, count).await;
     redis.restart().await;
-    let _alice = sending.await.expect("every send acked: the store never went away");
+    let _alice = sending.task.await.expect("every send acked: the store never went away");
 
     // Bob (on the other node) gets every committed message exactly once, in order.
     bob.discard_unread();
@@ -223,14 +253,14 @@ async fn cluster_redis_restart_live_delivery_is_exactly_once() {
     let (mut bob, _) = nodes[1].user("bob").await;
 
     let count = 200;
-    let sending = alice_keeps_posting(alice, count);
+    let mut sending = alice_keeps_posting(alice, count);
     bob.message_with_body("m5").await;
     // m1..m4 were read on the way to m5; m6 and later were not.
     bob.discard_unread();
     redis.kill();
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    sending.acked_further(SENDS_DURING_OUTAGE, count).await;
     redis.restart().await;
-    sending.await.expect("every send acked");
+    sending.task.await.expect("every send acked");
     // m1..m5 were taken above; the live stream goes on with m6 and never
     // repeats or skips, across the outage.
     let rest = bodies(&mut bob, GENERAL, count - 5).await;

@@ -6,12 +6,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use natter::protocol::http::SessionResponse;
 use natter::protocol::{MessageInfo, ServerMessage};
 use serde_json::json;
+use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::harness::RECEIVE_TIMEOUT;
@@ -68,7 +68,8 @@ fn decode(text: &str) -> ServerMessage {
 
 /// Sends as fast as the window allows until the connection dies. Starts by
 /// resending everything still unacknowledged, with the same client ids.
-async fn send_until_killed(url: String, name: String, ledger: &mut Ledger) {
+/// Counts every ack in `acks`, so the killer can strike mid-stream.
+async fn send_until_killed(url: String, name: String, ledger: &mut Ledger, acks: &watch::Sender<usize>) {
     let Ok((socket, _)) = tokio_tungstenite::connect_async(url).await else { return };
     let (mut sink, mut stream) = socket.split();
     if sink.send(WsMessage::text(json!({"type": "hello"}).to_string())).await.is_err() {
@@ -99,6 +100,7 @@ async fn send_until_killed(url: String, name: String, ledger: &mut Ledger) {
                     if let Some(earlier) = ledger.acked.insert(client_id.clone(), seq) {
                         assert_eq!(earlier, seq, "{client_id} acked twice with different seqs");
                     }
+                    acks.send_modify(|count| *count += 1);
                 }
                 frame @ ServerMessage::Error { .. } => panic!("unexpected error: {frame:?}"),
                 _ => {}
@@ -162,15 +164,20 @@ async fn acknowledged_messages_survive_repeated_sigkill() {
     let mut node = Some(node);
     for round in 0..KILLS {
         let current = node.take().unwrap_or_else(|| start(&database));
+        let (acks, mut acks_seen) = watch::channel(0);
         let senders: Vec<_> = ledgers
             .iter_mut()
             .enumerate()
-            .map(|(n, ledger)| send_until_killed(current.ws(&tokens[n]), format!("s{n}"), ledger))
+            .map(|(n, ledger)| send_until_killed(current.ws(&tokens[n]), format!("s{n}"), ledger, &acks))
             .collect();
-        // Kill at a different point each round, mid-stream.
-        let kill_after = Duration::from_millis(150 + 170 * round as u64);
+        // Kill at a different point each round, mid-stream: once this
+        // round's senders hold so many acks, with more sends in flight.
+        let kill_at = 50 + 100 * round;
         let killer = async {
-            tokio::time::sleep(kill_after).await;
+            tokio::time::timeout(RECEIVE_TIMEOUT, acks_seen.wait_for(|count| *count >= kill_at))
+                .await
+                .unwrap_or_else(|_| panic!("timed out waiting for {kill_at} acks in round {round}"))
+                .expect("the senders hold the ack counter");
             current.kill();
         };
         tokio::join!(futures_util::future::join_all(senders), killer);

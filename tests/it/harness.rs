@@ -111,17 +111,16 @@ impl TestServer {
         self.wait_healthy().await;
     }
 
+    /// Waits for the first answer of `/healthz`. The listener is bound before
+    /// the server starts, so the request waits in its backlog until the
+    /// server accepts: no polling is needed.
     async fn wait_healthy(&self) {
         let url = self.url("/healthz");
-        for _ in 0..200 {
-            if let Ok(response) = reqwest::get(&url).await
-                && response.status() == 200
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("server at {} never became healthy", self.addr);
+        let response = tokio::time::timeout(RECEIVE_TIMEOUT, reqwest::get(&url))
+            .await
+            .unwrap_or_else(|_| panic!("timed out after {RECEIVE_TIMEOUT:?} waiting for {url} to answer"))
+            .unwrap_or_else(|e| panic!("{url} did not answer (did the server fail to start?): {e}"));
+        assert_eq!(response.status(), 200, "{url} answers healthy");
     }
 
     /// Graceful stop, as on SIGTERM: returns once the server has exited.

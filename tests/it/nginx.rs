@@ -68,6 +68,8 @@ impl Nginx {
             if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
                 return nginx;
             }
+            // nginx says nothing when it listens and a refused connect
+            // returns at once, so readiness is polled.
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("nginx did not start listening on {port}");
@@ -87,6 +89,8 @@ impl Nginx {
             if log.contains(marker) {
                 return log;
             }
+            // nginx appends the line after answering, with no signal to a
+            // client, so the file (what is under test) is polled.
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("no access log line containing {marker:?} within 5 s");

@@ -5,6 +5,17 @@ use serde_json::json;
 
 use crate::harness::{Client, TestServer};
 
+/// Waits, by an event rather than a clock, until a presence grace period that
+/// starts now has run out: a yardstick user connects and leaves, and
+/// `watcher` hears it go offline one grace period after it left. Anything
+/// that a departure before it would have announced has been sent by then.
+async fn a_grace_period_passes(server: &TestServer, watcher: &mut Client, yardstick: &str) {
+    let (client, _) = server.user(yardstick).await;
+    assert!(watcher.presence_of(yardstick).await, "{yardstick} comes online");
+    client.close().await;
+    assert!(!watcher.presence_of(yardstick).await, "{yardstick} goes offline after the grace period");
+}
+
 fn about_alice(frame: &ServerMessage) -> bool {
     matches!(frame, ServerMessage::Presence { user, .. } if user == "alice")
 }
@@ -24,8 +35,8 @@ async fn a_user_stays_online_until_the_last_connection_closes_plus_grace() {
     watcher.assert_none("alice's presence", about_alice).await;
 
     laptop.close().await;
-    // Well past the grace period: still online through the phone.
-    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    // Past the grace period: still online through the phone.
+    a_grace_period_passes(&server, &mut watcher, "yardstick").await;
     watcher.assert_none("alice's presence", about_alice).await;
 
     phone.close().await;
@@ -44,6 +55,6 @@ async fn a_reload_within_the_grace_period_does_not_flap() {
     alice.close().await;
     let mut again = Client::connect(&server, &token).await;
     again.hello(json!({})).await;
-    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    a_grace_period_passes(&server, &mut watcher, "yardstick").await;
     watcher.assert_none("alice's presence", about_alice).await;
 }

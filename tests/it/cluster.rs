@@ -7,7 +7,7 @@ use natter::limits::Limits;
 use natter::protocol::{ErrorCode, ServerMessage, SystemInfo, SystemKind};
 use serde_json::json;
 
-use crate::harness::{Client, GENERAL, ServerMessageExt, TestServer, recv, unpack};
+use crate::harness::{Client, GENERAL, ServerMessageExt, TestServer, recv, test_limits, unpack};
 use crate::services::{PrivatePostgres, PrivateRedis, fresh_database_on, fresh_postgres_database, redis_url};
 
 /// `count` nodes on a fresh database and the test Redis; `None` to skip.
@@ -137,7 +137,15 @@ fn about_channel(frame: &ServerMessage, channel: i64) -> bool {
 
 #[tokio::test]
 async fn cluster_a_client_resumes_on_another_node_with_nothing_lost_or_doubled() {
-    let Some(mut nodes) = cluster(2).await else { return };
+    let Some(database) = fresh_postgres_database().await else { return };
+    let Some(redis) = redis_url() else { return };
+    // Presence records that outlive any receive timeout: if Bob goes offline
+    // below, it is because his node withdrew his record, not because it expired.
+    let ttl = 6 * crate::harness::RECEIVE_TIMEOUT;
+    let mut nodes = [
+        TestServer::start_node_with_ttl(&database, &redis, test_limits(), ttl).await,
+        TestServer::start_node_with_ttl(&database, &redis, test_limits(), ttl).await,
+    ];
     let (mut alice, _) = nodes[0].user("alice").await;
     let bob_token = nodes[1].register("bob").await;
     let mut bob = Client::connect(&nodes[1], &bob_token).await;
@@ -151,11 +159,8 @@ async fn cluster_a_client_resumes_on_another_node_with_nothing_lost_or_doubled()
     // Bob's node stops cleanly; it withdraws its presence record, so Bob
     // goes offline for Alice at once (the TTL is for nodes that die).
     nodes[1].stop().await;
-    let stopped = std::time::Instant::now();
     assert!(alice.presence_of("bob").await, "bob came online");
-    assert!(!alice.presence_of("bob").await, "bob goes offline when his node stops");
-    let took = stopped.elapsed();
-    assert!(took < std::time::Duration::from_millis(500), "bob left {took:?} after the stop");
+    assert!(!alice.presence_of("bob").await, "bob goes offline when his node stops, long before any TTL");
     // Alice keeps talking; Bob comes back on node 0.
     for n in 6..=10 {
         alice.post(GENERAL, &format!("m{n}"), &format!("a-{n}")).await;
@@ -358,7 +363,6 @@ async fn cluster_a_killed_nodes_users_go_offline_within_the_ttl_and_resume_elsew
     alice.post(GENERAL, "one", "a-1").await;
 
     doomed.kill();
-    let killed_at = std::time::Instant::now();
     alice.post(GENERAL, "two", "a-2").await;
     // Dave comes back on the surviving node and resumes from seq 0: every
     // message once, in order. Erin does not come back.
@@ -367,9 +371,9 @@ async fn cluster_a_killed_nodes_users_go_offline_within_the_ttl_and_resume_elsew
     let seen = bodies(&mut dave, GENERAL, 2).await;
     assert_eq!(seen, [(1, "one".to_owned()), (2, "two".to_owned())]);
     dave.assert_no_message().await;
-    assert!(!alice.presence_of("erin").await, "erin goes offline");
-    let took = killed_at.elapsed();
-    assert!(took < std::time::Duration::from_secs(3), "erin went offline {took:?} after the kill (TTL 1 s)");
+    // Nothing withdraws a killed node's records: only their TTL (1 s) can
+    // take Erin offline, and it does within the receive timeout.
+    assert!(!alice.presence_of("erin").await, "erin goes offline once her dead node's record expires");
     // Dave, back on the surviving node, is online; Erin is not.
     let token = survivor.register("watcher").await;
     let mut watcher = Client::connect(&survivor, &token).await;

@@ -78,13 +78,24 @@ impl TestServer {
 
     /// [`TestServer::start_node`] with these limits.
     pub async fn start_node_with(database_url: &str, redis_url: &str, limits: Limits) -> Self {
+        // Short, so a dead node's users leave within a test's patience.
+        Self::start_node_with_ttl(database_url, redis_url, limits, Duration::from_secs(1)).await
+    }
+
+    /// [`TestServer::start_node_with`], whose presence records live `presence_ttl`
+    /// unless refreshed.
+    pub async fn start_node_with_ttl(
+        database_url: &str,
+        redis_url: &str,
+        limits: Limits,
+        presence_ttl: Duration,
+    ) -> Self {
         let database = database_url.rsplit('/').next().expect("a database name").to_owned();
         let config = Config {
             database_url: database_url.to_owned(),
             redis_url: Some(redis_url.to_owned()),
             cluster_name: database,
-            // Short, so a dead node's users leave within a test's patience.
-            presence_ttl: Duration::from_secs(1),
+            presence_ttl,
             limits,
             ..Config::default()
         };

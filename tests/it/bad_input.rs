@@ -1,83 +1,94 @@
 //! Bad input of every kind gets an error with a stable code, and the
 //! connection (or at least everyone else's) carries on.
 
-use serde_json::{Value, json};
+use natter::protocol::{ErrorCode, ServerMessage};
+use serde_json::json;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
-use crate::harness::{Client, GENERAL, TestServer, test_limits};
+use crate::harness::{Client, GENERAL, ServerMessageExt, TestServer, recv, test_limits, unpack};
 
 async fn assert_usable(client: &mut Client) {
     let pong = client.request(json!({"type": "ping"})).await;
-    assert_eq!(pong["type"], "pong");
+    assert!(matches!(pong, ServerMessage::Pong { .. }), "{pong:?}");
 }
 
 #[tokio::test]
 async fn every_malformed_request_gets_its_error_code_and_the_connection_carries_on() {
     let server = TestServer::start().await;
     let (mut alice, _) = server.user("alice").await;
-    let cases: Vec<(String, &str)> = vec![
-        ("{not json".into(), "bad_json"),
-        ("[1, 2, 3]".into(), "bad_json"),
-        ("\"just a string\"".into(), "bad_json"),
-        (json!({"no": "type"}).to_string(), "unknown_type"),
-        (json!({"type": "teleport"}).to_string(), "unknown_type"),
-        (json!({"type": 42}).to_string(), "unknown_type"),
+    let cases: Vec<(String, ErrorCode)> = vec![
+        ("{not json".into(), ErrorCode::BadJson),
+        ("[1, 2, 3]".into(), ErrorCode::BadJson),
+        ("\"just a string\"".into(), ErrorCode::BadJson),
+        (json!({"no": "type"}).to_string(), ErrorCode::UnknownType),
+        (json!({"type": "teleport"}).to_string(), ErrorCode::UnknownType),
+        (json!({"type": 42}).to_string(), ErrorCode::UnknownType),
         (
             json!({"type": "send", "channel": "General", "body": "x", "client_id": "c"}).to_string(),
-            "bad_request",
+            ErrorCode::BadRequest,
         ),
-        (json!({"type": "send", "channel": GENERAL, "client_id": "c"}).to_string(), "bad_request"),
-        (json!({"type": "send", "channel": GENERAL, "body": 7, "client_id": "c"}).to_string(), "bad_request"),
-        (json!({"type": "history", "channel": GENERAL, "limit": -1}).to_string(), "bad_request"),
-        (json!({"type": "send", "channel": 999, "body": "x", "client_id": "c1"}).to_string(), "not_found"),
-        (json!({"type": "history", "channel": 999}).to_string(), "not_found"),
-        (json!({"type": "join", "channel": -5}).to_string(), "not_found"),
+        (json!({"type": "send", "channel": GENERAL, "client_id": "c"}).to_string(), ErrorCode::BadRequest),
+        (
+            json!({"type": "send", "channel": GENERAL, "body": 7, "client_id": "c"}).to_string(),
+            ErrorCode::BadRequest,
+        ),
+        (json!({"type": "history", "channel": GENERAL, "limit": -1}).to_string(), ErrorCode::BadRequest),
+        (
+            json!({"type": "send", "channel": 999, "body": "x", "client_id": "c1"}).to_string(),
+            ErrorCode::NotFound,
+        ),
+        (json!({"type": "history", "channel": 999}).to_string(), ErrorCode::NotFound),
+        (json!({"type": "join", "channel": -5}).to_string(), ErrorCode::NotFound),
         (
             json!({"type": "send", "channel": GENERAL, "body": "", "client_id": "c2"}).to_string(),
-            "invalid_body",
+            ErrorCode::InvalidBody,
         ),
         (
             json!({"type": "send", "channel": GENERAL, "body": "   ", "client_id": "c3"}).to_string(),
-            "invalid_body",
+            ErrorCode::InvalidBody,
         ),
         (
             json!({"type": "send", "channel": GENERAL, "body": "x".repeat(4001), "client_id": "c4"})
                 .to_string(),
-            "invalid_body",
+            ErrorCode::InvalidBody,
         ),
         (
             json!({"type": "send", "channel": GENERAL, "body": "x", "client_id": ""}).to_string(),
-            "invalid_client_id",
+            ErrorCode::InvalidClientId,
         ),
         (
             json!({"type": "send", "channel": GENERAL, "body": "x", "client_id": "c".repeat(65)}).to_string(),
-            "invalid_client_id",
+            ErrorCode::InvalidClientId,
         ),
-        (json!({"type": "create_channel", "name": "  "}).to_string(), "invalid_name"),
-        (json!({"type": "create_channel", "name": "x".repeat(65)}).to_string(), "invalid_name"),
-        (json!({"type": "create_channel", "name": "bell\u{7}"}).to_string(), "invalid_name"),
-        (json!({"type": "invite", "channel": GENERAL, "user": "ghost"}).to_string(), "unknown_user"),
-        (json!({"type": "hello"}).to_string(), "bad_sequence"),
+        (json!({"type": "create_channel", "name": "  "}).to_string(), ErrorCode::InvalidName),
+        (json!({"type": "create_channel", "name": "x".repeat(65)}).to_string(), ErrorCode::InvalidName),
+        (json!({"type": "create_channel", "name": "bell\u{7}"}).to_string(), ErrorCode::InvalidName),
+        (json!({"type": "invite", "channel": GENERAL, "user": "ghost"}).to_string(), ErrorCode::UnknownUser),
+        (json!({"type": "hello"}).to_string(), ErrorCode::BadSequence),
     ];
     for (frame, code) in cases {
         alice.send_raw(WsMessage::text(frame.clone())).await;
-        let reply = alice.take(|f| f["type"] != "presence", "a reply").await;
-        assert_eq!(reply["type"], "error", "{frame} answered {reply}");
-        assert_eq!(reply["code"], code, "{frame} answered {reply}");
-        assert!(!reply["message"].as_str().unwrap().is_empty());
+        let reply = alice
+            .recv_until(&format!("the answer to {frame}"), |f| !matches!(f, ServerMessage::Presence { .. }))
+            .await;
+        let (got, message) = unpack!(reply, ServerMessage::Error { code, message, .. } => (code, message));
+        assert_eq!(got, code, "{frame} answered {message}");
+        assert!(!message.is_empty());
     }
     // A ref survives even when the rest of the request is wrong.
     alice.send(json!({"type": "send", "channel": "x", "ref": "r-9"})).await;
-    assert_eq!(alice.expect("error").await["ref"], "r-9");
+    let reference = recv!(alice, "the error for r-9", ServerMessage::Error { reference, .. } => reference);
+    assert_eq!(reference, Some(json!("r-9")));
     alice.send_raw(WsMessage::binary(vec![1u8, 2, 3])).await;
-    assert_eq!(alice.expect("error").await["code"], "binary_not_supported");
+    assert_eq!(alice.next_error().await.0, ErrorCode::BinaryNotSupported);
     assert_usable(&mut alice).await;
     // Nothing above stored anything.
     let history = alice.request(json!({"type": "history", "channel": GENERAL})).await;
-    assert_eq!(history["messages"], json!([]));
-    assert_eq!(alice.post(GENERAL, "still fine", "ok-1").await["seq"], 1);
+    let messages = unpack!(history, ServerMessage::History { messages, .. } => messages);
+    assert!(messages.is_empty(), "{messages:?}");
+    assert_eq!(alice.post(GENERAL, "still fine", "ok-1").await.seq, 1);
 }
 
 #[tokio::test]
@@ -86,8 +97,8 @@ async fn requests_before_hello_are_refused_until_hello() {
     let token = server.register("alice").await;
     let mut alice = Client::connect(&server, &token).await;
     alice.send(json!({"type": "send", "channel": GENERAL, "body": "early", "client_id": "e"})).await;
-    assert_eq!(alice.expect("error").await["code"], "bad_sequence");
-    assert_eq!(alice.request(json!({"type": "ping"})).await["type"], "pong");
+    assert_eq!(alice.next_error().await.0, ErrorCode::BadSequence);
+    assert_usable(&mut alice).await;
     alice.hello(json!({})).await;
     alice.post(GENERAL, "now", "n").await;
 }
@@ -133,12 +144,17 @@ async fn a_flood_is_rate_limited_without_touching_anyone_else() {
             .send(json!({"type": "send", "channel": GENERAL, "body": "spam", "client_id": format!("f-{n}")}))
             .await;
     }
-    let mut outcomes: Vec<Value> = Vec::new();
+    let mut outcomes: Vec<ServerMessage> = Vec::new();
     while outcomes.len() < 10 {
-        outcomes.push(flooder.take(|f| f["type"] == "ack" || f["type"] == "error", "a send outcome").await);
+        let what = format!("send outcome {}", outcomes.len() + 1);
+        outcomes.push(
+            flooder
+                .recv_until(&what, |f| matches!(f, ServerMessage::Ack { .. } | ServerMessage::Error { .. }))
+                .await,
+        );
     }
-    let acked = outcomes.iter().filter(|f| f["type"] == "ack").count();
-    let limited = outcomes.iter().filter(|f| f["code"] == "rate_limited").count();
+    let acked = outcomes.iter().filter(|f| matches!(f, ServerMessage::Ack { .. })).count();
+    let limited = outcomes.iter().filter(|f| f.error_code() == Some(ErrorCode::RateLimited)).count();
     assert_eq!((acked, limited), (5, 5), "{outcomes:?}");
     // Bob is not limited by the flooder's budget.
     for n in 0..5 {
@@ -156,13 +172,17 @@ async fn hello_and_typing_refusals_echo_their_ref() {
     let server = TestServer::start().await;
     let (mut alice, _) = server.user("alice").await;
     alice.send(json!({"type": "hello", "ref": "second-hello"})).await;
-    let reply = alice.take(|f| f["ref"] == "second-hello", "the refusal of a second hello").await;
-    assert_eq!(reply["code"], "bad_sequence");
+    let second_hello = json!("second-hello");
+    let reply =
+        alice.recv_until("the refusal of a second hello", |f| f.reference() == Some(&second_hello)).await;
+    assert_eq!(reply.error_code(), Some(ErrorCode::BadSequence), "{reply:?}");
     // The first typing event is relayed (no answer); the next within the
     // interval is refused, with its ref.
     alice.send(json!({"type": "typing", "channel": GENERAL, "ref": "t-1"})).await;
     alice.send(json!({"type": "typing", "channel": GENERAL, "ref": "t-2"})).await;
-    let reply = alice.take(|f| f["ref"] == "t-2", "the refusal of a second typing event").await;
-    assert_eq!(reply["code"], "rate_limited");
-    alice.assert_none(|f| f["ref"] == "t-1", "an answer to a relayed typing event").await;
+    let (first, second) = (json!("t-1"), json!("t-2"));
+    let reply =
+        alice.recv_until("the refusal of a second typing event", |f| f.reference() == Some(&second)).await;
+    assert_eq!(reply.error_code(), Some(ErrorCode::RateLimited), "{reply:?}");
+    alice.assert_none("an answer to a relayed typing event", |f| f.reference() == Some(&first)).await;
 }

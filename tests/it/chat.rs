@@ -1,9 +1,11 @@
 //! Live messaging in General: order, seq, the sender from the session, and
 //! idempotent sends.
 
+use natter::protocol::http::SessionResponse;
+use natter::protocol::{ChannelKind, ErrorCode, ServerMessage};
 use serde_json::json;
 
-use crate::harness::{Client, GENERAL, TestServer};
+use crate::harness::{Client, GENERAL, ServerMessageExt, TestServer, unpack};
 
 #[tokio::test]
 async fn two_users_chat_live_in_general_in_order() {
@@ -21,20 +23,22 @@ async fn two_users_chat_live_in_general_in_order() {
             .await
             .unwrap();
         assert_eq!(response.status(), 200);
-        let body: serde_json::Value = response.json().await.unwrap();
-        assert_eq!(body["user"]["name"], name);
-        tokens.push(body["token"].as_str().unwrap().to_owned());
+        let session: SessionResponse = response.json().await.unwrap();
+        assert_eq!(session.user.name, name);
+        tokens.push(session.token);
     }
     let mut alice = Client::connect(&server, &tokens[0]).await;
     let welcome = alice.hello(json!({})).await;
-    assert_eq!(welcome["user"]["name"], "alice");
-    assert_eq!(welcome["channels"][0]["name"], "General");
-    assert_eq!(welcome["channels"][0]["kind"], "public");
+    assert_eq!(welcome.user.name, "alice");
+    assert_eq!(
+        (welcome.channels[0].name.as_str(), welcome.channels[0].kind),
+        ("General", ChannelKind::Public)
+    );
     let mut bob = Client::connect(&server, &tokens[1]).await;
     bob.hello(json!({})).await;
 
     let ack = alice.post(GENERAL, "hello bob", "a-1").await;
-    assert_eq!(ack["seq"], 1);
+    assert_eq!(ack.seq, 1);
     bob.post(GENERAL, "hi alice", "b-1").await;
     alice.post(GENERAL, "how are you?", "a-2").await;
 
@@ -42,15 +46,15 @@ async fn two_users_chat_live_in_general_in_order() {
         let mut seen = Vec::new();
         for _ in 0..3 {
             let message = client.next_message().await;
-            seen.push((message["seq"].as_i64().unwrap(), message["sender"].clone(), message["body"].clone()));
-            assert!(message["ts"].as_i64().unwrap() > 1_700_000_000_000, "server timestamp: {message}");
+            assert!(message.ts > 1_700_000_000_000, "server timestamp: {message:?}");
+            seen.push((message.seq, message.sender, message.body));
         }
         assert_eq!(
             seen,
             vec![
-                (1, json!("alice"), json!("hello bob")),
-                (2, json!("bob"), json!("hi alice")),
-                (3, json!("alice"), json!("how are you?")),
+                (1, "alice".to_owned(), "hello bob".to_owned()),
+                (2, "bob".to_owned(), "hi alice".to_owned()),
+                (3, "alice".to_owned(), "how are you?".to_owned()),
             ]
         );
     }
@@ -65,10 +69,10 @@ async fn the_sender_is_the_session_user_whatever_the_payload_says() {
     let reply = alice
         .request(json!({"type": "send", "channel": GENERAL, "body": "x", "client_id": "c", "sender": "bob"}))
         .await;
-    assert_eq!(reply["code"], "bad_request", "{reply}");
+    assert_eq!(reply.error_code(), Some(ErrorCode::BadRequest), "{reply:?}");
     alice.post(GENERAL, "honest", "c").await;
     let message = bob.next_message().await;
-    assert_eq!(message["sender"], "alice");
+    assert_eq!(message.sender, "alice");
 }
 
 #[tokio::test]
@@ -78,8 +82,7 @@ async fn the_same_client_id_twice_stores_one_message_also_across_reconnects() {
     let (mut bob, _) = server.user("bob").await;
     let first = alice.post(GENERAL, "once", "dup-1").await;
     let second = alice.post(GENERAL, "once", "dup-1").await;
-    assert_eq!(first["id"], second["id"]);
-    assert_eq!(first["seq"], second["seq"]);
+    assert_eq!(first, second);
 
     // Reconnect and resend, as a client does when it never saw the ack.
     let token = alice.token.clone();
@@ -87,12 +90,13 @@ async fn the_same_client_id_twice_stores_one_message_also_across_reconnects() {
     let mut alice = Client::connect(&server, &token).await;
     alice.hello(json!({})).await;
     let third = alice.post(GENERAL, "once", "dup-1").await;
-    assert_eq!(first["id"], third["id"]);
+    assert_eq!(first, third);
 
-    assert_eq!(bob.next_message().await["body"], "once");
-    bob.assert_no("message").await;
+    assert_eq!(bob.next_message().await.body, "once");
+    bob.assert_no_message().await;
     let history = bob.request(json!({"type": "history", "channel": GENERAL})).await;
-    assert_eq!(history["messages"].as_array().unwrap().len(), 1, "{history}");
+    let messages = unpack!(history, ServerMessage::History { messages, .. } => messages);
+    assert_eq!(messages.len(), 1, "{messages:?}");
 }
 
 #[tokio::test]
@@ -103,8 +107,8 @@ async fn a_users_other_connections_see_their_messages() {
     phone.hello(json!({})).await;
     laptop.post(GENERAL, "from my laptop", "l-1").await;
     let message = phone.next_message().await;
-    assert_eq!(message["body"], "from my laptop");
-    assert_eq!(message["client_id"], "l-1");
+    assert_eq!(message.body, "from my laptop");
+    assert_eq!(message.client_id, "l-1");
 }
 
 #[tokio::test]
@@ -118,5 +122,5 @@ async fn a_message_reaches_everyone_even_if_its_sender_vanishes_before_the_ack()
     // No close handshake, no waiting for the ack: the tab is simply gone.
     drop(alice);
     let message = bob.next_message().await;
-    assert_eq!((message["body"].as_str(), message["seq"].as_i64()), (Some("sent and gone"), Some(1)));
+    assert_eq!((message.body.as_str(), message.seq), ("sent and gone", 1));
 }

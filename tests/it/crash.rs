@@ -6,11 +6,15 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use serde_json::{Value, json};
+use natter::protocol::http::SessionResponse;
+use natter::protocol::{MessageInfo, ServerMessage};
+use serde_json::json;
+use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use crate::harness::RECEIVE_TIMEOUT;
 
 const NATTER: &str = env!("CARGO_BIN_EXE_natter");
 const KILLS: usize = 5;
@@ -57,9 +61,15 @@ struct Ledger {
     next: usize,
 }
 
+/// Decodes a server text frame into the protocol's own type.
+fn decode(text: &str) -> ServerMessage {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("a frame outside the protocol ({e}): {text}"))
+}
+
 /// Sends as fast as the window allows until the connection dies. Starts by
 /// resending everything still unacknowledged, with the same client ids.
-async fn send_until_killed(url: String, name: String, ledger: &mut Ledger) {
+/// Counts every ack in `acks`, so the killer can strike mid-stream.
+async fn send_until_killed(url: String, name: String, ledger: &mut Ledger, acks: &watch::Sender<usize>) {
     let Ok((socket, _)) = tokio_tungstenite::connect_async(url).await else { return };
     let (mut sink, mut stream) = socket.split();
     if sink.send(WsMessage::text(json!({"type": "hello"}).to_string())).await.is_err() {
@@ -80,20 +90,21 @@ async fn send_until_killed(url: String, name: String, ledger: &mut Ledger) {
                 return;
             }
         }
-        match stream.next().await {
-            Some(Ok(WsMessage::Text(text))) => {
-                let frame: Value = serde_json::from_str(text.as_str()).unwrap();
-                if frame["type"] == "ack" {
-                    let client_id = frame["client_id"].as_str().unwrap().to_owned();
+        let frame = tokio::time::timeout(RECEIVE_TIMEOUT, stream.next())
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for an ack (or the kill) as {name}"));
+        match frame {
+            Some(Ok(WsMessage::Text(text))) => match decode(text.as_str()) {
+                ServerMessage::Ack { client_id, seq, .. } => {
                     in_flight.retain(|c| *c != client_id);
-                    let seq = frame["seq"].as_i64().unwrap();
                     if let Some(earlier) = ledger.acked.insert(client_id.clone(), seq) {
                         assert_eq!(earlier, seq, "{client_id} acked twice with different seqs");
                     }
-                } else {
-                    assert_ne!(frame["type"], "error", "unexpected error: {frame}");
+                    acks.send_modify(|count| *count += 1);
                 }
-            }
+                frame @ ServerMessage::Error { .. } => panic!("unexpected error: {frame:?}"),
+                _ => {}
+            },
             Some(Ok(_)) => {}
             _ => {
                 ledger.unacked.extend(in_flight.drain(..).chain(queue.drain(..)));
@@ -116,19 +127,16 @@ async fn resume_all(node: &Node, token: &str, after: i64, last_seq: i64) -> Vec<
     socket.send(WsMessage::text(hello.to_string())).await.unwrap();
     let mut seen = Vec::new();
     while seen.last().map_or(after, |(seq, _, _)| *seq) < last_seq {
-        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+        let frame = tokio::time::timeout(RECEIVE_TIMEOUT, socket.next())
             .await
-            .expect("replay keeps coming")
+            .unwrap_or_else(|_| {
+                panic!("timed out waiting for the replay after seq {after} to reach {last_seq}")
+            })
             .unwrap()
             .unwrap();
         let WsMessage::Text(text) = frame else { continue };
-        let frame: Value = serde_json::from_str(text.as_str()).unwrap();
-        if frame["type"] == "message" {
-            seen.push((
-                frame["seq"].as_i64().unwrap(),
-                frame["id"].as_i64().unwrap(),
-                frame["client_id"].as_str().unwrap().to_owned(),
-            ));
+        if let ServerMessage::Message(MessageInfo { seq, id, client_id, .. }) = decode(text.as_str()) {
+            seen.push((seq, id, client_id));
         }
     }
     seen
@@ -149,22 +157,27 @@ async fn acknowledged_messages_survive_repeated_sigkill() {
             .send()
             .await
             .unwrap();
-        let body: Value = response.json().await.unwrap();
-        tokens.push(body["token"].as_str().unwrap().to_owned());
+        let session: SessionResponse = response.json().await.unwrap();
+        tokens.push(session.token);
     }
     let mut ledgers: Vec<Ledger> = (0..SENDERS).map(|_| Ledger::default()).collect();
     let mut node = Some(node);
     for round in 0..KILLS {
         let current = node.take().unwrap_or_else(|| start(&database));
+        let (acks, mut acks_seen) = watch::channel(0);
         let senders: Vec<_> = ledgers
             .iter_mut()
             .enumerate()
-            .map(|(n, ledger)| send_until_killed(current.ws(&tokens[n]), format!("s{n}"), ledger))
+            .map(|(n, ledger)| send_until_killed(current.ws(&tokens[n]), format!("s{n}"), ledger, &acks))
             .collect();
-        // Kill at a different point each round, mid-stream.
-        let kill_after = Duration::from_millis(150 + 170 * round as u64);
+        // Kill at a different point each round, mid-stream: once this
+        // round's senders hold so many acks, with more sends in flight.
+        let kill_at = 50 + 100 * round;
         let killer = async {
-            tokio::time::sleep(kill_after).await;
+            tokio::time::timeout(RECEIVE_TIMEOUT, acks_seen.wait_for(|count| *count >= kill_at))
+                .await
+                .unwrap_or_else(|_| panic!("timed out waiting for {kill_at} acks in round {round}"))
+                .expect("the senders hold the ack counter");
             current.kill();
         };
         tokio::join!(futures_util::future::join_all(senders), killer);
@@ -183,12 +196,12 @@ async fn acknowledged_messages_survive_repeated_sigkill() {
         }
         let mut pending = unacked.len();
         while pending > 0 {
-            let Some(Ok(WsMessage::Text(text))) = socket.next().await else { panic!("connection lost") };
-            let frame: Value = serde_json::from_str(text.as_str()).unwrap();
-            if frame["type"] == "ack" {
-                ledger
-                    .acked
-                    .insert(frame["client_id"].as_str().unwrap().to_owned(), frame["seq"].as_i64().unwrap());
+            let frame = tokio::time::timeout(RECEIVE_TIMEOUT, socket.next())
+                .await
+                .unwrap_or_else(|_| panic!("timed out waiting for {pending} acks of resent messages"));
+            let Some(Ok(WsMessage::Text(text))) = frame else { panic!("connection lost: {frame:?}") };
+            if let ServerMessage::Ack { client_id, seq, .. } = decode(text.as_str()) {
+                ledger.acked.insert(client_id, seq);
                 pending -= 1;
             }
         }

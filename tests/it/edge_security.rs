@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use natter::server::{Config, serve_with_metrics};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::harness::{TestServer, test_limits};
 
@@ -26,7 +26,7 @@ async fn register_over_https(http: &reqwest::Client, server: &TestServer, name: 
         .unwrap();
     assert_eq!(response.status(), 201);
     let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
-    let token = response.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+    let token = response.json::<natter::protocol::http::SessionResponse>().await.unwrap().token;
     (cookie, token)
 }
 

@@ -1,6 +1,8 @@
 //! Starts real natter servers on port 0 and talks to them with real clients:
-//! reqwest for HTTP, tokio-tungstenite for `/ws`. Every receive has a timeout
-//! that fails with what was expected.
+//! reqwest for HTTP, tokio-tungstenite for `/ws`. Server frames are decoded
+//! into the protocol's own types (`natter::protocol::ServerMessage`), so a
+//! frame outside the protocol fails the test where it arrives. Every receive
+//! has a timeout that fails naming what was awaited.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -16,6 +18,8 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use natter::limits::Limits;
+use natter::protocol::http::SessionResponse;
+use natter::protocol::{ChannelInfo, ErrorCode, MessageInfo, Ref, ServerMessage, UserInfo};
 use natter::server::{Config, serve};
 
 /// How long any single expected event may take to arrive.
@@ -74,13 +78,24 @@ impl TestServer {
 
     /// [`TestServer::start_node`] with these limits.
     pub async fn start_node_with(database_url: &str, redis_url: &str, limits: Limits) -> Self {
+        // Short, so a dead node's users leave within a test's patience.
+        Self::start_node_with_ttl(database_url, redis_url, limits, Duration::from_secs(1)).await
+    }
+
+    /// [`TestServer::start_node_with`], whose presence records live `presence_ttl`
+    /// unless refreshed.
+    pub async fn start_node_with_ttl(
+        database_url: &str,
+        redis_url: &str,
+        limits: Limits,
+        presence_ttl: Duration,
+    ) -> Self {
         let database = database_url.rsplit('/').next().expect("a database name").to_owned();
         let config = Config {
             database_url: database_url.to_owned(),
             redis_url: Some(redis_url.to_owned()),
             cluster_name: database,
-            // Short, so a dead node's users leave within a test's patience.
-            presence_ttl: Duration::from_secs(1),
+            presence_ttl,
             limits,
             ..Config::default()
         };
@@ -107,17 +122,16 @@ impl TestServer {
         self.wait_healthy().await;
     }
 
+    /// Waits for the first answer of `/healthz`. The listener is bound before
+    /// the server starts, so the request waits in its backlog until the
+    /// server accepts: no polling is needed.
     async fn wait_healthy(&self) {
         let url = self.url("/healthz");
-        for _ in 0..200 {
-            if let Ok(response) = reqwest::get(&url).await
-                && response.status() == 200
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("server at {} never became healthy", self.addr);
+        let response = tokio::time::timeout(RECEIVE_TIMEOUT, reqwest::get(&url))
+            .await
+            .unwrap_or_else(|_| panic!("timed out after {RECEIVE_TIMEOUT:?} waiting for {url} to answer"))
+            .unwrap_or_else(|e| panic!("{url} did not answer (did the server fail to start?): {e}"));
+        assert_eq!(response.status(), 200, "{url} answers healthy");
     }
 
     /// Graceful stop, as on SIGTERM: returns once the server has exited.
@@ -157,12 +171,13 @@ impl TestServer {
             .await
             .expect("register request");
         assert_eq!(response.status(), 201, "registering {name}");
-        let body: Value = response.json().await.unwrap();
-        body["token"].as_str().expect("token in register answer").to_owned()
+        let session: SessionResponse = response.json().await.expect("a session in the register answer");
+        assert_eq!(session.user.name, name, "the account registered");
+        session.token
     }
 
     /// Registers, connects and says hello: a ready client and its welcome.
-    pub async fn user(&self, name: &str) -> (Client, Value) {
+    pub async fn user(&self, name: &str) -> (Client, Welcome) {
         let token = self.register(name).await;
         let mut client = Client::connect(self, &token).await;
         let welcome = client.hello(json!({})).await;
@@ -178,12 +193,90 @@ impl Drop for TestServer {
     }
 }
 
+/// Unpacks `value` with `pattern`, or fails showing what came instead:
+/// `unpack!(reply, ServerMessage::Ack { seq, .. } => seq)`.
+macro_rules! unpack {
+    ($value:expr, $pattern:pat $(if $guard:expr)? => $result:expr) => {
+        match $value {
+            $pattern $(if $guard)? => $result,
+            #[allow(unreachable_patterns)]
+            other => panic!("expected {}, got {other:?}", stringify!($pattern)),
+        }
+    };
+}
+pub(crate) use unpack;
+
+/// Waits for the first unread frame that matches `pattern` and unpacks it:
+/// `recv!(client, "bob's typing", ServerMessage::Typing { user, .. } if user == "bob" => ())`.
+/// Fails after [`RECEIVE_TIMEOUT`] naming what was awaited.
+macro_rules! recv {
+    ($client:expr, $what:expr, $pattern:pat $(if $guard:expr)? => $result:expr) => {{
+        #[allow(unused_variables)]
+        let frame = $client.recv_until($what, |frame| matches!(frame, $pattern $(if $guard)?)).await;
+        $crate::harness::unpack!(frame, $pattern $(if $guard)? => $result)
+    }};
+}
+pub(crate) use recv;
+
+/// What tests ask of any server frame.
+pub trait ServerMessageExt {
+    /// The `ref` a reply or error echoes.
+    fn reference(&self) -> Option<&Ref>;
+    /// The code of an `error`; `None` for anything else.
+    fn error_code(&self) -> Option<ErrorCode>;
+}
+
+impl ServerMessageExt for ServerMessage {
+    fn reference(&self) -> Option<&Ref> {
+        match self {
+            ServerMessage::Ack { reference, .. }
+            | ServerMessage::History { reference, .. }
+            | ServerMessage::Channel { reference, .. }
+            | ServerMessage::Left { reference, .. }
+            | ServerMessage::Channels { reference, .. }
+            | ServerMessage::Users { reference, .. }
+            | ServerMessage::Error { reference, .. }
+            | ServerMessage::Pong { reference } => reference.as_ref(),
+            ServerMessage::Welcome { .. }
+            | ServerMessage::WelcomeMore { .. }
+            | ServerMessage::Message(_)
+            | ServerMessage::Presence { .. }
+            | ServerMessage::Typing { .. }
+            | ServerMessage::Read { .. } => None,
+        }
+    }
+
+    fn error_code(&self) -> Option<ErrorCode> {
+        match self {
+            ServerMessage::Error { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+/// A `welcome`, taken apart.
+#[derive(Debug, Clone)]
+pub struct Welcome {
+    pub user: UserInfo,
+    pub channels: Vec<ChannelInfo>,
+    pub online: Vec<String>,
+    pub complete: bool,
+}
+
+/// An `ack`, taken apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Acked {
+    pub channel: i64,
+    pub id: i64,
+    pub seq: i64,
+}
+
 pub struct Client {
     pub token: String,
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
     /// Frames read while looking for another one, in arrival order. Every
     /// receive looks here first, so nothing is lost by looking ahead.
-    backlog: VecDeque<Value>,
+    backlog: VecDeque<ServerMessage>,
     next_ref: u64,
 }
 
@@ -196,14 +289,18 @@ impl Client {
     pub async fn connect_url(url: &str, token: &str) -> Self {
         let mut request = url.into_client_request().unwrap();
         request.headers_mut().insert("Authorization", format!("Bearer {token}").parse().unwrap());
-        let (socket, _) = tokio_tungstenite::connect_async(request).await.expect("websocket connects");
+        let (socket, _) = tokio::time::timeout(RECEIVE_TIMEOUT, tokio_tungstenite::connect_async(request))
+            .await
+            .unwrap_or_else(|_| panic!("timed out after {RECEIVE_TIMEOUT:?} waiting for {url} to accept"))
+            .expect("websocket connects");
         Self { token: token.to_owned(), socket, backlog: VecDeque::new(), next_ref: 1 }
     }
 
     /// Says hello with resume points and returns the welcome.
-    pub async fn hello(&mut self, resume: Value) -> Value {
+    pub async fn hello(&mut self, resume: Value) -> Welcome {
         self.send(json!({"type": "hello", "resume": resume})).await;
-        self.expect("welcome").await
+        recv!(self, "the welcome", ServerMessage::Welcome { user, channels, online, complete } =>
+            Welcome { user, channels, online, complete })
     }
 
     pub async fn send(&mut self, frame: Value) {
@@ -219,7 +316,13 @@ impl Client {
         loop {
             let frame = tokio::time::timeout(RECEIVE_TIMEOUT, self.socket.next())
                 .await
-                .unwrap_or_else(|_| panic!("timed out waiting for {waiting_for}; unread: {:?}", self.backlog))
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "timed out after {} s waiting for {waiting_for}; unread: {:?}",
+                        RECEIVE_TIMEOUT.as_secs(),
+                        self.backlog
+                    )
+                })
                 .unwrap_or_else(|| panic!("connection ended while waiting for {waiting_for}"))
                 .unwrap_or_else(|e| panic!("socket error while waiting for {waiting_for}: {e}"));
             if !matches!(frame, WsMessage::Ping(_) | WsMessage::Pong(_)) {
@@ -228,21 +331,28 @@ impl Client {
         }
     }
 
-    fn parse(frame: WsMessage, waiting_for: &str) -> Value {
-        match frame {
-            WsMessage::Text(text) => serde_json::from_str(text.as_str()).expect("server sends JSON"),
-            other => panic!("expected a text frame while waiting for {waiting_for}, got {other:?}"),
-        }
+    /// Decodes a server text frame into the protocol's own type.
+    fn decode(text: &str) -> ServerMessage {
+        serde_json::from_str(text)
+            .unwrap_or_else(|e| panic!("the server sent a frame outside the protocol ({e}): {text}"))
     }
 
-    /// The first frame (unread so far) that matches; others stay unread.
-    pub async fn take(&mut self, matches: impl Fn(&Value) -> bool, what: &str) -> Value {
+    /// The first frame (unread so far) that matches, waiting at most
+    /// [`RECEIVE_TIMEOUT`] for each frame; others stay unread. `what` names
+    /// what is awaited in the failure.
+    pub async fn recv_until(
+        &mut self,
+        what: &str,
+        matches: impl Fn(&ServerMessage) -> bool,
+    ) -> ServerMessage {
         if let Some(position) = self.backlog.iter().position(&matches) {
             return self.backlog.remove(position).expect("position is in range");
         }
         loop {
-            let frame = self.read_frame(what).await;
-            let frame = Self::parse(frame, what);
+            let frame = match self.read_frame(what).await {
+                WsMessage::Text(text) => Self::decode(text.as_str()),
+                other => panic!("expected a text frame while waiting for {what}, got {other:?}"),
+            };
             if matches(&frame) {
                 return frame;
             }
@@ -250,13 +360,11 @@ impl Client {
         }
     }
 
-    /// The next non-JSON frame (a close, say); text frames before it stay unread.
+    /// The next non-text frame (a close, say); text frames before it stay unread.
     pub async fn recv_control(&mut self) -> WsMessage {
         loop {
             match self.read_frame("a control frame").await {
-                WsMessage::Text(text) => {
-                    self.backlog.push_back(serde_json::from_str(text.as_str()).expect("JSON"))
-                }
+                WsMessage::Text(text) => self.backlog.push_back(Self::decode(text.as_str())),
                 other => return other,
             }
         }
@@ -264,19 +372,17 @@ impl Client {
 
     /// The next `message` frame, or the control frame (a close) that ends
     /// the stream of them. Other text frames stay unread.
-    pub async fn recv_control_or_message(&mut self) -> Result<Value, WsMessage> {
-        if let Some(position) = self.backlog.iter().position(|f| f["type"] == "message") {
-            return Ok(self.backlog.remove(position).expect("position is in range"));
+    pub async fn recv_control_or_message(&mut self) -> Result<MessageInfo, WsMessage> {
+        if let Some(position) = self.backlog.iter().position(|f| matches!(f, ServerMessage::Message(_))) {
+            let frame = self.backlog.remove(position).expect("position is in range");
+            return Ok(unpack!(frame, ServerMessage::Message(message) => message));
         }
         loop {
             match self.read_frame("a message or a close").await {
-                WsMessage::Text(text) => {
-                    let frame: Value = serde_json::from_str(text.as_str()).expect("JSON");
-                    if frame["type"] == "message" {
-                        return Ok(frame);
-                    }
-                    self.backlog.push_back(frame);
-                }
+                WsMessage::Text(text) => match Self::decode(text.as_str()) {
+                    ServerMessage::Message(message) => return Ok(message),
+                    other => self.backlog.push_back(other),
+                },
                 other => return Err(other),
             }
         }
@@ -287,55 +393,58 @@ impl Client {
         self.backlog.clear();
     }
 
-    /// The first unread frame of `kind`.
-    pub async fn expect(&mut self, kind: &str) -> Value {
-        self.take(|frame| frame["type"] == kind, kind).await
-    }
-
     /// Sends a request with a fresh `ref` and returns the reply that echoes it.
-    pub async fn request(&mut self, mut frame: Value) -> Value {
-        let reference = self.next_ref;
+    pub async fn request(&mut self, mut frame: Value) -> ServerMessage {
+        let reference = json!(self.next_ref);
         self.next_ref += 1;
-        frame["ref"] = json!(reference);
+        frame["ref"] = reference.clone();
         self.send(frame.clone()).await;
-        self.take(|reply| reply["ref"] == json!(reference), &format!("the reply to {frame}")).await
+        self.recv_until(&format!("the reply to {frame}"), |reply| reply.reference() == Some(&reference)).await
     }
 
     /// Sends a message and returns its ack; an error fails the test.
-    pub async fn post(&mut self, channel: i64, body: &str, client_id: &str) -> Value {
+    pub async fn post(&mut self, channel: i64, body: &str, client_id: &str) -> Acked {
         let request = json!({"type": "send", "channel": channel, "body": body, "client_id": client_id});
         let reply = self.request(request).await;
-        assert_eq!(reply["type"], "ack", "send {client_id}: {reply}");
-        reply
+        let ServerMessage::Ack { channel, id, seq, client_id: acked, .. } = reply else {
+            panic!("send {client_id} answered {reply:?}");
+        };
+        assert_eq!(acked, client_id, "the ack names the message's client id");
+        Acked { channel, id, seq }
     }
 
     /// The first unread `message` frame.
-    pub async fn next_message(&mut self) -> Value {
-        self.expect("message").await
+    pub async fn next_message(&mut self) -> MessageInfo {
+        recv!(self, "a message", ServerMessage::Message(message) => message)
     }
 
     /// The first unread `message` frame with this body.
-    pub async fn message_with_body(&mut self, body: &str) -> Value {
-        self.take(|f| f["type"] == "message" && f["body"] == body, body).await
+    pub async fn message_with_body(&mut self, body: &str) -> MessageInfo {
+        recv!(self, &format!("the message {body:?}"), ServerMessage::Message(message) if message.body == body => message)
     }
 
-    /// The first unread presence event about `user`.
-    pub async fn presence_of(&mut self, user: &str) -> Value {
-        self.take(|f| f["type"] == "presence" && f["user"] == user, "presence").await
+    /// Whether the first unread presence event about `user` says online.
+    pub async fn presence_of(&mut self, user: &str) -> bool {
+        recv!(self, &format!("{user}'s presence"), ServerMessage::Presence { user: about, online } if about == user => online)
+    }
+
+    /// The first unread `error` frame: its code and text.
+    pub async fn next_error(&mut self) -> (ErrorCode, String) {
+        recv!(self, "an error", ServerMessage::Error { code, message, .. } => (code, message))
     }
 
     /// Asserts that no matching frame is unread or arrives within the quiet period.
-    pub async fn assert_none(&mut self, matches: impl Fn(&Value) -> bool, what: &str) {
+    pub async fn assert_none(&mut self, what: &str, matches: impl Fn(&ServerMessage) -> bool) {
         if let Some(frame) = self.backlog.iter().find(|f| matches(f)) {
-            panic!("unexpected {what}: {frame}");
+            panic!("unexpected {what}: {frame:?}");
         }
         let deadline = tokio::time::Instant::now() + QUIET_PERIOD;
         loop {
             match tokio::time::timeout_at(deadline, self.socket.next()).await {
                 Err(_) => return,
                 Ok(Some(Ok(WsMessage::Text(text)))) => {
-                    let frame: Value = serde_json::from_str(text.as_str()).unwrap();
-                    assert!(!matches(&frame), "unexpected {what}: {frame}");
+                    let frame = Self::decode(text.as_str());
+                    assert!(!matches(&frame), "unexpected {what}: {frame:?}");
                     self.backlog.push_back(frame);
                 }
                 Ok(Some(Ok(_))) => {}
@@ -344,9 +453,9 @@ impl Client {
         }
     }
 
-    /// Asserts that no frame of `kind` is unread or arrives within the quiet period.
-    pub async fn assert_no(&mut self, kind: &str) {
-        self.assert_none(|frame| frame["type"] == kind, kind).await;
+    /// Asserts that no `message` frame is unread or arrives within the quiet period.
+    pub async fn assert_no_message(&mut self) {
+        self.assert_none("a message", |frame| matches!(frame, ServerMessage::Message(_))).await;
     }
 
     pub async fn close(mut self) {

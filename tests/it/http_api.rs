@@ -1,6 +1,7 @@
 //! The HTTP side: accounts, sessions, cookies, headers, health, metrics and
 //! the WebSocket upgrade's checks.
 
+use natter::protocol::http::{ErrorResponse, MeResponse, SessionResponse};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
@@ -8,10 +9,27 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::harness::{Client, TestServer, test_limits};
 
-async fn post(server: &TestServer, path: &str, body: Value) -> (StatusCode, Value) {
+/// The body of an account API answer, decoded into the protocol's HTTP
+/// types on demand.
+#[derive(Debug, PartialEq)]
+struct Body(String);
+
+impl Body {
+    /// The session of a successful register, login or guest sign-in.
+    fn session(&self) -> SessionResponse {
+        serde_json::from_str(&self.0).unwrap_or_else(|e| panic!("expected a session ({e}), got {}", self.0))
+    }
+
+    /// The stable code of an error answer; `None` if the body is not one.
+    fn error_code(&self) -> Option<String> {
+        serde_json::from_str::<ErrorResponse>(&self.0).ok().map(|answer| answer.error.code)
+    }
+}
+
+async fn post(server: &TestServer, path: &str, body: Value) -> (StatusCode, Body) {
     let response = reqwest::Client::new().post(server.url(path)).json(&body).send().await.unwrap();
     let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
+    (status, Body(response.text().await.unwrap()))
 }
 
 #[tokio::test]
@@ -27,16 +45,16 @@ async fn registration_validates_and_names_are_unique_without_case() {
     ];
     for (body, status, code) in cases {
         let (got, answer) = post(&server, "/api/register", body.clone()).await;
-        assert_eq!((got.as_u16(), answer["error"]["code"].as_str()), (status, Some(code)), "{body}");
+        assert_eq!((got.as_u16(), answer.error_code().as_deref()), (status, Some(code)), "{body}");
     }
     let (status, answer) =
         post(&server, "/api/register", json!({"username": "Alice", "password": "long enough"})).await;
     assert_eq!(status, 201);
-    assert_eq!(answer["user"]["name"], "Alice");
-    assert_eq!(answer["user"]["guest"], false);
+    let user = answer.session().user;
+    assert_eq!((user.name.as_str(), user.guest), ("Alice", false));
     let (status, answer) =
         post(&server, "/api/register", json!({"username": "aLiCe", "password": "other one"})).await;
-    assert_eq!((status.as_u16(), answer["error"]["code"].as_str()), (409, Some("name_taken")));
+    assert_eq!((status.as_u16(), answer.error_code().as_deref()), (409, Some("name_taken")));
     // Not JSON at all.
     let response = reqwest::Client::new()
         .post(server.url("/api/register"))
@@ -67,12 +85,12 @@ async fn login_answers_alike_for_unknown_users_and_wrong_passwords() {
         post(&server, "/api/login", json!({"username": "nobody", "password": "not the one"})).await;
     assert_eq!(wrong_password.0, 401);
     assert_eq!(wrong_password, unknown_user);
-    assert_eq!(wrong_password.1["error"]["code"], "invalid_credentials");
+    assert_eq!(wrong_password.1.error_code().as_deref(), Some("invalid_credentials"));
     // Names are matched without case at login too.
     let (status, answer) =
         post(&server, "/api/login", json!({"username": "ALICE", "password": "correct horse"})).await;
     assert_eq!(status, 200);
-    assert_eq!(answer["user"]["name"], "alice");
+    assert_eq!(answer.session().user.name, "alice");
 }
 
 #[tokio::test]
@@ -90,13 +108,13 @@ async fn the_cookie_is_httponly_and_logout_revokes_the_session() {
     for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
         assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
     }
-    let token = response.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+    let token = response.json::<SessionResponse>().await.unwrap().token;
     let mut open_socket = Client::connect(&server, &token).await;
     open_socket.hello(json!({})).await;
     // The cookie alone authenticates.
     let me = http.get(server.url("/api/me")).send().await.unwrap();
     assert_eq!(me.status(), 200);
-    assert_eq!(me.json::<Value>().await.unwrap()["user"]["name"], "alice");
+    assert_eq!(me.json::<MeResponse>().await.unwrap().user.name, "alice");
 
     let logout = http.post(server.url("/api/logout")).send().await.unwrap();
     assert_eq!(logout.status(), 204);
@@ -162,20 +180,21 @@ async fn pages_carry_security_headers_and_ops_endpoints_answer() {
 async fn guests_need_the_flag_and_never_take_a_registered_or_online_name() {
     let closed = TestServer::start().await;
     let (status, answer) = post(&closed, "/api/guest", json!({"username": "visitor"})).await;
-    assert_eq!((status.as_u16(), answer["error"]["code"].as_str()), (403, Some("guests_disabled")));
+    assert_eq!((status.as_u16(), answer.error_code().as_deref()), (403, Some("guests_disabled")));
 
     let server = TestServer::start_with(test_limits(), true).await;
     server.register("alice").await;
     let (status, answer) = post(&server, "/api/guest", json!({"username": "ALICE"})).await;
-    assert_eq!((status.as_u16(), answer["error"]["code"].as_str()), (409, Some("name_taken")));
+    assert_eq!((status.as_u16(), answer.error_code().as_deref()), (409, Some("name_taken")));
 
     let (status, answer) = post(&server, "/api/guest", json!({"username": "visitor"})).await;
     assert_eq!(status, 200);
-    assert_eq!(answer["user"]["guest"], true);
-    let mut visitor = Client::connect(&server, answer["token"].as_str().unwrap()).await;
+    let session = answer.session();
+    assert!(session.user.guest, "{session:?}");
+    let mut visitor = Client::connect(&server, &session.token).await;
     visitor.hello(json!({})).await;
     let (status, answer) = post(&server, "/api/guest", json!({"username": "Visitor"})).await;
-    assert_eq!((status.as_u16(), answer["error"]["code"].as_str()), (409, Some("name_in_use")));
+    assert_eq!((status.as_u16(), answer.error_code().as_deref()), (409, Some("name_in_use")));
     // Registering over a guest's name is refused too.
     let (status, _) =
         post(&server, "/api/register", json!({"username": "visitor", "password": "long enough"})).await;
@@ -285,9 +304,9 @@ async fn catalogue_of_malformed_http_requests() {
         let shown = String::from_utf8_lossy(&body[..body.len().min(60)]).into_owned();
         assert_eq!(got, status, "{method} {path} {shown:?} answered {got} {text}");
         if let Some(code) = code {
-            let answer: Value =
+            let answer: ErrorResponse =
                 serde_json::from_str(&text).unwrap_or_else(|_| panic!("JSON error body: {text}"));
-            assert_eq!(answer["error"]["code"], code, "{method} {path} {shown:?}");
+            assert_eq!(answer.error.code, code, "{method} {path} {shown:?}");
             assert!(!text.contains("panicked") && !text.contains("src/"), "no internals leak: {text}");
         }
     }

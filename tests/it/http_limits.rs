@@ -129,7 +129,10 @@ async fn http_limits_idle_and_half_open_floods_are_capped_and_closed_while_healt
     let mut kept_alive = connect_from("127.0.0.4", address).await;
     kept_alive.write_all(b"GET /healthz HTTP/1.1\r\nhost: natter\r\n\r\n").await.unwrap();
     let mut first = [0u8; 12];
-    kept_alive.read_exact(&mut first).await.unwrap();
+    tokio::time::timeout(crate::harness::RECEIVE_TIMEOUT, kept_alive.read_exact(&mut first))
+        .await
+        .expect("timed out waiting for the keep-alive request's answer")
+        .unwrap();
     assert_eq!(&first, b"HTTP/1.1 200");
 
     // 601 sockets are open towards the server (more than its hard limit of
@@ -154,7 +157,8 @@ async fn http_limits_idle_and_half_open_floods_are_capped_and_closed_while_healt
     let answers = futures_util::future::join_all(closes).await;
     let refused = answers.iter().filter(|answer| answer.starts_with(b"HTTP/1.1 429 ")).count();
     // The server lets go of a refused connection's file up to a second after
-    // answering it.
+    // answering it. Nothing tells a client when, so the test polls the
+    // server's open files (the thing under test) until they are back.
     let mut files_after = server.open_files();
     for _ in 0..300 {
         if files_after <= files_before + 2 {

@@ -4,7 +4,8 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use natter::protocol::http::SessionResponse;
+use serde_json::json;
 
 use crate::harness::{Client, GENERAL, TestServer};
 use crate::services::{fresh_postgres_database, redis_url};
@@ -67,6 +68,8 @@ impl Nginx {
             if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
                 return nginx;
             }
+            // nginx says nothing when it listens and a refused connect
+            // returns at once, so readiness is polled.
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("nginx did not start listening on {port}");
@@ -86,6 +89,8 @@ impl Nginx {
             if log.contains(marker) {
                 return log;
             }
+            // nginx appends the line after answering, with no signal to a
+            // client, so the file (what is under test) is polled.
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("no access log line containing {marker:?} within 5 s");
@@ -117,7 +122,7 @@ async fn nginx_a_client_through_the_proxy_chats_with_one_connected_directly() {
         .await
         .expect("register through nginx");
     assert_eq!(response.status(), 201);
-    let token = response.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+    let token = response.json::<SessionResponse>().await.unwrap().token;
     let proxied_ws = format!("ws://127.0.0.1:{}/ws", nginx.port);
     let mut alice = Client::connect_url(&proxied_ws, &token).await;
     alice.hello(json!({})).await;
@@ -127,11 +132,11 @@ async fn nginx_a_client_through_the_proxy_chats_with_one_connected_directly() {
     let (mut bob, _) = nodes[1].user("bob").await;
 
     alice.post(GENERAL, "via nginx", "a-1").await;
-    assert_eq!(bob.message_with_body("via nginx").await["sender"], "alice");
+    assert_eq!(bob.message_with_body("via nginx").await.sender, "alice");
     bob.post(GENERAL, "direct", "b-1").await;
-    assert_eq!(alice.message_with_body("direct").await["seq"], 2);
-    assert_eq!(alice_again.message_with_body("direct").await["sender"], "bob");
-    assert_eq!(alice_again.message_with_body("via nginx").await["seq"], 1);
+    assert_eq!(alice.message_with_body("direct").await.seq, 2);
+    assert_eq!(alice_again.message_with_body("direct").await.sender, "bob");
+    assert_eq!(alice_again.message_with_body("via nginx").await.seq, 1);
     let health = reqwest::get(nginx.url("/healthz")).await.unwrap();
     assert_eq!(health.status(), 200);
 }

@@ -1,18 +1,15 @@
 //! The user directory (`list_users`) over the native protocol: paged by name,
 //! filtered by prefix without case, with presence, and bounded.
 
-use natter::protocol::{DirectoryUser, ServerMessage};
+use natter::protocol::{DirectoryUser, ErrorCode, ServerMessage};
 use serde_json::{Value, json};
 
-use crate::harness::{Client, TestServer};
+use crate::harness::{Client, ServerMessageExt, TestServer, unpack};
 
 /// The `users` reply to a request, decoded into the protocol's own type.
 async fn directory(client: &mut Client, request: Value) -> (Vec<DirectoryUser>, bool) {
     let reply = client.request(request).await;
-    match serde_json::from_value::<ServerMessage>(reply.clone()) {
-        Ok(ServerMessage::Users { users, has_more, .. }) => (users, has_more),
-        _ => panic!("expected a users page, got {reply}"),
-    }
+    unpack!(reply, ServerMessage::Users { users, has_more, .. } => (users, has_more))
 }
 
 fn entry(name: &str, online: bool) -> DirectoryUser {
@@ -65,14 +62,10 @@ async fn directory_requests_are_bounded_and_checked() {
     // A prefix that no name can start with is refused with a stable code.
     for bad in ["%", "a b", "x".repeat(33).as_str(), "~1"] {
         let reply = alice.request(json!({"type": "list_users", "prefix": bad})).await;
-        assert_eq!(
-            (reply["type"].as_str(), reply["code"].as_str()),
-            (Some("error"), Some("bad_request")),
-            "{bad}"
-        );
+        assert_eq!(reply.error_code(), Some(ErrorCode::BadRequest), "{bad}: {reply:?}");
     }
     let reply = alice.request(json!({"type": "list_users", "after": "no spaces"})).await;
-    assert_eq!(reply["code"], "bad_request");
+    assert_eq!(reply.error_code(), Some(ErrorCode::BadRequest), "{reply:?}");
     // The connection carries on.
     let (page, _) = directory(&mut alice, json!({"type": "list_users", "prefix": "user10"})).await;
     assert_eq!(

@@ -37,15 +37,16 @@ impl NatterProcess {
         BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("listening line");
         let base = line.trim().strip_prefix("natter listening on ").expect("the listening line").to_owned();
         let server = Self { child, base, dir };
-        for _ in 0..400 {
-            if let Ok(response) = reqwest::get(server.url("/healthz")).await
-                && response.status() == 200
-            {
-                return server;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        }
-        panic!("natter at {} never became healthy", server.base);
+        // The line is printed once the listener is bound, so the first
+        // request waits in its backlog until the server accepts: its answer
+        // is the event to await, with no polling.
+        let url = server.url("/healthz");
+        let response = tokio::time::timeout(std::time::Duration::from_secs(20), reqwest::get(&url))
+            .await
+            .unwrap_or_else(|_| panic!("timed out after 20 s waiting for {url} to answer"))
+            .unwrap_or_else(|e| panic!("{url} did not answer (did natter fail to start?): {e}"));
+        assert_eq!(response.status(), 200, "{url} answers healthy");
+        server
     }
 
     pub fn url(&self, path: &str) -> String {

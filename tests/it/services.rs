@@ -99,6 +99,8 @@ impl PrivateRedis {
             if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
                 return;
             }
+            // redis-server says nothing when it is ready and a refused
+            // connect returns at once, so readiness is polled.
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         panic!("redis-server on port {} did not start", self.port);

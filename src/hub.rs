@@ -178,6 +178,11 @@ impl Hub {
         state.routes.unsubscribe(channel, connection);
     }
 
+    /// Whether `user` has a connection on this node.
+    pub fn is_connected(&self, user: UserId) -> bool {
+        self.lock().registry.is_connected(user)
+    }
+
     /// Whether the connection hears this channel.
     pub fn is_subscribed(&self, connection: ConnectionId, channel: ChannelId) -> bool {
         self.lock().registry.connections.get(&connection).is_some_and(|c| c.channels.contains(&channel))
@@ -249,6 +254,12 @@ impl Hub {
         self.lock().presence.names()
     }
 
+    /// Names of the users online right after the presence change numbered
+    /// `version` (see [`Event::Presence`]), sorted without case.
+    pub fn online_users_after(&self, version: u64) -> Vec<String> {
+        self.lock().presence.names_after(version)
+    }
+
     /// Whether a user of this name (compared without case) is online
     /// anywhere in the cluster.
     pub fn is_online(&self, name: &str) -> bool {
@@ -256,7 +267,11 @@ impl Hub {
     }
 
     fn announce_presence(&self, state: &mut State, change: Change) {
-        let delivery = Delivery::new(Event::Presence { user: change.name, online: change.online });
+        let delivery = Delivery::new(Event::Presence {
+            user: change.name,
+            online: change.online,
+            version: change.version,
+        });
         let everyone: Vec<ConnectionId> = state.registry.connections.keys().copied().collect();
         self.offer_all(state, everyone, &delivery);
     }

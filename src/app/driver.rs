@@ -91,10 +91,14 @@ impl Driver {
         let hub = &self.hub;
         match event {
             BusEvent::Message(message) => hub.accept_message(message),
-            BusEvent::Joined { channel, user } => match self.store.channel_view(channel, user).await {
-                Ok(view) => hub.member_joined(user, view),
-                Err(error) => tracing::warn!(%error, "cannot load a joined channel"),
-            },
+            // Only users connected here need their view read.
+            BusEvent::Joined { channel, user } if hub.is_connected(user) => {
+                match self.store.channel_view(channel, user).await {
+                    Ok(view) => hub.member_joined(user, view),
+                    Err(error) => tracing::warn!(%error, "cannot load a joined channel"),
+                }
+            }
+            BusEvent::Joined { .. } => {}
             BusEvent::Left { channel, user } => hub.member_left(user, channel),
             BusEvent::Typing { channel, user, name } => hub.typing_elsewhere(channel, user, &name),
             BusEvent::Read { channel, user, seq } => hub.read_marker_moved(user, channel, seq),

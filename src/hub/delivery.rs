@@ -3,9 +3,8 @@
 //! costs one encoding per message per protocol, however many receive it.
 //! The hub never encodes: each edge fills its own slot of the cache.
 
+use std::any::Any;
 use std::sync::{Arc, OnceLock};
-
-use bytes::Bytes;
 
 use crate::model::{Channel, ChannelId, ChannelView, Message, Seq};
 
@@ -13,11 +12,14 @@ use crate::model::{Channel, ChannelId, ChannelView, Message, Seq};
 #[derive(Debug, Clone)]
 pub enum Event {
     Message(Message),
-    /// Someone came online or went offline, cluster-wide. Only who changed:
-    /// an edge that shows the whole list asks the hub for it.
+    /// Someone came online or went offline, cluster-wide. Only who changed,
+    /// and the change's number: an edge that shows the whole list asks the
+    /// hub for it as it stood right after this change
+    /// ([`crate::hub::Hub::online_users_after`]).
     Presence {
         user: String,
         online: bool,
+        version: u64,
     },
     Typing {
         channel: ChannelId,
@@ -45,7 +47,9 @@ pub const ENCODING_SLOTS: usize = 2;
 #[derive(Debug)]
 pub struct Delivery {
     pub event: Event,
-    encoded: [OnceLock<Bytes>; ENCODING_SLOTS],
+    /// Each edge's encoding, in the edge's own type (for `/ws`, a frame
+    /// already known to be UTF-8, so no recipient validates it again).
+    encoded: [OnceLock<Box<dyn Any + Send + Sync>>; ENCODING_SLOTS],
 }
 
 impl Delivery {
@@ -54,9 +58,15 @@ impl Delivery {
     }
 
     /// The event as encoded by the edge that owns `slot`, encoding it on
-    /// first use only. The bytes are shared, not copied, between recipients.
-    pub fn encoded(&self, slot: usize, encode: impl FnOnce(&Event) -> String) -> Bytes {
-        self.encoded[slot].get_or_init(|| Bytes::from(encode(&self.event))).clone()
+    /// first use only. `T` should be cheap to clone (shared bytes): every
+    /// recipient gets a clone. An edge always uses the same `T` for its slot.
+    pub fn encoded<T: Clone + Send + Sync + 'static>(
+        &self,
+        slot: usize,
+        encode: impl FnOnce(&Event) -> T,
+    ) -> T {
+        let cached = self.encoded[slot].get_or_init(|| Box::new(encode(&self.event)));
+        cached.downcast_ref::<T>().expect("an edge uses one encoding type for its slot").clone()
     }
 
     /// Ephemeral deliveries are dropped, not queued, when a client is behind.

@@ -3,7 +3,7 @@
 //! the other nodes' users, as the bus last reported them. Decides which
 //! changes are news; the hub tells connections.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use crate::model::{User, UserId};
 
@@ -14,6 +14,10 @@ struct Local {
     generation: u64,
 }
 
+/// How many recent changes are kept, to tell who was online right after
+/// each of them (see [`Presence::names_after`]).
+const RECENT_CHANGES: usize = 1024;
+
 #[derive(Default)]
 pub(super) struct Presence {
     /// Users shown online because of this node: connected, or within the
@@ -21,13 +25,18 @@ pub(super) struct Presence {
     local: HashMap<UserId, Local>,
     /// Users shown online on other nodes; empty on a single node.
     remote: HashMap<UserId, String>,
+    /// The number of the last change (0: none yet).
+    version: u64,
+    /// The latest changes, oldest first, with their numbers.
+    recent: VecDeque<(u64, Change)>,
 }
 
-/// A change of who is shown online.
+/// A change of who is shown online, numbered in the order changes happen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Change {
     pub(super) name: String,
     pub(super) online: bool,
+    pub(super) version: u64,
 }
 
 impl Presence {
@@ -48,8 +57,7 @@ impl Presence {
             return (None, false);
         }
         self.local.insert(user.id, Local { name: user.name.clone(), generation: 1 });
-        let change =
-            (!self.remote.contains_key(&user.id)).then(|| Change { name: user.name.clone(), online: true });
+        let change = (!self.remote.contains_key(&user.id)).then(|| self.record(user.name.clone(), true));
         (change, true)
     }
 
@@ -62,7 +70,7 @@ impl Presence {
         }
         let local = self.local.remove(&user)?;
         let still_shown = self.remote.contains_key(&user);
-        Some((!still_shown).then_some(Change { name: local.name, online: false }))
+        Some((!still_shown).then(|| self.record(local.name, false)))
     }
 
     /// Takes the bus's latest view of the other nodes. Returns every change
@@ -84,8 +92,38 @@ impl Presence {
         departed.sort_by_key(|name| name.to_ascii_lowercase());
         arrived.sort_by_key(|name| name.to_ascii_lowercase());
         self.remote = remote;
-        let departures = departed.into_iter().map(|name| Change { name, online: false });
-        departures.chain(arrived.into_iter().map(|name| Change { name, online: true })).collect()
+        let departures: Vec<Change> = departed.into_iter().map(|name| self.record(name, false)).collect();
+        let arrivals: Vec<Change> = arrived.into_iter().map(|name| self.record(name, true)).collect();
+        departures.into_iter().chain(arrivals).collect()
+    }
+
+    /// Numbers a change and remembers it.
+    fn record(&mut self, name: String, online: bool) -> Change {
+        self.version += 1;
+        let change = Change { name, online, version: self.version };
+        if self.recent.len() == RECENT_CHANGES {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((self.version, change.clone()));
+        change
+    }
+
+    /// Names of everyone shown online right after change `version`, sorted
+    /// without case: today's list with the later changes undone. A change
+    /// too old to be remembered gets today's list.
+    pub(super) fn names_after(&self, version: u64) -> Vec<String> {
+        let mut names = self.names();
+        for (_, change) in self.recent.iter().rev().take_while(|(number, _)| *number > version) {
+            if change.online {
+                if let Some(at) = names.iter().position(|name| *name == change.name) {
+                    names.remove(at);
+                }
+            } else {
+                names.push(change.name.clone());
+            }
+        }
+        names.sort_by_key(|name| name.to_ascii_lowercase());
+        names
     }
 
     /// Names of everyone shown online, sorted without case.

@@ -54,7 +54,7 @@ fn presence(registration: &mut Registration) -> Vec<(String, bool)> {
     events(registration)
         .into_iter()
         .filter_map(|event| match event {
-            Event::Presence { user, online } => Some((user, online)),
+            Event::Presence { user, online, .. } => Some((user, online)),
             _ => None,
         })
         .collect()
@@ -409,4 +409,32 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn the_list_after_a_departure_leaves_out_who_arrives_after_it() {
+    let (hub, _asked) = hub();
+    let mut watcher = hub.register(&user(1, "ann"), NO_SESSION, Interests::default());
+    hub.set_remote_presence(vec![(UserId(2), "xavier".into())]);
+    events(&mut watcher);
+    // One bus update: xavier went, yann came; then zoe comes here.
+    hub.set_remote_presence(vec![(UserId(3), "yann".into())]);
+    let zoe = hub.register(&user(4, "zoe"), NO_SESSION, Interests::default());
+    let changes: Vec<(String, bool, u64)> = events(&mut watcher)
+        .into_iter()
+        .filter_map(|event| match event {
+            Event::Presence { user, online, version } => Some((user, online, version)),
+            _ => None,
+        })
+        .collect();
+    let names: Vec<(&str, bool)> = changes.iter().map(|(user, online, _)| (user.as_str(), *online)).collect();
+    assert_eq!(names, [("xavier", false), ("yann", true), ("zoe", true)]);
+    // What the Socket.IO edge sends with xavier's `user has left`, however
+    // late it encodes it: the list right after that departure.
+    assert_eq!(hub.online_users_after(changes[0].2), ["ann"]);
+    assert_eq!(hub.online_users_after(changes[1].2), ["ann", "yann"]);
+    assert_eq!(hub.online_users_after(changes[2].2), ["ann", "yann", "zoe"]);
+    assert_eq!(hub.online_users(), ["ann", "yann", "zoe"]);
+    hub.unregister(zoe.id);
+    hub.check_invariants();
 }

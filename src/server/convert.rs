@@ -21,7 +21,9 @@ pub(super) fn native_frame(event: &Event) -> String {
     let message = match event {
         Event::ChannelCreated(_) => return String::new(),
         Event::Message(message) => ServerMessage::Message(message_info(message)),
-        Event::Presence { user, online } => ServerMessage::Presence { user: user.clone(), online: *online },
+        Event::Presence { user, online, .. } => {
+            ServerMessage::Presence { user: user.clone(), online: *online }
+        }
         Event::Typing { channel, user } => ServerMessage::Typing { channel: channel.0, user: user.clone() },
         Event::Joined(view) => ServerMessage::Channel { channel: channel_info(view), reference: None },
         Event::Left(channel) => ServerMessage::Left { channel: channel.0, reference: None },
@@ -76,7 +78,7 @@ pub(super) fn socketio_payload(
 ) -> String {
     let encoded = match event {
         Event::Message(message) => serde_json::to_string(&chat_message(message, channel_name)),
-        Event::Presence { user, online: true } => serde_json::to_string(user),
+        Event::Presence { user, online: true, .. } => serde_json::to_string(user),
         Event::Presence { online: false, .. } => serde_json::to_string(&online_users(online_now().iter())),
         Event::ChannelCreated(channel) => serde_json::to_string(&channel.name),
         Event::Typing { .. } | Event::Joined(_) | Event::Left(_) | Event::Read { .. } => {

@@ -59,14 +59,11 @@ impl Cursors {
         self.0.remove(&channel);
     }
 
-    /// What a live message means to this connection. `shown_only` says
-    /// whether channels without a cursor are skipped (Socket.IO shows one
-    /// channel) or shown from this message on (`/ws`, whose cursors start
-    /// with the welcome and with each joined channel).
-    pub(super) fn step(&self, message: &Message, shown_only: bool) -> Step {
+    /// What a live message means to this connection: a channel without a
+    /// cursor is not shown here.
+    pub(super) fn step(&self, message: &Message) -> Step {
         match self.get(message.channel) {
-            None if shown_only => Step::Skip,
-            None => Step::Show,
+            None => Step::Skip,
             Some(cursor) if message.seq <= cursor => Step::Skip,
             Some(cursor) if message.seq.0 > cursor.0 + 1 => Step::FillThenShow,
             Some(_) => Step::Show,
@@ -198,12 +195,15 @@ impl RequestBudget {
         let within = match cost {
             Cost::Free => true,
             Cost::Request => self.requests.try_take(),
+            // The connection's own budget first: a connection past it must
+            // not spend what its user's other connections and its address
+            // share.
             Cost::Read => {
-                let shared = match (user, self.address) {
-                    (Some(user), Some(address)) => state.reads.take(user.id, address),
-                    _ => true,
-                };
-                shared && self.requests.try_take()
+                self.requests.try_take()
+                    && match (user, self.address) {
+                        (Some(user), Some(address)) => state.reads.take(user.id, address),
+                        _ => true,
+                    }
             }
         };
         if !within {
@@ -254,6 +254,11 @@ impl EndSignals {
         }
     }
 
+    /// [`EndSignals::ended`], owning its signals.
+    pub(super) async fn into_ended(self) -> Ending {
+        self.ended().await
+    }
+
     /// Resolves when the session must end, saying why.
     pub(super) async fn ended(&self) -> Ending {
         tokio::select! {
@@ -287,15 +292,14 @@ mod tests {
     #[test]
     fn cursors_skip_what_was_shown_and_fill_jumps() {
         let mut cursors = Cursors::default();
-        assert_eq!(cursors.step(&message(1, 1), true), Step::Skip, "not shown here");
-        assert_eq!(cursors.step(&message(1, 1), false), Step::Show);
+        assert_eq!(cursors.step(&message(1, 1)), Step::Skip, "not shown here");
         cursors.start(ChannelId(1), Seq(5));
         cursors.start(ChannelId(1), Seq(2));
         assert_eq!(cursors.get(ChannelId(1)), Some(Seq(5)), "a cursor is not moved back by a start");
-        assert_eq!(cursors.step(&message(1, 5), true), Step::Skip);
-        assert_eq!(cursors.step(&message(1, 6), true), Step::Show);
-        assert_eq!(cursors.step(&message(1, 9), true), Step::FillThenShow);
+        assert_eq!(cursors.step(&message(1, 5)), Step::Skip);
+        assert_eq!(cursors.step(&message(1, 6)), Step::Show);
+        assert_eq!(cursors.step(&message(1, 9)), Step::FillThenShow);
         cursors.stop(ChannelId(1));
-        assert_eq!(cursors.step(&message(1, 9), true), Step::Skip);
+        assert_eq!(cursors.step(&message(1, 9)), Step::Skip);
     }
 }

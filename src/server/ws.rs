@@ -278,10 +278,14 @@ impl WsSession {
         let mut pending: PendingSends<(String, Option<Ref>)> = PendingSends::new();
         let mut heartbeat = tokio::time::interval(self.state.app.limits().heartbeat_interval);
         heartbeat.reset();
+        // One future for the whole session: its waiters stay registered
+        // with the tokens, instead of registering anew on every wake.
+        let ended = signals.ended();
+        tokio::pin!(ended);
         loop {
             tokio::select! {
                 biased;
-                ending = signals.ended() => return Err(end_for(ending)),
+                ending = &mut ended => return Err(end_for(ending)),
                 outcome = pending.next() => self.finish_send(outcome).await?,
                 delivery = self.registration.deliveries.recv() => match delivery {
                     Some(delivery) => self.deliver_batch(delivery).await?,
@@ -334,7 +338,10 @@ impl WsSession {
 
     async fn deliver(&mut self, delivery: Arc<Delivery>) -> Result<(), End> {
         match &delivery.event {
-            Event::Message(message) => match self.cursors.step(message, false) {
+            // Only channels with a cursor (from the welcome, a resume or a
+            // `Joined`) are shown: a subscription that outlived a `Left`
+            // (one that raced the start) shows nothing.
+            Event::Message(message) => match self.cursors.step(message) {
                 Step::Skip => return Ok(()),
                 Step::FillThenShow => {
                     self.catch_up(message.channel, Some(message.seq)).await?;
@@ -350,9 +357,8 @@ impl WsSession {
             Event::ChannelCreated(_) => return Ok(()),
             Event::Presence { .. } | Event::Typing { .. } | Event::Read { .. } => {}
         }
-        let frame = delivery.encoded(NATIVE_SLOT, native_frame);
-        let text = Utf8Bytes::try_from(frame).expect("frames are encoded from Rust strings");
-        self.write(text).await
+        let frame = delivery.encoded(NATIVE_SLOT, |event| Utf8Bytes::from(native_frame(event)));
+        self.write(frame).await
     }
 
     async fn finish_send(&mut self, outcome: SendOutcome<(String, Option<Ref>)>) -> Result<(), End> {

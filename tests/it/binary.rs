@@ -1,7 +1,7 @@
 //! The `natter` binary itself: `natter user add`, `natter serve`'s listening
 //! line, and a graceful exit on SIGTERM that tells clients to go away.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -34,8 +34,7 @@ async fn user_add_then_serve_then_sigterm() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let line = crate::harness::listening_line(&mut server);
     let base = line.trim().strip_prefix("natter listening on ").expect("listening line").to_owned();
 
     let login = reqwest::Client::new()

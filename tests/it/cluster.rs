@@ -317,7 +317,6 @@ struct NodeProcess {
 
 impl NodeProcess {
     fn start(database: &str, redis: &str, cluster: &str) -> Self {
-        use std::io::BufRead;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_natter"))
             .args(["serve", "--listen", "127.0.0.1:0", "--database", database, "--redis", redis])
             .args(["--cluster-name", cluster, "--presence-ttl-secs", "1"])
@@ -325,8 +324,7 @@ impl NodeProcess {
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("start natter");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let line = crate::harness::listening_line(&mut child);
         let base = line.trim().strip_prefix("natter listening on http://").expect("listening line");
         Self { child, addr: base.parse().expect("an address") }
     }

@@ -4,7 +4,7 @@
 //! after every kill, and resuming clients must all end with the same history.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
+
 use std::process::{Child, Command, Stdio};
 
 use futures_util::{SinkExt, StreamExt};
@@ -35,8 +35,7 @@ fn start(database: &str) -> Node {
         .stdout(Stdio::piped())
         .spawn()
         .expect("start natter");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let line = crate::harness::listening_line(&mut child);
     let base = line.trim().strip_prefix("natter listening on ").expect("listening line").to_owned();
     Node { child, base }
 }

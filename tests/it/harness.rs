@@ -469,3 +469,25 @@ impl Client {
 }
 
 pub const GENERAL: i64 = 1;
+
+/// How long a started `natter` process has to print its listening line.
+const LISTENING_LINE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The first line a started `natter` process prints (it says where it
+/// listens), read on a thread so that a process that neither prints nor
+/// exits fails the test with a message instead of hanging it.
+pub fn listening_line(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().expect("the child's stdout is piped");
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let read = std::io::BufReader::new(stdout).read_line(&mut line).map(|_| line);
+        let _ = sender.send(read);
+    });
+    match receiver.recv_timeout(LISTENING_LINE_TIMEOUT) {
+        Ok(Ok(line)) => line,
+        Ok(Err(error)) => panic!("cannot read natter's listening line: {error}"),
+        Err(_) => panic!("timed out after {LISTENING_LINE_TIMEOUT:?} waiting for natter's listening line"),
+    }
+}

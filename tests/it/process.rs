@@ -1,7 +1,6 @@
 //! The `natter` binary as a child process, for findings that involve the
 //! process itself (its memory, its file limits, its timeouts).
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 const NATTER: &str = env!("CARGO_BIN_EXE_natter");
@@ -33,8 +32,7 @@ impl NatterProcess {
             .stderr(log);
         configure(&mut command);
         let mut child = command.spawn().expect("natter starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("listening line");
+        let line = crate::harness::listening_line(&mut child);
         let base = line.trim().strip_prefix("natter listening on ").expect("the listening line").to_owned();
         let server = Self { child, base, dir };
         // The line is printed once the listener is bound, so the first

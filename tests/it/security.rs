@@ -392,3 +392,33 @@ async fn reads_are_budgeted_per_user_across_connections() {
     assert!(answered <= 10 + refilled, "{answered} reads answered ({refilled} refilled)");
     assert_eq!(answered + refused, 50);
 }
+
+/// One connection past its own request budget must not spend the read
+/// budget its user's other connections (and its address) share: a
+/// connection's own budget is taken first.
+#[tokio::test]
+async fn a_connection_over_its_own_budget_does_not_spend_the_users_reads() {
+    let limits = natter::limits::Limits {
+        reads_per_user_per_second: 1.0, // a burst of 2
+        requests_per_second: 0.01,
+        request_burst: 1.0,
+        ..test_limits()
+    };
+    let server = TestServer::start_with(limits, false).await;
+    let token = server.register("bob").await;
+    let mut flooder = Client::connect(&server, &token).await;
+    flooder.hello(json!({})).await;
+    let mut other = Client::connect(&server, &token).await;
+    other.hello(json!({})).await;
+    let requests = (0..10).map(|_| json!({"type": "history", "channel": GENERAL})).collect();
+    let replies = pipelined(&mut flooder, requests, 0).await;
+    let answered = replies.iter().filter(|r| matches!(r, ServerMessage::History { .. })).count();
+    assert_eq!(answered, 1, "the flooder's own budget allows one");
+    // The flooder was allowed one read; one of the user's two is left.
+    let reply = pipelined(&mut other, vec![json!({"type": "history", "channel": GENERAL})], 100).await;
+    assert!(
+        matches!(reply[0], ServerMessage::History { .. }),
+        "the other connection was refused: {:?}",
+        reply[0]
+    );
+}

@@ -219,20 +219,32 @@ impl SocketIoSession {
     /// Makes `channel` the one on screen, known to the client as `name`:
     /// joins it if needed, subscribes to it (and no longer to the one shown
     /// before), and sends its latest history, oldest first. Subscribed
-    /// before the history is read, so nothing falls between the two.
+    /// before the history is read, so nothing falls between the two; a
+    /// switch that fails leaves the socket on the channel it showed.
     async fn switch_to(&mut self, user: &User, channel: Channel, name: String) -> Outcome {
         let app = self.app();
         let view = app.enter(user, &channel).await?;
         let connection = self.identity.as_ref().map(|me| me.registration.id);
+        let shown_before = self.current.as_ref().map(|current| current.channel.id);
         if let Some(connection) = connection {
-            if let Some(before) = self.current.take().filter(|before| before.channel.id != channel.id) {
-                app.hub().unsubscribe(connection, before.channel.id);
-                self.cursors.stop(before.channel.id);
-            }
             app.hub().subscribe(connection, std::slice::from_ref(&view));
         }
         // Twice the page: system lines (not shown here) should not shorten it.
-        let (messages, has_more) = app.history(user, channel.id, None, HISTORY_PAGE * 2).await?;
+        let (messages, has_more) = match app.history(user, channel.id, None, HISTORY_PAGE * 2).await {
+            Ok(page) => page,
+            Err(error) => {
+                if let Some(connection) = connection
+                    && shown_before != Some(channel.id)
+                {
+                    app.hub().unsubscribe(connection, channel.id);
+                }
+                return Err(error.into());
+            }
+        };
+        if let (Some(connection), Some(before)) = (connection, shown_before.filter(|id| *id != channel.id)) {
+            app.hub().unsubscribe(connection, before);
+            self.cursors.stop(before);
+        }
         // The cursor counts system lines, which tutorial pages are not shown.
         let cursor = messages.last().map_or(Seq(0), |message| message.seq);
         let messages: Vec<ChatMessage> = messages

@@ -229,17 +229,25 @@ impl SocketIoSession {
 
     async fn serve(&mut self, inbox: &mut mpsc::Receiver<Inbound>, gone: &CancellationToken) -> SocketEnd {
         let mut pending: PendingSends<Option<AckSender>> = PendingSends::new();
+        // Kept across wakes (its waiters stay registered with the tokens);
+        // renewed only when `new user` registers the socket midway.
+        let mut watching = self.identity.is_some();
+        let mut ended = Box::pin(self.signals.clone().into_ended());
         loop {
-            // Renewed each turn: `new user` registers the socket midway.
-            let signals = self.signals.clone();
+            if watching != self.identity.is_some() {
+                watching = self.identity.is_some();
+                ended = Box::pin(self.signals.clone().into_ended());
+            }
             let step = tokio::select! {
                 biased;
-                ending = signals.ended() => return match ending {
+                // A socket that is gone ends as gone (its guest name may be
+                // taken back), whatever else happened meanwhile.
+                _ = gone.cancelled() => return SocketEnd::Gone,
+                ending = &mut ended => return match ending {
                     Ending::ShuttingDown => SocketEnd::ServerClosing,
                     Ending::TooSlow => SocketEnd::TooSlow,
                     Ending::SessionEnded => SocketEnd::SessionEnded,
                 },
-                _ = gone.cancelled() => return SocketEnd::Gone,
                 outcome = pending.next() => self.finish_send(outcome),
                 Some(delivery) = next_delivery(&mut self.identity) => self.deliver(delivery).await,
                 request = inbox.recv(), if pending.has_room() => match request {
@@ -336,7 +344,7 @@ impl SocketIoSession {
     async fn deliver(&mut self, delivery: Arc<Delivery>) -> Result<(), SocketEnd> {
         match &delivery.event {
             Event::Message(message) => {
-                match self.cursors.step(message, true) {
+                match self.cursors.step(message) {
                     Step::Skip => return Ok(()),
                     Step::FillThenShow => self.catch_up(message.channel, message.seq).await?,
                     Step::Show => {}
@@ -354,29 +362,33 @@ impl SocketIoSession {
                 // stored name; one that knows it as `name #id` gets its own.
                 if current.name == current.channel.name {
                     let name = current.channel.name.clone();
-                    let payload =
-                        delivery.encoded(SOCKETIO_SLOT, |event| socketio_payload(event, &name, Vec::new));
+                    let payload = delivery.encoded(SOCKETIO_SLOT, |event| {
+                        Bytes::from(socketio_payload(event, &name, Vec::new))
+                    });
                     self.emit_encoded(NEW_MESSAGE, &payload)
                 } else {
                     let name = current.name.clone();
                     self.emit(NEW_MESSAGE, &chat_message(message, &name))
                 }
             }
-            Event::Presence { user, online: true } => {
+            Event::Presence { user, online: true, .. } => {
                 // This socket announced itself when it got its name.
                 if self.identity.as_ref().is_some_and(|me| me.user.name == *user) {
                     return Ok(());
                 }
-                let payload = delivery.encoded(SOCKETIO_SLOT, |event| socketio_payload(event, "", Vec::new));
+                let payload = delivery
+                    .encoded(SOCKETIO_SLOT, |event| Bytes::from(socketio_payload(event, "", Vec::new)));
                 self.emit_encoded(NEW_USER, &payload)
             }
-            Event::Presence { online: false, .. } => {
-                // The tutorial's `user has left` carries everyone still
-                // online: read from the hub once per departure and node,
-                // when the first socket encodes it.
+            Event::Presence { online: false, version, .. } => {
+                // The tutorial's `user has left` carries everyone online
+                // right after the departure: read from the hub once per
+                // departure and node, when the first socket encodes it.
                 let hub = Arc::clone(self.shared.state.app.hub());
-                let payload = delivery
-                    .encoded(SOCKETIO_SLOT, |event| socketio_payload(event, "", || hub.online_users()));
+                let version = *version;
+                let payload = delivery.encoded(SOCKETIO_SLOT, |event| {
+                    Bytes::from(socketio_payload(event, "", || hub.online_users_after(version)))
+                });
                 self.emit_encoded(USER_HAS_LEFT, &payload)
             }
             Event::ChannelCreated(channel) => {
@@ -390,8 +402,8 @@ impl SocketIoSession {
                 if namesake {
                     self.emit(NEW_CHANNEL, &format!("{} #{}", channel.name, channel.id))
                 } else {
-                    let payload =
-                        delivery.encoded(SOCKETIO_SLOT, |event| socketio_payload(event, "", Vec::new));
+                    let payload = delivery
+                        .encoded(SOCKETIO_SLOT, |event| Bytes::from(socketio_payload(event, "", Vec::new)));
                     self.emit_encoded(NEW_CHANNEL, &payload)
                 }
             }
@@ -416,9 +428,15 @@ impl SocketIoSession {
     /// tutorial's clients have no way to ask again.
     async fn catch_up(&mut self, channel: ChannelId, until: Seq) -> Result<(), SocketEnd> {
         let (Some(current), Some(me)) = (&self.current, &self.identity) else { return Ok(()) };
+        if current.channel.id != channel {
+            return Ok(());
+        }
         let (name, user) = (current.name.clone(), me.user.clone());
         let state = self.shared.state.clone();
-        let mut replay = Replay::new(&state, &user, self.peer, channel, Some(until));
+        // Not under the read budgets, unlike `/ws`'s replays: a gap here is
+        // rare (it needs a lost bus message), and a socket parked on a spent
+        // budget would fill its queue and be dropped as too slow.
+        let mut replay = Replay::new(&state, &user, None, channel, Some(until));
         loop {
             let after = self.cursors.get(channel).unwrap_or(Seq(0));
             let page = match replay.next_page(after).await {

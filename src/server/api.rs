@@ -197,18 +197,24 @@ pub(super) fn bearer_token(headers: &HeaderMap) -> Option<String> {
     Some(bearer.token().trim()).filter(|token| !token.is_empty()).map(str::to_owned)
 }
 
+/// Every `name=value` pair of the request's `Cookie` headers, in order
+/// (values as sent: natter never encodes the ones it sets).
+pub(super) fn cookies(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+}
+
 /// The token in the session cookie. Over HTTPS only the `__Host-` one
 /// counts: another host of the domain (or anyone on a plain-HTTP path) could
 /// have planted a plain one, signing the browser into their account. Over
 /// HTTP the plain one, or a `__Host-` one left from HTTPS.
 pub(super) fn cookie_token(headers: &HeaderMap, https: bool) -> Option<String> {
     let cookie = |wanted: &str| {
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
+        cookies(headers)
             .find(|(name, _)| *name == wanted)
             .map(|(_, value)| value)
             .filter(|token| !token.is_empty())

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
 use super::super::AppState;
-use super::super::api::ApiError;
+use super::super::api::{ApiError, cookies};
 use super::super::client::{client_address, is_https};
 use super::super::ws::origin_allowed;
 use super::SOCKETIO_PATH;
@@ -143,12 +143,7 @@ fn guest_cookie_name(https: bool) -> &'static str {
 /// only the `__Host-` cookie counts: a plain one may have been planted.
 pub(super) fn guest_cookie(headers: &HeaderMap, https: bool) -> Option<String> {
     let wanted = guest_cookie_name(https);
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
+    cookies(headers)
         .find(|(name, value)| *name == wanted && value.len() == SECRET_CHARS)
         .map(|(_, value)| value.to_owned())
 }

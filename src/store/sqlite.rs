@@ -83,7 +83,7 @@ impl SqliteStore {
         schema::configure(&connection, options.path.is_some())?;
         schema::migrate(&connection)?;
         let (jobs, receiver) = JobQueue::bounded(JOB_QUEUE);
-        let backend = writer::SqliteWriter { connection };
+        let backend = writer::SqliteWriter::new(connection);
         let max_batch = options.max_batch;
         let worker = std::thread::Builder::new()
             .name("natter-sqlite".into())

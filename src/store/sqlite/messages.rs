@@ -10,48 +10,71 @@ use super::backend;
 use super::channels::load_channel;
 use crate::model::{ChannelId, Message, MessageId, Seq, SystemEvent, UserId, now_millis};
 
+/// What the common case of an append reads, in one statement: the
+/// channel's head and the sender's name. No row when the channel is
+/// missing or the sender is not a member, which the rare path then tells
+/// apart.
+const APPEND_PROBE: &str = "SELECT c.last_seq, (SELECT name FROM users WHERE id = ?2) FROM channels c \
+     WHERE c.id = ?1 AND EXISTS (SELECT 1 FROM members WHERE channel_id = ?1 AND user_id = ?2)";
+
+/// Stores the message unless `(sender, client_id)` is stored already: the
+/// index that keeps retries idempotent answers that question during the
+/// insert itself, so the common case asks it only once. Any other conflict
+/// (a seq taken twice) is an error, as it must be.
+const INSERT_MESSAGE: &str = "INSERT INTO messages (channel_id, seq, sender_id, client_id, body, ts) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (sender_id, client_id) DO NOTHING";
+
+/// The channel's head after a message took `seq`. Set rather than
+/// incremented: the writer holds the write lock from the probe to here, so
+/// the head read there is still the head.
+const ADVANCE_HEAD: &str = "UPDATE channels SET last_seq = ?2 WHERE id = ?1";
+
 /// Appends a message if the sender is a member, taking the channel's next
 /// seq; a `(sender, client_id)` already stored returns the original.
+///
+/// Three statements in the common case (probe, insert, head), all cached,
+/// and none with `RETURNING`, which SQLite serves through a temporary table
+/// of its own and so costs more than a second plain statement. A message
+/// that cannot be stored writes nothing: the probe only reads, and the
+/// insert either stores the row or changes nothing.
 pub(super) fn append(connection: &Connection, new: NewMessage) -> StoreResult<Appended> {
     let client_id = new.client_id.into_string();
-    let existing = connection
-        .prepare_cached(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
-             WHERE m.sender_id = ?1 AND m.client_id = ?2"
-        ))
-        .and_then(|mut s| s.query_row(params![new.sender.0, client_id], |row| rows::message(row)).optional())
+    let probe = connection
+        .prepare_cached(APPEND_PROBE)
+        .and_then(|mut s| {
+            s.query_row(params![new.channel.0, new.sender.0], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+            })
+            .optional()
+        })
         .map_err(backend)?;
-    if let Some(message) = existing {
-        return Ok(Appended { message, created: false });
-    }
-    let member = connection
-        .prepare_cached("SELECT 1 FROM members WHERE channel_id = ?1 AND user_id = ?2")
-        .and_then(|mut s| s.exists(params![new.channel.0, new.sender.0]))
-        .map_err(backend)?;
-    if !member {
+    let Some((last_seq, sender_name)) = probe else {
+        // A retry is answered with the original even if the sender has
+        // left the channel since, so it is looked for before membership.
+        if let Some(message) = stored_message(connection, new.sender, &client_id)? {
+            return Ok(Appended { message, created: false });
+        }
         return Err(match load_channel(connection, new.channel)? {
             Some(_) => StoreError::NotMember,
             None => StoreError::NoSuchChannel,
         });
-    }
-    let seq: i64 = connection
-        .prepare_cached("UPDATE channels SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq")
-        .and_then(|mut s| s.query_row([new.channel.0], |row| row.get(0)))
-        .map_err(backend)?;
+    };
+    let seq = last_seq + 1;
     let ts = now_millis();
     let body = new.body.into_string();
-    connection
-        .prepare_cached(
-            "INSERT INTO messages (channel_id, seq, sender_id, client_id, body, ts)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
+    let inserted = connection
+        .prepare_cached(INSERT_MESSAGE)
         .and_then(|mut s| s.execute(params![new.channel.0, seq, new.sender.0, client_id, body, ts]))
         .map_err(backend)?;
+    if inserted == 0 {
+        // A retry: the original keeps its seq, and the head stays.
+        let original = stored_message(connection, new.sender, &client_id)?;
+        return original.map(|message| Appended { message, created: false }).ok_or_else(|| {
+            StoreError::Backend("an insert was ignored as a retry, but no original is stored".into())
+        });
+    }
     let id = MessageId(connection.last_insert_rowid());
-    let sender_name: String = connection
-        .prepare_cached("SELECT name FROM users WHERE id = ?1")
-        .and_then(|mut s| s.query_row([new.sender.0], |row| row.get(0)))
-        .map_err(backend)?;
+    advance_head(connection, new.channel, seq)?;
     Ok(Appended {
         message: Message {
             id,
@@ -68,23 +91,45 @@ pub(super) fn append(connection: &Connection, new: NewMessage) -> StoreResult<Ap
     })
 }
 
+/// The message `sender` stored under `client_id`, if any.
+fn stored_message(connection: &Connection, sender: UserId, client_id: &str) -> StoreResult<Option<Message>> {
+    connection
+        .prepare_cached(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
+             WHERE m.sender_id = ?1 AND m.client_id = ?2"
+        ))
+        .and_then(|mut s| s.query_row(params![sender.0, client_id], |row| rows::message(row)).optional())
+        .map_err(backend)
+}
+
+fn advance_head(connection: &Connection, channel: ChannelId, seq: i64) -> StoreResult<()> {
+    connection
+        .prepare_cached(ADVANCE_HEAD)
+        .and_then(|mut s| s.execute(params![channel.0, seq]))
+        .map_err(backend)?;
+    Ok(())
+}
+
 /// Appends a system line: no membership check (the server writes it, also
 /// for someone who just left), otherwise like a message.
 pub(super) fn append_system(connection: &Connection, line: NewSystemLine) -> StoreResult<Message> {
-    load_channel(connection, line.channel)?.ok_or(StoreError::NoSuchChannel)?;
-    let name_of = |user: UserId| -> StoreResult<String> {
-        connection
-            .prepare_cached("SELECT name FROM users WHERE id = ?1")
-            .and_then(|mut s| s.query_row([user.0], |row| row.get(0)))
-            .map_err(backend)
-    };
-    let (sender_name, subject_name) = (name_of(line.actor)?, name_of(line.subject)?);
+    // The head and both names in one read; no row when there is no channel.
+    let probe = connection
+        .prepare_cached(
+            "SELECT last_seq, (SELECT name FROM users WHERE id = ?2), (SELECT name FROM users WHERE id = ?3)
+             FROM channels WHERE id = ?1",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![line.channel.0, line.actor.0, line.subject.0], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?))
+            })
+            .optional()
+        })
+        .map_err(backend)?;
+    let (last_seq, sender_name, subject_name) = probe.ok_or(StoreError::NoSuchChannel)?;
     let event = SystemEvent { kind: line.kind, user_name: subject_name };
     let body = event.text(&sender_name);
-    let seq: i64 = connection
-        .prepare_cached("UPDATE channels SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq")
-        .and_then(|mut s| s.query_row([line.channel.0], |row| row.get(0)))
-        .map_err(backend)?;
+    let seq = last_seq + 1;
     let ts = now_millis();
     connection
         .prepare_cached(
@@ -104,8 +149,10 @@ pub(super) fn append_system(connection: &Connection, line: NewSystemLine) -> Sto
             ])
         })
         .map_err(backend)?;
+    let id = MessageId(connection.last_insert_rowid());
+    advance_head(connection, line.channel, seq)?;
     Ok(Message {
-        id: MessageId(connection.last_insert_rowid()),
+        id,
         channel: line.channel,
         seq: Seq(seq),
         sender: line.actor,

@@ -62,10 +62,22 @@ impl writer::Job for WriteJob {
     }
 }
 
+/// Statements the write connection keeps prepared. Every write job's
+/// statements fit, so the hot ones (an append's, the savepoint's) are never
+/// evicted by a burst of rarer jobs and prepared again.
+const STATEMENT_CACHE: usize = 64;
+
 /// The write connection. Each call does its work at once (blocking on the
 /// disk) and returns a future that is already complete.
 pub(super) struct SqliteWriter {
-    pub(super) connection: Connection,
+    connection: Connection,
+}
+
+impl SqliteWriter {
+    pub(super) fn new(connection: Connection) -> Self {
+        connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Self { connection }
+    }
 }
 
 impl Backend for SqliteWriter {
@@ -74,25 +86,29 @@ impl Backend for SqliteWriter {
     fn begin(&mut self, _batch: &[WriteJob]) -> impl Future<Output = StoreResult<()>> + Send {
         // IMMEDIATE takes the write lock now, so no job meets a lock
         // upgrade failure half-way through.
-        std::future::ready(self.connection.execute_batch("BEGIN IMMEDIATE").map_err(backend))
+        std::future::ready(execute_cached(&self.connection, "BEGIN IMMEDIATE"))
     }
 
     fn run_in_savepoint(&mut self, job: WriteJob) -> impl Future<Output = Savepointed<WriteJob>> + Send {
         let connection = &self.connection;
-        let outcome = match connection.execute_batch("SAVEPOINT job") {
-            Err(error) => Savepointed::NotOpened { job, error: backend(error) },
+        let outcome = match execute_cached(connection, "SAVEPOINT job") {
+            Err(error) => Savepointed::NotOpened { job, error },
             Ok(()) => {
                 let completion = job.run(connection);
-                let close =
-                    if completion.succeeded() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
-                Savepointed::Ran { savepoint: connection.execute_batch(close).map_err(backend), completion }
+                let undone = if completion.succeeded() {
+                    Ok(())
+                } else {
+                    execute_cached(connection, "ROLLBACK TO job")
+                };
+                let savepoint = undone.and_then(|()| execute_cached(connection, "RELEASE job"));
+                Savepointed::Ran { savepoint, completion }
             }
         };
         std::future::ready(outcome)
     }
 
     fn commit(&mut self) -> impl Future<Output = StoreResult<()>> + Send {
-        std::future::ready(self.connection.execute_batch("COMMIT").map_err(backend))
+        std::future::ready(execute_cached(&self.connection, "COMMIT"))
     }
 
     fn roll_back(&mut self) -> impl Future<Output = ()> + Send {
@@ -108,4 +124,12 @@ impl Backend for SqliteWriter {
             tracing::warn!(%error, "checkpoint at shutdown failed");
         }
     }
+}
+
+/// Runs one of the writer's own statements from the connection's statement
+/// cache: they run several times per batch, and preparing them anew each
+/// time would parse them each time.
+fn execute_cached(connection: &Connection, sql: &str) -> StoreResult<()> {
+    connection.prepare_cached(sql).and_then(|mut statement| statement.execute([])).map_err(backend)?;
+    Ok(())
 }

@@ -3,10 +3,10 @@
 //! Every write is a job for the shared group-commit writer
 //! (`store/writer.rs`), which runs on a thread of its own that owns the
 //! write connection (`sqlite/writer.rs` says how a batch, a savepoint and a
-//! commit are done here): one transaction per batch, a savepoint per job,
-//! answers after the commit, so durability costs one fsync per batch rather
-//! than per message, and nothing is answered before it is on disk (WAL,
-//! `synchronous = FULL`). Reads of a file database go to a few read
+//! commit are done here): one transaction per batch, a savepoint per job
+//! (but for appends, which need none), answers after the commit, so
+//! durability costs one fsync per batch rather than per message, and
+//! nothing is answered before it is on disk (WAL, `synchronous = FULL`). Reads of a file database go to a few read
 //! connections of their own (`sqlite/readers.rs`), so they never wait
 //! behind a batch's fsync; an in-memory database, which cannot be shared,
 //! reads through the writer.
@@ -126,7 +126,18 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
-        self.jobs.submit(|reply| writer::write_job(op, reply))
+        self.jobs.submit(|reply| writer::write_job(op, writer::Undo::Savepoint, reply))
+    }
+
+    /// Queues an append for the writer, without a savepoint of its own:
+    /// an append writes only once it cannot be refused any more (see
+    /// [`writer::Undo::Unneeded`]).
+    fn submit_append<T, F>(&self, op: F) -> Queued<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.jobs.submit(|reply| writer::write_job(op, writer::Undo::Unneeded, reply))
     }
 }
 
@@ -275,11 +286,11 @@ impl Store for SqliteStore {
     }
 
     fn append_message(&self, message: NewMessage) -> Queued<Appended> {
-        self.submit(move |c| messages::append(c, message))
+        self.submit_append(move |c| messages::append(c, message))
     }
 
     fn append_system(&self, line: NewSystemLine) -> Queued<Message> {
-        self.submit(move |c| messages::append_system(c, line))
+        self.submit_append(move |c| messages::append_system(c, line))
     }
 
     async fn history(

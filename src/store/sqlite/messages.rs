@@ -216,3 +216,75 @@ pub(super) fn channel_heads(connection: &Connection) -> StoreResult<Vec<(Channel
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(backend)
 }
+
+#[cfg(test)]
+mod tests {
+    //! Appends sharing a batch: refusals and retries among them write
+    //! nothing, so the seqs the others take stay gap-free.
+
+    use std::sync::Arc;
+
+    use super::super::{SqliteOptions, SqliteStore};
+    use crate::metrics::Metrics;
+    use crate::model::{ChannelKind, ChannelName, ClientId, GENERAL_ID, MessageBody, UserName};
+    use crate::store::{NewMessage, Store, StoreError};
+
+    fn message(
+        channel: crate::model::ChannelId,
+        sender: crate::model::UserId,
+        client_id: &str,
+    ) -> NewMessage {
+        NewMessage {
+            channel,
+            sender,
+            client_id: ClientId::parse(client_id.to_owned()).unwrap(),
+            body: MessageBody::parse(format!("body of {client_id}")).unwrap(),
+        }
+    }
+
+    #[tokio::test]
+    async fn refusals_and_retries_in_a_batch_leave_no_gaps() {
+        let options = SqliteOptions { path: None, max_batch: 512 };
+        let store = SqliteStore::open(options, Arc::new(Metrics::default())).unwrap();
+        let alice = store.create_user(&UserName::parse("alice").unwrap(), "h").await.unwrap().id;
+        let bob = store.create_user(&UserName::parse("bob").unwrap(), "h").await.unwrap().id;
+        let private = ChannelName::parse("p").unwrap();
+        let private = store.create_channel(&private, ChannelKind::Private, alice, 10).await.unwrap().id;
+        let earlier = store.append_message(message(GENERAL_ID, bob, "b-0")).await.unwrap().message;
+        store.remove_member(GENERAL_ID, bob).await.unwrap();
+
+        // Queued together, so they share batches.
+        let queued = [
+            store.append_message(message(GENERAL_ID, alice, "a-1")),
+            store.append_message(message(private, bob, "b-1")),
+            store.append_message(message(GENERAL_ID, alice, "a-1")),
+            store.append_message(message(crate::model::ChannelId(999), alice, "a-2")),
+            // Bob has left, yet his retry is answered with the original.
+            store.append_message(message(GENERAL_ID, bob, "b-0")),
+            store.append_message(message(private, alice, "a-1")),
+            store.append_message(message(GENERAL_ID, alice, "a-3")),
+        ];
+        let mut answers = Vec::new();
+        for answer in queued {
+            answers.push(answer.await);
+        }
+        let seq_of = |index: usize| match &answers[index] {
+            Ok(appended) => (appended.message.seq.0, appended.created),
+            Err(error) => panic!("append {index} failed: {error:?}"),
+        };
+        assert_eq!(seq_of(0), (2, true));
+        assert!(matches!(answers[1], Err(StoreError::NotMember)), "{:?}", answers[1]);
+        assert_eq!(seq_of(2), (2, false), "a retry in the same batch returns the original");
+        assert!(matches!(answers[3], Err(StoreError::NoSuchChannel)), "{:?}", answers[3]);
+        assert_eq!(answers[4].as_ref().unwrap().message, earlier);
+        assert_eq!(seq_of(5), (2, false), "a client_id is the sender's, whatever the channel");
+        assert_eq!(seq_of(6), (3, true));
+        let stored = store.history(GENERAL_ID, None, 10).await.unwrap();
+        assert_eq!(stored.iter().map(|m| m.seq.0).collect::<Vec<_>>(), [1, 2, 3]);
+        assert!(store.history(private, None, 10).await.unwrap().is_empty());
+        let heads = store.channel_heads().await.unwrap();
+        assert!(heads.contains(&(GENERAL_ID, crate::model::Seq(3))), "{heads:?}");
+        assert!(heads.contains(&(private, crate::model::Seq(0))), "{heads:?}");
+        store.close().await;
+    }
+}

@@ -69,6 +69,8 @@ pub struct SqliteStore {
     /// Read connections; `None` for an in-memory database.
     readers: Option<readers::Readers>,
     worker: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Names of senders, so an append need not read its sender's.
+    sender_names: Arc<messages::SenderNames>,
 }
 
 impl SqliteStore {
@@ -103,7 +105,7 @@ impl SqliteStore {
             Some(path) => Some(readers::Readers::open(path, readers::READERS)?),
             None => None,
         };
-        Ok(Self { jobs, readers, worker: std::sync::Mutex::new(Some(worker)) })
+        Ok(Self { jobs, readers, worker: std::sync::Mutex::new(Some(worker)), sender_names: Arc::default() })
     }
 
     /// Runs a read-only `op` on a read connection, or on the writer when
@@ -286,7 +288,19 @@ impl Store for SqliteStore {
     }
 
     fn append_message(&self, message: NewMessage) -> Queued<Appended> {
-        self.submit_append(move |c| messages::append(c, message))
+        let sender = message.sender;
+        let known = self.sender_names.get(sender);
+        if known.is_some() {
+            return self.submit_append(move |c| messages::append(c, message, known));
+        }
+        let queued = self.submit_append(move |c| messages::append(c, message, None));
+        let sender_names = Arc::clone(&self.sender_names);
+        Box::pin(async move {
+            let appended = queued.await?;
+            // Answered, so committed: the name is safe to remember.
+            sender_names.remember(sender, &appended.message.sender_name);
+            Ok(appended)
+        })
     }
 
     fn append_system(&self, line: NewSystemLine) -> Queued<Message> {

@@ -2,6 +2,9 @@
 //! taking the channel's next seq), and reading history. Appends run on the
 //! writer, inside their job's savepoint; reads on a reader.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::super::rows::{self, MESSAGE_COLUMNS};
@@ -16,6 +19,39 @@ use crate::model::{ChannelId, Message, MessageId, Seq, SystemEvent, UserId, now_
 /// apart.
 const APPEND_PROBE: &str = "SELECT c.last_seq, (SELECT name FROM users WHERE id = ?2) FROM channels c \
      WHERE c.id = ?1 AND EXISTS (SELECT 1 FROM members WHERE channel_id = ?1 AND user_id = ?2)";
+
+/// [`APPEND_PROBE`] for a sender whose name is known ([`SenderNames`]).
+const APPEND_PROBE_NAMED: &str = "SELECT c.last_seq FROM channels c \
+     WHERE c.id = ?1 AND EXISTS (SELECT 1 FROM members WHERE channel_id = ?1 AND user_id = ?2)";
+
+/// Most names [`SenderNames`] holds; when full it starts over, so it
+/// never holds more than the recent senders (and a few megabytes).
+const SENDER_NAMES: usize = 65_536;
+
+/// The names of senders whose appends were committed, so the writer need
+/// not read a name per message. Only a committed user row is remembered
+/// (the name comes from an answered append), and a user's `name` never
+/// changes once stored nor is the row deleted (a guest's name passes on by
+/// changing `name_key` and creating a new user), so an entry never goes
+/// stale. A user row that was rolled back, whose id another user may get,
+/// is never remembered.
+#[derive(Default)]
+pub(super) struct SenderNames(Mutex<HashMap<UserId, String>>);
+
+impl SenderNames {
+    pub(super) fn get(&self, user: UserId) -> Option<String> {
+        self.0.lock().expect("sender name lock is never poisoned").get(&user).cloned()
+    }
+
+    /// Remembers the name of a sender whose append was answered.
+    pub(super) fn remember(&self, user: UserId, name: &str) {
+        let mut names = self.0.lock().expect("sender name lock is never poisoned");
+        if names.len() >= SENDER_NAMES {
+            names.clear();
+        }
+        names.insert(user, name.to_owned());
+    }
+}
 
 /// Stores the message unless `(sender, client_id)` is stored already: the
 /// index that keeps retries idempotent answers that question during the
@@ -37,17 +73,26 @@ const ADVANCE_HEAD: &str = "UPDATE channels SET last_seq = ?2 WHERE id = ?1";
 /// of its own and so costs more than a second plain statement. A message
 /// that cannot be stored writes nothing: the probe only reads, and the
 /// insert either stores the row or changes nothing.
-pub(super) fn append(connection: &Connection, new: NewMessage) -> StoreResult<Appended> {
+///
+/// `sender_name` is the sender's name when the caller knows it
+/// ([`SenderNames`]); otherwise the probe reads it.
+pub(super) fn append(
+    connection: &Connection,
+    new: NewMessage,
+    sender_name: Option<String>,
+) -> StoreResult<Appended> {
     let client_id = new.client_id.into_string();
-    let probe = connection
-        .prepare_cached(APPEND_PROBE)
-        .and_then(|mut s| {
-            s.query_row(params![new.channel.0, new.sender.0], |row| {
-                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
-            })
-            .optional()
-        })
-        .map_err(backend)?;
+    let parameters = params![new.channel.0, new.sender.0];
+    let probe = match sender_name {
+        Some(name) => connection
+            .prepare_cached(APPEND_PROBE_NAMED)
+            .and_then(|mut s| s.query_row(parameters, |row| row.get::<_, i64>(0)).optional())
+            .map(|last_seq| last_seq.map(|last_seq| (last_seq, name))),
+        None => connection.prepare_cached(APPEND_PROBE).and_then(|mut s| {
+            s.query_row(parameters, |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))).optional()
+        }),
+    }
+    .map_err(backend)?;
     let Some((last_seq, sender_name)) = probe else {
         // A retry is answered with the original even if the sender has
         // left the channel since, so it is looked for before membership.
@@ -285,6 +330,10 @@ mod tests {
         let heads = store.channel_heads().await.unwrap();
         assert!(heads.contains(&(GENERAL_ID, crate::model::Seq(3))), "{heads:?}");
         assert!(heads.contains(&(private, crate::model::Seq(0))), "{heads:?}");
+        // Alice's name is remembered now, and answered as stored.
+        let known = store.append_message(message(GENERAL_ID, alice, "a-4")).await.unwrap().message;
+        assert_eq!((known.seq.0, known.sender_name.as_str()), (4, "alice"));
+        assert_eq!(store.history(GENERAL_ID, None, 1).await.unwrap(), [known]);
         store.close().await;
     }
 }

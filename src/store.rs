@@ -4,7 +4,8 @@
 //! (`sqlite`, `postgres`) and must pass the same conformance suite
 //! (`tests/it/store.rs`). What they share is here once: the bounded job
 //! queue (`queue`), the group-commit writer (`writer`: batches, a savepoint
-//! per job, answers after the commit, drain on close) and the decoding of
+//! per job unless it cannot fail half-way, answers after the commit, drain
+//! on close) and the decoding of
 //! the rows both select (`rows`); a backend supplies its SQL and how its
 //! connection begins, savepoints and commits. This is the only place that
 //! knows SQL; it knows nothing of sockets or the hub.

@@ -3,10 +3,10 @@
 //! Every write is a job for the shared group-commit writer
 //! (`store/writer.rs`), which runs on a thread of its own that owns the
 //! write connection (`sqlite/writer.rs` says how a batch, a savepoint and a
-//! commit are done here): one transaction per batch, a savepoint per job,
-//! answers after the commit, so durability costs one fsync per batch rather
-//! than per message, and nothing is answered before it is on disk (WAL,
-//! `synchronous = FULL`). Reads of a file database go to a few read
+//! commit are done here): one transaction per batch, a savepoint per job
+//! (but for appends, which need none), answers after the commit, so
+//! durability costs one fsync per batch rather than per message, and
+//! nothing is answered before it is on disk (WAL, `synchronous = FULL`). Reads of a file database go to a few read
 //! connections of their own (`sqlite/readers.rs`), so they never wait
 //! behind a batch's fsync; an in-memory database, which cannot be shared,
 //! reads through the writer.
@@ -69,6 +69,8 @@ pub struct SqliteStore {
     /// Read connections; `None` for an in-memory database.
     readers: Option<readers::Readers>,
     worker: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Names of senders, so an append need not read its sender's.
+    sender_names: Arc<messages::SenderNames>,
 }
 
 impl SqliteStore {
@@ -83,7 +85,7 @@ impl SqliteStore {
         schema::configure(&connection, options.path.is_some())?;
         schema::migrate(&connection)?;
         let (jobs, receiver) = JobQueue::bounded(JOB_QUEUE);
-        let backend = writer::SqliteWriter { connection };
+        let backend = writer::SqliteWriter::new(connection);
         let max_batch = options.max_batch;
         let worker = std::thread::Builder::new()
             .name("natter-sqlite".into())
@@ -103,7 +105,7 @@ impl SqliteStore {
             Some(path) => Some(readers::Readers::open(path, readers::READERS)?),
             None => None,
         };
-        Ok(Self { jobs, readers, worker: std::sync::Mutex::new(Some(worker)) })
+        Ok(Self { jobs, readers, worker: std::sync::Mutex::new(Some(worker)), sender_names: Arc::default() })
     }
 
     /// Runs a read-only `op` on a read connection, or on the writer when
@@ -126,7 +128,18 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
-        self.jobs.submit(|reply| writer::write_job(op, reply))
+        self.jobs.submit(|reply| writer::write_job(op, writer::Undo::Savepoint, reply))
+    }
+
+    /// Queues an append for the writer, without a savepoint of its own:
+    /// an append writes only once it cannot be refused any more (see
+    /// [`writer::Undo::Unneeded`]).
+    fn submit_append<T, F>(&self, op: F) -> Queued<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.jobs.submit(|reply| writer::write_job(op, writer::Undo::Unneeded, reply))
     }
 }
 
@@ -275,11 +288,23 @@ impl Store for SqliteStore {
     }
 
     fn append_message(&self, message: NewMessage) -> Queued<Appended> {
-        self.submit(move |c| messages::append(c, message))
+        let sender = message.sender;
+        let known = self.sender_names.get(sender);
+        if known.is_some() {
+            return self.submit_append(move |c| messages::append(c, message, known));
+        }
+        let queued = self.submit_append(move |c| messages::append(c, message, None));
+        let sender_names = Arc::clone(&self.sender_names);
+        Box::pin(async move {
+            let appended = queued.await?;
+            // Answered, so committed: the name is safe to remember.
+            sender_names.remember(sender, &appended.message.sender_name);
+            Ok(appended)
+        })
     }
 
     fn append_system(&self, line: NewSystemLine) -> Queued<Message> {
-        self.submit(move |c| messages::append_system(c, line))
+        self.submit_append(move |c| messages::append_system(c, line))
     }
 
     async fn history(

@@ -6,7 +6,10 @@
 //! only then answers them all: durability costs one commit (one fsync)
 //! per batch rather than per job, and nothing is answered before it is
 //! durable. A job that fails half-way leaves no trace (its savepoint is
-//! rolled back) while the rest of its batch still commits.
+//! rolled back) while the rest of its batch still commits. A backend may
+//! run a job that provably cannot fail half-way without a savepoint; should
+//! it fail after writing all the same, the backend says so and the batch
+//! fails whole (SQLite's appends, `sqlite/writer.rs`).
 //!
 //! This module owns that policy and knows no SQL: what a transaction, a
 //! savepoint and a commit are on a given database is the [`Backend`]'s
@@ -82,7 +85,8 @@ pub(super) enum Savepointed<J> {
     /// aborts the batch.
     NotOpened { job: J, error: StoreError },
     /// The job ran. `savepoint` is the fate of the savepoint's own
-    /// statements; an error there aborts the batch.
+    /// statements (or, for a job run without one, an error when it failed
+    /// after writing); an error there aborts the batch.
     Ran { completion: Box<dyn Completion>, savepoint: StoreResult<()> },
 }
 
@@ -114,7 +118,8 @@ pub(super) trait Backend: Send + 'static {
     fn begin(&mut self, batch: &[Self::Job]) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// Runs `job` inside a savepoint of its own, released when it
-    /// succeeded and rolled back when it failed.
+    /// succeeded and rolled back when it failed; or without one when the
+    /// job cannot fail half-way, reporting `savepoint: Err` if it did.
     fn run_in_savepoint(&mut self, job: Self::Job) -> impl Future<Output = Savepointed<Self::Job>> + Send;
 
     /// Commits the batch (with whatever the last savepoint still needs).

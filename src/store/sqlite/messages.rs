@@ -2,6 +2,9 @@
 //! taking the channel's next seq), and reading history. Appends run on the
 //! writer, inside their job's savepoint; reads on a reader.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::super::rows::{self, MESSAGE_COLUMNS};
@@ -10,48 +13,113 @@ use super::backend;
 use super::channels::load_channel;
 use crate::model::{ChannelId, Message, MessageId, Seq, SystemEvent, UserId, now_millis};
 
+/// What the common case of an append reads, in one statement: the
+/// channel's head and the sender's name. No row when the channel is
+/// missing or the sender is not a member, which the rare path then tells
+/// apart.
+const APPEND_PROBE: &str = "SELECT c.last_seq, (SELECT name FROM users WHERE id = ?2) FROM channels c \
+     WHERE c.id = ?1 AND EXISTS (SELECT 1 FROM members WHERE channel_id = ?1 AND user_id = ?2)";
+
+/// [`APPEND_PROBE`] for a sender whose name is known ([`SenderNames`]).
+const APPEND_PROBE_NAMED: &str = "SELECT c.last_seq FROM channels c \
+     WHERE c.id = ?1 AND EXISTS (SELECT 1 FROM members WHERE channel_id = ?1 AND user_id = ?2)";
+
+/// Most names [`SenderNames`] holds; when full it starts over, so it
+/// never holds more than the recent senders (and a few megabytes).
+const SENDER_NAMES: usize = 65_536;
+
+/// The names of senders whose appends were committed, so the writer need
+/// not read a name per message. Only a committed user row is remembered
+/// (the name comes from an answered append), and a user's `name` never
+/// changes once stored nor is the row deleted (a guest's name passes on by
+/// changing `name_key` and creating a new user), so an entry never goes
+/// stale. A user row that was rolled back, whose id another user may get,
+/// is never remembered.
+#[derive(Default)]
+pub(super) struct SenderNames(Mutex<HashMap<UserId, String>>);
+
+impl SenderNames {
+    pub(super) fn get(&self, user: UserId) -> Option<String> {
+        self.0.lock().expect("sender name lock is never poisoned").get(&user).cloned()
+    }
+
+    /// Remembers the name of a sender whose append was answered.
+    pub(super) fn remember(&self, user: UserId, name: &str) {
+        let mut names = self.0.lock().expect("sender name lock is never poisoned");
+        if names.len() >= SENDER_NAMES {
+            names.clear();
+        }
+        names.insert(user, name.to_owned());
+    }
+}
+
+/// Stores the message unless `(sender, client_id)` is stored already: the
+/// index that keeps retries idempotent answers that question during the
+/// insert itself, so the common case asks it only once. Any other conflict
+/// (a seq taken twice) is an error, as it must be.
+const INSERT_MESSAGE: &str = "INSERT INTO messages (channel_id, seq, sender_id, client_id, body, ts) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (sender_id, client_id) DO NOTHING";
+
+/// The channel's head after a message took `seq`. Set rather than
+/// incremented: the writer holds the write lock from the probe to here, so
+/// the head read there is still the head.
+const ADVANCE_HEAD: &str = "UPDATE channels SET last_seq = ?2 WHERE id = ?1";
+
 /// Appends a message if the sender is a member, taking the channel's next
 /// seq; a `(sender, client_id)` already stored returns the original.
-pub(super) fn append(connection: &Connection, new: NewMessage) -> StoreResult<Appended> {
+///
+/// Three statements in the common case (probe, insert, head), all cached,
+/// and none with `RETURNING`, which SQLite serves through a temporary table
+/// of its own and so costs more than a second plain statement. A message
+/// that cannot be stored writes nothing: the probe only reads, and the
+/// insert either stores the row or changes nothing.
+///
+/// `sender_name` is the sender's name when the caller knows it
+/// ([`SenderNames`]); otherwise the probe reads it.
+pub(super) fn append(
+    connection: &Connection,
+    new: NewMessage,
+    sender_name: Option<String>,
+) -> StoreResult<Appended> {
     let client_id = new.client_id.into_string();
-    let existing = connection
-        .prepare_cached(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
-             WHERE m.sender_id = ?1 AND m.client_id = ?2"
-        ))
-        .and_then(|mut s| s.query_row(params![new.sender.0, client_id], |row| rows::message(row)).optional())
-        .map_err(backend)?;
-    if let Some(message) = existing {
-        return Ok(Appended { message, created: false });
+    let parameters = params![new.channel.0, new.sender.0];
+    let probe = match sender_name {
+        Some(name) => connection
+            .prepare_cached(APPEND_PROBE_NAMED)
+            .and_then(|mut s| s.query_row(parameters, |row| row.get::<_, i64>(0)).optional())
+            .map(|last_seq| last_seq.map(|last_seq| (last_seq, name))),
+        None => connection.prepare_cached(APPEND_PROBE).and_then(|mut s| {
+            s.query_row(parameters, |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))).optional()
+        }),
     }
-    let member = connection
-        .prepare_cached("SELECT 1 FROM members WHERE channel_id = ?1 AND user_id = ?2")
-        .and_then(|mut s| s.exists(params![new.channel.0, new.sender.0]))
-        .map_err(backend)?;
-    if !member {
+    .map_err(backend)?;
+    let Some((last_seq, sender_name)) = probe else {
+        // A retry is answered with the original even if the sender has
+        // left the channel since, so it is looked for before membership.
+        if let Some(message) = stored_message(connection, new.sender, &client_id)? {
+            return Ok(Appended { message, created: false });
+        }
         return Err(match load_channel(connection, new.channel)? {
             Some(_) => StoreError::NotMember,
             None => StoreError::NoSuchChannel,
         });
-    }
-    let seq: i64 = connection
-        .prepare_cached("UPDATE channels SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq")
-        .and_then(|mut s| s.query_row([new.channel.0], |row| row.get(0)))
-        .map_err(backend)?;
+    };
+    let seq = last_seq + 1;
     let ts = now_millis();
     let body = new.body.into_string();
-    connection
-        .prepare_cached(
-            "INSERT INTO messages (channel_id, seq, sender_id, client_id, body, ts)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
+    let inserted = connection
+        .prepare_cached(INSERT_MESSAGE)
         .and_then(|mut s| s.execute(params![new.channel.0, seq, new.sender.0, client_id, body, ts]))
         .map_err(backend)?;
+    if inserted == 0 {
+        // A retry: the original keeps its seq, and the head stays.
+        let original = stored_message(connection, new.sender, &client_id)?;
+        return original.map(|message| Appended { message, created: false }).ok_or_else(|| {
+            StoreError::Backend("an insert was ignored as a retry, but no original is stored".into())
+        });
+    }
     let id = MessageId(connection.last_insert_rowid());
-    let sender_name: String = connection
-        .prepare_cached("SELECT name FROM users WHERE id = ?1")
-        .and_then(|mut s| s.query_row([new.sender.0], |row| row.get(0)))
-        .map_err(backend)?;
+    advance_head(connection, new.channel, seq)?;
     Ok(Appended {
         message: Message {
             id,
@@ -68,23 +136,45 @@ pub(super) fn append(connection: &Connection, new: NewMessage) -> StoreResult<Ap
     })
 }
 
+/// The message `sender` stored under `client_id`, if any.
+fn stored_message(connection: &Connection, sender: UserId, client_id: &str) -> StoreResult<Option<Message>> {
+    connection
+        .prepare_cached(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
+             WHERE m.sender_id = ?1 AND m.client_id = ?2"
+        ))
+        .and_then(|mut s| s.query_row(params![sender.0, client_id], |row| rows::message(row)).optional())
+        .map_err(backend)
+}
+
+fn advance_head(connection: &Connection, channel: ChannelId, seq: i64) -> StoreResult<()> {
+    connection
+        .prepare_cached(ADVANCE_HEAD)
+        .and_then(|mut s| s.execute(params![channel.0, seq]))
+        .map_err(backend)?;
+    Ok(())
+}
+
 /// Appends a system line: no membership check (the server writes it, also
 /// for someone who just left), otherwise like a message.
 pub(super) fn append_system(connection: &Connection, line: NewSystemLine) -> StoreResult<Message> {
-    load_channel(connection, line.channel)?.ok_or(StoreError::NoSuchChannel)?;
-    let name_of = |user: UserId| -> StoreResult<String> {
-        connection
-            .prepare_cached("SELECT name FROM users WHERE id = ?1")
-            .and_then(|mut s| s.query_row([user.0], |row| row.get(0)))
-            .map_err(backend)
-    };
-    let (sender_name, subject_name) = (name_of(line.actor)?, name_of(line.subject)?);
+    // The head and both names in one read; no row when there is no channel.
+    let probe = connection
+        .prepare_cached(
+            "SELECT last_seq, (SELECT name FROM users WHERE id = ?2), (SELECT name FROM users WHERE id = ?3)
+             FROM channels WHERE id = ?1",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![line.channel.0, line.actor.0, line.subject.0], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?))
+            })
+            .optional()
+        })
+        .map_err(backend)?;
+    let (last_seq, sender_name, subject_name) = probe.ok_or(StoreError::NoSuchChannel)?;
     let event = SystemEvent { kind: line.kind, user_name: subject_name };
     let body = event.text(&sender_name);
-    let seq: i64 = connection
-        .prepare_cached("UPDATE channels SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq")
-        .and_then(|mut s| s.query_row([line.channel.0], |row| row.get(0)))
-        .map_err(backend)?;
+    let seq = last_seq + 1;
     let ts = now_millis();
     connection
         .prepare_cached(
@@ -104,8 +194,10 @@ pub(super) fn append_system(connection: &Connection, line: NewSystemLine) -> Sto
             ])
         })
         .map_err(backend)?;
+    let id = MessageId(connection.last_insert_rowid());
+    advance_head(connection, line.channel, seq)?;
     Ok(Message {
-        id: MessageId(connection.last_insert_rowid()),
+        id,
         channel: line.channel,
         seq: Seq(seq),
         sender: line.actor,
@@ -168,4 +260,80 @@ pub(super) fn channel_heads(connection: &Connection) -> StoreResult<Vec<(Channel
         .map_err(backend)?
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(backend)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Appends sharing a batch: refusals and retries among them write
+    //! nothing, so the seqs the others take stay gap-free.
+
+    use std::sync::Arc;
+
+    use super::super::{SqliteOptions, SqliteStore};
+    use crate::metrics::Metrics;
+    use crate::model::{ChannelKind, ChannelName, ClientId, GENERAL_ID, MessageBody, UserName};
+    use crate::store::{NewMessage, Store, StoreError};
+
+    fn message(
+        channel: crate::model::ChannelId,
+        sender: crate::model::UserId,
+        client_id: &str,
+    ) -> NewMessage {
+        NewMessage {
+            channel,
+            sender,
+            client_id: ClientId::parse(client_id.to_owned()).unwrap(),
+            body: MessageBody::parse(format!("body of {client_id}")).unwrap(),
+        }
+    }
+
+    #[tokio::test]
+    async fn refusals_and_retries_in_a_batch_leave_no_gaps() {
+        let options = SqliteOptions { path: None, max_batch: 512 };
+        let store = SqliteStore::open(options, Arc::new(Metrics::default())).unwrap();
+        let alice = store.create_user(&UserName::parse("alice").unwrap(), "h").await.unwrap().id;
+        let bob = store.create_user(&UserName::parse("bob").unwrap(), "h").await.unwrap().id;
+        let private = ChannelName::parse("p").unwrap();
+        let private = store.create_channel(&private, ChannelKind::Private, alice, 10).await.unwrap().id;
+        let earlier = store.append_message(message(GENERAL_ID, bob, "b-0")).await.unwrap().message;
+        store.remove_member(GENERAL_ID, bob).await.unwrap();
+
+        // Queued together, so they share batches.
+        let queued = [
+            store.append_message(message(GENERAL_ID, alice, "a-1")),
+            store.append_message(message(private, bob, "b-1")),
+            store.append_message(message(GENERAL_ID, alice, "a-1")),
+            store.append_message(message(crate::model::ChannelId(999), alice, "a-2")),
+            // Bob has left, yet his retry is answered with the original.
+            store.append_message(message(GENERAL_ID, bob, "b-0")),
+            store.append_message(message(private, alice, "a-1")),
+            store.append_message(message(GENERAL_ID, alice, "a-3")),
+        ];
+        let mut answers = Vec::new();
+        for answer in queued {
+            answers.push(answer.await);
+        }
+        let seq_of = |index: usize| match &answers[index] {
+            Ok(appended) => (appended.message.seq.0, appended.created),
+            Err(error) => panic!("append {index} failed: {error:?}"),
+        };
+        assert_eq!(seq_of(0), (2, true));
+        assert!(matches!(answers[1], Err(StoreError::NotMember)), "{:?}", answers[1]);
+        assert_eq!(seq_of(2), (2, false), "a retry in the same batch returns the original");
+        assert!(matches!(answers[3], Err(StoreError::NoSuchChannel)), "{:?}", answers[3]);
+        assert_eq!(answers[4].as_ref().unwrap().message, earlier);
+        assert_eq!(seq_of(5), (2, false), "a client_id is the sender's, whatever the channel");
+        assert_eq!(seq_of(6), (3, true));
+        let stored = store.history(GENERAL_ID, None, 10).await.unwrap();
+        assert_eq!(stored.iter().map(|m| m.seq.0).collect::<Vec<_>>(), [1, 2, 3]);
+        assert!(store.history(private, None, 10).await.unwrap().is_empty());
+        let heads = store.channel_heads().await.unwrap();
+        assert!(heads.contains(&(GENERAL_ID, crate::model::Seq(3))), "{heads:?}");
+        assert!(heads.contains(&(private, crate::model::Seq(0))), "{heads:?}");
+        // Alice's name is remembered now, and answered as stored.
+        let known = store.append_message(message(GENERAL_ID, alice, "a-4")).await.unwrap().message;
+        assert_eq!((known.seq.0, known.sender_name.as_str()), (4, "alice"));
+        assert_eq!(store.history(GENERAL_ID, None, 1).await.unwrap(), [known]);
+        store.close().await;
+    }
 }

@@ -13,6 +13,8 @@
 
 use std::sync::Arc;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::bus::{Bus, Cluster};
 use crate::hub::Hub;
 use crate::limits::Limits;
@@ -98,16 +100,18 @@ pub struct App {
 
 impl App {
     /// Loads where every channel's live delivery starts, builds the hub and
-    /// starts its driver (which also listens to the bus).
+    /// starts its driver (which also listens to the bus). Cancelling `stop`
+    /// ends every connection (the server's shutdown).
     pub async fn start(
         store: Arc<dyn Store>,
         bus: Arc<dyn Bus>,
         cluster: Arc<dyn Cluster>,
         limits: Limits,
         metrics: Arc<Metrics>,
+        stop: CancellationToken,
     ) -> Result<Arc<Self>, StoreError> {
         let heads = store.channel_heads().await?;
-        let (hub, requests) = Hub::new(heads, limits.outbound_queue, Arc::clone(&metrics));
+        let (hub, requests) = Hub::new(heads, limits.outbound_queue, Arc::clone(&metrics), stop);
         let app = Arc::new(Self {
             store: Arc::clone(&store),
             hub: Arc::clone(&hub),

@@ -3,7 +3,7 @@
 //! short-held lock, no `.await`, no store calls and no wire formats in
 //! `src/hub/` (ARCHITECTURE.md names the grep). It never waits on a
 //! connection: each gets [`Delivery`] values through a bounded queue, and one
-//! that cannot keep up is dropped ([`Registration::too_slow`]).
+//! that cannot keep up is dropped ([`Registration::ended`], [`Ended::TooSlow`]).
 //!
 //! What needs time or I/O (filling a gap from the store after a wait, the
 //! presence grace period, this node's presence record on the bus) the hub
@@ -19,6 +19,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
 use crate::model::{Channel, ChannelId, ChannelView, Message, Seq, User, UserId};
@@ -31,7 +32,7 @@ mod routes;
 mod tests;
 
 pub use delivery::{Delivery, ENCODING_SLOTS, Event};
-pub use registry::{ConnectionId, Interests, NO_SESSION, Registration, SessionKey};
+pub use registry::{ConnectionId, EndWatch, Ended, Interests, NO_SESSION, Registration, SessionKey};
 
 use presence::{Change, Presence};
 use registry::{Offered, Registry};
@@ -76,19 +77,24 @@ pub struct Hub {
     queue_capacity: usize,
     metrics: Arc<Metrics>,
     requests: mpsc::UnboundedSender<HubRequest>,
+    /// Every connection's end signal is a child of this one, so cancelling
+    /// it (the server's shutdown) ends them all.
+    stop: CancellationToken,
 }
 
 impl Hub {
     /// A hub whose channels' live delivery starts after `heads`, and the
-    /// receiver of what it asks of its driver.
+    /// receiver of what it asks of its driver. Cancelling `stop` ends every
+    /// connection ([`Registration::ended`]).
     pub fn new(
         heads: Vec<(ChannelId, Seq)>,
         queue_capacity: usize,
         metrics: Arc<Metrics>,
+        stop: CancellationToken,
     ) -> (Arc<Self>, mpsc::UnboundedReceiver<HubRequest>) {
         let (requests, receiver) = mpsc::unbounded_channel();
         let state = State { routes: Routes::starting_at(heads), ..State::default() };
-        (Arc::new(Self { state: Mutex::new(state), queue_capacity, metrics, requests }), receiver)
+        (Arc::new(Self { state: Mutex::new(state), queue_capacity, metrics, requests, stop }), receiver)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -138,7 +144,7 @@ impl Hub {
         session: SessionKey,
         interests: Interests,
     ) -> Registration {
-        let registration = state.registry.insert(user, session, interests, self.queue_capacity);
+        let registration = state.registry.insert(user, session, interests, self.queue_capacity, &self.stop);
         if interests.announcements {
             state.announcements.insert(registration.id);
         }
@@ -201,7 +207,7 @@ impl Hub {
     pub fn end_session(&self, session: SessionKey) {
         let state = self.lock();
         for connection in state.registry.connections.values().filter(|c| c.session == session) {
-            connection.session_ended.cancel();
+            connection.end(Ended::SessionEnded);
         }
     }
 
@@ -401,7 +407,7 @@ impl Hub {
 
     /// Drops a connection that could not keep up; it reconnects and resumes.
     /// It leaves every route and the announcements now; its session task
-    /// sees `too_slow`, closes (4008 on `/ws`) and unregisters, which starts
+    /// sees it ended, closes (4008 on `/ws`) and unregisters, which starts
     /// the presence grace period.
     fn drop_slow(&self, state: &mut State, id: ConnectionId) {
         let Some(connection) = state.registry.connections.get_mut(&id) else { return };
@@ -409,7 +415,7 @@ impl Hub {
             return;
         }
         connection.dropped = true;
-        connection.too_slow.cancel();
+        connection.end(Ended::TooSlow);
         for channel in connection.channels.drain() {
             state.routes.unsubscribe(channel, id);
         }

@@ -168,12 +168,15 @@ pub async fn serve_with_metrics(
         None => (Arc::new(LocalBus), Arc::new(LocalBus)),
     };
     let store = store::open(&config.database_url, Arc::clone(&metrics)).await?;
+    // Cancelled when the server shuts down: it ends every session.
+    let sessions_end = CancellationToken::new();
     let app = App::start(
         Arc::clone(&store),
         bus,
         Arc::clone(&cluster),
         config.limits.clone(),
         Arc::clone(&metrics),
+        sessions_end.clone(),
     )
     .await?;
     let accounts = Arc::new(
@@ -191,7 +194,7 @@ pub async fn serve_with_metrics(
             socketio::HANDSHAKES_PER_SECOND,
             socketio::HANDSHAKE_BURST,
         ))),
-        shutdown: CancellationToken::new(),
+        shutdown: sessions_end,
         sessions: TaskTracker::new(),
     };
     let (socketio_layer, socketio) = socketio::endpoint(&state);

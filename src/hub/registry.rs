@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -50,23 +51,71 @@ impl Default for Interests {
     }
 }
 
-/// A connection's end of the hub: its id, its queue and its close signals.
+/// Why the hub ended a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// It could not keep up with its deliveries.
+    TooSlow = 1,
+    /// Its login session ended (logout).
+    SessionEnded = 2,
+}
+
+/// A connection's end of the hub: its id, its queue and its close signal.
 pub struct Registration {
     pub id: ConnectionId,
     /// Deliveries for this connection, in order.
     pub deliveries: mpsc::Receiver<Arc<Delivery>>,
-    /// Cancelled when the hub drops the connection for falling behind.
-    pub too_slow: CancellationToken,
-    /// Cancelled when the connection's login session ends (logout).
-    pub session_ended: CancellationToken,
+    /// Cancelled when the connection must end: by the hub (see
+    /// [`Registration::ended_by_hub`]), or because the token the hub was
+    /// built with (the server's shutdown) was. One token, so a session
+    /// watches one signal on every wake.
+    pub ended: CancellationToken,
+    why: Arc<AtomicU8>,
+}
+
+impl Registration {
+    /// Why the hub ended the connection; `None` if it did not (the end
+    /// came from the hub's parent token).
+    pub fn ended_by_hub(&self) -> Option<Ended> {
+        Ended::from_code(self.why.load(Ordering::Acquire))
+    }
+
+    /// A cheap handle on the same signal and reason, for a session's loop.
+    pub fn end_watch(&self) -> EndWatch {
+        EndWatch { ended: self.ended.clone(), why: Arc::clone(&self.why) }
+    }
+}
+
+/// [`Registration::ended`] and its reason, apart from the registration.
+#[derive(Clone)]
+pub struct EndWatch {
+    pub ended: CancellationToken,
+    why: Arc<AtomicU8>,
+}
+
+impl EndWatch {
+    /// See [`Registration::ended_by_hub`].
+    pub fn ended_by_hub(&self) -> Option<Ended> {
+        Ended::from_code(self.why.load(Ordering::Acquire))
+    }
+}
+
+impl Ended {
+    fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(Ended::TooSlow),
+            2 => Some(Ended::SessionEnded),
+            _ => None,
+        }
+    }
 }
 
 pub(super) struct Connection {
     pub(super) user: UserId,
     pub(super) session: SessionKey,
     queue: mpsc::Sender<Arc<Delivery>>,
-    pub(super) too_slow: CancellationToken,
-    pub(super) session_ended: CancellationToken,
+    ended: CancellationToken,
+    why: Arc<AtomicU8>,
     pub(super) channels: HashSet<ChannelId>,
     /// Judged too slow: gets nothing more, and waits for its task to
     /// unregister it (which starts the presence grace period).
@@ -87,6 +136,12 @@ pub(super) enum Offered {
 }
 
 impl Connection {
+    /// Ends the connection for `why`; the first reason given stays.
+    pub(super) fn end(&self, why: Ended) {
+        let _ = self.why.compare_exchange(0, why as u8, Ordering::AcqRel, Ordering::Acquire);
+        self.ended.cancel();
+    }
+
     /// Queues a delivery without waiting.
     pub(super) fn offer(&self, delivery: &Arc<Delivery>) -> Offered {
         if self.dropped {
@@ -117,25 +172,26 @@ impl Registry {
         session: SessionKey,
         interests: Interests,
         queue_capacity: usize,
+        parent: &CancellationToken,
     ) -> Registration {
         self.next_id += 1;
         let id = ConnectionId(self.next_id);
         let (queue, deliveries) = mpsc::channel(queue_capacity);
-        let too_slow = CancellationToken::new();
-        let session_ended = CancellationToken::new();
+        let ended = parent.child_token();
+        let why = Arc::new(AtomicU8::new(0));
         let connection = Connection {
             user: user.id,
             session,
             queue,
-            too_slow: too_slow.clone(),
-            session_ended: session_ended.clone(),
+            ended: ended.clone(),
+            why: Arc::clone(&why),
             channels: HashSet::new(),
             dropped: false,
             interests,
         };
         self.connections.insert(id, connection);
         self.users.entry(user.id).or_default().insert(id);
-        Registration { id, deliveries, too_slow, session_ended }
+        Registration { id, deliveries, ended, why }
     }
 
     /// Removes a connection; the caller takes it out of its routes.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::*;
 use crate::model::{ChannelKind, MessageId};
@@ -13,7 +14,7 @@ use crate::model::{ChannelKind, MessageId};
 const QUEUE: usize = 8;
 
 fn hub() -> (Arc<Hub>, mpsc::UnboundedReceiver<HubRequest>) {
-    Hub::new(vec![(ChannelId(1), Seq(0))], QUEUE, Arc::new(Metrics::default()))
+    Hub::new(vec![(ChannelId(1), Seq(0))], QUEUE, Arc::new(Metrics::default()), CancellationToken::new())
 }
 
 fn user(id: i64, name: &str) -> User {
@@ -219,8 +220,9 @@ fn a_connection_that_cannot_keep_up_is_dropped_alone() {
         seqs(&mut reader);
         hub.check_invariants();
     }
-    assert!(stuck.too_slow.is_cancelled(), "the full queue dropped the connection");
-    assert!(!reader.too_slow.is_cancelled(), "the reader keeps up and stays");
+    assert!(stuck.ended.is_cancelled(), "the full queue dropped the connection");
+    assert_eq!(stuck.ended_by_hub(), Some(Ended::TooSlow));
+    assert!(!reader.ended.is_cancelled(), "the reader keeps up and stays");
     assert!(!hub.is_subscribed(stuck.id, ChannelId(1)));
     hub.accept_message(message(1, QUEUE as i64 + 1));
     assert_eq!(seqs(&mut reader), [QUEUE as i64 + 1]);
@@ -327,7 +329,7 @@ proptest! {
     /// strictly increasing order.
     #[test]
     fn random_runs_keep_the_invariants(ops in proptest::collection::vec(op(), 1..120)) {
-        let (hub, mut asked) = Hub::new(Vec::new(), 64, Arc::new(Metrics::default()));
+        let (hub, mut asked) = Hub::new(Vec::new(), 64, Arc::new(Metrics::default()), CancellationToken::new());
         let mut live: Vec<Registration> = Vec::new();
         let mut seen: HashMap<ConnectionId, BTreeMap<ChannelId, Seq>> = HashMap::new();
         let mut heads = [0i64; 3];

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::AppState;
 use crate::app::{Committing, FILL_PAGE, RequestError};
-use crate::hub::Registration;
+use crate::hub::{EndWatch, Ended, Registration};
 use crate::limits::TokenBucket;
 use crate::model::{ChannelId, Message, Seq, User};
 use crate::store::Appended;
@@ -231,27 +231,24 @@ pub(super) enum Ending {
     SessionEnded,
 }
 
-/// The signals that end a session, in the order they are checked.
+/// What ends a session: one token (so a session watches one signal on
+/// every wake) and, once registered, why the hub ended it.
 #[derive(Clone)]
 pub(super) struct EndSignals {
-    shutdown: CancellationToken,
-    too_slow: CancellationToken,
-    session_ended: CancellationToken,
+    ended: CancellationToken,
+    watch: Option<EndWatch>,
 }
 
 impl EndSignals {
     /// Before the connection has a registration: only the shutdown.
     pub(super) fn unregistered(state: &AppState) -> Self {
-        let never = CancellationToken::new();
-        Self { shutdown: state.shutdown.clone(), too_slow: never.clone(), session_ended: never }
+        Self { ended: state.shutdown.clone(), watch: None }
     }
 
-    pub(super) fn registered(state: &AppState, registration: &Registration) -> Self {
-        Self {
-            shutdown: state.shutdown.clone(),
-            too_slow: registration.too_slow.clone(),
-            session_ended: registration.session_ended.clone(),
-        }
+    /// A registration's end signal, a child of the shutdown's (see
+    /// `hub::Registration::ended`).
+    pub(super) fn registered(registration: &Registration) -> Self {
+        Self { ended: registration.ended.clone(), watch: Some(registration.end_watch()) }
     }
 
     /// [`EndSignals::ended`], owning its signals.
@@ -261,11 +258,11 @@ impl EndSignals {
 
     /// Resolves when the session must end, saying why.
     pub(super) async fn ended(&self) -> Ending {
-        tokio::select! {
-            biased;
-            _ = self.shutdown.cancelled() => Ending::ShuttingDown,
-            _ = self.too_slow.cancelled() => Ending::TooSlow,
-            _ = self.session_ended.cancelled() => Ending::SessionEnded,
+        self.ended.cancelled().await;
+        match self.watch.as_ref().and_then(EndWatch::ended_by_hub) {
+            Some(Ended::TooSlow) => Ending::TooSlow,
+            Some(Ended::SessionEnded) => Ending::SessionEnded,
+            None => Ending::ShuttingDown,
         }
     }
 }

@@ -135,7 +135,7 @@ impl WsSession {
             channels.iter().map(channel_info).collect(),
             self.state.app.hub().online_users(),
         );
-        let signals = EndSignals::registered(&self.state, &self.registration);
+        let signals = EndSignals::registered(&self.registration);
         let started = tokio::select! {
             started = self.start(welcome, resume, &channels) => started,
             ending = signals.ended() => Err(end_for(ending)),

@@ -223,7 +223,7 @@ impl SocketIoSession {
 
     pub(super) fn adopt(&mut self, user: User, registration: Registration, arrival: Arrival) {
         tracing::debug!(user = user.id.0, "Socket.IO socket signed in");
-        self.signals = EndSignals::registered(&self.shared.state, &registration);
+        self.signals = EndSignals::registered(&registration);
         self.identity = Some(Identity { user, arrival, registration });
     }
 

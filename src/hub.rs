@@ -3,7 +3,7 @@
 //! short-held lock, no `.await`, no store calls and no wire formats in
 //! `src/hub/` (ARCHITECTURE.md names the grep). It never waits on a
 //! connection: each gets [`Delivery`] values through a bounded queue, and one
-//! that cannot keep up is dropped ([`Registration::ended`], [`Ended::TooSlow`]).
+//! that cannot keep up is dropped ([`EndWatch`], [`Ended::TooSlow`]).
 //!
 //! What needs time or I/O (filling a gap from the store after a wait, the
 //! presence grace period, this node's presence record on the bus) the hub
@@ -85,7 +85,7 @@ pub struct Hub {
 impl Hub {
     /// A hub whose channels' live delivery starts after `heads`, and the
     /// receiver of what it asks of its driver. Cancelling `stop` ends every
-    /// connection ([`Registration::ended`]).
+    /// connection ([`EndWatch`]).
     pub fn new(
         heads: Vec<(ChannelId, Seq)>,
         queue_capacity: usize,
@@ -189,8 +189,9 @@ impl Hub {
         self.lock().registry.is_connected(user)
     }
 
-    /// Whether the connection hears this channel.
-    pub fn is_subscribed(&self, connection: ConnectionId, channel: ChannelId) -> bool {
+    /// Whether the connection hears this channel (for the hub's tests).
+    #[cfg(test)]
+    pub(crate) fn is_subscribed(&self, connection: ConnectionId, channel: ChannelId) -> bool {
         self.lock().registry.connections.get(&connection).is_some_and(|c| c.channels.contains(&channel))
     }
 

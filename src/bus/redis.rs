@@ -23,7 +23,7 @@
 //!
 //! The parts: this module (connecting, publishing), `subscription` (the
 //! subscriber and publisher tasks), `presence` (the presence records),
-//! `coordination` (shared rate limits, counts and locks: [`Cluster`]),
+//! `coordination` (shared rate limits, counts and locks: [`Cluster`](super::Cluster)),
 //! `frames` (events to frames and back).
 
 use std::sync::{Arc, Mutex};

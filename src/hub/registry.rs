@@ -65,28 +65,14 @@ pub struct Registration {
     pub id: ConnectionId,
     /// Deliveries for this connection, in order.
     pub deliveries: mpsc::Receiver<Arc<Delivery>>,
-    /// Cancelled when the connection must end: by the hub (see
-    /// [`Registration::ended_by_hub`]), or because the token the hub was
-    /// built with (the server's shutdown) was. One token, so a session
-    /// watches one signal on every wake.
-    pub ended: CancellationToken,
-    why: Arc<AtomicU8>,
+    /// When and why the connection must end.
+    pub end: EndWatch,
 }
 
-impl Registration {
-    /// Why the hub ended the connection; `None` if it did not (the end
-    /// came from the hub's parent token).
-    pub fn ended_by_hub(&self) -> Option<Ended> {
-        Ended::from_code(self.why.load(Ordering::Acquire))
-    }
-
-    /// A cheap handle on the same signal and reason, for a session's loop.
-    pub fn end_watch(&self) -> EndWatch {
-        EndWatch { ended: self.ended.clone(), why: Arc::clone(&self.why) }
-    }
-}
-
-/// [`Registration::ended`] and its reason, apart from the registration.
+/// A connection's end signal: `ended` is cancelled when the connection must
+/// end, by the hub (see [`EndWatch::ended_by_hub`]) or because the token
+/// the hub was built with (the server's shutdown) was. One token, so a
+/// session watches one signal on every wake.
 #[derive(Clone)]
 pub struct EndWatch {
     pub ended: CancellationToken,
@@ -94,7 +80,8 @@ pub struct EndWatch {
 }
 
 impl EndWatch {
-    /// See [`Registration::ended_by_hub`].
+    /// Why the hub ended the connection; `None` if it did not (the end
+    /// came from the hub's parent token, or has not come).
     pub fn ended_by_hub(&self) -> Option<Ended> {
         Ended::from_code(self.why.load(Ordering::Acquire))
     }
@@ -191,7 +178,7 @@ impl Registry {
         };
         self.connections.insert(id, connection);
         self.users.entry(user.id).or_default().insert(id);
-        Registration { id, deliveries, ended, why }
+        Registration { id, deliveries, end: EndWatch { ended, why } }
     }
 
     /// Removes a connection; the caller takes it out of its routes.

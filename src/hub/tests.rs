@@ -220,9 +220,9 @@ fn a_connection_that_cannot_keep_up_is_dropped_alone() {
         seqs(&mut reader);
         hub.check_invariants();
     }
-    assert!(stuck.ended.is_cancelled(), "the full queue dropped the connection");
-    assert_eq!(stuck.ended_by_hub(), Some(Ended::TooSlow));
-    assert!(!reader.ended.is_cancelled(), "the reader keeps up and stays");
+    assert!(stuck.end.ended.is_cancelled(), "the full queue dropped the connection");
+    assert_eq!(stuck.end.ended_by_hub(), Some(Ended::TooSlow));
+    assert!(!reader.end.ended.is_cancelled(), "the reader keeps up and stays");
     assert!(!hub.is_subscribed(stuck.id, ChannelId(1)));
     hub.accept_message(message(1, QUEUE as i64 + 1));
     assert_eq!(seqs(&mut reader), [QUEUE as i64 + 1]);

@@ -246,9 +246,9 @@ impl EndSignals {
     }
 
     /// A registration's end signal, a child of the shutdown's (see
-    /// `hub::Registration::ended`).
+    /// `hub::EndWatch`).
     pub(super) fn registered(registration: &Registration) -> Self {
-        Self { ended: registration.ended.clone(), watch: Some(registration.end_watch()) }
+        Self { ended: registration.end.ended.clone(), watch: Some(registration.end.clone()) }
     }
 
     /// [`EndSignals::ended`], owning its signals.

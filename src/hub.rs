@@ -92,6 +92,9 @@ impl Hub {
         metrics: Arc<Metrics>,
         stop: CancellationToken,
     ) -> (Arc<Self>, mpsc::UnboundedReceiver<HubRequest>) {
+        // Unbounded, but bounded by what feeds it: a fill per open gap, a
+        // grace period per last disconnect, a presence list per change,
+        // each taken at once by the driver's one loop, which never waits.
         let (requests, receiver) = mpsc::unbounded_channel();
         let state = State { routes: Routes::starting_at(heads), ..State::default() };
         (Arc::new(Self { state: Mutex::new(state), queue_capacity, metrics, requests, stop }), receiver)

@@ -26,12 +26,14 @@ use crate::model::{Channel, ChannelId, ChannelView, Message, Seq, User, UserId};
 
 mod delivery;
 mod presence;
+mod queue;
 mod registry;
 mod routes;
 #[cfg(test)]
 mod tests;
 
 pub use delivery::{Delivery, ENCODING_SLOTS, Event};
+pub use queue::Deliveries;
 pub use registry::{ConnectionId, EndWatch, Ended, Interests, NO_SESSION, Registration, SessionKey};
 
 use presence::{Change, Presence};

@@ -6,10 +6,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::delivery::Delivery;
+use super::queue::{Deliveries, DeliverySender, NotQueued, delivery_queue};
 use crate::model::{ChannelId, User, UserId};
 
 /// Identifies one connection within this node.
@@ -64,7 +64,7 @@ pub enum Ended {
 pub struct Registration {
     pub id: ConnectionId,
     /// Deliveries for this connection, in order.
-    pub deliveries: mpsc::Receiver<Arc<Delivery>>,
+    pub deliveries: Deliveries,
     /// When and why the connection must end.
     pub end: EndWatch,
 }
@@ -100,7 +100,7 @@ impl Ended {
 pub(super) struct Connection {
     pub(super) user: UserId,
     pub(super) session: SessionKey,
-    queue: mpsc::Sender<Arc<Delivery>>,
+    queue: DeliverySender,
     ended: CancellationToken,
     why: Arc<AtomicU8>,
     pub(super) channels: HashSet<ChannelId>,
@@ -136,10 +136,10 @@ impl Connection {
         }
         match self.queue.try_send(Arc::clone(delivery)) {
             Ok(()) => Offered::Queued,
-            Err(mpsc::error::TrySendError::Full(_)) if delivery.is_ephemeral() => Offered::Skipped,
-            Err(mpsc::error::TrySendError::Full(_)) => Offered::Full,
+            Err(NotQueued::Full) if delivery.is_ephemeral() => Offered::Skipped,
+            Err(NotQueued::Full) => Offered::Full,
             // The connection is closing; its task unregisters it.
-            Err(mpsc::error::TrySendError::Closed(_)) => Offered::Ignored,
+            Err(NotQueued::Closed) => Offered::Ignored,
         }
     }
 }
@@ -163,7 +163,7 @@ impl Registry {
     ) -> Registration {
         self.next_id += 1;
         let id = ConnectionId(self.next_id);
-        let (queue, deliveries) = mpsc::channel(queue_capacity);
+        let (queue, deliveries) = delivery_queue(queue_capacity);
         let ended = parent.child_token();
         let why = Arc::new(AtomicU8::new(0));
         let connection = Connection {

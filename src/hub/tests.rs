@@ -48,7 +48,7 @@ fn message(channel: i64, seq: i64) -> Message {
 }
 
 fn events(registration: &mut Registration) -> Vec<Event> {
-    std::iter::from_fn(|| registration.deliveries.try_recv().ok()).map(|d| d.event.clone()).collect()
+    std::iter::from_fn(|| registration.deliveries.try_recv()).map(|d| d.event.clone()).collect()
 }
 
 fn presence(registration: &mut Registration) -> Vec<(String, bool)> {

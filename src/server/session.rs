@@ -133,28 +133,40 @@ pub(super) struct SendOutcome<T> {
 }
 
 /// Sends awaiting their commits, answered in the order they were sent.
+/// The queue exists only while sends are pending: an empty
+/// `FuturesOrdered` still holds two allocations, and most connections
+/// are idle most of the time.
 pub(super) struct PendingSends<T> {
-    pending: FuturesOrdered<Pin<Box<dyn Future<Output = SendOutcome<T>> + Send>>>,
+    pending: Option<FuturesOrdered<Pin<Box<dyn Future<Output = SendOutcome<T>> + Send>>>>,
 }
 
 impl<T: Send + 'static> PendingSends<T> {
     pub(super) fn new() -> Self {
-        Self { pending: FuturesOrdered::new() }
+        Self { pending: None }
     }
 
     pub(super) fn push(&mut self, answer_to: T, committing: Committing) {
-        self.pending.push_back(Box::pin(async move { SendOutcome { answer_to, result: committing.await } }));
+        let pending = self.pending.get_or_insert_with(FuturesOrdered::new);
+        pending.push_back(Box::pin(async move { SendOutcome { answer_to, result: committing.await } }));
     }
 
     /// Whether the session may read another request.
     pub(super) fn has_room(&self) -> bool {
-        self.pending.len() < MAX_SENDS_IN_FLIGHT
+        self.pending.as_ref().map_or(0, FuturesOrdered::len) < MAX_SENDS_IN_FLIGHT
     }
 
     /// The next commit, in send order; never resolves while none is pending.
     pub(super) async fn next(&mut self) -> SendOutcome<T> {
-        match self.pending.next().await {
-            Some(outcome) => outcome,
+        let Some(pending) = self.pending.as_mut() else {
+            return std::future::pending().await;
+        };
+        match pending.next().await {
+            Some(outcome) => {
+                if pending.is_empty() {
+                    self.pending = None;
+                }
+                outcome
+            }
             None => std::future::pending().await,
         }
     }

@@ -19,6 +19,7 @@ use axum::extract::ws::{Message as WsMessage, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
 
 use super::AppState;
+use super::admission::SessionPermit;
 use super::bounded::welcome_frames;
 use super::convert::{NATIVE_SLOT, channel_info, message_info, native_frame, user_info};
 use super::session::{
@@ -58,52 +59,101 @@ struct WsSession {
     typing_relayed: HashMap<ChannelId, Instant>,
     budget: RequestBudget,
     last_heard: Instant,
+    /// The connection's places under the connection limits, held until the
+    /// session ends.
+    _permit: SessionPermit,
 }
 
-async fn run_session(
-    mut socket: WebSocket,
-    state: AppState,
-    user: User,
-    session_key: SessionKey,
-    address: IpAddr,
-) {
+/// What a session starts from. The task is given it boxed: an async fn
+/// keeps its arguments for its whole life, and a connection that sits idle
+/// for hours should not carry a second copy of its socket and state.
+pub(super) struct Opening {
+    pub(super) socket: WebSocket,
+    pub(super) state: AppState,
+    pub(super) user: User,
+    pub(super) session_key: SessionKey,
+    pub(super) address: IpAddr,
+    pub(super) permit: SessionPermit,
+}
+
+/// One connection's task. The start (hello, registration, welcome, replay)
+/// and the end (the closing handshake) run as boxed futures: they are large
+/// and brief, and an idle connection holds only its session and the live
+/// loop's state.
+pub(super) async fn run_session(opening: Box<Opening>) {
+    let Some(mut session) = Box::pin(open(unbox(opening))).await else {
+        return;
+    };
+    let end = session.live().await;
+    Box::pin(session.finish(end)).await;
+}
+
+/// Frees the box as the value leaves it (`*boxed` in place would keep the
+/// allocation until the end of the caller's scope).
+fn unbox<T>(boxed: Box<T>) -> T {
+    *boxed
+}
+
+/// Waits for `hello`, registers, admits, writes the welcome and the replay.
+/// `None` when the session ended before it went live (already closed).
+async fn open(opening: Opening) -> Option<WsSession> {
+    let Opening { mut socket, state, user, session_key, address, permit } = opening;
     let shutdown = state.shutdown.clone();
     let resume = tokio::select! {
         hello = await_hello(&mut socket) => match hello {
             Ok(resume) => resume,
-            Err(end) => return close(&mut socket, end).await,
+            Err(end) => return close_early(socket, end).await,
         },
-        _ = shutdown.cancelled() => return close(&mut socket, End::Close(1001, "server shutting down")).await,
+        _ = shutdown.cancelled() => return close_early(socket, End::Close(1001, "server shutting down")).await,
     };
     // Register before reading anything from the store: whatever commits or
     // changes membership from now on reaches this connection, and the reads
     // below cover what came before.
     let hub = Arc::clone(state.app.hub());
     let registration = hub.register(&user, session_key, Interests::default());
-    let connection = registration.id;
-    let end = match admit(&state, &user, session_key).await {
-        Ok(channels) => {
-            hub.subscribe(connection, &channels);
-            let budget = RequestBudget::new(&state, Some(address));
-            let mut session = WsSession {
-                socket,
-                state,
-                user,
-                registration,
-                address,
-                cursors: Cursors::default(),
-                typing_relayed: HashMap::new(),
-                budget,
-                last_heard: Instant::now(),
-            };
-            let end = session.serve(channels, resume).await;
-            socket = session.socket;
-            end
+    let channels = match admit(&state, &user, session_key).await {
+        Ok(channels) => channels,
+        Err(end) => {
+            hub.unregister(registration.id);
+            return close_early(socket, end).await;
         }
-        Err(end) => end,
     };
-    hub.unregister(connection);
+    hub.subscribe(registration.id, &channels);
+    let budget = RequestBudget::new(&state, Some(address));
+    let mut session = WsSession {
+        socket,
+        state,
+        user,
+        registration,
+        address,
+        cursors: Cursors::default(),
+        typing_relayed: HashMap::new(),
+        budget,
+        last_heard: Instant::now(),
+        _permit: permit,
+    };
+    let welcome = welcome_frames(
+        user_info(&session.user),
+        channels.iter().map(channel_info).collect(),
+        session.state.app.hub().online_users(),
+    );
+    let signals = EndSignals::registered(&session.registration);
+    let started = tokio::select! {
+        started = session.start(welcome, resume, &channels) => started,
+        ending = signals.ended() => Err(end_for(ending)),
+    };
+    match started {
+        Ok(()) => Some(session),
+        Err(end) => {
+            session.finish(end).await;
+            None
+        }
+    }
+}
+
+async fn close_early(mut socket: WebSocket, end: End) -> Option<WsSession> {
     close(&mut socket, end).await;
+    None
 }
 
 /// Checks, now that the connection is registered, that its login session is
@@ -128,24 +178,18 @@ fn end_for(ending: Ending) -> End {
 }
 
 impl WsSession {
-    /// Welcome, replay, then the live loop, until the session ends.
-    async fn serve(&mut self, channels: Vec<ChannelView>, resume: HashMap<ChannelId, Seq>) -> End {
-        let welcome = welcome_frames(
-            user_info(&self.user),
-            channels.iter().map(channel_info).collect(),
-            self.state.app.hub().online_users(),
-        );
+    /// The live loop, until the session ends.
+    async fn live(&mut self) -> End {
         let signals = EndSignals::registered(&self.registration);
-        let started = tokio::select! {
-            started = self.start(welcome, resume, &channels) => started,
-            ending = signals.ended() => Err(end_for(ending)),
-        };
-        match started {
-            Ok(()) => match self.run(signals).await {
-                Err(end) => end,
-            },
+        match self.run(signals).await {
             Err(end) => end,
         }
+    }
+
+    /// Leaves the hub, then closes.
+    async fn finish(mut self, end: End) {
+        self.state.app.hub().unregister(self.registration.id);
+        close(&mut self.socket, end).await;
     }
 }
 
@@ -273,7 +317,10 @@ impl WsSession {
         }
     }
 
-    /// Serves the session until it ends; it only ever returns how.
+    /// Serves the session until it ends; it only ever returns how. What
+    /// runs rarely or reads the store (requests, acks, gap fills) is awaited
+    /// boxed, so the loop's own state, which every idle connection holds,
+    /// stays small.
     async fn run(&mut self, signals: EndSignals) -> Result<std::convert::Infallible, End> {
         let mut pending: PendingSends<(String, Option<Ref>)> = PendingSends::new();
         let mut heartbeat = tokio::time::interval(self.state.app.limits().heartbeat_interval);
@@ -286,7 +333,7 @@ impl WsSession {
             tokio::select! {
                 biased;
                 ending = &mut ended => return Err(end_for(ending)),
-                outcome = pending.next() => self.finish_send(outcome).await?,
+                outcome = pending.next() => Box::pin(self.finish_send(outcome)).await?,
                 delivery = self.registration.deliveries.recv() => match delivery {
                     Some(delivery) => self.deliver_batch(delivery).await?,
                     None => return Err(End::Gone),
@@ -300,13 +347,13 @@ impl WsSession {
                     self.last_heard = Instant::now();
                     match frame {
                         WsMessage::Text(text) => {
-                            if let Some((client_id, reference, committing)) = self.handle_text(text.as_str()).await? {
+                            if let Some((client_id, reference, committing)) = Box::pin(self.handle_text(text.as_str())).await? {
                                 pending.push((client_id, reference), committing);
                             }
                         }
                         WsMessage::Binary(_) => {
                             let error = error_message(ErrorCode::BinaryNotSupported, "send JSON text frames", None);
-                            self.reply(error).await?;
+                            Box::pin(self.reply(error)).await?;
                         }
                         WsMessage::Close(_) => return Err(End::Gone),
                         WsMessage::Ping(_) | WsMessage::Pong(_) => {}
@@ -329,8 +376,8 @@ impl WsSession {
         self.deliver(first).await?;
         for _ in 1..DELIVERIES_PER_FLUSH {
             match self.registration.deliveries.try_recv() {
-                Ok(delivery) => self.deliver(delivery).await?,
-                Err(_) => break,
+                Some(delivery) => self.deliver(delivery).await?,
+                None => break,
             }
         }
         self.flush().await
@@ -344,7 +391,7 @@ impl WsSession {
             Event::Message(message) => match self.cursors.step(message) {
                 Step::Skip => return Ok(()),
                 Step::FillThenShow => {
-                    self.catch_up(message.channel, Some(message.seq)).await?;
+                    Box::pin(self.catch_up(message.channel, Some(message.seq))).await?;
                     self.cursors.set(message.channel, message.seq);
                 }
                 Step::Show => self.cursors.set(message.channel, message.seq),

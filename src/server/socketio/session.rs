@@ -459,7 +459,7 @@ impl SocketIoSession {
     /// Delivers whatever the hub has queued already.
     pub(super) async fn drain_deliveries(&mut self) -> Result<(), SocketEnd> {
         while let Some(delivery) =
-            self.identity.as_mut().and_then(|me| me.registration.deliveries.try_recv().ok())
+            self.identity.as_mut().and_then(|me| me.registration.deliveries.try_recv())
         {
             self.deliver(delivery).await?;
         }

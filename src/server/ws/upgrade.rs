@@ -17,14 +17,17 @@ use super::super::AppState;
 use super::super::admission::{Refusal, SessionPermit};
 use super::super::api::{ApiError, session_token, unauthorized};
 use super::super::client::{ClientAddress, ReachedOverHttps};
-use super::run_session;
+use super::{Opening, run_session};
 use crate::auth::token_hash;
 use crate::limits::Limits;
 
-/// Read buffer per connection. tungstenite's default is 128 KiB; chat frames
-/// are small, and per-connection memory is what limits how many people a
-/// machine holds.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Read buffer per connection, held for the connection's life (tungstenite
+/// allocates it up front; its default is 128 KiB). Requests are small: a
+/// typical `send` fits in one read, a larger frame grows the buffer to fit
+/// it, and every idle connection holds this much, so it is small. Reads
+/// also zero the part of the buffer they use, so a small one costs less per
+/// read.
+const READ_BUFFER_BYTES: usize = 512;
 /// Frames are buffered up to this size before being written, so a burst of
 /// deliveries goes out in few syscalls.
 const WRITE_BUFFER_BYTES: usize = 4 * 1024;
@@ -57,14 +60,15 @@ pub(in crate::server) async fn upgrade(
         Err(error) => return ApiError::from(error).into_response(),
     };
     let sessions = state.sessions.clone();
-    configure(upgrade, state.app.limits()).on_upgrade(move |socket| {
+    let upgrade = configure(upgrade, state.app.limits());
+    // axum keeps the callback for the connection's whole life: it captures
+    // one box, not the session's parts.
+    let accepted = Box::new((state, user, token_hash(&token), address, permit));
+    upgrade.on_upgrade(move |socket| {
+        let (state, user, session_key, address, permit) = *accepted;
         let span = tracing::info_span!("session", user = user.id.0);
-        let session = token_hash(&token);
-        let run = async move {
-            run_session(socket, state, user, session, address).await;
-            drop(permit);
-        };
-        sessions.track_future(run.instrument(span))
+        let opening = Opening { socket, state, user, session_key, address, permit };
+        sessions.track_future(run_session(Box::new(opening)).instrument(span))
     })
 }
 

@@ -1,0 +1,209 @@
+//! One connection's delivery queue: bounded, filled by the hub without
+//! waiting, drained by the connection's task.
+//!
+//! Why not `tokio::sync::mpsc`: a bounded tokio channel allocates its
+//! cache-padded state and its first block of slots when it is created,
+//! about 800 bytes per connection before anything is delivered, and most
+//! connections sit idle. This queue is one small allocation; its slots are
+//! allocated at the first delivery and released when a large backlog has
+//! drained. A wake is sent only when the task is waiting: deliveries that
+//! arrive while it is busy are picked up by the same wake.
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+
+use futures_util::task::AtomicWaker;
+
+use super::Delivery;
+
+/// Slots kept after the queue drains; a larger backlog's slots are freed.
+const SLOTS_KEPT: usize = 16;
+
+/// The hub's end: offers deliveries. Dropping it ends the receiver's stream
+/// once what is queued has been taken.
+pub(super) struct DeliverySender {
+    shared: Arc<Shared>,
+}
+
+/// The connection's end.
+pub struct Deliveries {
+    shared: Arc<Shared>,
+}
+
+/// Why a delivery was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NotQueued {
+    Full,
+    /// The receiver is gone.
+    Closed,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    waker: AtomicWaker,
+}
+
+struct State {
+    items: VecDeque<Arc<Delivery>>,
+    capacity: usize,
+    sender_alive: bool,
+    receiver_alive: bool,
+}
+
+/// A queue holding at most `capacity` deliveries.
+pub(super) fn delivery_queue(capacity: usize) -> (DeliverySender, Deliveries) {
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State { items: VecDeque::new(), capacity, sender_alive: true, receiver_alive: true }),
+        waker: AtomicWaker::new(),
+    });
+    (DeliverySender { shared: Arc::clone(&shared) }, Deliveries { shared })
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock; a poisoned state is whole.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl DeliverySender {
+    pub(super) fn try_send(&self, delivery: Arc<Delivery>) -> Result<(), NotQueued> {
+        {
+            let mut state = self.shared.lock();
+            if !state.receiver_alive {
+                return Err(NotQueued::Closed);
+            }
+            if state.items.len() >= state.capacity {
+                return Err(NotQueued::Full);
+            }
+            state.items.push_back(delivery);
+        }
+        self.shared.waker.wake();
+        Ok(())
+    }
+}
+
+impl Drop for DeliverySender {
+    fn drop(&mut self) {
+        self.shared.lock().sender_alive = false;
+        self.shared.waker.wake();
+    }
+}
+
+impl Deliveries {
+    /// The next delivery; `None` once the hub let go of the connection and
+    /// everything queued was taken.
+    pub async fn recv(&mut self) -> Option<Arc<Delivery>> {
+        poll_fn(|context| self.poll_recv(context)).await
+    }
+
+    /// The next delivery if one is queued.
+    pub fn try_recv(&mut self) -> Option<Arc<Delivery>> {
+        self.take().ok()
+    }
+
+    fn poll_recv(&self, context: &mut Context<'_>) -> Poll<Option<Arc<Delivery>>> {
+        if let Ok(delivery) = self.take() {
+            return Poll::Ready(Some(delivery));
+        }
+        // Register, then look again: a delivery queued in between is
+        // either seen now or wakes the registered waker.
+        self.shared.waker.register(context.waker());
+        match self.take() {
+            Ok(delivery) => Poll::Ready(Some(delivery)),
+            Err(Open::No) => Poll::Ready(None),
+            Err(Open::Yes) => Poll::Pending,
+        }
+    }
+
+    /// The front delivery, or whether more may come.
+    fn take(&self) -> Result<Arc<Delivery>, Open> {
+        let mut state = self.shared.lock();
+        match state.items.pop_front() {
+            Some(delivery) => {
+                if state.items.is_empty() && state.items.capacity() > SLOTS_KEPT {
+                    state.items = VecDeque::new();
+                }
+                Ok(delivery)
+            }
+            None if state.sender_alive => Err(Open::Yes),
+            None => Err(Open::No),
+        }
+    }
+}
+
+impl Drop for Deliveries {
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        state.receiver_alive = false;
+        // Nothing will read them; let their memory go now.
+        state.items = VecDeque::new();
+    }
+}
+
+/// Whether the queue may still deliver.
+enum Open {
+    Yes,
+    No,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::Event;
+    use crate::model::ChannelId;
+
+    fn delivery() -> Arc<Delivery> {
+        Delivery::new(Event::Left(ChannelId(1)))
+    }
+
+    #[test]
+    fn holds_at_most_its_capacity_in_order() {
+        let (sender, mut receiver) = delivery_queue(2);
+        let (first, second) = (delivery(), delivery());
+        sender.try_send(Arc::clone(&first)).unwrap();
+        sender.try_send(Arc::clone(&second)).unwrap();
+        assert_eq!(sender.try_send(delivery()), Err(NotQueued::Full));
+        assert!(Arc::ptr_eq(&receiver.try_recv().unwrap(), &first));
+        assert!(Arc::ptr_eq(&receiver.try_recv().unwrap(), &second));
+        assert!(receiver.try_recv().is_none());
+    }
+
+    #[test]
+    fn a_closed_receiver_refuses_and_a_dropped_sender_ends_the_stream_after_the_backlog() {
+        let (sender, receiver) = delivery_queue(4);
+        drop(receiver);
+        assert_eq!(sender.try_send(delivery()), Err(NotQueued::Closed));
+
+        let (sender, mut receiver) = delivery_queue(4);
+        sender.try_send(delivery()).unwrap();
+        drop(sender);
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        runtime.block_on(async {
+            assert!(receiver.recv().await.is_some());
+            assert!(receiver.recv().await.is_none());
+        });
+    }
+
+    #[test]
+    fn a_waiting_receiver_is_woken_by_a_delivery() {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+        let (sender, mut receiver) = delivery_queue(4);
+        let waiting = runtime.spawn(async move { receiver.recv().await.is_some() });
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        sender.try_send(delivery()).unwrap();
+        assert!(runtime.block_on(waiting).unwrap());
+    }
+
+    #[test]
+    fn a_drained_backlog_lets_its_slots_go() {
+        let (sender, mut receiver) = delivery_queue(1024);
+        for _ in 0..500 {
+            sender.try_send(delivery()).unwrap();
+        }
+        while receiver.try_recv().is_some() {}
+        assert_eq!(receiver.shared.lock().items.capacity(), 0);
+    }
+}

@@ -6,10 +6,16 @@
 //! that cannot keep up is dropped ([`EndWatch`], [`Ended::TooSlow`]).
 //!
 //! What needs time or I/O (filling a gap from the store after a wait, the
-//! presence grace period, this node's presence record on the bus) the hub
-//! asks of its driver (`app::driver`) as [`HubRequest`]s; the driver answers
-//! by calling back in ([`Hub::fill_from`], [`Hub::accept_message`],
-//! [`Hub::expire_presence`]).
+//! presence grace period, the presence interval, this node's presence
+//! record on the bus) the hub asks of its driver (`app::driver`) as
+//! [`HubRequest`]s; the driver answers by calling back in
+//! ([`Hub::fill_from`], [`Hub::accept_message`], [`Hub::expire_presence`],
+//! [`Hub::flush_presence`]).
+//!
+//! Presence is told in batches: changes gather for [`PRESENCE_INTERVAL`],
+//! then every connection gets them as one delivery, so an arrival costs the
+//! hub O(1) under its lock and a burst of N arrivals costs each connection
+//! one delivery per interval, not N.
 //!
 //! The parts: `registry` (connections and users), `presence` (who is shown
 //! online), `routes` (per-channel order and subscribers), `delivery` (the
@@ -17,6 +23,7 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -32,7 +39,7 @@ mod routes;
 #[cfg(test)]
 mod tests;
 
-pub use delivery::{Delivery, ENCODING_SLOTS, Event};
+pub use delivery::{Delivery, ENCODING_SLOTS, Event, PresenceChange};
 pub use queue::Deliveries;
 pub use registry::{ConnectionId, EndWatch, Ended, Interests, NO_SESSION, Registration, SessionKey};
 
@@ -53,7 +60,16 @@ pub enum HubRequest {
     ExpirePresence { user: UserId, generation: u64 },
     /// The users shown online because of this node changed to these.
     LocalPresence(Vec<(UserId, String)>),
+    /// Presence changed: after [`PRESENCE_INTERVAL`], call
+    /// [`Hub::flush_presence`]. Asked once per interval with changes.
+    FlushPresence,
 }
+
+/// How long presence changes gather before connections are told of them,
+/// in one delivery each (see the module's documentation). Short enough that
+/// people see each other arrive at once; long enough that a login storm of
+/// thousands per second costs each connection a few deliveries per second.
+pub const PRESENCE_INTERVAL: Duration = Duration::from_millis(200);
 
 /// Why [`Hub::claim`] refused a registration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -71,6 +87,21 @@ struct State {
     routes: Routes,
     /// Connections that hear of new public channels.
     announcements: HashSet<ConnectionId>,
+    /// Presence changes not yet told (see [`Hub::flush_presence`]).
+    untold: UntoldPresence,
+    /// Who was shown online at the last flush, sorted without case, built
+    /// once per interval with changes: with the changes since, what a new
+    /// connection is welcomed with ([`Hub::online_users`]).
+    told: Arc<[String]>,
+}
+
+#[derive(Default)]
+struct UntoldPresence {
+    changes: Vec<Change>,
+    /// This node's own list changed since it was last published.
+    local_changed: bool,
+    /// A [`HubRequest::FlushPresence`] is on its way.
+    flush_requested: bool,
 }
 
 pub struct Hub {
@@ -95,7 +126,8 @@ impl Hub {
         stop: CancellationToken,
     ) -> (Arc<Self>, mpsc::UnboundedReceiver<HubRequest>) {
         // Unbounded, but bounded by what feeds it: a fill per open gap, a
-        // grace period per last disconnect, a presence list per change,
+        // grace period per last disconnect, a presence flush and a list
+        // per interval,
         // each taken at once by the driver's one loop, which never waits.
         let (requests, receiver) = mpsc::unbounded_channel();
         let state = State { routes: Routes::starting_at(heads), ..State::default() };
@@ -158,7 +190,7 @@ impl Hub {
             self.announce_presence(state, change);
         }
         if local_changed {
-            self.request(HubRequest::LocalPresence(state.presence.local_list()));
+            self.local_presence_changed(state);
         }
         self.metrics.connections.inc();
         self.metrics.connections_total.inc();
@@ -245,7 +277,7 @@ impl Hub {
             return;
         }
         let Some(change) = state.presence.expire(user, generation) else { return };
-        self.request(HubRequest::LocalPresence(state.presence.local_list()));
+        self.local_presence_changed(&mut state);
         if let Some(change) = change {
             self.announce_presence(&mut state, change);
         }
@@ -261,9 +293,37 @@ impl Hub {
     }
 
     /// Names of the users online now (including those within the grace
-    /// period), sorted without case.
+    /// period), sorted without case. Built outside the lock from the list
+    /// as of the last flush and the changes since, so a connection arriving
+    /// in a login storm costs the lock O(changes in this interval), not
+    /// O(everyone online).
     pub fn online_users(&self) -> Vec<String> {
-        self.lock().presence.names()
+        let (told, untold) = {
+            let state = self.lock();
+            let untold: Vec<(String, bool)> =
+                state.untold.changes.iter().map(|change| (change.name.clone(), change.online)).collect();
+            (Arc::clone(&state.told), untold)
+        };
+        presence::apply_changes(&told, &untold)
+    }
+
+    /// Tells every connection the presence changes gathered since the last
+    /// flush, as one delivery, and publishes this node's list on the bus if
+    /// it changed. The driver calls it [`PRESENCE_INTERVAL`] after it was
+    /// asked to ([`HubRequest::FlushPresence`]).
+    pub fn flush_presence(&self) {
+        let mut state = self.lock();
+        let untold = std::mem::take(&mut state.untold);
+        if untold.local_changed {
+            self.request(HubRequest::LocalPresence(state.presence.local_list()));
+        }
+        if untold.changes.is_empty() {
+            return;
+        }
+        state.told = state.presence.names().into();
+        let delivery = Delivery::new(Event::Presence(untold.changes.into()));
+        let everyone: Vec<ConnectionId> = state.registry.connections.keys().copied().collect();
+        self.offer_all(&mut state, everyone, &delivery);
     }
 
     /// Names of the users online right after the presence change numbered
@@ -278,14 +338,23 @@ impl Hub {
         self.lock().presence.is_online(name)
     }
 
+    /// Queues a change for the next flush: O(1) under the lock.
     fn announce_presence(&self, state: &mut State, change: Change) {
-        let delivery = Delivery::new(Event::Presence {
-            user: change.name,
-            online: change.online,
-            version: change.version,
-        });
-        let everyone: Vec<ConnectionId> = state.registry.connections.keys().copied().collect();
-        self.offer_all(state, everyone, &delivery);
+        state.untold.changes.push(change);
+        self.flush_soon(state);
+    }
+
+    /// This node's list changed: it is published at the next flush.
+    fn local_presence_changed(&self, state: &mut State) {
+        state.untold.local_changed = true;
+        self.flush_soon(state);
+    }
+
+    fn flush_soon(&self, state: &mut State) {
+        if !state.untold.flush_requested {
+            state.untold.flush_requested = true;
+            self.request(HubRequest::FlushPresence);
+        }
     }
 
     // ----- delivery -----------------------------------------------------------
@@ -481,5 +550,10 @@ impl Hub {
                 "{id:?} hears announcements it did not ask for, or is gone"
             );
         }
+        let untold = &state.untold;
+        assert!(
+            untold.flush_requested || (untold.changes.is_empty() && !untold.local_changed),
+            "presence changes wait with no flush requested"
+        );
     }
 }

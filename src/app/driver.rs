@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use super::FILL_PAGE;
 use crate::bus::{BusEvent, Cluster};
-use crate::hub::{Hub, HubRequest};
+use crate::hub::{Hub, HubRequest, PRESENCE_INTERVAL};
 use crate::model::{ChannelId, Seq};
 use crate::store::Store;
 
@@ -62,6 +62,13 @@ impl Driver {
                 });
             }
             HubRequest::LocalPresence(online) => self.cluster.local_presence(online),
+            HubRequest::FlushPresence => {
+                let hub = Arc::clone(&self.hub);
+                tokio::spawn(async move {
+                    tokio::time::sleep(PRESENCE_INTERVAL).await;
+                    hub.flush_presence();
+                });
+            }
         }
     }
 

@@ -65,7 +65,8 @@ impl App {
         let mut users = self.store.list_users(&prefix_key, after_key.as_deref(), limit + 1).await?;
         let has_more = users.len() > limit as usize;
         users.truncate(limit as usize);
-        let online: HashSet<String> = self.hub.online_users().into_iter().collect();
+        let told = self.hub.online_users();
+        let online: HashSet<&String> = told.iter().collect();
         let page = users
             .into_iter()
             .map(|user| {

@@ -6,21 +6,21 @@
 use std::any::Any;
 use std::sync::{Arc, OnceLock};
 
+pub use super::presence::Change as PresenceChange;
 use crate::model::{Channel, ChannelId, ChannelView, Message, Seq};
 
 /// What the hub tells connections.
 #[derive(Debug, Clone)]
 pub enum Event {
     Message(Message),
-    /// Someone came online or went offline, cluster-wide. Only who changed,
-    /// and the change's number: an edge that shows the whole list asks the
-    /// hub for it as it stood right after this change
+    /// People who came online or went offline, cluster-wide, in the order
+    /// it happened: the changes of one presence interval, so a burst of
+    /// arrivals costs each connection one delivery, not one per arrival
+    /// (see [`crate::hub::PRESENCE_INTERVAL`]). Only who changed, and each
+    /// change's number: an edge that shows the whole list asks the hub for
+    /// it as it stood right after a change
     /// ([`crate::hub::Hub::online_users_after`]).
-    Presence {
-        user: String,
-        online: bool,
-        version: u64,
-    },
+    Presence(Arc<[PresenceChange]>),
     Typing {
         channel: ChannelId,
         user: String,
@@ -59,7 +59,8 @@ impl Delivery {
 
     /// The event as encoded by the edge that owns `slot`, encoding it on
     /// first use only. `T` should be cheap to clone (shared bytes): every
-    /// recipient gets a clone. An edge always uses the same `T` for its slot.
+    /// recipient gets a clone. An edge always uses the same `T` for its slot
+    /// and kind of event (a presence batch encodes to several frames).
     pub fn encoded<T: Clone + Send + Sync + 'static>(
         &self,
         slot: usize,

@@ -33,10 +33,10 @@ pub(super) struct Presence {
 
 /// A change of who is shown online, numbered in the order changes happen.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Change {
-    pub(super) name: String,
-    pub(super) online: bool,
-    pub(super) version: u64,
+pub struct Change {
+    pub name: String,
+    pub online: bool,
+    pub version: u64,
 }
 
 impl Presence {
@@ -122,7 +122,7 @@ impl Presence {
                 names.push(change.name.clone());
             }
         }
-        names.sort_by_key(|name| name.to_ascii_lowercase());
+        names.sort_by_cached_key(|name| name.to_ascii_lowercase());
         names
     }
 
@@ -131,7 +131,7 @@ impl Presence {
         let mut names: Vec<String> = self.local.values().map(|local| local.name.clone()).collect();
         let remote_only = self.remote.iter().filter(|(id, _)| !self.local.contains_key(id));
         names.extend(remote_only.map(|(_, name)| name.clone()));
-        names.sort_by_key(|name| name.to_ascii_lowercase());
+        names.sort_by_cached_key(|name| name.to_ascii_lowercase());
         names
     }
 
@@ -144,5 +144,55 @@ impl Presence {
     /// This node's users, for the bus's presence record.
     pub(super) fn local_list(&self) -> Vec<(UserId, String)> {
         self.local.iter().map(|(id, local)| (*id, local.name.clone())).collect()
+    }
+}
+
+/// `told` (names sorted without case) with `changes` applied in order: the
+/// last change of each name wins. O(told + changes log changes).
+pub(super) fn apply_changes(told: &[String], changes: &[(String, bool)]) -> Vec<String> {
+    if changes.is_empty() {
+        return told.to_vec();
+    }
+    let mut last: HashMap<String, (&str, bool)> = HashMap::new();
+    for (name, online) in changes {
+        last.insert(name.to_ascii_lowercase(), (name, *online));
+    }
+    let mut arrived: Vec<(String, &str)> =
+        last.iter().filter(|(_, (_, online))| *online).map(|(key, (name, _))| (key.clone(), *name)).collect();
+    arrived.sort_unstable();
+    let kept = told.iter().filter(|name| !last.contains_key(&name.to_ascii_lowercase()));
+    // Merge two lists sorted by key.
+    let mut names = Vec::with_capacity(told.len() + arrived.len());
+    let mut arrived = arrived.into_iter().peekable();
+    for name in kept {
+        let key = name.to_ascii_lowercase();
+        while let Some((_, newcomer)) = arrived.next_if(|(arrival, _)| *arrival < key) {
+            names.push(newcomer.to_owned());
+        }
+        names.push(name.clone());
+    }
+    names.extend(arrived.map(|(_, name)| name.to_owned()));
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::apply_changes;
+
+    #[test]
+    fn changes_apply_in_order_to_the_told_list() {
+        let told: Vec<String> = ["ann", "Bob", "dave"].map(String::from).to_vec();
+        let changes: Vec<(String, bool)> = vec![
+            ("carl".into(), true),
+            ("ann".into(), false),
+            ("Eve".into(), true),
+            ("eve".into(), false),
+            ("eve".into(), true),
+            ("dave".into(), false),
+            ("dave".into(), true),
+            ("Aaron".into(), true),
+        ];
+        assert_eq!(apply_changes(&told, &changes), ["Aaron", "Bob", "carl", "dave", "eve"]);
+        assert_eq!(apply_changes(&told, &[]), told);
     }
 }

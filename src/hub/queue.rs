@@ -18,8 +18,12 @@ use futures_util::task::AtomicWaker;
 
 use super::Delivery;
 
-/// Slots kept after the queue drains; a larger backlog's slots are freed.
-const SLOTS_KEPT: usize = 16;
+/// Slots allocated at the first delivery.
+const FIRST_SLOTS: usize = 16;
+/// Slots kept after the queue drains: what a busy connection takes per
+/// wake (a write batch is 64 deliveries), so it does not reallocate under
+/// the hub's lock on every burst. A larger backlog's slots are freed.
+const SLOTS_KEPT: usize = 64;
 
 /// The hub's end: offers deliveries. Dropping it ends the receiver's stream
 /// once what is queued has been taken.
@@ -55,7 +59,12 @@ struct State {
 /// A queue holding at most `capacity` deliveries.
 pub(super) fn delivery_queue(capacity: usize) -> (DeliverySender, Deliveries) {
     let shared = Arc::new(Shared {
-        state: Mutex::new(State { items: VecDeque::new(), capacity, sender_alive: true, receiver_alive: true }),
+        state: Mutex::new(State {
+            items: VecDeque::new(),
+            capacity,
+            sender_alive: true,
+            receiver_alive: true,
+        }),
         waker: AtomicWaker::new(),
     });
     (DeliverySender { shared: Arc::clone(&shared) }, Deliveries { shared })
@@ -77,6 +86,9 @@ impl DeliverySender {
             }
             if state.items.len() >= state.capacity {
                 return Err(NotQueued::Full);
+            }
+            if state.items.capacity() == 0 {
+                state.items.reserve_exact(FIRST_SLOTS);
             }
             state.items.push_back(delivery);
         }

@@ -51,14 +51,28 @@ fn events(registration: &mut Registration) -> Vec<Event> {
     std::iter::from_fn(|| registration.deliveries.try_recv()).map(|d| d.event.clone()).collect()
 }
 
-fn presence(registration: &mut Registration) -> Vec<(String, bool)> {
+/// Flushes the hub's presence interval, then the changes `registration` was
+/// told, with their numbers.
+fn presence_changes(hub: &Hub, registration: &mut Registration) -> Vec<(String, bool, u64)> {
+    hub.flush_presence();
     events(registration)
         .into_iter()
-        .filter_map(|event| match event {
-            Event::Presence { user, online, .. } => Some((user, online)),
-            _ => None,
+        .flat_map(|event| match event {
+            Event::Presence(changes) => changes.to_vec(),
+            _ => Vec::new(),
         })
+        .map(|change| (change.name, change.online, change.version))
         .collect()
+}
+
+fn presence(hub: &Hub, registration: &mut Registration) -> Vec<(String, bool)> {
+    presence_changes(hub, registration).into_iter().map(|(name, online, _)| (name, online)).collect()
+}
+
+/// The online list a new connection is welcomed with, after a flush.
+fn told(hub: &Hub) -> Vec<String> {
+    hub.flush_presence();
+    hub.online_users()
 }
 
 fn seqs(registration: &mut Registration) -> Vec<i64> {
@@ -96,7 +110,7 @@ fn a_guest_name_is_claimed_once_and_reclaimed_only_when_allowed() {
     hub.check_invariants();
     // The grace period that ran for the first connection ends nothing now.
     hub.expire_presence(bob.id, generation);
-    assert_eq!(hub.online_users(), vec!["bob".to_owned()]);
+    assert_eq!(told(&hub), ["bob"]);
     hub.unregister(again.id);
     let HubRequest::ExpirePresence { generation, .. } = requests(&mut asked).pop().expect("asked again")
     else {
@@ -114,9 +128,19 @@ fn presence_says_who_changed_and_the_list_follows() {
     let mut watcher = hub.register(&alice, NO_SESSION, Interests::default());
     let bobs = hub.register(&bob, NO_SESSION, Interests::default());
     hub.check_invariants();
-    assert_eq!(presence(&mut watcher), [("alice".into(), true), ("bob".into(), true)]);
-    assert_eq!(hub.online_users(), ["alice", "bob"]);
-    // This node's list went to the bus after each arrival.
+    // Nothing is told before the interval's flush, asked for once.
+    assert_eq!(requests(&mut asked), [HubRequest::FlushPresence]);
+    assert!(events(&mut watcher).is_empty());
+    assert_eq!(hub.online_users(), ["alice", "bob"], "the list is live before it is told");
+    hub.flush_presence();
+    hub.check_invariants();
+    let batch = events(&mut watcher);
+    assert_eq!(batch.len(), 1, "both arrivals in one delivery");
+    let Event::Presence(changes) = &batch[0] else { panic!("expected presence, got {batch:?}") };
+    let names: Vec<(&str, bool)> = changes.iter().map(|c| (c.name.as_str(), c.online)).collect();
+    assert_eq!(names, [("alice", true), ("bob", true)]);
+    assert_eq!(told(&hub), ["alice", "bob"]);
+    // This node's list went to the bus once, at the flush.
     let published: Vec<usize> = requests(&mut asked)
         .into_iter()
         .filter_map(|request| match request {
@@ -124,10 +148,10 @@ fn presence_says_who_changed_and_the_list_follows() {
             _ => None,
         })
         .collect();
-    assert_eq!(published, [1, 2]);
+    assert_eq!(published, [2]);
     // A second connection of bob's is no news.
     let second = hub.register(&bob, NO_SESSION, Interests::default());
-    assert!(presence(&mut watcher).is_empty());
+    assert!(presence(&hub, &mut watcher).is_empty());
     hub.unregister(bobs.id);
     hub.unregister(second.id);
     let HubRequest::ExpirePresence { generation, .. } = requests(&mut asked).pop().expect("grace") else {
@@ -135,8 +159,8 @@ fn presence_says_who_changed_and_the_list_follows() {
     };
     hub.expire_presence(bob.id, generation);
     hub.check_invariants();
-    assert_eq!(presence(&mut watcher), [("bob".into(), false)]);
-    assert_eq!(hub.online_users(), ["alice"]);
+    assert_eq!(presence(&hub, &mut watcher), [("bob".into(), false)]);
+    assert_eq!(told(&hub), ["alice"]);
 }
 
 #[test]
@@ -144,27 +168,27 @@ fn remote_presence_is_merged_with_local_and_announced_once() {
     let (hub, _asked) = hub();
     let alice = user(1, "alice");
     let mut watching = hub.register(&alice, NO_SESSION, Interests::default());
-    presence(&mut watching);
+    presence(&hub, &mut watching);
     let (bob_id, carol_id) = (UserId(900), UserId(901));
 
     // Bob and Carol are on other nodes.
     hub.set_remote_presence(vec![(bob_id, "bob".into()), (carol_id, "carol".into())]);
     hub.check_invariants();
-    assert_eq!(presence(&mut watching), [("bob".into(), true), ("carol".into(), true)]);
-    assert_eq!(hub.online_users(), ["alice", "bob", "carol"]);
+    assert_eq!(presence(&hub, &mut watching), [("bob".into(), true), ("carol".into(), true)]);
+    assert_eq!(told(&hub), ["alice", "bob", "carol"]);
     assert!(hub.is_online("CAROL"), "a remote name is taken");
     // The same report again is no news.
     hub.set_remote_presence(vec![(bob_id, "bob".into()), (carol_id, "carol".into())]);
-    assert!(presence(&mut watching).is_empty());
+    assert!(presence(&hub, &mut watching).is_empty());
 
     // Alice also connects on another node, then Carol leaves hers: only
     // Carol's departure is news; Alice was online here all along.
     hub.set_remote_presence(vec![(alice.id, "alice".into()), (bob_id, "bob".into())]);
-    assert_eq!(presence(&mut watching), [("carol".into(), false)]);
-    assert_eq!(hub.online_users(), ["alice", "bob"]);
+    assert_eq!(presence(&hub, &mut watching), [("carol".into(), false)]);
+    assert_eq!(told(&hub), ["alice", "bob"]);
     // Bob's node dies (its record expired): Bob goes offline.
     hub.set_remote_presence(vec![(alice.id, "alice".into())]);
-    assert_eq!(presence(&mut watching), [("bob".into(), false)]);
+    assert_eq!(presence(&hub, &mut watching), [("bob".into(), false)]);
     assert!(!hub.is_online("bob"));
     hub.check_invariants();
 }
@@ -212,9 +236,10 @@ fn a_connection_that_cannot_keep_up_is_dropped_alone() {
     let stuck = hub.register(&user(2, "bob"), NO_SESSION, Interests::default());
     hub.subscribe(reader.id, &[view(1, 0)]);
     hub.subscribe(stuck.id, &[view(1, 0)]);
+    hub.flush_presence();
     events(&mut reader);
-    // Stuck never reads: its queue holds its own presence event and fills
-    // up with messages.
+    // Stuck never reads: its queue holds the presence batch and fills up
+    // with messages.
     for seq in 1..=QUEUE as i64 {
         hub.accept_message(message(1, seq));
         seqs(&mut reader);
@@ -306,6 +331,8 @@ enum Op {
     Fill {
         channel: u8,
     },
+    /// The presence interval ends.
+    FlushPresence,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -319,6 +346,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..4u8, 0..3u8).prop_map(|(user, channel)| Op::Left { user, channel }),
         1 => (0..4u8).prop_map(|user| Op::Expire { user }),
         1 => (0..3u8).prop_map(|channel| Op::Fill { channel }),
+        1 => Just(Op::FlushPresence),
     ]
 }
 
@@ -369,6 +397,7 @@ proptest! {
                         hub.expire_presence(user, *generation);
                     }
                 }
+                Op::FlushPresence => hub.flush_presence(),
                 Op::Fill { channel } => {
                     // The driver's fill: everything committed after the
                     // delivered seq, as the store would return it.
@@ -418,17 +447,11 @@ fn the_list_after_a_departure_leaves_out_who_arrives_after_it() {
     let (hub, _asked) = hub();
     let mut watcher = hub.register(&user(1, "ann"), NO_SESSION, Interests::default());
     hub.set_remote_presence(vec![(UserId(2), "xavier".into())]);
-    events(&mut watcher);
+    presence(&hub, &mut watcher);
     // One bus update: xavier went, yann came; then zoe comes here.
     hub.set_remote_presence(vec![(UserId(3), "yann".into())]);
     let zoe = hub.register(&user(4, "zoe"), NO_SESSION, Interests::default());
-    let changes: Vec<(String, bool, u64)> = events(&mut watcher)
-        .into_iter()
-        .filter_map(|event| match event {
-            Event::Presence { user, online, version } => Some((user, online, version)),
-            _ => None,
-        })
-        .collect();
+    let changes = presence_changes(&hub, &mut watcher);
     let names: Vec<(&str, bool)> = changes.iter().map(|(user, online, _)| (user.as_str(), *online)).collect();
     assert_eq!(names, [("xavier", false), ("yann", true), ("zoe", true)]);
     // What the Socket.IO edge sends with xavier's `user has left`, however
@@ -436,7 +459,7 @@ fn the_list_after_a_departure_leaves_out_who_arrives_after_it() {
     assert_eq!(hub.online_users_after(changes[0].2), ["ann"]);
     assert_eq!(hub.online_users_after(changes[1].2), ["ann", "yann"]);
     assert_eq!(hub.online_users_after(changes[2].2), ["ann", "yann", "zoe"]);
-    assert_eq!(hub.online_users(), ["ann", "yann", "zoe"]);
+    assert_eq!(told(&hub), ["ann", "yann", "zoe"]);
     hub.unregister(zoe.id);
     hub.check_invariants();
 }

@@ -4,7 +4,12 @@
 
 use crate::app::RequestError;
 use crate::auth::AuthError;
-use crate::hub::Event;
+use std::sync::Arc;
+
+use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
+
+use crate::hub::{Event, PresenceChange};
 use crate::model::Message;
 use crate::protocol::{ErrorCode, ServerMessage, socketio};
 
@@ -16,20 +21,49 @@ pub(super) const SOCKETIO_SLOT: usize = 1;
 const _: () = assert!(SOCKETIO_SLOT < crate::hub::ENCODING_SLOTS);
 
 /// The native-protocol frame of a hub event. Channel announcements have none:
-/// native connections never register for them, and `ws.rs` skips them.
+/// native connections never register for them, and `ws.rs` skips them. A
+/// presence batch is several frames: [`native_presence_frames`].
 pub(super) fn native_frame(event: &Event) -> String {
     let message = match event {
-        Event::ChannelCreated(_) => return String::new(),
+        Event::ChannelCreated(_) | Event::Presence(_) => return String::new(),
         Event::Message(message) => ServerMessage::Message(message_info(message)),
-        Event::Presence { user, online, .. } => {
-            ServerMessage::Presence { user: user.clone(), online: *online }
-        }
         Event::Typing { channel, user } => ServerMessage::Typing { channel: channel.0, user: user.clone() },
         Event::Joined(view) => ServerMessage::Channel { channel: channel_info(view), reference: None },
         Event::Left(channel) => ServerMessage::Left { channel: channel.0, reference: None },
         Event::Read { channel, seq } => ServerMessage::Read { channel: channel.0, seq: seq.0 },
     };
     message.to_json()
+}
+
+/// A presence batch as native frames, one `presence` frame per change.
+pub(super) fn native_presence_frames(changes: &[PresenceChange]) -> Arc<[Utf8Bytes]> {
+    changes
+        .iter()
+        .map(|change| {
+            let frame = ServerMessage::Presence { user: change.name.clone(), online: change.online };
+            Utf8Bytes::from(frame.to_json())
+        })
+        .collect()
+}
+
+/// A presence batch as Socket.IO payloads, one per change: a name for the
+/// tutorial's `new user`; for its `user has left`, everyone online right
+/// after that departure (`online_after` reads it from the hub).
+pub(super) fn socketio_presence_payloads(
+    changes: &[PresenceChange],
+    online_after: impl Fn(u64) -> Vec<String>,
+) -> Arc<[Bytes]> {
+    changes
+        .iter()
+        .map(|change| {
+            let encoded = if change.online {
+                serde_json::to_string(&change.name)
+            } else {
+                serde_json::to_string(&online_users(online_after(change.version).iter()))
+            };
+            Bytes::from(encoded.expect("Socket.IO payloads always serialize"))
+        })
+        .collect()
 }
 
 /// The code of a refused request, the same on `/ws` and Socket.IO.
@@ -67,23 +101,18 @@ pub(super) fn online_users<'a>(names: impl IntoIterator<Item = &'a String>) -> s
 }
 
 /// The JSON payload a hub event is emitted with over Socket.IO; the event's
-/// name is the session's choice. `channel_name` names a message's channel;
-/// `online_now` gives who is online, for the tutorial's `user has left`,
-/// which carries the whole list (asked only for that event).
+/// name is the session's choice. `channel_name` names a message's channel.
+/// A presence batch is several payloads: [`socketio_presence_payloads`].
 /// Events Socket.IO sessions never emit encode to `null`.
-pub(super) fn socketio_payload(
-    event: &Event,
-    channel_name: &str,
-    online_now: impl FnOnce() -> Vec<String>,
-) -> String {
+pub(super) fn socketio_payload(event: &Event, channel_name: &str) -> String {
     let encoded = match event {
         Event::Message(message) => serde_json::to_string(&chat_message(message, channel_name)),
-        Event::Presence { user, online: true, .. } => serde_json::to_string(user),
-        Event::Presence { online: false, .. } => serde_json::to_string(&online_users(online_now().iter())),
         Event::ChannelCreated(channel) => serde_json::to_string(&channel.name),
-        Event::Typing { .. } | Event::Joined(_) | Event::Left(_) | Event::Read { .. } => {
-            Ok("null".to_owned())
-        }
+        Event::Presence(_)
+        | Event::Typing { .. }
+        | Event::Joined(_)
+        | Event::Left(_)
+        | Event::Read { .. } => Ok("null".to_owned()),
     };
     encoded.expect("Socket.IO payloads always serialize")
 }

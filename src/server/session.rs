@@ -137,8 +137,11 @@ pub(super) struct SendOutcome<T> {
 /// `FuturesOrdered` still holds two allocations, and most connections
 /// are idle most of the time.
 pub(super) struct PendingSends<T> {
-    pending: Option<FuturesOrdered<Pin<Box<dyn Future<Output = SendOutcome<T>> + Send>>>>,
+    pending: Option<FuturesOrdered<PendingSend<T>>>,
 }
+
+/// One send awaiting its commit.
+type PendingSend<T> = Pin<Box<dyn Future<Output = SendOutcome<T>> + Send>>;
 
 impl<T: Send + 'static> PendingSends<T> {
     pub(super) fn new() -> Self {
@@ -228,7 +231,7 @@ impl RequestBudget {
     /// Logs the first time this connection hits each limit.
     pub(super) fn note_limit(&mut self, limit: &'static str) {
         if self.limits_hit.insert(limit) {
-            tracing::info!(limit, "a client hit a limit");
+            tracing::info!(limit, address = ?self.address, "a client hit a limit");
         }
     }
 }

@@ -221,7 +221,7 @@ impl ConnectHandler<LocalAdapter, GateMarker> for Gate {
         }
         let peer =
             client_address(&self.shared.state, &socket.req_parts().extensions, &socket.req_parts().headers);
-        let span = tracing::info_span!("socketio", sid = %socket.id);
+        let span = tracing::debug_span!("socketio", sid = %socket.id);
         let session = SocketIoSession::new(Arc::clone(&self.shared), socket, peer);
         let sessions = self.shared.state.sessions.clone();
         tokio::spawn(sessions.track_future(session.run(admitted, inbox, gone).instrument(span)));

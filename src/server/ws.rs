@@ -21,7 +21,9 @@ use futures_util::SinkExt;
 use super::AppState;
 use super::admission::SessionPermit;
 use super::bounded::welcome_frames;
-use super::convert::{NATIVE_SLOT, channel_info, message_info, native_frame, user_info};
+use super::convert::{
+    NATIVE_SLOT, channel_info, message_info, native_frame, native_presence_frames, user_info,
+};
 use super::session::{
     Cursors, EndSignals, Ending, PendingSends, Replay, ReplayError, RequestBudget, SendOutcome, Step,
 };
@@ -90,6 +92,7 @@ pub(super) async fn run_session(opening: Box<Opening>) {
 
 /// Frees the box as the value leaves it (`*boxed` in place would keep the
 /// allocation until the end of the caller's scope).
+#[allow(clippy::boxed_local, reason = "taking the box is the point: it is freed on return")]
 fn unbox<T>(boxed: Box<T>) -> T {
     *boxed
 }
@@ -371,8 +374,16 @@ impl WsSession {
     }
 
     /// Writes this delivery and whatever else is queued (up to a bound), then
-    /// flushes once.
+    /// flushes once. One write timeout bounds the whole batch: a clock read
+    /// per batch, and a timer only if the socket makes it wait.
     async fn deliver_batch(&mut self, first: Arc<Delivery>) -> Result<(), End> {
+        match tokio::time::timeout(WRITE_TIMEOUT, self.write_batch(first)).await {
+            Ok(written) => written,
+            Err(_) => Err(End::Gone),
+        }
+    }
+
+    async fn write_batch(&mut self, first: Arc<Delivery>) -> Result<(), End> {
         self.deliver(first).await?;
         for _ in 1..DELIVERIES_PER_FLUSH {
             match self.registration.deliveries.try_recv() {
@@ -380,7 +391,7 @@ impl WsSession {
                 None => break,
             }
         }
-        self.flush().await
+        self.socket.flush().await.map_err(|_| End::Gone)
     }
 
     async fn deliver(&mut self, delivery: Arc<Delivery>) -> Result<(), End> {
@@ -391,6 +402,9 @@ impl WsSession {
             Event::Message(message) => match self.cursors.step(message) {
                 Step::Skip => return Ok(()),
                 Step::FillThenShow => {
+                    // Inside the batch's write timeout: the store answers
+                    // in milliseconds, and a store that stalls for seconds
+                    // leaves the client to reconnect and resume.
                     Box::pin(self.catch_up(message.channel, Some(message.seq))).await?;
                     self.cursors.set(message.channel, message.seq);
                 }
@@ -402,10 +416,18 @@ impl WsSession {
             Event::Left(channel) => self.cursors.stop(*channel),
             // Not part of the native protocol (see `native_frame`).
             Event::ChannelCreated(_) => return Ok(()),
-            Event::Presence { .. } | Event::Typing { .. } | Event::Read { .. } => {}
+            Event::Presence(changes) => {
+                let frames = delivery.encoded(NATIVE_SLOT, |_| native_presence_frames(changes));
+                for frame in frames.iter() {
+                    self.socket.feed(WsMessage::Text(frame.clone())).await.map_err(|_| End::Gone)?;
+                }
+                return Ok(());
+            }
+            Event::Typing { .. } | Event::Read { .. } => {}
         }
         let frame = delivery.encoded(NATIVE_SLOT, |event| Utf8Bytes::from(native_frame(event)));
-        self.write(frame).await
+        // Under the batch's write timeout (`deliver_batch`).
+        self.socket.feed(WsMessage::Text(frame)).await.map_err(|_| End::Gone)
     }
 
     async fn finish_send(&mut self, outcome: SendOutcome<(String, Option<Ref>)>) -> Result<(), End> {

@@ -16,7 +16,9 @@ use socketioxide::{SendError, SocketError};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::super::convert::{SOCKETIO_SLOT, auth_error_code, chat_message, error_code, socketio_payload};
+use super::super::convert::{
+    SOCKETIO_SLOT, auth_error_code, chat_message, error_code, socketio_payload, socketio_presence_payloads,
+};
 use super::super::session::{Cursors, EndSignals, Ending, PendingSends, Replay, RequestBudget, Step};
 use super::edge::guest_cookie;
 use super::{Admitted, INTERESTS, Inbound, Shared, is_https};
@@ -362,34 +364,32 @@ impl SocketIoSession {
                 // stored name; one that knows it as `name #id` gets its own.
                 if current.name == current.channel.name {
                     let name = current.channel.name.clone();
-                    let payload = delivery.encoded(SOCKETIO_SLOT, |event| {
-                        Bytes::from(socketio_payload(event, &name, Vec::new))
-                    });
+                    let payload =
+                        delivery.encoded(SOCKETIO_SLOT, |event| Bytes::from(socketio_payload(event, &name)));
                     self.emit_encoded(NEW_MESSAGE, &payload)
                 } else {
                     let name = current.name.clone();
                     self.emit(NEW_MESSAGE, &chat_message(message, &name))
                 }
             }
-            Event::Presence { user, online: true, .. } => {
-                // This socket announced itself when it got its name.
-                if self.identity.as_ref().is_some_and(|me| me.user.name == *user) {
-                    return Ok(());
-                }
-                let payload = delivery
-                    .encoded(SOCKETIO_SLOT, |event| Bytes::from(socketio_payload(event, "", Vec::new)));
-                self.emit_encoded(NEW_USER, &payload)
-            }
-            Event::Presence { online: false, version, .. } => {
-                // The tutorial's `user has left` carries everyone online
-                // right after the departure: read from the hub once per
-                // departure and node, when the first socket encodes it.
+            Event::Presence(changes) => {
+                // Encoded once per batch and node, when the first socket
+                // needs it (`user has left` reads the list right after each
+                // departure from the hub then).
                 let hub = Arc::clone(self.shared.state.app.hub());
-                let version = *version;
-                let payload = delivery.encoded(SOCKETIO_SLOT, |event| {
-                    Bytes::from(socketio_payload(event, "", || hub.online_users_after(version)))
+                let payloads = delivery.encoded(SOCKETIO_SLOT, |_| {
+                    socketio_presence_payloads(changes, |version| hub.online_users_after(version))
                 });
-                self.emit_encoded(USER_HAS_LEFT, &payload)
+                for (change, payload) in changes.iter().zip(payloads.iter()) {
+                    // This socket announced itself when it got its name.
+                    let mine = self.identity.as_ref().is_some_and(|me| me.user.name == change.name);
+                    match change.online {
+                        true if mine => {}
+                        true => self.emit_encoded(NEW_USER, payload)?,
+                        false => self.emit_encoded(USER_HAS_LEFT, payload)?,
+                    }
+                }
+                Ok(())
             }
             Event::ChannelCreated(channel) => {
                 // A channel this user is in with a name of the same key keeps
@@ -402,8 +402,8 @@ impl SocketIoSession {
                 if namesake {
                     self.emit(NEW_CHANNEL, &format!("{} #{}", channel.name, channel.id))
                 } else {
-                    let payload = delivery
-                        .encoded(SOCKETIO_SLOT, |event| Bytes::from(socketio_payload(event, "", Vec::new)));
+                    let payload =
+                        delivery.encoded(SOCKETIO_SLOT, |event| Bytes::from(socketio_payload(event, "")));
                     self.emit_encoded(NEW_CHANNEL, &payload)
                 }
             }
@@ -458,8 +458,7 @@ impl SocketIoSession {
 
     /// Delivers whatever the hub has queued already.
     pub(super) async fn drain_deliveries(&mut self) -> Result<(), SocketEnd> {
-        while let Some(delivery) =
-            self.identity.as_mut().and_then(|me| me.registration.deliveries.try_recv())
+        while let Some(delivery) = self.identity.as_mut().and_then(|me| me.registration.deliveries.try_recv())
         {
             self.deliver(delivery).await?;
         }

@@ -66,7 +66,9 @@ pub(in crate::server) async fn upgrade(
     let accepted = Box::new((state, user, token_hash(&token), address, permit));
     upgrade.on_upgrade(move |socket| {
         let (state, user, session_key, address, permit) = *accepted;
-        let span = tracing::info_span!("session", user = user.id.0);
+        // A debug span: entered on every poll when enabled, which costs
+        // more than it tells at the default level.
+        let span = tracing::debug_span!("session", user = user.id.0);
         let opening = Opening { socket, state, user, session_key, address, permit };
         sessions.track_future(run_session(Box::new(opening)).instrument(span))
     })

@@ -91,6 +91,14 @@ struct Cli {
     /// it to log in; the tutorial server broadcasts it to everyone).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     socketio_new_user: bool,
+    /// natter: users who arrive during the first step, a login storm
+    /// (workload W6): each makes a guest, connects once, says hello and
+    /// reads everything it is sent until the run ends.
+    #[arg(long, default_value_t = 0)]
+    storm_users: usize,
+    /// Storm arrivals per second.
+    #[arg(long, default_value_t = 1000.0)]
+    storm_rate: f64,
     /// The server's process id, for CPU and memory samples from /proc.
     #[arg(long)]
     server_pid: Option<u32>,
@@ -110,7 +118,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let wanted_files = cli.connections as u64 + 64;
+    let wanted_files = (cli.connections + cli.storm_users) as u64 + 64;
     let (limit, enough) = stats::raise_file_limit(wanted_files);
     if !cli.quiet {
         eprintln!("open-files limit: {limit} (raised to the hard limit where it was lower)");
@@ -151,6 +159,8 @@ fn main() -> ExitCode {
         connect_concurrency: cli.connect_concurrency,
         socketio_new_user: cli.socketio_new_user,
         server_pid: cli.server_pid,
+        storm_users: cli.storm_users,
+        storm_rate: cli.storm_rate,
         tag,
         progress: !cli.quiet,
     };

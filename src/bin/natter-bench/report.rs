@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use std::sync::atomic::Ordering;
+
 use serde_json::{Value, json};
 
 use crate::run::{Outcome, StepResult};
@@ -56,6 +58,24 @@ pub fn table(outcome: &Outcome) -> String {
             idle.rss_bytes as f64 / MIB,
             idle_bytes_per_connection(outcome).unwrap_or(0.0) / 1024.0
         );
+    }
+    if let Some(storm) = &outcome.storm {
+        let latency = storm.welcome_latency.lock().expect("never poisoned");
+        let _ = writeln!(
+            out,
+            "login storm: {} of {} users arrived at {}/s ({} failed), welcome p50 {:.1} ms p99 {:.1} ms, \
+             {:.1} MiB received after their welcomes",
+            storm.arrived.load(Ordering::Relaxed),
+            settings.storm_users,
+            settings.storm_rate,
+            storm.failed.load(Ordering::Relaxed),
+            millis(&latency, 0.5),
+            millis(&latency, 0.99),
+            storm.bytes_after_welcome.load(Ordering::Relaxed) as f64 / MIB,
+        );
+        if let Some(failure) = storm.first_failure.lock().expect("never poisoned").as_ref() {
+            let _ = writeln!(out, "first storm failure: {failure}");
+        }
     }
     if !outcome.steps.is_empty() {
         let _ = writeln!(
@@ -193,6 +213,18 @@ pub fn json(outcome: &Outcome) -> Value {
         "close_codes": outcome.close_codes,
         "first_error": outcome.first_error,
         "steps": steps,
+        "storm": outcome.storm.as_ref().map(|storm| {
+            let latency = storm.welcome_latency.lock().expect("never poisoned");
+            json!({
+                "users": settings.storm_users,
+                "rate": settings.storm_rate,
+                "arrived": storm.arrived.load(Ordering::Relaxed),
+                "failed": storm.failed.load(Ordering::Relaxed),
+                "first_failure": storm.first_failure.lock().expect("never poisoned").clone(),
+                "bytes_after_welcome": storm.bytes_after_welcome.load(Ordering::Relaxed),
+                "welcome_ms": { "p50": millis(&latency, 0.5), "p99": millis(&latency, 0.99), "max": max_millis(&latency) },
+            })
+        }),
     })
 }
 

@@ -17,6 +17,7 @@ mod setup;
 mod step;
 mod connection;
 mod schedule;
+mod storm;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,6 +30,7 @@ use tokio_util::task::TaskTracker;
 use self::layout::{ConnSpec, Group, Room, lay_out};
 use self::setup::set_up;
 use self::step::run_step;
+pub use self::storm::StormCounts;
 use crate::stats::{self, ProcSample, Shard, StepCounts};
 use crate::target::Target;
 
@@ -64,6 +66,10 @@ pub struct Settings {
     /// Socket.IO: log in with `new user` (natter's endpoint needs it).
     pub socketio_new_user: bool,
     pub server_pid: Option<u32>,
+    /// natter: users arriving during the first step (a login storm, W6),
+    /// one connection each, and how many arrive per second.
+    pub storm_users: usize,
+    pub storm_rate: f64,
     /// Makes names unique to this run.
     pub tag: String,
     pub progress: bool,
@@ -99,6 +105,7 @@ struct Ctx {
     connected: AtomicU64,
     failed: AtomicU64,
     first_failure: Mutex<Option<String>>,
+    storm: Arc<StormCounts>,
 }
 
 impl Ctx {
@@ -120,6 +127,8 @@ pub struct Outcome {
     pub closed: u64,
     pub close_codes: Vec<(u16, u64)>,
     pub first_error: Option<String>,
+    /// The login storm's arrivals, if there was one.
+    pub storm: Option<Arc<StormCounts>>,
 }
 
 pub struct StepResult {
@@ -148,6 +157,7 @@ pub async fn run(settings: Settings) -> Outcome {
         connected: AtomicU64::new(0),
         failed: AtomicU64::new(0),
         first_failure: Mutex::new(None),
+        storm: Arc::new(StormCounts::new()),
     });
     let pid = ctx.settings.server_pid;
     let server_before = pid.and_then(stats::sample_process);
@@ -172,6 +182,12 @@ pub async fn run(settings: Settings) -> Outcome {
     tokio::time::sleep(ctx.settings.settle).await;
     let server_idle = pid.and_then(stats::sample_process);
 
+    let storming = ctx.settings.storm_users > 0 && ctx.settings.target == Target::Natter;
+    if storming {
+        // When the first step's window opens (`run_step` plans the same).
+        let start = ctx.now_micros() + 200_000 + ctx.settings.warmup.as_micros() as u64;
+        storm::start(&ctx, &tasks, ctx.settings.storm_users, ctx.settings.storm_rate, start);
+    }
     let mut steps = Vec::new();
     for (index, &rate) in ctx.settings.rates.iter().enumerate() {
         let result = run_step(&ctx, &control_sender, index as u32, rate).await;
@@ -222,6 +238,7 @@ pub async fn run(settings: Settings) -> Outcome {
         closed,
         close_codes,
         first_error,
+        storm: storming.then(|| Arc::clone(&ctx.storm)),
     }
 }
 

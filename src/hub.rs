@@ -71,6 +71,15 @@ pub enum HubRequest {
 /// thousands per second costs each connection a few deliveries per second.
 pub const PRESENCE_INTERVAL: Duration = Duration::from_millis(200);
 
+/// Who is online, as [`Hub::online_users`] saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnlineUsers {
+    /// Sorted without case.
+    pub names: Vec<String>,
+    /// The number of the last presence change the list includes.
+    pub as_of: u64,
+}
+
 /// Why [`Hub::claim`] refused a registration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ClaimError {
@@ -181,7 +190,8 @@ impl Hub {
         session: SessionKey,
         interests: Interests,
     ) -> Registration {
-        let registration = state.registry.insert(user, session, interests, self.queue_capacity, &self.stop);
+        let mut registration =
+            state.registry.insert(user, session, interests, self.queue_capacity, &self.stop);
         if interests.announcements {
             state.announcements.insert(registration.id);
         }
@@ -192,6 +202,7 @@ impl Hub {
         if local_changed {
             self.local_presence_changed(state);
         }
+        registration.presence_version = state.presence.version();
         self.metrics.connections.inc();
         self.metrics.connections_total.inc();
         registration
@@ -292,19 +303,21 @@ impl Hub {
         }
     }
 
-    /// Names of the users online now (including those within the grace
-    /// period), sorted without case. Built outside the lock from the list
-    /// as of the last flush and the changes since, so a connection arriving
-    /// in a login storm costs the lock O(changes in this interval), not
-    /// O(everyone online).
-    pub fn online_users(&self) -> Vec<String> {
-        let (told, untold) = {
+    /// The users online now (including those within the grace period),
+    /// sorted without case, and the number of the last change the list
+    /// includes: a connection that shows the list skips the changes at or
+    /// below it when their batch arrives. Built outside the lock from the
+    /// list as of the last flush and the changes since, so a connection
+    /// arriving in a login storm costs the lock O(changes in this
+    /// interval), not O(everyone online).
+    pub fn online_users(&self) -> OnlineUsers {
+        let (told, untold, as_of) = {
             let state = self.lock();
             let untold: Vec<(String, bool)> =
                 state.untold.changes.iter().map(|change| (change.name.clone(), change.online)).collect();
-            (Arc::clone(&state.told), untold)
+            (Arc::clone(&state.told), untold, state.presence.version())
         };
-        presence::apply_changes(&told, &untold)
+        OnlineUsers { names: presence::apply_changes(&told, &untold), as_of }
     }
 
     /// Tells every connection the presence changes gathered since the last
@@ -554,6 +567,13 @@ impl Hub {
         assert!(
             untold.flush_requested || (untold.changes.is_empty() && !untold.local_changed),
             "presence changes wait with no flush requested"
+        );
+        let changes: Vec<(String, bool)> =
+            untold.changes.iter().map(|c| (c.name.clone(), c.online)).collect();
+        assert_eq!(
+            presence::apply_changes(&state.told, &changes),
+            state.presence.names(),
+            "the told list and the untold changes do not make who is online"
         );
     }
 }

@@ -65,8 +65,8 @@ impl App {
         let mut users = self.store.list_users(&prefix_key, after_key.as_deref(), limit + 1).await?;
         let has_more = users.len() > limit as usize;
         users.truncate(limit as usize);
-        let told = self.hub.online_users();
-        let online: HashSet<&String> = told.iter().collect();
+        let now = self.hub.online_users();
+        let online: HashSet<&String> = now.names.iter().collect();
         let page = users
             .into_iter()
             .map(|user| {

@@ -40,6 +40,11 @@ pub struct Change {
 }
 
 impl Presence {
+    /// The number of the last change (0: none yet).
+    pub(super) fn version(&self) -> u64 {
+        self.version
+    }
+
     /// Whether `user` is shown online because of this node.
     pub(super) fn is_local(&self, user: UserId) -> bool {
         self.local.contains_key(&user)

@@ -19,7 +19,7 @@ use futures_util::task::AtomicWaker;
 use super::Delivery;
 
 /// Slots allocated at the first delivery.
-const FIRST_SLOTS: usize = 16;
+const FIRST_SLOTS: usize = 4;
 /// Slots kept after the queue drains: what a busy connection takes per
 /// wake (a write batch is 64 deliveries), so it does not reallocate under
 /// the hub's lock on every burst. A larger backlog's slots are freed.
@@ -106,9 +106,10 @@ impl Drop for DeliverySender {
 
 impl Deliveries {
     /// The next delivery; `None` once the hub let go of the connection and
-    /// everything queued was taken.
-    pub async fn recv(&mut self) -> Option<Arc<Delivery>> {
-        poll_fn(|context| self.poll_recv(context)).await
+    /// everything queued was taken. Cancel-safe: a delivery is taken only
+    /// when it is returned.
+    pub fn recv(&mut self) -> impl Future<Output = Option<Arc<Delivery>>> + '_ {
+        poll_fn(|context| self.poll_recv(context))
     }
 
     /// The next delivery if one is queued.
@@ -163,6 +164,11 @@ enum Open {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::task::Waker;
+
+    use futures_util::task::ArcWake;
+
     use super::*;
     use crate::hub::Event;
     use crate::model::ChannelId;
@@ -199,14 +205,43 @@ mod tests {
         });
     }
 
+    /// A waker that records that it was woken.
+    struct Woken(AtomicBool);
+
+    impl ArcWake for Woken {
+        fn wake_by_ref(woken: &Arc<Self>) {
+            woken.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn watched() -> (Arc<Woken>, Waker) {
+        let woken = Arc::new(Woken(AtomicBool::new(false)));
+        let waker = futures_util::task::waker(Arc::clone(&woken));
+        (woken, waker)
+    }
+
     #[test]
     fn a_waiting_receiver_is_woken_by_a_delivery() {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
         let (sender, mut receiver) = delivery_queue(4);
-        let waiting = runtime.spawn(async move { receiver.recv().await.is_some() });
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        let (woken, waker) = watched();
+        let mut context = Context::from_waker(&waker);
+        let mut receiving = Box::pin(receiver.recv());
+        assert!(receiving.as_mut().poll(&mut context).is_pending());
         sender.try_send(delivery()).unwrap();
-        assert!(runtime.block_on(waiting).unwrap());
+        assert!(woken.0.load(Ordering::SeqCst), "the delivery woke the waiting receiver");
+        assert!(matches!(receiving.as_mut().poll(&mut context), Poll::Ready(Some(_))));
+    }
+
+    #[test]
+    fn a_waiting_receiver_is_woken_when_the_hub_lets_go() {
+        let (sender, mut receiver) = delivery_queue(4);
+        let (woken, waker) = watched();
+        let mut context = Context::from_waker(&waker);
+        let mut receiving = Box::pin(receiver.recv());
+        assert!(receiving.as_mut().poll(&mut context).is_pending());
+        drop(sender);
+        assert!(woken.0.load(Ordering::SeqCst));
+        assert!(matches!(receiving.as_mut().poll(&mut context), Poll::Ready(None)));
     }
 
     #[test]

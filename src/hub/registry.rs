@@ -67,6 +67,10 @@ pub struct Registration {
     pub deliveries: Deliveries,
     /// When and why the connection must end.
     pub end: EndWatch,
+    /// The last presence change made before the connection registered
+    /// (its own arrival included): those numbered above it reach it in
+    /// presence batches, those at or below it are news to nobody here.
+    pub presence_version: u64,
 }
 
 /// A connection's end signal: `ended` is cancelled when the connection must
@@ -178,7 +182,8 @@ impl Registry {
         };
         self.connections.insert(id, connection);
         self.users.entry(user.id).or_default().insert(id);
-        Registration { id, deliveries, end: EndWatch { ended, why } }
+        // The hub numbers the presence changes; it fills in the version.
+        Registration { id, deliveries, end: EndWatch { ended, why }, presence_version: 0 }
     }
 
     /// Removes a connection; the caller takes it out of its routes.

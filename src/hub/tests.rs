@@ -72,7 +72,7 @@ fn presence(hub: &Hub, registration: &mut Registration) -> Vec<(String, bool)> {
 /// The online list a new connection is welcomed with, after a flush.
 fn told(hub: &Hub) -> Vec<String> {
     hub.flush_presence();
-    hub.online_users()
+    hub.online_users().names
 }
 
 fn seqs(registration: &mut Registration) -> Vec<i64> {
@@ -131,7 +131,7 @@ fn presence_says_who_changed_and_the_list_follows() {
     // Nothing is told before the interval's flush, asked for once.
     assert_eq!(requests(&mut asked), [HubRequest::FlushPresence]);
     assert!(events(&mut watcher).is_empty());
-    assert_eq!(hub.online_users(), ["alice", "bob"], "the list is live before it is told");
+    assert_eq!(hub.online_users().names, ["alice", "bob"], "the list is live before it is told");
     hub.flush_presence();
     hub.check_invariants();
     let batch = events(&mut watcher);
@@ -462,4 +462,27 @@ fn the_list_after_a_departure_leaves_out_who_arrives_after_it() {
     assert_eq!(told(&hub), ["ann", "yann", "zoe"]);
     hub.unregister(zoe.id);
     hub.check_invariants();
+}
+
+#[test]
+fn a_connection_knows_which_presence_changes_it_has_been_shown() {
+    let (hub, _asked) = hub();
+    let _alice = hub.register(&user(1, "alice"), NO_SESSION, Interests::default());
+    let _bob = hub.register(&user(2, "bob"), NO_SESSION, Interests::default());
+    // Carol registers in the same interval: the batch she will get still
+    // holds alice's and bob's arrivals, which her list already shows.
+    let mut carol = hub.register(&user(3, "carol"), NO_SESSION, Interests::default());
+    let shown = hub.online_users();
+    assert_eq!(shown.names, ["alice", "bob", "carol"]);
+    assert_eq!(shown.as_of, carol.presence_version, "her own arrival is the last change she was shown");
+    hub.set_remote_presence(vec![(UserId(9), "dave".into())]);
+    hub.check_invariants();
+    let batch = presence_changes(&hub, &mut carol);
+    assert_eq!(batch.len(), 4, "everything of the interval is in her batch");
+    let news: Vec<(String, bool)> = batch
+        .into_iter()
+        .filter(|(_, _, version)| *version > carol.presence_version)
+        .map(|(name, online, _)| (name, online))
+        .collect();
+    assert_eq!(news, [("dave".into(), true)]);
 }

@@ -61,6 +61,9 @@ struct WsSession {
     typing_relayed: HashMap<ChannelId, Instant>,
     budget: RequestBudget,
     last_heard: Instant,
+    /// The last presence change the client has been shown (in its welcome
+    /// or a batch); batches bring only the changes after it.
+    presence_seen: u64,
     /// The connection's places under the connection limits, held until the
     /// session ends.
     _permit: SessionPermit,
@@ -123,6 +126,8 @@ async fn open(opening: Opening) -> Option<WsSession> {
     };
     hub.subscribe(registration.id, &channels);
     let budget = RequestBudget::new(&state, Some(address));
+    let online = state.app.hub().online_users();
+    let presence_seen = registration.presence_version.max(online.as_of);
     let mut session = WsSession {
         socket,
         state,
@@ -133,13 +138,11 @@ async fn open(opening: Opening) -> Option<WsSession> {
         typing_relayed: HashMap::new(),
         budget,
         last_heard: Instant::now(),
+        presence_seen,
         _permit: permit,
     };
-    let welcome = welcome_frames(
-        user_info(&session.user),
-        channels.iter().map(channel_info).collect(),
-        session.state.app.hub().online_users(),
-    );
+    let welcome =
+        welcome_frames(user_info(&session.user), channels.iter().map(channel_info).collect(), online.names);
     let signals = EndSignals::registered(&session.registration);
     let started = tokio::select! {
         started = session.start(welcome, resume, &channels) => started,
@@ -418,8 +421,14 @@ impl WsSession {
             Event::ChannelCreated(_) => return Ok(()),
             Event::Presence(changes) => {
                 let frames = delivery.encoded(NATIVE_SLOT, |_| native_presence_frames(changes));
-                for frame in frames.iter() {
-                    self.socket.feed(WsMessage::Text(frame.clone())).await.map_err(|_| End::Gone)?;
+                for (change, frame) in changes.iter().zip(frames.iter()) {
+                    // The welcome's list already showed it.
+                    if change.version > self.presence_seen {
+                        self.socket.feed(WsMessage::Text(frame.clone())).await.map_err(|_| End::Gone)?;
+                    }
+                }
+                if let Some(last) = changes.last() {
+                    self.presence_seen = self.presence_seen.max(last.version);
                 }
                 return Ok(());
             }

@@ -250,6 +250,27 @@ async fn a_socketio_guest_and_a_native_user_share_the_hub() {
     alice.assert_none("a message to a missing channel", |f| message_with_body(f, "lost")).await;
 }
 
+/// Bob arrives, then Sam takes his name, most likely within one presence
+/// interval: Sam's list shows Bob, and the batch that tells everyone else
+/// about Bob does not tell Sam again (the tutorial's page would list him
+/// twice). The next `new user` Sam hears is Carol's.
+#[tokio::test]
+async fn a_socket_hears_of_each_arrival_once() {
+    let server = TestServer::start_with(test_limits(), true).await;
+    let (_bob, _) = server.user("bob").await;
+    let mut sam = RawSocketIo::open(&server, None).await.expect("the handshake");
+    sam.join(json!({})).await.expect("guests are allowed");
+    sam.emit("get online users", Value::Null).await;
+    sam.emit("new user", json!("sam")).await;
+    assert_eq!(
+        sam.next::<OnlineUsers>("get online users").await,
+        OnlineUsers::from([("bob".to_owned(), true)])
+    );
+    assert_eq!(sam.next::<String>("new user").await, "sam");
+    let (_carol, _) = server.user("carol").await;
+    assert_eq!(sam.next::<String>("new user").await, "carol", "bob was not announced again");
+}
+
 #[tokio::test]
 async fn without_guests_a_socket_needs_a_session() {
     let server = TestServer::start().await;

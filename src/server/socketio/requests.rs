@@ -141,8 +141,9 @@ impl SocketIoSession {
         // In the tutorial's page-load order: the others online, then this
         // user (its clients append both to one list), then channels.
         if std::mem::take(&mut self.waiting.online_users) {
-            let names = hub.online_users();
-            let others = names.iter().filter(|other| !other.eq_ignore_ascii_case(&user.name));
+            let online = hub.online_users();
+            self.shown_presence_up_to(online.as_of);
+            let others = online.names.iter().filter(|other| !other.eq_ignore_ascii_case(&user.name));
             self.emit(GET_ONLINE_USERS, &online_users(others))?;
         }
         self.emit(NEW_USER, &user.name)?;
@@ -177,8 +178,9 @@ impl SocketIoSession {
             self.waiting.online_users = true;
             return done();
         }
-        let names = self.app().hub().online_users();
-        self.emit(GET_ONLINE_USERS, &online_users(names.iter()))?;
+        let online = self.app().hub().online_users();
+        self.shown_presence_up_to(online.as_of);
+        self.emit(GET_ONLINE_USERS, &online_users(online.names.iter()))?;
         done()
     }
 

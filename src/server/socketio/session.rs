@@ -115,6 +115,11 @@ pub(super) struct Identity {
     pub(super) user: User,
     arrival: Arrival,
     pub(super) registration: Registration,
+    /// The last presence change this socket has been shown (by its
+    /// registration, an online list, or a batch): later batches emit only
+    /// the changes after it, so the tutorial's page never lists a name
+    /// twice or loses one to a departure older than its list.
+    presence_seen: u64,
 }
 
 /// The channel on the socket's screen.
@@ -226,7 +231,15 @@ impl SocketIoSession {
     pub(super) fn adopt(&mut self, user: User, registration: Registration, arrival: Arrival) {
         tracing::debug!(user = user.id.0, "Socket.IO socket signed in");
         self.signals = EndSignals::registered(&registration);
-        self.identity = Some(Identity { user, arrival, registration });
+        let presence_seen = registration.presence_version;
+        self.identity = Some(Identity { user, arrival, registration, presence_seen });
+    }
+
+    /// The socket was shown who is online as of presence change `version`.
+    pub(super) fn shown_presence_up_to(&mut self, version: u64) {
+        if let Some(me) = self.identity.as_mut() {
+            me.presence_seen = me.presence_seen.max(version);
+        }
     }
 
     async fn serve(&mut self, inbox: &mut mpsc::Receiver<Inbound>, gone: &CancellationToken) -> SocketEnd {
@@ -380,14 +393,21 @@ impl SocketIoSession {
                 let payloads = delivery.encoded(SOCKETIO_SLOT, |_| {
                     socketio_presence_payloads(changes, |version| hub.online_users_after(version))
                 });
+                let Some(me) = self.identity.as_ref() else { return Ok(()) };
+                let seen = me.presence_seen;
                 for (change, payload) in changes.iter().zip(payloads.iter()) {
-                    // This socket announced itself when it got its name.
-                    let mine = self.identity.as_ref().is_some_and(|me| me.user.name == change.name);
+                    // Older than what this socket was shown; and a socket
+                    // announced itself when it got its name.
+                    if change.version <= seen || (change.online && me.user.name == change.name) {
+                        continue;
+                    }
                     match change.online {
-                        true if mine => {}
                         true => self.emit_encoded(NEW_USER, payload)?,
                         false => self.emit_encoded(USER_HAS_LEFT, payload)?,
                     }
+                }
+                if let Some(last) = changes.last() {
+                    self.shown_presence_up_to(last.version);
                 }
                 Ok(())
             }

@@ -113,6 +113,13 @@ struct UntoldPresence {
     flush_requested: bool,
 }
 
+impl UntoldPresence {
+    /// Who changed and how, in order, for [`presence::apply_changes`].
+    fn name_changes(&self) -> Vec<(String, bool)> {
+        self.changes.iter().map(|change| (change.name.clone(), change.online)).collect()
+    }
+}
+
 pub struct Hub {
     state: Mutex<State>,
     /// Deliveries a connection may have queued before it counts as too slow.
@@ -313,9 +320,7 @@ impl Hub {
     pub fn online_users(&self) -> OnlineUsers {
         let (told, untold, as_of) = {
             let state = self.lock();
-            let untold: Vec<(String, bool)> =
-                state.untold.changes.iter().map(|change| (change.name.clone(), change.online)).collect();
-            (Arc::clone(&state.told), untold, state.presence.version())
+            (Arc::clone(&state.told), state.untold.name_changes(), state.presence.version())
         };
         OnlineUsers { names: presence::apply_changes(&told, &untold), as_of }
     }
@@ -568,10 +573,8 @@ impl Hub {
             untold.flush_requested || (untold.changes.is_empty() && !untold.local_changed),
             "presence changes wait with no flush requested"
         );
-        let changes: Vec<(String, bool)> =
-            untold.changes.iter().map(|c| (c.name.clone(), c.online)).collect();
         assert_eq!(
-            presence::apply_changes(&state.told, &changes),
+            presence::apply_changes(&state.told, &untold.name_changes()),
             state.presence.names(),
             "the told list and the untold changes do not make who is online"
         );

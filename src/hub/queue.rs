@@ -165,7 +165,6 @@ enum Open {
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
-    use std::task::Waker;
 
     use futures_util::task::ArcWake;
 
@@ -189,59 +188,59 @@ mod tests {
         assert!(receiver.try_recv().is_none());
     }
 
+    /// A waker that records whether it was woken, and polls a receiver
+    /// with itself as `recv` does.
+    struct Watcher(AtomicBool);
+
+    impl ArcWake for Watcher {
+        fn wake_by_ref(watcher: &Arc<Self>) {
+            watcher.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    impl Watcher {
+        fn new() -> Arc<Self> {
+            Arc::new(Self(AtomicBool::new(false)))
+        }
+
+        fn poll(self: &Arc<Self>, receiver: &Deliveries) -> Poll<Option<Arc<Delivery>>> {
+            let waker = futures_util::task::waker(Arc::clone(self));
+            receiver.poll_recv(&mut Context::from_waker(&waker))
+        }
+
+        fn woken(&self) -> bool {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
     #[test]
     fn a_closed_receiver_refuses_and_a_dropped_sender_ends_the_stream_after_the_backlog() {
         let (sender, receiver) = delivery_queue(4);
         drop(receiver);
         assert_eq!(sender.try_send(delivery()), Err(NotQueued::Closed));
 
-        let (sender, mut receiver) = delivery_queue(4);
+        let (sender, receiver) = delivery_queue(4);
         sender.try_send(delivery()).unwrap();
         drop(sender);
-        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        runtime.block_on(async {
-            assert!(receiver.recv().await.is_some());
-            assert!(receiver.recv().await.is_none());
-        });
-    }
-
-    /// A waker that records that it was woken.
-    struct Woken(AtomicBool);
-
-    impl ArcWake for Woken {
-        fn wake_by_ref(woken: &Arc<Self>) {
-            woken.0.store(true, Ordering::SeqCst);
-        }
-    }
-
-    fn watched() -> (Arc<Woken>, Waker) {
-        let woken = Arc::new(Woken(AtomicBool::new(false)));
-        let waker = futures_util::task::waker(Arc::clone(&woken));
-        (woken, waker)
+        let watcher = Watcher::new();
+        assert!(matches!(watcher.poll(&receiver), Poll::Ready(Some(_))));
+        assert!(matches!(watcher.poll(&receiver), Poll::Ready(None)));
     }
 
     #[test]
-    fn a_waiting_receiver_is_woken_by_a_delivery() {
-        let (sender, mut receiver) = delivery_queue(4);
-        let (woken, waker) = watched();
-        let mut context = Context::from_waker(&waker);
-        let mut receiving = Box::pin(receiver.recv());
-        assert!(receiving.as_mut().poll(&mut context).is_pending());
+    fn a_waiting_receiver_is_woken_by_a_delivery_and_when_the_hub_lets_go() {
+        let (sender, receiver) = delivery_queue(4);
+        let watcher = Watcher::new();
+        assert!(watcher.poll(&receiver).is_pending());
         sender.try_send(delivery()).unwrap();
-        assert!(woken.0.load(Ordering::SeqCst), "the delivery woke the waiting receiver");
-        assert!(matches!(receiving.as_mut().poll(&mut context), Poll::Ready(Some(_))));
-    }
+        assert!(watcher.woken(), "the delivery woke the waiting receiver");
+        assert!(matches!(watcher.poll(&receiver), Poll::Ready(Some(_))));
 
-    #[test]
-    fn a_waiting_receiver_is_woken_when_the_hub_lets_go() {
-        let (sender, mut receiver) = delivery_queue(4);
-        let (woken, waker) = watched();
-        let mut context = Context::from_waker(&waker);
-        let mut receiving = Box::pin(receiver.recv());
-        assert!(receiving.as_mut().poll(&mut context).is_pending());
+        let watcher = Watcher::new();
+        assert!(watcher.poll(&receiver).is_pending());
         drop(sender);
-        assert!(woken.0.load(Ordering::SeqCst));
-        assert!(matches!(receiving.as_mut().poll(&mut context), Poll::Ready(None)));
+        assert!(watcher.woken(), "the hub letting go woke the waiting receiver");
+        assert!(matches!(watcher.poll(&receiver), Poll::Ready(None)));
     }
 
     #[test]

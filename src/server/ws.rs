@@ -126,7 +126,7 @@ async fn open(opening: Opening) -> Option<WsSession> {
     };
     hub.subscribe(registration.id, &channels);
     let budget = RequestBudget::new(&state, Some(address));
-    let online = state.app.hub().online_users();
+    let online = hub.online_users();
     let presence_seen = registration.presence_version.max(online.as_of);
     let mut session = WsSession {
         socket,

@@ -71,6 +71,12 @@ pub enum HubRequest {
 /// thousands per second costs each connection a few deliveries per second.
 pub const PRESENCE_INTERVAL: Duration = Duration::from_millis(200);
 
+/// Changes in one presence delivery at most (about 20 KiB of native
+/// frames): a larger interval's changes go out as several, so the queue's
+/// bound in deliveries is also a bound in bytes (a node that dies with
+/// thousands of users online is thousands of changes at once).
+pub const PRESENCE_BATCH_MAX: usize = 256;
+
 /// Who is online, as [`Hub::online_users`] saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OnlineUsers {
@@ -339,9 +345,11 @@ impl Hub {
             return;
         }
         state.told = state.presence.names().into();
-        let delivery = Delivery::new(Event::Presence(untold.changes.into()));
         let everyone: Vec<ConnectionId> = state.registry.connections.keys().copied().collect();
-        self.offer_all(&mut state, everyone, &delivery);
+        for batch in untold.changes.chunks(PRESENCE_BATCH_MAX) {
+            let delivery = Delivery::new(Event::Presence(batch.into()));
+            self.offer_all(&mut state, everyone.clone(), &delivery);
+        }
     }
 
     /// Names of the users online right after the presence change numbered

@@ -486,3 +486,23 @@ fn a_connection_knows_which_presence_changes_it_has_been_shown() {
         .collect();
     assert_eq!(news, [("dave".into(), true)]);
 }
+
+#[test]
+fn a_large_interval_is_told_in_bounded_deliveries() {
+    let (hub, _asked) = hub();
+    let mut watcher = hub.register(&user(1, "ann"), NO_SESSION, Interests::default());
+    hub.flush_presence();
+    events(&mut watcher);
+    let remote: Vec<(UserId, String)> = (0..600).map(|n| (UserId(1000 + n), format!("u{n:03}"))).collect();
+    hub.set_remote_presence(remote);
+    hub.flush_presence();
+    hub.check_invariants();
+    let sizes: Vec<usize> = events(&mut watcher)
+        .iter()
+        .map(|event| match event {
+            Event::Presence(changes) => changes.len(),
+            other => panic!("expected presence, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(sizes, [PRESENCE_BATCH_MAX, PRESENCE_BATCH_MAX, 600 - 2 * PRESENCE_BATCH_MAX]);
+}

@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use crate::metrics::Metrics;
 use crate::model::{Channel, ChannelId, ChannelView, Message, Seq, User, UserId};
 
+mod audience;
 mod delivery;
 mod presence;
 mod queue;
@@ -39,10 +40,13 @@ mod routes;
 #[cfg(test)]
 mod tests;
 
+pub use audience::WATCH_MAX;
 pub use delivery::{Delivery, ENCODING_SLOTS, Event, PresenceChange};
+pub use presence::{ONLINE_PAGE, OnlinePage};
 pub use queue::Deliveries;
 pub use registry::{ConnectionId, EndWatch, Ended, Interests, NO_SESSION, Registration, SessionKey};
 
+use audience::Audience;
 use presence::{Change, Presence};
 use registry::{Offered, Registry};
 use routes::Routes;
@@ -108,6 +112,10 @@ struct State {
     /// once per interval with changes: with the changes since, what a new
     /// connection is welcomed with ([`Hub::online_users`]).
     told: Arc<[String]>,
+    /// Who hears which presence change.
+    audience: Audience,
+    /// The online list's first page as watching connections were last told.
+    page_told: OnlinePage,
 }
 
 #[derive(Default)]
@@ -208,6 +216,7 @@ impl Hub {
         if interests.announcements {
             state.announcements.insert(registration.id);
         }
+        state.audience.add(registration.id, interests.watched_presence);
         let (change, local_changed) = state.presence.arrive(user);
         if let Some(change) = change {
             self.announce_presence(state, change);
@@ -283,6 +292,7 @@ impl Hub {
             state.routes.unsubscribe(*channel, id);
         }
         state.announcements.remove(&id);
+        state.audience.remove(id);
         self.metrics.connections.dec();
         if !state.registry.is_connected(connection.user)
             && let Some(generation) = state.presence.generation(connection.user)
@@ -331,10 +341,13 @@ impl Hub {
         OnlineUsers { names: presence::apply_changes(&told, &untold), as_of }
     }
 
-    /// Tells every connection the presence changes gathered since the last
-    /// flush, as one delivery, and publishes this node's list on the bus if
-    /// it changed. The driver calls it [`PRESENCE_INTERVAL`] after it was
-    /// asked to ([`HubRequest::FlushPresence`]).
+    /// Tells connections the presence changes gathered since the last
+    /// flush, and publishes this node's list on the bus if it changed. The
+    /// driver calls it [`PRESENCE_INTERVAL`] after it was asked to
+    /// ([`HubRequest::FlushPresence`]). Those who hear everyone get every
+    /// change in one shared delivery; a watching connection gets the changes
+    /// of the names it watches, and the online list's first page if that
+    /// changed (one shared delivery for all of them).
     pub fn flush_presence(&self) {
         let mut state = self.lock();
         let untold = std::mem::take(&mut state.untold);
@@ -345,11 +358,54 @@ impl Hub {
             return;
         }
         state.told = state.presence.names().into();
-        let everyone: Vec<ConnectionId> = state.registry.connections.keys().copied().collect();
+        let everyone: Vec<ConnectionId> = state.audience.everyone.iter().copied().collect();
         for batch in untold.changes.chunks(PRESENCE_BATCH_MAX) {
             let delivery = Delivery::new(Event::Presence(batch.into()));
             self.offer_all(&mut state, everyone.clone(), &delivery);
         }
+        for (id, heard) in state.audience.watched_changes(&untold.changes) {
+            for batch in heard.chunks(PRESENCE_BATCH_MAX) {
+                self.offer_all(&mut state, vec![id], &Delivery::new(Event::Presence(batch.into())));
+            }
+        }
+        let page = state.presence.first_page();
+        if (&page.names, page.total) != (&state.page_told.names, state.page_told.total) {
+            state.page_told = page.clone();
+            let listeners: Vec<ConnectionId> = state.audience.watching.keys().copied().collect();
+            self.offer_all(&mut state, listeners, &Delivery::new(Event::OnlinePage(Arc::new(page))));
+        }
+    }
+
+    /// Replaces the names a watching connection hears presence changes of
+    /// (at most [`WATCH_MAX`]; the caller bounds them) and returns, for each
+    /// name asked, whether they are online (spelled as their user spells it
+    /// when they are), with the number of the last change that includes.
+    pub fn watch_presence(&self, connection: ConnectionId, names: &[String]) -> (Vec<(String, bool)>, u64) {
+        let mut state = self.lock();
+        state.audience.watch(connection, names);
+        let status = names
+            .iter()
+            .map(|name| match state.presence.online_as(name) {
+                Some(shown) => (shown.to_owned(), true),
+                None => (name.clone(), false),
+            })
+            .collect();
+        (status, state.presence.version())
+    }
+
+    /// The online list's first page as of now (what a watching connection
+    /// is welcomed with). O([`ONLINE_PAGE`]) under the lock.
+    pub fn online_page(&self) -> OnlinePage {
+        self.lock().presence.first_page()
+    }
+
+    /// Up to `limit` online names that start with `prefix` (without case),
+    /// after the name `after`, sorted without case, and whether more
+    /// follow. O(limit + log online) under the lock.
+    pub fn online_names(&self, prefix: &str, after: Option<&str>, limit: usize) -> (Vec<String>, bool) {
+        let prefix = prefix.to_ascii_lowercase();
+        let after = after.map(str::to_ascii_lowercase);
+        self.lock().presence.page(&prefix, after.as_deref(), limit)
     }
 
     /// Names of the users online right after the presence change numbered
@@ -521,6 +577,7 @@ impl Hub {
             state.routes.unsubscribe(channel, id);
         }
         state.announcements.remove(&id);
+        state.audience.remove(id);
         self.metrics.slow_client_closes_total.inc();
         tracing::info!(connection = id.get(), "closing a connection that reads too slowly");
     }
@@ -586,5 +643,36 @@ impl Hub {
             state.presence.names(),
             "the told list and the untold changes do not make who is online"
         );
+        let lowercase = |names: Vec<String>| names.iter().map(|n| n.to_ascii_lowercase()).collect::<Vec<_>>();
+        assert_eq!(
+            lowercase(state.presence.names()),
+            lowercase(state.presence.names_recounted()),
+            "the online index disagrees with who is here and elsewhere"
+        );
+        let audience = &state.audience;
+        for (id, connection) in &registry.connections {
+            let everyone = audience.everyone.contains(id);
+            let watching = audience.watching.contains_key(id);
+            assert!(
+                connection.dropped || everyone != watching,
+                "{id:?} should be in exactly one presence audience"
+            );
+            assert!(everyone || watching || connection.dropped, "{id:?} hears no presence");
+        }
+        for id in audience.everyone.iter().chain(audience.watching.keys()) {
+            assert!(
+                registry.connections.get(id).is_some_and(|c| !c.dropped),
+                "{id:?} hears presence but is gone or dropped"
+            );
+        }
+        for (name, ids) in &audience.watchers {
+            assert!(!ids.is_empty(), "{name} kept an empty watcher set");
+            for id in ids {
+                assert!(
+                    audience.watching.get(id).is_some_and(|names| names.contains(name)),
+                    "{id:?} is listed as watching {name} but does not"
+                );
+            }
+        }
     }
 }

@@ -27,6 +27,9 @@ pub enum ClientMessage {
     Hello {
         #[serde(default)]
         resume: BTreeMap<String, i64>,
+        /// Which presence the client hears (default: everyone).
+        #[serde(default)]
+        presence: PresenceMode,
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
     },
@@ -120,6 +123,16 @@ pub enum ClientMessage {
         after: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<u32>,
+        /// Only those online now (read from presence, not the database).
+        #[serde(default)]
+        online: bool,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
+    /// Watched presence: hear changes of these users from now on (replaces
+    /// the previous list; at most 100 names). Answered by `watching`.
+    Watch {
+        users: Vec<String>,
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
     },
@@ -128,6 +141,18 @@ pub enum ClientMessage {
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
     },
+}
+
+/// Which presence a connection hears, chosen in `hello`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceMode {
+    /// Every change, and the whole online list in `welcome`.
+    #[default]
+    Everyone,
+    /// Changes of the users it `watch`es, and the online list's first page
+    /// (`online_page`) whenever it changes.
+    Watched,
 }
 
 /// Everything the server may send.
@@ -192,6 +217,15 @@ pub enum ServerMessage {
     },
     /// A user came online or went offline.
     Presence { user: String, online: bool },
+    /// Watched presence: the first names of the online list (sorted without
+    /// case) and how many are online.
+    OnlinePage { users: Vec<String>, total: usize },
+    /// Answer to `watch`: whether each watched user is online now.
+    Watching {
+        users: Vec<DirectoryUser>,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
     /// A user is typing in a channel you are in.
     Typing { channel: i64, user: String },
     /// Your read marker moved (from this or another of your connections).
@@ -367,6 +401,7 @@ pub const CLIENT_MESSAGE_TYPES: &[&str] = &[
     "typing",
     "read",
     "list_users",
+    "watch",
     "ping",
 ];
 
@@ -382,6 +417,8 @@ pub const SERVER_MESSAGE_TYPES: &[&str] = &[
     "channels",
     "users",
     "presence",
+    "online_page",
+    "watching",
     "typing",
     "read",
     "error",
@@ -766,6 +803,7 @@ mod tests {
             r#"{"type":"typing","channel":1}"#,
             r#"{"type":"read","channel":1,"seq":1}"#,
             r#"{"type":"list_users"}"#,
+            r#"{"type":"watch","users":["u"]}"#,
             r#"{"type":"ping"}"#,
         ];
         assert_eq!(samples.len(), CLIENT_MESSAGE_TYPES.len());

@@ -10,7 +10,7 @@ import { setUpDialogs } from './dialogs.js';
 import { setUpMenu } from './menu.js';
 import { peopleDialog } from './people.js';
 import { Drafts } from './drafts.js';
-import { BODY_MAX, SERVER_TYPES, TYPING_INTERVAL_MS, charCount, errorText, frames } from './protocol.js';
+import { BODY_MAX, SERVER_TYPES, TYPING_INTERVAL_MS, WATCH_MAX, charCount, errorText, frames } from './protocol.js';
 import { channelLabel, clockTime } from './format.js';
 import { MessageView, renderHeader, renderSidebar, renderTyping } from './render.js';
 import { ChatStore } from './store.js';
@@ -207,6 +207,9 @@ function handleFrame(frame, settled) {
     case 'presence':
       store.applyPresence(frame.user, frame.online);
       break;
+    case 'online_page':
+      store.applyOnlinePage(frame);
+      break;
     case 'typing':
       store.applyTyping(frame.channel, frame.user);
       break;
@@ -223,6 +226,7 @@ function handleFrame(frame, settled) {
     case 'history': // Applied by the request that asked for it (see loadLatest/loadOlder).
     case 'channels': // Shown by the browse dialog that asked for it.
     case 'users': // Shown by the people directory that asked for it.
+    case 'watching': // Applied by watchPresence, which asked for it.
     case 'pong': // Liveness is the connection's business.
       break;
     default:
@@ -246,6 +250,29 @@ function onWelcomed() {
     for (const pending of channel.pending.values()) if (pending.state === 'sending') transmit(pending);
   }
   markReadIfViewing();
+  watching = null; // A new connection watches nobody yet.
+  watchPresence();
+}
+
+/** The names the current connection watches, as sent (null: none yet). */
+let watching = null;
+
+/** Watches the presence of the people shown outside the online list (DM
+ * partners), when they changed: the server tells their changes only. */
+function watchPresence() {
+  if (!connection?.isOpen) return;
+  const names = store.presenceWanted().slice(0, WATCH_MAX);
+  const key = names.join('\n');
+  if (key === watching) return;
+  watching = key;
+  request(frames.watch(names))
+    .then((reply) => {
+      if (watching === key) store.applyWatching(names, reply.users);
+    })
+    .catch(() => {
+      // Sent again with the next change or connection.
+      if (watching === key) watching = null;
+    });
 }
 
 /** My own status line follows the link: others see me offline while it is down. */
@@ -625,6 +652,7 @@ let renderQueued = false;
 
 store.addEventListener('change', (event) => {
   const { what, channelId } = event.detail;
+  if (what === 'channels') watchPresence();
   if (what === 'channels' || what === 'online' || what === 'current') dirty.sidebar = true;
   if (what === 'channels' || what === 'online' || what === 'current') dirty.header = true;
   if (what === 'current' || (what === 'messages' && channelId === store.currentId)) dirty.messages = true;

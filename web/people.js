@@ -59,10 +59,16 @@ export class DirectorySearch {
   }
 }
 
-/** Online first (as presence says now), then everyone else, each by name; me last. */
+/** Whether a directory entry is online: as presence says now when this page
+ * hears it (the online page, watched people), else as the directory said. */
+function isOnline(user, online) {
+  return online.has(user.name) || user.online === true;
+}
+
+/** Online first, then everyone else, each by name; me last. */
 export function onlineFirst(users, online, me) {
   const byName = (a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' });
-  const rank = (user) => (user.name === me ? 2 : online.has(user.name) ? 0 : 1);
+  const rank = (user) => (user.name === me ? 2 : isOnline(user, online) ? 0 : 1);
   return [...users].sort((a, b) => rank(a) - rank(b) || byName(a, b));
 }
 
@@ -89,7 +95,7 @@ export function peopleDialog({ store, connection, openDm }) {
     replaceChildren(
       list,
       people.map((user) => {
-        const online = store.online.has(user.name);
+        const online = isOnline(user, store.online);
         const isMe = user.name === me;
         return h(
           'li',
@@ -185,7 +191,7 @@ export function suggestPeople({ store, connection }, input, datalist) {
       datalist,
       onlineFirst(search.users, store.online, me)
         .filter((user) => user.name !== me)
-        .map((user) => h('option', { value: user.name, label: store.online.has(user.name) ? 'online' : 'away' })),
+        .map((user) => h('option', { value: user.name, label: isOnline(user, store.online) ? 'online' : 'away' })),
     );
   }
   input.addEventListener('input', () => {

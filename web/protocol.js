@@ -19,6 +19,7 @@ export const CLIENT_TYPES = Object.freeze([
   'typing',
   'read',
   'list_users',
+  'watch',
   'ping',
 ]);
 
@@ -34,6 +35,8 @@ export const SERVER_TYPES = Object.freeze([
   'channels',
   'users',
   'presence',
+  'online_page',
+  'watching',
   'typing',
   'read',
   'error',
@@ -57,6 +60,8 @@ export const BODY_MAX = 4000;
 export const HISTORY_PAGE = 50;
 /** Users per directory page (the server allows at most 100). */
 export const DIRECTORY_PAGE = 50;
+/** Users one `watch` may name. */
+export const WATCH_MAX = 100;
 /** The server relays at most one typing event per channel every 2 s. */
 export const TYPING_INTERVAL_MS = 2000;
 
@@ -75,7 +80,12 @@ export function hasControlChars(text) {
 // Frame builders. Each returns a plain object; the connection adds `ref` where a
 // reply is awaited. Field names follow docs/protocol.md exactly.
 export const frames = {
-  hello: (resume) => ({ type: 'hello', resume }),
+  // Watched presence: the first page of who is online, and live presence for
+  // the people this page shows elsewhere (DM partners), not every change in
+  // the workspace (docs/protocol.md, "Watched presence").
+  hello: (resume) => ({ type: 'hello', resume, presence: 'watched' }),
+  /** Hear presence changes of these users (at most WATCH_MAX). */
+  watch: (users) => ({ type: 'watch', users }),
   send: (channel, body, clientId) => ({ type: 'send', channel, body, client_id: clientId }),
   history: (channel, before, limit = HISTORY_PAGE) =>
     before == null ? { type: 'history', channel, limit } : { type: 'history', channel, before, limit },

@@ -88,11 +88,13 @@ export function renderSidebar(store, els, { hasDraft = () => false } = {}) {
     dms.length ? dms.map((channel) => h('li', {}, channelButton(store, channel, hasDraft))) : h('li', { class: 'empty', text: 'Start one with + (New message) or by choosing someone online.' }),
   );
 
-  const online = [...store.online].sort((a, b) => a.localeCompare(b, undefined, { sensitivity: 'base' }));
-  els.onlineCount.textContent = String(online.length);
+  // The first page of who is online (the server sends it sorted, with the count).
+  const { users: online, total } = store.onlinePage;
+  els.onlineCount.textContent = String(total);
+  const more = total - online.length;
   replaceChildren(
     els.onlineList,
-    online.map((name) => {
+    ...online.map((name) => {
       const isMe = store.me && name === store.me.name;
       const content = [h('span', { class: 'dot on', 'aria-hidden': 'true' }), h('span', { class: 'user-name', text: name })];
       if (isMe) return h('li', {}, h('span', { class: 'user me' }, ...content, h('span', { class: 'you', text: ' (you)' })));
@@ -102,6 +104,7 @@ export function renderSidebar(store, els, { hasDraft = () => false } = {}) {
         h('button', { type: 'button', class: 'user', dataset: { user: name, focusKey: `u:${name}` }, title: `Message ${name}` }, ...content),
       );
     }),
+    more > 0 ? h('li', { class: 'empty', text: `and ${more} more (find anyone with + New message)` }) : null,
   );
 
   if (store.me) {

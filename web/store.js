@@ -50,6 +50,10 @@ export class ChatStore extends EventTarget {
     this.me = null;
     this.channels = new Map();
     this.online = new Set();
+    /** Watched presence: the first names of the online list, and how many are online. */
+    this.onlinePage = { users: [], total: 0 };
+    /** The names whose presence changes this connection hears (`watch`). */
+    this.watched = new Set();
     this.currentId = null;
     /** channel id -> Map(user -> timer) */
     this.typing = new Map();
@@ -125,6 +129,8 @@ export class ChatStore extends EventTarget {
   applyWelcome(frame) {
     this.me = frame.user;
     this.online = new Set(frame.online);
+    this.onlinePage = { users: [], total: 0 };
+    this.watched = new Set();
     this.welcomeSeen = new Set();
     this.applyWelcomeMore(frame);
   }
@@ -295,6 +301,38 @@ export class ChatStore extends EventTarget {
     this.changed('online');
   }
 
+  /** `online_page`: the first names of the online list and the count. Someone
+   * who left the page is no longer known to be online, unless watched (then
+   * their own `presence` frames say). */
+  applyOnlinePage(frame) {
+    const now = new Set(frame.users);
+    for (const name of this.onlinePage.users) if (!now.has(name) && !this.watched.has(name)) this.online.delete(name);
+    for (const name of frame.users) this.online.add(name);
+    this.onlinePage = { users: frame.users, total: frame.total };
+    this.changed('online');
+  }
+
+  /** The answer to `watch names`: who of them is online now. */
+  applyWatching(names, users) {
+    this.watched = new Set(names);
+    for (const { name, online } of users) {
+      if (online) this.online.add(name);
+      else if (!this.onlinePage.users.includes(name)) this.online.delete(name);
+    }
+    this.changed('online');
+  }
+
+  /** Whose presence this page shows outside the online list: the other person
+   * of every DM, in name order. */
+  presenceWanted() {
+    const names = new Set();
+    for (const channel of this.channels.values()) {
+      if (channel.kind === 'dm') names.add(this.displayName(channel));
+    }
+    names.delete(this.me?.name);
+    return [...names].sort();
+  }
+
   applyTyping(channelId, user) {
     if (this.me && user === this.me.name) return;
     if (!this.typing.has(channelId)) this.typing.set(channelId, new Map());
@@ -364,6 +402,8 @@ export class ChatStore extends EventTarget {
     this.me = null;
     this.channels = new Map();
     this.online = new Set();
+    this.onlinePage = { users: [], total: 0 };
+    this.watched = new Set();
     this.currentId = null;
     this.typing = new Map();
   }

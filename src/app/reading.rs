@@ -1,7 +1,5 @@
 //! Reads: history pages, replays for resuming, and the user directory.
 
-use std::collections::HashSet;
-
 use super::{App, FILL_PAGE, MAX_DIRECTORY_PAGE, MAX_HISTORY_PAGE, RequestError};
 use crate::model::{Channel, ChannelId, ChannelKind, Message, Seq, User, UserName};
 
@@ -65,15 +63,27 @@ impl App {
         let mut users = self.store.list_users(&prefix_key, after_key.as_deref(), limit + 1).await?;
         let has_more = users.len() > limit as usize;
         users.truncate(limit as usize);
-        let now = self.hub.online_users();
-        let online: HashSet<&String> = now.names.iter().collect();
         let page = users
             .into_iter()
             .map(|user| {
-                let is_online = online.contains(&user.name);
+                let is_online = self.hub.is_online(&user.name);
                 (user.name, is_online)
             })
             .collect();
         Ok((page, has_more))
+    }
+
+    /// A page of the users online now, cluster-wide, as
+    /// [`App::user_directory`] pages everyone: read from presence, not the
+    /// store.
+    pub fn online_directory(
+        &self,
+        prefix: Option<&UserName>,
+        after: Option<&UserName>,
+        limit: u32,
+    ) -> (Vec<String>, bool) {
+        let limit = limit.clamp(1, MAX_DIRECTORY_PAGE);
+        let prefix_key = prefix.map(UserName::key).unwrap_or_default();
+        self.hub.online_names(&prefix_key, after.map(UserName::as_str), limit as usize)
     }
 }

@@ -7,6 +7,7 @@ use std::any::Any;
 use std::sync::{Arc, OnceLock};
 
 pub use super::presence::Change as PresenceChange;
+use super::presence::OnlinePage;
 use crate::model::{Channel, ChannelId, ChannelView, Message, Seq};
 
 /// What the hub tells connections.
@@ -21,6 +22,9 @@ pub enum Event {
     /// it as it stood right after a change
     /// ([`crate::hub::Hub::online_users_after`]).
     Presence(Arc<[PresenceChange]>),
+    /// The online list's first page changed (only connections that watch
+    /// presence get it, at most once per presence interval).
+    OnlinePage(Arc<OnlinePage>),
     Typing {
         channel: ChannelId,
         user: String,

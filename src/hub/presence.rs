@@ -3,7 +3,7 @@
 //! the other nodes' users, as the bus last reported them. Decides which
 //! changes are news; the hub tells connections.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use crate::model::{User, UserId};
 
@@ -29,7 +29,25 @@ pub(super) struct Presence {
     version: u64,
     /// The latest changes, oldest first, with their numbers.
     recent: VecDeque<(u64, Change)>,
+    /// Everyone shown online, by name without case (each change keeps it),
+    /// so pages, counts and lookups never walk the whole list. The count
+    /// covers a name shown twice (two users of one name, on two nodes
+    /// during a handover), which must go offline twice.
+    shown: BTreeMap<String, (String, u32)>,
 }
+
+/// The first names of the online list, how many are online, and the number
+/// of the last change it includes: what a client in watched mode shows.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OnlinePage {
+    /// At most [`ONLINE_PAGE`] names, sorted without case.
+    pub names: Vec<String>,
+    pub total: usize,
+    pub version: u64,
+}
+
+/// Names in an [`OnlinePage`].
+pub const ONLINE_PAGE: usize = 50;
 
 /// A change of who is shown online, numbered in the order changes happen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +128,15 @@ impl Presence {
             self.recent.pop_front();
         }
         self.recent.push_back((self.version, change.clone()));
+        let key = change.name.to_ascii_lowercase();
+        if online {
+            self.shown.entry(key).or_insert_with(|| (change.name.clone(), 0)).1 += 1;
+        } else if let Some(entry) = self.shown.get_mut(&key) {
+            entry.1 -= 1;
+            if entry.1 == 0 {
+                self.shown.remove(&key);
+            }
+        }
         change
     }
 
@@ -133,6 +160,13 @@ impl Presence {
 
     /// Names of everyone shown online, sorted without case.
     pub(super) fn names(&self) -> Vec<String> {
+        let shown = self.shown.values();
+        shown.flat_map(|(name, count)| std::iter::repeat_n(name, *count as usize)).cloned().collect()
+    }
+
+    /// [`Presence::names`] counted again from who is here and elsewhere,
+    /// for the hub's invariants.
+    pub(super) fn names_recounted(&self) -> Vec<String> {
         let mut names: Vec<String> = self.local.values().map(|local| local.name.clone()).collect();
         let remote_only = self.remote.iter().filter(|(id, _)| !self.local.contains_key(id));
         names.extend(remote_only.map(|(_, name)| name.clone()));
@@ -140,10 +174,42 @@ impl Presence {
         names
     }
 
+    /// The online name spelled as its user spells it, if a user of this
+    /// name (compared without case) is shown online.
+    pub(super) fn online_as(&self, name: &str) -> Option<&str> {
+        self.shown.get(&name.to_ascii_lowercase()).map(|(name, _)| name.as_str())
+    }
+
     /// Whether a user of this name (compared without case) is shown online.
     pub(super) fn is_online(&self, name: &str) -> bool {
-        self.local.values().any(|local| local.name.eq_ignore_ascii_case(name))
-            || self.remote.values().any(|remote| remote.eq_ignore_ascii_case(name))
+        self.online_as(name).is_some()
+    }
+
+    /// The first page of the online list, as of now.
+    pub(super) fn first_page(&self) -> OnlinePage {
+        OnlinePage {
+            names: self.shown.values().take(ONLINE_PAGE).map(|(name, _)| name.clone()).collect(),
+            total: self.shown.len(),
+            version: self.version,
+        }
+    }
+
+    /// Up to `limit` online names that start with `prefix` and sort after
+    /// `after` (both lowercase), in order, and whether more follow.
+    pub(super) fn page(&self, prefix: &str, after: Option<&str>, limit: usize) -> (Vec<String>, bool) {
+        use std::ops::Bound;
+        let start = match after {
+            Some(after) if after >= prefix => Bound::Excluded(after.to_owned()),
+            _ => Bound::Included(prefix.to_owned()),
+        };
+        let mut matching = self
+            .shown
+            .range((start, Bound::Unbounded))
+            .take_while(|(key, _)| key.starts_with(prefix))
+            .map(|(_, (name, _))| name.clone());
+        let names: Vec<String> = matching.by_ref().take(limit).collect();
+        let has_more = matching.next().is_some();
+        (names, has_more)
     }
 
     /// This node's users, for the bus's presence record.

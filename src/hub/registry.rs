@@ -43,11 +43,16 @@ pub struct Interests {
     /// connection that shows one channel at a time (Socket.IO) leaves this
     /// off and subscribes to the channel it shows.
     pub follows_memberships: bool,
+    /// Hears presence only for the names it watches, and the online list's
+    /// first page ([`crate::hub::Hub::watch_presence`]), instead of every
+    /// change: a native client that shows people on demand, not a list of
+    /// everyone.
+    pub watched_presence: bool,
 }
 
 impl Default for Interests {
     fn default() -> Self {
-        Self { announcements: false, follows_memberships: true }
+        Self { announcements: false, follows_memberships: true, watched_presence: false }
     }
 }
 

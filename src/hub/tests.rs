@@ -196,7 +196,8 @@ fn remote_presence_is_merged_with_local_and_announced_once() {
 #[test]
 fn new_public_channels_are_announced_to_those_who_asked() {
     let (hub, _asked) = hub();
-    let listening_interests = Interests { announcements: true, follows_memberships: false };
+    let listening_interests =
+        Interests { announcements: true, follows_memberships: false, watched_presence: false };
     let mut listening = hub.register(&user(1, "alice"), NO_SESSION, listening_interests);
     let mut native = hub.register(&user(2, "bob"), NO_SESSION, Interests::default());
     hub.announce_channel(view(7, 0).channel);
@@ -260,7 +261,8 @@ fn memberships_reach_connections_that_follow_them() {
     let (hub, _asked) = hub();
     let ann = user(1, "ann");
     let mut native = hub.register(&ann, NO_SESSION, Interests::default());
-    let one_at_a_time = Interests { announcements: true, follows_memberships: false };
+    let one_at_a_time =
+        Interests { announcements: true, follows_memberships: false, watched_presence: false };
     let mut tutorial = hub.register(&ann, NO_SESSION, one_at_a_time);
     hub.member_joined(ann.id, view(5, 3));
     hub.check_invariants();
@@ -300,6 +302,13 @@ enum Op {
     Register {
         user: u8,
         follows: bool,
+        watched: bool,
+    },
+    /// A connection watches the users in this bit set (names in capitals:
+    /// watching compares without case).
+    Watch {
+        pick: u8,
+        users: u8,
     },
     Unregister {
         pick: u8,
@@ -337,7 +346,9 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        1 => (0..4u8, any::<bool>()).prop_map(|(user, follows)| Op::Register { user, follows }),
+        1 => (0..4u8, any::<bool>(), any::<bool>())
+            .prop_map(|(user, follows, watched)| Op::Register { user, follows, watched }),
+        1 => (any::<u8>(), 0..16u8).prop_map(|(pick, users)| Op::Watch { pick, users }),
         1 => any::<u8>().prop_map(|pick| Op::Unregister { pick }),
         1 => (any::<u8>(), 0..3u8).prop_map(|(pick, channel)| Op::Subscribe { pick, channel }),
         1 => (any::<u8>(), 0..3u8).prop_map(|(pick, channel)| Op::Unsubscribe { pick, channel }),
@@ -365,8 +376,9 @@ proptest! {
         let mut generations: HashMap<UserId, u64> = HashMap::new();
         for op in ops {
             match op {
-                Op::Register { user: id, follows } => {
-                    let interests = Interests { announcements: !follows, follows_memberships: follows };
+                Op::Register { user: id, follows, watched } => {
+                    let interests =
+                        Interests { announcements: !follows, follows_memberships: follows, watched_presence: watched };
                     live.push(hub.register(&user(i64::from(id), &format!("u{id}")), NO_SESSION, interests));
                 }
                 Op::Unregister { pick } if !live.is_empty() => {
@@ -377,6 +389,11 @@ proptest! {
                     let id = live[usize::from(pick) % live.len()].id;
                     let channel = i64::from(channel);
                     hub.subscribe(id, &[view(channel, heads[channel as usize])]);
+                }
+                Op::Watch { pick, users } if !live.is_empty() => {
+                    let id = live[usize::from(pick) % live.len()].id;
+                    let names: Vec<String> = (0..4).filter(|n| users & (1 << n) != 0).map(|n| format!("U{n}")).collect();
+                    hub.watch_presence(id, &names);
                 }
                 Op::Unsubscribe { pick, channel } if !live.is_empty() => {
                     let id = live[usize::from(pick) % live.len()].id;
@@ -505,4 +522,82 @@ fn a_large_interval_is_told_in_bounded_deliveries() {
         })
         .collect();
     assert_eq!(sizes, [PRESENCE_BATCH_MAX, PRESENCE_BATCH_MAX, 600 - 2 * PRESENCE_BATCH_MAX]);
+}
+
+const WATCHING: Interests =
+    Interests { announcements: false, follows_memberships: true, watched_presence: true };
+
+fn pages(registration: &mut Registration) -> Vec<OnlinePage> {
+    events(registration)
+        .into_iter()
+        .filter_map(|event| match event {
+            Event::OnlinePage(page) => Some((*page).clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_watching_connection_hears_only_whom_it_watches_and_the_first_page() {
+    let (hub, _asked) = hub();
+    let mut ann = hub.register(&user(1, "ann"), NO_SESSION, WATCHING);
+    let mut everyone = hub.register(&user(2, "zed"), NO_SESSION, Interests::default());
+    hub.flush_presence();
+    assert_eq!(pages(&mut ann).last().map(|page| page.names.clone()), Some(vec!["ann".into(), "zed".into()]));
+    events(&mut everyone);
+    let (status, _) = hub.watch_presence(ann.id, &["BOB".into(), "zed".into()]);
+    assert_eq!(
+        status,
+        [("BOB".into(), false), ("zed".into(), true)],
+        "the online spelling, or the one asked"
+    );
+    hub.check_invariants();
+
+    let _bob = hub.register(&user(3, "bob"), NO_SESSION, Interests::default());
+    let _carl = hub.register(&user(4, "carl"), NO_SESSION, Interests::default());
+    hub.check_invariants();
+    assert_eq!(presence(&hub, &mut everyone), [("bob".into(), true), ("carl".into(), true)]);
+    let heard = events(&mut ann);
+    let changes: Vec<(String, bool)> = heard
+        .iter()
+        .flat_map(|event| match event {
+            Event::Presence(changes) => changes.iter().map(|c| (c.name.clone(), c.online)).collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    assert_eq!(changes, [("bob".into(), true)], "carl is not watched");
+    let page = heard.iter().find_map(|event| match event {
+        Event::OnlinePage(page) => Some(page.clone()),
+        _ => None,
+    });
+    let page = page.expect("the first page changed");
+    assert_eq!(
+        (page.names.as_slice(), page.total),
+        (&["ann".into(), "bob".into(), "carl".into(), "zed".into()][..], 4)
+    );
+
+    // Past the first page, an arrival changes only the count; with no
+    // change at all there is no page.
+    let remote: Vec<(UserId, String)> =
+        (0..ONLINE_PAGE as i64).map(|n| (UserId(100 + n), format!("a{n:02}"))).collect();
+    hub.set_remote_presence(remote.clone());
+    hub.flush_presence();
+    let page = pages(&mut ann).pop().expect("a new page");
+    assert_eq!((page.names.len(), page.total), (ONLINE_PAGE, ONLINE_PAGE + 4));
+    assert_eq!(page.names.first().map(String::as_str), Some("a00"));
+    hub.flush_presence();
+    assert!(pages(&mut ann).is_empty(), "nothing changed, nothing is told");
+    assert_eq!(hub.online_names("A0", Some("a07"), 2), (vec!["a08".into(), "a09".into()], false));
+    assert!(hub.online_names("a", None, 3).1, "more names start with a");
+
+    // Watching nothing hears nothing but pages; a connection that leaves is
+    // forgotten.
+    hub.watch_presence(ann.id, &[]);
+    hub.unregister(everyone.id);
+    hub.expire_presence(UserId(2), 1);
+    hub.check_invariants();
+    hub.flush_presence();
+    assert!(events(&mut ann).iter().all(|event| matches!(event, Event::OnlinePage(_))));
+    hub.unregister(ann.id);
+    hub.check_invariants();
 }

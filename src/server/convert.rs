@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 
-use crate::hub::{Event, PresenceChange};
+use crate::hub::{Event, OnlinePage, PresenceChange};
 use crate::model::Message;
 use crate::protocol::{ErrorCode, ServerMessage, socketio};
 
@@ -31,8 +31,14 @@ pub(super) fn native_frame(event: &Event) -> String {
         Event::Joined(view) => ServerMessage::Channel { channel: channel_info(view), reference: None },
         Event::Left(channel) => ServerMessage::Left { channel: channel.0, reference: None },
         Event::Read { channel, seq } => ServerMessage::Read { channel: channel.0, seq: seq.0 },
+        Event::OnlinePage(page) => online_page_frame(page),
     };
     message.to_json()
+}
+
+/// The online list's first page as a native frame.
+pub(super) fn online_page_frame(page: &OnlinePage) -> ServerMessage {
+    ServerMessage::OnlinePage { users: page.names.clone(), total: page.total }
 }
 
 /// A presence batch as native frames, one `presence` frame per change.
@@ -109,6 +115,7 @@ pub(super) fn socketio_payload(event: &Event, channel_name: &str) -> String {
         Event::Message(message) => serde_json::to_string(&chat_message(message, channel_name)),
         Event::ChannelCreated(channel) => serde_json::to_string(&channel.name),
         Event::Presence(_)
+        | Event::OnlinePage(_)
         | Event::Typing { .. }
         | Event::Joined(_)
         | Event::Left(_)

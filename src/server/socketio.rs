@@ -120,7 +120,8 @@ pub(super) const HANDSHAKE_BURST: f64 = 500.0;
 const LISTED_PUBLIC_CHANNELS: u32 = 1_000;
 /// Socket.IO connections hear of new public channels (`new channel`), and
 /// of the one channel they show (subscribed as they switch).
-const INTERESTS: Interests = Interests { announcements: true, follows_memberships: false };
+const INTERESTS: Interests =
+    Interests { announcements: true, follows_memberships: false, watched_presence: false };
 
 /// Builds the Socket.IO layer for the router, and the handle that closes all
 /// sockets at shutdown.

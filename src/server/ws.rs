@@ -22,7 +22,8 @@ use super::AppState;
 use super::admission::SessionPermit;
 use super::bounded::welcome_frames;
 use super::convert::{
-    NATIVE_SLOT, channel_info, message_info, native_frame, native_presence_frames, user_info,
+    NATIVE_SLOT, channel_info, message_info, native_frame, native_presence_frames, online_page_frame,
+    user_info,
 };
 use super::session::{
     Cursors, EndSignals, Ending, PendingSends, Replay, ReplayError, RequestBudget, SendOutcome, Step,
@@ -30,7 +31,8 @@ use super::session::{
 use crate::hub::{Delivery, Event, Interests, Registration, SessionKey};
 use crate::model::{ChannelId, ChannelView, Message, Seq, User};
 use crate::protocol::{
-    ClientMessage, ErrorCode, Ref, ServerMessage, close_code, parse_client_message, reference_of,
+    ClientMessage, ErrorCode, PresenceMode, Ref, ServerMessage, close_code, parse_client_message,
+    reference_of,
 };
 
 mod requests;
@@ -62,8 +64,14 @@ struct WsSession {
     budget: RequestBudget,
     last_heard: Instant,
     /// The last presence change the client has been shown (in its welcome
-    /// or a batch); batches bring only the changes after it.
+    /// or a batch, or a `watching` answer); batches bring only the changes
+    /// after it.
     presence_seen: u64,
+    /// Watched presence: the presence change the last `online_page` shown
+    /// includes; an older page queued behind it is not shown.
+    page_seen: u64,
+    /// The client asked for watched presence in its `hello`.
+    watched_presence: bool,
     /// The connection's places under the connection limits, held until the
     /// session ends.
     _permit: SessionPermit,
@@ -105,9 +113,9 @@ fn unbox<T>(boxed: Box<T>) -> T {
 async fn open(opening: Opening) -> Option<WsSession> {
     let Opening { mut socket, state, user, session_key, address, permit } = opening;
     let shutdown = state.shutdown.clone();
-    let resume = tokio::select! {
+    let (resume, presence) = tokio::select! {
         hello = await_hello(&mut socket) => match hello {
-            Ok(resume) => resume,
+            Ok(hello) => hello,
             Err(end) => return close_early(socket, end).await,
         },
         _ = shutdown.cancelled() => return close_early(socket, End::Close(1001, "server shutting down")).await,
@@ -116,7 +124,9 @@ async fn open(opening: Opening) -> Option<WsSession> {
     // changes membership from now on reaches this connection, and the reads
     // below cover what came before.
     let hub = Arc::clone(state.app.hub());
-    let registration = hub.register(&user, session_key, Interests::default());
+    let watched = presence == PresenceMode::Watched;
+    let interests = Interests { watched_presence: watched, ..Interests::default() };
+    let registration = hub.register(&user, session_key, interests);
     let channels = match admit(&state, &user, session_key).await {
         Ok(channels) => channels,
         Err(end) => {
@@ -126,8 +136,13 @@ async fn open(opening: Opening) -> Option<WsSession> {
     };
     hub.subscribe(registration.id, &channels);
     let budget = RequestBudget::new(&state, Some(address));
-    let online = hub.online_users();
+    // Watched: no list of everyone, but its first page (after the welcome).
+    let (online, page) = match watched {
+        false => (hub.online_users(), None),
+        true => (crate::hub::OnlineUsers { names: Vec::new(), as_of: 0 }, Some(hub.online_page())),
+    };
     let presence_seen = registration.presence_version.max(online.as_of);
+    let page_seen = page.as_ref().map_or(0, |page| page.version);
     let mut session = WsSession {
         socket,
         state,
@@ -139,10 +154,13 @@ async fn open(opening: Opening) -> Option<WsSession> {
         budget,
         last_heard: Instant::now(),
         presence_seen,
+        page_seen,
+        watched_presence: watched,
         _permit: permit,
     };
-    let welcome =
+    let mut welcome =
         welcome_frames(user_info(&session.user), channels.iter().map(channel_info).collect(), online.names);
+    welcome.extend(page.as_ref().map(online_page_frame));
     let signals = EndSignals::registered(&session.registration);
     let started = tokio::select! {
         started = session.start(welcome, resume, &channels) => started,
@@ -199,9 +217,9 @@ impl WsSession {
     }
 }
 
-/// Waits for `hello` and returns its resume points. Pings are answered;
-/// anything else is refused with `bad_sequence`.
-async fn await_hello(socket: &mut WebSocket) -> Result<HashMap<ChannelId, Seq>, End> {
+/// Waits for `hello` and returns its resume points and presence mode. Pings
+/// are answered; anything else is refused with `bad_sequence`.
+async fn await_hello(socket: &mut WebSocket) -> Result<(HashMap<ChannelId, Seq>, PresenceMode), End> {
     let deadline = tokio::time::Instant::now() + HELLO_TIMEOUT;
     loop {
         let frame = match tokio::time::timeout_at(deadline, socket.recv()).await {
@@ -221,11 +239,12 @@ async fn await_hello(socket: &mut WebSocket) -> Result<HashMap<ChannelId, Seq>, 
             WsMessage::Ping(_) | WsMessage::Pong(_) => continue,
         };
         let reply = match parse_client_message(text.as_str()) {
-            Ok(ClientMessage::Hello { resume, .. }) => {
-                return Ok(resume
+            Ok(ClientMessage::Hello { resume, presence, .. }) => {
+                let resume = resume
                     .into_iter()
                     .filter_map(|(channel, seq)| Some((ChannelId(channel.parse().ok()?), Seq(seq.max(0)))))
-                    .collect());
+                    .collect();
+                return Ok((resume, presence));
             }
             Ok(ClientMessage::Ping { reference }) => ServerMessage::Pong { reference },
             Ok(_) => error_message(ErrorCode::BadSequence, "say hello first", reference_of(text.as_str())),
@@ -431,6 +450,12 @@ impl WsSession {
                     self.presence_seen = self.presence_seen.max(last.version);
                 }
                 return Ok(());
+            }
+            Event::OnlinePage(page) => {
+                if page.version <= self.page_seen {
+                    return Ok(());
+                }
+                self.page_seen = page.version;
             }
             Event::Typing { .. } | Event::Read { .. } => {}
         }

@@ -173,3 +173,23 @@ test('a channel that was loading when the link dropped starts over at the welcom
   assert.equal(general.streamSeq, 0);
   assert.deepEqual(store.resumeMap(), {});
 });
+
+test('watched presence: the online page and the watched people make who is shown online', () => {
+  const store = new ChatStore();
+  store.applyWelcome({ type: 'welcome', user: { id: 1, name: 'alice', guest: false }, channels: [
+    { id: 9, name: 'dm', kind: 'dm', last_seq: 0, read_seq: 0, member: true, members: ['alice', 'bob'] },
+    { id: 10, name: 'dm', kind: 'dm', last_seq: 0, read_seq: 0, member: true, members: ['alice', 'zoe'] },
+  ], online: [] });
+  assert.deepEqual(store.presenceWanted(), ['bob', 'zoe'], 'DM partners are watched, never me');
+  store.applyOnlinePage({ type: 'online_page', users: ['alice', 'bob', 'carl'], total: 3 });
+  store.applyWatching(['bob', 'zoe'], [{ name: 'bob', online: true }, { name: 'zoe', online: true }]);
+  assert.deepEqual([...store.online].sort(), ['alice', 'bob', 'carl', 'zoe']);
+  // Someone earlier in the list arrives: carl (not watched) and bob (watched)
+  // drop off the page; only carl is no longer known to be online.
+  store.applyOnlinePage({ type: 'online_page', users: ['aaron', 'alice'], total: 5 });
+  assert.deepEqual([...store.online].sort(), ['aaron', 'alice', 'bob', 'zoe']);
+  assert.deepEqual(store.onlinePage, { users: ['aaron', 'alice'], total: 5 });
+  // A watched person's own presence frame says when they leave.
+  store.applyPresence('zoe', false);
+  assert.equal(store.online.has('zoe'), false);
+});

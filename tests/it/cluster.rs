@@ -131,7 +131,11 @@ fn about_channel(frame: &ServerMessage, channel: i64) -> bool {
         ServerMessage::Welcome { channels, .. }
         | ServerMessage::WelcomeMore { channels, .. }
         | ServerMessage::Channels { channels, .. } => channels.iter().any(|info| info.id == channel),
-        ServerMessage::Users { .. } | ServerMessage::Presence { .. } | ServerMessage::Pong { .. } => false,
+        ServerMessage::Users { .. }
+        | ServerMessage::Presence { .. }
+        | ServerMessage::OnlinePage { .. }
+        | ServerMessage::Watching { .. }
+        | ServerMessage::Pong { .. } => false,
     }
 }
 

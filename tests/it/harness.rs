@@ -235,12 +235,14 @@ impl ServerMessageExt for ServerMessage {
             | ServerMessage::Left { reference, .. }
             | ServerMessage::Channels { reference, .. }
             | ServerMessage::Users { reference, .. }
+            | ServerMessage::Watching { reference, .. }
             | ServerMessage::Error { reference, .. }
             | ServerMessage::Pong { reference } => reference.as_ref(),
             ServerMessage::Welcome { .. }
             | ServerMessage::WelcomeMore { .. }
             | ServerMessage::Message(_)
             | ServerMessage::Presence { .. }
+            | ServerMessage::OnlinePage { .. }
             | ServerMessage::Typing { .. }
             | ServerMessage::Read { .. } => None,
         }

@@ -1,9 +1,9 @@
 //! Presence is counted per user over all connections, with a grace period.
 
-use natter::protocol::ServerMessage;
+use natter::protocol::{DirectoryUser, ErrorCode, ServerMessage};
 use serde_json::json;
 
-use crate::harness::{Client, TestServer};
+use crate::harness::{Client, TestServer, recv};
 
 /// Waits, by an event rather than a clock, until a presence grace period that
 /// starts now has run out: a yardstick user connects and leaves, and
@@ -57,4 +57,65 @@ async fn a_reload_within_the_grace_period_does_not_flap() {
     again.hello(json!({})).await;
     a_grace_period_passes(&server, &mut watcher, "yardstick").await;
     watcher.assert_none("alice's presence", about_alice).await;
+}
+
+/// The next `online_page` frame: its names and count.
+async fn next_page(client: &mut Client) -> (Vec<String>, usize) {
+    recv!(client, "an online page", ServerMessage::OnlinePage { users, total } => (users, total))
+}
+
+fn online(name: &str, online: bool) -> DirectoryUser {
+    DirectoryUser { name: name.into(), online }
+}
+
+/// A client in watched mode hears the changes of those it watches and the
+/// online list's first page, not everyone's arrivals; a client that did
+/// not ask hears everyone, as before.
+#[tokio::test]
+async fn a_watching_client_hears_whom_it_watches_and_the_first_page() {
+    let server = TestServer::start().await;
+    let (mut everyone, _) = server.user("everyone").await;
+    let token = server.register("ann").await;
+    let mut ann = Client::connect(&server, &token).await;
+    ann.send(json!({"type": "hello", "presence": "watched"})).await;
+    let welcome = recv!(ann, "the welcome", ServerMessage::Welcome { online, .. } => online);
+    assert!(welcome.is_empty(), "no list of everyone in watched mode: {welcome:?}");
+    assert_eq!(next_page(&mut ann).await, (vec!["ann".into(), "everyone".into()], 2));
+
+    let reply = ann.request(json!({"type": "watch", "users": ["BOB", "everyone"]})).await;
+    let ServerMessage::Watching { users, .. } = reply else { panic!("watch answered {reply:?}") };
+    assert_eq!(users, [online("BOB", false), online("everyone", true)]);
+
+    let (bob, _) = server.user("bob").await;
+    assert!(ann.presence_of("bob").await, "a watched user's arrival is told");
+    assert_eq!(next_page(&mut ann).await, (vec!["ann".into(), "bob".into(), "everyone".into()], 3));
+    // Hearing everyone, a `watch` is answered and changes nothing.
+    let reply = everyone.request(json!({"type": "watch", "users": ["bob"]})).await;
+    let ServerMessage::Watching { users, .. } = reply else { panic!("watch answered {reply:?}") };
+    assert_eq!(users, [online("bob", true)]);
+    let (_carl, _) = server.user("carl").await;
+    assert!(everyone.presence_of("carl").await, "a client that did not ask hears everyone");
+    assert_eq!(next_page(&mut ann).await.1, 4, "an unwatched arrival moves only the page");
+    ann.assert_none(
+        "carl's presence",
+        |f| matches!(f, ServerMessage::Presence { user, .. } if user == "carl"),
+    )
+    .await;
+
+    let reply = ann.request(json!({"type": "list_users", "online": true, "prefix": "B"})).await;
+    let ServerMessage::Users { users, has_more, .. } = reply else { panic!("list_users answered {reply:?}") };
+    assert_eq!((users, has_more), (vec![online("bob", true)], false));
+    let reply = ann.request(json!({"type": "list_users", "online": true, "after": "bob", "limit": 1})).await;
+    let ServerMessage::Users { users, has_more, .. } = reply else { panic!("list_users answered {reply:?}") };
+    assert_eq!((users, has_more), (vec![online("carl", true)], true));
+
+    let too_many: Vec<String> = (0..101).map(|n| format!("u{n}")).collect();
+    for bad in [json!(too_many), json!(["not a name"])] {
+        ann.send(json!({"type": "watch", "users": bad, "ref": "bad"})).await;
+        assert_eq!(ann.next_error().await.0, ErrorCode::BadRequest, "watch {bad} is refused");
+    }
+
+    bob.close().await;
+    assert!(!ann.presence_of("bob").await, "a watched user's departure is told");
+    assert_eq!(next_page(&mut ann).await, (vec!["ann".into(), "carl".into(), "everyone".into()], 3));
 }

@@ -91,6 +91,11 @@ struct Cli {
     /// it to log in; the tutorial server broadcasts it to everyone).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     socketio_new_user: bool,
+    /// natter: every connection (the storm's too) asks for watched presence
+    /// in its `hello` (the online list's first page and the changes of the
+    /// users it watches, here none) instead of every change.
+    #[arg(long)]
+    watched_presence: bool,
     /// natter: users who arrive during the first step, a login storm
     /// (workload W6): each makes a guest, connects once, says hello and
     /// reads everything it is sent until the run ends.
@@ -158,6 +163,7 @@ fn main() -> ExitCode {
         sources,
         connect_concurrency: cli.connect_concurrency,
         socketio_new_user: cli.socketio_new_user,
+        watched_presence: cli.watched_presence,
         server_pid: cli.server_pid,
         storm_users: cli.storm_users,
         storm_rate: cli.storm_rate,

@@ -65,6 +65,8 @@ pub struct Settings {
     pub connect_concurrency: usize,
     /// Socket.IO: log in with `new user` (natter's endpoint needs it).
     pub socketio_new_user: bool,
+    /// natter: say `hello` asking for watched presence.
+    pub watched_presence: bool,
     pub server_pid: Option<u32>,
     /// natter: users arriving during the first step (a login storm, W6),
     /// one connection each, and how many arrive per second.

@@ -282,6 +282,13 @@ pub struct Connect<'a> {
     pub seed: u32,
     /// This connection will stop reading: give it a small receive buffer.
     pub slow_consumer: bool,
+    /// natter: ask for watched presence in `hello`.
+    pub watched_presence: bool,
+}
+
+/// natter's `hello`, with the presence mode asked for.
+pub fn natter_hello(watched_presence: bool) -> &'static str {
+    if watched_presence { r#"{"type":"hello","presence":"watched"}"# } else { r#"{"type":"hello"}"# }
 }
 
 /// Connects and brings the connection into its room. A creator fills in
@@ -298,7 +305,7 @@ pub async fn connect_into_room(
             let mut ws =
                 WsClient::connect(how.source, how.server, "/ws", &header, how.seed, how.slow_consumer)
                     .await?;
-            say(&mut ws, r#"{"type":"hello"}"#).await?;
+            say(&mut ws, natter_hello(how.watched_presence)).await?;
             await_frame(&mut ws, how.target, "welcome", |f| f.starts_with(b"{\"type\":\"welcome\"")).await?;
             let request = match role {
                 JoinRole::Creator => {

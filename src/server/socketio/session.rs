@@ -439,7 +439,8 @@ impl SocketIoSession {
                 self.remember_membership(view);
                 Ok(())
             }
-            Event::Typing { .. } | Event::Read { .. } => Ok(()),
+            // Tutorial sockets hear every presence change, never pages.
+            Event::Typing { .. } | Event::Read { .. } | Event::OnlinePage(_) => Ok(()),
         }
     }
 

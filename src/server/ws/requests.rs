@@ -10,9 +10,11 @@ use super::super::session::Cost;
 use super::upgrade::End;
 use super::{WsSession, error_message};
 use crate::app::{Committing, RequestError};
+use crate::hub::WATCH_MAX;
 use crate::model::{ChannelId, ChannelName, ClientId, MessageBody, Seq};
 use crate::protocol::{
-    ChannelInfo, ClientMessage, ErrorCode, Ref, ServerMessage, parse_client_message, reference_of,
+    ChannelInfo, ClientMessage, DirectoryUser, ErrorCode, Ref, ServerMessage, parse_client_message,
+    reference_of,
 };
 
 /// Most public channels in one `channels` page (fewer when their names are
@@ -152,7 +154,19 @@ impl WsSession {
                     Err(error) => request_error(&error, reference),
                 }
             }
-            ClientMessage::ListUsers { prefix, after, limit, reference } => {
+            ClientMessage::ListUsers { prefix, after, limit, online: true, reference } => {
+                match (directory_name(prefix), directory_name(after)) {
+                    (Ok(prefix), Ok(after)) => {
+                        let limit = limit.unwrap_or(DEFAULT_DIRECTORY_PAGE);
+                        let (names, has_more) = app.online_directory(prefix.as_ref(), after.as_ref(), limit);
+                        let users =
+                            names.into_iter().map(|name| DirectoryUser { name, online: true }).collect();
+                        ServerMessage::Users { users, has_more, reference }
+                    }
+                    (Err(why), _) | (_, Err(why)) => error_message(ErrorCode::BadRequest, why, reference),
+                }
+            }
+            ClientMessage::ListUsers { prefix, after, limit, online: false, reference } => {
                 match (directory_name(prefix), directory_name(after)) {
                     (Ok(prefix), Ok(after)) => {
                         let limit = limit.unwrap_or(DEFAULT_DIRECTORY_PAGE);
@@ -160,7 +174,7 @@ impl WsSession {
                             Ok((users, has_more)) => ServerMessage::Users {
                                 users: users
                                     .into_iter()
-                                    .map(|(name, online)| crate::protocol::DirectoryUser { name, online })
+                                    .map(|(name, online)| DirectoryUser { name, online })
                                     .collect(),
                                 has_more,
                                 reference,
@@ -171,6 +185,21 @@ impl WsSession {
                     (Err(why), _) | (_, Err(why)) => error_message(ErrorCode::BadRequest, why, reference),
                 }
             }
+            ClientMessage::Watch { users, reference } => match watch_names(users) {
+                Err(why) => error_message(ErrorCode::BadRequest, why, reference),
+                Ok(names) => {
+                    let (status, as_of) = app.hub().watch_presence(self.registration.id, &names);
+                    // Watched: batches already queued bring nothing this
+                    // answer does not show. (Hearing everyone, they bring
+                    // changes of others, still news.)
+                    if self.watched_presence {
+                        self.presence_seen = self.presence_seen.max(as_of);
+                    }
+                    let users =
+                        status.into_iter().map(|(name, online)| DirectoryUser { name, online }).collect();
+                    ServerMessage::Watching { users, reference }
+                }
+            },
             ClientMessage::Ping { reference } => ServerMessage::Pong { reference },
         };
         self.reply(reply).await?;
@@ -199,6 +228,17 @@ pub(super) fn request_error(error: &RequestError, reference: Option<Ref>) -> Ser
 
 /// A `list_users` page without a `limit` holds this many users.
 const DEFAULT_DIRECTORY_PAGE: u32 = 50;
+
+/// The names of a `watch`: at most [`WATCH_MAX`], each a valid username.
+fn watch_names(users: Vec<String>) -> Result<Vec<String>, &'static str> {
+    if users.len() > WATCH_MAX {
+        return Err("watch at most 100 users at once");
+    }
+    for name in &users {
+        crate::model::UserName::parse(name)?;
+    }
+    Ok(users)
+}
 
 /// A directory `prefix` or `after` as a name: absent or empty means none; any
 /// other value must be (the start of) a valid username, so that it cannot

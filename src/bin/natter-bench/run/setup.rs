@@ -112,6 +112,7 @@ async fn set_up_group(ctx: &Arc<Ctx>, group: &Group, tasks: &TaskTracker) -> Res
                 .then_some(socketio_name.as_str()),
             seed: (index as u32).wrapping_mul(2_654_435_761),
             slow_consumer: !ctx.specs[index].reader,
+            watched_presence: settings.watched_presence,
         };
         let ws = target::connect_into_room(&how, &mut spot, role).await.map_err(|e| SetupError {
             message: format!("connection {index} ({:?}): {e}", role),

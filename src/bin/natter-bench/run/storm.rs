@@ -74,7 +74,7 @@ async fn arrive(ctx: &Arc<Ctx>, user: usize, due_micros: u64) -> std::io::Result
     let header = format!("Authorization: Bearer {token}\r\n");
     let seed = (user as u32).wrapping_mul(2_246_822_519);
     let mut ws = WsClient::connect(source, settings.server, "/ws", &header, seed, false).await?;
-    ws.queue_text(br#"{"type":"hello"}"#);
+    ws.queue_text(target::natter_hello(settings.watched_presence).as_bytes());
     ws.flush().await?;
     target::await_frame(&mut ws, Target::Natter, "welcome", |f| f.starts_with(b"{\"type\":\"welcome\""))
         .await?;

@@ -81,6 +81,10 @@ pub const PRESENCE_INTERVAL: Duration = Duration::from_millis(200);
 /// thousands of users online is thousands of changes at once).
 pub const PRESENCE_BATCH_MAX: usize = 256;
 
+/// Presence intervals a change of only the online count waits, at most,
+/// before watching connections are told it (2 s).
+pub const COUNT_EVERY: u32 = 10;
+
 /// Who is online, as [`Hub::online_users`] saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OnlineUsers {
@@ -112,10 +116,16 @@ struct State {
     /// once per interval with changes: with the changes since, what a new
     /// connection is welcomed with ([`Hub::online_users`]).
     told: Arc<[String]>,
+    /// `told` was not rebuilt at the last flush with changes, as no
+    /// connection here hears everyone: the first to ask rebuilds it.
+    told_stale: bool,
     /// Who hears which presence change.
     audience: Audience,
     /// The online list's first page as watching connections were last told.
     page_told: OnlinePage,
+    /// Flushes since the count of who is online changed with the first
+    /// page's names unchanged (see [`Hub::tell_page`]).
+    count_waited: u32,
 }
 
 #[derive(Default)]
@@ -335,7 +345,14 @@ impl Hub {
     /// interval), not O(everyone online).
     pub fn online_users(&self) -> OnlineUsers {
         let (told, untold, as_of) = {
-            let state = self.lock();
+            let mut state = self.lock();
+            if state.told_stale {
+                // O(online), once per interval at most, and only when a
+                // connection that hears everyone came after an interval
+                // with none.
+                state.told = state.presence.names().into();
+                state.told_stale = false;
+            }
             (Arc::clone(&state.told), state.untold.name_changes(), state.presence.version())
         };
         OnlineUsers { names: presence::apply_changes(&told, &untold), as_of }
@@ -354,26 +371,55 @@ impl Hub {
         if untold.local_changed {
             self.request(HubRequest::LocalPresence(state.presence.local_list()));
         }
-        if untold.changes.is_empty() {
-            return;
+        if !untold.changes.is_empty() {
+            self.tell_changes(&mut state, &untold.changes);
         }
-        state.told = state.presence.names().into();
+        self.tell_page(&mut state);
+    }
+
+    fn tell_changes(&self, state: &mut State, changes: &[Change]) {
+        // The list of everyone is for those who hear everyone: with none
+        // here, a flush costs O(those who hear a change), not O(online).
+        state.told_stale = state.audience.everyone.is_empty();
+        if !state.told_stale {
+            state.told = state.presence.names().into();
+        }
         let everyone: Vec<ConnectionId> = state.audience.everyone.iter().copied().collect();
-        for batch in untold.changes.chunks(PRESENCE_BATCH_MAX) {
+        for batch in changes.chunks(PRESENCE_BATCH_MAX) {
             let delivery = Delivery::new(Event::Presence(batch.into()));
-            self.offer_all(&mut state, everyone.clone(), &delivery);
+            self.offer_all(state, everyone.clone(), &delivery);
         }
-        for (id, heard) in state.audience.watched_changes(&untold.changes) {
+        for (id, heard) in state.audience.watched_changes(changes) {
             for batch in heard.chunks(PRESENCE_BATCH_MAX) {
-                self.offer_all(&mut state, vec![id], &Delivery::new(Event::Presence(batch.into())));
+                self.offer_all(state, vec![id], &Delivery::new(Event::Presence(batch.into())));
             }
         }
+    }
+
+    /// Tells watching connections the online list's first page: at once
+    /// when its names changed; when only the count did, after
+    /// [`COUNT_EVERY`] intervals (flushes are asked for until then), so a
+    /// login storm costs each watcher a few small frames, not one per
+    /// interval.
+    fn tell_page(&self, state: &mut State) {
         let page = state.presence.first_page();
-        if (&page.names, page.total) != (&state.page_told.names, state.page_told.total) {
-            state.page_told = page.clone();
-            let listeners: Vec<ConnectionId> = state.audience.watching.keys().copied().collect();
-            self.offer_all(&mut state, listeners, &Delivery::new(Event::OnlinePage(Arc::new(page))));
+        let names_changed = page.names != state.page_told.names;
+        if !names_changed {
+            if page.total == state.page_told.total {
+                state.count_waited = 0;
+                return;
+            }
+            state.count_waited += 1;
+            if state.count_waited < COUNT_EVERY {
+                self.flush_soon(state);
+                return;
+            }
         }
+        state.count_waited = 0;
+        let page = Arc::new(page);
+        state.page_told = (*page).clone();
+        let listeners: Vec<ConnectionId> = state.audience.watching.keys().copied().collect();
+        self.offer_all(state, listeners, &Delivery::new(Event::OnlinePage { page, names_changed }));
     }
 
     /// Replaces the names a watching connection hears presence changes of
@@ -393,10 +439,13 @@ impl Hub {
         (status, state.presence.version())
     }
 
-    /// The online list's first page as of now (what a watching connection
-    /// is welcomed with). O([`ONLINE_PAGE`]) under the lock.
+    /// The online list's first page as watching connections were last
+    /// told it (what a watching connection is welcomed with: the pages
+    /// after it are told against it, so a page that says only the count
+    /// changed is true for every watcher). O([`ONLINE_PAGE`]) under the
+    /// lock.
     pub fn online_page(&self) -> OnlinePage {
-        self.lock().presence.first_page()
+        self.lock().page_told.clone()
     }
 
     /// Up to `limit` online names that start with `prefix` (without case),
@@ -638,15 +687,24 @@ impl Hub {
             untold.flush_requested || (untold.changes.is_empty() && !untold.local_changed),
             "presence changes wait with no flush requested"
         );
-        assert_eq!(
-            presence::apply_changes(&state.told, &untold.name_changes()),
-            state.presence.names(),
-            "the told list and the untold changes do not make who is online"
+        assert!(
+            untold.flush_requested || state.count_waited == 0,
+            "a count waits to be told with no flush requested"
         );
-        let lowercase = |names: Vec<String>| names.iter().map(|n| n.to_ascii_lowercase()).collect::<Vec<_>>();
+        if !state.told_stale {
+            assert_eq!(
+                presence::apply_changes(&state.told, &untold.name_changes()),
+                state.presence.names(),
+                "the told list and the untold changes do not make who is online"
+            );
+        }
+        let sorted = |mut names: Vec<String>| {
+            names.sort_by_cached_key(|name| (name.to_ascii_lowercase(), name.clone()));
+            names
+        };
         assert_eq!(
-            lowercase(state.presence.names()),
-            lowercase(state.presence.names_recounted()),
+            sorted(state.presence.names()),
+            sorted(state.presence.names_recounted()),
             "the online index disagrees with who is here and elsewhere"
         );
         let audience = &state.audience;

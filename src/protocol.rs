@@ -218,8 +218,13 @@ pub enum ServerMessage {
     /// A user came online or went offline.
     Presence { user: String, online: bool },
     /// Watched presence: the first names of the online list (sorted without
-    /// case) and how many are online.
-    OnlinePage { users: Vec<String>, total: usize },
+    /// case) and how many are online. Without `users`, only the count
+    /// changed: the names are those of the last page.
+    OnlinePage {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        users: Option<Vec<String>>,
+        total: usize,
+    },
     /// Answer to `watch`: whether each watched user is online now.
     Watching {
         users: Vec<DirectoryUser>,

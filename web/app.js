@@ -256,9 +256,12 @@ function onWelcomed() {
 
 /** The names the current connection watches, as sent (null: none yet). */
 let watching = null;
+const WATCH_RETRY_MS = 5000;
 
 /** Watches the presence of the people shown outside the online list (DM
- * partners), when they changed: the server tells their changes only. */
+ * partners), when they changed: the server tells their changes only. The
+ * first WATCH_MAX partners by name are watched; the others' dots show what
+ * the online page says. */
 function watchPresence() {
   if (!connection?.isOpen) return;
   const names = store.presenceWanted().slice(0, WATCH_MAX);
@@ -270,8 +273,11 @@ function watchPresence() {
       if (watching === key) store.applyWatching(names, reply.users);
     })
     .catch(() => {
-      // Sent again with the next change or connection.
-      if (watching === key) watching = null;
+      // Refused (too many requests) or cut off: try again shortly; a new
+      // connection sends its own.
+      if (watching !== key) return;
+      watching = null;
+      setTimeout(watchPresence, WATCH_RETRY_MS);
     });
 }
 

@@ -301,10 +301,15 @@ export class ChatStore extends EventTarget {
     this.changed('online');
   }
 
-  /** `online_page`: the first names of the online list and the count. Someone
-   * who left the page is no longer known to be online, unless watched (then
-   * their own `presence` frames say). */
+  /** `online_page`: the first names of the online list and the count (without
+   * `users`, only the count changed). Someone who left the page is no longer
+   * known to be online, unless watched (then their own `presence` frames say). */
   applyOnlinePage(frame) {
+    if (!frame.users) {
+      this.onlinePage = { users: this.onlinePage.users, total: frame.total };
+      this.changed('online');
+      return;
+    }
     const now = new Set(frame.users);
     for (const name of this.onlinePage.users) if (!now.has(name) && !this.watched.has(name)) this.online.delete(name);
     for (const name of frame.users) this.online.add(name);
@@ -312,8 +317,11 @@ export class ChatStore extends EventTarget {
     this.changed('online');
   }
 
-  /** The answer to `watch names`: who of them is online now. */
+  /** The answer to `watch names`: who of them is online now. Someone no longer
+   * watched (and not on the page) is no longer known to be online. */
   applyWatching(names, users) {
+    const page = new Set(this.onlinePage.users);
+    for (const name of this.watched) if (!names.includes(name) && !page.has(name)) this.online.delete(name);
     this.watched = new Set(names);
     for (const { name, online } of users) {
       if (online) this.online.add(name);

@@ -6,6 +6,7 @@
 //! watchers, however many people are online.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use super::presence::Change;
 use super::registry::ConnectionId;
@@ -17,11 +18,12 @@ pub const WATCH_MAX: usize = 100;
 pub(super) struct Audience {
     /// Connections told every change.
     pub(super) everyone: HashSet<ConnectionId>,
-    /// Connections in watched mode, each with the names (lowercase) it
-    /// watches; all of them hear the online list's first page.
-    pub(super) watching: HashMap<ConnectionId, Vec<String>>,
+    /// Connections in watched mode, each with the names (lowercase, sorted)
+    /// it watches, shared with `watchers`' keys; all of them hear the
+    /// online list's first page.
+    pub(super) watching: HashMap<ConnectionId, Vec<Arc<str>>>,
     /// Watched names (lowercase) and who watches each.
-    pub(super) watchers: HashMap<String, HashSet<ConnectionId>>,
+    pub(super) watchers: HashMap<Arc<str>, HashSet<ConnectionId>>,
 }
 
 impl Audience {
@@ -42,19 +44,34 @@ impl Audience {
 
     /// Replaces what a watching connection watches; a connection that hears
     /// everyone already hears these too. Names are compared without case.
+    /// Only the difference touches `watchers`: a client that sends the same
+    /// list again costs a sort and a comparison.
     pub(super) fn watch(&mut self, id: ConnectionId, names: &[String]) {
         let Some(watched) = self.watching.get_mut(&id) else { return };
         let mut wanted: Vec<String> = names.iter().map(|name| name.to_ascii_lowercase()).collect();
         wanted.sort_unstable();
         wanted.dedup();
-        let old = std::mem::replace(watched, wanted.clone());
-        self.forget(id, &old);
+        let old = std::mem::take(watched);
+        let (kept, gone): (Vec<Arc<str>>, Vec<Arc<str>>) =
+            old.into_iter().partition(|name| wanted.binary_search_by(|w| w.as_str().cmp(name)).is_ok());
+        self.forget(id, &gone);
+        let mut now = Vec::with_capacity(wanted.len());
         for name in wanted {
-            self.watchers.entry(name).or_default().insert(id);
+            if let Ok(at) = kept.binary_search_by(|k| (**k).cmp(name.as_str())) {
+                now.push(Arc::clone(&kept[at]));
+                continue;
+            }
+            let key = match self.watchers.get_key_value(name.as_str()) {
+                Some((key, _)) => Arc::clone(key),
+                None => Arc::from(name),
+            };
+            self.watchers.entry(Arc::clone(&key)).or_default().insert(id);
+            now.push(key);
         }
+        self.watching.insert(id, now);
     }
 
-    fn forget(&mut self, id: ConnectionId, names: &[String]) {
+    fn forget(&mut self, id: ConnectionId, names: &[Arc<str>]) {
         for name in names {
             if let Some(ids) = self.watchers.get_mut(name) {
                 ids.remove(&id);
@@ -70,7 +87,7 @@ impl Audience {
     pub(super) fn watched_changes(&self, changes: &[Change]) -> HashMap<ConnectionId, Vec<Change>> {
         let mut heard: HashMap<ConnectionId, Vec<Change>> = HashMap::new();
         for change in changes {
-            let Some(ids) = self.watchers.get(&change.name.to_ascii_lowercase()) else { continue };
+            let Some(ids) = self.watchers.get(change.name.to_ascii_lowercase().as_str()) else { continue };
             for id in ids {
                 heard.entry(*id).or_default().push(change.clone());
             }

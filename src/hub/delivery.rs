@@ -23,8 +23,13 @@ pub enum Event {
     /// ([`crate::hub::Hub::online_users_after`]).
     Presence(Arc<[PresenceChange]>),
     /// The online list's first page changed (only connections that watch
-    /// presence get it, at most once per presence interval).
-    OnlinePage(Arc<OnlinePage>),
+    /// presence get it, at most once per presence interval): its names, or
+    /// only the count (`names_changed` false: the names are those of the
+    /// page told before, which every watcher holds).
+    OnlinePage {
+        page: Arc<OnlinePage>,
+        names_changed: bool,
+    },
     Typing {
         channel: ChannelId,
         user: String,

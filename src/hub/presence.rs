@@ -29,11 +29,13 @@ pub(super) struct Presence {
     version: u64,
     /// The latest changes, oldest first, with their numbers.
     recent: VecDeque<(u64, Change)>,
-    /// Everyone shown online, by name without case (each change keeps it),
-    /// so pages, counts and lookups never walk the whole list. The count
-    /// covers a name shown twice (two users of one name, on two nodes
-    /// during a handover), which must go offline twice.
-    shown: BTreeMap<String, (String, u32)>,
+    /// Everyone shown online, by name without case and then as spelled
+    /// (each change keeps it), so pages, counts and lookups never walk the
+    /// whole list. The count covers a name shown twice (two users of one
+    /// name, on two nodes during a handover), which must go offline twice.
+    shown: BTreeMap<(String, String), u32>,
+    /// The counts of `shown`, summed: how many are shown online.
+    shown_total: usize,
 }
 
 /// The first names of the online list, how many are online, and the number
@@ -128,12 +130,14 @@ impl Presence {
             self.recent.pop_front();
         }
         self.recent.push_back((self.version, change.clone()));
-        let key = change.name.to_ascii_lowercase();
+        let key = (change.name.to_ascii_lowercase(), change.name.clone());
         if online {
-            self.shown.entry(key).or_insert_with(|| (change.name.clone(), 0)).1 += 1;
-        } else if let Some(entry) = self.shown.get_mut(&key) {
-            entry.1 -= 1;
-            if entry.1 == 0 {
+            *self.shown.entry(key).or_default() += 1;
+            self.shown_total += 1;
+        } else if let Some(count) = self.shown.get_mut(&key) {
+            *count -= 1;
+            self.shown_total -= 1;
+            if *count == 0 {
                 self.shown.remove(&key);
             }
         }
@@ -160,8 +164,8 @@ impl Presence {
 
     /// Names of everyone shown online, sorted without case.
     pub(super) fn names(&self) -> Vec<String> {
-        let shown = self.shown.values();
-        shown.flat_map(|(name, count)| std::iter::repeat_n(name, *count as usize)).cloned().collect()
+        let shown = self.shown.iter();
+        shown.flat_map(|((_, name), count)| std::iter::repeat_n(name, *count as usize)).cloned().collect()
     }
 
     /// [`Presence::names`] counted again from who is here and elsewhere,
@@ -177,7 +181,9 @@ impl Presence {
     /// The online name spelled as its user spells it, if a user of this
     /// name (compared without case) is shown online.
     pub(super) fn online_as(&self, name: &str) -> Option<&str> {
-        self.shown.get(&name.to_ascii_lowercase()).map(|(name, _)| name.as_str())
+        let key = name.to_ascii_lowercase();
+        let ((found, spelled), _) = self.shown.range((key.clone(), String::new())..).next()?;
+        (*found == key).then_some(spelled.as_str())
     }
 
     /// Whether a user of this name (compared without case) is shown online.
@@ -188,8 +194,8 @@ impl Presence {
     /// The first page of the online list, as of now.
     pub(super) fn first_page(&self) -> OnlinePage {
         OnlinePage {
-            names: self.shown.values().take(ONLINE_PAGE).map(|(name, _)| name.clone()).collect(),
-            total: self.shown.len(),
+            names: self.shown.keys().take(ONLINE_PAGE).map(|(_, name)| name.clone()).collect(),
+            total: self.shown_total,
             version: self.version,
         }
     }
@@ -197,16 +203,15 @@ impl Presence {
     /// Up to `limit` online names that start with `prefix` and sort after
     /// `after` (both lowercase), in order, and whether more follow.
     pub(super) fn page(&self, prefix: &str, after: Option<&str>, limit: usize) -> (Vec<String>, bool) {
-        use std::ops::Bound;
-        let start = match after {
-            Some(after) if after >= prefix => Bound::Excluded(after.to_owned()),
-            _ => Bound::Included(prefix.to_owned()),
-        };
+        let after = after.filter(|after| *after >= prefix);
+        let start = after.unwrap_or(prefix).to_owned();
         let mut matching = self
             .shown
-            .range((start, Bound::Unbounded))
+            .range((start, String::new())..)
+            .map(|(key, _)| key)
+            .skip_while(|(key, _)| after.is_some_and(|after| key == after))
             .take_while(|(key, _)| key.starts_with(prefix))
-            .map(|(_, (name, _))| name.clone());
+            .map(|(_, name)| name.clone());
         let names: Vec<String> = matching.by_ref().take(limit).collect();
         let has_more = matching.next().is_some();
         (names, has_more)
@@ -248,7 +253,24 @@ pub(super) fn apply_changes(told: &[String], changes: &[(String, bool)]) -> Vec<
 
 #[cfg(test)]
 mod tests {
-    use super::apply_changes;
+    use super::{Presence, apply_changes};
+    use crate::model::{User, UserId};
+
+    #[test]
+    fn two_spellings_of_one_name_are_both_kept() {
+        let mut presence = Presence::default();
+        presence.arrive(&User { id: UserId(1), name: "Bob".into(), guest: true });
+        presence.set_remote(vec![(UserId(2), "bob".into()), (UserId(3), "ann".into())]);
+        assert_eq!(presence.names(), ["ann", "Bob", "bob"]);
+        assert_eq!(presence.first_page().total, 3);
+        presence.expire(UserId(1), 1);
+        assert_eq!(presence.names(), ["ann", "bob"]);
+        assert_eq!(presence.names_after(presence.version()), ["ann", "bob"]);
+        assert_eq!(presence.online_as("BOB"), Some("bob"));
+        assert_eq!(presence.page("b", None, 5), (vec!["bob".to_owned()], false));
+        assert_eq!(presence.page("", Some("ann"), 5), (vec!["bob".to_owned()], false));
+        assert_eq!(presence.page("", None, 1), (vec!["ann".to_owned()], true));
+    }
 
     #[test]
     fn changes_apply_in_order_to_the_told_list() {

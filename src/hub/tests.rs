@@ -527,11 +527,14 @@ fn a_large_interval_is_told_in_bounded_deliveries() {
 const WATCHING: Interests =
     Interests { announcements: false, follows_memberships: true, watched_presence: true };
 
-fn pages(registration: &mut Registration) -> Vec<OnlinePage> {
+/// The pages told: names (when they changed) and the count.
+fn pages(registration: &mut Registration) -> Vec<(Option<Vec<String>>, usize)> {
     events(registration)
         .into_iter()
         .filter_map(|event| match event {
-            Event::OnlinePage(page) => Some((*page).clone()),
+            Event::OnlinePage { page, names_changed } => {
+                Some((names_changed.then(|| page.names.clone()), page.total))
+            }
             _ => None,
         })
         .collect()
@@ -542,8 +545,10 @@ fn a_watching_connection_hears_only_whom_it_watches_and_the_first_page() {
     let (hub, _asked) = hub();
     let mut ann = hub.register(&user(1, "ann"), NO_SESSION, WATCHING);
     let mut everyone = hub.register(&user(2, "zed"), NO_SESSION, Interests::default());
+    assert_eq!(hub.online_page(), OnlinePage::default(), "nothing told yet");
     hub.flush_presence();
-    assert_eq!(pages(&mut ann).last().map(|page| page.names.clone()), Some(vec!["ann".into(), "zed".into()]));
+    assert_eq!(pages(&mut ann), [(Some(vec!["ann".into(), "zed".into()]), 2)]);
+    assert_eq!(hub.online_page().names, ["ann", "zed"], "a newcomer is welcomed with the page told");
     events(&mut everyone);
     let (status, _) = hub.watch_presence(ann.id, &["BOB".into(), "zed".into()]);
     assert_eq!(
@@ -567,7 +572,7 @@ fn a_watching_connection_hears_only_whom_it_watches_and_the_first_page() {
         .collect();
     assert_eq!(changes, [("bob".into(), true)], "carl is not watched");
     let page = heard.iter().find_map(|event| match event {
-        Event::OnlinePage(page) => Some(page.clone()),
+        Event::OnlinePage { page, names_changed: true } => Some(page.clone()),
         _ => None,
     });
     let page = page.expect("the first page changed");
@@ -576,17 +581,29 @@ fn a_watching_connection_hears_only_whom_it_watches_and_the_first_page() {
         (&["ann".into(), "bob".into(), "carl".into(), "zed".into()][..], 4)
     );
 
-    // Past the first page, an arrival changes only the count; with no
-    // change at all there is no page.
-    let remote: Vec<(UserId, String)> =
+    // A full page of names before everyone's: the names change at once.
+    let mut remote: Vec<(UserId, String)> =
         (0..ONLINE_PAGE as i64).map(|n| (UserId(100 + n), format!("a{n:02}"))).collect();
     hub.set_remote_presence(remote.clone());
     hub.flush_presence();
-    let page = pages(&mut ann).pop().expect("a new page");
-    assert_eq!((page.names.len(), page.total), (ONLINE_PAGE, ONLINE_PAGE + 4));
-    assert_eq!(page.names.first().map(String::as_str), Some("a00"));
+    let (names, total) = pages(&mut ann).pop().expect("a new page");
+    let names = names.expect("with its names");
+    assert_eq!((names.len(), names[0].as_str(), total), (ONLINE_PAGE, "a00", ONLINE_PAGE + 4));
     hub.flush_presence();
     assert!(pages(&mut ann).is_empty(), "nothing changed, nothing is told");
+
+    // An arrival past the first page changes only the count: it is told
+    // after COUNT_EVERY intervals, asked for until then, without names.
+    remote.push((UserId(999), "zz".into()));
+    hub.set_remote_presence(remote);
+    for _ in 1..COUNT_EVERY {
+        hub.flush_presence();
+        hub.check_invariants();
+        assert!(pages(&mut ann).is_empty(), "a count alone waits");
+    }
+    hub.flush_presence();
+    assert_eq!(pages(&mut ann), [(None, ONLINE_PAGE + 5)]);
+    assert_eq!(hub.online_page().total, ONLINE_PAGE + 5);
     assert_eq!(hub.online_names("A0", Some("a07"), 2), (vec!["a08".into(), "a09".into()], false));
     assert!(hub.online_names("a", None, 3).1, "more names start with a");
 
@@ -597,7 +614,13 @@ fn a_watching_connection_hears_only_whom_it_watches_and_the_first_page() {
     hub.expire_presence(UserId(2), 1);
     hub.check_invariants();
     hub.flush_presence();
-    assert!(events(&mut ann).iter().all(|event| matches!(event, Event::OnlinePage(_))));
+    assert!(events(&mut ann).iter().all(|event| matches!(event, Event::OnlinePage { .. })));
     hub.unregister(ann.id);
     hub.check_invariants();
+    // With nobody hearing everyone, the list of everyone was not rebuilt at
+    // the flushes; the first who hears everyone gets it whole.
+    let _late = hub.register(&user(5, "late"), NO_SESSION, Interests::default());
+    hub.check_invariants();
+    assert_eq!(hub.online_users().names, hub.online_users_after(u64::MAX));
+    assert!(hub.online_users().names.contains(&"late".to_owned()));
 }

@@ -31,14 +31,16 @@ pub(super) fn native_frame(event: &Event) -> String {
         Event::Joined(view) => ServerMessage::Channel { channel: channel_info(view), reference: None },
         Event::Left(channel) => ServerMessage::Left { channel: channel.0, reference: None },
         Event::Read { channel, seq } => ServerMessage::Read { channel: channel.0, seq: seq.0 },
-        Event::OnlinePage(page) => online_page_frame(page),
+        Event::OnlinePage { page, names_changed } => {
+            ServerMessage::OnlinePage { users: names_changed.then(|| page.names.clone()), total: page.total }
+        }
     };
     message.to_json()
 }
 
-/// The online list's first page as a native frame.
+/// The online list's first page as a native frame, names included.
 pub(super) fn online_page_frame(page: &OnlinePage) -> ServerMessage {
-    ServerMessage::OnlinePage { users: page.names.clone(), total: page.total }
+    ServerMessage::OnlinePage { users: Some(page.names.clone()), total: page.total }
 }
 
 /// A presence batch as native frames, one `presence` frame per change.
@@ -115,7 +117,7 @@ pub(super) fn socketio_payload(event: &Event, channel_name: &str) -> String {
         Event::Message(message) => serde_json::to_string(&chat_message(message, channel_name)),
         Event::ChannelCreated(channel) => serde_json::to_string(&channel.name),
         Event::Presence(_)
-        | Event::OnlinePage(_)
+        | Event::OnlinePage { .. }
         | Event::Typing { .. }
         | Event::Joined(_)
         | Event::Left(_)

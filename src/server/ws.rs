@@ -451,7 +451,7 @@ impl WsSession {
                 }
                 return Ok(());
             }
-            Event::OnlinePage(page) => {
+            Event::OnlinePage { page, .. } => {
                 if page.version <= self.page_seen {
                     return Ok(());
                 }

@@ -189,7 +189,18 @@ test('watched presence: the online page and the watched people make who is shown
   store.applyOnlinePage({ type: 'online_page', users: ['aaron', 'alice'], total: 5 });
   assert.deepEqual([...store.online].sort(), ['aaron', 'alice', 'bob', 'zoe']);
   assert.deepEqual(store.onlinePage, { users: ['aaron', 'alice'], total: 5 });
+  store.applyOnlinePage({ type: 'online_page', total: 6 }); // only the count changed
+  assert.deepEqual(store.onlinePage, { users: ['aaron', 'alice'], total: 6 });
   // A watched person's own presence frame says when they leave.
   store.applyPresence('zoe', false);
   assert.equal(store.online.has('zoe'), false);
+});
+
+test('someone no longer watched and not on the page is no longer shown online', () => {
+  const store = new ChatStore();
+  store.applyWelcome({ type: 'welcome', user: { id: 1, name: 'alice', guest: false }, channels: [], online: [] });
+  store.applyOnlinePage({ type: 'online_page', users: ['alice'], total: 3 });
+  store.applyWatching(['bob', 'zoe'], [{ name: 'bob', online: true }, { name: 'zoe', online: true }]);
+  store.applyWatching(['zoe'], [{ name: 'zoe', online: true }]);
+  assert.deepEqual([...store.online].sort(), ['alice', 'zoe']);
 });

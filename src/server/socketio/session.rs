@@ -440,7 +440,7 @@ impl SocketIoSession {
                 Ok(())
             }
             // Tutorial sockets hear every presence change, never pages.
-            Event::Typing { .. } | Event::Read { .. } | Event::OnlinePage(_) => Ok(()),
+            Event::Typing { .. } | Event::Read { .. } | Event::OnlinePage { .. } => Ok(()),
         }
     }
 

@@ -32,7 +32,11 @@ fn cost_of(request: &ClientMessage) -> Cost {
         ClientMessage::Send { .. } | ClientMessage::Typing { .. } => Cost::Free,
         ClientMessage::History { .. }
         | ClientMessage::ListChannels { .. }
-        | ClientMessage::ListUsers { .. } => Cost::Read,
+        | ClientMessage::ListUsers { .. }
+        // Watching rewrites an index under the hub's lock: priced as a read,
+        // so one user or one address cannot make it cheap by connecting
+        // many times.
+        | ClientMessage::Watch { .. } => Cost::Read,
         _ => Cost::Request,
     }
 }

@@ -33,9 +33,10 @@ struct Cli {
     /// Which protocol the server speaks.
     #[arg(long, value_enum)]
     target: Target,
-    /// The server's address.
-    #[arg(long, default_value = "127.0.0.1:3000")]
-    server: SocketAddr,
+    /// The server's address; several, comma-separated, are the nodes of a
+    /// cluster, and connections are spread over them round robin.
+    #[arg(long, value_delimiter = ',', default_value = "127.0.0.1:3000")]
+    server: Vec<SocketAddr>,
     /// Connections to hold.
     #[arg(long, default_value_t = 100)]
     connections: usize,
@@ -104,6 +105,21 @@ struct Cli {
     /// Storm arrivals per second.
     #[arg(long, default_value_t = 1000.0)]
     storm_rate: f64,
+    /// This process's number among several generators of one run (see
+    /// `--barrier`): its receivers count only its own publishers' messages
+    /// (the others' arrive too and are passed over), so each process's
+    /// figures stand alone and their histograms merge.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..4096))]
+    origin: u32,
+    /// Several generator processes (one process may open only about
+    /// 20,000 files) start their steps together: each, once connected and
+    /// settled, leaves a file in this folder and waits until `--processes`
+    /// of them are there.
+    #[arg(long, requires = "processes")]
+    barrier: Option<PathBuf>,
+    /// How many generator processes share the barrier.
+    #[arg(long)]
+    processes: Option<usize>,
     /// The server's process id, for CPU and memory samples from /proc.
     #[arg(long)]
     server_pid: Option<u32>,
@@ -135,10 +151,11 @@ fn main() -> ExitCode {
             limit.saturating_sub(64)
         );
     }
-    let sources: Vec<IpAddr> = if cli.server.ip().is_loopback() && cli.server.is_ipv4() {
+    let first = cli.server[0];
+    let sources: Vec<IpAddr> = if cli.server.iter().all(|s| s.ip().is_loopback() && s.is_ipv4()) {
         (1..=cli.sources.max(1)).map(|n| IpAddr::V4(Ipv4Addr::new(127, 0, 0, n))).collect()
     } else {
-        vec![if cli.server.is_ipv4() { IpAddr::V4(Ipv4Addr::UNSPECIFIED) } else { IpAddr::from([0u16; 8]) }]
+        vec![if first.is_ipv4() { IpAddr::V4(Ipv4Addr::UNSPECIFIED) } else { IpAddr::from([0u16; 8]) }]
     };
     let tag = format!(
         "{:04x}",
@@ -146,7 +163,9 @@ fn main() -> ExitCode {
     );
     let settings = run::Settings {
         target: cli.target,
-        server: cli.server,
+        servers: cli.server.clone(),
+        origin: cli.origin,
+        barrier: cli.barrier.clone().zip(cli.processes),
         connections: cli.connections,
         room_size: if cli.room_size == 0 { cli.connections } else { cli.room_size },
         publishers: cli.publishers.unwrap_or(cli.connections),

@@ -35,7 +35,7 @@ pub fn table(outcome: &Outcome) -> String {
         out,
         "natter-bench: {:?} at {}, {} connections in {rooms} room(s) of {}, {} publishers, {}-byte bodies{}",
         settings.target,
-        settings.server,
+        servers(settings),
         settings.connections,
         settings.room_size,
         settings.publishers.min(settings.connections),
@@ -147,6 +147,11 @@ fn drops(step: &StepResult) -> u64 {
     step.counts.expected.saturating_sub(step.counts.delivered)
 }
 
+/// The server's address, or the nodes' addresses, comma-separated.
+fn servers(settings: &crate::run::Settings) -> String {
+    settings.servers.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+}
+
 pub fn json(outcome: &Outcome) -> Value {
     let settings = &outcome.settings;
     let steps: Vec<Value> = outcome
@@ -165,6 +170,13 @@ pub fn json(outcome: &Outcome) -> Value {
                 "deliveries_per_second": deliveries_per_second(step),
                 "drops": drops(step),
                 "duplicates": counts.duplicates,
+                // Every recorded value (µs) and its count, so that the
+                // histograms of several generator processes can be merged.
+                "latency_buckets": counts
+                    .latency
+                    .iter_recorded()
+                    .map(|bucket| [bucket.value_iterated_to(), bucket.count_at_value()])
+                    .collect::<Vec<_>>(),
                 "latency_ms": {
                     "count": counts.latency.len(),
                     "p50": millis(&counts.latency, 0.5),
@@ -192,7 +204,8 @@ pub fn json(outcome: &Outcome) -> Value {
         .collect();
     json!({
         "target": format!("{:?}", settings.target).to_lowercase(),
-        "server": settings.server.to_string(),
+        "server": servers(settings),
+        "origin": settings.origin,
         "connections": settings.connections,
         "room_size": settings.room_size,
         "publishers": settings.publishers.min(settings.connections),

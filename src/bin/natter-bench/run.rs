@@ -15,6 +15,7 @@
 mod layout;
 mod setup;
 mod step;
+mod barrier;
 mod connection;
 mod schedule;
 mod storm;
@@ -37,7 +38,13 @@ use crate::target::Target;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub target: Target,
-    pub server: SocketAddr,
+    /// The nodes; connection `i` goes to `servers[i % len]`.
+    pub servers: Vec<SocketAddr>,
+    /// This generator's number among several (see `barrier`).
+    pub origin: u32,
+    /// Several generators: the folder they meet in before the first step,
+    /// and how many they are.
+    pub barrier: Option<(std::path::PathBuf, usize)>,
     pub connections: usize,
     /// Members per room; the last room may be smaller.
     pub room_size: usize,
@@ -116,6 +123,13 @@ impl Ctx {
     }
 }
 
+impl Settings {
+    /// The node connection (or storm arrival) `index` goes to.
+    pub fn server_for(&self, index: usize) -> SocketAddr {
+        self.servers[index % self.servers.len()]
+    }
+}
+
 /// What the run measured, for the report.
 pub struct Outcome {
     pub settings: Settings,
@@ -183,6 +197,12 @@ pub async fn run(settings: Settings) -> Outcome {
     );
     tokio::time::sleep(ctx.settings.settle).await;
     let server_idle = pid.and_then(stats::sample_process);
+    if let Some((folder, processes)) = &ctx.settings.barrier {
+        progress(&ctx, &format!("waiting for {processes} generators in {}", folder.display()));
+        if let Err(error) = barrier::wait_for_all(folder, ctx.settings.origin, *processes).await {
+            progress(&ctx, &format!("the generators did not meet ({error}); going on alone"));
+        }
+    }
 
     let storming = ctx.settings.storm_users > 0 && ctx.settings.target == Target::Natter;
     if storming {

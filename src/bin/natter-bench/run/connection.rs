@@ -16,6 +16,9 @@ use crate::wsclient::{Filled, Frame, WsClient};
 /// Messages one publisher may catch up on in one wake-up when it is late;
 /// the rest follow on the next turn, so reading is never starved.
 const MAX_BURST: u32 = 64;
+/// Publisher numbers each generator process has in a marker: process `n`
+/// numbers its publishers from `n * ORIGIN_STRIDE`.
+pub(crate) const ORIGIN_STRIDE: u32 = 1 << 20;
 /// A natter publisher's sends awaiting their ack, at most. Beyond it the
 /// server is hopelessly behind; later sends are counted as refused.
 const MAX_OUTSTANDING_ACKS: usize = 100_000;
@@ -34,6 +37,7 @@ pub(super) async fn connection_task(
     let mut local = Local::default();
     let mut control = ctx.control.clone();
     let mut last_seq = vec![0u32; room.publishers as usize];
+    let own_publishers = ctx.settings.origin * ORIGIN_STRIDE;
     let mut outstanding: VecDeque<(u32, bool, u64)> = VecDeque::new();
     let mut random = (spec.index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let mut marker = Vec::with_capacity(48);
@@ -131,7 +135,13 @@ pub(super) async fn connection_task(
                             if !spec.reader {
                                 continue;
                             }
-                            let Some(last) = last_seq.get_mut(found.publisher as usize) else { continue };
+                            // Another generator's message: not ours to count.
+                            let Some(publisher) =
+                                found.publisher.checked_sub(own_publishers).filter(|p| *p < ORIGIN_STRIDE)
+                            else {
+                                continue;
+                            };
+                            let Some(last) = last_seq.get_mut(publisher as usize) else { continue };
                             if found.seq > *last {
                                 *last = found.seq;
                                 let latency = now.saturating_sub(found.intended_micros);
@@ -183,7 +193,7 @@ pub(super) async fn connection_task(
                 let plan = current.plan;
                 let now = ctx.now_micros() as f64;
                 let mut burst = 0;
-                let publisher = spec.publisher.map_or(0, |(in_room, _)| in_room);
+                let publisher = own_publishers + spec.publisher.map_or(0, |(in_room, _)| in_room);
                 while current.next <= now && current.next < plan.end_micros as f64 && burst < MAX_BURST {
                     burst += 1;
                     seq += 1;

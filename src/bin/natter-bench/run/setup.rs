@@ -73,12 +73,14 @@ async fn set_up_group(ctx: &Arc<Ctx>, group: &Group, tasks: &TaskTracker) -> Res
     let source = settings.sources[group.connections.start % settings.sources.len()];
     let user_name = format!("b{}-{}", settings.tag, group.user);
     let token = match settings.target {
-        Target::Natter => {
-            Some(target::natter_guest(source, settings.server, &user_name).await.map_err(|e| SetupError {
-                message: format!("guest {user_name}: {e}"),
-                connected_before_failure: 0,
-            })?)
-        }
+        Target::Natter => Some(
+            target::natter_guest(source, settings.server_for(group.connections.start), &user_name)
+                .await
+                .map_err(|e| SetupError {
+                    message: format!("guest {user_name}: {e}"),
+                    connected_before_failure: 0,
+                })?,
+        ),
         _ => None,
     };
     for (position, index) in group.connections.clone().enumerate() {
@@ -106,7 +108,7 @@ async fn set_up_group(ctx: &Arc<Ctx>, group: &Group, tasks: &TaskTracker) -> Res
         let how = Connect {
             target: settings.target,
             source,
-            server: settings.server,
+            server: settings.server_for(index),
             token: token.as_deref(),
             user_name: (settings.target == Target::Socketio && settings.socketio_new_user)
                 .then_some(socketio_name.as_str()),

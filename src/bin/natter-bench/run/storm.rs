@@ -70,10 +70,11 @@ async fn arrive(ctx: &Arc<Ctx>, user: usize, due_micros: u64) -> std::io::Result
     let settings = &ctx.settings;
     let source = settings.sources[user % settings.sources.len()];
     let name = format!("s{}-{user}", settings.tag);
-    let token = target::natter_guest(source, settings.server, &name).await?;
+    let server = settings.server_for(user);
+    let token = target::natter_guest(source, server, &name).await?;
     let header = format!("Authorization: Bearer {token}\r\n");
     let seed = (user as u32).wrapping_mul(2_246_822_519);
-    let mut ws = WsClient::connect(source, settings.server, "/ws", &header, seed, false).await?;
+    let mut ws = WsClient::connect(source, server, "/ws", &header, seed, false).await?;
     ws.queue_text(target::natter_hello(settings.watched_presence).as_bytes());
     ws.flush().await?;
     target::await_frame(&mut ws, Target::Natter, "welcome", |f| f.starts_with(b"{\"type\":\"welcome\""))

@@ -23,7 +23,7 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -81,9 +81,12 @@ pub const PRESENCE_INTERVAL: Duration = Duration::from_millis(200);
 /// thousands of users online is thousands of changes at once).
 pub const PRESENCE_BATCH_MAX: usize = 256;
 
-/// Presence intervals a change of only the online count waits, at most,
-/// before watching connections are told it (2 s).
-pub const COUNT_EVERY: u32 = 10;
+/// Watching connections are told the online list's first page at most
+/// once in this long: a change after a quiet spell goes out at the next
+/// flush, a burst of them as one page when the time is up. In a login
+/// storm the page changes every interval; telling every watcher five
+/// pages a second would cost what watching saves.
+pub const ONLINE_PAGE_EVERY: Duration = Duration::from_secs(2);
 
 /// Who is online, as [`Hub::online_users`] saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,9 +126,10 @@ struct State {
     audience: Audience,
     /// The online list's first page as watching connections were last told.
     page_told: OnlinePage,
-    /// Flushes since the count of who is online changed with the first
-    /// page's names unchanged (see [`Hub::tell_page`]).
-    count_waited: u32,
+    /// When `page_told` was told (`None`: never).
+    page_told_at: Option<Instant>,
+    /// A changed page waits for [`ONLINE_PAGE_EVERY`] to pass.
+    page_waiting: bool,
 }
 
 #[derive(Default)]
@@ -366,6 +370,11 @@ impl Hub {
     /// of the names it watches, and the online list's first page if that
     /// changed (one shared delivery for all of them).
     pub fn flush_presence(&self) {
+        self.flush_presence_at(Instant::now());
+    }
+
+    /// [`Hub::flush_presence`] at a given time (the tests' clock).
+    pub(crate) fn flush_presence_at(&self, now: Instant) {
         let mut state = self.lock();
         let untold = std::mem::take(&mut state.untold);
         if untold.local_changed {
@@ -374,7 +383,7 @@ impl Hub {
         if !untold.changes.is_empty() {
             self.tell_changes(&mut state, &untold.changes);
         }
-        self.tell_page(&mut state);
+        self.tell_page(&mut state, now);
     }
 
     fn tell_changes(&self, state: &mut State, changes: &[Change]) {
@@ -396,26 +405,23 @@ impl Hub {
         }
     }
 
-    /// Tells watching connections the online list's first page: at once
-    /// when its names changed; when only the count did, after
-    /// [`COUNT_EVERY`] intervals (flushes are asked for until then), so a
-    /// login storm costs each watcher a few small frames, not one per
-    /// interval.
-    fn tell_page(&self, state: &mut State) {
+    /// Tells watching connections the online list's first page if it
+    /// changed, at most once per [`ONLINE_PAGE_EVERY`] (until then flushes
+    /// are asked for, and the page waits); without the names when only the
+    /// count changed.
+    fn tell_page(&self, state: &mut State, now: Instant) {
         let page = state.presence.first_page();
         let names_changed = page.names != state.page_told.names;
-        if !names_changed {
-            if page.total == state.page_told.total {
-                state.count_waited = 0;
-                return;
-            }
-            state.count_waited += 1;
-            if state.count_waited < COUNT_EVERY {
-                self.flush_soon(state);
-                return;
-            }
+        state.page_waiting = names_changed || page.total != state.page_told.total;
+        if !state.page_waiting {
+            return;
         }
-        state.count_waited = 0;
+        if state.page_told_at.is_some_and(|at| now.saturating_duration_since(at) < ONLINE_PAGE_EVERY) {
+            self.flush_soon(state);
+            return;
+        }
+        state.page_waiting = false;
+        state.page_told_at = Some(now);
         let page = Arc::new(page);
         state.page_told = (*page).clone();
         let listeners: Vec<ConnectionId> = state.audience.watching.keys().copied().collect();
@@ -688,8 +694,8 @@ impl Hub {
             "presence changes wait with no flush requested"
         );
         assert!(
-            untold.flush_requested || state.count_waited == 0,
-            "a count waits to be told with no flush requested"
+            untold.flush_requested || !state.page_waiting,
+            "a page waits to be told with no flush requested"
         );
         if !state.told_stale {
             assert_eq!(

@@ -1,9 +1,10 @@
 //! Who hears which presence change. A connection either hears every change
 //! (the tutorial's clients, and native clients that ask for the whole list)
 //! or watches: it hears the changes of the names it asked about, and the
-//! online list's first page whenever that page changes. A change so costs
-//! the hub O(those who hear it), plus one shared page per interval for the
-//! watchers, however many people are online.
+//! online list's first page when that page changes (at most every
+//! `hub::ONLINE_PAGE_EVERY`). A change so costs the hub O(those who hear
+//! it), plus one shared page every 2 s at most for the watchers, however
+//! many people are online.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

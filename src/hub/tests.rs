@@ -543,11 +543,15 @@ fn pages(registration: &mut Registration) -> Vec<(Option<Vec<String>>, usize)> {
 #[test]
 fn a_watching_connection_hears_only_whom_it_watches_and_the_first_page() {
     let (hub, _asked) = hub();
+    // The presence clock, in seconds from now: pages are told at most once
+    // per ONLINE_PAGE_EVERY (2 s).
+    let start = std::time::Instant::now();
+    let flush_at = |seconds: f64| hub.flush_presence_at(start + Duration::from_secs_f64(seconds));
     let mut ann = hub.register(&user(1, "ann"), NO_SESSION, WATCHING);
     let mut everyone = hub.register(&user(2, "zed"), NO_SESSION, Interests::default());
     assert_eq!(hub.online_page(), OnlinePage::default(), "nothing told yet");
-    hub.flush_presence();
-    assert_eq!(pages(&mut ann), [(Some(vec!["ann".into(), "zed".into()]), 2)]);
+    flush_at(0.0);
+    assert_eq!(pages(&mut ann), [(Some(vec!["ann".into(), "zed".into()]), 2)], "the first page at once");
     assert_eq!(hub.online_page().names, ["ann", "zed"], "a newcomer is welcomed with the page told");
     events(&mut everyone);
     let (status, _) = hub.watch_presence(ann.id, &["BOB".into(), "zed".into()]);
@@ -561,7 +565,10 @@ fn a_watching_connection_hears_only_whom_it_watches_and_the_first_page() {
     let _bob = hub.register(&user(3, "bob"), NO_SESSION, Interests::default());
     let _carl = hub.register(&user(4, "carl"), NO_SESSION, Interests::default());
     hub.check_invariants();
-    assert_eq!(presence(&hub, &mut everyone), [("bob".into(), true), ("carl".into(), true)]);
+    flush_at(0.2);
+    hub.check_invariants();
+    let heard = events(&mut everyone);
+    assert_eq!(heard.len(), 1, "hearing everyone: one batch of both arrivals");
     let heard = events(&mut ann);
     let changes: Vec<(String, bool)> = heard
         .iter()
@@ -571,37 +578,29 @@ fn a_watching_connection_hears_only_whom_it_watches_and_the_first_page() {
         })
         .collect();
     assert_eq!(changes, [("bob".into(), true)], "carl is not watched");
-    let page = heard.iter().find_map(|event| match event {
-        Event::OnlinePage { page, names_changed: true } => Some(page.clone()),
-        _ => None,
-    });
-    let page = page.expect("the first page changed");
-    assert_eq!(
-        (page.names.as_slice(), page.total),
-        (&["ann".into(), "bob".into(), "carl".into(), "zed".into()][..], 4)
-    );
+    assert!(!heard.iter().any(|event| matches!(event, Event::OnlinePage { .. })), "the page waits its 2 s");
+    flush_at(1.0);
+    assert!(pages(&mut ann).is_empty(), "still waiting");
+    flush_at(2.0);
+    assert_eq!(pages(&mut ann), [(Some(vec!["ann".into(), "bob".into(), "carl".into(), "zed".into()]), 4)]);
+    hub.check_invariants();
 
-    // A full page of names before everyone's: the names change at once.
+    // A full page of names before everyone's: the names change.
     let mut remote: Vec<(UserId, String)> =
         (0..ONLINE_PAGE as i64).map(|n| (UserId(100 + n), format!("a{n:02}"))).collect();
     hub.set_remote_presence(remote.clone());
-    hub.flush_presence();
-    let (names, total) = pages(&mut ann).pop().expect("a new page");
+    flush_at(5.0);
+    let (names, total) = pages(&mut ann).pop().expect("a new page, told at once after a quiet spell");
     let names = names.expect("with its names");
     assert_eq!((names.len(), names[0].as_str(), total), (ONLINE_PAGE, "a00", ONLINE_PAGE + 4));
-    hub.flush_presence();
+    flush_at(10.0);
     assert!(pages(&mut ann).is_empty(), "nothing changed, nothing is told");
 
-    // An arrival past the first page changes only the count: it is told
-    // after COUNT_EVERY intervals, asked for until then, without names.
+    // An arrival past the first page changes only the count: told without
+    // names.
     remote.push((UserId(999), "zz".into()));
     hub.set_remote_presence(remote);
-    for _ in 1..COUNT_EVERY {
-        hub.flush_presence();
-        hub.check_invariants();
-        assert!(pages(&mut ann).is_empty(), "a count alone waits");
-    }
-    hub.flush_presence();
+    flush_at(10.2);
     assert_eq!(pages(&mut ann), [(None, ONLINE_PAGE + 5)]);
     assert_eq!(hub.online_page().total, ONLINE_PAGE + 5);
     assert_eq!(hub.online_names("A0", Some("a07"), 2), (vec!["a08".into(), "a09".into()], false));
@@ -613,8 +612,9 @@ fn a_watching_connection_hears_only_whom_it_watches_and_the_first_page() {
     hub.unregister(everyone.id);
     hub.expire_presence(UserId(2), 1);
     hub.check_invariants();
-    hub.flush_presence();
-    assert!(events(&mut ann).iter().all(|event| matches!(event, Event::OnlinePage { .. })));
+    flush_at(20.0);
+    let heard = events(&mut ann);
+    assert!(!heard.is_empty() && heard.iter().all(|event| matches!(event, Event::OnlinePage { .. })));
     hub.unregister(ann.id);
     hub.check_invariants();
     // With nobody hearing everyone, the list of everyone was not rebuilt at

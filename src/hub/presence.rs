@@ -158,7 +158,7 @@ impl Presence {
                 names.push(change.name.clone());
             }
         }
-        names.sort_by_cached_key(|name| name.to_ascii_lowercase());
+        names.sort_by(|a, b| list_order(a).cmp(&list_order(b)));
         names
     }
 
@@ -174,7 +174,7 @@ impl Presence {
         let mut names: Vec<String> = self.local.values().map(|local| local.name.clone()).collect();
         let remote_only = self.remote.iter().filter(|(id, _)| !self.local.contains_key(id));
         names.extend(remote_only.map(|(_, name)| name.clone()));
-        names.sort_by_cached_key(|name| name.to_ascii_lowercase());
+        names.sort_by(|a, b| list_order(a).cmp(&list_order(b)));
         names
     }
 
@@ -200,16 +200,19 @@ impl Presence {
         }
     }
 
-    /// Up to `limit` online names that start with `prefix` and sort after
-    /// `after` (both lowercase), in order, and whether more follow.
+    /// Up to `limit` online names that start with `prefix` (lowercase) and
+    /// come after the name `after` (as spelled: the last of the previous
+    /// page) in [`list_order`], and whether more follow.
     pub(super) fn page(&self, prefix: &str, after: Option<&str>, limit: usize) -> (Vec<String>, bool) {
-        let after = after.filter(|after| *after >= prefix);
-        let start = after.unwrap_or(prefix).to_owned();
+        use std::ops::Bound;
+        let start = match after.map(|after| (after.to_ascii_lowercase(), after.to_owned())) {
+            Some(after) if after.0.as_str() >= prefix => Bound::Excluded(after),
+            _ => Bound::Included((prefix.to_owned(), String::new())),
+        };
         let mut matching = self
             .shown
-            .range((start, String::new())..)
+            .range((start, Bound::Unbounded))
             .map(|(key, _)| key)
-            .skip_while(|(key, _)| after.is_some_and(|after| key == after))
             .take_while(|(key, _)| key.starts_with(prefix))
             .map(|(_, name)| name.clone());
         let names: Vec<String> = matching.by_ref().take(limit).collect();
@@ -223,26 +226,32 @@ impl Presence {
     }
 }
 
-/// `told` (names sorted without case) with `changes` applied in order: the
-/// last change of each name wins. O(told + changes log changes).
+/// The order of the online list: by name without case, then as spelled.
+pub(super) fn list_order(name: &str) -> (String, &str) {
+    (name.to_ascii_lowercase(), name)
+}
+
+/// `told` (names in [`list_order`]) with `changes` applied in order: the
+/// last change of each name (as spelled) wins. O(told + changes log
+/// changes).
 pub(super) fn apply_changes(told: &[String], changes: &[(String, bool)]) -> Vec<String> {
     if changes.is_empty() {
         return told.to_vec();
     }
-    let mut last: HashMap<String, (&str, bool)> = HashMap::new();
+    let mut last: HashMap<&str, bool> = HashMap::new();
     for (name, online) in changes {
-        last.insert(name.to_ascii_lowercase(), (name, *online));
+        last.insert(name, *online);
     }
     let mut arrived: Vec<(String, &str)> =
-        last.iter().filter(|(_, (_, online))| *online).map(|(key, (name, _))| (key.clone(), *name)).collect();
+        last.iter().filter(|(_, online)| **online).map(|(name, _)| list_order(name)).collect();
     arrived.sort_unstable();
-    let kept = told.iter().filter(|name| !last.contains_key(&name.to_ascii_lowercase()));
+    let kept = told.iter().filter(|name| !last.contains_key(name.as_str()));
     // Merge two lists sorted by key.
     let mut names = Vec::with_capacity(told.len() + arrived.len());
     let mut arrived = arrived.into_iter().peekable();
     for name in kept {
-        let key = name.to_ascii_lowercase();
-        while let Some((_, newcomer)) = arrived.next_if(|(arrival, _)| *arrival < key) {
+        let key = list_order(name);
+        while let Some((_, newcomer)) = arrived.next_if(|arrival| *arrival < key) {
             names.push(newcomer.to_owned());
         }
         names.push(name.clone());
@@ -270,6 +279,12 @@ mod tests {
         assert_eq!(presence.page("b", None, 5), (vec!["bob".to_owned()], false));
         assert_eq!(presence.page("", Some("ann"), 5), (vec!["bob".to_owned()], false));
         assert_eq!(presence.page("", None, 1), (vec!["ann".to_owned()], true));
+        // Both spellings online: a page ending on one continues with the other.
+        presence.arrive(&User { id: UserId(1), name: "Bob".into(), guest: true });
+        assert_eq!(presence.page("b", Some("Bob"), 5), (vec!["bob".to_owned()], false));
+        assert_eq!(presence.names_after(presence.version()), ["ann", "Bob", "bob"]);
+        let told = ["ann".to_owned(), "Bob".to_owned(), "bob".to_owned()];
+        assert_eq!(apply_changes(&told, &[("bob".into(), false)]), ["ann", "Bob"], "only that spelling left");
     }
 
     #[test]
@@ -278,14 +293,17 @@ mod tests {
         let changes: Vec<(String, bool)> = vec![
             ("carl".into(), true),
             ("ann".into(), false),
-            ("Eve".into(), true),
+            ("eve".into(), true),
             ("eve".into(), false),
             ("eve".into(), true),
             ("dave".into(), false),
             ("dave".into(), true),
             ("Aaron".into(), true),
+            // Another user who spells the name otherwise (a guest name
+            // passing between nodes) is another entry.
+            ("Eve".into(), true),
         ];
-        assert_eq!(apply_changes(&told, &changes), ["Aaron", "Bob", "carl", "dave", "eve"]);
+        assert_eq!(apply_changes(&told, &changes), ["Aaron", "Bob", "carl", "dave", "Eve", "eve"]);
         assert_eq!(apply_changes(&told, &[]), told);
     }
 }

@@ -157,9 +157,12 @@ fn main() -> ExitCode {
     } else {
         vec![if first.is_ipv4() { IpAddr::V4(Ipv4Addr::UNSPECIFIED) } else { IpAddr::from([0u16; 8]) }]
     };
+    // Several generators of one run never share names: the origin is part
+    // of the tag.
     let tag = format!(
-        "{:04x}",
-        std::process::id() as u16 ^ (std::time::UNIX_EPOCH.elapsed().map_or(0, |d| d.subsec_nanos()) as u16)
+        "{:04x}{}",
+        std::process::id() as u16 ^ (std::time::UNIX_EPOCH.elapsed().map_or(0, |d| d.subsec_nanos()) as u16),
+        if cli.barrier.is_some() { format!("o{}", cli.origin) } else { String::new() }
     );
     let settings = run::Settings {
         target: cli.target,
@@ -217,5 +220,9 @@ fn main() -> ExitCode {
     // Dropping the runtime would wait for nothing useful; connections close
     // with the process.
     runtime.shutdown_timeout(Duration::from_secs(1));
-    if outcome.connected == 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if outcome.connected == 0 || outcome.barrier_error.is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -225,6 +225,7 @@ pub fn json(outcome: &Outcome) -> Value {
         "closed_by_server": outcome.closed,
         "close_codes": outcome.close_codes,
         "first_error": outcome.first_error,
+        "barrier_error": outcome.barrier_error,
         "steps": steps,
         "storm": outcome.storm.as_ref().map(|storm| {
             let latency = storm.welcome_latency.lock().expect("never poisoned");

@@ -145,6 +145,8 @@ pub struct Outcome {
     pub first_error: Option<String>,
     /// The login storm's arrivals, if there was one.
     pub storm: Option<Arc<StormCounts>>,
+    /// Several generators: why they did not all meet (then no step ran).
+    pub barrier_error: Option<String>,
 }
 
 pub struct StepResult {
@@ -197,12 +199,16 @@ pub async fn run(settings: Settings) -> Outcome {
     );
     tokio::time::sleep(ctx.settings.settle).await;
     let server_idle = pid.and_then(stats::sample_process);
+    let mut barrier_error = None;
     if let Some((folder, processes)) = &ctx.settings.barrier {
         progress(&ctx, &format!("waiting for {processes} generators in {}", folder.display()));
         if let Err(error) = barrier::wait_for_all(folder, ctx.settings.origin, *processes).await {
-            progress(&ctx, &format!("the generators did not meet ({error}); going on alone"));
+            progress(&ctx, &format!("the generators did not meet ({error}); no step is run"));
+            barrier_error = Some(error.to_string());
         }
     }
+    // Alone, a process would measure another load than the run's.
+    let rates: &[f64] = if barrier_error.is_some() { &[] } else { &ctx.settings.rates };
 
     let storming = ctx.settings.storm_users > 0 && ctx.settings.target == Target::Natter;
     if storming {
@@ -211,7 +217,7 @@ pub async fn run(settings: Settings) -> Outcome {
         storm::start(&ctx, &tasks, ctx.settings.storm_users, ctx.settings.storm_rate, start);
     }
     let mut steps = Vec::new();
-    for (index, &rate) in ctx.settings.rates.iter().enumerate() {
+    for (index, &rate) in rates.iter().enumerate() {
         let result = run_step(&ctx, &control_sender, index as u32, rate).await;
         let p99 = result.counts.latency.value_at_quantile(0.99) as f64 / 1000.0;
         let expected = result.counts.expected;
@@ -222,7 +228,7 @@ pub async fn run(settings: Settings) -> Outcome {
             progress(&ctx, &format!("p99 {p99:.1} ms is past {limit} ms: the sweep ends here"));
             break;
         }
-        if index + 1 < ctx.settings.rates.len() {
+        if index + 1 < rates.len() {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
@@ -261,6 +267,7 @@ pub async fn run(settings: Settings) -> Outcome {
         close_codes,
         first_error,
         storm: storming.then(|| Arc::clone(&ctx.storm)),
+        barrier_error,
     }
 }
 

@@ -12,7 +12,19 @@ const PATIENCE: Duration = Duration::from_secs(900);
 
 pub(super) async fn wait_for_all(folder: &Path, origin: u32, processes: usize) -> io::Result<()> {
     std::fs::create_dir_all(folder)?;
-    std::fs::write(folder.join(format!("ready-{origin}")), b"")?;
+    // Never two processes of one origin: they would count each other's
+    // messages against the wrong clock. An earlier run's file says the same.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(folder.join(format!("ready-{origin}")))
+        .map_err(|error| match error.kind() {
+            io::ErrorKind::AlreadyExists => io::Error::new(
+                error.kind(),
+                format!("origin {origin} is taken, or {} holds an earlier run's files", folder.display()),
+            ),
+            _ => error,
+        })?;
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         let ready = std::fs::read_dir(folder)?

@@ -39,7 +39,10 @@ pub(super) async fn connection_task(
     let mut last_seq = vec![0u32; room.publishers as usize];
     let own_publishers = ctx.settings.origin * ORIGIN_STRIDE;
     let mut outstanding: VecDeque<(u32, bool, u64)> = VecDeque::new();
-    let mut random = (spec.index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    // Seeded per connection and per generator process: processes of one
+    // run must not draw the same gaps (their publishers would send at once).
+    let seed = (spec.index as u64 + 1) ^ (u64::from(ctx.settings.origin) << 40);
+    let mut random = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let mut marker = Vec::with_capacity(48);
     let mut client_id = Vec::with_capacity(24);
     let mut seq: u32 = 0;

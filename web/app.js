@@ -259,9 +259,9 @@ let watching = null;
 const WATCH_RETRY_MS = 5000;
 
 /** Watches the presence of the people shown outside the online list (DM
- * partners), when they changed: the server tells their changes only. The
- * first WATCH_MAX partners by name are watched; the others' dots show what
- * the online page says. */
+ * partners, then those the people dialog shows), when they changed: the
+ * server tells their changes only. At most WATCH_MAX; the others' dots
+ * show what the online page or the directory says. */
 function watchPresence() {
   if (!connection?.isOpen) return;
   const names = store.presenceWanted().slice(0, WATCH_MAX);
@@ -658,7 +658,7 @@ let renderQueued = false;
 
 store.addEventListener('change', (event) => {
   const { what, channelId } = event.detail;
-  if (what === 'channels') watchPresence();
+  if (what === 'channels' || what === 'watch') watchPresence();
   if (what === 'channels' || what === 'online' || what === 'current') dirty.sidebar = true;
   if (what === 'channels' || what === 'online' || what === 'current') dirty.header = true;
   if (what === 'current' || (what === 'messages' && channelId === store.currentId)) dirty.messages = true;

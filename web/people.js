@@ -59,16 +59,18 @@ export class DirectorySearch {
   }
 }
 
-/** Whether a directory entry is online: as presence says now when this page
- * hears it (the online page, watched people), else as the directory said. */
-function isOnline(user, online) {
-  return online.has(user.name) || user.online === true;
+/** Whether a directory entry is online: live for the people this page watches
+ * (DM partners, and those the people dialog shows), else the online page or
+ * what the directory said when it was read. */
+function isOnline(user, store) {
+  if (store.watched.has(user.name)) return store.online.has(user.name);
+  return store.online.has(user.name) || user.online === true;
 }
 
 /** Online first, then everyone else, each by name; me last. */
-export function onlineFirst(users, online, me) {
+export function onlineFirst(users, store, me) {
   const byName = (a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' });
-  const rank = (user) => (user.name === me ? 2 : isOnline(user, online) ? 0 : 1);
+  const rank = (user) => (user.name === me ? 2 : isOnline(user, store) ? 0 : 1);
   return [...users].sort((a, b) => rank(a) - rank(b) || byName(a, b));
 }
 
@@ -88,14 +90,17 @@ export function peopleDialog({ store, connection, openDm }) {
   let timer = null;
 
   for (const button of dialog.querySelectorAll('[data-close]')) button.addEventListener('click', () => dialog.close());
+  dialog.addEventListener('close', () => store.setShownPeople([]));
 
   function draw() {
     const me = store.me?.name;
-    const people = onlineFirst(search.users, store.online, me);
+    const people = onlineFirst(search.users, store, me);
+    // Their presence is told live while they are shown.
+    store.setShownPeople(people.map((user) => user.name).filter((name) => name !== me));
     replaceChildren(
       list,
       people.map((user) => {
-        const online = isOnline(user, store.online);
+        const online = isOnline(user, store);
         const isMe = user.name === me;
         return h(
           'li',
@@ -154,7 +159,7 @@ export function peopleDialog({ store, connection, openDm }) {
     if (event.key !== 'Enter' || event.isComposing) return;
     event.preventDefault();
     // Enter takes the first person listed other than me, once the search is current.
-    const first = onlineFirst(search.users, store.online, store.me?.name).find((user) => user.name !== store.me?.name);
+    const first = onlineFirst(search.users, store, store.me?.name).find((user) => user.name !== store.me?.name);
     if (first && !search.loading && search.prefix === filter.value.trim()) choose(first.name);
   });
   moreButton.addEventListener('click', () => load());
@@ -189,9 +194,9 @@ export function suggestPeople({ store, connection }, input, datalist) {
     const me = store.me?.name;
     replaceChildren(
       datalist,
-      onlineFirst(search.users, store.online, me)
+      onlineFirst(search.users, store, me)
         .filter((user) => user.name !== me)
-        .map((user) => h('option', { value: user.name, label: isOnline(user, store.online) ? 'online' : 'away' })),
+        .map((user) => h('option', { value: user.name, label: isOnline(user, store) ? 'online' : 'away' })),
     );
   }
   input.addEventListener('input', () => {

@@ -54,6 +54,8 @@ export class ChatStore extends EventTarget {
     this.onlinePage = { users: [], total: 0 };
     /** The names whose presence changes this connection hears (`watch`). */
     this.watched = new Set();
+    /** The people the people dialog shows now. */
+    this.shownPeople = [];
     this.currentId = null;
     /** channel id -> Map(user -> timer) */
     this.typing = new Map();
@@ -331,14 +333,22 @@ export class ChatStore extends EventTarget {
   }
 
   /** Whose presence this page shows outside the online list: the other person
-   * of every DM, in name order. */
+   * of every DM (in name order), then the people the people dialog shows. */
   presenceWanted() {
-    const names = new Set();
+    const partners = new Set();
     for (const channel of this.channels.values()) {
-      if (channel.kind === 'dm') names.add(this.displayName(channel));
+      if (channel.kind === 'dm') partners.add(this.displayName(channel));
     }
-    names.delete(this.me?.name);
-    return [...names].sort();
+    partners.delete(this.me?.name);
+    const shown = this.shownPeople.filter((name) => !partners.has(name) && name !== this.me?.name);
+    return [...[...partners].sort(), ...shown];
+  }
+
+  /** The people dialog shows these people now ([] once it closes). */
+  setShownPeople(names) {
+    if (names.length === this.shownPeople.length && names.every((name, i) => name === this.shownPeople[i])) return;
+    this.shownPeople = names;
+    this.changed('watch');
   }
 
   applyTyping(channelId, user) {
@@ -412,6 +422,7 @@ export class ChatStore extends EventTarget {
     this.online = new Set();
     this.onlinePage = { users: [], total: 0 };
     this.watched = new Set();
+    this.shownPeople = [];
     this.currentId = null;
     this.typing = new Map();
   }

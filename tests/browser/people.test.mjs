@@ -59,6 +59,11 @@ browserTest('the directory reaches people who are offline, online first, searche
   await dialog.getByLabel('Find people by name').fill('CA');
   await expectTexts(dialog.locator('#people-list .person-name'), ['carol'], 'only carol for "CA"');
   await expectVisible(dialog.locator('.person-row').getByText('away'), 'carol shown as away');
+  // The dialog's dots are live: carol coming online shows while it is open
+  // (she is watched as one the dialog shows, and on the online page).
+  const carolWs = await WsClient.connect(fixture.server, { token: carol.token });
+  await expectVisible(dialog.locator('.person-row').getByText('online'), 'carol shown online while the dialog is open');
+  carolWs.close();
   await dialog.getByRole('button', { name: 'Message carol' }).click();
   await waitFor('the DM with carol open', async () => (await alicePage.locator('#channel-title .title-text').textContent()) === 'carol');
   await sendMessage(alicePage, 'are you back on Monday?');

@@ -204,3 +204,18 @@ test('someone no longer watched and not on the page is no longer shown online', 
   store.applyWatching(['zoe'], [{ name: 'zoe', online: true }]);
   assert.deepEqual([...store.online].sort(), ['alice', 'zoe']);
 });
+
+test('the people the dialog shows are watched after the DM partners, me never', () => {
+  const store = new ChatStore();
+  store.applyWelcome({ type: 'welcome', user: { id: 1, name: 'alice', guest: false }, channels: [
+    { id: 9, name: 'dm', kind: 'dm', last_seq: 0, read_seq: 0, member: true, members: ['alice', 'zoe'] },
+  ], online: [] });
+  const seen = [];
+  store.addEventListener('change', (event) => seen.push(event.detail.what));
+  store.setShownPeople(['bob', 'alice', 'zoe', 'carl']);
+  assert.deepEqual(store.presenceWanted(), ['zoe', 'bob', 'carl']);
+  store.setShownPeople(['bob', 'alice', 'zoe', 'carl']);
+  assert.deepEqual(seen, ['watch'], 'the same list again is no change');
+  store.setShownPeople([]);
+  assert.deepEqual(store.presenceWanted(), ['zoe']);
+});

@@ -24,6 +24,7 @@ use crate::store::{Store, StoreError};
 
 mod channels;
 mod driver;
+mod editing;
 mod membership;
 pub mod names;
 mod posting;
@@ -52,6 +53,12 @@ pub enum RequestError {
     NotFound,
     #[error("join the channel first")]
     NotMember,
+    /// No message at that seq that can be changed.
+    #[error("no such message")]
+    NoSuchMessage,
+    /// An edit whose `if_rev` is stale; the message as it stands.
+    #[error("the message was changed since; its latest change is rev {}", .0.rev)]
+    Conflict(Box<crate::model::Message>),
     #[error("no such user")]
     UnknownUser,
     #[error("{0}")]
@@ -79,6 +86,11 @@ impl From<StoreError> for RequestError {
         match error {
             StoreError::NoSuchChannel => RequestError::NotFound,
             StoreError::NotMember => RequestError::NotMember,
+            StoreError::NoSuchMessage => RequestError::NoSuchMessage,
+            StoreError::NotSender => {
+                RequestError::Forbidden("only its sender (or an admin, to delete) may change a message")
+            }
+            StoreError::Conflict(message) => RequestError::Conflict(message),
             other => {
                 tracing::error!(error = %other, "storage request failed");
                 RequestError::Unavailable

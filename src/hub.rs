@@ -32,7 +32,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
-use crate::model::{Channel, ChannelId, ChannelView, Message, Seq, User, UserId};
+use crate::model::{Channel, ChannelId, ChannelView, Message, Rev, Seq, User, UserId};
 
 mod audience;
 mod delivery;
@@ -59,9 +59,9 @@ use routes::Routes;
 /// What the hub asks its driver to do outside the lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HubRequest {
-    /// Messages of this channel wait behind a gap: read the missing ones
+    /// Changes of this channel wait behind a gap: read the missing ones
     /// from the store (after a short wait, as most gaps close by themselves)
-    /// and hand them to [`Hub::accept_message`], until [`Hub::fill_from`]
+    /// and hand them to [`Hub::accept_filled`], until [`Hub::fill_from`]
     /// says the gap is closed.
     FillGap(ChannelId),
     /// The user's last connection here ended: after the grace period, call
@@ -166,11 +166,11 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// A hub whose channels' live delivery starts after `heads`, and the
-    /// receiver of what it asks of its driver. Cancelling `stop` ends every
-    /// connection ([`EndWatch`]).
+    /// A hub whose channels' live delivery starts after `heads` (revs), and
+    /// the receiver of what it asks of its driver. Cancelling `stop` ends
+    /// every connection ([`EndWatch`]).
     pub fn new(
-        heads: Vec<(ChannelId, Seq)>,
+        heads: Vec<(ChannelId, Rev)>,
         queue_capacity: usize,
         metrics: Arc<Metrics>,
         stop: CancellationToken,
@@ -261,7 +261,7 @@ impl Hub {
         };
         for view in channels {
             entry.channels.insert(view.channel.id);
-            state.routes.subscribe(view.channel.id, view.last_seq, connection);
+            state.routes.subscribe(view.channel.id, view.last_rev, connection);
         }
     }
 
@@ -323,12 +323,24 @@ impl Hub {
 
     // ----- delivery (presence: `telling`) -------------------------------------
 
-    /// Takes a committed message (local, remote or read from the store) and
-    /// fans out everything that is now in order.
+    /// Takes a committed change (a new, edited or deleted message; local or
+    /// from another node) and fans out everything that is now in order.
     pub fn accept_message(&self, message: Message) {
-        let mut state = self.lock();
         let channel = message.channel;
-        let released = state.routes.accept(message);
+        self.accept(channel, vec![message], None);
+    }
+
+    /// Takes changes read from the store (after a gap, or to catch up), in
+    /// rev order: every rev up to the last one's is there or was superseded
+    /// by a later change of its message, so a gap up to it is closed.
+    pub fn accept_filled(&self, channel: ChannelId, changes: Vec<Message>) {
+        let covered = changes.last().map(|change| change.rev);
+        self.accept(channel, changes, covered);
+    }
+
+    fn accept(&self, channel: ChannelId, changes: Vec<Message>, covered: Option<Rev>) {
+        let mut state = self.lock();
+        let released = state.routes.accept(channel, changes, covered);
         if released.request_fill {
             self.request(HubRequest::FillGap(channel));
         }
@@ -338,15 +350,15 @@ impl Hub {
         }
     }
 
-    /// Where the driver's fill of `channel` reads from next; `None` once
-    /// nothing waits behind a gap any more (the fill is then over).
-    pub fn fill_from(&self, channel: ChannelId) -> Option<Seq> {
+    /// Where the driver's fill of `channel` reads from next (a rev); `None`
+    /// once nothing waits behind a gap any more (the fill is then over).
+    pub fn fill_from(&self, channel: ChannelId) -> Option<Rev> {
         self.lock().routes.fill_from(channel)
     }
 
-    /// Every channel's last delivered seq, for catching up after the bus may
-    /// have lost messages.
-    pub fn delivered_heads(&self) -> Vec<(ChannelId, Seq)> {
+    /// Every channel's last delivered rev, for catching up after the bus may
+    /// have lost changes.
+    pub fn delivered_heads(&self) -> Vec<(ChannelId, Rev)> {
         self.lock().routes.heads()
     }
 
@@ -388,7 +400,7 @@ impl Hub {
             let Some(connection) = state.registry.connections.get_mut(&id) else { continue };
             if connection.interests.follows_memberships && !connection.dropped {
                 connection.channels.insert(channel);
-                state.routes.subscribe(channel, view.last_seq, id);
+                state.routes.subscribe(channel, view.last_rev, id);
             }
         }
         self.deliver_to_user(state, user, Event::Joined(view));

@@ -74,6 +74,9 @@ pub struct Limits {
     pub reads_per_user_per_second: f64,
     /// The same for all connections from one client address.
     pub reads_per_address_per_second: f64,
+    /// Changes a resuming client may have missed in one channel (`hello`
+    /// with a rev) before it is sent `reset` instead of a replay.
+    pub max_resume_changes: u64,
 }
 
 impl Default for Limits {
@@ -101,6 +104,7 @@ impl Default for Limits {
             invitations_per_hour: 30.0,
             reads_per_user_per_second: 40.0,
             reads_per_address_per_second: 100.0,
+            max_resume_changes: 5_000,
         }
     }
 }

@@ -12,6 +12,7 @@ use natter::auth::Accounts;
 use natter::bus::LocalBus;
 use natter::limits::Limits;
 use natter::metrics::Metrics;
+use natter::model::UserName;
 use natter::server::{self, Cidr, Config};
 use natter::store;
 
@@ -41,9 +42,25 @@ enum UserCommand {
     /// line), or prompted for without echo on a terminal.
     Add {
         name: String,
+        /// Make the account an admin (may delete anyone's message).
+        #[arg(long)]
+        admin: bool,
         #[arg(long, env = "NATTER_DATABASE_URL", default_value = "sqlite://natter.db")]
         database: String,
     },
+    /// Make an account an admin or a member.
+    Role {
+        name: String,
+        role: Role,
+        #[arg(long, env = "NATTER_DATABASE_URL", default_value = "sqlite://natter.db")]
+        database: String,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Role {
+    Admin,
+    Member,
 }
 
 #[derive(Args)]
@@ -109,6 +126,10 @@ struct ServeArgs {
     /// Channels one user may be added to by others per hour.
     #[arg(long, env = "NATTER_INVITATIONS_PER_HOUR", default_value_t = Limits::default().invitations_per_hour)]
     invitations_per_hour: f64,
+    /// Changes one channel may have had since a resuming client's rev before
+    /// the client is told to reload the channel (`reset`) instead.
+    #[arg(long, env = "NATTER_MAX_RESUME_CHANGES", default_value_t = Limits::default().max_resume_changes)]
+    max_resume_changes: u64,
     /// A proxy (an address or CIDR range, repeatable) whose `X-Forwarded-For`
     /// names the client and whose `X-Forwarded-Proto: https` makes the
     /// session cookie `Secure`. From other peers those headers are ignored.
@@ -136,6 +157,7 @@ impl ServeArgs {
             failed_logins_per_minute: self.failed_logins_per_minute,
             login_failures_before_lockout: self.login_failures_before_lockout,
             invitations_per_hour: self.invitations_per_hour,
+            max_resume_changes: self.max_resume_changes,
             http_header_timeout: Duration::from_secs_f64(self.http_header_timeout_secs.clamp(0.1, 3600.0)),
             ..Limits::default()
         };
@@ -173,9 +195,12 @@ fn main() -> anyhow::Result<()> {
             };
             runtime.block_on(serve(*args))
         }
-        Some(Command::User { command: UserCommand::Add { name, database } }) => {
+        Some(Command::User { command: UserCommand::Add { name, admin, database } }) => {
             let password = read_password()?;
-            runtime.block_on(add_user(&name, &password, &database))
+            runtime.block_on(add_user(&name, &password, admin, &database))
+        }
+        Some(Command::User { command: UserCommand::Role { name, role, database } }) => {
+            runtime.block_on(set_role(&name, role, &database))
         }
     }
 }
@@ -237,12 +262,33 @@ fn read_password() -> anyhow::Result<String> {
     Ok(password)
 }
 
-async fn add_user(name: &str, password: &str, database: &str) -> anyhow::Result<()> {
+async fn add_user(name: &str, password: &str, admin: bool, database: &str) -> anyhow::Result<()> {
     let store = store::open(database, Arc::new(Metrics::default())).await?;
     let accounts = Accounts::new(Arc::clone(&store), Arc::new(LocalBus), &Limits::default(), false).await?;
     let created = accounts.create_user(name, password).await;
+    let promoted = match (&created, admin) {
+        (Ok(user), true) => {
+            store.set_admin(&UserName::parse(&user.name).map_err(anyhow::Error::msg)?, true).await
+        }
+        _ => Ok(true),
+    };
     store.close().await;
     let user = created?;
-    println!("created user {} (id {})", user.name, user.id);
+    promoted?;
+    let role = if admin { ", an admin" } else { "" };
+    println!("created user {} (id {}){role}", user.name, user.id);
+    Ok(())
+}
+
+async fn set_role(name: &str, role: Role, database: &str) -> anyhow::Result<()> {
+    let name = UserName::parse(name).map_err(anyhow::Error::msg)?;
+    let store = store::open(database, Arc::new(Metrics::default())).await?;
+    let updated = store.set_admin(&name, role == Role::Admin).await;
+    store.close().await;
+    if !updated? {
+        bail!("no user named {}", name.as_str());
+    }
+    let role = if role == Role::Admin { "an admin" } else { "a member" };
+    println!("{} is now {role}", name.as_str());
     Ok(())
 }

@@ -38,6 +38,13 @@ id_type!(
     /// "before the first message".
     Seq
 );
+id_type!(
+    /// The number of a change to a channel's messages: a new message, an
+    /// edit or a deletion each take the channel's next one, with no gaps.
+    /// `seq` says where a message stands; `rev` orders what happened to the
+    /// channel's messages. A message carries the rev of its latest change.
+    Rev
+);
 
 /// The name of the channel every user belongs to and no one can leave.
 pub const GENERAL: &str = "General";
@@ -318,6 +325,8 @@ pub struct Channel {
 pub struct ChannelView {
     pub channel: Channel,
     pub last_seq: Seq,
+    /// The rev of the channel's latest change.
+    pub last_rev: Rev,
     /// 0 when the viewer is not a member.
     pub read_seq: Seq,
     pub member: bool,
@@ -347,6 +356,41 @@ pub struct Message {
     /// server writes into the channel's stream like a message, so history
     /// and resume carry it; `body` then says it in words.
     pub system: Option<SystemEvent>,
+    /// The rev of the message's latest change (its creation, an edit or
+    /// its deletion).
+    pub rev: Rev,
+    /// When the body was last edited, milliseconds since the epoch.
+    pub edited_at: Option<i64>,
+    /// Set once the message is deleted; `body` is then empty.
+    pub deleted: Option<Deletion>,
+}
+
+/// Who deleted a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// Its sender.
+    BySender,
+    /// An admin of the workspace.
+    ByAdmin,
+}
+
+impl Deletion {
+    /// The `deleted` column: 0 for a message that stands.
+    pub fn to_db(deletion: Option<Self>) -> i64 {
+        match deletion {
+            None => 0,
+            Some(Deletion::BySender) => 1,
+            Some(Deletion::ByAdmin) => 2,
+        }
+    }
+
+    pub fn from_db(value: i64) -> Option<Self> {
+        match value {
+            1 => Some(Deletion::BySender),
+            2 => Some(Deletion::ByAdmin),
+            _ => None,
+        }
+    }
 }
 
 /// What a system line records.

@@ -21,12 +21,14 @@ pub type Ref = serde_json::Value;
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientMessage {
-    /// Sent once after connecting: the last `seq` the client holds per channel
-    /// (keys are channel ids as strings, as JSON demands). The server replays
-    /// everything after those and then streams live messages.
+    /// Sent once after connecting: where the client is, per channel (keys
+    /// are channel ids as strings, as JSON demands): the last `seq` it
+    /// holds, or `{seq, rev, held_from}` to also hear what changed in the
+    /// messages it holds. The server replays what the client lacks and
+    /// then streams live changes.
     Hello {
         #[serde(default)]
-        resume: BTreeMap<String, i64>,
+        resume: BTreeMap<String, ResumePoint>,
         /// Which presence the client hears (default: everyone).
         #[serde(default)]
         presence: PresenceMode,
@@ -39,6 +41,26 @@ pub enum ClientMessage {
         channel: i64,
         body: String,
         client_id: String,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
+    /// Replace the body of one of your messages. With `if_rev`, only if
+    /// the message's latest change is still that rev (else `conflict`).
+    /// Answered by `changed` (and every member gets an `update`).
+    Edit {
+        channel: i64,
+        seq: i64,
+        body: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        if_rev: Option<i64>,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
+    /// Delete one of your messages (an admin: anyone's). Its text is
+    /// erased; members see a tombstone. Answered by `changed`.
+    Delete {
+        channel: i64,
+        seq: i64,
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
     },
@@ -143,6 +165,23 @@ pub enum ClientMessage {
     },
 }
 
+/// Where a client is in one channel, in `hello`'s `resume`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum ResumePoint {
+    /// The last seq held: replay the messages after it.
+    Seq(i64),
+    /// The last seq and rev held, and the oldest seq held: replay the
+    /// messages after `seq` and the latest state of every message from
+    /// `held_from` to `seq` that changed after `rev`, in rev order.
+    Rev {
+        seq: i64,
+        rev: i64,
+        #[serde(default)]
+        held_from: i64,
+    },
+}
+
 /// Which presence a connection hears, chosen in `hello`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -168,6 +207,21 @@ pub enum ServerMessage {
     WelcomeMore { channels: Vec<ChannelInfo>, online: Vec<String>, complete: bool },
     /// A stored message, live or replayed.
     Message(MessageInfo),
+    /// A message the client may hold changed (edited or deleted): this is
+    /// its latest state. Keep, per channel and seq, the highest `rev`.
+    Update(MessageInfo),
+    /// Too much changed in this channel while the client was away to
+    /// replay: drop what it holds of the channel and load its latest page.
+    Reset { channel: i64, last_seq: i64, last_rev: i64 },
+    /// Answer to `edit` and `delete`: the message as it stands now, and
+    /// whether anything changed (not for the same body again, or a
+    /// message deleted already).
+    Changed {
+        message: MessageInfo,
+        changed: bool,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
     /// The message with this `client_id` is committed.
     Ack {
         client_id: String,
@@ -276,6 +330,8 @@ pub struct ChannelInfo {
     pub kind: ChannelKind,
     /// The seq of the newest message in the channel (0 when empty).
     pub last_seq: i64,
+    /// The rev of the channel's latest change (0 when empty).
+    pub last_rev: i64,
     /// This user's read marker: unread = `last_seq - read_seq`. 0 for non-members.
     pub read_seq: i64,
     /// Whether the receiving user is a member (false only in `channels` listings).
@@ -314,6 +370,24 @@ pub struct MessageInfo {
     /// them apart from chat. `body` says the same in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system: Option<SystemInfo>,
+    /// The rev of the message's latest change: of two copies of a message,
+    /// the one with the higher rev is current.
+    pub rev: i64,
+    /// When the body was last edited (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<i64>,
+    /// Present once the message is deleted (its `body` is then empty):
+    /// by whom.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<DeletedBy>,
+}
+
+/// Who deleted a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeletedBy {
+    Sender,
+    Admin,
 }
 
 /// What a system line records. `user` is whom it is about; `by` (only for
@@ -348,7 +422,9 @@ pub enum ErrorCode {
     BinaryNotSupported,
     /// `send` before `hello`, or a second `hello`.
     BadSequence,
-    /// The channel does not exist, or you may not see it.
+    /// The channel does not exist, or you may not see it; for `edit` and
+    /// `delete`, no message at that seq (or a system line; or, to edit, a
+    /// deleted one).
     NotFound,
     /// The user does not exist.
     UnknownUser,
@@ -371,6 +447,8 @@ pub enum ErrorCode {
     RateLimited,
     /// You hit a per-user cap (for example channels created).
     LimitReached,
+    /// `edit` with an `if_rev` that is no longer the message's rev.
+    Conflict,
     /// The server could not complete the request; nothing was stored.
     Unavailable,
     /// Socket.IO: an event natter does not know.
@@ -396,6 +474,8 @@ pub enum ErrorCode {
 pub const CLIENT_MESSAGE_TYPES: &[&str] = &[
     "hello",
     "send",
+    "edit",
+    "delete",
     "history",
     "create_channel",
     "list_channels",
@@ -415,6 +495,9 @@ pub const SERVER_MESSAGE_TYPES: &[&str] = &[
     "welcome",
     "welcome_more",
     "message",
+    "update",
+    "reset",
+    "changed",
     "ack",
     "history",
     "channel",
@@ -497,6 +580,9 @@ pub mod socketio {
     pub const GET_ONLINE_USERS: &str = "get online users";
     /// C→S [`NewMessage`]; S→C [`ChatMessage`] to the channel's viewers.
     pub const NEW_MESSAGE: &str = "new message";
+    /// S→C [`MessageUpdated`] (natter's): a message of the channel on
+    /// screen was edited or deleted.
+    pub const MESSAGE_UPDATED: &str = "message updated";
     /// C→S create a channel by name; S→C a public channel now exists.
     pub const NEW_CHANNEL: &str = "new channel";
     /// C→S switch to a channel by name; S→C its [`ChannelHistory`].
@@ -526,6 +612,7 @@ pub mod socketio {
         NEW_USER,
         GET_ONLINE_USERS,
         NEW_MESSAGE,
+        MESSAGE_UPDATED,
         NEW_CHANNEL,
         USER_CHANGED_CHANNEL,
         USER_HAS_LEFT,
@@ -566,6 +653,18 @@ pub mod socketio {
         pub id: i64,
         pub seq: i64,
         pub ts: i64,
+    }
+
+    /// `message updated` (natter's): a message of the channel on screen was
+    /// edited or deleted; `message` is its text now (empty once deleted).
+    #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+    pub struct MessageUpdated {
+        pub channel: String,
+        pub id: i64,
+        pub seq: i64,
+        pub message: String,
+        pub edited: bool,
+        pub deleted: bool,
     }
 
     /// `user changed channel` to the requester: the latest page of the
@@ -798,6 +897,8 @@ mod tests {
         let samples = [
             r#"{"type":"hello"}"#,
             r#"{"type":"send","channel":1,"body":"b","client_id":"c"}"#,
+            r#"{"type":"edit","channel":1,"seq":1,"body":"b"}"#,
+            r#"{"type":"delete","channel":1,"seq":1}"#,
             r#"{"type":"history","channel":1}"#,
             r#"{"type":"create_channel","name":"n"}"#,
             r#"{"type":"list_channels"}"#,
@@ -815,6 +916,20 @@ mod tests {
         for (sample, name) in samples.iter().zip(CLIENT_MESSAGE_TYPES) {
             assert!(sample.contains(&format!("\"{name}\"")), "{sample} is not {name}");
             parse_client_message(sample).unwrap_or_else(|e| panic!("{sample}: {e:?}"));
+        }
+    }
+
+    #[test]
+    fn resume_points_are_a_seq_or_a_rev_with_what_is_held() {
+        let hello =
+            r#"{"type":"hello","resume":{"1":41,"7":{"seq":3,"rev":5,"held_from":1},"8":{"seq":2,"rev":9}}}"#;
+        let Ok(ClientMessage::Hello { resume, .. }) = parse_client_message(hello) else { panic!("{hello}") };
+        assert_eq!(resume["1"], ResumePoint::Seq(41));
+        assert_eq!(resume["7"], ResumePoint::Rev { seq: 3, rev: 5, held_from: 1 });
+        assert_eq!(resume["8"], ResumePoint::Rev { seq: 2, rev: 9, held_from: 0 }, "all held by default");
+        for bad in [r#"{"1":"x"}"#, r#"{"1":{"seq":3}}"#, r#"{"1":{"rev":3}}"#] {
+            let hello = format!(r#"{{"type":"hello","resume":{bad}}}"#);
+            assert_eq!(parse_client_message(&hello).unwrap_err().0, ErrorCode::BadRequest, "{hello}");
         }
     }
 

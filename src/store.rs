@@ -17,7 +17,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::model::{
-    Channel, ChannelId, ChannelKind, ChannelName, ChannelView, ClientId, Message, MessageBody, Seq,
+    Channel, ChannelId, ChannelKind, ChannelName, ChannelView, ClientId, Message, MessageBody, Rev, Seq,
     SystemKind, User, UserId, UserName,
 };
 
@@ -71,6 +71,17 @@ pub enum StoreError {
     NoSuchChannel,
     #[error("not a member of the channel")]
     NotMember,
+    /// No message at that seq, or it is a system line, or (for an edit)
+    /// it was deleted.
+    #[error("no such message")]
+    NoSuchMessage,
+    /// Only the sender (or, to delete, an admin) may change a message.
+    #[error("not your message")]
+    NotSender,
+    /// An edit's `if_rev` is not the message's rev any more; here is the
+    /// message as it stands.
+    #[error("the message changed")]
+    Conflict(Box<Message>),
     /// A per-user cap was reached.
     #[error("limit reached")]
     LimitReached,
@@ -111,6 +122,35 @@ pub struct NewSystemLine {
     pub kind: SystemKind,
     pub subject: UserId,
     pub client_id: String,
+}
+
+/// An edit of a message's body. `if_rev`: only if the message's latest
+/// change is still this one.
+#[derive(Debug, Clone)]
+pub struct MessageEdit {
+    pub channel: ChannelId,
+    pub seq: Seq,
+    pub editor: UserId,
+    pub body: MessageBody,
+    pub if_rev: Option<Rev>,
+}
+
+/// A deletion of a message by its sender or an admin.
+#[derive(Debug, Clone)]
+pub struct MessageRemoval {
+    pub channel: ChannelId,
+    pub seq: Seq,
+    pub by: UserId,
+}
+
+/// What an edit or a deletion did.
+#[derive(Debug, Clone)]
+pub struct Changed {
+    /// The message as it stands now.
+    pub message: Message,
+    /// False when nothing changed (the same body again, or a message
+    /// deleted already): no rev was taken.
+    pub changed: bool,
 }
 
 /// What an append did.
@@ -226,8 +266,8 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> StoreResult<Vec<User>>;
 
-    /// The newest seq of every channel: where live delivery starts after a start.
-    async fn channel_heads(&self) -> StoreResult<Vec<(ChannelId, Seq)>>;
+    /// The latest rev of every channel: where live delivery starts after a start.
+    async fn channel_heads(&self) -> StoreResult<Vec<(ChannelId, Rev)>>;
 
     /// Appends a message if the sender is a member: assigns the next seq, the
     /// id and the timestamp, and resolves after the commit. The job is queued
@@ -245,6 +285,30 @@ pub trait Store: Send + Sync + 'static {
 
     /// Up to `limit` messages with `seq > after`, oldest first.
     async fn messages_after(&self, channel: ChannelId, after: Seq, limit: u32) -> StoreResult<Vec<Message>>;
+
+    /// The changes after rev `after`: up to `limit` messages whose latest
+    /// rev is past it, in rev order, each as it stands now. A change that a
+    /// later one superseded (an edit edited again) is not there; its
+    /// message is, at its later rev.
+    async fn changes_after(&self, channel: ChannelId, after: Rev, limit: u32) -> StoreResult<Vec<Message>>;
+
+    /// Where a replay of the messages after `seq` starts in the rev stream:
+    /// just before the lowest rev of any message past `seq`, or the head
+    /// when there is none.
+    async fn rev_before(&self, channel: ChannelId, seq: Seq) -> StoreResult<Rev>;
+
+    /// Replaces a message's body (its sender only, a member still), taking
+    /// the channel's next rev. Group-committed, like an append.
+    fn edit_message(&self, edit: MessageEdit) -> Queued<Changed>;
+
+    /// Deletes a message (its sender, or an admin; a member of the
+    /// channel): the body is erased, not hidden, and the message stays as a
+    /// tombstone at the channel's next rev. Deleting it again changes
+    /// nothing. Group-committed.
+    fn delete_message(&self, removal: MessageRemoval) -> Queued<Changed>;
+
+    /// Makes a user an admin or a member; false when there is no such user.
+    async fn set_admin(&self, name: &UserName, admin: bool) -> StoreResult<bool>;
 
     /// Moves a member's read marker forward to `seq` (clamped to the channel's
     /// head; never backwards) and returns the marker now in force.

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use super::FILL_PAGE;
 use crate::bus::{BusEvent, Cluster};
 use crate::hub::{Hub, HubRequest, PRESENCE_INTERVAL};
-use crate::model::{ChannelId, Seq};
+use crate::model::{ChannelId, Rev};
 use crate::store::Store;
 
 /// How long an out-of-order message waits for the ones before it before the
@@ -72,15 +72,13 @@ impl Driver {
         }
     }
 
-    /// Reads a channel's missing messages from the store once the gap has
+    /// Reads a channel's missing changes from the store once the gap has
     /// had [`GAP_WAIT`] to close by itself, until the hub says it is closed.
     async fn fill_gap(&self, channel: ChannelId) {
         tokio::time::sleep(GAP_WAIT).await;
         while let Some(after) = self.hub.fill_from(channel) {
-            match self.store.messages_after(channel, after, FILL_PAGE).await {
-                Ok(messages) if !messages.is_empty() => {
-                    messages.into_iter().for_each(|message| self.hub.accept_message(message));
-                }
+            match self.store.changes_after(channel, after, FILL_PAGE).await {
+                Ok(changes) if !changes.is_empty() => self.hub.accept_filled(channel, changes),
                 Ok(_) => {
                     // The store has nothing past `after`: the pending ones
                     // came from a store we cannot see yet. Try again later.
@@ -115,21 +113,21 @@ impl Driver {
         }
     }
 
-    /// Reads every channel's messages past what this node delivered, after
-    /// the bus may have lost some. Waiting for the next message of each
-    /// channel to reveal the gap would leave a quiet channel's last messages
+    /// Reads every channel's changes past what this node delivered, after
+    /// the bus may have lost some. Waiting for the next change of each
+    /// channel to reveal the gap would leave a quiet channel's last changes
     /// undelivered indefinitely.
     async fn catch_up_from_store(&self) {
-        let heads: Vec<(ChannelId, Seq)> = self.hub.delivered_heads();
+        let heads: Vec<(ChannelId, Rev)> = self.hub.delivered_heads();
         for (channel, mut after) in heads {
             loop {
-                match self.store.messages_after(channel, after, FILL_PAGE).await {
-                    Ok(messages) => {
-                        let complete = messages.len() < FILL_PAGE as usize;
-                        if let Some(last) = messages.last() {
-                            after = last.seq;
+                match self.store.changes_after(channel, after, FILL_PAGE).await {
+                    Ok(changes) => {
+                        let complete = changes.len() < FILL_PAGE as usize;
+                        if let Some(last) = changes.last() {
+                            after = last.rev;
                         }
-                        messages.into_iter().for_each(|message| self.hub.accept_message(message));
+                        self.hub.accept_filled(channel, changes);
                         if complete {
                             break;
                         }

@@ -94,6 +94,7 @@ mod tests {
         ChannelView {
             channel: Channel { id: ChannelId(id), name: name.into(), kind },
             last_seq: Seq(0),
+            last_rev: crate::model::Rev(0),
             read_seq: Seq(0),
             member,
             dm_members: Vec::new(),

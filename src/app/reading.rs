@@ -1,7 +1,7 @@
 //! Reads: history pages, replays for resuming, and the user directory.
 
 use super::{App, FILL_PAGE, MAX_DIRECTORY_PAGE, MAX_HISTORY_PAGE, RequestError};
-use crate::model::{Channel, ChannelId, ChannelKind, Message, Seq, User, UserName};
+use crate::model::{Channel, ChannelId, ChannelKind, Message, Rev, Seq, User, UserName};
 
 impl App {
     /// A channel `user` may read: any public one, or one they are a member of.
@@ -34,16 +34,23 @@ impl App {
         Ok((messages, has_more))
     }
 
-    /// Up to [`FILL_PAGE`] messages after `after`, for resuming and filling
-    /// gaps; only for channels `user` may read.
-    pub async fn messages_after(
+    /// Up to [`FILL_PAGE`] changes after rev `after`, in rev order, for
+    /// resuming and filling gaps; only for channels `user` may read.
+    pub async fn changes_after(
         &self,
         user: &User,
         channel: ChannelId,
-        after: Seq,
+        after: Rev,
     ) -> Result<Vec<Message>, RequestError> {
         self.readable_channel(user, channel).await?;
-        Ok(self.store.messages_after(channel, after, FILL_PAGE).await?)
+        Ok(self.store.changes_after(channel, after, FILL_PAGE).await?)
+    }
+
+    /// Where a replay of the messages after `seq` starts in the channel's
+    /// rev stream (see [`crate::store::Store::rev_before`]).
+    pub async fn rev_before(&self, user: &User, channel: ChannelId, seq: Seq) -> Result<Rev, RequestError> {
+        self.readable_channel(user, channel).await?;
+        Ok(self.store.rev_before(channel, seq).await?)
     }
 
     /// One page of the user directory (names starting with `prefix`, after

@@ -14,7 +14,7 @@ use crate::model::{ChannelKind, MessageId};
 const QUEUE: usize = 8;
 
 fn hub() -> (Arc<Hub>, mpsc::UnboundedReceiver<HubRequest>) {
-    Hub::new(vec![(ChannelId(1), Seq(0))], QUEUE, Arc::new(Metrics::default()), CancellationToken::new())
+    Hub::new(vec![(ChannelId(1), Rev(0))], QUEUE, Arc::new(Metrics::default()), CancellationToken::new())
 }
 
 fn user(id: i64, name: &str) -> User {
@@ -25,6 +25,7 @@ fn view(channel: i64, last_seq: i64) -> ChannelView {
     ChannelView {
         channel: Channel { id: ChannelId(channel), name: format!("c{channel}"), kind: ChannelKind::Public },
         last_seq: Seq(last_seq),
+        last_rev: Rev(last_seq),
         read_seq: Seq(0),
         member: true,
         dm_members: Vec::new(),
@@ -44,6 +45,9 @@ fn message(channel: i64, seq: i64) -> Message {
         body: format!("message {seq}"),
         ts: 0,
         system: None,
+        rev: Rev(seq),
+        edited_at: None,
+        deleted: None,
     }
 }
 
@@ -220,7 +224,7 @@ fn messages_are_delivered_in_order_and_a_gap_asks_for_one_fill() {
     hub.check_invariants();
     assert_eq!(seqs(&mut reader), [1], "3 and 4 wait for 2");
     assert_eq!(requests(&mut asked), [HubRequest::FillGap(ChannelId(1))], "one fill for the gap");
-    assert_eq!(hub.fill_from(ChannelId(1)), Some(Seq(1)));
+    assert_eq!(hub.fill_from(ChannelId(1)), Some(Rev(1)));
     // The fill (or the late message itself) closes the gap.
     hub.accept_message(message(1, 2));
     hub.accept_message(message(1, 2));

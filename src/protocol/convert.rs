@@ -4,9 +4,10 @@
 //! can never disagree. Errors and event payloads that only one edge speaks
 //! are converted at that edge (`server::convert`).
 
-use super::{ChannelInfo, MessageInfo, SystemInfo, UserInfo};
+use super::{ChannelInfo, DeletedBy, MessageInfo, SystemInfo, UserInfo};
 use crate::model::{
-    ChannelId, ChannelKind, ChannelView, Message, MessageId, Seq, SystemEvent, SystemKind, User, UserId,
+    ChannelId, ChannelKind, ChannelView, Deletion, Message, MessageId, Rev, Seq, SystemEvent, SystemKind,
+    User, UserId,
 };
 
 pub fn user_info(user: &User) -> UserInfo {
@@ -35,6 +36,7 @@ pub fn channel_info(view: &ChannelView) -> ChannelInfo {
         name: view.channel.name.clone(),
         kind: channel_kind(view.channel.kind),
         last_seq: view.last_seq.0,
+        last_rev: view.last_rev.0,
         read_seq: view.read_seq.0,
         member: view.member,
         members: view.dm_members.clone(),
@@ -71,6 +73,12 @@ pub fn message_info(message: &Message) -> MessageInfo {
         ts: message.ts,
         client_id: message.client_id.clone(),
         system: message.system.as_ref().map(|event| system_info(event, &message.sender_name)),
+        rev: message.rev.0,
+        edited_at: message.edited_at,
+        deleted: message.deleted.map(|deletion| match deletion {
+            Deletion::BySender => DeletedBy::Sender,
+            Deletion::ByAdmin => DeletedBy::Admin,
+        }),
     }
 }
 
@@ -87,5 +95,11 @@ pub fn message_from_info(info: MessageInfo, sender: UserId) -> Message {
         body: info.body,
         ts: info.ts,
         system: info.system.as_ref().map(system_event),
+        rev: Rev(info.rev),
+        edited_at: info.edited_at,
+        deleted: info.deleted.map(|deleted| match deleted {
+            DeletedBy::Sender => Deletion::BySender,
+            DeletedBy::Admin => Deletion::ByAdmin,
+        }),
     }
 }

@@ -108,6 +108,7 @@ mod tests {
             name: "x".repeat(name_len),
             kind: crate::protocol::ChannelKind::Private,
             last_seq: 0,
+            last_rev: 0,
             read_seq: 0,
             member: true,
             members: Vec::new(),

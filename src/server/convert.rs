@@ -4,14 +4,16 @@
 
 use crate::app::RequestError;
 use crate::auth::AuthError;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 
 use crate::hub::{Event, OnlinePage, PresenceChange};
 use crate::model::Message;
-use crate::protocol::{ErrorCode, ServerMessage, socketio};
+use crate::protocol::{ErrorCode, MessageInfo, ServerMessage, socketio};
+
+use super::session::Shown;
 
 pub(super) use crate::protocol::convert::{channel_info, message_info, user_info};
 
@@ -36,6 +38,25 @@ pub(super) fn native_frame(event: &Event) -> String {
         }
     };
     message.to_json()
+}
+
+/// A change's two native frames, each encoded on first use and shared by
+/// all its recipients: `message` for those to whom the message is new,
+/// `update` for those who hold it (see `session::Cursors::record`).
+#[derive(Default)]
+pub(super) struct ChangeFrames {
+    new: OnceLock<Utf8Bytes>,
+    update: OnceLock<Utf8Bytes>,
+}
+
+impl ChangeFrames {
+    pub(super) fn frame(&self, shown: Shown, message: &Message) -> Utf8Bytes {
+        let (frame, wrap): (_, fn(MessageInfo) -> ServerMessage) = match shown {
+            Shown::New => (&self.new, ServerMessage::Message),
+            Shown::Update => (&self.update, ServerMessage::Update),
+        };
+        frame.get_or_init(|| wrap(message_info(message)).to_json().into()).clone()
+    }
 }
 
 /// The online list's first page as a native frame, names included.
@@ -79,6 +100,8 @@ pub(super) fn error_code(error: &RequestError) -> ErrorCode {
     match error {
         RequestError::NotFound => ErrorCode::NotFound,
         RequestError::NotMember => ErrorCode::NotMember,
+        RequestError::NoSuchMessage => ErrorCode::NotFound,
+        RequestError::Conflict(_) => ErrorCode::Conflict,
         RequestError::UnknownUser => ErrorCode::UnknownUser,
         RequestError::Forbidden(_) => ErrorCode::Forbidden,
         RequestError::InvalidName(_) => ErrorCode::InvalidName,
@@ -100,6 +123,18 @@ pub(super) fn chat_message(message: &Message, channel_name: &str) -> socketio::C
         id: message.id.0,
         seq: message.seq.0,
         ts: message.ts,
+    }
+}
+
+/// An edited or deleted message for Socket.IO's `message updated`.
+pub(super) fn message_updated(message: &Message, channel_name: &str) -> socketio::MessageUpdated {
+    socketio::MessageUpdated {
+        channel: channel_name.to_owned(),
+        id: message.id.0,
+        seq: message.seq.0,
+        message: message.body.clone(),
+        edited: message.edited_at.is_some(),
+        deleted: message.deleted.is_some(),
     }
 }
 

@@ -4,7 +4,7 @@
 //! end. `ws.rs` and `socketio.rs` translate frames to calls on these and
 //! the results back to frames.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -17,7 +17,7 @@ use super::AppState;
 use crate::app::{Committing, FILL_PAGE, RequestError};
 use crate::hub::{EndWatch, Ended, Registration};
 use crate::limits::TokenBucket;
-use crate::model::{ChannelId, Message, Seq, User};
+use crate::model::{ChannelId, Message, Rev, Seq, User};
 use crate::store::Appended;
 
 /// Messages of one connection awaiting their commit. At the bound the
@@ -25,50 +25,133 @@ use crate::store::Appended;
 /// sends wait in its socket (and TCP's window), not in server memory.
 pub(super) const MAX_SENDS_IN_FLIGHT: usize = 256;
 
-/// The last seq written to the client, per channel it is shown. Live
-/// deliveries at or below it are skipped; a jump past it is filled from
-/// the store first, so the client sees every seq once, in order.
-#[derive(Default)]
-pub(super) struct Cursors(HashMap<ChannelId, Seq>);
+/// Where the client is in one channel it is shown: the last rev written
+/// (changes are written in rev order), and `seq`: the client holds every
+/// message up to it, which tells a new message from a change of one the
+/// client holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Cursor {
+    pub(super) seq: Seq,
+    pub(super) rev: Rev,
+}
 
-/// What to do with a live message.
+/// A channel's [`Cursor`] and the messages past its seq the client was
+/// shown already: a replay goes in rev order, so a message edited while
+/// the client was away comes after newer ones (seq 5, then seq 4 at its
+/// edit's rev). Empty (and unallocated) but in the middle of such a replay.
+struct Position {
+    cursor: Cursor,
+    #[allow(clippy::box_collection, reason = "8 bytes in every channel of every connection, not 24")]
+    ahead: Option<Box<BTreeSet<Seq>>>,
+}
+
+/// Most seqs a position holds ahead of its cursor: a client that claimed
+/// an impossible resume point (a rev past a seq it does not hold) could
+/// otherwise grow it with every new message. Past it, the cursor jumps.
+const AHEAD_MAX: usize = 4096;
+
+/// Each shown channel's [`Cursor`]. Live changes at or below its rev are
+/// skipped; a jump past it is filled from the store first, so the client
+/// sees every change once, in rev order (a change superseded meanwhile
+/// comes as its message's later state).
+#[derive(Default)]
+pub(super) struct Cursors(HashMap<ChannelId, Position>);
+
+/// What to do with a live change.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Step {
     /// Not shown here, or shown already.
     Skip,
-    /// Show it, after replaying the ones before it that never came live.
+    /// Show it, after replaying the changes before it that never came live.
     FillThenShow,
     Show,
 }
 
+/// How a change is shown to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Shown {
+    /// A message past the client's highest seq: `message`.
+    New,
+    /// A message the client may hold changed: `update`.
+    Update,
+}
+
 impl Cursors {
-    pub(super) fn get(&self, channel: ChannelId) -> Option<Seq> {
-        self.0.get(&channel).copied()
+    pub(super) fn get(&self, channel: ChannelId) -> Option<Cursor> {
+        self.0.get(&channel).map(|position| position.cursor)
     }
 
-    pub(super) fn set(&mut self, channel: ChannelId, seq: Seq) {
-        self.0.insert(channel, seq);
+    pub(super) fn set(&mut self, channel: ChannelId, cursor: Cursor) {
+        self.0.insert(channel, Position { cursor, ahead: None });
     }
 
-    /// Starts showing a channel from `seq` unless it is shown already.
-    pub(super) fn start(&mut self, channel: ChannelId, seq: Seq) {
-        self.0.entry(channel).or_insert(seq);
+    /// Starts showing a channel from `cursor` unless it is shown already.
+    pub(super) fn start(&mut self, channel: ChannelId, cursor: Cursor) {
+        self.0.entry(channel).or_insert(Position { cursor, ahead: None });
     }
 
     pub(super) fn stop(&mut self, channel: ChannelId) {
         self.0.remove(&channel);
     }
 
-    /// What a live message means to this connection: a channel without a
+    /// What a live change means to this connection: a channel without a
     /// cursor is not shown here.
     pub(super) fn step(&self, message: &Message) -> Step {
         match self.get(message.channel) {
             None => Step::Skip,
-            Some(cursor) if message.seq <= cursor => Step::Skip,
-            Some(cursor) if message.seq.0 > cursor.0 + 1 => Step::FillThenShow,
+            Some(cursor) if message.rev <= cursor.rev => Step::Skip,
+            Some(cursor) if message.rev.0 > cursor.rev.0 + 1 => Step::FillThenShow,
             Some(_) => Step::Show,
         }
     }
+
+    /// Moves the channel's cursor past a change about to be written, and
+    /// says how to show it: a message the client was never shown is new;
+    /// `None` for a change of a message older than `held_from`, which the
+    /// client does not hold (its rev is passed all the same).
+    pub(super) fn record(&mut self, message: &Message, held_from: Seq) -> Option<Shown> {
+        let position = self
+            .0
+            .entry(message.channel)
+            .or_insert(Position { cursor: Cursor { seq: Seq(0), rev: Rev(0) }, ahead: None });
+        position.cursor.rev = position.cursor.rev.max(message.rev);
+        let seq = message.seq;
+        let shown =
+            seq <= position.cursor.seq || position.ahead.as_ref().is_some_and(|ahead| ahead.contains(&seq));
+        if shown {
+            return (seq >= held_from).then_some(Shown::Update);
+        }
+        if seq.0 == position.cursor.seq.0 + 1 {
+            position.cursor.seq = seq;
+            // Seqs shown ahead of it may follow on now.
+            if let Some(ahead) = position.ahead.as_mut() {
+                while ahead.remove(&Seq(position.cursor.seq.0 + 1)) {
+                    position.cursor.seq.0 += 1;
+                }
+            }
+        } else {
+            let ahead = position.ahead.get_or_insert_with(Box::default);
+            ahead.insert(seq);
+            if ahead.len() > AHEAD_MAX {
+                position.cursor.seq = ahead.last().copied().unwrap_or(seq);
+                ahead.clear();
+            }
+        }
+        if position.ahead.as_ref().is_some_and(|ahead| ahead.is_empty()) {
+            position.ahead = None;
+        }
+        Some(Shown::New)
+    }
+}
+
+/// Where `hello` says the client is in one channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Resume {
+    /// It holds the messages up to this seq; it hears nothing of changes
+    /// to them.
+    After(Seq),
+    /// It holds the messages from `held_from` to `seq` as of `rev`.
+    Held { seq: Seq, rev: Rev, held_from: Seq },
 }
 
 /// Why a replay stopped early.
@@ -78,16 +161,17 @@ pub(super) enum ReplayError {
     Unavailable,
 }
 
-/// A replay of one channel from the store: the messages after the cursor,
-/// up to `until` (exclusive) or to the end, a page at a time. Each page
-/// waits for the user's and the address's read budgets, like `history`:
-/// a resume loop is slowed, never refused (it must finish to be correct).
+/// A replay of one channel from the store: the changes after the cursor's
+/// rev, up to `until` (exclusive) or to the end, a page at a time, in rev
+/// order. Each page waits for the user's and the address's read budgets,
+/// like `history`: a resume loop is slowed, never refused (it must finish
+/// to be correct).
 pub(super) struct Replay<'a> {
     state: &'a AppState,
     user: &'a User,
     address: Option<IpAddr>,
     channel: ChannelId,
-    until: Option<Seq>,
+    until: Option<Rev>,
     done: bool,
 }
 
@@ -97,21 +181,21 @@ impl<'a> Replay<'a> {
         user: &'a User,
         address: Option<IpAddr>,
         channel: ChannelId,
-        until: Option<Seq>,
+        until: Option<Rev>,
     ) -> Self {
         Self { state, user, address, channel, until, done: false }
     }
 
-    /// The next page after `after` (the caller's cursor, moved as it writes
-    /// each message); `None` when the replay is complete.
-    pub(super) async fn next_page(&mut self, after: Seq) -> Result<Option<Vec<Message>>, ReplayError> {
+    /// The next page after rev `after` (the caller's cursor, moved as it
+    /// writes each change); `None` when the replay is complete.
+    pub(super) async fn next_page(&mut self, after: Rev) -> Result<Option<Vec<Message>>, ReplayError> {
         if self.done || self.until.is_some_and(|until| after.0 + 1 >= until.0) {
             return Ok(None);
         }
         if let Some(address) = self.address {
             self.state.reads.wait_for(self.user.id, address).await;
         }
-        let page = match self.state.app.messages_after(self.user, self.channel, after).await {
+        let page = match self.state.app.changes_after(self.user, self.channel, after).await {
             Ok(page) => page,
             Err(RequestError::Unavailable) => return Err(ReplayError::Unavailable),
             // Membership ended meanwhile: nothing more to replay.
@@ -119,9 +203,9 @@ impl<'a> Replay<'a> {
         };
         let until = self.until;
         self.done = page.len() < FILL_PAGE as usize
-            || page.last().is_some_and(|last| until.is_some_and(|until| last.seq >= until));
+            || page.last().is_some_and(|last| until.is_some_and(|until| last.rev >= until));
         let page: Vec<Message> =
-            page.into_iter().filter(|message| until.is_none_or(|until| message.seq < until)).collect();
+            page.into_iter().filter(|message| until.is_none_or(|until| message.rev < until)).collect();
         Ok(Some(page))
     }
 }
@@ -287,31 +371,67 @@ mod tests {
     use super::*;
     use crate::model::{MessageId, UserId};
 
-    fn message(channel: u64, seq: u64) -> Message {
+    /// The message at `seq` as of its change `rev`.
+    fn change(channel: i64, seq: i64, rev: i64) -> Message {
         Message {
-            id: MessageId(seq as i64),
-            channel: ChannelId(channel as i64),
-            seq: Seq(seq as i64),
+            id: MessageId(seq),
+            channel: ChannelId(channel),
+            seq: Seq(seq),
             sender: UserId(1),
             sender_name: "ann".into(),
             body: "hi".into(),
             ts: 0,
             client_id: format!("c-{seq}"),
             system: None,
+            rev: Rev(rev),
+            edited_at: None,
+            deleted: None,
         }
+    }
+
+    fn at(seq: i64, rev: i64) -> Cursor {
+        Cursor { seq: Seq(seq), rev: Rev(rev) }
     }
 
     #[test]
     fn cursors_skip_what_was_shown_and_fill_jumps() {
         let mut cursors = Cursors::default();
-        assert_eq!(cursors.step(&message(1, 1)), Step::Skip, "not shown here");
-        cursors.start(ChannelId(1), Seq(5));
-        cursors.start(ChannelId(1), Seq(2));
-        assert_eq!(cursors.get(ChannelId(1)), Some(Seq(5)), "a cursor is not moved back by a start");
-        assert_eq!(cursors.step(&message(1, 5)), Step::Skip);
-        assert_eq!(cursors.step(&message(1, 6)), Step::Show);
-        assert_eq!(cursors.step(&message(1, 9)), Step::FillThenShow);
+        assert_eq!(cursors.step(&change(1, 1, 1)), Step::Skip, "not shown here");
+        cursors.start(ChannelId(1), at(5, 7));
+        cursors.start(ChannelId(1), at(2, 2));
+        assert_eq!(cursors.get(ChannelId(1)), Some(at(5, 7)), "a cursor is not moved back by a start");
+        assert_eq!(cursors.step(&change(1, 5, 7)), Step::Skip);
+        assert_eq!(cursors.step(&change(1, 3, 6)), Step::Skip, "an older change of an older message");
+        assert_eq!(cursors.step(&change(1, 6, 8)), Step::Show);
+        assert_eq!(cursors.step(&change(1, 2, 8)), Step::Show, "an edit is the next rev too");
+        assert_eq!(cursors.step(&change(1, 6, 9)), Step::FillThenShow);
         cursors.stop(ChannelId(1));
-        assert_eq!(cursors.step(&message(1, 9)), Step::Skip);
+        assert_eq!(cursors.step(&change(1, 6, 9)), Step::Skip);
+    }
+
+    #[test]
+    fn a_message_never_shown_is_new_whatever_order_it_comes_in() {
+        let mut cursors = Cursors::default();
+        cursors.set(ChannelId(1), at(3, 3));
+        // Seq 4 was edited while away: a replay in rev order brings 5 first.
+        assert_eq!(cursors.record(&change(1, 5, 5), Seq(4)), Some(Shown::New));
+        assert_eq!(cursors.get(ChannelId(1)), Some(at(3, 5)), "4 is still missing");
+        assert_eq!(cursors.record(&change(1, 4, 6), Seq(4)), Some(Shown::New), "never shown: new");
+        assert_eq!(cursors.get(ChannelId(1)), Some(at(5, 6)), "4 and 5 are held now");
+        assert_eq!(cursors.record(&change(1, 5, 7), Seq(0)), Some(Shown::Update));
+        assert!(cursors.0[&ChannelId(1)].ahead.is_none(), "nothing ahead is kept");
+    }
+
+    #[test]
+    fn a_change_is_new_past_the_highest_seq_and_an_update_below_it() {
+        let mut cursors = Cursors::default();
+        cursors.set(ChannelId(1), at(5, 7));
+        assert_eq!(cursors.record(&change(1, 6, 8), Seq(0)), Some(Shown::New));
+        assert_eq!(cursors.get(ChannelId(1)), Some(at(6, 8)));
+        assert_eq!(cursors.record(&change(1, 3, 9), Seq(0)), Some(Shown::Update));
+        assert_eq!(cursors.get(ChannelId(1)), Some(at(6, 9)), "an update moves the rev only");
+        assert_eq!(cursors.record(&change(1, 2, 10), Seq(3)), None, "not held by the client");
+        assert_eq!(cursors.get(ChannelId(1)), Some(at(6, 10)), "its rev is passed all the same");
+        assert_eq!(cursors.record(&change(1, 3, 11), Seq(3)), Some(Shown::Update));
     }
 }

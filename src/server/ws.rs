@@ -22,19 +22,18 @@ use super::AppState;
 use super::admission::SessionPermit;
 use super::bounded::welcome_frames;
 use super::convert::{
-    NATIVE_SLOT, channel_info, message_info, native_frame, native_presence_frames, online_page_frame,
+    ChangeFrames, NATIVE_SLOT, channel_info, native_frame, native_presence_frames, online_page_frame,
     user_info,
 };
-use super::session::{
-    Cursors, EndSignals, Ending, PendingSends, Replay, ReplayError, RequestBudget, SendOutcome, Step,
-};
+use super::session::{Cursors, EndSignals, Ending, PendingSends, RequestBudget, Resume, SendOutcome, Step};
 use crate::hub::{Delivery, Event, Interests, Registration, SessionKey};
-use crate::model::{ChannelId, ChannelView, Message, Seq, User};
+use crate::model::{ChannelId, ChannelView, Rev, Seq, User};
 use crate::protocol::{
-    ClientMessage, ErrorCode, PresenceMode, Ref, ServerMessage, close_code, parse_client_message,
-    reference_of,
+    ClientMessage, ErrorCode, PresenceMode, Ref, ResumePoint, ServerMessage, close_code,
+    parse_client_message, reference_of,
 };
 
+mod replay;
 mod requests;
 mod upgrade;
 
@@ -219,7 +218,7 @@ impl WsSession {
 
 /// Waits for `hello` and returns its resume points and presence mode. Pings
 /// are answered; anything else is refused with `bad_sequence`.
-async fn await_hello(socket: &mut WebSocket) -> Result<(HashMap<ChannelId, Seq>, PresenceMode), End> {
+async fn await_hello(socket: &mut WebSocket) -> Result<(HashMap<ChannelId, Resume>, PresenceMode), End> {
     let deadline = tokio::time::Instant::now() + HELLO_TIMEOUT;
     loop {
         let frame = match tokio::time::timeout_at(deadline, socket.recv()).await {
@@ -242,7 +241,9 @@ async fn await_hello(socket: &mut WebSocket) -> Result<(HashMap<ChannelId, Seq>,
             Ok(ClientMessage::Hello { resume, presence, .. }) => {
                 let resume = resume
                     .into_iter()
-                    .filter_map(|(channel, seq)| Some((ChannelId(channel.parse().ok()?), Seq(seq.max(0)))))
+                    .filter_map(|(channel, point)| {
+                        Some((ChannelId(channel.parse().ok()?), resume_from(point)))
+                    })
                     .collect();
                 return Ok((resume, presence));
             }
@@ -251,6 +252,16 @@ async fn await_hello(socket: &mut WebSocket) -> Result<(HashMap<ChannelId, Seq>,
             Err((code, message)) => error_message(code, &message, reference_of(text.as_str())),
         };
         send_direct(socket, reply).await?;
+    }
+}
+
+/// A resume point as the session core takes it; negative numbers mean 0.
+fn resume_from(point: ResumePoint) -> Resume {
+    match point {
+        ResumePoint::Seq(seq) => Resume::After(Seq(seq.max(0))),
+        ResumePoint::Rev { seq, rev, held_from } => {
+            Resume::Held { seq: Seq(seq.max(0)), rev: Rev(rev.max(0)), held_from: Seq(held_from.max(0)) }
+        }
     }
 }
 
@@ -283,63 +294,6 @@ impl WsSession {
     async fn reply(&mut self, message: ServerMessage) -> Result<(), End> {
         self.write(message.to_json().into()).await?;
         self.flush().await
-    }
-
-    async fn write_message(&mut self, message: &Message) -> Result<(), End> {
-        self.cursors.set(message.channel, message.seq);
-        self.write(ServerMessage::Message(message_info(message)).to_json().into()).await
-    }
-
-    /// Writes the welcome, then replays every resumed channel. Every channel
-    /// gets a cursor: the client's resume point (never past the head, which
-    /// a restored database or a confused client could ask for), or the head
-    /// the welcome announced, so a jump in live delivery is always filled.
-    async fn start(
-        &mut self,
-        welcome: Vec<ServerMessage>,
-        resume: HashMap<ChannelId, Seq>,
-        channels: &[ChannelView],
-    ) -> Result<(), End> {
-        for frame in welcome {
-            self.write(frame.to_json().into()).await?;
-        }
-        for view in channels {
-            let channel = view.channel.id;
-            // Resume points for channels the user is not in are ignored, as
-            // are unknown ones: nothing about them is revealed.
-            match resume.get(&channel) {
-                Some(after) => {
-                    self.cursors.set(channel, (*after).min(view.last_seq));
-                    // A client that is up to date needs no read: anything
-                    // newer than the head read above arrives live.
-                    if *after < view.last_seq {
-                        self.catch_up(channel, None).await?;
-                    }
-                }
-                None => self.cursors.set(channel, view.last_seq),
-            }
-        }
-        self.flush().await
-    }
-
-    /// Writes the stored messages after this channel's cursor, up to `until`
-    /// (exclusive) or to the end.
-    async fn catch_up(&mut self, channel: ChannelId, until: Option<Seq>) -> Result<(), End> {
-        let state = self.state.clone();
-        let user = self.user.clone();
-        let mut replay = Replay::new(&state, &user, Some(self.address), channel, until);
-        loop {
-            let after = self.cursors.get(channel).unwrap_or(Seq(0));
-            match replay.next_page(after).await {
-                Ok(Some(page)) => {
-                    for message in &page {
-                        self.write_message(message).await?;
-                    }
-                }
-                Ok(None) => return Ok(()),
-                Err(ReplayError::Unavailable) => return Err(End::Close(1011, "storage unavailable")),
-            }
-        }
     }
 
     /// Serves the session until it ends; it only ever returns how. What
@@ -421,20 +375,25 @@ impl WsSession {
             // Only channels with a cursor (from the welcome, a resume or a
             // `Joined`) are shown: a subscription that outlived a `Left`
             // (one that raced the start) shows nothing.
-            Event::Message(message) => match self.cursors.step(message) {
-                Step::Skip => return Ok(()),
-                Step::FillThenShow => {
+            Event::Message(message) => {
+                match self.cursors.step(message) {
+                    Step::Skip => return Ok(()),
                     // Inside the batch's write timeout: the store answers
                     // in milliseconds, and a store that stalls for seconds
                     // leaves the client to reconnect and resume.
-                    Box::pin(self.catch_up(message.channel, Some(message.seq))).await?;
-                    self.cursors.set(message.channel, message.seq);
+                    Step::FillThenShow => {
+                        Box::pin(self.catch_up(message.channel, Some(message.rev), Seq(0))).await?;
+                    }
+                    Step::Show => {}
                 }
-                Step::Show => self.cursors.set(message.channel, message.seq),
-            },
+                let Some(shown) = self.cursors.record(message, Seq(0)) else { return Ok(()) };
+                let frames = delivery.encoded(NATIVE_SLOT, |_| Arc::new(ChangeFrames::default()));
+                let frame = frames.frame(shown, message);
+                return self.socket.feed(WsMessage::Text(frame)).await.map_err(|_| End::Gone);
+            }
             // Live delivery of a newly joined channel starts after the head
             // its view announced; anything in between is filled.
-            Event::Joined(view) => self.cursors.start(view.channel.id, view.last_seq),
+            Event::Joined(view) => self.cursors.start(view.channel.id, replay::head_of(view)),
             Event::Left(channel) => self.cursors.stop(*channel),
             // Not part of the native protocol (see `native_frame`).
             Event::ChannelCreated(_) => return Ok(()),

@@ -9,10 +9,12 @@
 //! connection, so history and lookups never wait behind a batch.
 //!
 //! Several nodes write the same channels. A message's seq comes from
-//! `UPDATE channels SET last_seq = last_seq + 1 ... RETURNING`, which holds the
-//! channel row's lock until the batch commits, so writers on every node
-//! serialize per channel and seqs stay unique and gap-free. Each batch first
-//! locks every channel its appends touch, in id order, so two nodes' batches
+//! `UPDATE channels SET last_seq = last_seq + 1 ... RETURNING`, and every
+//! change's rev (a new message, an edit, a deletion) likewise from
+//! `last_rev`; the update holds the channel row's lock until the batch
+//! commits, so writers on every node serialize per channel and seqs and
+//! revs stay unique and gap-free. Each batch first locks every channel its
+//! appends, edits and deletions touch, in id order, so two nodes' batches
 //! never wait on each other in a cycle.
 //!
 //! A lost connection (PostgreSQL restarted, network cut) fails the jobs in
@@ -20,7 +22,8 @@
 //! committed; the next job reconnects.
 //!
 //! This file wires those together and maps each [`Store`] call to its job
-//! or read; the SQL is in `schema`, `accounts`, `channels` and `messages`.
+//! or read; the SQL is in `schema`, `accounts`, `channels`, `messages` and
+//! `changes`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,16 +36,18 @@ use tokio_postgres::{Client, Row};
 use super::queue::JobQueue;
 use super::rows::Columns;
 use super::{
-    Appended, ChannelPage, Credentials, NewMessage, NewSystemLine, Queued, Store, StoreError, StoreResult,
+    Appended, Changed, ChannelPage, Credentials, MessageEdit, MessageRemoval, NewMessage, NewSystemLine,
+    Queued, Store, StoreError, StoreResult,
 };
 use crate::metrics::Metrics;
 use crate::model::{
-    Channel, ChannelId, ChannelKind, ChannelName, ChannelView, Message, Seq, User, UserId, UserName,
+    Channel, ChannelId, ChannelKind, ChannelName, ChannelView, Message, Rev, Seq, User, UserId, UserName,
 };
 
 pub use super::writer::{DEFAULT_MAX_BATCH, JOB_QUEUE};
 
 mod accounts;
+mod changes;
 mod channels;
 mod connection;
 mod messages;
@@ -83,7 +88,8 @@ impl PostgresStore {
 
     /// Queues `op` for the writer; the returned future resolves after the
     /// batch it ran in has committed. `lock` names the channel whose row the
-    /// job will update, so the batch can lock it up front.
+    /// job will update (to take its next seq or rev), so the batch can lock
+    /// it up front.
     fn submit<T, F>(&self, lock: Option<ChannelId>, op: F) -> Queued<T>
     where
         T: Send + 'static,
@@ -260,7 +266,7 @@ impl Store for PostgresStore {
         channels::public_channels(&*self.read().await?, viewer, page).await
     }
 
-    async fn channel_heads(&self) -> StoreResult<Vec<(ChannelId, Seq)>> {
+    async fn channel_heads(&self) -> StoreResult<Vec<(ChannelId, Rev)>> {
         messages::channel_heads(&*self.read().await?).await
     }
 
@@ -286,6 +292,29 @@ impl Store for PostgresStore {
 
     async fn messages_after(&self, channel: ChannelId, after: Seq, limit: u32) -> StoreResult<Vec<Message>> {
         messages::messages_after(&*self.read().await?, channel, after, limit).await
+    }
+
+    async fn changes_after(&self, channel: ChannelId, after: Rev, limit: u32) -> StoreResult<Vec<Message>> {
+        messages::changes_after(&*self.read().await?, channel, after, limit).await
+    }
+
+    async fn rev_before(&self, channel: ChannelId, seq: Seq) -> StoreResult<Rev> {
+        messages::rev_before(&*self.read().await?, channel, seq).await
+    }
+
+    fn edit_message(&self, edit: MessageEdit) -> Queued<Changed> {
+        let channel = edit.channel;
+        self.submit(Some(channel), move |c| Box::pin(async move { changes::edit(&c, edit).await }))
+    }
+
+    fn delete_message(&self, removal: MessageRemoval) -> Queued<Changed> {
+        let channel = removal.channel;
+        self.submit(Some(channel), move |c| Box::pin(async move { changes::delete(&c, removal).await }))
+    }
+
+    async fn set_admin(&self, name: &UserName, admin: bool) -> StoreResult<bool> {
+        let name = name.clone();
+        self.submit(None, move |c| Box::pin(async move { accounts::set_admin(&c, &name, admin).await })).await
     }
 
     async fn mark_read(&self, channel: ChannelId, user: UserId, seq: Seq) -> StoreResult<Seq> {

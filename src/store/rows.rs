@@ -6,8 +6,8 @@
 //! lists, and anything only one backend selects, stays in the backend.
 
 use crate::model::{
-    Channel, ChannelId, ChannelKind, ChannelView, Message, MessageId, Seq, SystemEvent, SystemKind, User,
-    UserId,
+    Channel, ChannelId, ChannelKind, ChannelView, Deletion, Message, MessageId, Rev, Seq, SystemEvent,
+    SystemKind, User, UserId,
 };
 
 /// Typed access to one row's columns by index.
@@ -25,7 +25,7 @@ pub(super) trait Columns {
 /// A message with its sender's name and, for a system line, the name of
 /// whom it is about; `m` is `messages`, `u` the sender's `users` row.
 pub(super) const MESSAGE_COLUMNS: &str = "m.id, m.channel_id, m.seq, m.sender_id, u.name, m.client_id, m.body, m.ts, \
-     m.system_kind, (SELECT name FROM users WHERE id = m.system_user)";
+     m.system_kind, (SELECT name FROM users WHERE id = m.system_user), m.rev, m.edited_at, m.deleted";
 
 /// Decodes [`MESSAGE_COLUMNS`].
 pub(super) fn message<R: Columns>(row: &R) -> Result<Message, R::Error> {
@@ -43,6 +43,9 @@ pub(super) fn message<R: Columns>(row: &R) -> Result<Message, R::Error> {
         body: row.text(6)?,
         ts: row.int(7)?,
         system,
+        rev: Rev(row.int(10)?),
+        edited_at: row.optional_int(11)?,
+        deleted: Deletion::from_db(row.int(12)?),
     })
 }
 
@@ -62,13 +65,14 @@ pub(super) fn channel<R: Columns>(row: &R) -> Result<Channel, R::Error> {
 /// A channel as one user sees it; `c` is `channels`, `m` the user's
 /// `members` row (left-joined: all NULL when they are not a member).
 pub(super) const VIEW_COLUMNS: &str = "c.id, c.name, c.kind, c.last_seq, m.read_seq, \
-     (SELECT name FROM users WHERE id = m.added_by), m.joined_at";
+     (SELECT name FROM users WHERE id = m.added_by), m.joined_at, c.last_rev";
 
 /// [`VIEW_COLUMNS`] decoded: all of a [`ChannelView`] but the members of a
 /// direct-message channel, which take a query of their own.
 pub(super) struct ViewRow {
     pub(super) channel: Channel,
     last_seq: Seq,
+    last_rev: Rev,
     /// `None` when the viewer is not a member.
     read_seq: Option<i64>,
     added_by: Option<String>,
@@ -80,6 +84,7 @@ pub(super) fn view<R: Columns>(row: &R) -> Result<ViewRow, R::Error> {
     Ok(ViewRow {
         channel: channel(row)?,
         last_seq: Seq(row.int(3)?),
+        last_rev: Rev(row.int(7)?),
         read_seq: row.optional_int(4)?,
         added_by: row.optional_text(5)?,
         joined_at: row.optional_int(6)?,
@@ -97,6 +102,7 @@ impl ViewRow {
         ChannelView {
             channel: self.channel,
             last_seq: self.last_seq,
+            last_rev: self.last_rev,
             read_seq: Seq(self.read_seq.unwrap_or(0)),
             member: self.read_seq.is_some(),
             dm_members,

@@ -12,7 +12,8 @@
 //! reads through the writer.
 //!
 //! This file wires those together and maps each [`Store`] call to its job;
-//! the SQL is in `schema`, `accounts`, `channels` and `messages`.
+//! the SQL is in `schema`, `accounts`, `channels`, `messages` and
+//! `changes`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,16 +24,18 @@ use rusqlite::Connection;
 use super::queue::JobQueue;
 use super::rows::Columns;
 use super::{
-    Appended, ChannelPage, Credentials, NewMessage, NewSystemLine, Queued, Store, StoreError, StoreResult,
+    Appended, Changed, ChannelPage, Credentials, MessageEdit, MessageRemoval, NewMessage, NewSystemLine,
+    Queued, Store, StoreError, StoreResult,
 };
 use crate::metrics::Metrics;
 use crate::model::{
-    Channel, ChannelId, ChannelKind, ChannelName, ChannelView, Message, Seq, User, UserId, UserName,
+    Channel, ChannelId, ChannelKind, ChannelName, ChannelView, Message, Rev, Seq, User, UserId, UserName,
 };
 
 pub use super::writer::{DEFAULT_MAX_BATCH, JOB_QUEUE};
 
 mod accounts;
+mod changes;
 mod channels;
 mod messages;
 mod readers;
@@ -283,7 +286,7 @@ impl Store for SqliteStore {
         self.submit(move |c| accounts::list_users(c, &from, &until, &after, limit)).await
     }
 
-    async fn channel_heads(&self) -> StoreResult<Vec<(ChannelId, Seq)>> {
+    async fn channel_heads(&self) -> StoreResult<Vec<(ChannelId, Rev)>> {
         self.read(messages::channel_heads).await
     }
 
@@ -319,6 +322,27 @@ impl Store for SqliteStore {
 
     async fn messages_after(&self, channel: ChannelId, after: Seq, limit: u32) -> StoreResult<Vec<Message>> {
         self.read(move |c| messages::messages_after(c, channel, after, limit)).await
+    }
+
+    async fn changes_after(&self, channel: ChannelId, after: Rev, limit: u32) -> StoreResult<Vec<Message>> {
+        self.read(move |c| changes::changes_after(c, channel, after, limit)).await
+    }
+
+    async fn rev_before(&self, channel: ChannelId, seq: Seq) -> StoreResult<Rev> {
+        self.read(move |c| changes::rev_before(c, channel, seq)).await
+    }
+
+    fn edit_message(&self, edit: MessageEdit) -> Queued<Changed> {
+        self.submit(move |c| changes::edit(c, edit))
+    }
+
+    fn delete_message(&self, removal: MessageRemoval) -> Queued<Changed> {
+        self.submit(move |c| changes::delete(c, removal))
+    }
+
+    async fn set_admin(&self, name: &UserName, admin: bool) -> StoreResult<bool> {
+        let key = name.key();
+        self.submit(move |c| changes::set_admin(c, &key, admin)).await
     }
 
     async fn mark_read(&self, channel: ChannelId, user: UserId, seq: Seq) -> StoreResult<Seq> {

@@ -120,7 +120,9 @@ async fn cluster_three_nodes_chat_in_public_and_private_channels() {
 /// Whether a frame says anything about `channel`.
 fn about_channel(frame: &ServerMessage, channel: i64) -> bool {
     match frame {
-        ServerMessage::Message(message) => message.channel == channel,
+        ServerMessage::Message(message) | ServerMessage::Update(message) => message.channel == channel,
+        ServerMessage::Changed { message, .. } => message.channel == channel,
+        ServerMessage::Reset { channel: id, .. } => *id == channel,
         ServerMessage::Channel { channel: info, .. } => info.id == channel,
         ServerMessage::History { channel: id, .. }
         | ServerMessage::Left { channel: id, .. }

@@ -154,6 +154,12 @@ impl TestServer {
         self.launch(at).await;
     }
 
+    /// The database the server runs on (a SQLite file's URL for
+    /// [`TestServer::start`]), for `natter user ...` commands.
+    pub fn database_url(&self) -> &str {
+        &self.config.database_url
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
@@ -236,11 +242,14 @@ impl ServerMessageExt for ServerMessage {
             | ServerMessage::Channels { reference, .. }
             | ServerMessage::Users { reference, .. }
             | ServerMessage::Watching { reference, .. }
+            | ServerMessage::Changed { reference, .. }
             | ServerMessage::Error { reference, .. }
             | ServerMessage::Pong { reference } => reference.as_ref(),
             ServerMessage::Welcome { .. }
             | ServerMessage::WelcomeMore { .. }
             | ServerMessage::Message(_)
+            | ServerMessage::Update(_)
+            | ServerMessage::Reset { .. }
             | ServerMessage::Presence { .. }
             | ServerMessage::OnlinePage { .. }
             | ServerMessage::Typing { .. }

@@ -5,8 +5,11 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use natter::metrics::Metrics;
-use natter::model::{ChannelId, ChannelKind, ChannelName, ClientId, MessageBody, Seq, UserName};
+use natter::model::{ChannelId, ChannelKind, ChannelName, ClientId, MessageBody, Rev, Seq, UserName};
 use natter::store::{NewMessage, Store, StoreError};
+
+/// Edits, deletions and the rev stream, on every backend.
+mod changes;
 
 fn name(raw: &str) -> UserName {
     UserName::parse(raw).unwrap()
@@ -303,8 +306,8 @@ async fn messages_sequence_and_idempotency(store: Arc<dyn Store>) {
         seqs.push(appended.message.seq.0);
     }
     assert_eq!(seqs, (3..203).collect::<Vec<_>>(), "queue order is commit order");
-    let heads: Vec<(ChannelId, Seq)> = store.channel_heads().await.unwrap();
-    assert!(heads.contains(&(GENERAL, Seq(202))) && heads.contains(&(private.id, Seq(3))), "{heads:?}");
+    let heads: Vec<(ChannelId, Rev)> = store.channel_heads().await.unwrap();
+    assert!(heads.contains(&(GENERAL, Rev(202))) && heads.contains(&(private.id, Rev(3))), "{heads:?}");
 
     let latest = store.history(GENERAL, None, 10).await.unwrap();
     assert_eq!(latest.iter().map(|m| m.seq.0).collect::<Vec<_>>(), (193..=202).collect::<Vec<_>>());

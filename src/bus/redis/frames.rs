@@ -97,6 +97,9 @@ mod tests {
             body: "hi \"there\"".into(),
             ts: 1_700_000_000_000,
             system: None,
+            rev: crate::model::Rev(44),
+            edited_at: Some(1_700_000_000_500),
+            deleted: Some(crate::model::Deletion::ByAdmin),
         };
         let line = Message {
             seq: Seq(43),

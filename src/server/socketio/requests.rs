@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::super::bounded::{LIST_BUDGET, first_within, newest_within};
 use super::super::convert::{chat_message, online_users, user_info};
-use super::super::session::{Cost, PendingSends, SendOutcome};
+use super::super::session::{Cost, Cursor, PendingSends, SendOutcome};
 use super::session::{Arrival, Current, Failure, Outcome, RequestRefusal, SocketEnd, SocketIoSession, done};
 use super::{HISTORY_PAGE, INTERESTS, Inbound, LISTED_PUBLIC_CHANNELS};
 use crate::app::{Committing, RequestError, names};
@@ -247,11 +247,15 @@ impl SocketIoSession {
             app.hub().unsubscribe(connection, before);
             self.cursors.stop(before);
         }
-        // The cursor counts system lines, which tutorial pages are not shown.
-        let cursor = messages.last().map_or(Seq(0), |message| message.seq);
+        // Live changes after the view's rev follow (a jump is filled from
+        // the store); one of a message this page shows comes as
+        // `message updated`. The cursor counts system lines, which
+        // tutorial pages are not shown.
+        let newest = messages.last().map_or(Seq(0), |message| message.seq);
+        let cursor = Cursor { seq: newest.max(view.last_seq), rev: view.last_rev };
         let messages: Vec<ChatMessage> = messages
             .iter()
-            .filter(|message| message.system.is_none())
+            .filter(|message| message.system.is_none() && message.deleted.is_none())
             .map(|message| chat_message(message, &name))
             .collect();
         let (messages, more_than_a_page) = newest_within_count(messages, HISTORY_PAGE as usize);

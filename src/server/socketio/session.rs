@@ -17,17 +17,22 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::super::convert::{
-    SOCKETIO_SLOT, auth_error_code, chat_message, error_code, socketio_payload, socketio_presence_payloads,
+    SOCKETIO_SLOT, auth_error_code, chat_message, error_code, message_updated, socketio_payload,
+    socketio_presence_payloads,
 };
-use super::super::session::{Cursors, EndSignals, Ending, PendingSends, Replay, RequestBudget, Step};
+use super::super::session::{Cursors, EndSignals, Ending, PendingSends, Replay, RequestBudget, Shown, Step};
 use super::edge::guest_cookie;
 use super::{Admitted, INTERESTS, Inbound, Shared, is_https};
 use crate::app::{App, RequestError};
 use crate::auth::{AuthError, token_hash};
 use crate::hub::{Delivery, Event, Registration, SessionKey};
-use crate::model::{Channel, ChannelId, ChannelKind, ChannelView, Seq, User, look_key, name_key};
+use crate::model::{
+    Channel, ChannelId, ChannelKind, ChannelView, Message, Rev, Seq, User, look_key, name_key,
+};
 use crate::protocol::ErrorCode;
-use crate::protocol::socketio::{Ack, ERROR, ErrorEvent, NEW_CHANNEL, NEW_MESSAGE, NEW_USER, USER_HAS_LEFT};
+use crate::protocol::socketio::{
+    Ack, ERROR, ErrorEvent, MESSAGE_UPDATED, NEW_CHANNEL, NEW_MESSAGE, NEW_USER, USER_HAS_LEFT,
+};
 
 /// How often, and how many times, a socket that must go is asked to
 /// disconnect while its transport buffer is full: 10 seconds in all.
@@ -361,17 +366,21 @@ impl SocketIoSession {
             Event::Message(message) => {
                 match self.cursors.step(message) {
                     Step::Skip => return Ok(()),
-                    Step::FillThenShow => self.catch_up(message.channel, message.seq).await?,
+                    Step::FillThenShow => self.catch_up(message.channel, message.rev).await?,
                     Step::Show => {}
                 }
-                self.cursors.set(message.channel, message.seq);
+                let Some(shown) = self.cursors.record(message, Seq(0)) else { return Ok(()) };
                 let Some(current) = self.current.as_ref().filter(|c| c.channel.id == message.channel) else {
                     return Ok(());
                 };
                 // Tutorial pages know only chat: system lines (someone
-                // joined or left) are passed over, their seq counted.
+                // joined or left) are passed over, their rev counted.
                 if message.system.is_some() {
                     return Ok(());
+                }
+                if shown == Shown::Update || message.deleted.is_some() {
+                    let name = current.name.clone();
+                    return self.emit_change(shown, message, &name);
                 }
                 // Shared by every socket that knows the channel by its
                 // stored name; one that knows it as `name #id` gets its own.
@@ -447,7 +456,7 @@ impl SocketIoSession {
     /// Emits the channel on screen's stored messages between its cursor and
     /// `until` (exclusive). A gap that cannot be read is skipped: the
     /// tutorial's clients have no way to ask again.
-    async fn catch_up(&mut self, channel: ChannelId, until: Seq) -> Result<(), SocketEnd> {
+    async fn catch_up(&mut self, channel: ChannelId, until: Rev) -> Result<(), SocketEnd> {
         let (Some(current), Some(me)) = (&self.current, &self.identity) else { return Ok(()) };
         if current.channel.id != channel {
             return Ok(());
@@ -459,7 +468,7 @@ impl SocketIoSession {
         // budget would fill its queue and be dropped as too slow.
         let mut replay = Replay::new(&state, &user, None, channel, Some(until));
         loop {
-            let after = self.cursors.get(channel).unwrap_or(Seq(0));
+            let after = self.cursors.get(channel).map_or(Rev(0), |cursor| cursor.rev);
             let page = match replay.next_page(after).await {
                 Ok(Some(page)) => page,
                 Ok(None) => return Ok(()),
@@ -469,11 +478,22 @@ impl SocketIoSession {
                 }
             };
             for message in &page {
+                let Some(shown) = self.cursors.record(message, Seq(0)) else { continue };
                 if message.system.is_none() {
-                    self.emit(NEW_MESSAGE, &chat_message(message, &name))?;
+                    self.emit_change(shown, message, &name)?;
                 }
-                self.cursors.set(channel, message.seq);
             }
+        }
+    }
+
+    /// Emits a change of the channel on screen: a new message as the
+    /// tutorial's `new message` (unless it is deleted already), a change
+    /// of one the page may show as natter's `message updated`.
+    fn emit_change(&mut self, shown: Shown, message: &Message, name: &str) -> Result<(), SocketEnd> {
+        match shown {
+            Shown::New if message.deleted.is_some() => Ok(()),
+            Shown::New => self.emit(NEW_MESSAGE, &chat_message(message, name)),
+            Shown::Update => self.emit(MESSAGE_UPDATED, &message_updated(message, name)),
         }
     }
 

@@ -11,7 +11,7 @@ use super::upgrade::End;
 use super::{WsSession, error_message};
 use crate::app::{Committing, RequestError};
 use crate::hub::WATCH_MAX;
-use crate::model::{ChannelId, ChannelName, ClientId, MessageBody, Seq};
+use crate::model::{ChannelId, ChannelName, ClientId, MessageBody, Rev, Seq};
 use crate::protocol::{
     ChannelInfo, ClientMessage, DirectoryUser, ErrorCode, Ref, ServerMessage, parse_client_message,
     reference_of,
@@ -29,7 +29,11 @@ pub(super) type NewSend = (String, Option<Ref>, Committing);
 /// address, which all their connections share.
 fn cost_of(request: &ClientMessage) -> Cost {
     match request {
-        ClientMessage::Send { .. } | ClientMessage::Typing { .. } => Cost::Free,
+        // Edits and deletions draw on the message rate, like sends.
+        ClientMessage::Send { .. }
+        | ClientMessage::Typing { .. }
+        | ClientMessage::Edit { .. }
+        | ClientMessage::Delete { .. } => Cost::Free,
         ClientMessage::History { .. }
         | ClientMessage::ListChannels { .. }
         | ClientMessage::ListUsers { .. }
@@ -130,6 +134,16 @@ impl WsSession {
                     Err(error) => request_error(&error, reference),
                 }
             }
+            ClientMessage::Edit { channel, seq, body, if_rev, reference } => match MessageBody::parse(body) {
+                Err(why) => error_message(ErrorCode::InvalidBody, why, reference),
+                Ok(body) => {
+                    let edited = app.edit(&user, ChannelId(channel), Seq(seq), body, if_rev.map(Rev)).await;
+                    changed_reply(edited, reference)
+                }
+            },
+            ClientMessage::Delete { channel, seq, reference } => {
+                changed_reply(app.delete(&user, ChannelId(channel), Seq(seq)).await, reference)
+            }
             ClientMessage::OpenDm { user: other, reference } => match app.open_dm(&user, &other).await {
                 Ok(view) => ServerMessage::Channel { channel: channel_info(&view), reference },
                 Err(error) => request_error(&error, reference),
@@ -208,6 +222,21 @@ impl WsSession {
         };
         self.reply(reply).await?;
         Ok(None)
+    }
+}
+
+/// The answer to `edit` and `delete`.
+fn changed_reply(
+    result: Result<crate::store::Changed, RequestError>,
+    reference: Option<Ref>,
+) -> ServerMessage {
+    match result {
+        Ok(changed) => ServerMessage::Changed {
+            message: message_info(&changed.message),
+            changed: changed.changed,
+            reference,
+        },
+        Err(error) => request_error(&error, reference),
     }
 }
 

@@ -76,6 +76,16 @@ pub(super) async fn find_user(c: &Client, name: &str) -> StoreResult<Option<Cred
     .transpose()
 }
 
+/// Makes the user of that name an admin or not; false when no user holds
+/// the name. By key, so without regard to case, as users are found.
+pub(super) async fn set_admin(c: &Client, name: &UserName, admin: bool) -> StoreResult<bool> {
+    let updated = c
+        .execute("UPDATE users SET admin = $2 WHERE name_key = $1", &[&name.key(), &admin])
+        .await
+        .map_err(backend)?;
+    Ok(updated == 1)
+}
+
 pub(super) async fn create_session(
     c: &Client,
     user: UserId,

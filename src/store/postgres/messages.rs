@@ -1,8 +1,8 @@
 //! The message stream on PostgreSQL: appending messages and system lines
-//! (each taking the channel's next seq under the channel row's lock, which
-//! the batch took up front), and reading history. Appends run on the
-//! writer's connection inside their job's savepoint; reads on the read
-//! connection.
+//! (each taking the channel's next seq and next rev under the channel row's
+//! lock, which the batch took up front), and reading history and changes.
+//! Appends run on the writer's connection inside their job's savepoint;
+//! reads on the read connection. Edits and deletions are in `changes`.
 
 use tokio_postgres::Client;
 use tokio_postgres::types::Type;
@@ -11,33 +11,37 @@ use super::super::rows::{self, MESSAGE_COLUMNS};
 use super::super::{Appended, NewMessage, NewSystemLine, StoreError, StoreResult};
 use super::backend;
 use super::channels::load_channel;
-use crate::model::{ChannelId, Message, MessageId, Seq, SystemEvent, UserId, now_millis};
+use crate::model::{ChannelId, Deletion, Message, MessageId, Rev, Seq, SystemEvent, UserId, now_millis};
 
 /// One statement with typed parameters, so an append costs one round trip
-/// (pipelined with its savepoint): the idempotency lookup, the membership check, the seq bump
-/// under the channel's row lock and the insert. Returns the stored original
-/// (`existing`) or the new row (`inserted`); no row means not a member.
+/// (pipelined with its savepoint): the idempotency lookup, the membership check, the seq and
+/// rev bump under the channel's row lock and the insert. Returns the stored original
+/// (`existing`, as it stands now: edited or deleted since, perhaps) or the
+/// new row (`inserted`); no row means not a member.
 const APPEND_SQL: &str = "
     WITH existing AS (
-        SELECT m.id, m.channel_id, m.seq, m.sender_id, u.name, m.client_id, m.body, m.ts
+        SELECT m.id, m.channel_id, m.seq, m.sender_id, u.name, m.client_id, m.body, m.ts,
+               m.rev, m.edited_at, m.deleted
         FROM messages m JOIN users u ON u.id = m.sender_id
         WHERE m.sender_id = $2::BIGINT AND m.client_id = $3::TEXT
     ), sender AS (
         SELECT u.name FROM members mb JOIN users u ON u.id = mb.user_id
         WHERE mb.channel_id = $1::BIGINT AND mb.user_id = $2::BIGINT
     ), bump AS (
-        UPDATE channels SET last_seq = last_seq + 1
+        UPDATE channels SET last_seq = last_seq + 1, last_rev = last_rev + 1
         WHERE id = $1::BIGINT AND NOT EXISTS (SELECT 1 FROM existing) AND EXISTS (SELECT 1 FROM sender)
-        RETURNING last_seq
+        RETURNING last_seq, last_rev
     ), inserted AS (
-        INSERT INTO messages (channel_id, seq, sender_id, client_id, body, ts)
-        SELECT $1::BIGINT, last_seq, $2::BIGINT, $3::TEXT, $4::TEXT, $5::BIGINT FROM bump
-        RETURNING id, seq
+        INSERT INTO messages (channel_id, seq, sender_id, client_id, body, ts, rev)
+        SELECT $1::BIGINT, last_seq, $2::BIGINT, $3::TEXT, $4::TEXT, $5::BIGINT, last_rev FROM bump
+        RETURNING id, seq, rev
     )
-    SELECT FALSE AS created, e.id, e.channel_id, e.seq, e.sender_id, e.name, e.client_id, e.body, e.ts
+    SELECT FALSE AS created, e.id, e.channel_id, e.seq, e.sender_id, e.name, e.client_id, e.body, e.ts,
+           e.rev, e.edited_at, e.deleted
     FROM existing e
     UNION ALL
-    SELECT TRUE, i.id, $1::BIGINT, i.seq, $2::BIGINT, (SELECT name FROM sender), $3::TEXT, $4::TEXT, $5::BIGINT
+    SELECT TRUE, i.id, $1::BIGINT, i.seq, $2::BIGINT, (SELECT name FROM sender), $3::TEXT, $4::TEXT, $5::BIGINT,
+           i.rev, NULL::BIGINT, 0::BIGINT
     FROM inserted i";
 
 /// Appends a message if the sender is a member, taking the channel's next
@@ -77,6 +81,9 @@ pub(super) async fn append(c: &Client, new: NewMessage) -> StoreResult<Appended>
                 body: row.get(7),
                 ts: row.get(8),
                 system: None,
+                rev: Rev(row.get(9)),
+                edited_at: row.get(10),
+                deleted: Deletion::from_db(row.get(11)),
             };
             Ok(Appended { message, created })
         }
@@ -88,8 +95,8 @@ pub(super) async fn append(c: &Client, new: NewMessage) -> StoreResult<Appended>
 }
 
 /// Appends a system line: no membership check (the server writes it, also
-/// for someone who just left), otherwise like a message. The batch holds the
-/// channel's row lock, as for a message.
+/// for someone who just left), otherwise like a message: the channel's next
+/// seq and next rev. The batch holds the channel's row lock, as for a message.
 pub(super) async fn append_system(c: &Client, line: NewSystemLine) -> StoreResult<Message> {
     let names = c
         .query("SELECT id, name FROM users WHERE id = $1 OR id = $2", &[&line.actor.0, &line.subject.0])
@@ -108,10 +115,13 @@ pub(super) async fn append_system(c: &Client, line: NewSystemLine) -> StoreResul
     let ts = now_millis();
     let row = c
         .query_opt(
-            "WITH bump AS (UPDATE channels SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq)
-             INSERT INTO messages (channel_id, seq, sender_id, client_id, body, ts, system_kind, system_user)
-             SELECT $1, last_seq, $2, $3, $4, $5, $6, $7 FROM bump
-             RETURNING id, seq",
+            "WITH bump AS (
+                 UPDATE channels SET last_seq = last_seq + 1, last_rev = last_rev + 1 WHERE id = $1
+                 RETURNING last_seq, last_rev
+             )
+             INSERT INTO messages (channel_id, seq, sender_id, client_id, body, ts, system_kind, system_user, rev)
+             SELECT $1, last_seq, $2, $3, $4, $5, $6, $7, last_rev FROM bump
+             RETURNING id, seq, rev",
             &[
                 &line.channel.0,
                 &line.actor.0,
@@ -135,6 +145,9 @@ pub(super) async fn append_system(c: &Client, line: NewSystemLine) -> StoreResul
         body,
         ts,
         system: Some(event),
+        rev: Rev(row.get(2)),
+        edited_at: None,
+        deleted: None,
     })
 }
 
@@ -167,6 +180,39 @@ pub(super) async fn messages_after(
     query_messages(c, &sql, channel, after.0, limit).await
 }
 
+/// Up to `limit` messages whose latest change is past `after`, in rev
+/// order, each as it stands now (see `Store::changes_after`).
+pub(super) async fn changes_after(
+    c: &Client,
+    channel: ChannelId,
+    after: Rev,
+    limit: u32,
+) -> StoreResult<Vec<Message>> {
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
+         WHERE m.channel_id = $1 AND m.rev > $2 ORDER BY m.rev LIMIT $3"
+    );
+    query_messages(c, &sql, channel, after.0, limit).await
+}
+
+/// The rev just before the lowest one of any message past `seq`, or the
+/// channel's head when there is none (0 for no such channel): where a
+/// replay of those messages starts in the rev stream. One statement, so
+/// the two reads see the same snapshot.
+pub(super) async fn rev_before(c: &Client, channel: ChannelId, seq: Seq) -> StoreResult<Rev> {
+    let row = c
+        .query_one(
+            "SELECT COALESCE(
+                 (SELECT MIN(rev) - 1 FROM messages WHERE channel_id = $1 AND seq > $2),
+                 (SELECT last_rev FROM channels WHERE id = $1),
+                 0)",
+            &[&channel.0, &seq.0],
+        )
+        .await
+        .map_err(backend)?;
+    Ok(Rev(row.try_get(0).map_err(backend)?))
+}
+
 async fn query_messages(
     c: &Client,
     sql: &str,
@@ -178,7 +224,8 @@ async fn query_messages(
     found.iter().map(rows::message).collect()
 }
 
-pub(super) async fn channel_heads(c: &Client) -> StoreResult<Vec<(ChannelId, Seq)>> {
-    let found = c.query("SELECT id, last_seq FROM channels", &[]).await.map_err(backend)?;
-    Ok(found.iter().map(|row| (ChannelId(row.get(0)), Seq(row.get(1)))).collect())
+/// Every channel's latest rev.
+pub(super) async fn channel_heads(c: &Client) -> StoreResult<Vec<(ChannelId, Rev)>> {
+    let found = c.query("SELECT id, last_rev FROM channels", &[]).await.map_err(backend)?;
+    Ok(found.iter().map(|row| (ChannelId(row.get(0)), Rev(row.get(1)))).collect())
 }

@@ -13,8 +13,9 @@ use crate::model::{GENERAL, look_key, name_key};
 const MIGRATION_LOCK: i64 = 0x6e61_7474_6572;
 
 /// Schema versions, applied in order; `natter_schema` counts those applied.
-/// The same tables as the SQLite store's first migration, in PostgreSQL's
-/// types: identities for ids, BIGINT milliseconds for times.
+/// The same tables as the SQLite store's migrations, in PostgreSQL's types:
+/// identities for ids, BIGINT milliseconds for times, BIGINT for every
+/// number the shared decoders (`store/rows.rs`) read as an i64.
 const MIGRATIONS: &[&str] = &[
     r#"
     CREATE TABLE users (
@@ -87,6 +88,26 @@ const MIGRATIONS: &[&str] = &[
     -- say which kind and whom it is about. NULL for chat messages.
     ALTER TABLE messages ADD COLUMN system_kind TEXT;
     ALTER TABLE messages ADD COLUMN system_user BIGINT REFERENCES users(id);
+"#,
+    r#"
+    -- Revisions: every change to a channel's messages (a new message, an
+    -- edit, a deletion) takes the channel's next rev; a message carries the
+    -- rev of its latest change. Until now the only changes were new
+    -- messages, so every rev so far is the message's seq.
+    ALTER TABLE channels ADD COLUMN last_rev BIGINT NOT NULL DEFAULT 0;
+    UPDATE channels SET last_rev = last_seq;
+    ALTER TABLE messages ADD COLUMN rev BIGINT NOT NULL DEFAULT 0;
+    UPDATE messages SET rev = seq;
+    -- Changes are read in rev order (resume, gap fills).
+    CREATE UNIQUE INDEX messages_by_rev ON messages(channel_id, rev);
+    -- When the body was last edited (NULL: never).
+    ALTER TABLE messages ADD COLUMN edited_at BIGINT;
+    -- 0 stands, 1 deleted by its sender, 2 by an admin (`model::Deletion`);
+    -- a deleted message's body is empty. BIGINT, as the shared decoder
+    -- reads it as an i64.
+    ALTER TABLE messages ADD COLUMN deleted BIGINT NOT NULL DEFAULT 0;
+    -- Admins may delete anyone's message.
+    ALTER TABLE users ADD COLUMN admin BOOLEAN NOT NULL DEFAULT FALSE;
 "#,
 ];
 

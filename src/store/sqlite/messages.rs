@@ -1,6 +1,6 @@
 //! The message stream on SQLite: appending messages and system lines (each
-//! taking the channel's next seq), and reading history. Appends run on the
-//! writer, inside their job's savepoint; reads on a reader.
+//! taking the channel's next seq and rev), and reading history. Appends run
+//! on the writer; reads on a reader. Edits and deletions are in `changes`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,17 +11,17 @@ use super::super::rows::{self, MESSAGE_COLUMNS};
 use super::super::{Appended, NewMessage, NewSystemLine, StoreError, StoreResult};
 use super::backend;
 use super::channels::load_channel;
-use crate::model::{ChannelId, Message, MessageId, Seq, SystemEvent, UserId, now_millis};
+use crate::model::{ChannelId, Message, MessageId, Rev, Seq, SystemEvent, UserId, now_millis};
 
 /// What the common case of an append reads, in one statement: the
 /// channel's head and the sender's name. No row when the channel is
 /// missing or the sender is not a member, which the rare path then tells
 /// apart.
-const APPEND_PROBE: &str = "SELECT c.last_seq, (SELECT name FROM users WHERE id = ?2) FROM channels c \
+const APPEND_PROBE: &str = "SELECT c.last_seq, c.last_rev, (SELECT name FROM users WHERE id = ?2) FROM channels c \
      WHERE c.id = ?1 AND EXISTS (SELECT 1 FROM members WHERE channel_id = ?1 AND user_id = ?2)";
 
 /// [`APPEND_PROBE`] for a sender whose name is known ([`SenderNames`]).
-const APPEND_PROBE_NAMED: &str = "SELECT c.last_seq FROM channels c \
+const APPEND_PROBE_NAMED: &str = "SELECT c.last_seq, c.last_rev FROM channels c \
      WHERE c.id = ?1 AND EXISTS (SELECT 1 FROM members WHERE channel_id = ?1 AND user_id = ?2)";
 
 /// Most names [`SenderNames`] holds; when full it starts over, so it
@@ -57,13 +57,13 @@ impl SenderNames {
 /// index that keeps retries idempotent answers that question during the
 /// insert itself, so the common case asks it only once. Any other conflict
 /// (a seq taken twice) is an error, as it must be.
-const INSERT_MESSAGE: &str = "INSERT INTO messages (channel_id, seq, sender_id, client_id, body, ts) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (sender_id, client_id) DO NOTHING";
+const INSERT_MESSAGE: &str = "INSERT INTO messages (channel_id, seq, sender_id, client_id, body, ts, rev) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (sender_id, client_id) DO NOTHING";
 
-/// The channel's head after a message took `seq`. Set rather than
-/// incremented: the writer holds the write lock from the probe to here, so
-/// the head read there is still the head.
-const ADVANCE_HEAD: &str = "UPDATE channels SET last_seq = ?2 WHERE id = ?1";
+/// The channel's head after a message took `seq` and `rev`. Set rather
+/// than incremented: the writer holds the write lock from the probe to
+/// here, so the head read there is still the head.
+const ADVANCE_HEAD: &str = "UPDATE channels SET last_seq = ?2, last_rev = ?3 WHERE id = ?1";
 
 /// Appends a message if the sender is a member, taking the channel's next
 /// seq; a `(sender, client_id)` already stored returns the original.
@@ -86,14 +86,17 @@ pub(super) fn append(
     let probe = match sender_name {
         Some(name) => connection
             .prepare_cached(APPEND_PROBE_NAMED)
-            .and_then(|mut s| s.query_row(parameters, |row| row.get::<_, i64>(0)).optional())
-            .map(|last_seq| last_seq.map(|last_seq| (last_seq, name))),
+            .and_then(|mut s| {
+                s.query_row(parameters, |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))).optional()
+            })
+            .map(|head| head.map(|(last_seq, last_rev)| (last_seq, last_rev, name))),
         None => connection.prepare_cached(APPEND_PROBE).and_then(|mut s| {
-            s.query_row(parameters, |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))).optional()
+            s.query_row(parameters, |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get(2)?)))
+                .optional()
         }),
     }
     .map_err(backend)?;
-    let Some((last_seq, sender_name)) = probe else {
+    let Some((last_seq, last_rev, sender_name)) = probe else {
         // A retry is answered with the original even if the sender has
         // left the channel since, so it is looked for before membership.
         if let Some(message) = stored_message(connection, new.sender, &client_id)? {
@@ -104,12 +107,12 @@ pub(super) fn append(
             None => StoreError::NoSuchChannel,
         });
     };
-    let seq = last_seq + 1;
+    let (seq, rev) = (last_seq + 1, last_rev + 1);
     let ts = now_millis();
     let body = new.body.into_string();
     let inserted = connection
         .prepare_cached(INSERT_MESSAGE)
-        .and_then(|mut s| s.execute(params![new.channel.0, seq, new.sender.0, client_id, body, ts]))
+        .and_then(|mut s| s.execute(params![new.channel.0, seq, new.sender.0, client_id, body, ts, rev]))
         .map_err(backend)?;
     if inserted == 0 {
         // A retry: the original keeps its seq, and the head stays.
@@ -119,7 +122,7 @@ pub(super) fn append(
         });
     }
     let id = MessageId(connection.last_insert_rowid());
-    advance_head(connection, new.channel, seq)?;
+    advance_head(connection, new.channel, seq, rev)?;
     Ok(Appended {
         message: Message {
             id,
@@ -131,6 +134,9 @@ pub(super) fn append(
             body,
             ts,
             system: None,
+            rev: Rev(rev),
+            edited_at: None,
+            deleted: None,
         },
         created: true,
     })
@@ -147,10 +153,10 @@ fn stored_message(connection: &Connection, sender: UserId, client_id: &str) -> S
         .map_err(backend)
 }
 
-fn advance_head(connection: &Connection, channel: ChannelId, seq: i64) -> StoreResult<()> {
+fn advance_head(connection: &Connection, channel: ChannelId, seq: i64, rev: i64) -> StoreResult<()> {
     connection
         .prepare_cached(ADVANCE_HEAD)
-        .and_then(|mut s| s.execute(params![channel.0, seq]))
+        .and_then(|mut s| s.execute(params![channel.0, seq, rev]))
         .map_err(backend)?;
     Ok(())
 }
@@ -161,25 +167,26 @@ pub(super) fn append_system(connection: &Connection, line: NewSystemLine) -> Sto
     // The head and both names in one read; no row when there is no channel.
     let probe = connection
         .prepare_cached(
-            "SELECT last_seq, (SELECT name FROM users WHERE id = ?2), (SELECT name FROM users WHERE id = ?3)
+            "SELECT last_seq, last_rev, (SELECT name FROM users WHERE id = ?2),
+                    (SELECT name FROM users WHERE id = ?3)
              FROM channels WHERE id = ?1",
         )
         .and_then(|mut s| {
             s.query_row(params![line.channel.0, line.actor.0, line.subject.0], |row| {
-                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?))
+                Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, String>(2)?, row.get(3)?))
             })
             .optional()
         })
         .map_err(backend)?;
-    let (last_seq, sender_name, subject_name) = probe.ok_or(StoreError::NoSuchChannel)?;
+    let (last_seq, last_rev, sender_name, subject_name) = probe.ok_or(StoreError::NoSuchChannel)?;
     let event = SystemEvent { kind: line.kind, user_name: subject_name };
     let body = event.text(&sender_name);
-    let seq = last_seq + 1;
+    let (seq, rev) = (last_seq + 1, last_rev + 1);
     let ts = now_millis();
     connection
         .prepare_cached(
-            "INSERT INTO messages (channel_id, seq, sender_id, client_id, body, ts, system_kind, system_user)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO messages (channel_id, seq, sender_id, client_id, body, ts, system_kind, system_user, rev)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )
         .and_then(|mut s| {
             s.execute(params![
@@ -190,12 +197,13 @@ pub(super) fn append_system(connection: &Connection, line: NewSystemLine) -> Sto
                 body,
                 ts,
                 line.kind.as_str(),
-                line.subject.0
+                line.subject.0,
+                rev
             ])
         })
         .map_err(backend)?;
     let id = MessageId(connection.last_insert_rowid());
-    advance_head(connection, line.channel, seq)?;
+    advance_head(connection, line.channel, seq, rev)?;
     Ok(Message {
         id,
         channel: line.channel,
@@ -206,10 +214,13 @@ pub(super) fn append_system(connection: &Connection, line: NewSystemLine) -> Sto
         body,
         ts,
         system: Some(event),
+        rev: Rev(rev),
+        edited_at: None,
+        deleted: None,
     })
 }
 
-fn query_messages(
+pub(super) fn query_messages(
     connection: &Connection,
     sql: &str,
     channel: ChannelId,
@@ -253,10 +264,10 @@ pub(super) fn messages_after(
     query_messages(connection, &sql, channel, after.0, limit)
 }
 
-pub(super) fn channel_heads(connection: &Connection) -> StoreResult<Vec<(ChannelId, Seq)>> {
-    let mut statement = connection.prepare("SELECT id, last_seq FROM channels").map_err(backend)?;
+pub(super) fn channel_heads(connection: &Connection) -> StoreResult<Vec<(ChannelId, Rev)>> {
+    let mut statement = connection.prepare("SELECT id, last_rev FROM channels").map_err(backend)?;
     statement
-        .query_map([], |row| Ok((ChannelId(row.get(0)?), Seq(row.get(1)?))))
+        .query_map([], |row| Ok((ChannelId(row.get(0)?), Rev(row.get(1)?))))
         .map_err(backend)?
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(backend)
@@ -328,8 +339,8 @@ mod tests {
         assert_eq!(stored.iter().map(|m| m.seq.0).collect::<Vec<_>>(), [1, 2, 3]);
         assert!(store.history(private, None, 10).await.unwrap().is_empty());
         let heads = store.channel_heads().await.unwrap();
-        assert!(heads.contains(&(GENERAL_ID, crate::model::Seq(3))), "{heads:?}");
-        assert!(heads.contains(&(private, crate::model::Seq(0))), "{heads:?}");
+        assert!(heads.contains(&(GENERAL_ID, crate::model::Rev(3))), "{heads:?}");
+        assert!(heads.contains(&(private, crate::model::Rev(0))), "{heads:?}");
         // Alice's name is remembered now, and answered as stored.
         let known = store.append_message(message(GENERAL_ID, alice, "a-4")).await.unwrap().message;
         assert_eq!((known.seq.0, known.sender_name.as_str()), (4, "alice"));

@@ -24,6 +24,9 @@ pub(super) fn configure(connection: &Connection, on_disk: bool) -> StoreResult<(
         .execute_batch(
             "PRAGMA synchronous = FULL;
              PRAGMA foreign_keys = ON;
+             -- A deleted message's text is overwritten with zeros, not left
+             -- in the file's free space.
+             PRAGMA secure_delete = ON;
              PRAGMA busy_timeout = 5000;",
         )
         .map_err(backend)
@@ -100,6 +103,25 @@ const MIGRATIONS: &[&str] = &[
     -- say which kind and whom it is about. NULL for chat messages.
     ALTER TABLE messages ADD COLUMN system_kind TEXT;
     ALTER TABLE messages ADD COLUMN system_user INTEGER REFERENCES users(id);
+"#,
+    r#"
+    -- Revisions: every change to a channel's messages (a new message, an
+    -- edit, a deletion) takes the channel's next rev; a message carries the
+    -- rev of its latest change. Until now the only changes were new
+    -- messages, so every rev so far is the message's seq.
+    ALTER TABLE channels ADD COLUMN last_rev INTEGER NOT NULL DEFAULT 0;
+    UPDATE channels SET last_rev = last_seq;
+    ALTER TABLE messages ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+    UPDATE messages SET rev = seq;
+    -- Changes are read in rev order (resume, gap fills).
+    CREATE UNIQUE INDEX messages_by_rev ON messages(channel_id, rev);
+    -- When the body was last edited (NULL: never).
+    ALTER TABLE messages ADD COLUMN edited_at INTEGER;
+    -- 0 stands, 1 deleted by its sender, 2 by an admin (`model::Deletion`);
+    -- a deleted message's body is empty.
+    ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+    -- Admins may delete anyone's message.
+    ALTER TABLE users ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
 "#,
 ];
 

@@ -1,0 +1,75 @@
+//! Messages that change: edits and deletions. Each stored change takes the
+//! channel's next rev and then travels exactly like a new message (the hub
+//! orders it by rev, the bus carries it, a lost one is a gap the store
+//! fills), so every member converges on the message as it stands.
+
+use std::sync::Arc;
+
+use super::{App, RequestError};
+use crate::bus::BusEvent;
+use crate::model::{ChannelId, MessageBody, Rev, Seq, User};
+use crate::store::{Changed, MessageEdit, MessageRemoval, Queued, StoreError};
+
+impl App {
+    /// Replaces the body of one of `editor`'s messages (see
+    /// [`crate::store::Store::edit_message`] for the rules). Draws on the
+    /// user's message rate, like a send.
+    pub async fn edit(
+        self: &Arc<Self>,
+        editor: &User,
+        channel: ChannelId,
+        seq: Seq,
+        body: MessageBody,
+        if_rev: Option<Rev>,
+    ) -> Result<Changed, RequestError> {
+        self.take_change_rate(editor)?;
+        let queued = self.store.edit_message(MessageEdit { channel, seq, editor: editor.id, body, if_rev });
+        self.announce_change(channel, queued).await
+    }
+
+    /// Deletes a message: `by` its sender, or an admin.
+    pub async fn delete(
+        self: &Arc<Self>,
+        by: &User,
+        channel: ChannelId,
+        seq: Seq,
+    ) -> Result<Changed, RequestError> {
+        self.take_change_rate(by)?;
+        let queued = self.store.delete_message(MessageRemoval { channel, seq, by: by.id });
+        self.announce_change(channel, queued).await
+    }
+
+    fn take_change_rate(&self, user: &User) -> Result<(), RequestError> {
+        if self.rates.take_message(user.id, &self.limits) {
+            return Ok(());
+        }
+        self.metrics.rate_limited_total.inc();
+        Err(RequestError::RateLimited)
+    }
+
+    /// Awaits the commit, then hands a change to the hub and the bus. The
+    /// follow-up runs in its own task, so a committed change is announced
+    /// even if the requester goes away before the answer.
+    async fn announce_change(
+        self: &Arc<Self>,
+        channel: ChannelId,
+        queued: Queued<Changed>,
+    ) -> Result<Changed, RequestError> {
+        let app = Arc::clone(self);
+        let committed = tokio::spawn(async move {
+            let changed = match queued.await {
+                Err(StoreError::NotMember) => return Err(app.refusal_for_non_member(channel).await),
+                other => other?,
+            };
+            if changed.changed {
+                app.hub.accept_message(changed.message.clone());
+                app.bus.publish(BusEvent::Message(changed.message.clone()));
+            }
+            Ok(changed)
+        });
+        committed.await.unwrap_or_else(|error| {
+            tracing::error!(%error, "a change's follow-up task failed");
+            Err(RequestError::Unavailable)
+        })
+    }
+}

@@ -1,0 +1,157 @@
+//! Edits and deletions on PostgreSQL: each takes the channel's next rev
+//! (`channels.last_rev`) under the channel row's lock, which the batch took
+//! up front as for an append, so revs stay unique and gap-free across
+//! nodes. Both run on the writer's connection inside their job's
+//! savepoint, and each costs two round trips: a probe of the message and
+//! of who asks, then one statement that bumps the rev and changes the row.
+
+use tokio_postgres::Client;
+use tokio_postgres::types::{ToSql, Type};
+
+use super::super::rows::{self, MESSAGE_COLUMNS};
+use super::super::{Changed, MessageEdit, MessageRemoval, StoreError, StoreResult};
+use super::backend;
+use crate::model::{ChannelId, Deletion, Message, Seq, UserId, now_millis};
+
+/// The message at `(channel, seq)` as [`MESSAGE_COLUMNS`], then whether it
+/// is a system line, whether the asking user (`$3`) is a member of the
+/// channel, and whether they are an admin. No row when there is no such
+/// message.
+fn probe_sql() -> String {
+    format!(
+        "SELECT {MESSAGE_COLUMNS}, m.system_kind IS NOT NULL,
+                EXISTS (SELECT 1 FROM members WHERE channel_id = $1 AND user_id = $3),
+                COALESCE((SELECT admin FROM users WHERE id = $3), FALSE)
+         FROM messages m JOIN users u ON u.id = m.sender_id
+         WHERE m.channel_id = $1 AND m.seq = $2"
+    )
+}
+
+/// A typed statement parameter, as `Client::query_typed` takes them.
+type Parameter<'a> = (&'a (dyn ToSql + Sync), Type);
+
+/// The probe's columns after [`MESSAGE_COLUMNS`] (13 of them).
+const IS_SYSTEM: usize = 13;
+const IS_MEMBER: usize = 14;
+const IS_ADMIN: usize = 15;
+
+/// A message and what the probe found out about it and its asker.
+struct Probed {
+    message: Message,
+    /// Whether the asker is a member of the channel.
+    member: bool,
+    /// Whether the asker is an admin.
+    admin: bool,
+}
+
+/// Reads the message at `(channel, seq)` and who `asker` is to it; a
+/// missing message or a system line is [`StoreError::NoSuchMessage`], or
+/// `NotMember` for an asker outside the channel, so that no one learns
+/// which seqs of a channel they cannot see hold messages.
+async fn probe(c: &Client, channel: ChannelId, seq: Seq, asker: UserId) -> StoreResult<Probed> {
+    // Typed parameters: no separate prepare round trip, so the probe is
+    // pipelined with the job's savepoint, as an append is.
+    let row = c
+        .query_typed_opt(
+            &probe_sql(),
+            &[(&channel.0, Type::INT8), (&seq.0, Type::INT8), (&asker.0, Type::INT8)],
+        )
+        .await
+        .map_err(backend)?;
+    let row = match row {
+        Some(row) if !row.try_get::<_, bool>(IS_SYSTEM).map_err(backend)? => row,
+        // The rare path: one more read says which refusal.
+        _ if !super::channels::is_member(c, channel, asker).await? => return Err(StoreError::NotMember),
+        _ => return Err(StoreError::NoSuchMessage),
+    };
+    let flag = |index| row.try_get::<_, bool>(index).map_err(backend);
+    Ok(Probed { message: rows::message(&row)?, member: flag(IS_MEMBER)?, admin: flag(IS_ADMIN)? })
+}
+
+/// Replaces a message's body, taking the channel's next rev; see
+/// `Store::edit_message` for who may and what an unchanged body does.
+pub(super) async fn edit(c: &Client, edit: MessageEdit) -> StoreResult<Changed> {
+    let probed = probe(c, edit.channel, edit.seq, edit.editor).await?;
+    // Membership first, as on SQLite: someone outside the channel does not
+    // learn whether a message was deleted.
+    if !probed.member {
+        return Err(StoreError::NotMember);
+    }
+    // A deleted message cannot come back by being edited: for an edit it
+    // is no message at all.
+    if probed.message.deleted.is_some() {
+        return Err(StoreError::NoSuchMessage);
+    }
+    let current = probed.message;
+    if current.sender != edit.editor {
+        return Err(StoreError::NotSender);
+    }
+    // The same body again is no change, whatever `if_rev` says: a retry of
+    // an edit that landed is answered as done, not as a conflict with
+    // itself.
+    let body = edit.body.into_string();
+    if body == current.body {
+        // Nothing to tell anyone: no rev is taken.
+        return Ok(Changed { message: current, changed: false });
+    }
+    if let Some(if_rev) = edit.if_rev
+        && if_rev != current.rev
+    {
+        return Err(StoreError::Conflict(Box::new(current)));
+    }
+    let sql = format!(
+        "WITH bump AS (UPDATE channels SET last_rev = last_rev + 1 WHERE id = $1 RETURNING last_rev)
+         UPDATE messages m SET body = $3, edited_at = $4, rev = bump.last_rev
+         FROM bump, users u
+         WHERE m.channel_id = $1 AND m.seq = $2 AND u.id = m.sender_id
+         RETURNING {MESSAGE_COLUMNS}"
+    );
+    let now = now_millis();
+    let parameters: [Parameter<'_>; 4] =
+        [(&edit.channel.0, Type::INT8), (&edit.seq.0, Type::INT8), (&body, Type::TEXT), (&now, Type::INT8)];
+    changed(c, &sql, &parameters).await
+}
+
+/// Deletes a message, taking the channel's next rev; see
+/// `Store::delete_message` for who may.
+pub(super) async fn delete(c: &Client, removal: MessageRemoval) -> StoreResult<Changed> {
+    let probed = probe(c, removal.channel, removal.seq, removal.by).await?;
+    if !probed.member {
+        return Err(StoreError::NotMember);
+    }
+    if probed.message.deleted.is_some() {
+        return Ok(Changed { message: probed.message, changed: false });
+    }
+    let deletion = if probed.message.sender == removal.by {
+        Deletion::BySender
+    } else if probed.admin {
+        Deletion::ByAdmin
+    } else {
+        return Err(StoreError::NotSender);
+    };
+    // The body is overwritten, not kept aside: a deleted message's text is
+    // gone from the table (and, once vacuumed, from the files).
+    let sql = format!(
+        "WITH bump AS (UPDATE channels SET last_rev = last_rev + 1 WHERE id = $1 RETURNING last_rev)
+         UPDATE messages m SET body = '', deleted = $3, rev = bump.last_rev
+         FROM bump, users u
+         WHERE m.channel_id = $1 AND m.seq = $2 AND u.id = m.sender_id
+         RETURNING {MESSAGE_COLUMNS}"
+    );
+    let deleted = Deletion::to_db(Some(deletion));
+    let parameters: [Parameter<'_>; 3] =
+        [(&removal.channel.0, Type::INT8), (&removal.seq.0, Type::INT8), (&deleted, Type::INT8)];
+    changed(c, &sql, &parameters).await
+}
+
+/// Runs an update that bumps the rev and returns the changed message as
+/// [`MESSAGE_COLUMNS`].
+async fn changed(c: &Client, sql: &str, parameters: &[Parameter<'_>]) -> StoreResult<Changed> {
+    let row = c
+        .query_typed_opt(sql, parameters)
+        .await
+        .map_err(backend)?
+        // The probe found the row under the channel's lock a moment ago.
+        .ok_or_else(|| StoreError::Backend("a probed message vanished".into()))?;
+    Ok(Changed { message: rows::message(&row)?, changed: true })
+}

@@ -1,0 +1,147 @@
+//! Changes to stored messages on SQLite: edits and deletions (each taking
+//! the channel's next rev, on the writer), and reading the rev stream
+//! (the changes after a rev, where a replay by seq starts in it).
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::super::rows::{self, MESSAGE_COLUMNS};
+use super::super::{Changed, MessageEdit, MessageRemoval, StoreError, StoreResult};
+use super::backend;
+use super::messages::query_messages;
+use crate::model::{ChannelId, Deletion, Message, Rev, Seq, UserId, now_millis};
+
+/// A message as it stands, by its place in the channel.
+fn message_at(connection: &Connection, channel: ChannelId, seq: Seq) -> StoreResult<Option<Message>> {
+    connection
+        .prepare_cached(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
+             WHERE m.channel_id = ?1 AND m.seq = ?2"
+        ))
+        .and_then(|mut s| s.query_row(params![channel.0, seq.0], |row| rows::message(row)).optional())
+        .map_err(backend)
+}
+
+/// The message a member may change: refused when the one changing it is
+/// not a member of the channel (first, so that no one learns which seqs of
+/// a channel they cannot see hold messages), or when there is none at that
+/// seq or it is a system line (the server's, not anyone's to change).
+fn changeable(connection: &Connection, channel: ChannelId, seq: Seq, by: UserId) -> StoreResult<Message> {
+    let member: bool = connection
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM members WHERE channel_id = ?1 AND user_id = ?2)")
+        .and_then(|mut s| s.query_row(params![channel.0, by.0], |row| row.get(0)))
+        .map_err(backend)?;
+    if !member {
+        return Err(StoreError::NotMember);
+    }
+    let message = message_at(connection, channel, seq)?.filter(|message| message.system.is_none());
+    message.ok_or(StoreError::NoSuchMessage)
+}
+
+/// Takes the channel's next rev. The writer holds the write lock, so the
+/// rev taken here is the channel's alone.
+fn next_rev(connection: &Connection, channel: ChannelId) -> StoreResult<Rev> {
+    connection
+        .prepare_cached("UPDATE channels SET last_rev = last_rev + 1 WHERE id = ?1 RETURNING last_rev")
+        .and_then(|mut s| s.query_row(params![channel.0], |row| row.get(0)))
+        .map(Rev)
+        .map_err(backend)
+}
+
+pub(super) fn edit(connection: &Connection, edit: MessageEdit) -> StoreResult<Changed> {
+    let mut message = changeable(connection, edit.channel, edit.seq, edit.editor)?;
+    if message.deleted.is_some() {
+        return Err(StoreError::NoSuchMessage);
+    }
+    if message.sender != edit.editor {
+        return Err(StoreError::NotSender);
+    }
+    // The same body again is no change, whatever `if_rev` says: a retry of
+    // an edit that landed is answered as done, not as a conflict with
+    // itself.
+    let body = edit.body.into_string();
+    if body == message.body {
+        return Ok(Changed { message, changed: false });
+    }
+    if edit.if_rev.is_some_and(|rev| rev != message.rev) {
+        return Err(StoreError::Conflict(Box::new(message)));
+    }
+    let rev = next_rev(connection, edit.channel)?;
+    let edited_at = now_millis();
+    connection
+        .prepare_cached("UPDATE messages SET body = ?2, edited_at = ?3, rev = ?4 WHERE id = ?1")
+        .and_then(|mut s| s.execute(params![message.id.0, body, edited_at, rev.0]))
+        .map_err(backend)?;
+    message.body = body;
+    message.edited_at = Some(edited_at);
+    message.rev = rev;
+    Ok(Changed { message, changed: true })
+}
+
+pub(super) fn delete(connection: &Connection, removal: MessageRemoval) -> StoreResult<Changed> {
+    let mut message = changeable(connection, removal.channel, removal.seq, removal.by)?;
+    if message.deleted.is_some() {
+        return Ok(Changed { message, changed: false });
+    }
+    let deletion = if message.sender == removal.by {
+        Deletion::BySender
+    } else if is_admin(connection, removal.by)? {
+        Deletion::ByAdmin
+    } else {
+        return Err(StoreError::NotSender);
+    };
+    let rev = next_rev(connection, removal.channel)?;
+    // The body is overwritten, not flagged: with `secure_delete` the old
+    // text does not survive in the file either.
+    connection
+        .prepare_cached("UPDATE messages SET body = '', deleted = ?2, rev = ?3 WHERE id = ?1")
+        .and_then(|mut s| s.execute(params![message.id.0, Deletion::to_db(Some(deletion)), rev.0]))
+        .map_err(backend)?;
+    message.body.clear();
+    message.deleted = Some(deletion);
+    message.rev = rev;
+    Ok(Changed { message, changed: true })
+}
+
+fn is_admin(connection: &Connection, user: UserId) -> StoreResult<bool> {
+    connection
+        .prepare_cached("SELECT admin FROM users WHERE id = ?1")
+        .and_then(|mut s| s.query_row(params![user.0], |row| row.get::<_, bool>(0)).optional())
+        .map(|admin| admin.unwrap_or(false))
+        .map_err(backend)
+}
+
+/// Makes the user of that name (compared by key) an admin or a member.
+pub(super) fn set_admin(connection: &Connection, name_key: &str, admin: bool) -> StoreResult<bool> {
+    connection
+        .execute("UPDATE users SET admin = ?2 WHERE name_key = ?1", params![name_key, admin])
+        .map(|updated| updated > 0)
+        .map_err(backend)
+}
+
+/// Up to `limit` messages whose latest rev is past `after`, in rev order.
+pub(super) fn changes_after(
+    connection: &Connection,
+    channel: ChannelId,
+    after: Rev,
+    limit: u32,
+) -> StoreResult<Vec<Message>> {
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
+         WHERE m.channel_id = ?1 AND m.rev > ?2 ORDER BY m.rev LIMIT ?3"
+    );
+    query_messages(connection, &sql, channel, after.0, limit)
+}
+
+/// Just before the lowest rev of any message past `seq` (every one of them
+/// changed at or after it), or the head when there is none; one statement,
+/// so both come from one snapshot.
+pub(super) fn rev_before(connection: &Connection, channel: ChannelId, seq: Seq) -> StoreResult<Rev> {
+    connection
+        .prepare_cached(
+            "SELECT COALESCE((SELECT MIN(rev) - 1 FROM messages WHERE channel_id = ?1 AND seq > ?2),
+                             (SELECT last_rev FROM channels WHERE id = ?1), 0)",
+        )
+        .and_then(|mut s| s.query_row(params![channel.0, seq.0], |row| row.get(0)))
+        .map(Rev)
+        .map_err(backend)
+}

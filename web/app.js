@@ -10,21 +10,13 @@ import { setUpDialogs } from './dialogs.js';
 import { setUpMenu } from './menu.js';
 import { peopleDialog } from './people.js';
 import { Drafts } from './drafts.js';
-import { BODY_MAX, SERVER_TYPES, TYPING_INTERVAL_MS, WATCH_MAX, charCount, errorText, frames } from './protocol.js';
+import { Composer, touchFirst } from './composer.js';
+import { Editing } from './editing.js';
+import { SERVER_TYPES, WATCH_MAX, errorText, frames } from './protocol.js';
 import { channelLabel, clockTime } from './format.js';
-import { MessageView, renderHeader, renderSidebar, renderTyping } from './render.js';
+import { renderHeader, renderSidebar, renderTyping } from './render.js';
+import { MessageView } from './timeline.js';
 import { ChatStore } from './store.js';
-
-/** A send without an ack after this long is shown as failed, with Retry. */
-const SEND_TIMEOUT_MS = 10000;
-/**
- * How often typing events go out per channel: the server's interval plus a
- * margin, because the server measures between arrivals and two frames sent
- * exactly one interval apart can arrive closer together than that.
- */
-const TYPING_SEND_EVERY_MS = TYPING_INTERVAL_MS + 500;
-/** The composer shows a character counter from this many characters on. */
-const COUNTER_FROM = 3500;
 
 const $ = (id) => document.getElementById(id);
 const els = {
@@ -82,14 +74,36 @@ const store = new ChatStore();
 const drafts = new Drafts();
 let connection = null;
 let firstWelcome = true;
-const lastTypingSent = new Map();
 
 const view = new MessageView(els.messages, els.pill, {
   onNearTop: () => loadOlder(),
   onBottom: () => markReadIfViewing(),
-  onRetry: (clientId) => retry(clientId),
+  onRetry: (clientId) => composer.retry(clientId),
   onDiscard: (clientId) => store.currentId != null && store.discardPending(store.currentId, clientId),
+  onEdit: (seq) => editing.start(seq),
+  onDelete: (seq) => editing.delete(seq),
+  onRetryChange: (seq) => editing.retry(seq),
+  onDiscardChange: (seq) => editing.discard(seq),
+  editorFor: (channelId, seq) => editing.editorFor(channelId, seq),
 });
+
+const editing = new Editing({
+  store,
+  request,
+  isOpen: () => Boolean(connection?.isOpen),
+  touchFirst: () => touchFirst.matches,
+  // At once, not on the next frame: the editor must be in the list to take the focus.
+  changed: () => {
+    dirty.messages = true;
+    renderNow();
+  },
+  // Back to the composer, except where focusing it would pop up a phone's keyboard.
+  done: () => {
+    if (!touchFirst.matches) els.input.focus();
+  },
+});
+
+const composer = new Composer({ els, store, drafts, view, editing, connection: () => connection });
 
 const dialogs = setUpDialogs({ store, connection: { request }, switchTo });
 const people = peopleDialog({ store, connection: { request }, openDm: (name) => openDm(name) });
@@ -149,6 +163,7 @@ function startChat(user) {
 async function endSession(notice = '', { forgetDrafts = false } = {}) {
   if (connection) connection.stop();
   connection = null;
+  editing.close();
   if (forgetDrafts || store.me?.guest) drafts.clearAll();
   drafts.setUser(null);
   store.reset();
@@ -183,6 +198,24 @@ function handleFrame(frame, settled) {
     case 'message': {
       const { gapFrom } = store.applyMessage(frame);
       if (gapFrom != null) fillGap(frame.channel, gapFrom, frame.seq - 1);
+      break;
+    }
+    case 'update': {
+      const { gapFrom } = store.applyUpdate(frame);
+      if (gapFrom != null) fillGap(frame.channel, gapFrom, frame.seq - 1);
+      break;
+    }
+    case 'changed': // The answer to an edit or deletion (here or in another tab of mine).
+      store.applyChanged(frame);
+      break;
+    case 'reset': {
+      // Too much changed while we were away: start the channel over from its latest page.
+      store.applyReset(frame);
+      const channel = store.channel(frame.channel);
+      if (channel && channel.id === store.currentId) {
+        view.open(channel, null);
+        loadLatest(channel);
+      }
       break;
     }
     case 'ack':
@@ -244,11 +277,10 @@ function onWelcomed() {
   } else if (!store.current.loaded) {
     loadLatest(store.current);
   }
-  // Sends cut off by the disconnect go again with the same client_id: the server
-  // stores each client_id once, so a send that did land is only acknowledged.
-  for (const channel of store.channels.values()) {
-    for (const pending of channel.pending.values()) if (pending.state === 'sending') transmit(pending);
-  }
+  // Sends, edits and deletions cut off by the disconnect go again: the server
+  // takes each of them once, so one that did land is only answered.
+  composer.resendAll();
+  editing.resendAll();
   markReadIfViewing();
   watching = null; // A new connection watches nobody yet.
   watchPresence();
@@ -320,11 +352,12 @@ function switchTo(id) {
     const unread = store.unread(channel);
     view.open(channel, unread > 0 && channel.read_seq > 0 ? channel.read_seq + 1 : null);
     history.replaceState(null, '', `#c${id}`);
+    editing.close();
     els.composerError.textContent = '';
     // The composer holds the open channel's own draft, never the last one's: the
     // outgoing channel's text was saved on every keystroke.
     els.input.value = drafts.get(id);
-    updateComposer();
+    composer.update();
   }
   if (!channel.loaded && !channel.loading) loadLatest(channel);
   closeSidebar();
@@ -336,10 +369,14 @@ function switchTo(id) {
 async function loadLatest(channel) {
   if (!connection?.isOpen) return;
   channel.loading = true;
+  const epoch = channel.epoch;
   try {
     const reply = await connection.request(frames.history(channel.id));
+    // A `reset` came meanwhile and asked for a page of its own: this one is dropped.
+    if (channel.epoch !== epoch) return;
     store.applyHistory(reply, 'latest');
   } catch (failure) {
+    if (channel.epoch !== epoch) return;
     channel.loading = false;
     if (failure.code !== 'disconnected') toast(`Could not load messages: ${errorText(failure.code, failure.message)}`);
   }
@@ -356,10 +393,13 @@ async function loadOlder() {
   }
   channel.loadingOlder = true;
   scheduleRender();
+  const epoch = channel.epoch;
   try {
     const reply = await connection.request(frames.history(channel.id, before));
+    if (channel.epoch !== epoch) return; // A reset meanwhile dropped what this page lies below.
     store.applyHistory(reply, 'older');
   } catch (failure) {
+    if (channel.epoch !== epoch) return;
     channel.loadingOlder = false;
     scheduleRender();
     if (failure.code !== 'disconnected') toast(`Could not load older messages: ${errorText(failure.code, failure.message)}`);
@@ -368,8 +408,10 @@ async function loadOlder() {
 
 /** A live message skipped seqs we should hold: fetch just that range. */
 async function fillGap(channelId, from, to) {
+  const epoch = store.channel(channelId)?.epoch;
   try {
     const reply = await connection.request(frames.history(channelId, to + 1, Math.min(200, to - from + 1)));
+    if (store.channel(channelId)?.epoch !== epoch) return;
     store.applyHistory(reply, 'gap');
   } catch {
     // The next reconnect's resume fills it anyway.
@@ -461,103 +503,6 @@ async function leaveCurrent() {
   } catch (failure) {
     toast(`Could not leave: ${errorText(failure.code, failure.message)}`);
   }
-}
-
-// ---- sending -------------------------------------------------------------------
-
-function transmit(pending) {
-  if (!connection?.isOpen) return; // Sent again from onWelcomed once connected.
-  connection.request(frames.send(pending.channel, pending.body, pending.client_id), SEND_TIMEOUT_MS).catch((failure) => {
-    if (failure.code === 'disconnected') return; // Stays pending; resent after the reconnect.
-    store.failPending(pending.channel, pending.client_id, errorText(failure.code, failure.message));
-  });
-}
-
-function retry(clientId) {
-  const pending = store.retryPending(store.currentId, clientId);
-  if (pending) transmit(pending);
-}
-
-function submitComposer() {
-  const channel = store.current;
-  const body = els.input.value.replace(/\s+$/, '');
-  if (!channel || body.trim() === '') return;
-  if (charCount(body) > BODY_MAX) {
-    els.composerError.textContent = `Messages are at most ${BODY_MAX} characters; this one has ${charCount(body)}.`;
-    return;
-  }
-  els.composerError.textContent = '';
-  const pending = store.addPending(channel.id, body, crypto.randomUUID());
-  els.input.value = '';
-  drafts.set(channel.id, '');
-  updateComposer();
-  view.scrollToBottom();
-  transmit(pending);
-  // The typing clock deliberately runs on across a send: the server counts its
-  // interval from the last typing event it relayed, not from the message, so
-  // starting over here would get the next keystroke's event refused.
-}
-
-els.composer.addEventListener('submit', (event) => {
-  event.preventDefault();
-  submitComposer();
-  els.input.focus();
-});
-
-/**
- * Touch-first devices (a coarse primary pointer: phones, tablets) have no
- * Shift+Enter on their keyboards, so there Return makes a new line and only
- * the send button sends.
- */
-const touchFirst = window.matchMedia('(pointer: coarse)');
-
-function updateComposerHelp() {
-  els.composerHelp.hidden = touchFirst.matches;
-  els.sendButton.title = touchFirst.matches ? 'Send' : 'Send (Enter)';
-}
-touchFirst.addEventListener('change', updateComposerHelp);
-updateComposerHelp();
-
-els.input.addEventListener('keydown', (event) => {
-  // Enter sends; Shift+Enter (and Enter while an IME is composing) is a new line.
-  if (touchFirst.matches) return;
-  if (event.key === 'Enter' && !event.shiftKey && !event.isComposing && !event.altKey && !event.ctrlKey && !event.metaKey) {
-    event.preventDefault();
-    submitComposer();
-  }
-});
-
-// Page Up / Page Down scroll the messages from the composer, as they would in
-// a one-line input: the composer rarely has pages of its own.
-els.input.addEventListener('keydown', (event) => {
-  if ((event.key === 'PageUp' || event.key === 'PageDown') && !event.shiftKey && !event.ctrlKey && !event.altKey && !event.metaKey) {
-    event.preventDefault();
-    const page = Math.max(40, els.messages.clientHeight - 40);
-    els.messages.scrollBy({ top: event.key === 'PageUp' ? -page : page });
-  }
-});
-
-els.input.addEventListener('input', () => {
-  updateComposer();
-  const channel = store.current;
-  if (channel) drafts.set(channel.id, els.input.value);
-  if (!channel || !els.input.value.trim() || !connection?.isOpen) return;
-  const now = Date.now();
-  if (now - (lastTypingSent.get(channel.id) || 0) >= TYPING_SEND_EVERY_MS) {
-    lastTypingSent.set(channel.id, now);
-    connection.send(frames.typing(channel.id));
-  }
-});
-
-function updateComposer() {
-  // Grow with the text up to a limit set in CSS (max-height); CSSOM, not markup, so the CSP allows it.
-  els.input.style.height = 'auto';
-  els.input.style.height = `${els.input.scrollHeight}px`;
-  const count = charCount(els.input.value);
-  els.counter.hidden = count < COUNTER_FROM;
-  els.counter.textContent = `${count} / ${BODY_MAX}`;
-  els.counter.classList.toggle('over', count > BODY_MAX);
-  if (count <= BODY_MAX) els.composerError.textContent = '';
 }
 
 // ---- sidebar and navigation ----------------------------------------------------
@@ -688,6 +633,11 @@ function flushRender() {
   renderUnreadBar();
   dirty.sidebar = dirty.header = dirty.messages = dirty.typing = false;
   updateTitle();
+}
+
+function renderNow() {
+  renderQueued = true;
+  flushRender();
 }
 
 function renderAll() {

@@ -34,6 +34,7 @@ const ICONS = {
   hash: 'M5 9h14M5 15h14M10 3 8 21M16 3l-2 18',
   lock: 'M7 11V8a5 5 0 0 1 10 0v3M6 11h12v10H6z',
   pencil: 'M4 20h4L19 9l-4-4L4 16zM13 7l4 4',
+  trash: 'M4 7h16M10 11v6M14 11v6M6 7l1 13h10l1-13M9 7V4h6v3',
 };
 
 export function icon(name, className = 'icon') {

@@ -116,7 +116,8 @@ export function peopleDialog({ store, connection, openDm }) {
     );
     moreButton.hidden = !search.hasMore || search.users.length === 0;
     if (search.loading && search.users.length === 0) status.textContent = 'Loading people…';
-    else if (search.users.length === 0) status.textContent = search.prefix ? 'No one’s name starts with that.' : 'No one here yet.';
+    // A search text no name can start with keeps saying why, also when presence redraws the list.
+    else if (search.users.length === 0) status.textContent = prefixProblem(search.prefix) || (search.prefix ? 'No one’s name starts with that.' : 'No one here yet.');
     else status.textContent = '';
   }
 

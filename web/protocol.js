@@ -9,6 +9,8 @@
 export const CLIENT_TYPES = Object.freeze([
   'hello',
   'send',
+  'edit',
+  'delete',
   'history',
   'create_channel',
   'list_channels',
@@ -28,6 +30,9 @@ export const SERVER_TYPES = Object.freeze([
   'welcome',
   'welcome_more',
   'message',
+  'update',
+  'reset',
+  'changed',
   'ack',
   'history',
   'channel',
@@ -87,6 +92,10 @@ export const frames = {
   /** Hear presence changes of these users (at most WATCH_MAX). */
   watch: (users) => ({ type: 'watch', users }),
   send: (channel, body, clientId) => ({ type: 'send', channel, body, client_id: clientId }),
+  /** Edit one of my messages; with `ifRev`, only if its latest change is still that rev. */
+  edit: (channel, seq, body, ifRev) =>
+    ifRev == null ? { type: 'edit', channel, seq, body } : { type: 'edit', channel, seq, body, if_rev: ifRev },
+  delete: (channel, seq) => ({ type: 'delete', channel, seq }),
   history: (channel, before, limit = HISTORY_PAGE) =>
     before == null ? { type: 'history', channel, limit } : { type: 'history', channel, before, limit },
   createChannel: (name, isPrivate) => ({ type: 'create_channel', name, private: isPrivate }),
@@ -131,10 +140,22 @@ export const ERROR_TEXT = {
   rate_limited: 'You are sending too fast. Wait a moment and retry.',
   limit_reached: 'You have reached a limit for this action.',
   unavailable: 'The server could not store it. Retry.',
+  conflict: 'It was changed elsewhere in the meantime.',
   timeout: 'No answer from the server. Retry.',
   disconnected: 'Not connected.',
 };
 
 export function errorText(code, fallback) {
   return ERROR_TEXT[code] || fallback || 'Something went wrong.';
+}
+
+/** The same codes where the request was an edit or a deletion of a message. */
+const CHANGE_ERROR_TEXT = {
+  not_found: 'That message no longer exists.',
+  forbidden: 'Only its sender can change this message.',
+  not_member: 'Join the channel first.',
+};
+
+export function changeErrorText(code, fallback) {
+  return CHANGE_ERROR_TEXT[code] || errorText(code, fallback);
 }

@@ -3,19 +3,17 @@
 // frames and local actions and announces what changed; it never touches the DOM
 // or the socket, so it can be reasoned about (and loaded in Node) on its own.
 //
-// Invariants kept here:
-// - A channel's messages are sorted by `seq` and hold each `seq` once, however
-//   often the server (replay after reconnect, history pages, ack + message) sends it.
+// Invariants kept here (those of one channel's messages, the merge rule and
+// the resume point, are messages.js's):
 // - Messages are kept only for channels whose history was loaded (`loaded`) or
 //   is loading, and only loaded ones are resumed.
-// - A channel's resume point (`streamSeq`) is the highest seq up to which every
-//   message from the first page held on was received from the server (live or
-//   replayed `message` frames, history pages), with no hole. It is not simply the
-//   newest seq held: a copy built from my own `ack` may come before the `message`
-//   frames of earlier seqs (the server writes the ack first), and a live message
-//   may skip seqs; resuming from either would skip messages for good.
 // - A pending send is matched to its stored message by `client_id` and vanishes
 //   the moment either the `ack` or the `message` arrives.
+// - Edits and deletions typed here (`changes`, one per seq, the newest wins) are
+//   shown at once and kept until the server answers, like pending sends; the
+//   server takes each of them once however often it is asked.
+
+import { advanceStream, dropMessages, heldFrom, insertMessages, newestReceivedSeq, newestSeq, oldestSeq, resumePoint, wanted } from './messages.js';
 
 /** Typing indicators disappear this long after the last typing event. */
 export const TYPING_SHOWN_MS = 3000;
@@ -27,6 +25,7 @@ function channelFromInfo(info) {
     name: info.name,
     kind: info.kind,
     last_seq: info.last_seq,
+    last_rev: info.last_rev ?? 0,
     read_seq: info.read_seq,
     member: info.member,
     members: info.members || [],
@@ -36,7 +35,15 @@ function channelFromInfo(info) {
     ackOnly: new Set(),
     /** The resume point: see the invariants at the top. */
     streamSeq: 0,
+    /** The resume rev: see the invariants at the top. */
+    streamRev: 0,
+    /** `update` frames that came while the first page loaded; merged when it is here. */
+    earlyUpdates: [],
+    /** Counts resets, so a history reply asked for before one can tell it is stale. */
+    epoch: 0,
     pending: new Map(),
+    /** seq -> my edit or deletion of that message not yet answered: {kind, body, state, error}. */
+    changes: new Map(),
     loaded: false,
     loading: false,
     hasMore: true,
@@ -90,31 +97,31 @@ export class ChatStore extends EventTarget {
   }
 
   newestSeq(channel) {
-    const last = channel.messages[channel.messages.length - 1];
-    return last ? last.seq : 0;
+    return newestSeq(channel);
   }
 
   oldestSeq(channel) {
-    return channel.messages.length ? channel.messages[0].seq : null;
+    return oldestSeq(channel);
   }
 
   /** The newest seq held as the server sent it (ack-built copies not counted). */
   newestReceivedSeq(channel) {
-    for (let i = channel.messages.length - 1; i >= 0; i -= 1) {
-      const { seq } = channel.messages[i];
-      if (!channel.ackOnly.has(seq)) return seq;
-    }
-    return 0;
+    return newestReceivedSeq(channel);
+  }
+
+  /** The oldest seq held as the server sent it (0 when none is). */
+  heldFrom(channel) {
+    return heldFrom(channel);
   }
 
   /**
-   * channel id (string) -> the seq after which the server should replay, for
-   * every channel whose history we hold: the last seq received without a hole.
+   * channel id (string) -> where we are, for every channel whose history we
+   * hold (see resumePoint in messages.js).
    */
   resumeMap() {
     const resume = {};
     for (const channel of this.channels.values()) {
-      if (channel.loaded) resume[String(channel.id)] = channel.streamSeq;
+      if (channel.loaded) resume[String(channel.id)] = resumePoint(channel);
     }
     return resume;
   }
@@ -160,12 +167,7 @@ export class ChatStore extends EventTarget {
     for (const channel of this.channels.values()) {
       channel.loading = false;
       channel.loadingOlder = false;
-      if (!channel.loaded) {
-        channel.messages = [];
-        channel.bySeq.clear();
-        channel.ackOnly.clear();
-        channel.streamSeq = 0;
-      }
+      if (!channel.loaded) dropMessages(channel);
     }
     this.changed('channels');
     this.changed('online');
@@ -184,6 +186,7 @@ export class ChatStore extends EventTarget {
       channel.member = info.member;
       // Seqs only grow: a stale snapshot must not undo a live message or read.
       channel.last_seq = Math.max(channel.last_seq, info.last_seq);
+      channel.last_rev = Math.max(channel.last_rev, info.last_rev ?? 0);
       channel.read_seq = Math.max(channel.read_seq, info.read_seq);
     }
     if (!quiet) this.changed('channels');
@@ -201,27 +204,76 @@ export class ChatStore extends EventTarget {
    * first missing seq when this message skipped some (the caller fetches them).
    */
   applyMessage(message) {
+    return this.applyStreamed(message, 'message');
+  }
+
+  /**
+   * `update`, live or replayed: the latest state of a message that was edited
+   * or deleted. Kept only for messages we hold or would hold (not below the
+   * oldest held: older pages bring those as they stand). Returns like applyMessage.
+   */
+  applyUpdate(message) {
+    return this.applyStreamed(message, 'update');
+  }
+
+  /** `changed`, the answer to my edit or deletion: the message as it stands now. */
+  applyChanged(frame) {
+    const message = frame.message;
+    const channel = message && this.channels.get(message.channel);
+    if (!channel || !(channel.loaded || channel.loading)) return;
+    // Not a stream frame: it says nothing about which changes came before it,
+    // so the resume rev stays; the message itself is held as the server sent it.
+    if (channel.loaded && wanted(channel, message.seq)) {
+      insertMessages(channel, [message]);
+      advanceStream(channel);
+    } else if (channel.loading) channel.earlyUpdates.push(message);
+    this.changed('messages', channel.id);
+  }
+
+  /** `reset`: too much changed while we were away. Drop what we hold; the caller loads the latest page. */
+  applyReset(frame) {
+    const channel = this.channels.get(frame.channel);
+    if (!channel) return;
+    channel.last_seq = Math.max(channel.last_seq, frame.last_seq ?? 0);
+    channel.last_rev = Math.max(channel.last_rev, frame.last_rev ?? 0);
+    channel.loaded = false;
+    channel.loading = false;
+    channel.loadingOlder = false;
+    channel.hasMore = true;
+    channel.epoch += 1;
+    dropMessages(channel);
+    this.changed('messages', channel.id);
+    this.changed('channels');
+  }
+
+  /** `message` and `update` frames: both are stream frames in rev order. */
+  applyStreamed(message, kind) {
     const channel = this.channels.get(message.channel);
     if (!channel) return { stored: false };
     channel.last_seq = Math.max(channel.last_seq, message.seq);
+    if (message.rev != null) channel.last_rev = Math.max(channel.last_rev, message.rev);
     if (this.me && message.sender === this.me.name) channel.pending.delete(message.client_id);
-    this.stopTyping(message.channel, message.sender);
+    if (kind === 'message') this.stopTyping(message.channel, message.sender);
     let gapFrom = null;
     let stored = false;
     if (channel.loaded) {
+      if (message.rev != null) channel.streamRev = Math.max(channel.streamRev, message.rev);
       // Compared with what the server sent, not with my ack-built copies: an ack
       // for 11 held while 10 never came still leaves 10 to fetch.
-      const newest = this.newestReceivedSeq(channel);
+      const newest = newestReceivedSeq(channel);
       if (newest > 0 && message.seq > newest + 1) gapFrom = newest + 1;
-      stored = this.insertMessages(channel, [message]);
-      this.advanceStream(channel);
+      if (kind === 'message' || wanted(channel, message.seq)) stored = insertMessages(channel, [message]);
+      advanceStream(channel);
     } else if (channel.loading) {
+      if (message.rev != null) channel.streamRev = Math.max(channel.streamRev, message.rev);
       // The first page is on its way but may have been read before this message
-      // was stored: keep it, and the page merges around it.
-      stored = this.insertMessages(channel, [message]);
+      // was stored: keep it, and the page merges around it. An update may be of
+      // a message older than the page: it waits until the page says what is held.
+      if (kind === 'message') stored = insertMessages(channel, [message]);
+      else channel.earlyUpdates.push(message);
     }
     this.changed('messages', channel.id);
-    this.changed('channels');
+    if (kind === 'message') this.changed('channels');
     return { stored, gapFrom };
   }
 
@@ -237,7 +289,7 @@ export class ChatStore extends EventTarget {
       // built from what we sent. The message, when it comes, replaces it (same seq).
       // The copy does not move the resume point: earlier seqs may still be on
       // their way (the server can write this ack before their `message` frames).
-      this.insertMessages(channel, [
+      insertMessages(channel, [
         {
           channel: frame.channel,
           id: frame.id,
@@ -262,7 +314,15 @@ export class ChatStore extends EventTarget {
     const channel = this.channels.get(frame.channel);
     if (!channel) return;
     const wasLoaded = channel.loaded;
-    this.insertMessages(channel, frame.messages);
+    insertMessages(channel, frame.messages);
+    if (page === 'latest' && !wasLoaded) {
+      // The first page is read after this connection's stream began, so it shows
+      // every change up to its own newest rev to the messages it holds (later
+      // messages it lacks are newer still): a safe place to resume changes from.
+      for (const message of frame.messages) {
+        if (message.rev != null) channel.streamRev = Math.max(channel.streamRev, message.rev);
+      }
+    }
     for (const message of frame.messages) {
       channel.last_seq = Math.max(channel.last_seq, message.seq);
       if (this.me && message.sender === this.me.name) channel.pending.delete(message.client_id);
@@ -277,6 +337,10 @@ export class ChatStore extends EventTarget {
         // on is held (older pages are fetched below it), so the stream starts
         // just before it; live messages kept while it loaded carry it further.
         if (frame.messages.length) channel.streamSeq = Math.max(channel.streamSeq, frame.messages[0].seq - 1);
+        // Updates that came while it loaded, now that we know which messages we hold.
+        const early = channel.earlyUpdates;
+        channel.earlyUpdates = [];
+        insertMessages(channel, early.filter((message) => wanted(channel, message.seq)));
       }
     } else if (page === 'older') {
       channel.loadingOlder = false;
@@ -284,7 +348,7 @@ export class ChatStore extends EventTarget {
     }
     // A page (latest, or one filling a gap) may close the hole that held the
     // resume point back.
-    if (channel.loaded) this.advanceStream(channel);
+    if (channel.loaded) advanceStream(channel);
     this.changed('messages', channel.id);
     this.changed('channels');
   }
@@ -410,6 +474,67 @@ export class ChatStore extends EventTarget {
     if (channel && channel.pending.delete(clientId)) this.changed('messages', channelId);
   }
 
+  /** An edit (`body`) or deletion (`kind` 'delete') of my message at `seq`, shown at once; it replaces any earlier one not yet answered. */
+  addChange(channelId, seq, kind, body = '') {
+    const channel = this.channels.get(channelId);
+    if (!channel) return null;
+    const change = { channel: channelId, seq, kind, body, state: 'sending', error: null };
+    channel.changes.set(seq, change);
+    this.changed('messages', channelId);
+    return change;
+  }
+
+  /** The change shown for a message, if any. */
+  changeFor(channel, seq) {
+    return channel.changes.get(seq);
+  }
+
+  /** The server took `change` (or had it already): it goes, unless a newer one replaced it. */
+  settleChange(change) {
+    const channel = this.channels.get(change.channel);
+    if (!channel || channel.changes.get(change.seq) !== change) return;
+    channel.changes.delete(change.seq);
+    this.changed('messages', change.channel);
+  }
+
+  /** The server refused `change`, or did not answer: shown with Retry and Discard. */
+  failChange(change, error) {
+    const channel = this.channels.get(change.channel);
+    if (!channel || channel.changes.get(change.seq) !== change) return;
+    change.state = 'failed';
+    change.error = error;
+    this.changed('messages', change.channel);
+  }
+
+  retryChange(channelId, seq) {
+    const change = this.channels.get(channelId)?.changes.get(seq);
+    if (!change) return null;
+    change.state = 'sending';
+    change.error = null;
+    this.changed('messages', channelId);
+    return change;
+  }
+
+  discardChange(channelId, seq) {
+    const channel = this.channels.get(channelId);
+    if (channel && channel.changes.delete(seq)) this.changed('messages', channelId);
+  }
+
+  /** My newest message in a channel that can still be edited (Up in an empty composer). */
+  lastEditable(channel) {
+    if (!this.me) return null;
+    for (let i = channel.messages.length - 1; i >= 0; i -= 1) {
+      const message = channel.messages[i];
+      if (this.canChange(message) && channel.changes.get(message.seq)?.kind !== 'delete') return message;
+    }
+    return null;
+  }
+
+  /** Whether I may edit or delete this message: mine, a chat message, not deleted. */
+  canChange(message) {
+    return Boolean(this.me && message.sender === this.me.name && !message.system && !message.deleted && !message.pending && message.seq != null);
+  }
+
   /** Moves my read marker locally before the server's echo, so the badge clears at once. */
   markRead(channelId, seq) {
     this.applyRead(channelId, seq);
@@ -428,44 +553,6 @@ export class ChatStore extends EventTarget {
   }
 
   // ---- internals --------------------------------------------------------
-
-  /**
-   * Merges messages into a channel, keeping seq order and one copy per seq.
-   * `fromAck`: the copy was built from my ack, not sent by the server.
-   */
-  insertMessages(channel, messages, { fromAck = false } = {}) {
-    let changed = false;
-    let appendOnly = true;
-    for (const message of messages) {
-      const existing = channel.bySeq.get(message.seq);
-      if (existing) {
-        // Same seq seen again (replay, ack then message): keep one copy, the server's.
-        if (fromAck) continue;
-        Object.assign(existing, message);
-        channel.ackOnly.delete(message.seq);
-        continue;
-      }
-      if (fromAck) channel.ackOnly.add(message.seq);
-      const copy = { ...message };
-      channel.bySeq.set(copy.seq, copy);
-      const last = channel.messages[channel.messages.length - 1];
-      if (!last || last.seq < copy.seq) channel.messages.push(copy);
-      else {
-        channel.messages.push(copy);
-        appendOnly = false;
-      }
-      changed = true;
-    }
-    if (!appendOnly) channel.messages.sort((a, b) => a.seq - b.seq);
-    return changed;
-  }
-
-  /** Moves the resume point over every following seq received from the server. */
-  advanceStream(channel) {
-    let seq = channel.streamSeq;
-    while (channel.bySeq.has(seq + 1) && !channel.ackOnly.has(seq + 1)) seq += 1;
-    channel.streamSeq = seq;
-  }
 
   changed(what, channelId) {
     this.dispatchEvent(new CustomEvent('change', { detail: { what, channelId } }));

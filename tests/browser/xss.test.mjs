@@ -1,6 +1,6 @@
 // Hostile text everywhere a user can put text: usernames (refused by the rules,
-// with an inline error), channel names, message bodies and the people
-// directory's search. It must show up as the
+// with an inline error), channel names, message bodies (also edited ones, the
+// editor and the delete question) and the people directory's search. It must show up as the
 // very characters typed: no script runs, no dialog opens, no element is injected,
 // only http(s) links become links, and a huge unbroken word does not widen the page.
 
@@ -157,6 +157,14 @@ browserTest('the people directory takes hostile search text as text and lists na
     assert.equal(await filter.inputValue(), text, 'the search field holds the text as typed');
     assert.equal(await injected(page, '#people-dialog'), 0, `nothing injected by ${JSON.stringify(text)}`);
   }
+  // Someone coming online redraws the list: the hint stays.
+  const hint = dialog.locator('#people-status').getByText('Names use only letters');
+  const online = async () => Number(await page.locator('#online-count').textContent());
+  const before = await online();
+  const newcomer = await WsClient.connect(fixture.server, await fixture.server.register('newcomer'));
+  await waitFor('the newcomer counted online', async () => (await online()) > before);
+  await expectVisible(hint, 'the hint after a presence change');
+  newcomer.close();
   // And the server refuses it too, with a stable code (the dialog is not the only door).
   const ws = await WsClient.connect(fixture.server, seeker);
   for (const prefix of CORPUS) {
@@ -188,4 +196,60 @@ browserTest('system lines in channels with hostile names are plain text', env, a
   await openChannel(ownerPage, names[0]);
   await expectTexts(ownerPage.locator('#messages .system-line .system-text'), ['joiner joined.'], 'the owner sees the line too');
   assert.equal(await injected(ownerPage, '#messages'), 0, 'nothing injected for the owner');
+});
+
+browserTest('edited bodies, the editor and the delete question keep hostile text as text', env, async (session) => {
+  const author = await fixture.server.register('trudy');
+  const reader = await fixture.server.register('walt');
+  // A second author edits the corpus in over the protocol (each user has a message rate of their own).
+  const scripted = await fixture.server.register('mallet');
+  const authorPage = await session.newPage({ account: author });
+  const readerPage = await session.newPage({ account: reader });
+  await createChannel(authorPage, 'edited-text');
+  const scriptedWs = await WsClient.connect(fixture.server, scripted);
+  const readerWs = await WsClient.connect(fixture.server, reader);
+  const channel = (await scriptedWs.request({ type: 'list_channels', prefix: 'edited-text' })).channels[0].id;
+  for (const client of [scriptedWs, readerWs]) await client.request({ type: 'join', channel });
+  readerWs.close();
+  await openChannel(readerPage, 'edited-text');
+
+  // Harmless text first, then each edited into a piece of the corpus.
+  const acks = [];
+  for (const [index] of CORPUS.entries()) acks.push(await scriptedWs.post(channel, `placeholder ${index}`));
+  for (const [index, body] of CORPUS.entries()) {
+    const reply = await scriptedWs.request({ type: 'edit', channel, seq: acks[index].seq, body });
+    assert.equal(reply.changed, true);
+  }
+  scriptedWs.close();
+  // And one through the UI's editor, typed as text.
+  const typed = '<img src=x onerror=alert(2)> & <b>edited</b>';
+  await sendMessage(authorPage, 'to be edited in the page');
+  const row = (text) => authorPage.locator('#messages .msg').filter({ has: authorPage.locator('.msg-body').getByText(text, { exact: true }) });
+  await row('to be edited in the page').hover();
+  await row('to be edited in the page').getByRole('button', { name: 'Edit message' }).click();
+  const editor = authorPage.locator('#messages .msg-editor textarea');
+  await editor.fill(typed);
+  await editor.press('Enter');
+
+  const bodies = [...CORPUS, typed];
+  for (const page of [authorPage, readerPage]) {
+    await expectTexts(messageBodies(page), bodies, `${page.label} to see every edited body verbatim`);
+    await waitFor(`${page.label}: every message marked edited`, async () => (await page.locator('#messages .msg-edited').count()) === bodies.length);
+    assert.equal(await injected(page, '#messages'), 0, `${page.label}: nothing injected by edited bodies`);
+    assert.equal(await page.locator('#messages a').count(), 0, 'no link made of hostile text');
+  }
+
+  // Reopening the editor on the hostile body gives back the very characters.
+  await row(typed).hover();
+  await row(typed).getByRole('button', { name: 'Edit message' }).click();
+  assert.equal(await editor.inputValue(), typed);
+  await editor.press('Escape');
+  // The delete question quotes it as text.
+  await row(typed).hover();
+  await row(typed).getByRole('button', { name: 'Delete message' }).click();
+  const dialog = authorPage.locator('#delete-dialog');
+  await expectVisible(dialog, 'the delete question');
+  assert.equal(await dialog.locator('#delete-preview').textContent(), typed);
+  assert.equal(await injected(authorPage, '#delete-dialog'), 0, 'nothing injected into the question');
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
 });

@@ -1,0 +1,162 @@
+// The message box: what typing in it does (it grows with the text, counts
+// characters near the limit, keeps the channel's draft, tells others I am
+// typing), sending (shown at once as pending, matched to the server's copy by
+// client_id, sent again after a reconnect), and its keys: Enter sends,
+// Shift+Enter is a new line (on touch-first devices Return always is), Page
+// Up/Down scroll the messages, Up in an empty box edits my last message.
+
+import { BODY_MAX, TYPING_INTERVAL_MS, charCount, errorText, frames } from './protocol.js';
+
+/** A send without an ack after this long is shown as failed, with Retry. */
+const SEND_TIMEOUT_MS = 10000;
+/**
+ * How often typing events go out per channel: the server's interval plus a
+ * margin, because the server measures between arrivals and two frames sent
+ * exactly one interval apart can arrive closer together than that.
+ */
+const TYPING_SEND_EVERY_MS = TYPING_INTERVAL_MS + 500;
+/** The composer shows a character counter from this many characters on. */
+const COUNTER_FROM = 3500;
+
+/**
+ * Touch-first devices (a coarse primary pointer: phones, tablets) have no
+ * Shift+Enter on their keyboards, so there Return makes a new line and only
+ * the send button sends.
+ */
+export const touchFirst = window.matchMedia('(pointer: coarse)');
+
+export class Composer {
+  /**
+   * @param {object} app
+   * @param {object} app.els the page's elements (composer, input, sendButton, counter, composerHelp, composerError, messages)
+   * @param {import('./store.js').ChatStore} app.store
+   * @param {import('./drafts.js').Drafts} app.drafts
+   * @param {{scrollToBottom: () => void}} app.view the message list
+   * @param {{startLast: () => boolean}} app.editing
+   * @param {() => import('./connection.js').Connection | null} app.connection the current connection, if any
+   */
+  constructor({ els, store, drafts, view, editing, connection }) {
+    this.els = els;
+    this.store = store;
+    this.drafts = drafts;
+    this.view = view;
+    this.editing = editing;
+    this.connection = connection;
+    /** channel id -> when the last typing event went out. */
+    this.lastTypingSent = new Map();
+    this.listen();
+    touchFirst.addEventListener('change', () => this.updateHelp());
+    this.updateHelp();
+  }
+
+  listen() {
+    const { els } = this;
+    els.composer.addEventListener('submit', (event) => {
+      event.preventDefault();
+      this.submit();
+      els.input.focus();
+    });
+    els.input.addEventListener('keydown', (event) => {
+      const plain = !event.shiftKey && !event.isComposing && !event.altKey && !event.ctrlKey && !event.metaKey;
+      // Up in an empty composer edits my last message of the channel.
+      if (event.key === 'ArrowUp' && els.input.value === '' && plain) {
+        if (this.editing.startLast()) event.preventDefault();
+        return;
+      }
+      // Enter sends; Shift+Enter (and Enter while an IME is composing) is a new line.
+      if (event.key === 'Enter' && plain && !touchFirst.matches) {
+        event.preventDefault();
+        this.submit();
+      }
+    });
+    // Page Up / Page Down scroll the messages from the composer, as they would in
+    // a one-line input: the composer rarely has pages of its own.
+    els.input.addEventListener('keydown', (event) => {
+      if ((event.key === 'PageUp' || event.key === 'PageDown') && !event.shiftKey && !event.ctrlKey && !event.altKey && !event.metaKey) {
+        event.preventDefault();
+        const page = Math.max(40, els.messages.clientHeight - 40);
+        els.messages.scrollBy({ top: event.key === 'PageUp' ? -page : page });
+      }
+    });
+    els.input.addEventListener('input', () => this.typed());
+  }
+
+  updateHelp() {
+    this.els.composerHelp.hidden = touchFirst.matches;
+    this.els.sendButton.title = touchFirst.matches ? 'Send' : 'Send (Enter)';
+  }
+
+  /** After each keystroke: the size and counter, the draft, and a typing event now and then. */
+  typed() {
+    const { els, store } = this;
+    this.update();
+    const channel = store.current;
+    if (channel) this.drafts.set(channel.id, els.input.value);
+    const connection = this.connection();
+    if (!channel || !els.input.value.trim() || !connection?.isOpen) return;
+    const now = Date.now();
+    if (now - (this.lastTypingSent.get(channel.id) || 0) >= TYPING_SEND_EVERY_MS) {
+      this.lastTypingSent.set(channel.id, now);
+      connection.send(frames.typing(channel.id));
+    }
+  }
+
+  /** Fits the box to its text and shows the counter near the limit. */
+  update() {
+    const { els } = this;
+    // Grow with the text up to a limit set in CSS (max-height); CSSOM, not markup, so the CSP allows it.
+    els.input.style.height = 'auto';
+    els.input.style.height = `${els.input.scrollHeight}px`;
+    const count = charCount(els.input.value);
+    els.counter.hidden = count < COUNTER_FROM;
+    els.counter.textContent = `${count} / ${BODY_MAX}`;
+    els.counter.classList.toggle('over', count > BODY_MAX);
+    if (count <= BODY_MAX) els.composerError.textContent = '';
+  }
+
+  submit() {
+    const { els, store } = this;
+    const channel = store.current;
+    const body = els.input.value.replace(/\s+$/, '');
+    if (!channel || body.trim() === '') return;
+    if (charCount(body) > BODY_MAX) {
+      els.composerError.textContent = `Messages are at most ${BODY_MAX} characters; this one has ${charCount(body)}.`;
+      return;
+    }
+    els.composerError.textContent = '';
+    const pending = store.addPending(channel.id, body, crypto.randomUUID());
+    els.input.value = '';
+    this.drafts.set(channel.id, '');
+    this.update();
+    this.view.scrollToBottom();
+    this.transmit(pending);
+    // The typing clock deliberately runs on across a send: the server counts its
+    // interval from the last typing event it relayed, not from the message, so
+    // starting over here would get the next keystroke's event refused.
+  }
+
+  transmit(pending) {
+    const connection = this.connection();
+    if (!connection?.isOpen) return; // Sent again by resendAll once connected.
+    connection.request(frames.send(pending.channel, pending.body, pending.client_id), SEND_TIMEOUT_MS).catch((failure) => {
+      if (failure.code === 'disconnected') return; // Stays pending; resent after the reconnect.
+      this.store.failPending(pending.channel, pending.client_id, errorText(failure.code, failure.message));
+    });
+  }
+
+  retry(clientId) {
+    const pending = this.store.retryPending(this.store.currentId, clientId);
+    if (pending) this.transmit(pending);
+  }
+
+  /**
+   * After a reconnect: sends cut off by the disconnect go again with the same
+   * client_id. The server stores each client_id once, so a send that did land
+   * is only acknowledged.
+   */
+  resendAll() {
+    for (const channel of this.store.channels.values()) {
+      for (const pending of channel.pending.values()) if (pending.state === 'sending') this.transmit(pending);
+    }
+  }
+}

@@ -60,6 +60,7 @@ async fn run(messages: usize, writers: usize, max_batch: usize) -> (f64, Duratio
                         sender: user,
                         client_id: ClientId::parse(format!("m{n}")).expect("valid id"),
                         body: MessageBody::parse("x".repeat(256)).expect("valid body"),
+                        reply_to: None,
                     };
                     let sent = Instant::now();
                     store.append_message(message).await.expect("append");

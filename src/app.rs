@@ -32,6 +32,7 @@ mod rates;
 mod reading;
 
 pub use posting::Committing;
+pub use reading::{HistoryPage, HistoryRead};
 
 /// Most messages read from the store in one gap fill or replay page.
 pub const FILL_PAGE: u32 = 500;
@@ -56,6 +57,9 @@ pub enum RequestError {
     /// No message at that seq that can be changed.
     #[error("no such message")]
     NoSuchMessage,
+    /// A reply to a seq with no message that stands.
+    #[error("no such message to reply to")]
+    NoSuchParent,
     /// An edit whose `if_rev` is stale; the message as it stands.
     #[error("the message was changed since; its latest change is rev {}", .0.rev)]
     Conflict(Box<crate::model::Message>),

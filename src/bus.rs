@@ -11,23 +11,28 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
-use crate::model::{Channel, ChannelId, Message, Seq, UserId};
+use crate::model::{Channel, ChannelId, Message, ReadMarker, UserId};
 
 pub mod redis;
 
 /// What crosses between nodes.
 #[derive(Debug, Clone)]
 pub enum BusEvent {
-    /// A committed message. Receivers order by `seq` and fill gaps from the store.
-    Message(Message),
+    /// A committed change of a message (new, edited, deleted, reacted
+    /// to). Receivers order by `rev` and fill gaps from the store. Boxed:
+    /// a message is many times the size of the other events.
+    Message(Box<Message>),
     /// `user` became a member of `channel`.
     Joined { channel: ChannelId, user: UserId },
+    /// A member's settings for a channel changed: their connections on
+    /// other nodes read the channel's view again.
+    SettingsChanged { channel: ChannelId, user: UserId },
     /// `user` left `channel`.
     Left { channel: ChannelId, user: UserId },
     /// `user` is typing in `channel`.
     Typing { channel: ChannelId, user: UserId, name: String },
     /// `user`'s read marker in `channel` moved to `seq`.
-    Read { channel: ChannelId, user: UserId, seq: Seq },
+    Read { channel: ChannelId, user: UserId, marker: ReadMarker },
     /// A public channel was created (announced to connections that asked).
     ChannelCreated(Channel),
     /// Never sent between nodes: the bus itself reports that it may have

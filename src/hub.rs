@@ -32,7 +32,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
-use crate::model::{Channel, ChannelId, ChannelView, Message, Rev, Seq, User, UserId};
+use crate::model::{Channel, ChannelId, ChannelView, Message, ReadMarker, Rev, User, UserId};
 
 mod audience;
 mod delivery;
@@ -252,17 +252,23 @@ impl Hub {
 
     /// Subscribes a connection to channels its user may read. A channel the
     /// hub has no route for yet starts from the head in the view, so live
-    /// delivery never replays history.
-    pub fn subscribe(&self, connection: ConnectionId, channels: &[ChannelView]) {
+    /// delivery never replays history. Returns, per channel, the rev
+    /// delivered last: the connection hears every change after it, and a
+    /// rev past its view's was delivered between the view's read and now,
+    /// so the caller reads those changes from the store.
+    pub fn subscribe(&self, connection: ConnectionId, channels: &[ChannelView]) -> Vec<(ChannelId, Rev)> {
         let mut state = self.lock();
         let state = &mut *state;
         let Some(entry) = state.registry.connections.get_mut(&connection).filter(|c| !c.dropped) else {
-            return;
+            return Vec::new();
         };
+        let mut delivered = Vec::with_capacity(channels.len());
         for view in channels {
             entry.channels.insert(view.channel.id);
-            state.routes.subscribe(view.channel.id, view.last_rev, connection);
+            delivered
+                .push((view.channel.id, state.routes.subscribe(view.channel.id, view.last_rev, connection)));
         }
+        delivered
     }
 
     /// Ends a connection's subscription to one channel.
@@ -344,9 +350,9 @@ impl Hub {
         if released.request_fill {
             self.request(HubRequest::FillGap(channel));
         }
-        for message in released.ready {
+        for (after, message) in released.ready {
             let subscribers: Vec<ConnectionId> = state.routes.subscribers(channel).collect();
-            self.offer_all(&mut state, subscribers, &Delivery::new(Event::Message(message)));
+            self.offer_all(&mut state, subscribers, &Delivery::new(Event::Message { message, after }));
         }
     }
 
@@ -354,6 +360,11 @@ impl Hub {
     /// once nothing waits behind a gap any more (the fill is then over).
     pub fn fill_from(&self, channel: ChannelId) -> Option<Rev> {
         self.lock().routes.fill_from(channel)
+    }
+
+    /// The rev the channel's route delivered last, if the hub has one.
+    pub fn delivered_rev(&self, channel: ChannelId) -> Option<Rev> {
+        self.lock().routes.0.get(&channel).map(|route| route.delivered)
     }
 
     /// Every channel's last delivered rev, for catching up after the bus may
@@ -420,10 +431,17 @@ impl Hub {
         self.deliver_to_user(state, user, Event::Left(channel));
     }
 
-    /// Tells all of `user`'s connections that their read marker moved.
-    pub fn read_marker_moved(&self, user: UserId, channel: ChannelId, seq: Seq) {
+    /// Tells all of `user`'s connections that their settings for a channel
+    /// changed.
+    pub fn settings_changed(&self, user: UserId, view: ChannelView) {
         let mut state = self.lock();
-        self.deliver_to_user(&mut state, user, Event::Read { channel, seq });
+        self.deliver_to_user(&mut state, user, Event::Settings(view));
+    }
+
+    /// Tells all of `user`'s connections that their read marker moved.
+    pub fn read_marker_moved(&self, user: UserId, channel: ChannelId, marker: ReadMarker) {
+        let mut state = self.lock();
+        self.deliver_to_user(&mut state, user, Event::Read { channel, marker });
     }
 
     /// Tells every connection that asked for it that a public channel exists.

@@ -7,6 +7,12 @@
 
 use std::fmt;
 
+mod mention;
+mod reaction;
+
+pub use mention::{CHANNEL_MENTION, MAX_MENTIONS, Mentions, mentions_in};
+pub use reaction::{Emoji, MAX_REACTION_KINDS, REACTION_NAMES_SHOWN, Reaction};
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -338,6 +344,54 @@ pub struct ChannelView {
     /// When the viewer's membership began, in milliseconds since the epoch;
     /// 0 when they are not a member.
     pub joined_at: i64,
+    /// Messages after the viewer's read marker that are neither theirs, nor
+    /// deleted, nor system lines.
+    pub unread: u32,
+    /// Of those, the ones that mention the viewer (by name or `@channel`).
+    pub mentions: u32,
+    /// When the viewer wants to be notified of the channel's messages.
+    pub notify: NotifyLevel,
+}
+
+/// Where a member's read marker stands in a channel, and what is unread
+/// after it (as [`ChannelView::unread`] and [`ChannelView::mentions`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadMarker {
+    pub seq: Seq,
+    pub unread: u32,
+    pub mentions: u32,
+    /// The channel's newest seq when the counts were taken: messages past
+    /// it are not in them.
+    pub last_seq: Seq,
+}
+
+/// A member's notification level for one channel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NotifyLevel {
+    /// Every message (the default).
+    #[default]
+    All,
+    /// Messages that mention them.
+    Mentions,
+    None,
+}
+
+impl NotifyLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyLevel::All => "all",
+            NotifyLevel::Mentions => "mentions",
+            NotifyLevel::None => "none",
+        }
+    }
+
+    pub fn from_db(text: &str) -> Self {
+        match text {
+            "mentions" => NotifyLevel::Mentions,
+            "none" => NotifyLevel::None,
+            _ => NotifyLevel::All,
+        }
+    }
 }
 
 /// A committed message.
@@ -363,6 +417,36 @@ pub struct Message {
     pub edited_at: Option<i64>,
     /// Set once the message is deleted; `body` is then empty.
     pub deleted: Option<Deletion>,
+    /// Its reactions, in the order each emoji was first used.
+    pub reactions: Vec<Reaction>,
+    /// The message it replies to, as that one stands now.
+    pub reply_to: Option<Quote>,
+    /// Whom it mentions (members of the channel when it was sent or last
+    /// edited).
+    pub mentions: Mentions,
+}
+
+/// Longest excerpt of a replied-to message shown with a reply, in
+/// characters: its first line, cut here.
+pub const QUOTE_CHARS: usize = 100;
+
+/// The message a reply answers, as it stands: where it is, who wrote it,
+/// and the start of its first line (empty once it is deleted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quote {
+    pub seq: Seq,
+    pub sender: String,
+    pub excerpt: String,
+}
+
+impl Quote {
+    /// The excerpt of a body: its first line with words on it, at most
+    /// [`QUOTE_CHARS`]. Never empty for a message that stands (a body is
+    /// never only blanks), so an empty excerpt says the message is deleted.
+    pub fn excerpt_of(body: &str) -> String {
+        let line = body.lines().find(|line| !line.trim().is_empty()).unwrap_or_default();
+        line.chars().take(QUOTE_CHARS).collect()
+    }
 }
 
 /// Who deleted a message.

@@ -12,6 +12,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub mod convert;
+mod message;
+
+pub use message::{DeletedBy, MessageInfo, QuoteInfo, ReactionInfo, SystemInfo, SystemKind};
 
 /// A correlation value chosen by the client. A reply or error to a request that
 /// carried one echoes it, so clients can match answers to questions.
@@ -41,6 +44,9 @@ pub enum ClientMessage {
         channel: i64,
         body: String,
         client_id: String,
+        /// The seq of the message (in this channel) it replies to.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<i64>,
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
     },
@@ -64,12 +70,28 @@ pub enum ClientMessage {
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
     },
+    /// Add (`add: true`) or take back (`add: false`) your reaction with one
+    /// emoji. Answered by `changed`.
+    React {
+        channel: i64,
+        seq: i64,
+        emoji: String,
+        add: bool,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
     /// Fetch a page of history, newest first in selection but returned oldest
     /// first: the `limit` messages with `seq < before` (or the latest ones).
     History {
         channel: i64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         before: Option<i64>,
+        /// Instead of `before`: the messages after this seq, oldest first.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<i64>,
+        /// Instead of `before`: this seq's message and those around it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        around: Option<i64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<u32>,
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
@@ -158,6 +180,26 @@ pub enum ClientMessage {
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
     },
+    /// Members of a channel whose name starts with `prefix` (without case),
+    /// by name, at most `limit` (default 50, at most 100): for mention
+    /// autocomplete. Answered by `members`.
+    Members {
+        channel: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prefix: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
+    /// Your notification level for a channel you are in. Answered by a
+    /// `channel` frame to all your connections.
+    Notify {
+        channel: i64,
+        level: NotifyLevel,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
     /// Application-level liveness check; answered by `pong`.
     Ping {
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
@@ -231,11 +273,14 @@ pub enum ServerMessage {
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
     },
-    /// A page of history, oldest first. `has_more` says whether older ones exist.
+    /// A page of history, oldest first. `has_more` says whether messages
+    /// older than its first exist, `has_newer` whether newer than its last.
     History {
         channel: i64,
         messages: Vec<MessageInfo>,
         has_more: bool,
+        #[serde(default)]
+        has_newer: bool,
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
     },
@@ -279,6 +324,14 @@ pub enum ServerMessage {
         users: Option<Vec<String>>,
         total: usize,
     },
+    /// Answer to `members`: the names, and whether more match.
+    Members {
+        channel: i64,
+        users: Vec<String>,
+        has_more: bool,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
     /// Answer to `watch`: whether each watched user is online now.
     Watching {
         users: Vec<DirectoryUser>,
@@ -287,8 +340,9 @@ pub enum ServerMessage {
     },
     /// A user is typing in a channel you are in.
     Typing { channel: i64, user: String },
-    /// Your read marker moved (from this or another of your connections).
-    Read { channel: i64, seq: i64 },
+    /// Your read marker moved (from this or another of your connections),
+    /// and what is unread after it, counted up to the channel's `last_seq`.
+    Read { channel: i64, seq: i64, unread: u32, mentions: u32, last_seq: i64 },
     /// A request failed. `code` is stable; `message` is for people.
     Error {
         code: ErrorCode,
@@ -332,6 +386,16 @@ pub struct ChannelInfo {
     pub last_seq: i64,
     /// The rev of the channel's latest change (0 when empty).
     pub last_rev: i64,
+    /// Messages after `read_seq` that are neither yours, nor deleted, nor
+    /// system lines; 0 for non-members.
+    #[serde(default)]
+    pub unread: u32,
+    /// Of those, the ones that mention you (by name or `@channel`).
+    #[serde(default)]
+    pub mentions: u32,
+    /// When you want to be notified of its messages (members only).
+    #[serde(default)]
+    pub notify: NotifyLevel,
     /// This user's read marker: unread = `last_seq - read_seq`. 0 for non-members.
     pub read_seq: i64,
     /// Whether the receiving user is a member (false only in `channels` listings).
@@ -353,59 +417,14 @@ pub enum ChannelKind {
     Dm,
 }
 
-/// One stored message. `ts` is the server's commit time in milliseconds since
-/// the Unix epoch; `seq` is gap-free per channel.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-pub struct MessageInfo {
-    pub channel: i64,
-    pub id: i64,
-    pub seq: i64,
-    pub sender: String,
-    pub body: String,
-    pub ts: i64,
-    /// The sender's idempotency key, so the sender's other tabs can reconcile
-    /// their pending copies too.
-    pub client_id: String,
-    /// Present on system lines (someone joined, left or was added): show
-    /// them apart from chat. `body` says the same in words.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub system: Option<SystemInfo>,
-    /// The rev of the message's latest change: of two copies of a message,
-    /// the one with the higher rev is current.
-    pub rev: i64,
-    /// When the body was last edited (ms since the epoch).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub edited_at: Option<i64>,
-    /// Present once the message is deleted (its `body` is then empty):
-    /// by whom.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deleted: Option<DeletedBy>,
-}
-
-/// Who deleted a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+/// A member's notification level for a channel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum DeletedBy {
-    Sender,
-    Admin,
-}
-
-/// What a system line records. `user` is whom it is about; `by` (only for
-/// `added`) who did it, also the message's `sender`.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-pub struct SystemInfo {
-    pub kind: SystemKind,
-    pub user: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub by: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SystemKind {
-    Joined,
-    Left,
-    Added,
+pub enum NotifyLevel {
+    #[default]
+    All,
+    Mentions,
+    None,
 }
 
 /// Stable error codes. Clients branch on these; the text beside them may change.
@@ -449,6 +468,8 @@ pub enum ErrorCode {
     LimitReached,
     /// `edit` with an `if_rev` that is no longer the message's rev.
     Conflict,
+    /// A reaction that is not exactly one emoji.
+    InvalidEmoji,
     /// The server could not complete the request; nothing was stored.
     Unavailable,
     /// Socket.IO: an event natter does not know.
@@ -476,6 +497,7 @@ pub const CLIENT_MESSAGE_TYPES: &[&str] = &[
     "send",
     "edit",
     "delete",
+    "react",
     "history",
     "create_channel",
     "list_channels",
@@ -487,6 +509,8 @@ pub const CLIENT_MESSAGE_TYPES: &[&str] = &[
     "read",
     "list_users",
     "watch",
+    "members",
+    "notify",
     "ping",
 ];
 
@@ -507,6 +531,7 @@ pub const SERVER_MESSAGE_TYPES: &[&str] = &[
     "presence",
     "online_page",
     "watching",
+    "members",
     "typing",
     "read",
     "error",
@@ -514,292 +539,20 @@ pub const SERVER_MESSAGE_TYPES: &[&str] = &[
 ];
 
 /// The JSON bodies of the HTTP account API (`/api/...`).
-pub mod http {
-    use serde::{Deserialize, Serialize};
-
-    use super::UserInfo;
-
-    /// `POST /api/register` and `POST /api/login`.
-    #[derive(Debug, Clone, Deserialize, Serialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct Credentials {
-        pub username: String,
-        pub password: String,
-    }
-
-    /// `POST /api/guest`.
-    #[derive(Debug, Clone, Deserialize, Serialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct GuestRequest {
-        pub username: String,
-    }
-
-    /// Answer to register, login and guest.
-    #[derive(Debug, Clone, Deserialize, Serialize)]
-    pub struct SessionResponse {
-        pub token: String,
-        pub user: UserInfo,
-    }
-
-    /// Answer to `GET /api/me`.
-    #[derive(Debug, Clone, Deserialize, Serialize)]
-    pub struct MeResponse {
-        pub user: UserInfo,
-    }
-
-    /// Every HTTP error: `{"error":{"code":"...","message":"..."}}`.
-    #[derive(Debug, Clone, Deserialize, Serialize)]
-    pub struct ErrorResponse {
-        pub error: ErrorDetail,
-    }
-
-    #[derive(Debug, Clone, Deserialize, Serialize)]
-    pub struct ErrorDetail {
-        /// Stable: `bad_request`, `unsupported_media_type`, `invalid_username`,
-        /// `invalid_password`, `name_taken`, `name_in_use`, `invalid_credentials`,
-        /// `guests_disabled`, `unauthorized`, `rate_limited`, `unavailable`,
-        /// and on `/ws` upgrades `forbidden_origin`, `too_many_connections`,
-        /// `server_full`.
-        pub code: String,
-        pub message: String,
-    }
-}
+pub mod http;
 
 /// The Socket.IO compatibility protocol at `/socket.io/`: the events of the
 /// Make Chat tutorial app, with its names and payload shapes, plus the few
 /// additions natter makes (an `error` event, acknowledgements, and ids on
 /// messages). Every payload is a single JSON argument.
-pub mod socketio {
-    use std::collections::BTreeMap;
-
-    use serde::{Deserialize, Serialize};
-
-    /// C→S a username (log in as a guest); S→C someone came online.
-    pub const NEW_USER: &str = "new user";
-    /// C→S ask for the online users; S→C the answer, an [`OnlineUsers`] map.
-    pub const GET_ONLINE_USERS: &str = "get online users";
-    /// C→S [`NewMessage`]; S→C [`ChatMessage`] to the channel's viewers.
-    pub const NEW_MESSAGE: &str = "new message";
-    /// S→C [`MessageUpdated`] (natter's): a message of the channel on
-    /// screen was edited or deleted.
-    pub const MESSAGE_UPDATED: &str = "message updated";
-    /// C→S create a channel by name; S→C a public channel now exists.
-    pub const NEW_CHANNEL: &str = "new channel";
-    /// C→S switch to a channel by name; S→C its [`ChannelHistory`].
-    pub const USER_CHANGED_CHANNEL: &str = "user changed channel";
-    /// S→C someone went offline: the [`OnlineUsers`] still online.
-    pub const USER_HAS_LEFT: &str = "user has left";
-    /// S→C a request failed: an [`ErrorEvent`]. natter's addition.
-    pub const ERROR: &str = "error";
-    /// The names clients written from the tutorial use to list channels. Each
-    /// is answered under its own name with an array of channel names.
-    pub const CHANNEL_LIST_EVENTS: [&str; 3] = ["get all channels", "get existing channels", "load channels"];
-
-    /// Every event a client may emit.
-    pub const CLIENT_EVENTS: &[&str] = &[
-        NEW_USER,
-        GET_ONLINE_USERS,
-        NEW_MESSAGE,
-        NEW_CHANNEL,
-        USER_CHANGED_CHANNEL,
-        CHANNEL_LIST_EVENTS[0],
-        CHANNEL_LIST_EVENTS[1],
-        CHANNEL_LIST_EVENTS[2],
-    ];
-
-    /// Every event the server emits.
-    pub const SERVER_EVENTS: &[&str] = &[
-        NEW_USER,
-        GET_ONLINE_USERS,
-        NEW_MESSAGE,
-        MESSAGE_UPDATED,
-        NEW_CHANNEL,
-        USER_CHANGED_CHANNEL,
-        USER_HAS_LEFT,
-        ERROR,
-        CHANNEL_LIST_EVENTS[0],
-        CHANNEL_LIST_EVENTS[1],
-        CHANNEL_LIST_EVENTS[2],
-    ];
-
-    /// The handshake's `auth` object: `io(url, {auth: {token}})`.
-    #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-    pub struct Auth {
-        #[serde(default)]
-        pub token: Option<String>,
-    }
-
-    /// `new message` from a client. The tutorial's `sender` field is accepted
-    /// and ignored: the sender is the socket's user. Other extra fields are
-    /// ignored too, as tutorial variants add their own.
-    #[derive(Debug, Clone, Deserialize, Serialize)]
-    pub struct NewMessage {
-        pub channel: String,
-        pub message: String,
-        /// Optional idempotency key, as in the native protocol; one is made up
-        /// when absent.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub client_id: Option<String>,
-    }
-
-    /// A stored message: `new message` to clients, and each entry of a
-    /// history. `sender`, `message` and `channel` are the tutorial's; `id`,
-    /// `seq` and `ts` are natter's, so clients can de-duplicate and order.
-    #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-    pub struct ChatMessage {
-        pub sender: String,
-        pub message: String,
-        pub channel: String,
-        pub id: i64,
-        pub seq: i64,
-        pub ts: i64,
-    }
-
-    /// `message updated` (natter's): a message of the channel on screen was
-    /// edited or deleted; `message` is its text now (empty once deleted).
-    #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-    pub struct MessageUpdated {
-        pub channel: String,
-        pub id: i64,
-        pub seq: i64,
-        pub message: String,
-        pub edited: bool,
-        pub deleted: bool,
-    }
-
-    /// `user changed channel` to the requester: the latest page of the
-    /// channel's history, oldest first. `has_more` (natter's) says older
-    /// messages exist.
-    #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-    pub struct ChannelHistory {
-        pub channel: String,
-        pub messages: Vec<ChatMessage>,
-        pub has_more: bool,
-    }
-
-    /// The online users as the tutorial's clients expect them: an object
-    /// keyed by username. The values are always `true`, never socket ids.
-    pub type OnlineUsers = BTreeMap<String, bool>;
-
-    /// The `error` event. Its codes are the native protocol's
-    /// [`super::ErrorCode`]: one vocabulary for both.
-    #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-    pub struct ErrorEvent {
-        pub code: super::ErrorCode,
-        pub message: String,
-        /// The event whose request failed.
-        pub event: String,
-    }
-
-    /// The acknowledgement of a request whose emit asked for one.
-    #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
-    pub struct Ack {
-        pub ok: bool,
-        /// Set when `ok` is false; the same as the `error` event's.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub code: Option<super::ErrorCode>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub message: Option<String>,
-        /// `new user`: who the socket now is.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub user: Option<super::UserInfo>,
-        /// `new user` as a guest: a session token. Reconnecting with
-        /// `auth: {token}` is this user again, from anywhere.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub token: Option<String>,
-        /// `new message`: where the message was stored.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub id: Option<i64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub seq: Option<i64>,
-    }
-}
+pub mod socketio;
 
 /// What nodes tell each other over the bus (Redis pub/sub): one JSON object
 /// per event, tagged with the sending node so it can ignore its own echo.
 /// Messages travel as the same [`MessageInfo`] clients see, plus the sender's
 /// id. Conversions from and to the hub's `BusEvent` live at the bus's edge
 /// (`bus::redis`).
-pub mod bus {
-    use serde::{Deserialize, Serialize};
-
-    use super::{ChannelKind, MessageInfo};
-
-    #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-    pub struct Frame {
-        /// The publishing node's random id.
-        pub node: String,
-        pub event: Event,
-    }
-
-    #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-    #[serde(tag = "type", rename_all = "snake_case")]
-    pub enum Event {
-        Message {
-            #[serde(flatten)]
-            message: MessageInfo,
-            sender_id: i64,
-        },
-        Joined {
-            channel: i64,
-            user: i64,
-        },
-        Left {
-            channel: i64,
-            user: i64,
-        },
-        Typing {
-            channel: i64,
-            user: i64,
-            name: String,
-        },
-        Read {
-            channel: i64,
-            user: i64,
-            seq: i64,
-        },
-        ChannelCreated {
-            id: i64,
-            name: String,
-            kind: ChannelKind,
-        },
-        /// The sender's presence record changed; receivers read them again.
-        PresenceChanged,
-    }
-
-    /// One node's heartbeat record in Redis (`{cluster}:presence:{node}`,
-    /// with a TTL): the users shown online on that node.
-    #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
-    pub struct PresenceRecord {
-        pub users: Vec<PresenceUser>,
-    }
-
-    #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-    pub struct PresenceUser {
-        pub id: i64,
-        pub name: String,
-    }
-
-    impl PresenceRecord {
-        pub fn to_json(&self) -> String {
-            serde_json::to_string(self).expect("presence records always serialize")
-        }
-
-        pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
-            serde_json::from_slice(bytes)
-        }
-    }
-
-    impl Frame {
-        pub fn to_json(&self) -> String {
-            serde_json::to_string(self).expect("bus frames always serialize")
-        }
-
-        pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
-            serde_json::from_slice(bytes)
-        }
-    }
-}
+pub mod bus;
 
 /// Close codes the server uses beyond the standard ones.
 pub mod close_code {
@@ -853,130 +606,4 @@ impl ServerMessage {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_send_with_ref() {
-        let parsed =
-            parse_client_message(r#"{"type":"send","channel":1,"body":"hi","client_id":"c1","ref":7}"#)
-                .expect("valid send");
-        assert_eq!(
-            parsed,
-            ClientMessage::Send {
-                channel: 1,
-                body: "hi".into(),
-                client_id: "c1".into(),
-                reference: Some(serde_json::json!(7)),
-            }
-        );
-    }
-
-    #[test]
-    fn classifies_bad_input() {
-        assert_eq!(parse_client_message("{oops").unwrap_err().0, ErrorCode::BadJson);
-        assert_eq!(parse_client_message("[1,2]").unwrap_err().0, ErrorCode::BadJson);
-        assert_eq!(parse_client_message(r#"{"type":"fly"}"#).unwrap_err().0, ErrorCode::UnknownType);
-        assert_eq!(parse_client_message(r#"{"type":7}"#).unwrap_err().0, ErrorCode::UnknownType);
-        assert_eq!(
-            parse_client_message(r#"{"type":"send","channel":"x","body":"a","client_id":"c"}"#)
-                .unwrap_err()
-                .0,
-            ErrorCode::BadRequest
-        );
-        assert_eq!(
-            parse_client_message(r#"{"type":"ping","extra":1}"#).unwrap_err().0,
-            ErrorCode::BadRequest
-        );
-    }
-
-    #[test]
-    fn type_lists_match_the_enums() {
-        // Every listed client type must parse from a minimal object of that type,
-        // proving the list names real variants.
-        let samples = [
-            r#"{"type":"hello"}"#,
-            r#"{"type":"send","channel":1,"body":"b","client_id":"c"}"#,
-            r#"{"type":"edit","channel":1,"seq":1,"body":"b"}"#,
-            r#"{"type":"delete","channel":1,"seq":1}"#,
-            r#"{"type":"history","channel":1}"#,
-            r#"{"type":"create_channel","name":"n"}"#,
-            r#"{"type":"list_channels"}"#,
-            r#"{"type":"join","channel":1}"#,
-            r#"{"type":"leave","channel":1}"#,
-            r#"{"type":"invite","channel":1,"user":"u"}"#,
-            r#"{"type":"open_dm","user":"u"}"#,
-            r#"{"type":"typing","channel":1}"#,
-            r#"{"type":"read","channel":1,"seq":1}"#,
-            r#"{"type":"list_users"}"#,
-            r#"{"type":"watch","users":["u"]}"#,
-            r#"{"type":"ping"}"#,
-        ];
-        assert_eq!(samples.len(), CLIENT_MESSAGE_TYPES.len());
-        for (sample, name) in samples.iter().zip(CLIENT_MESSAGE_TYPES) {
-            assert!(sample.contains(&format!("\"{name}\"")), "{sample} is not {name}");
-            parse_client_message(sample).unwrap_or_else(|e| panic!("{sample}: {e:?}"));
-        }
-    }
-
-    #[test]
-    fn resume_points_are_a_seq_or_a_rev_with_what_is_held() {
-        let hello =
-            r#"{"type":"hello","resume":{"1":41,"7":{"seq":3,"rev":5,"held_from":1},"8":{"seq":2,"rev":9}}}"#;
-        let Ok(ClientMessage::Hello { resume, .. }) = parse_client_message(hello) else { panic!("{hello}") };
-        assert_eq!(resume["1"], ResumePoint::Seq(41));
-        assert_eq!(resume["7"], ResumePoint::Rev { seq: 3, rev: 5, held_from: 1 });
-        assert_eq!(resume["8"], ResumePoint::Rev { seq: 2, rev: 9, held_from: 0 }, "all held by default");
-        for bad in [r#"{"1":"x"}"#, r#"{"1":{"seq":3}}"#, r#"{"1":{"rev":3}}"#] {
-            let hello = format!(r#"{{"type":"hello","resume":{bad}}}"#);
-            assert_eq!(parse_client_message(&hello).unwrap_err().0, ErrorCode::BadRequest, "{hello}");
-        }
-    }
-
-    #[test]
-    fn docs_describe_every_socketio_event() {
-        let docs = include_str!("../docs/protocol.md");
-        let section = docs.split("## Socket.IO").nth(1).expect("docs/protocol.md has a Socket.IO section");
-        for name in socketio::CLIENT_EVENTS.iter().chain(socketio::SERVER_EVENTS) {
-            assert!(section.contains(&format!("`{name}`")), "docs/protocol.md does not describe `{name}`");
-        }
-    }
-
-    #[test]
-    fn socketio_payloads_have_the_tutorial_shapes() {
-        let parsed: socketio::NewMessage = serde_json::from_value(serde_json::json!(
-            {"sender": "mallory", "message": "hi", "channel": "General", "extra": 1}
-        ))
-        .expect("the tutorial's payload parses");
-        assert_eq!(
-            (parsed.channel.as_str(), parsed.message.as_str(), parsed.client_id),
-            ("General", "hi", None)
-        );
-        let online: socketio::OnlineUsers = [("alice".to_owned(), true)].into();
-        assert_eq!(serde_json::to_string(&online).unwrap(), r#"{"alice":true}"#);
-        let error = socketio::ErrorEvent {
-            code: ErrorCode::NameInUse,
-            message: "m".into(),
-            event: "new user".into(),
-        };
-        assert_eq!(
-            serde_json::to_value(&error).unwrap(),
-            serde_json::json!({"code": "name_in_use", "message": "m", "event": "new user"})
-        );
-        assert_eq!(
-            serde_json::to_string(&socketio::Ack { ok: true, ..Default::default() }).unwrap(),
-            r#"{"ok":true}"#
-        );
-    }
-
-    #[test]
-    fn docs_describe_every_message() {
-        let docs = include_str!("../docs/protocol.md");
-        for name in CLIENT_MESSAGE_TYPES.iter().chain(SERVER_MESSAGE_TYPES) {
-            assert!(
-                docs.contains(&format!("\"type\":\"{name}\"")),
-                "docs/protocol.md has no example of {name}"
-            );
-        }
-    }
-}
+mod tests;

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::model::{
-    Channel, ChannelId, ChannelKind, ChannelName, ChannelView, ClientId, Message, MessageBody, Rev, Seq,
-    SystemKind, User, UserId, UserName,
+    Channel, ChannelId, ChannelKind, ChannelName, ChannelView, ClientId, Emoji, Message, MessageBody,
+    NotifyLevel, Rev, Seq, SystemKind, User, UserId, UserName,
 };
 
 mod queue;
@@ -111,6 +111,8 @@ pub struct NewMessage {
     pub sender: UserId,
     pub client_id: ClientId,
     pub body: MessageBody,
+    /// The seq of the message it replies to, in the same channel.
+    pub reply_to: Option<Seq>,
 }
 
 /// A system line to append: `actor` (the sender) joined, left, or added
@@ -143,13 +145,26 @@ pub struct MessageRemoval {
     pub by: UserId,
 }
 
-/// What an edit or a deletion did.
+/// A user's reaction to a message, added or taken back.
+#[derive(Debug, Clone)]
+pub struct MessageReaction {
+    pub channel: ChannelId,
+    pub seq: Seq,
+    pub user: UserId,
+    pub emoji: Emoji,
+    /// True to add it, false to take it back: the state wanted, not a
+    /// toggle, so a retry changes nothing.
+    pub add: bool,
+}
+
+/// What an edit, a deletion or a reaction did.
 #[derive(Debug, Clone)]
 pub struct Changed {
     /// The message as it stands now.
     pub message: Message,
-    /// False when nothing changed (the same body again, or a message
-    /// deleted already): no rev was taken.
+    /// False when nothing changed (the same body again, a message deleted
+    /// already, a reaction already there or already gone): no rev was
+    /// taken.
     pub changed: bool,
 }
 
@@ -271,7 +286,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Appends a message if the sender is a member: assigns the next seq, the
     /// id and the timestamp, and resolves after the commit. The job is queued
-    /// before this returns (see [`Queued`]). Group-committed.
+    /// before this returns (see [`Queued`]). Group-committed. A reply to a
+    /// seq with no message that stands (missing, deleted, a system line) is
+    /// refused with `NoSuchMessage`, unless it is a retry of one stored.
     fn append_message(&self, message: NewMessage) -> Queued<Appended>;
 
     /// Appends a system line (see `model::SystemEvent`): the next seq, like
@@ -306,6 +323,25 @@ pub trait Store: Send + Sync + 'static {
     /// tombstone at the channel's next rev. Deleting it again changes
     /// nothing. Group-committed.
     fn delete_message(&self, removal: MessageRemoval) -> Queued<Changed>;
+
+    /// Adds or takes back a member's reaction (see [`MessageReaction`]),
+    /// taking the channel's next rev; `LimitReached` for a new emoji on a
+    /// message with [`crate::model::MAX_REACTION_KINDS`] already. A deleted
+    /// message takes none (`NoSuchMessage`). Group-committed.
+    fn react(&self, reaction: MessageReaction) -> Queued<Changed>;
+
+    /// Up to `limit` members of a channel whose name key starts with
+    /// `prefix_key`, by name key: their names (for mention autocomplete).
+    async fn channel_members(
+        &self,
+        channel: ChannelId,
+        prefix_key: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<String>>;
+
+    /// Sets a member's notification level for a channel; false when they
+    /// are not a member.
+    async fn set_notify(&self, channel: ChannelId, user: UserId, level: NotifyLevel) -> StoreResult<bool>;
 
     /// Makes a user an admin or a member; false when there is no such user.
     async fn set_admin(&self, name: &UserName, admin: bool) -> StoreResult<bool>;

@@ -95,7 +95,7 @@ impl Driver {
     async fn on_remote_event(&self, event: BusEvent) {
         let hub = &self.hub;
         match event {
-            BusEvent::Message(message) => hub.accept_message(message),
+            BusEvent::Message(message) => hub.accept_message(*message),
             // Only users connected here need their view read.
             BusEvent::Joined { channel, user } if hub.is_connected(user) => {
                 match self.store.channel_view(channel, user).await {
@@ -104,9 +104,16 @@ impl Driver {
                 }
             }
             BusEvent::Joined { .. } => {}
+            BusEvent::SettingsChanged { channel, user } if hub.is_connected(user) => {
+                match self.store.channel_view(channel, user).await {
+                    Ok(view) => hub.settings_changed(user, view),
+                    Err(error) => tracing::warn!(%error, "cannot load a channel's settings"),
+                }
+            }
+            BusEvent::SettingsChanged { .. } => {}
             BusEvent::Left { channel, user } => hub.member_left(user, channel),
             BusEvent::Typing { channel, user, name } => hub.typing_elsewhere(channel, user, &name),
-            BusEvent::Read { channel, user, seq } => hub.read_marker_moved(user, channel, seq),
+            BusEvent::Read { channel, user, marker } => hub.read_marker_moved(user, channel, marker),
             BusEvent::ChannelCreated(channel) => hub.announce_channel(channel),
             BusEvent::Resync => self.catch_up_from_store().await,
             BusEvent::RemotePresence(remote) => hub.set_remote_presence(remote),

@@ -1,4 +1,4 @@
-//! Messages that change: edits and deletions. Each stored change takes the
+//! Messages that change: edits, deletions and reactions. Each stored change takes the
 //! channel's next rev and then travels exactly like a new message (the hub
 //! orders it by rev, the bus carries it, a lost one is a gap the store
 //! fills), so every member converges on the message as it stands.
@@ -7,8 +7,12 @@ use std::sync::Arc;
 
 use super::{App, RequestError};
 use crate::bus::BusEvent;
-use crate::model::{ChannelId, MessageBody, Rev, Seq, User};
-use crate::store::{Changed, MessageEdit, MessageRemoval, Queued, StoreError};
+use crate::model::{ChannelId, Emoji, MAX_REACTION_KINDS, MessageBody, Rev, Seq, User};
+use crate::store::{Changed, MessageEdit, MessageReaction, MessageRemoval, Queued, StoreError};
+
+/// Why a reaction with one more emoji is refused.
+const TOO_MANY_KINDS: &str = "a message carries at most 20 different reactions";
+const _: () = assert!(MAX_REACTION_KINDS == 20, "TOO_MANY_KINDS says 20");
 
 impl App {
     /// Replaces the body of one of `editor`'s messages (see
@@ -39,6 +43,20 @@ impl App {
         self.announce_change(channel, queued).await
     }
 
+    /// Adds (`add`) or takes back `user`'s reaction with `emoji`.
+    pub async fn react(
+        self: &Arc<Self>,
+        user: &User,
+        channel: ChannelId,
+        seq: Seq,
+        emoji: Emoji,
+        add: bool,
+    ) -> Result<Changed, RequestError> {
+        self.take_change_rate(user)?;
+        let queued = self.store.react(MessageReaction { channel, seq, user: user.id, emoji, add });
+        self.announce_change(channel, queued).await
+    }
+
     fn take_change_rate(&self, user: &User) -> Result<(), RequestError> {
         if self.rates.take_message(user.id, &self.limits) {
             return Ok(());
@@ -59,11 +77,12 @@ impl App {
         let committed = tokio::spawn(async move {
             let changed = match queued.await {
                 Err(StoreError::NotMember) => return Err(app.refusal_for_non_member(channel).await),
+                Err(StoreError::LimitReached) => return Err(RequestError::LimitReached(TOO_MANY_KINDS)),
                 other => other?,
             };
             if changed.changed {
                 app.hub.accept_message(changed.message.clone());
-                app.bus.publish(BusEvent::Message(changed.message.clone()));
+                app.bus.publish(BusEvent::Message(Box::new(changed.message.clone())));
             }
             Ok(changed)
         });

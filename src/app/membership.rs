@@ -4,9 +4,28 @@
 use super::rates::INVITATIONS_RECEIVED_FACTOR;
 use super::{App, RequestError};
 use crate::bus::{BusEvent, SharedTake};
-use crate::model::{Channel, ChannelId, ChannelKind, ChannelView, GENERAL, SystemKind, User, UserId};
+use crate::model::{
+    Channel, ChannelId, ChannelKind, ChannelView, GENERAL, NotifyLevel, SystemKind, User, UserId,
+};
 
 impl App {
+    /// Sets `user`'s notification level for a channel they are in, and
+    /// tells all their devices (here and on other nodes) the channel's view.
+    pub async fn set_notify(
+        &self,
+        user: &User,
+        channel: ChannelId,
+        level: NotifyLevel,
+    ) -> Result<ChannelView, RequestError> {
+        if !self.store.set_notify(channel, user.id, level).await? {
+            return Err(self.refusal_for_non_member(channel).await);
+        }
+        let view = self.store.channel_view(channel, user.id).await?;
+        self.hub.settings_changed(user.id, view.clone());
+        self.bus.publish(BusEvent::SettingsChanged { channel, user: user.id });
+        Ok(view)
+    }
+
     /// Makes `user` a member of a readable channel if they are not one yet
     /// (joining a public channel), without telling anyone when nothing changed.
     pub async fn enter(&self, user: &User, channel: &Channel) -> Result<ChannelView, RequestError> {

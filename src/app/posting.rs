@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use super::{App, RequestError};
 use crate::bus::{BusEvent, SharedTake};
-use crate::model::{ChannelId, ChannelKind, ClientId, MessageBody, Seq, SystemKind, User, UserId};
+use crate::model::{
+    ChannelId, ChannelKind, ClientId, MessageBody, ReadMarker, Seq, SystemKind, User, UserId,
+};
 use crate::store::{Appended, NewMessage, NewSystemLine, StoreError};
 
 /// A message queued in the store, resolving after its commit.
@@ -23,17 +25,20 @@ impl App {
         channel: ChannelId,
         client_id: ClientId,
         body: MessageBody,
+        reply_to: Option<Seq>,
     ) -> Committing {
         if !self.rates.take_message(sender.id, &self.limits) {
             self.metrics.rate_limited_total.inc();
             return Box::pin(std::future::ready(Err(RequestError::RateLimited)));
         }
         self.check_shared_message_rate(sender.id);
-        let queued = self.store.append_message(NewMessage { channel, sender: sender.id, client_id, body });
+        let queued =
+            self.store.append_message(NewMessage { channel, sender: sender.id, client_id, body, reply_to });
         let app = Arc::clone(self);
         let committed = tokio::spawn(async move {
             let appended = match queued.await {
                 Err(StoreError::NotMember) => return Err(app.refusal_for_non_member(channel).await),
+                Err(StoreError::NoSuchMessage) => return Err(RequestError::NoSuchParent),
                 other => other?,
             };
             // Also for a repeat: if the first attempt's fan-out never ran
@@ -42,7 +47,7 @@ impl App {
             app.hub.accept_message(appended.message.clone());
             if appended.created {
                 app.metrics.messages_total.inc();
-                app.bus.publish(BusEvent::Message(appended.message.clone()));
+                app.bus.publish(BusEvent::Message(Box::new(appended.message.clone())));
             }
             Ok(appended)
         });
@@ -91,12 +96,22 @@ impl App {
 
     /// Moves the user's read marker and tells all of their connections.
     pub async fn mark_read(&self, user: &User, channel: ChannelId, seq: Seq) -> Result<(), RequestError> {
-        let marker = match self.store.mark_read(channel, user.id, seq).await {
+        match self.store.mark_read(channel, user.id, seq).await {
             Err(StoreError::NotMember) => return Err(self.refusal_for_non_member(channel).await),
             other => other?,
         };
+        // The marker and what is unread after it, in one read after the
+        // move (another device may have moved it further meanwhile), with
+        // the newest seq they cover: a client adds only messages past it.
+        let view = self.store.channel_view(channel, user.id).await?;
+        let marker = ReadMarker {
+            seq: view.read_seq,
+            unread: view.unread,
+            mentions: view.mentions,
+            last_seq: view.last_seq,
+        };
         self.hub.read_marker_moved(user.id, channel, marker);
-        self.bus.publish(BusEvent::Read { channel, user: user.id, seq: marker });
+        self.bus.publish(BusEvent::Read { channel, user: user.id, marker });
         Ok(())
     }
 
@@ -125,7 +140,7 @@ impl App {
         match self.store.append_system(line).await {
             Ok(message) => {
                 self.hub.accept_message(message.clone());
-                self.bus.publish(BusEvent::Message(message));
+                self.bus.publish(BusEvent::Message(Box::new(message)));
             }
             Err(error) => tracing::warn!(%error, channel = channel.0, "cannot record a system line"),
         }

@@ -8,12 +8,19 @@ use std::sync::{Arc, OnceLock};
 
 pub use super::presence::Change as PresenceChange;
 use super::presence::OnlinePage;
-use crate::model::{Channel, ChannelId, ChannelView, Message, Seq};
+use crate::model::{Channel, ChannelId, ChannelView, Message, ReadMarker, Rev};
 
 /// What the hub tells connections.
 #[derive(Debug, Clone)]
 pub enum Event {
-    Message(Message),
+    /// A change of a message (new, edited, deleted, reacted to), and the
+    /// rev the channel's stream delivered before it here: revs between the
+    /// two were superseded (a fill passed over them), so a connection that
+    /// holds `after` lacks nothing before this change.
+    Message {
+        message: Message,
+        after: Rev,
+    },
     /// People who came online or went offline, cluster-wide, in the order
     /// it happened: the changes of one presence interval, so a burst of
     /// arrivals costs each connection one delivery, not one per arrival
@@ -38,10 +45,13 @@ pub enum Event {
     Joined(ChannelView),
     /// The receiving user is no longer a member of this channel.
     Left(ChannelId),
+    /// The receiving user's settings for a channel (its notification
+    /// level) changed, on this or another of their devices.
+    Settings(ChannelView),
     /// The receiving user's read marker moved.
     Read {
         channel: ChannelId,
-        seq: Seq,
+        marker: ReadMarker,
     },
     /// A public channel now exists. Only connections registered with
     /// [`crate::hub::Interests::announcements`] receive it.

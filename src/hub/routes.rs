@@ -32,13 +32,16 @@ impl Route {
 
     /// Releases everything now in order, passing over the revs up to
     /// `covered` that a fill showed to be superseded.
-    fn release(&mut self, covered: Rev) -> Vec<Message> {
+    fn release(&mut self, covered: Rev) -> Vec<(Rev, Message)> {
         let mut ready = Vec::new();
+        // The rev fanned out last: a pass-over does not move it.
+        let mut after = self.delivered;
         loop {
             let next = Rev(self.delivered.0 + 1);
             if let Some(message) = self.pending.remove(&next) {
                 self.delivered = next;
-                ready.push(message);
+                ready.push((after, message));
+                after = next;
             } else if next <= covered {
                 let waiting = self.pending.keys().next().map_or(covered, |first| Rev(first.0 - 1));
                 self.delivered = waiting.min(covered);
@@ -51,8 +54,9 @@ impl Route {
 
 /// What accepting a change released.
 pub(super) struct Released {
-    /// Changes now in order, to fan out.
-    pub(super) ready: Vec<Message>,
+    /// Changes now in order, to fan out, each with the rev delivered
+    /// before it.
+    pub(super) ready: Vec<(Rev, Message)>,
     /// A gap opened: the store must fill it.
     pub(super) request_fill: bool,
 }
@@ -71,8 +75,12 @@ impl Routes {
         self.0.entry(channel).or_insert_with(|| Route::new(head))
     }
 
-    pub(super) fn subscribe(&mut self, channel: ChannelId, head: Rev, connection: ConnectionId) {
-        self.route(channel, head).subscribers.insert(connection);
+    /// Subscribes a connection; returns the rev the route delivered last,
+    /// from which on the connection hears every change.
+    pub(super) fn subscribe(&mut self, channel: ChannelId, head: Rev, connection: ConnectionId) -> Rev {
+        let route = self.route(channel, head);
+        route.subscribers.insert(connection);
+        route.delivered
     }
 
     pub(super) fn unsubscribe(&mut self, channel: ChannelId, connection: ConnectionId) {
@@ -152,11 +160,19 @@ mod tests {
             rev: Rev(rev),
             edited_at: (rev > seq).then_some(rev),
             deleted: None,
+            reactions: Vec::new(),
+            reply_to: None,
+            mentions: Default::default(),
         }
     }
 
     fn revs(released: &Released) -> Vec<i64> {
-        released.ready.iter().map(|change| change.rev.0).collect()
+        released.ready.iter().map(|(_, change)| change.rev.0).collect()
+    }
+
+    /// Each released change's rev and the rev it follows.
+    fn follows(released: &Released) -> Vec<(i64, i64)> {
+        released.ready.iter().map(|(after, change)| (change.rev.0, after.0)).collect()
     }
 
     fn live(routes: &mut Routes, seq: i64, rev: i64) -> Released {
@@ -178,6 +194,7 @@ mod tests {
         // rev 3 is nowhere, as rev 4 superseded it.
         let filled = routes.accept(CHANNEL, vec![change(2, 2), change(1, 4), change(3, 5)], Some(Rev(5)));
         assert_eq!(revs(&filled), [2, 4, 5], "each rev once, in order, rev 3 passed over");
+        assert_eq!(follows(&filled), [(2, 1), (4, 2), (5, 4)], "4 follows 2: nothing lies between them");
         assert_eq!(routes.fill_from(CHANNEL), None, "nothing waits: the fill is over");
         assert_eq!(routes.heads(), [(CHANNEL, Rev(5))]);
         assert!(revs(&live(&mut routes, 1, 3)).is_empty(), "a late superseded change is not delivered");

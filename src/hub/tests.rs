@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::*;
-use crate::model::{ChannelKind, MessageId};
+use crate::model::{ChannelKind, MessageId, Seq};
 
 const QUEUE: usize = 8;
 
@@ -26,6 +26,9 @@ fn view(channel: i64, last_seq: i64) -> ChannelView {
         channel: Channel { id: ChannelId(channel), name: format!("c{channel}"), kind: ChannelKind::Public },
         last_seq: Seq(last_seq),
         last_rev: Rev(last_seq),
+        unread: 0,
+        mentions: 0,
+        notify: crate::model::NotifyLevel::All,
         read_seq: Seq(0),
         member: true,
         dm_members: Vec::new(),
@@ -48,6 +51,9 @@ fn message(channel: i64, seq: i64) -> Message {
         rev: Rev(seq),
         edited_at: None,
         deleted: None,
+        reactions: Vec::new(),
+        reply_to: None,
+        mentions: Default::default(),
     }
 }
 
@@ -83,7 +89,7 @@ fn seqs(registration: &mut Registration) -> Vec<i64> {
     events(registration)
         .into_iter()
         .filter_map(|event| match event {
-            Event::Message(message) => Some(message.seq.0),
+            Event::Message { message, .. } => Some(message.seq.0),
             _ => None,
         })
         .collect()
@@ -453,7 +459,7 @@ proptest! {
             for registration in &mut live {
                 let cursors = seen.entry(registration.id).or_default();
                 for event in events(registration) {
-                    if let Event::Message(message) = event {
+                    if let Event::Message { message, .. } = event {
                         let last = cursors.insert(message.channel, message.seq);
                         prop_assert!(last.is_none_or(|last| last < message.seq), "{:?} after {last:?}", message.seq);
                     }

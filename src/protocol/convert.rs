@@ -4,10 +4,10 @@
 //! can never disagree. Errors and event payloads that only one edge speaks
 //! are converted at that edge (`server::convert`).
 
-use super::{ChannelInfo, DeletedBy, MessageInfo, SystemInfo, UserInfo};
+use super::{ChannelInfo, DeletedBy, MessageInfo, QuoteInfo, ReactionInfo, SystemInfo, UserInfo};
 use crate::model::{
-    ChannelId, ChannelKind, ChannelView, Deletion, Message, MessageId, Rev, Seq, SystemEvent, SystemKind,
-    User, UserId,
+    ChannelId, ChannelKind, ChannelView, Deletion, Mentions, Message, MessageId, NotifyLevel, Quote,
+    Reaction, Rev, Seq, SystemEvent, SystemKind, User, UserId,
 };
 
 pub fn user_info(user: &User) -> UserInfo {
@@ -37,6 +37,9 @@ pub fn channel_info(view: &ChannelView) -> ChannelInfo {
         kind: channel_kind(view.channel.kind),
         last_seq: view.last_seq.0,
         last_rev: view.last_rev.0,
+        unread: view.unread,
+        mentions: view.mentions,
+        notify: notify_level(view.notify),
         read_seq: view.read_seq.0,
         member: view.member,
         members: view.dm_members.clone(),
@@ -79,6 +82,39 @@ pub fn message_info(message: &Message) -> MessageInfo {
             Deletion::BySender => DeletedBy::Sender,
             Deletion::ByAdmin => DeletedBy::Admin,
         }),
+        reactions: message
+            .reactions
+            .iter()
+            .map(|reaction| ReactionInfo {
+                emoji: reaction.emoji.clone(),
+                count: reaction.count,
+                users: reaction.users.clone(),
+            })
+            .collect(),
+        reply_to: message.reply_to.as_ref().map(|quote| QuoteInfo {
+            seq: quote.seq.0,
+            sender: quote.sender.clone(),
+            excerpt: quote.excerpt.clone(),
+            deleted: quote.excerpt.is_empty(),
+        }),
+        mentions: message.mentions.users.clone(),
+        mentions_channel: message.mentions.channel,
+    }
+}
+
+pub fn notify_level(level: NotifyLevel) -> super::NotifyLevel {
+    match level {
+        NotifyLevel::All => super::NotifyLevel::All,
+        NotifyLevel::Mentions => super::NotifyLevel::Mentions,
+        NotifyLevel::None => super::NotifyLevel::None,
+    }
+}
+
+pub fn notify_level_from(level: super::NotifyLevel) -> NotifyLevel {
+    match level {
+        super::NotifyLevel::All => NotifyLevel::All,
+        super::NotifyLevel::Mentions => NotifyLevel::Mentions,
+        super::NotifyLevel::None => NotifyLevel::None,
     }
 }
 
@@ -101,5 +137,17 @@ pub fn message_from_info(info: MessageInfo, sender: UserId) -> Message {
             DeletedBy::Sender => Deletion::BySender,
             DeletedBy::Admin => Deletion::ByAdmin,
         }),
+        reactions: info
+            .reactions
+            .into_iter()
+            .map(|reaction| Reaction { emoji: reaction.emoji, count: reaction.count, users: reaction.users })
+            .collect(),
+        reply_to: info.reply_to.map(|quote| Quote {
+            seq: Seq(quote.seq),
+            sender: quote.sender,
+            // A deleted message's excerpt is empty, as every other's is not.
+            excerpt: if quote.deleted { String::new() } else { quote.excerpt },
+        }),
+        mentions: Mentions { users: info.mentions, channel: info.mentions_channel },
     }
 }

@@ -19,7 +19,7 @@ const ENVELOPE_BYTES: usize = 4 * 1024;
 pub(super) const LIST_BUDGET: usize = MAX_REPLY_BYTES - ENVELOPE_BYTES;
 
 /// The length of an item's JSON, plus the comma that separates it.
-fn encoded_len<T: Serialize>(item: &T) -> usize {
+pub(super) fn encoded_len<T: Serialize>(item: &T) -> usize {
     serde_json::to_vec(item).map_or(0, |bytes| bytes.len()) + 1
 }
 
@@ -91,7 +91,7 @@ pub(super) fn welcome_frames(
 
 /// As [`first_within`], but may take nothing when even the first item does
 /// not fit in what is left of a frame.
-fn first_within_or_none<T: Serialize>(items: Vec<T>, budget: usize) -> (Vec<T>, Vec<T>) {
+pub(super) fn first_within_or_none<T: Serialize>(items: Vec<T>, budget: usize) -> (Vec<T>, Vec<T>) {
     match items.first() {
         Some(first) if encoded_len(first) > budget => (Vec::new(), items),
         _ => first_within(items, budget),
@@ -109,6 +109,9 @@ mod tests {
             kind: crate::protocol::ChannelKind::Private,
             last_seq: 0,
             last_rev: 0,
+            unread: 0,
+            mentions: 0,
+            notify: crate::protocol::NotifyLevel::All,
             read_seq: 0,
             member: true,
             members: Vec::new(),

@@ -28,11 +28,19 @@ const _: () = assert!(SOCKETIO_SLOT < crate::hub::ENCODING_SLOTS);
 pub(super) fn native_frame(event: &Event) -> String {
     let message = match event {
         Event::ChannelCreated(_) | Event::Presence(_) => return String::new(),
-        Event::Message(message) => ServerMessage::Message(message_info(message)),
+        Event::Message { message, .. } => ServerMessage::Message(message_info(message)),
         Event::Typing { channel, user } => ServerMessage::Typing { channel: channel.0, user: user.clone() },
-        Event::Joined(view) => ServerMessage::Channel { channel: channel_info(view), reference: None },
+        Event::Joined(view) | Event::Settings(view) => {
+            ServerMessage::Channel { channel: channel_info(view), reference: None }
+        }
         Event::Left(channel) => ServerMessage::Left { channel: channel.0, reference: None },
-        Event::Read { channel, seq } => ServerMessage::Read { channel: channel.0, seq: seq.0 },
+        Event::Read { channel, marker } => ServerMessage::Read {
+            channel: channel.0,
+            seq: marker.seq.0,
+            unread: marker.unread,
+            mentions: marker.mentions,
+            last_seq: marker.last_seq.0,
+        },
         Event::OnlinePage { page, names_changed } => {
             ServerMessage::OnlinePage { users: names_changed.then(|| page.names.clone()), total: page.total }
         }
@@ -100,7 +108,7 @@ pub(super) fn error_code(error: &RequestError) -> ErrorCode {
     match error {
         RequestError::NotFound => ErrorCode::NotFound,
         RequestError::NotMember => ErrorCode::NotMember,
-        RequestError::NoSuchMessage => ErrorCode::NotFound,
+        RequestError::NoSuchMessage | RequestError::NoSuchParent => ErrorCode::NotFound,
         RequestError::Conflict(_) => ErrorCode::Conflict,
         RequestError::UnknownUser => ErrorCode::UnknownUser,
         RequestError::Forbidden(_) => ErrorCode::Forbidden,
@@ -149,12 +157,13 @@ pub(super) fn online_users<'a>(names: impl IntoIterator<Item = &'a String>) -> s
 /// Events Socket.IO sessions never emit encode to `null`.
 pub(super) fn socketio_payload(event: &Event, channel_name: &str) -> String {
     let encoded = match event {
-        Event::Message(message) => serde_json::to_string(&chat_message(message, channel_name)),
+        Event::Message { message, .. } => serde_json::to_string(&chat_message(message, channel_name)),
         Event::ChannelCreated(channel) => serde_json::to_string(&channel.name),
         Event::Presence(_)
         | Event::OnlinePage { .. }
         | Event::Typing { .. }
         | Event::Joined(_)
+        | Event::Settings(_)
         | Event::Left(_)
         | Event::Read { .. } => Ok("null".to_owned()),
     };

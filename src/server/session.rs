@@ -4,7 +4,7 @@
 //! end. `ws.rs` and `socketio.rs` translate frames to calls on these and
 //! the results back to frames.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -38,17 +38,54 @@ pub(super) struct Cursor {
 /// A channel's [`Cursor`] and the messages past its seq the client was
 /// shown already: a replay goes in rev order, so a message edited while
 /// the client was away comes after newer ones (seq 5, then seq 4 at its
-/// edit's rev). Empty (and unallocated) but in the middle of such a replay.
+/// edit's rev). Empty (and unallocated) but in the middle of such a replay;
+/// boxed, so it costs every channel of every connection 8 bytes.
 struct Position {
     cursor: Cursor,
-    #[allow(clippy::box_collection, reason = "8 bytes in every channel of every connection, not 24")]
-    ahead: Option<Box<BTreeSet<Seq>>>,
+    ahead: Option<Box<Ahead>>,
 }
 
-/// Most seqs a position holds ahead of its cursor: a client that claimed
-/// an impossible resume point (a rev past a seq it does not hold) could
-/// otherwise grow it with every new message. Past it, the cursor jumps.
-const AHEAD_MAX: usize = 4096;
+/// Seqs shown past a cursor, as sorted, disjoint, non-adjacent inclusive
+/// ranges: a replay shows runs of new messages with a few gaps (the
+/// messages edited since, which come later), so this holds one range per
+/// gap, not one entry per message.
+#[derive(Default)]
+struct Ahead(Vec<(i64, i64)>);
+
+impl Ahead {
+    fn contains(&self, seq: i64) -> bool {
+        let at = self.0.partition_point(|&(_, end)| end < seq);
+        self.0.get(at).is_some_and(|&(start, _)| start <= seq)
+    }
+
+    fn insert(&mut self, seq: i64) {
+        let at = self.0.partition_point(|&(_, end)| end < seq);
+        let joins_before = at > 0 && self.0[at - 1].1 + 1 == seq;
+        let joins_after = self.0.get(at).is_some_and(|&(start, _)| start == seq + 1);
+        match (joins_before, joins_after) {
+            (true, true) => {
+                self.0[at - 1].1 = self.0[at].1;
+                self.0.remove(at);
+            }
+            (true, false) => self.0[at - 1].1 = seq,
+            (false, true) => self.0[at].0 = seq,
+            (false, false) => self.0.insert(at, (seq, seq)),
+        }
+    }
+
+    /// The end of the range that starts right after `seq`, taken out.
+    fn take_following(&mut self, seq: i64) -> Option<i64> {
+        let &(start, end) = self.0.first()?;
+        (start == seq + 1).then(|| {
+            self.0.remove(0);
+            end
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 /// Each shown channel's [`Cursor`]. Live changes at or below its rev are
 /// skipped; a jump past it is filled from the store first, so the client
@@ -95,12 +132,14 @@ impl Cursors {
     }
 
     /// What a live change means to this connection: a channel without a
-    /// cursor is not shown here.
-    pub(super) fn step(&self, message: &Message) -> Step {
+    /// cursor is not shown here. `after` is the rev the hub delivered
+    /// before it (revs in between were superseded): past the cursor, some
+    /// change never came live and is read from the store first.
+    pub(super) fn step(&self, message: &Message, after: Rev) -> Step {
         match self.get(message.channel) {
             None => Step::Skip,
             Some(cursor) if message.rev <= cursor.rev => Step::Skip,
-            Some(cursor) if message.rev.0 > cursor.rev.0 + 1 => Step::FillThenShow,
+            Some(cursor) if after > cursor.rev => Step::FillThenShow,
             Some(_) => Step::Show,
         }
     }
@@ -117,25 +156,18 @@ impl Cursors {
         position.cursor.rev = position.cursor.rev.max(message.rev);
         let seq = message.seq;
         let shown =
-            seq <= position.cursor.seq || position.ahead.as_ref().is_some_and(|ahead| ahead.contains(&seq));
+            seq <= position.cursor.seq || position.ahead.as_ref().is_some_and(|ahead| ahead.contains(seq.0));
         if shown {
             return (seq >= held_from).then_some(Shown::Update);
         }
         if seq.0 == position.cursor.seq.0 + 1 {
             position.cursor.seq = seq;
             // Seqs shown ahead of it may follow on now.
-            if let Some(ahead) = position.ahead.as_mut() {
-                while ahead.remove(&Seq(position.cursor.seq.0 + 1)) {
-                    position.cursor.seq.0 += 1;
-                }
+            if let Some(end) = position.ahead.as_mut().and_then(|ahead| ahead.take_following(seq.0)) {
+                position.cursor.seq = Seq(end);
             }
         } else {
-            let ahead = position.ahead.get_or_insert_with(Box::default);
-            ahead.insert(seq);
-            if ahead.len() > AHEAD_MAX {
-                position.cursor.seq = ahead.last().copied().unwrap_or(seq);
-                ahead.clear();
-            }
+            position.ahead.get_or_insert_with(Box::default).insert(seq.0);
         }
         if position.ahead.as_ref().is_some_and(|ahead| ahead.is_empty()) {
             position.ahead = None;
@@ -386,6 +418,9 @@ mod tests {
             rev: Rev(rev),
             edited_at: None,
             deleted: None,
+            reactions: Vec::new(),
+            reply_to: None,
+            mentions: Default::default(),
         }
     }
 
@@ -396,17 +431,18 @@ mod tests {
     #[test]
     fn cursors_skip_what_was_shown_and_fill_jumps() {
         let mut cursors = Cursors::default();
-        assert_eq!(cursors.step(&change(1, 1, 1)), Step::Skip, "not shown here");
+        assert_eq!(cursors.step(&change(1, 1, 1), Rev(0)), Step::Skip, "not shown here");
         cursors.start(ChannelId(1), at(5, 7));
         cursors.start(ChannelId(1), at(2, 2));
         assert_eq!(cursors.get(ChannelId(1)), Some(at(5, 7)), "a cursor is not moved back by a start");
-        assert_eq!(cursors.step(&change(1, 5, 7)), Step::Skip);
-        assert_eq!(cursors.step(&change(1, 3, 6)), Step::Skip, "an older change of an older message");
-        assert_eq!(cursors.step(&change(1, 6, 8)), Step::Show);
-        assert_eq!(cursors.step(&change(1, 2, 8)), Step::Show, "an edit is the next rev too");
-        assert_eq!(cursors.step(&change(1, 6, 9)), Step::FillThenShow);
+        assert_eq!(cursors.step(&change(1, 5, 7), Rev(6)), Step::Skip);
+        assert_eq!(cursors.step(&change(1, 3, 6), Rev(5)), Step::Skip, "an older change of an older message");
+        assert_eq!(cursors.step(&change(1, 6, 8), Rev(7)), Step::Show);
+        assert_eq!(cursors.step(&change(1, 2, 8), Rev(7)), Step::Show, "an edit is the next rev too");
+        assert_eq!(cursors.step(&change(1, 6, 9), Rev(8)), Step::FillThenShow, "rev 8 never came");
+        assert_eq!(cursors.step(&change(1, 6, 10), Rev(7)), Step::Show, "revs 8 and 9 were superseded");
         cursors.stop(ChannelId(1));
-        assert_eq!(cursors.step(&change(1, 6, 9)), Step::Skip);
+        assert_eq!(cursors.step(&change(1, 6, 9), Rev(8)), Step::Skip);
     }
 
     #[test]
@@ -420,6 +456,31 @@ mod tests {
         assert_eq!(cursors.get(ChannelId(1)), Some(at(5, 6)), "4 and 5 are held now");
         assert_eq!(cursors.record(&change(1, 5, 7), Seq(0)), Some(Shown::Update));
         assert!(cursors.0[&ChannelId(1)].ahead.is_none(), "nothing ahead is kept");
+    }
+
+    #[test]
+    fn seqs_shown_ahead_are_kept_as_ranges() {
+        let mut ahead = Ahead::default();
+        for seq in [5, 7, 6, 10, 9, 12] {
+            ahead.insert(seq);
+        }
+        assert_eq!(ahead.0, [(5, 7), (9, 10), (12, 12)]);
+        assert!(ahead.contains(6) && ahead.contains(12) && !ahead.contains(8) && !ahead.contains(4));
+        ahead.insert(11);
+        ahead.insert(8);
+        assert_eq!(ahead.0, [(5, 12)], "gaps closed merge their neighbours");
+        assert_eq!(ahead.take_following(3), None);
+        assert_eq!(ahead.take_following(4), Some(12));
+        assert!(ahead.is_empty());
+        // Thousands of new messages ahead of one edited message: one range.
+        let mut cursors = Cursors::default();
+        cursors.set(ChannelId(1), at(100, 100));
+        for seq in 102..=4600 {
+            assert_eq!(cursors.record(&change(1, seq, seq), Seq(0)), Some(Shown::New));
+        }
+        assert_eq!(cursors.0[&ChannelId(1)].ahead.as_ref().map(|ahead| ahead.0.len()), Some(1));
+        assert_eq!(cursors.record(&change(1, 101, 4601), Seq(0)), Some(Shown::New), "never shown: new");
+        assert_eq!(cursors.get(ChannelId(1)), Some(at(4600, 4601)));
     }
 
     #[test]

@@ -133,7 +133,7 @@ async fn open(opening: Opening) -> Option<WsSession> {
             return close_early(socket, end).await;
         }
     };
-    hub.subscribe(registration.id, &channels);
+    let delivered: HashMap<ChannelId, Rev> = hub.subscribe(registration.id, &channels).into_iter().collect();
     let budget = RequestBudget::new(&state, Some(address));
     // Watched: no list of everyone, but its first page (after the welcome).
     let (online, page) = match watched {
@@ -162,7 +162,7 @@ async fn open(opening: Opening) -> Option<WsSession> {
     welcome.extend(page.as_ref().map(online_page_frame));
     let signals = EndSignals::registered(&session.registration);
     let started = tokio::select! {
-        started = session.start(welcome, resume, &channels) => started,
+        started = session.start(welcome, resume, &channels, &delivered) => started,
         ending = signals.ended() => Err(end_for(ending)),
     };
     match started {
@@ -375,8 +375,8 @@ impl WsSession {
             // Only channels with a cursor (from the welcome, a resume or a
             // `Joined`) are shown: a subscription that outlived a `Left`
             // (one that raced the start) shows nothing.
-            Event::Message(message) => {
-                match self.cursors.step(message) {
+            Event::Message { message, after } => {
+                match self.cursors.step(message, *after) {
                     Step::Skip => return Ok(()),
                     // Inside the batch's write timeout: the store answers
                     // in milliseconds, and a store that stalls for seconds
@@ -393,8 +393,20 @@ impl WsSession {
             }
             // Live delivery of a newly joined channel starts after the head
             // its view announced; anything in between is filled.
-            Event::Joined(view) => self.cursors.start(view.channel.id, replay::head_of(view)),
+            Event::Joined(view) => {
+                let channel = view.channel.id;
+                self.cursors.start(channel, replay::head_of(view));
+                // Changes delivered between the view's read and the
+                // subscription never come live: read them (what came live
+                // since is skipped when it arrives).
+                let shown = self.cursors.get(channel).map_or(view.last_rev, |cursor| cursor.rev);
+                let behind = self.state.app.hub().delivered_rev(channel).is_some_and(|rev| rev > shown);
+                if behind {
+                    Box::pin(self.catch_up(channel, None, Seq(0))).await?;
+                }
+            }
             Event::Left(channel) => self.cursors.stop(*channel),
+            Event::Settings(_) => {}
             // Not part of the native protocol (see `native_frame`).
             Event::ChannelCreated(_) => return Ok(()),
             Event::Presence(changes) => {

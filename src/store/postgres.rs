@@ -10,38 +10,37 @@
 //!
 //! Several nodes write the same channels. A message's seq comes from
 //! `UPDATE channels SET last_seq = last_seq + 1 ... RETURNING`, and every
-//! change's rev (a new message, an edit, a deletion) likewise from
-//! `last_rev`; the update holds the channel row's lock until the batch
+//! change's rev (a new message, an edit, a deletion, a reaction) likewise
+//! from `last_rev`; the update holds the channel row's lock until the batch
 //! commits, so writers on every node serialize per channel and seqs and
 //! revs stay unique and gap-free. Each batch first locks every channel its
-//! appends, edits and deletions touch, in id order, so two nodes' batches
-//! never wait on each other in a cycle.
+//! appends, edits, deletions and reactions touch, in id order, so two
+//! nodes' batches never wait on each other in a cycle.
 //!
 //! A lost connection (PostgreSQL restarted, network cut) fails the jobs in
 //! flight with `StoreError::Backend`, never answering a write that was not
 //! committed; the next job reconnects.
 //!
 //! This file wires those together and maps each [`Store`] call to its job
-//! or read; the SQL is in `schema`, `accounts`, `channels`, `messages` and
-//! `changes`.
+//! or read; the SQL is in `schema`, `accounts`, `channels`, `messages`,
+//! `changes`, `reactions` and `mentions`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use futures_util::future::BoxFuture;
-use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, Row};
+use tokio_postgres::Client;
 
 use super::queue::JobQueue;
-use super::rows::Columns;
 use super::{
-    Appended, Changed, ChannelPage, Credentials, MessageEdit, MessageRemoval, NewMessage, NewSystemLine,
-    Queued, Store, StoreError, StoreResult,
+    Appended, Changed, ChannelPage, Credentials, MessageEdit, MessageReaction, MessageRemoval, NewMessage,
+    NewSystemLine, Queued, Store, StoreError, StoreResult,
 };
 use crate::metrics::Metrics;
 use crate::model::{
-    Channel, ChannelId, ChannelKind, ChannelName, ChannelView, Message, Rev, Seq, User, UserId, UserName,
+    Channel, ChannelId, ChannelKind, ChannelName, ChannelView, Message, NotifyLevel, Rev, Seq, User, UserId,
+    UserName,
 };
 
 pub use super::writer::{DEFAULT_MAX_BATCH, JOB_QUEUE};
@@ -50,9 +49,13 @@ mod accounts;
 mod changes;
 mod channels;
 mod connection;
+mod mentions;
 mod messages;
+mod reactions;
 mod schema;
 mod writer;
+
+use connection::{backend, is_unique_violation};
 
 pub struct PostgresStore {
     config: tokio_postgres::Config,
@@ -112,47 +115,6 @@ impl PostgresStore {
         let client = Arc::new(connection::connect(&self.config).await?);
         *self.reader.lock().expect("reader lock is never poisoned") = Some(Arc::clone(&client));
         Ok(client)
-    }
-}
-
-fn backend(error: tokio_postgres::Error) -> StoreError {
-    if error.is_closed() {
-        StoreError::Backend(format!("PostgreSQL connection lost: {error}"))
-    } else {
-        StoreError::Backend(error.to_string())
-    }
-}
-
-fn is_unique_violation(error: &tokio_postgres::Error) -> bool {
-    error.code() == Some(&SqlState::UNIQUE_VIOLATION)
-}
-
-/// PostgreSQL's rows in the shape the shared decoders read (`store/rows.rs`).
-impl Columns for Row {
-    type Error = StoreError;
-
-    fn int(&self, index: usize) -> StoreResult<i64> {
-        self.try_get(index).map_err(backend)
-    }
-
-    fn optional_int(&self, index: usize) -> StoreResult<Option<i64>> {
-        self.try_get(index).map_err(backend)
-    }
-
-    fn text(&self, index: usize) -> StoreResult<String> {
-        self.try_get(index).map_err(backend)
-    }
-
-    fn optional_text(&self, index: usize) -> StoreResult<Option<String>> {
-        self.try_get(index).map_err(backend)
-    }
-
-    fn flag(&self, index: usize) -> StoreResult<bool> {
-        self.try_get(index).map_err(backend)
-    }
-
-    fn invalid(&self, _index: usize, what: String) -> StoreError {
-        StoreError::Backend(what)
     }
 }
 
@@ -310,6 +272,28 @@ impl Store for PostgresStore {
     fn delete_message(&self, removal: MessageRemoval) -> Queued<Changed> {
         let channel = removal.channel;
         self.submit(Some(channel), move |c| Box::pin(async move { changes::delete(&c, removal).await }))
+    }
+
+    fn react(&self, reaction: MessageReaction) -> Queued<Changed> {
+        let channel = reaction.channel;
+        self.submit(Some(channel), move |c| Box::pin(async move { reactions::react(&c, reaction).await }))
+    }
+
+    async fn channel_members(
+        &self,
+        channel: ChannelId,
+        prefix_key: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<String>> {
+        let until = super::user_prefix_end(prefix_key);
+        channels::channel_members(&*self.read().await?, channel, prefix_key, &until, limit).await
+    }
+
+    async fn set_notify(&self, channel: ChannelId, user: UserId, level: NotifyLevel) -> StoreResult<bool> {
+        self.submit(None, move |c| {
+            Box::pin(async move { channels::set_notify(&c, channel, user, level).await })
+        })
+        .await
     }
 
     async fn set_admin(&self, name: &UserName, admin: bool) -> StoreResult<bool> {

@@ -6,8 +6,8 @@
 //! lists, and anything only one backend selects, stays in the backend.
 
 use crate::model::{
-    Channel, ChannelId, ChannelKind, ChannelView, Deletion, Message, MessageId, Rev, Seq, SystemEvent,
-    SystemKind, User, UserId,
+    Channel, ChannelId, ChannelKind, ChannelView, Deletion, Mentions, Message, MessageId, NotifyLevel, Quote,
+    Reaction, Rev, Seq, SystemEvent, SystemKind, User, UserId,
 };
 
 /// Typed access to one row's columns by index.
@@ -23,9 +23,16 @@ pub(super) trait Columns {
 }
 
 /// A message with its sender's name and, for a system line, the name of
-/// whom it is about; `m` is `messages`, `u` the sender's `users` row.
+/// whom it is about, and for a reply the replied-to message's sender and
+/// the start of its body as they stand now; `m` is `messages`, `u` the
+/// sender's `users` row.
 pub(super) const MESSAGE_COLUMNS: &str = "m.id, m.channel_id, m.seq, m.sender_id, u.name, m.client_id, m.body, m.ts, \
-     m.system_kind, (SELECT name FROM users WHERE id = m.system_user), m.rev, m.edited_at, m.deleted";
+     m.system_kind, (SELECT name FROM users WHERE id = m.system_user), m.rev, m.edited_at, m.deleted, \
+     m.reactions, m.reply_to, \
+     (SELECT substr(p.body, 1, 400) FROM messages p WHERE p.channel_id = m.channel_id AND p.seq = m.reply_to), \
+     (SELECT pu.name FROM messages p JOIN users pu ON pu.id = p.sender_id \
+      WHERE p.channel_id = m.channel_id AND p.seq = m.reply_to), \
+     m.mentioned, m.mentions_channel";
 
 /// Decodes [`MESSAGE_COLUMNS`].
 pub(super) fn message<R: Columns>(row: &R) -> Result<Message, R::Error> {
@@ -46,7 +53,56 @@ pub(super) fn message<R: Columns>(row: &R) -> Result<Message, R::Error> {
         rev: Rev(row.int(10)?),
         edited_at: row.optional_int(11)?,
         deleted: Deletion::from_db(row.int(12)?),
+        reactions: reactions_from_db(row.optional_text(13)?.as_deref()),
+        reply_to: match row.optional_int(14)? {
+            Some(seq) => Some(Quote {
+                seq: Seq(seq),
+                sender: row.optional_text(16)?.unwrap_or_default(),
+                excerpt: Quote::excerpt_of(&row.optional_text(15)?.unwrap_or_default()),
+            }),
+            None => None,
+        },
+        mentions: Mentions {
+            users: row.optional_text(17)?.map_or_else(Vec::new, |names| mentioned_from_db(&names)),
+            channel: row.flag(18)?,
+        },
     })
+}
+
+/// The names a message mentions as its `mentioned` column holds them:
+/// comma-separated usernames (which hold no comma); NULL for none.
+pub(super) fn mentioned_to_db(names: &[String]) -> Option<String> {
+    (!names.is_empty()).then(|| names.join(","))
+}
+
+fn mentioned_from_db(column: &str) -> Vec<String> {
+    column.split(',').filter(|name| !name.is_empty()).map(str::to_owned).collect()
+}
+
+/// A message's reactions as its `reactions` column holds them: one line per
+/// emoji, `emoji TAB count TAB name,name,...`; NULL for none. Names are
+/// usernames, which hold no tab, comma or line break; emoji hold none
+/// either. Kept beside the `reactions` table, which is the truth, so that
+/// reading a message never joins it.
+pub(super) fn reactions_to_db(reactions: &[Reaction]) -> Option<String> {
+    let lines: Vec<String> = reactions
+        .iter()
+        .map(|reaction| format!("{}\t{}\t{}", reaction.emoji, reaction.count, reaction.users.join(",")))
+        .collect();
+    (!lines.is_empty()).then(|| lines.join("\n"))
+}
+
+pub(super) fn reactions_from_db(column: Option<&str>) -> Vec<Reaction> {
+    let Some(column) = column else { return Vec::new() };
+    column
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split('\t');
+            let (emoji, count, users) = (fields.next()?, fields.next()?, fields.next()?);
+            let users = users.split(',').filter(|name| !name.is_empty()).map(str::to_owned).collect();
+            Some(Reaction { emoji: emoji.to_owned(), count: count.parse().ok()?, users })
+        })
+        .collect()
 }
 
 /// Decodes a user's `id, name, guest`.
@@ -63,9 +119,24 @@ pub(super) fn channel<R: Columns>(row: &R) -> Result<Channel, R::Error> {
 }
 
 /// A channel as one user sees it; `c` is `channels`, `m` the user's
-/// `members` row (left-joined: all NULL when they are not a member).
+/// `members` row (left-joined: all NULL when they are not a member). The
+/// unread and mention counts look at the 1,000 messages after the read
+/// marker only, so a view costs a bounded read however far behind its
+/// reader is; past that a client knows the counts are partial, from
+/// `last_seq - read_seq` (docs/protocol.md).
 pub(super) const VIEW_COLUMNS: &str = "c.id, c.name, c.kind, c.last_seq, m.read_seq, \
-     (SELECT name FROM users WHERE id = m.added_by), m.joined_at, c.last_rev";
+     (SELECT name FROM users WHERE id = m.added_by), m.joined_at, c.last_rev, \
+     (SELECT COUNT(*) FROM messages x WHERE x.channel_id = c.id \
+      AND x.seq > m.read_seq AND x.seq <= m.read_seq + 1000 \
+      AND x.sender_id <> m.user_id AND x.deleted = 0 AND x.system_kind IS NULL), \
+     (SELECT COUNT(*) FROM mentions n JOIN messages x ON x.id = n.message_id \
+      WHERE n.user_id = m.user_id AND x.channel_id = c.id \
+      AND x.seq > m.read_seq AND x.seq <= m.read_seq + 1000 AND x.deleted = 0) \
+     + (SELECT COUNT(*) FROM messages x WHERE x.channel_id = c.id \
+      AND x.seq > m.read_seq AND x.seq <= m.read_seq + 1000 \
+      AND x.mentions_channel AND x.sender_id <> m.user_id AND x.deleted = 0 \
+      AND NOT EXISTS (SELECT 1 FROM mentions n WHERE n.user_id = m.user_id AND n.message_id = x.id)), \
+     m.notify";
 
 /// [`VIEW_COLUMNS`] decoded: all of a [`ChannelView`] but the members of a
 /// direct-message channel, which take a query of their own.
@@ -73,6 +144,9 @@ pub(super) struct ViewRow {
     pub(super) channel: Channel,
     last_seq: Seq,
     last_rev: Rev,
+    unread: u32,
+    mentions: u32,
+    notify: NotifyLevel,
     /// `None` when the viewer is not a member.
     read_seq: Option<i64>,
     added_by: Option<String>,
@@ -85,6 +159,9 @@ pub(super) fn view<R: Columns>(row: &R) -> Result<ViewRow, R::Error> {
         channel: channel(row)?,
         last_seq: Seq(row.int(3)?),
         last_rev: Rev(row.int(7)?),
+        unread: u32::try_from(row.optional_int(8)?.unwrap_or(0)).unwrap_or(u32::MAX),
+        mentions: u32::try_from(row.optional_int(9)?.unwrap_or(0)).unwrap_or(u32::MAX),
+        notify: row.optional_text(10)?.map_or(NotifyLevel::All, |level| NotifyLevel::from_db(&level)),
         read_seq: row.optional_int(4)?,
         added_by: row.optional_text(5)?,
         joined_at: row.optional_int(6)?,
@@ -103,11 +180,37 @@ impl ViewRow {
             channel: self.channel,
             last_seq: self.last_seq,
             last_rev: self.last_rev,
+            unread: self.unread,
+            mentions: self.mentions,
+            notify: self.notify,
             read_seq: Seq(self.read_seq.unwrap_or(0)),
             member: self.read_seq.is_some(),
             dm_members,
             added_by: self.added_by,
             joined_at: self.joined_at.unwrap_or(0),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_count_looks_1000_messages_past_the_marker() {
+        let bound = "x.seq <= m.read_seq + 1000 ";
+        assert_eq!(VIEW_COLUMNS.matches(bound).count(), 3, "{VIEW_COLUMNS}");
+    }
+
+    #[test]
+    fn reactions_survive_their_column() {
+        let reactions = vec![
+            Reaction { emoji: "👍🏽".into(), count: 3, users: vec!["alice".into(), "bob.b-c_1".into()] },
+            Reaction { emoji: "🎉".into(), count: 1, users: Vec::new() },
+        ];
+        let column = reactions_to_db(&reactions);
+        assert_eq!(reactions_from_db(column.as_deref()), reactions);
+        assert_eq!(reactions_to_db(&[]), None, "none is NULL");
+        assert!(reactions_from_db(None).is_empty());
     }
 }

@@ -24,12 +24,13 @@ use rusqlite::Connection;
 use super::queue::JobQueue;
 use super::rows::Columns;
 use super::{
-    Appended, Changed, ChannelPage, Credentials, MessageEdit, MessageRemoval, NewMessage, NewSystemLine,
-    Queued, Store, StoreError, StoreResult,
+    Appended, Changed, ChannelPage, Credentials, MessageEdit, MessageReaction, MessageRemoval, NewMessage,
+    NewSystemLine, Queued, Store, StoreError, StoreResult,
 };
 use crate::metrics::Metrics;
 use crate::model::{
-    Channel, ChannelId, ChannelKind, ChannelName, ChannelView, Message, Rev, Seq, User, UserId, UserName,
+    Channel, ChannelId, ChannelKind, ChannelName, ChannelView, Message, NotifyLevel, Rev, Seq, User, UserId,
+    UserName,
 };
 
 pub use super::writer::{DEFAULT_MAX_BATCH, JOB_QUEUE};
@@ -37,6 +38,7 @@ pub use super::writer::{DEFAULT_MAX_BATCH, JOB_QUEUE};
 mod accounts;
 mod changes;
 mod channels;
+mod mentions;
 mod messages;
 mod readers;
 mod schema;
@@ -338,6 +340,24 @@ impl Store for SqliteStore {
 
     fn delete_message(&self, removal: MessageRemoval) -> Queued<Changed> {
         self.submit(move |c| changes::delete(c, removal))
+    }
+
+    fn react(&self, reaction: MessageReaction) -> Queued<Changed> {
+        self.submit(move |c| changes::react(c, reaction))
+    }
+
+    async fn channel_members(
+        &self,
+        channel: ChannelId,
+        prefix_key: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<String>> {
+        let (from, until) = (prefix_key.to_owned(), super::user_prefix_end(prefix_key));
+        self.read(move |c| channels::channel_members(c, channel, &from, &until, limit)).await
+    }
+
+    async fn set_notify(&self, channel: ChannelId, user: UserId, level: NotifyLevel) -> StoreResult<bool> {
+        self.submit(move |c| channels::set_notify(c, channel, user, level)).await
     }
 
     async fn set_admin(&self, name: &UserName, admin: bool) -> StoreResult<bool> {

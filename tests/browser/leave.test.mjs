@@ -84,7 +84,11 @@ browserTest('leaving a private channel asks first, from the channel menu', env, 
 browserTest('General has no leave control and a public channel leaves without a question', env, async (session) => {
   const dan = await fixture.server.register('dan');
   const page = await session.newPage({ account: dan });
-  await expectHidden(page.getByRole('button', { name: 'Channel options' }), 'the options button in General');
+  // General's menu holds the notification levels only: no Leave item.
+  await page.getByRole('button', { name: 'Channel options' }).click();
+  await expectVisible(page.getByRole('menuitemradio', { name: 'All messages' }), 'the notification levels in General');
+  assert.equal(await page.getByRole('menuitem', { name: 'Leave channel' }).count(), 0, 'no Leave item in General');
+  await page.keyboard.press('Escape');
   await page.getByRole('button', { name: 'Create a channel' }).click();
   await page.locator('#create-dialog').getByLabel('Name').fill('lunch');
   await page.locator('#create-dialog').getByRole('button', { name: 'Create' }).click();

@@ -42,7 +42,9 @@ browserTest('on a phone Return is a new line, the send button sends, and the com
   await saveScreenshot(phone, 'composer-multiline-phone');
 
   await phone.getByRole('button', { name: 'Send message' }).tap();
-  await expectTexts(messageBodies(bobPage), ['shopping list:\n- oat milk\n- bread'], 'bob to get the three-line message');
+  // Markdown: the line, then the two items as a list.
+  await expectTexts(messageBodies(bobPage).locator('li'), ['oat milk', 'bread'], 'bob to get the three-line message as a list');
+  await expectTexts(messageBodies(bobPage).locator('p'), ['shopping list:'], 'its first line');
   await waitFor('the composer empty and one line again', async () => (await input.inputValue()) === '' && (await composerBox(phone)).height <= oneLine.height + 1);
 
   // Up to a bound: 40 lines scroll inside a composer no taller than 40% of the screen.

@@ -93,7 +93,7 @@ browserTest('channel names and message bodies render as literal text', env, asyn
     assert.equal(await injected(page, '#messages'), 0, `${page.label}: nothing injected into the message list`);
     // Exactly one link, for the http(s) URL, made safely.
     const links = await page.locator('#messages a').evaluateAll((as) => as.map((a) => ({ href: a.href, text: a.textContent, rel: a.rel, target: a.target })));
-    assert.deepEqual(links, [{ href: 'https://example.com/path?a=1&b=2', text: 'https://example.com/path?a=1&b=2', rel: 'noopener noreferrer', target: '_blank' }]);
+    assert.deepEqual(links, [{ href: 'https://example.com/path?a=1&b=2', text: 'https://example.com/path?a=1&b=2', rel: 'noopener noreferrer nofollow', target: '_blank' }]);
     await noHorizontalOverflow(page, page.label);
   }
 
@@ -252,4 +252,34 @@ browserTest('edited bodies, the editor and the delete question keep hostile text
   assert.equal(await dialog.locator('#delete-preview').textContent(), typed);
   assert.equal(await injected(authorPage, '#delete-dialog'), 0, 'nothing injected into the question');
   await dialog.getByRole('button', { name: 'Cancel' }).click();
+});
+
+browserTest('reaction emoji, reply quotes and mentions keep hostile text as text', env, async (session) => {
+  const reader = await fixture.server.register('rhea');
+  const readerPage = await session.newPage({ account: reader });
+  // Three writers, each within the message rate: parents, replies, reactions.
+  const [posterWs, replierWs, reactorWs] = await Promise.all(['quinn', 'quill', 'quade'].map(async (name) => WsClient.connect(fixture.server, await fixture.server.register(name))));
+  const general = posterWs.channelNamed('General').id;
+  // Each piece of the corpus, a reply quoting it, and a reaction to it.
+  for (const [index, body] of CORPUS.entries()) {
+    const parent = await posterWs.post(general, body);
+    await replierWs.request({ type: 'send', channel: general, body: `re ${index}`, client_id: `xss-re-${index}`, reply_to: parent.seq });
+    await reactorWs.request({ type: 'react', channel: general, seq: parent.seq, emoji: '🎉', add: true });
+  }
+  // A hostile "emoji" is refused by the server; the page never shows it.
+  await assert.rejects(reactorWs.request({ type: 'react', channel: general, seq: 1, emoji: '<img src=x onerror=alert(3)>', add: true }), /invalid_emoji/);
+  const mentionBody = '<b>@rhea</b> <img src=x onerror=alert(4)> @rhea';
+  await reactorWs.post(general, mentionBody);
+  for (const client of [posterWs, replierWs, reactorWs]) client.close();
+
+  const quotes = readerPage.locator('#messages .reply-quote .reply-text');
+  await expectTexts(quotes.last(), [CORPUS.at(-1)], 'the last quote verbatim');
+  const shown = await quotes.allTextContents();
+  // Quotes are the first line of each parent, verbatim (the parents held here follow their text).
+  assert.deepEqual(shown.slice(-3), CORPUS.slice(-3).map((body) => body.split('\n')[0]));
+  const mention = readerPage.locator('#messages .msg').filter({ has: readerPage.locator('.mention') }).last();
+  await expectTexts(mention.locator('.mention'), ['@rhea', '@rhea'], 'the mentions highlighted');
+  assert.equal(await mention.locator('.msg-body').textContent(), mentionBody, 'the body verbatim around the mentions');
+  await expectTexts(readerPage.locator('#messages .reaction-emoji').last(), ['🎉'], 'the reaction emoji');
+  assert.equal(await injected(readerPage, '#messages'), 0, 'nothing injected by quotes, reactions or mentions');
 });

@@ -252,3 +252,67 @@ async fn an_offline_client_converges_across_a_restart() {
     let fresh = unpack!(history, ServerMessage::History { messages, .. } => messages);
     assert_eq!(state.into_values().collect::<Vec<_>>(), fresh, "what bob holds is what history shows");
 }
+
+/// Registers `name` on a server process and returns its session token.
+async fn register_on(server: &crate::process::NatterProcess, name: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(server.url("/api/register"))
+        .json(&json!({"username": name, "password": "correct horse"}))
+        .send()
+        .await
+        .expect("register request");
+    assert_eq!(response.status(), 201, "registering {name}");
+    response.json::<natter::protocol::http::SessionResponse>().await.expect("a session").token
+}
+
+/// As [`an_offline_client_converges_across_a_restart`], with the real
+/// binary SIGKILLed between the edits: what was acknowledged survives, revs
+/// go on from the database, and the resuming client converges.
+#[tokio::test]
+async fn an_offline_client_converges_across_a_sigkill() {
+    let args = ["--messages-per-second", "10000", "--message-burst", "10000"];
+    let mut server = crate::process::NatterProcess::start(&args, |_| {}).await;
+    let (alice_token, bob_token) = (register_on(&server, "alice").await, register_on(&server, "bob").await);
+    let mut alice = Client::connect_url(&server.ws_url(), &alice_token).await;
+    alice.hello(json!({})).await;
+    let mut bob = Client::connect_url(&server.ws_url(), &bob_token).await;
+    bob.hello(json!({})).await;
+    for n in 1..=50 {
+        alice.post(GENERAL, &format!("post {n}"), &format!("a-{n}")).await;
+    }
+    let mut state = BTreeMap::new();
+    for (_, message) in changes(&mut bob, GENERAL, 50).await {
+        apply(&mut state, message);
+    }
+    bob.close().await;
+
+    edit(&mut alice, GENERAL, 10, "post 10, edit 1").await;
+    edit(&mut alice, GENERAL, 11, "post 11, edit 1").await;
+    drop(alice);
+    server.kill_and_restart().await;
+    let mut alice = Client::connect_url(&server.ws_url(), &alice_token).await;
+    alice.hello(json!({})).await;
+    assert_eq!(
+        edit(&mut alice, GENERAL, 10, "post 10, edit 2").await.rev,
+        53,
+        "acked revs survived the kill"
+    );
+    delete(&mut alice, GENERAL, 20).await;
+    alice.post(GENERAL, "post 51", "a-51").await;
+
+    let mut bob = Client::connect_url(&server.ws_url(), &bob_token).await;
+    bob.hello(json!({ GENERAL.to_string(): {"seq": 50, "rev": 50, "held_from": 1} })).await;
+    let got = changes(&mut bob, GENERAL, 4).await;
+    assert_no_more_changes(&mut bob, GENERAL).await;
+    assert_eq!(
+        summary(&got),
+        [(Kind::Update, 11, 52), (Kind::Update, 10, 53), (Kind::Update, 20, 54), (Kind::Message, 51, 55)],
+        "each change once, at its latest rev, in rev order"
+    );
+    for (_, message) in got {
+        apply(&mut state, message);
+    }
+    let history = bob.request(json!({"type": "history", "channel": GENERAL, "limit": 200})).await;
+    let fresh = unpack!(history, ServerMessage::History { messages, .. } => messages);
+    assert_eq!(state.into_values().collect::<Vec<_>>(), fresh, "what bob holds is what history shows");
+}

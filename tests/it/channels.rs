@@ -202,7 +202,9 @@ async fn read_markers_reach_every_device_and_survive_reconnects() {
     let welcome = bob_phone.hello(json!({})).await;
     assert_eq!((welcome.channels[0].last_seq, welcome.channels[0].read_seq), (3, 0));
     bob.send(json!({"type": "read", "channel": GENERAL, "seq": 2})).await;
-    let marker = |seq| ServerMessage::Read { channel: GENERAL, seq };
+    // Alice's three messages: those after the marker are unread.
+    let marker =
+        |seq| ServerMessage::Read { channel: GENERAL, seq, unread: 3 - seq as u32, mentions: 0, last_seq: 3 };
     assert_eq!(recv!(bob, "the read marker", read @ ServerMessage::Read { .. } => read), marker(2));
     assert_eq!(
         recv!(bob_phone, "the read marker on the phone", read @ ServerMessage::Read { .. } => read),

@@ -122,7 +122,9 @@ fn about_channel(frame: &ServerMessage, channel: i64) -> bool {
     match frame {
         ServerMessage::Message(message) | ServerMessage::Update(message) => message.channel == channel,
         ServerMessage::Changed { message, .. } => message.channel == channel,
-        ServerMessage::Reset { channel: id, .. } => *id == channel,
+        ServerMessage::Reset { channel: id, .. } | ServerMessage::Members { channel: id, .. } => {
+            *id == channel
+        }
         ServerMessage::Channel { channel: info, .. } => info.id == channel,
         ServerMessage::History { channel: id, .. }
         | ServerMessage::Left { channel: id, .. }

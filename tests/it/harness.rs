@@ -242,6 +242,7 @@ impl ServerMessageExt for ServerMessage {
             | ServerMessage::Channels { reference, .. }
             | ServerMessage::Users { reference, .. }
             | ServerMessage::Watching { reference, .. }
+            | ServerMessage::Members { reference, .. }
             | ServerMessage::Changed { reference, .. }
             | ServerMessage::Error { reference, .. }
             | ServerMessage::Pong { reference } => reference.as_ref(),

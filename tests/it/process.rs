@@ -10,6 +10,8 @@ pub struct NatterProcess {
     /// `http://127.0.0.1:PORT`
     pub base: String,
     dir: tempfile::TempDir,
+    /// The arguments it was started with, for [`NatterProcess::kill_and_restart`].
+    args: Vec<String>,
 }
 
 impl NatterProcess {
@@ -20,8 +22,34 @@ impl NatterProcess {
     /// ([`NatterProcess::log`]).
     pub async fn start(args: &[&str], configure: impl FnOnce(&mut Command)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+        let (child, base) = Self::spawn(&dir, &args, configure);
+        let server = Self { child, base, dir, args };
+        server.await_healthy().await;
+        server
+    }
+
+    /// SIGKILLs the process and starts it again on the same database (and
+    /// arguments, but not `configure`), at a new port.
+    pub async fn kill_and_restart(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("the killed process is reaped");
+        let (child, base) = Self::spawn(&self.dir, &self.args, |_| {});
+        (self.child, self.base) = (child, base);
+        self.await_healthy().await;
+    }
+
+    fn spawn(
+        dir: &tempfile::TempDir,
+        args: &[String],
+        configure: impl FnOnce(&mut Command),
+    ) -> (Child, String) {
         let database = format!("sqlite://{}", dir.path().join("natter.db").display());
-        let log = std::fs::File::create(dir.path().join("natter.log")).expect("log file");
+        let log = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(dir.path().join("natter.log"))
+            .expect("log file");
         let mut command = Command::new(NATTER);
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--database", &database])
@@ -34,17 +62,24 @@ impl NatterProcess {
         let mut child = command.spawn().expect("natter starts");
         let line = crate::harness::listening_line(&mut child);
         let base = line.trim().strip_prefix("natter listening on ").expect("the listening line").to_owned();
-        let server = Self { child, base, dir };
+        (child, base)
+    }
+
+    async fn await_healthy(&self) {
         // The line is printed once the listener is bound, so the first
         // request waits in its backlog until the server accepts: its answer
         // is the event to await, with no polling.
-        let url = server.url("/healthz");
+        let url = self.url("/healthz");
         let response = tokio::time::timeout(std::time::Duration::from_secs(20), reqwest::get(&url))
             .await
             .unwrap_or_else(|_| panic!("timed out after 20 s waiting for {url} to answer"))
             .unwrap_or_else(|e| panic!("{url} did not answer (did natter fail to start?): {e}"));
         assert_eq!(response.status(), 200, "{url} answers healthy");
-        server
+    }
+
+    /// The WebSocket URL of `/ws`.
+    pub fn ws_url(&self) -> String {
+        format!("{}/ws", self.base.replacen("http", "ws", 1))
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -10,6 +10,8 @@ use natter::store::{NewMessage, Store, StoreError};
 
 /// Edits, deletions and the rev stream, on every backend.
 mod changes;
+/// Reactions, replies, mentions and unread counts, on every backend.
+mod extras;
 
 fn name(raw: &str) -> UserName {
     UserName::parse(raw).unwrap()
@@ -25,6 +27,7 @@ fn message(channel: ChannelId, sender: natter::model::UserId, client_id: &str, b
         sender,
         client_id: ClientId::parse(client_id.into()).unwrap(),
         body: MessageBody::parse(body.into()).unwrap(),
+        reply_to: None,
     }
 }
 
@@ -50,6 +53,7 @@ async fn accounts_and_sessions(store: Arc<dyn Store>) {
         sender: guest.id,
         client_id: ClientId::parse("g-1".into()).unwrap(),
         body: MessageBody::parse("from the first visitor".into()).unwrap(),
+        reply_to: None,
     };
     store.append_message(first).await.unwrap();
     // The next claim gets the name as a new user: none of the previous
@@ -67,6 +71,7 @@ async fn accounts_and_sessions(store: Arc<dyn Store>) {
         sender: next.id,
         client_id: ClientId::parse("g-1".into()).unwrap(),
         body: MessageBody::parse("from the second visitor".into()).unwrap(),
+        reply_to: None,
     };
     assert!(
         store.append_message(second).await.unwrap().created,

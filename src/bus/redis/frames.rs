@@ -1,7 +1,7 @@
 //! Events to bus frames (`protocol::bus`) and back.
 
 use crate::bus::BusEvent;
-use crate::model::{Channel, ChannelId, Seq, UserId};
+use crate::model::{Channel, ChannelId, ReadMarker, Seq, UserId};
 use crate::protocol::{self, bus as wire};
 
 /// What a frame from another node asks of this one.
@@ -32,13 +32,21 @@ pub(super) fn to_wire(event: &BusEvent) -> Option<wire::Event> {
             wire::Event::Message { message: protocol::convert::message_info(m), sender_id: m.sender.0 }
         }
         BusEvent::Joined { channel, user } => wire::Event::Joined { channel: channel.0, user: user.0 },
+        BusEvent::SettingsChanged { channel, user } => {
+            wire::Event::SettingsChanged { channel: channel.0, user: user.0 }
+        }
         BusEvent::Left { channel, user } => wire::Event::Left { channel: channel.0, user: user.0 },
         BusEvent::Typing { channel, user, name } => {
             wire::Event::Typing { channel: channel.0, user: user.0, name: name.clone() }
         }
-        BusEvent::Read { channel, user, seq } => {
-            wire::Event::Read { channel: channel.0, user: user.0, seq: seq.0 }
-        }
+        BusEvent::Read { channel, user, marker } => wire::Event::Read {
+            channel: channel.0,
+            user: user.0,
+            seq: marker.seq.0,
+            unread: marker.unread,
+            mentions: marker.mentions,
+            last_seq: marker.last_seq.0,
+        },
         BusEvent::ChannelCreated(channel) => wire::Event::ChannelCreated {
             id: channel.id.0,
             name: channel.name.clone(),
@@ -53,10 +61,13 @@ pub(super) fn to_wire(event: &BusEvent) -> Option<wire::Event> {
 pub(super) fn from_wire(event: wire::Event) -> Option<BusEvent> {
     Some(match event {
         wire::Event::Message { message, sender_id } => {
-            BusEvent::Message(protocol::convert::message_from_info(message, UserId(sender_id)))
+            BusEvent::Message(Box::new(protocol::convert::message_from_info(message, UserId(sender_id))))
         }
         wire::Event::Joined { channel, user } => {
             BusEvent::Joined { channel: ChannelId(channel), user: UserId(user) }
+        }
+        wire::Event::SettingsChanged { channel, user } => {
+            BusEvent::SettingsChanged { channel: ChannelId(channel), user: UserId(user) }
         }
         wire::Event::Left { channel, user } => {
             BusEvent::Left { channel: ChannelId(channel), user: UserId(user) }
@@ -64,9 +75,11 @@ pub(super) fn from_wire(event: wire::Event) -> Option<BusEvent> {
         wire::Event::Typing { channel, user, name } => {
             BusEvent::Typing { channel: ChannelId(channel), user: UserId(user), name }
         }
-        wire::Event::Read { channel, user, seq } => {
-            BusEvent::Read { channel: ChannelId(channel), user: UserId(user), seq: Seq(seq) }
-        }
+        wire::Event::Read { channel, user, seq, unread, mentions, last_seq } => BusEvent::Read {
+            channel: ChannelId(channel),
+            user: UserId(user),
+            marker: ReadMarker { seq: Seq(seq), unread, mentions, last_seq: Seq(last_seq) },
+        },
         wire::Event::ChannelCreated { id, name, kind } => BusEvent::ChannelCreated(Channel {
             id: ChannelId(id),
             name,
@@ -100,6 +113,17 @@ mod tests {
             rev: crate::model::Rev(44),
             edited_at: Some(1_700_000_000_500),
             deleted: Some(crate::model::Deletion::ByAdmin),
+            reactions: vec![crate::model::Reaction {
+                emoji: "🎉".into(),
+                count: 2,
+                users: vec!["bob".into()],
+            }],
+            reply_to: Some(crate::model::Quote {
+                seq: Seq(40),
+                sender: "bob".into(),
+                excerpt: "the plan".into(),
+            }),
+            mentions: crate::model::Mentions { users: vec!["carol".into()], channel: true },
         };
         let line = Message {
             seq: Seq(43),
@@ -112,12 +136,17 @@ mod tests {
             ..message.clone()
         };
         let events = [
-            BusEvent::Message(message),
-            BusEvent::Message(line),
+            BusEvent::Message(Box::new(message)),
+            BusEvent::Message(Box::new(line)),
             BusEvent::Joined { channel: ChannelId(3), user: UserId(5) },
+            BusEvent::SettingsChanged { channel: ChannelId(3), user: UserId(5) },
             BusEvent::Left { channel: ChannelId(3), user: UserId(5) },
             BusEvent::Typing { channel: ChannelId(3), user: UserId(5), name: "alice".into() },
-            BusEvent::Read { channel: ChannelId(3), user: UserId(5), seq: Seq(9) },
+            BusEvent::Read {
+                channel: ChannelId(3),
+                user: UserId(5),
+                marker: crate::model::ReadMarker { seq: Seq(9), unread: 4, mentions: 1, last_seq: Seq(13) },
+            },
             BusEvent::ChannelCreated(Channel {
                 id: ChannelId(4),
                 name: "x".into(),

@@ -10,7 +10,7 @@ use super::super::convert::{chat_message, online_users, user_info};
 use super::super::session::{Cost, Cursor, PendingSends, SendOutcome};
 use super::session::{Arrival, Current, Failure, Outcome, RequestRefusal, SocketEnd, SocketIoSession, done};
 use super::{HISTORY_PAGE, INTERESTS, Inbound, LISTED_PUBLIC_CHANNELS};
-use crate::app::{Committing, RequestError, names};
+use crate::app::{Committing, HistoryPage, HistoryRead, RequestError, names};
 use crate::auth::{AuthError, token_hash};
 use crate::hub::{ClaimError, NO_SESSION};
 use crate::model::{Channel, ChannelKind, ChannelName, ClientId, MessageBody, Seq, User};
@@ -232,8 +232,9 @@ impl SocketIoSession {
             app.hub().subscribe(connection, std::slice::from_ref(&view));
         }
         // Twice the page: system lines (not shown here) should not shorten it.
-        let (messages, has_more) = match app.history(user, channel.id, None, HISTORY_PAGE * 2).await {
-            Ok(page) => page,
+        let latest = app.history(user, channel.id, HistoryPage::Before(None), HISTORY_PAGE * 2).await;
+        let HistoryRead { messages, has_more, .. } = match latest {
+            Ok(read) => read,
             Err(error) => {
                 if let Some(connection) = connection
                     && shown_before != Some(channel.id)
@@ -331,7 +332,7 @@ impl SocketIoSession {
             Some(current) if current.name.eq_ignore_ascii_case(input.channel.trim()) => current.channel.id,
             _ => self.app().resolve_channel_name(&user, input.channel.trim()).await?.id,
         };
-        Ok(self.app().post(&user, channel, client_id, body))
+        Ok(self.app().post(&user, channel, client_id, body, input.reply_to.map(Seq)))
     }
 
     pub(super) fn finish_send(&self, outcome: SendOutcome<Option<AckSender>>) -> Result<(), SocketEnd> {

@@ -363,8 +363,8 @@ impl SocketIoSession {
 
     async fn deliver(&mut self, delivery: Arc<Delivery>) -> Result<(), SocketEnd> {
         match &delivery.event {
-            Event::Message(message) => {
-                match self.cursors.step(message) {
+            Event::Message { message, after } => {
+                match self.cursors.step(message, *after) {
                     Step::Skip => return Ok(()),
                     Step::FillThenShow => self.catch_up(message.channel, message.rev).await?,
                     Step::Show => {}
@@ -449,7 +449,9 @@ impl SocketIoSession {
                 Ok(())
             }
             // Tutorial sockets hear every presence change, never pages.
-            Event::Typing { .. } | Event::Read { .. } | Event::OnlinePage { .. } => Ok(()),
+            Event::Typing { .. } | Event::Read { .. } | Event::OnlinePage { .. } | Event::Settings(_) => {
+                Ok(())
+            }
         }
     }
 

@@ -17,21 +17,32 @@ impl WsSession {
     /// gets a cursor: the client's resume point (never past the head, which
     /// a restored database or a confused client could ask for), or the head
     /// the welcome announced, so a jump in live delivery is always filled.
+    /// `delivered`: per channel, the rev the hub had delivered when the
+    /// connection subscribed; changes between the view's read and that are
+    /// read from the store, as they never come live.
     pub(super) async fn start(
         &mut self,
         welcome: Vec<ServerMessage>,
         resume: HashMap<ChannelId, Resume>,
         channels: &[ChannelView],
+        delivered: &HashMap<ChannelId, Rev>,
     ) -> Result<(), End> {
         for frame in welcome {
             self.write(frame.to_json().into()).await?;
         }
         for view in channels {
+            let channel = view.channel.id;
             // Resume points for channels the user is not in are ignored, as
             // are unknown ones: nothing about them is revealed.
-            match resume.get(&view.channel.id) {
+            match resume.get(&channel) {
                 Some(point) => self.resume(view, *point).await?,
-                None => self.cursors.set(view.channel.id, head_of(view)),
+                None => self.cursors.set(channel, head_of(view)),
+            }
+            let behind = self.cursors.get(channel).is_some_and(|cursor| {
+                delivered.get(&channel).is_some_and(|delivered| *delivered > cursor.rev)
+            });
+            if behind {
+                self.catch_up(channel, None, Seq(0)).await?;
             }
         }
         self.flush().await

@@ -4,17 +4,18 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::super::bounded::{LIST_BUDGET, first_within, newest_within};
+use super::super::bounded::{LIST_BUDGET, encoded_len, first_within, first_within_or_none, newest_within};
 use super::super::convert::{channel_info, error_code, message_info};
 use super::super::session::Cost;
 use super::upgrade::End;
 use super::{WsSession, error_message};
-use crate::app::{Committing, RequestError};
+use crate::app::{Committing, HistoryPage, HistoryRead, RequestError};
 use crate::hub::WATCH_MAX;
-use crate::model::{ChannelId, ChannelName, ClientId, MessageBody, Rev, Seq};
+use crate::model::{ChannelId, ChannelName, ClientId, Emoji, MessageBody, Rev, Seq};
+use crate::protocol::convert::notify_level_from;
 use crate::protocol::{
-    ChannelInfo, ClientMessage, DirectoryUser, ErrorCode, Ref, ServerMessage, parse_client_message,
-    reference_of,
+    ChannelInfo, ClientMessage, DirectoryUser, ErrorCode, MessageInfo, Ref, ServerMessage,
+    parse_client_message, reference_of,
 };
 
 /// Most public channels in one `channels` page (fewer when their names are
@@ -33,10 +34,16 @@ fn cost_of(request: &ClientMessage) -> Cost {
         ClientMessage::Send { .. }
         | ClientMessage::Typing { .. }
         | ClientMessage::Edit { .. }
-        | ClientMessage::Delete { .. } => Cost::Free,
+        | ClientMessage::Delete { .. }
+        | ClientMessage::React { .. } => Cost::Free,
         ClientMessage::History { .. }
         | ClientMessage::ListChannels { .. }
         | ClientMessage::ListUsers { .. }
+        | ClientMessage::Members { .. }
+        // A read marker or a level is a write and then a count of what is
+        // unread: priced as a read.
+        | ClientMessage::Read { .. }
+        | ClientMessage::Notify { .. }
         // Watching rewrites an index under the hub's lock: priced as a read,
         // so one user or one address cannot make it cheap by connecting
         // many times.
@@ -65,7 +72,7 @@ impl WsSession {
             return Ok(None);
         }
         let reply = match request {
-            ClientMessage::Send { channel, body, client_id, reference } => {
+            ClientMessage::Send { channel, body, client_id, reply_to, reference } => {
                 let client_id = match ClientId::parse(client_id) {
                     Ok(client_id) => client_id,
                     Err(why) => {
@@ -81,19 +88,29 @@ impl WsSession {
                     }
                 };
                 let key = client_id.clone().into_string();
-                return Ok(Some((key, reference, app.post(&user, ChannelId(channel), client_id, body))));
+                let reply_to = reply_to.map(Seq);
+                return Ok(Some((
+                    key,
+                    reference,
+                    app.post(&user, ChannelId(channel), client_id, body, reply_to),
+                )));
             }
             ClientMessage::Hello { reference, .. } => {
                 error_message(ErrorCode::BadSequence, "hello was already received", reference)
             }
-            ClientMessage::History { channel, before, limit, reference } => {
-                let limit = limit.unwrap_or(50);
-                match app.history(&user, ChannelId(channel), before.map(Seq), limit).await {
-                    Ok((messages, has_more)) => {
-                        let (messages, cut) =
-                            newest_within(messages.iter().map(message_info).collect(), LIST_BUDGET);
-                        ServerMessage::History { channel, messages, has_more: has_more || cut, reference }
+            ClientMessage::History { channel, before, after, around, limit, reference } => {
+                let page = match (before, after, around) {
+                    (before, None, None) => HistoryPage::Before(before.map(Seq)),
+                    (None, Some(after), None) => HistoryPage::After(Seq(after)),
+                    (None, None, Some(around)) => HistoryPage::Around(Seq(around)),
+                    _ => {
+                        let why = "history takes at most one of before, after and around";
+                        self.reply(error_message(ErrorCode::BadRequest, why, reference)).await?;
+                        return Ok(None);
                     }
+                };
+                match app.history(&user, ChannelId(channel), page, limit.unwrap_or(50)).await {
+                    Ok(read) => history_reply(channel, page, read, reference),
                     Err(error) => request_error(&error, reference),
                 }
             }
@@ -144,6 +161,13 @@ impl WsSession {
             ClientMessage::Delete { channel, seq, reference } => {
                 changed_reply(app.delete(&user, ChannelId(channel), Seq(seq)).await, reference)
             }
+            ClientMessage::React { channel, seq, emoji, add, reference } => match Emoji::parse(&emoji) {
+                Err(why) => error_message(ErrorCode::InvalidEmoji, why, reference),
+                Ok(emoji) => {
+                    let reacted = app.react(&user, ChannelId(channel), Seq(seq), emoji, add).await;
+                    changed_reply(reacted, reference)
+                }
+            },
             ClientMessage::OpenDm { user: other, reference } => match app.open_dm(&user, &other).await {
                 Ok(view) => ServerMessage::Channel { channel: channel_info(&view), reference },
                 Err(error) => request_error(&error, reference),
@@ -218,11 +242,69 @@ impl WsSession {
                     ServerMessage::Watching { users, reference }
                 }
             },
+            ClientMessage::Members { channel, prefix, limit, reference } => match directory_name(prefix) {
+                Err(why) => error_message(ErrorCode::BadRequest, why, reference),
+                Ok(prefix) => {
+                    let limit = limit.unwrap_or(DEFAULT_DIRECTORY_PAGE);
+                    match app.channel_members(&user, ChannelId(channel), prefix.as_ref(), limit).await {
+                        Ok((users, has_more)) => {
+                            ServerMessage::Members { channel, users, has_more, reference }
+                        }
+                        Err(error) => request_error(&error, reference),
+                    }
+                }
+            },
+            ClientMessage::Notify { channel, level, reference } => {
+                match app.set_notify(&user, ChannelId(channel), notify_level_from(level)).await {
+                    // Every connection of the user gets the channel's view.
+                    Ok(_) => return Ok(None),
+                    Err(error) => request_error(&error, reference),
+                }
+            }
             ClientMessage::Ping { reference } => ServerMessage::Pong { reference },
         };
         self.reply(reply).await?;
         Ok(None)
     }
+}
+
+/// A page of history within the reply budget: a page before a seq keeps
+/// its newest messages, one after a seq its oldest, one around a seq the
+/// messages nearest it on both sides; what is cut says there is more.
+fn history_reply(
+    channel: i64,
+    page: HistoryPage,
+    read: HistoryRead,
+    reference: Option<Ref>,
+) -> ServerMessage {
+    let HistoryRead { messages, mut has_more, mut has_newer } = read;
+    let messages: Vec<MessageInfo> = messages.iter().map(message_info).collect();
+    let messages = match page {
+        HistoryPage::Before(_) => {
+            let (kept, cut) = newest_within(messages, LIST_BUDGET);
+            has_more |= cut;
+            kept
+        }
+        HistoryPage::After(_) => {
+            let (kept, rest) = first_within(messages, LIST_BUDGET);
+            has_newer |= !rest.is_empty();
+            kept
+        }
+        HistoryPage::Around(seq) => {
+            // The message asked for and the older half within half the
+            // budget (always the message itself), the newer half within
+            // what is left, perhaps none of it.
+            let (older, newer): (Vec<_>, Vec<_>) = messages.into_iter().partition(|m| m.seq <= seq.0);
+            let (mut kept, cut) = newest_within(older, LIST_BUDGET / 2);
+            let used: usize = kept.iter().map(encoded_len).sum();
+            let (mut later, rest) = first_within_or_none(newer, LIST_BUDGET.saturating_sub(used));
+            has_more |= cut;
+            has_newer |= !rest.is_empty();
+            kept.append(&mut later);
+            kept
+        }
+    };
+    ServerMessage::History { channel, messages, has_more, has_newer, reference }
 }
 
 /// The answer to `edit` and `delete`.

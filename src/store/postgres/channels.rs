@@ -7,7 +7,9 @@ use tokio_postgres::{Client, Row};
 use super::super::rows::{self, VIEW_COLUMNS};
 use super::super::{ChannelPage, StoreError, StoreResult};
 use super::{backend, is_unique_violation};
-use crate::model::{Channel, ChannelId, ChannelKind, ChannelName, ChannelView, Seq, UserId, now_millis};
+use crate::model::{
+    Channel, ChannelId, ChannelKind, ChannelName, ChannelView, NotifyLevel, Seq, UserId, now_millis,
+};
 
 pub(super) async fn load_channel(c: &Client, id: ChannelId) -> StoreResult<Option<Channel>> {
     let row =
@@ -158,6 +160,44 @@ pub(super) async fn mark_read(c: &Client, channel: ChannelId, user: UserId, seq:
         .await
         .map_err(backend)?;
     marker.map(|row| Seq(row.get(0))).ok_or(StoreError::NotMember)
+}
+
+/// Sets a member's notification level; false when they are not a member.
+pub(super) async fn set_notify(
+    c: &Client,
+    channel: ChannelId,
+    user: UserId,
+    level: NotifyLevel,
+) -> StoreResult<bool> {
+    let updated = c
+        .execute(
+            "UPDATE members SET notify = $3 WHERE channel_id = $1 AND user_id = $2",
+            &[&channel.0, &user.0, &level.as_str()],
+        )
+        .await
+        .map_err(backend)?;
+    Ok(updated == 1)
+}
+
+/// Up to `limit` members whose name key lies in `[from, until)`, by name
+/// key, in bytes ("C") as `accounts::list_users` orders the directory.
+pub(super) async fn channel_members(
+    c: &Client,
+    channel: ChannelId,
+    from: &str,
+    until: &str,
+    limit: u32,
+) -> StoreResult<Vec<String>> {
+    let found = c
+        .query(
+            "SELECT u.name FROM members mb JOIN users u ON u.id = mb.user_id
+             WHERE mb.channel_id = $1 AND u.name_key COLLATE \"C\" >= $2 AND u.name_key COLLATE \"C\" < $3
+             ORDER BY u.name_key COLLATE \"C\" LIMIT $4",
+            &[&channel.0, &from, &until, &i64::from(limit)],
+        )
+        .await
+        .map_err(backend)?;
+    found.iter().map(|row| row.try_get(0).map_err(backend)).collect()
 }
 
 pub(super) async fn channels_named(

@@ -2,13 +2,17 @@
 //! long connecting may take, how soon a silent or dead link is noticed, and
 //! how long the server lets one statement or idle transaction run. Every
 //! connection the store opens (the writer's and the reader's) comes from
-//! [`connect`] with a configuration made by [`config`].
+//! [`connect`] with a configuration made by [`config`]. Also what the
+//! connections answer: their errors as the store's, and their rows in the
+//! shape the shared decoders read.
 
 use std::str::FromStr;
 use std::time::Duration;
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, NoTls, Row};
 
+use super::super::rows::Columns;
 use super::super::{StoreError, StoreResult};
 
 /// How long opening a connection may take before the job fails. With
@@ -84,4 +88,45 @@ pub(super) async fn connect(config: &tokio_postgres::Config) -> StoreResult<Clie
         }
     });
     Ok(client)
+}
+
+pub(super) fn backend(error: tokio_postgres::Error) -> StoreError {
+    if error.is_closed() {
+        StoreError::Backend(format!("PostgreSQL connection lost: {error}"))
+    } else {
+        StoreError::Backend(error.to_string())
+    }
+}
+
+pub(super) fn is_unique_violation(error: &tokio_postgres::Error) -> bool {
+    error.code() == Some(&SqlState::UNIQUE_VIOLATION)
+}
+
+/// PostgreSQL's rows in the shape the shared decoders read (`store/rows.rs`).
+impl Columns for Row {
+    type Error = StoreError;
+
+    fn int(&self, index: usize) -> StoreResult<i64> {
+        self.try_get(index).map_err(backend)
+    }
+
+    fn optional_int(&self, index: usize) -> StoreResult<Option<i64>> {
+        self.try_get(index).map_err(backend)
+    }
+
+    fn text(&self, index: usize) -> StoreResult<String> {
+        self.try_get(index).map_err(backend)
+    }
+
+    fn optional_text(&self, index: usize) -> StoreResult<Option<String>> {
+        self.try_get(index).map_err(backend)
+    }
+
+    fn flag(&self, index: usize) -> StoreResult<bool> {
+        self.try_get(index).map_err(backend)
+    }
+
+    fn invalid(&self, _index: usize, what: String) -> StoreError {
+        StoreError::Backend(what)
+    }
 }

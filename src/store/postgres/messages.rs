@@ -9,39 +9,44 @@ use tokio_postgres::types::Type;
 
 use super::super::rows::{self, MESSAGE_COLUMNS};
 use super::super::{Appended, NewMessage, NewSystemLine, StoreError, StoreResult};
-use super::backend;
-use super::channels::load_channel;
-use crate::model::{ChannelId, Deletion, Message, MessageId, Rev, Seq, SystemEvent, UserId, now_millis};
+use super::channels::{is_member, load_channel};
+use super::{backend, mentions};
+use crate::model::{
+    ChannelId, Mentions, Message, MessageId, Quote, Rev, Seq, SystemEvent, UserId, now_millis,
+};
 
 /// One statement with typed parameters, so an append costs one round trip
-/// (pipelined with its savepoint): the idempotency lookup, the membership check, the seq and
-/// rev bump under the channel's row lock and the insert. Returns the stored original
-/// (`existing`, as it stands now: edited or deleted since, perhaps) or the
-/// new row (`inserted`); no row means not a member.
+/// (pipelined with its savepoint): the idempotency lookup, the membership
+/// check, the replied-to message (it must stand: not deleted, not a system
+/// line), the seq and rev bump under the channel's row lock and the insert.
+/// Returns the stored original's id (`existing`; read whole afterwards, as
+/// it stands now) or the new row (`inserted`, with the quote of what it
+/// replies to); no row means not a member, or no message to reply to.
+/// A body that mentions someone takes one more (`mentions::record`).
 const APPEND_SQL: &str = "
     WITH existing AS (
-        SELECT m.id, m.channel_id, m.seq, m.sender_id, u.name, m.client_id, m.body, m.ts,
-               m.rev, m.edited_at, m.deleted
-        FROM messages m JOIN users u ON u.id = m.sender_id
-        WHERE m.sender_id = $2::BIGINT AND m.client_id = $3::TEXT
+        SELECT m.id FROM messages m WHERE m.sender_id = $2::BIGINT AND m.client_id = $3::TEXT
     ), sender AS (
         SELECT u.name FROM members mb JOIN users u ON u.id = mb.user_id
         WHERE mb.channel_id = $1::BIGINT AND mb.user_id = $2::BIGINT
+    ), parent AS (
+        SELECT substr(p.body, 1, 400) AS excerpt, pu.name FROM messages p JOIN users pu ON pu.id = p.sender_id
+        WHERE p.channel_id = $1::BIGINT AND p.seq = $6::BIGINT AND p.system_kind IS NULL AND p.deleted = 0
     ), bump AS (
         UPDATE channels SET last_seq = last_seq + 1, last_rev = last_rev + 1
         WHERE id = $1::BIGINT AND NOT EXISTS (SELECT 1 FROM existing) AND EXISTS (SELECT 1 FROM sender)
+          AND ($6::BIGINT IS NULL OR EXISTS (SELECT 1 FROM parent))
         RETURNING last_seq, last_rev
     ), inserted AS (
-        INSERT INTO messages (channel_id, seq, sender_id, client_id, body, ts, rev)
-        SELECT $1::BIGINT, last_seq, $2::BIGINT, $3::TEXT, $4::TEXT, $5::BIGINT, last_rev FROM bump
+        INSERT INTO messages (channel_id, seq, sender_id, client_id, body, ts, rev, reply_to)
+        SELECT $1::BIGINT, last_seq, $2::BIGINT, $3::TEXT, $4::TEXT, $5::BIGINT, last_rev, $6::BIGINT FROM bump
         RETURNING id, seq, rev
     )
-    SELECT FALSE AS created, e.id, e.channel_id, e.seq, e.sender_id, e.name, e.client_id, e.body, e.ts,
-           e.rev, e.edited_at, e.deleted
+    SELECT FALSE AS created, e.id, NULL::BIGINT, NULL::BIGINT, NULL::TEXT, NULL::TEXT, NULL::TEXT
     FROM existing e
     UNION ALL
-    SELECT TRUE, i.id, $1::BIGINT, i.seq, $2::BIGINT, (SELECT name FROM sender), $3::TEXT, $4::TEXT, $5::BIGINT,
-           i.rev, NULL::BIGINT, 0::BIGINT
+    SELECT TRUE, i.id, i.seq, i.rev, (SELECT name FROM sender), (SELECT excerpt FROM parent),
+           (SELECT name FROM parent)
     FROM inserted i";
 
 /// Appends a message if the sender is a member, taking the channel's next
@@ -49,6 +54,8 @@ const APPEND_SQL: &str = "
 pub(super) async fn append(c: &Client, new: NewMessage) -> StoreResult<Appended> {
     let client_id = new.client_id.into_string();
     let body = new.body.into_string();
+    let reply_to = new.reply_to.map(|parent| parent.0);
+    let ts = now_millis();
     // The batch holds this channel's row lock from its start, so another
     // node's append of the same (sender, client_id) here either committed
     // before (and `existing` finds it) or waits for this batch. The same
@@ -63,35 +70,57 @@ pub(super) async fn append(c: &Client, new: NewMessage) -> StoreResult<Appended>
                 (&new.sender.0, Type::INT8),
                 (&client_id, Type::TEXT),
                 (&body, Type::TEXT),
-                (&now_millis(), Type::INT8),
+                (&ts, Type::INT8),
+                (&reply_to, Type::INT8),
             ],
         )
         .await
         .map_err(backend)?;
-    match row {
-        Some(row) => {
-            let created: bool = row.get(0);
-            let message = Message {
-                id: MessageId(row.get(1)),
-                channel: ChannelId(row.get(2)),
-                seq: Seq(row.get(3)),
-                sender: UserId(row.get(4)),
-                sender_name: row.get(5),
-                client_id: row.get(6),
-                body: row.get(7),
-                ts: row.get(8),
-                system: None,
-                rev: Rev(row.get(9)),
-                edited_at: row.get(10),
-                deleted: Deletion::from_db(row.get(11)),
-            };
-            Ok(Appended { message, created })
-        }
-        None => Err(match load_channel(c, new.channel).await? {
-            Some(_) => StoreError::NotMember,
+    let Some(row) = row else {
+        return Err(match load_channel(c, new.channel).await? {
             None => StoreError::NoSuchChannel,
-        }),
+            Some(_) if reply_to.is_some() && is_member(c, new.channel, new.sender).await? => {
+                StoreError::NoSuchMessage
+            }
+            Some(_) => StoreError::NotMember,
+        });
+    };
+    let id = MessageId(row.get(1));
+    if !row.get::<_, bool>(0) {
+        // A retry: the original as it stands (edited or reacted to since,
+        // perhaps), one more read on this rare path.
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id WHERE m.id = $1"
+        );
+        let original = c.query_one(&sql, &[&id.0]).await.map_err(backend)?;
+        return Ok(Appended { message: rows::message(&original)?, created: false });
     }
+    let reply_to = new.reply_to.map(|seq| Quote {
+        seq,
+        sender: row.get::<_, Option<String>>(6).unwrap_or_default(),
+        excerpt: Quote::excerpt_of(&row.get::<_, Option<String>>(5).unwrap_or_default()),
+    });
+    let mut message = Message {
+        id,
+        channel: new.channel,
+        seq: Seq(row.get(2)),
+        sender: new.sender,
+        sender_name: row.get(4),
+        client_id,
+        body,
+        ts,
+        system: None,
+        rev: Rev(row.get(3)),
+        edited_at: None,
+        deleted: None,
+        reactions: Vec::new(),
+        reply_to,
+        mentions: Mentions::default(),
+    };
+    // Whom it mentions needs its id, so a second round trip, but only for
+    // a body that mentions someone: otherwise `record` sends nothing.
+    message.mentions = mentions::record(c, &message, &message.body).await?;
+    Ok(Appended { message, created: true })
 }
 
 /// Appends a system line: no membership check (the server writes it, also
@@ -148,6 +177,9 @@ pub(super) async fn append_system(c: &Client, line: NewSystemLine) -> StoreResul
         rev: Rev(row.get(2)),
         edited_at: None,
         deleted: None,
+        reactions: Vec::new(),
+        reply_to: None,
+        mentions: Default::default(),
     })
 }
 

@@ -108,6 +108,34 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE messages ADD COLUMN deleted BIGINT NOT NULL DEFAULT 0;
     -- Admins may delete anyone's message.
     ALTER TABLE users ADD COLUMN admin BOOLEAN NOT NULL DEFAULT FALSE;
+    -- Who reacted to what with which emoji. `messages.reactions` holds the
+    -- summary every read returns (`store::rows`), rewritten with each change.
+    -- `created_at` (ms) is strictly increasing per message, so it orders
+    -- the reactions of one millisecond too.
+    CREATE TABLE reactions (
+        message_id BIGINT NOT NULL REFERENCES messages(id),
+        emoji      TEXT NOT NULL,
+        user_id    BIGINT NOT NULL REFERENCES users(id),
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (message_id, emoji, user_id)
+    );
+    ALTER TABLE messages ADD COLUMN reactions TEXT;
+    -- The seq of the message (in the same channel) a message replies to.
+    ALTER TABLE messages ADD COLUMN reply_to BIGINT;
+    -- Whom a message mentions by name: members of its channel when it was
+    -- sent or last edited, never its sender. `messages.mentioned` holds
+    -- their names for reads; `mentions_channel` says `@channel`.
+    CREATE TABLE mentions (
+        user_id    BIGINT NOT NULL REFERENCES users(id),
+        message_id BIGINT NOT NULL REFERENCES messages(id),
+        PRIMARY KEY (user_id, message_id)
+    );
+    -- An edit or a deletion replaces a message's mentions by its id.
+    CREATE INDEX mentions_by_message ON mentions(message_id);
+    ALTER TABLE messages ADD COLUMN mentioned TEXT;
+    ALTER TABLE messages ADD COLUMN mentions_channel BOOLEAN NOT NULL DEFAULT FALSE;
+    -- When a member wants to hear of the channel: 'all', 'mentions', 'none'.
+    ALTER TABLE members ADD COLUMN notify TEXT NOT NULL DEFAULT 'all';
 "#,
 ];
 

@@ -1,14 +1,17 @@
-//! Changes to stored messages on SQLite: edits and deletions (each taking
-//! the channel's next rev, on the writer), and reading the rev stream
-//! (the changes after a rev, where a replay by seq starts in it).
+//! Changes to stored messages on SQLite: edits, deletions and reactions
+//! (each taking the channel's next rev, on the writer), and reading the rev
+//! stream (the changes after a rev, where a replay by seq starts in it).
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::super::rows::{self, MESSAGE_COLUMNS};
-use super::super::{Changed, MessageEdit, MessageRemoval, StoreError, StoreResult};
-use super::backend;
+use super::super::rows::{self, MESSAGE_COLUMNS, reactions_to_db};
+use super::super::{Changed, MessageEdit, MessageReaction, MessageRemoval, StoreError, StoreResult};
 use super::messages::query_messages;
-use crate::model::{ChannelId, Deletion, Message, Rev, Seq, UserId, now_millis};
+use super::{backend, mentions};
+use crate::model::{
+    ChannelId, Deletion, MAX_REACTION_KINDS, Mentions, Message, MessageId, REACTION_NAMES_SHOWN, Reaction,
+    Rev, Seq, UserId, now_millis,
+};
 
 /// A message as it stands, by its place in the channel.
 fn message_at(connection: &Connection, channel: ChannelId, seq: Seq) -> StoreResult<Option<Message>> {
@@ -71,6 +74,7 @@ pub(super) fn edit(connection: &Connection, edit: MessageEdit) -> StoreResult<Ch
         .prepare_cached("UPDATE messages SET body = ?2, edited_at = ?3, rev = ?4 WHERE id = ?1")
         .and_then(|mut s| s.execute(params![message.id.0, body, edited_at, rev.0]))
         .map_err(backend)?;
+    message.mentions = mentions::record(connection, &message, &body)?;
     message.body = body;
     message.edited_at = Some(edited_at);
     message.rev = rev;
@@ -90,16 +94,98 @@ pub(super) fn delete(connection: &Connection, removal: MessageRemoval) -> StoreR
         return Err(StoreError::NotSender);
     };
     let rev = next_rev(connection, removal.channel)?;
+    mentions::clear(connection, &message)?;
     // The body is overwritten, not flagged: with `secure_delete` the old
-    // text does not survive in the file either.
+    // text does not survive in the file either. A tombstone has no
+    // reactions.
     connection
-        .prepare_cached("UPDATE messages SET body = '', deleted = ?2, rev = ?3 WHERE id = ?1")
+        .prepare_cached(
+            "UPDATE messages SET body = '', deleted = ?2, rev = ?3, reactions = NULL WHERE id = ?1",
+        )
         .and_then(|mut s| s.execute(params![message.id.0, Deletion::to_db(Some(deletion)), rev.0]))
+        .map_err(backend)?;
+    connection
+        .prepare_cached("DELETE FROM reactions WHERE message_id = ?1")
+        .and_then(|mut s| s.execute(params![message.id.0]))
         .map_err(backend)?;
     message.body.clear();
     message.deleted = Some(deletion);
     message.rev = rev;
+    message.reactions.clear();
+    message.mentions = Mentions::default();
     Ok(Changed { message, changed: true })
+}
+
+pub(super) fn react(connection: &Connection, reaction: MessageReaction) -> StoreResult<Changed> {
+    let mut message = changeable(connection, reaction.channel, reaction.seq, reaction.user)?;
+    if message.deleted.is_some() {
+        return Err(StoreError::NoSuchMessage);
+    }
+    let emoji = reaction.emoji.as_str();
+    let key = params![message.id.0, emoji, reaction.user.0];
+    let present: bool = connection
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM reactions WHERE message_id = ?1 AND emoji = ?2 AND user_id = ?3)",
+        )
+        .and_then(|mut s| s.query_row(key, |row| row.get(0)))
+        .map_err(backend)?;
+    if present == reaction.add {
+        return Ok(Changed { message, changed: false });
+    }
+    let written = if reaction.add {
+        let new_kind = !message.reactions.iter().any(|existing| existing.emoji == emoji);
+        if new_kind && message.reactions.len() >= MAX_REACTION_KINDS {
+            return Err(StoreError::LimitReached);
+        }
+        connection
+            .prepare_cached(
+                "INSERT INTO reactions (message_id, emoji, user_id, created_at) VALUES (?1, ?2, ?3,
+                 MAX(?4, COALESCE((SELECT MAX(created_at) + 1 FROM reactions WHERE message_id = ?1), 0)))",
+            )
+            .and_then(|mut s| s.execute(params![message.id.0, emoji, reaction.user.0, now_millis()]))
+    } else {
+        connection
+            .prepare_cached("DELETE FROM reactions WHERE message_id = ?1 AND emoji = ?2 AND user_id = ?3")
+            .and_then(|mut s| s.execute(key))
+    };
+    written.map_err(backend)?;
+    let reactions = summarize(connection, message.id)?;
+    let rev = next_rev(connection, reaction.channel)?;
+    connection
+        .prepare_cached("UPDATE messages SET reactions = ?2, rev = ?3 WHERE id = ?1")
+        .and_then(|mut s| s.execute(params![message.id.0, reactions_to_db(&reactions), rev.0]))
+        .map_err(backend)?;
+    message.reactions = reactions;
+    message.rev = rev;
+    Ok(Changed { message, changed: true })
+}
+
+/// A message's reactions from the `reactions` table: each emoji in the
+/// order it was first used, with its exact count and its first names.
+fn summarize(connection: &Connection, message: MessageId) -> StoreResult<Vec<Reaction>> {
+    let kinds: Vec<(String, u32)> = connection
+        .prepare_cached(
+            "SELECT emoji, COUNT(*) FROM reactions WHERE message_id = ?1
+             GROUP BY emoji ORDER BY MIN(created_at), emoji",
+        )
+        .and_then(|mut s| s.query_map(params![message.0], |row| Ok((row.get(0)?, row.get(1)?)))?.collect())
+        .map_err(backend)?;
+    let mut names = connection
+        .prepare_cached(
+            "SELECT u.name FROM reactions r JOIN users u ON u.id = r.user_id
+             WHERE r.message_id = ?1 AND r.emoji = ?2 ORDER BY r.created_at, r.user_id LIMIT ?3",
+        )
+        .map_err(backend)?;
+    kinds
+        .into_iter()
+        .map(|(emoji, count)| {
+            let users = names
+                .query_map(params![message.0, emoji, REACTION_NAMES_SHOWN as i64], |row| row.get(0))
+                .and_then(Iterator::collect)
+                .map_err(backend)?;
+            Ok(Reaction { emoji, count, users })
+        })
+        .collect()
 }
 
 fn is_admin(connection: &Connection, user: UserId) -> StoreResult<bool> {

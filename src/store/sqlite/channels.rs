@@ -7,7 +7,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::super::rows::{self, VIEW_COLUMNS};
 use super::super::{ChannelPage, StoreError, StoreResult};
 use super::backend;
-use crate::model::{Channel, ChannelId, ChannelKind, ChannelName, ChannelView, Seq, UserId, now_millis};
+use crate::model::{
+    Channel, ChannelId, ChannelKind, ChannelName, ChannelView, NotifyLevel, Seq, UserId, now_millis,
+};
 
 pub(super) fn load_channel(connection: &Connection, id: ChannelId) -> StoreResult<Option<Channel>> {
     connection
@@ -241,5 +243,37 @@ fn dm_member_names(connection: &Connection, channel: ChannelId) -> StoreResult<V
         .query_map([channel.0], |row| row.get(0))
         .map_err(backend)?
         .collect::<rusqlite::Result<Vec<String>>>()
+        .map_err(backend)
+}
+
+/// Members whose name key is in `[from, until)`, by name key.
+pub(super) fn channel_members(
+    connection: &Connection,
+    channel: ChannelId,
+    from: &str,
+    until: &str,
+    limit: u32,
+) -> StoreResult<Vec<String>> {
+    connection
+        .prepare_cached(
+            "SELECT u.name FROM members mb JOIN users u ON u.id = mb.user_id
+             WHERE mb.channel_id = ?1 AND u.name_key >= ?2 AND u.name_key < ?3 ORDER BY u.name_key LIMIT ?4",
+        )
+        .and_then(|mut s| s.query_map(params![channel.0, from, until, limit], |row| row.get(0))?.collect())
+        .map_err(backend)
+}
+
+pub(super) fn set_notify(
+    connection: &Connection,
+    channel: ChannelId,
+    user: UserId,
+    level: NotifyLevel,
+) -> StoreResult<bool> {
+    connection
+        .execute(
+            "UPDATE members SET notify = ?3 WHERE channel_id = ?1 AND user_id = ?2",
+            params![channel.0, user.0, level.as_str()],
+        )
+        .map(|updated| updated > 0)
         .map_err(backend)
 }

@@ -9,9 +9,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::super::rows::{self, MESSAGE_COLUMNS};
 use super::super::{Appended, NewMessage, NewSystemLine, StoreError, StoreResult};
-use super::backend;
 use super::channels::load_channel;
-use crate::model::{ChannelId, Message, MessageId, Rev, Seq, SystemEvent, UserId, now_millis};
+use super::{backend, mentions};
+use crate::model::{
+    ChannelId, Mentions, Message, MessageId, Quote, Rev, Seq, SystemEvent, UserId, now_millis,
+};
 
 /// What the common case of an append reads, in one statement: the
 /// channel's head and the sender's name. No row when the channel is
@@ -57,8 +59,13 @@ impl SenderNames {
 /// index that keeps retries idempotent answers that question during the
 /// insert itself, so the common case asks it only once. Any other conflict
 /// (a seq taken twice) is an error, as it must be.
-const INSERT_MESSAGE: &str = "INSERT INTO messages (channel_id, seq, sender_id, client_id, body, ts, rev) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (sender_id, client_id) DO NOTHING";
+const INSERT_MESSAGE: &str = "INSERT INTO messages (channel_id, seq, sender_id, client_id, body, ts, rev, reply_to) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (sender_id, client_id) DO NOTHING";
+
+/// The message a reply answers, if it stands (not deleted, not a system
+/// line): the start of its body and its sender's name.
+const QUOTED: &str = "SELECT substr(p.body, 1, 400), u.name FROM messages p JOIN users u ON u.id = p.sender_id \
+     WHERE p.channel_id = ?1 AND p.seq = ?2 AND p.system_kind IS NULL AND p.deleted = 0";
 
 /// The channel's head after a message took `seq` and `rev`. Set rather
 /// than incremented: the writer holds the write lock from the probe to
@@ -107,12 +114,26 @@ pub(super) fn append(
             None => StoreError::NoSuchChannel,
         });
     };
+    let reply_to = match new.reply_to {
+        None => None,
+        Some(parent) => match quote(connection, new.channel, parent)? {
+            Some(quote) => Some(quote),
+            // A retry whose parent was deleted since is still the original.
+            None => match stored_message(connection, new.sender, &client_id)? {
+                Some(message) => return Ok(Appended { message, created: false }),
+                None => return Err(StoreError::NoSuchMessage),
+            },
+        },
+    };
     let (seq, rev) = (last_seq + 1, last_rev + 1);
     let ts = now_millis();
     let body = new.body.into_string();
+    let parent = new.reply_to.map(|parent| parent.0);
     let inserted = connection
         .prepare_cached(INSERT_MESSAGE)
-        .and_then(|mut s| s.execute(params![new.channel.0, seq, new.sender.0, client_id, body, ts, rev]))
+        .and_then(|mut s| {
+            s.execute(params![new.channel.0, seq, new.sender.0, client_id, body, ts, rev, parent])
+        })
         .map_err(backend)?;
     if inserted == 0 {
         // A retry: the original keeps its seq, and the head stays.
@@ -123,7 +144,7 @@ pub(super) fn append(
     }
     let id = MessageId(connection.last_insert_rowid());
     advance_head(connection, new.channel, seq, rev)?;
-    Ok(Appended {
+    let mut appended = Appended {
         message: Message {
             id,
             channel: new.channel,
@@ -137,9 +158,29 @@ pub(super) fn append(
             rev: Rev(rev),
             edited_at: None,
             deleted: None,
+            reactions: Vec::new(),
+            reply_to,
+            mentions: Mentions::default(),
         },
         created: true,
-    })
+    };
+    let body = &appended.message.body;
+    appended.message.mentions = mentions::record(connection, &appended.message, body)?;
+    Ok(appended)
+}
+
+/// The quote of the message at `seq`, if it stands.
+fn quote(connection: &Connection, channel: ChannelId, seq: Seq) -> StoreResult<Option<Quote>> {
+    connection
+        .prepare_cached(QUOTED)
+        .and_then(|mut s| {
+            s.query_row(params![channel.0, seq.0], |row| {
+                let (body, sender): (String, String) = (row.get(0)?, row.get(1)?);
+                Ok(Quote { seq, sender, excerpt: Quote::excerpt_of(&body) })
+            })
+            .optional()
+        })
+        .map_err(backend)
 }
 
 /// The message `sender` stored under `client_id`, if any.
@@ -217,6 +258,9 @@ pub(super) fn append_system(connection: &Connection, line: NewSystemLine) -> Sto
         rev: Rev(rev),
         edited_at: None,
         deleted: None,
+        reactions: Vec::new(),
+        reply_to: None,
+        mentions: Default::default(),
     })
 }
 
@@ -295,6 +339,7 @@ mod tests {
             sender,
             client_id: ClientId::parse(client_id.to_owned()).unwrap(),
             body: MessageBody::parse(format!("body of {client_id}")).unwrap(),
+            reply_to: None,
         }
     }
 

@@ -122,6 +122,34 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
     -- Admins may delete anyone's message.
     ALTER TABLE users ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
+    -- Who reacted to what with which emoji. `messages.reactions` holds the
+    -- summary every read returns (`store::rows`), rewritten with each change.
+    -- `created_at` (ms) is strictly increasing per message, so it orders
+    -- the reactions of one millisecond too.
+    CREATE TABLE reactions (
+        message_id INTEGER NOT NULL REFERENCES messages(id),
+        emoji      TEXT NOT NULL,
+        user_id    INTEGER NOT NULL REFERENCES users(id),
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (message_id, emoji, user_id)
+    ) WITHOUT ROWID;
+    ALTER TABLE messages ADD COLUMN reactions TEXT;
+    -- The seq of the message (in the same channel) a message replies to.
+    ALTER TABLE messages ADD COLUMN reply_to INTEGER;
+    -- Whom a message mentions by name: members of its channel when it was
+    -- sent or last edited, never its sender. `messages.mentioned` holds
+    -- their names for reads; `mentions_channel` says `@channel`.
+    CREATE TABLE mentions (
+        user_id    INTEGER NOT NULL REFERENCES users(id),
+        message_id INTEGER NOT NULL REFERENCES messages(id),
+        PRIMARY KEY (user_id, message_id)
+    ) WITHOUT ROWID;
+    -- An edit or deletion forgets a message's mentions by message.
+    CREATE INDEX mentions_by_message ON mentions(message_id);
+    ALTER TABLE messages ADD COLUMN mentioned TEXT;
+    ALTER TABLE messages ADD COLUMN mentions_channel INTEGER NOT NULL DEFAULT 0;
+    -- When a member wants to hear of the channel: 'all', 'mentions', 'none'.
+    ALTER TABLE members ADD COLUMN notify TEXT NOT NULL DEFAULT 'all';
 "#,
 ];
 

@@ -1,0 +1,48 @@
+use serde::{Deserialize, Serialize};
+
+use super::UserInfo;
+
+/// `POST /api/register` and `POST /api/login`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+/// `POST /api/guest`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuestRequest {
+    pub username: String,
+}
+
+/// Answer to register, login and guest.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SessionResponse {
+    pub token: String,
+    pub user: UserInfo,
+}
+
+/// Answer to `GET /api/me`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct MeResponse {
+    pub user: UserInfo,
+}
+
+/// Every HTTP error: `{"error":{"code":"...","message":"..."}}`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ErrorResponse {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ErrorDetail {
+    /// Stable: `bad_request`, `unsupported_media_type`, `invalid_username`,
+    /// `invalid_password`, `name_taken`, `name_in_use`, `invalid_credentials`,
+    /// `guests_disabled`, `unauthorized`, `rate_limited`, `unavailable`,
+    /// and on `/ws` upgrades `forbidden_origin`, `too_many_connections`,
+    /// `server_full`.
+    pub code: String,
+    pub message: String,
+}

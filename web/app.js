@@ -1,20 +1,27 @@
 // Entry point: decides between the sign-in screen and the chat, and wires the
 // pieces together: server frames go into the store, store changes come out as
 // renders, and user actions (send, switch, scroll, type) become requests.
-// The other modules each own one job; this one owns the order of things.
+// The other modules each own one job; this one owns the order of things. It
+// holds the session (sign-in, connection, sign-out), the server frames, and
+// switching channels and loading their history; the render loop is
+// render-loop.js's, the sidebar and keyboard shortcuts sidebar.js's, and the
+// channel menu, leaving and opening conversations channel-actions.js's.
 
 import { currentUser, logout } from './api.js';
 import { AuthScreen, rememberSignedIn } from './auth.js';
 import { Connection, RequestError } from './connection.js';
 import { setUpDialogs } from './dialogs.js';
-import { setUpMenu } from './menu.js';
+import { setUpChannelActions } from './channel-actions.js';
+import { setUpSidebar } from './sidebar.js';
 import { peopleDialog } from './people.js';
 import { Drafts } from './drafts.js';
 import { Composer, touchFirst } from './composer.js';
 import { Editing } from './editing.js';
+import { Reactions } from './reactions.js';
+import { Notifier } from './notifications.js';
 import { SERVER_TYPES, WATCH_MAX, errorText, frames } from './protocol.js';
-import { channelLabel, clockTime } from './format.js';
-import { renderHeader, renderSidebar, renderTyping } from './render.js';
+import { channelLabel } from './format.js';
+import { setUpRendering } from './render-loop.js';
 import { MessageView } from './timeline.js';
 import { ChatStore } from './store.js';
 
@@ -68,6 +75,12 @@ const els = {
   toast: $('toast'),
   shortcutsButton: $('shortcuts-button'),
   shortcutsDialog: $('shortcuts-dialog'),
+  replyBar: $('reply-bar'),
+  replyBarText: $('reply-bar-text'),
+  replyCancel: $('reply-cancel'),
+  mentionList: $('mention-list'),
+  menuInvite: $('menu-invite'),
+  menuDesktop: $('menu-desktop'),
 };
 
 const store = new ChatStore();
@@ -85,7 +98,15 @@ const view = new MessageView(els.messages, els.pill, {
   onRetryChange: (seq) => editing.retry(seq),
   onDiscardChange: (seq) => editing.discard(seq),
   editorFor: (channelId, seq) => editing.editorFor(channelId, seq),
+  onReact: (seq, emoji, add) => reactions.react(seq, emoji, add),
+  onPickReaction: (seq, button) => reactions.open(seq, button),
+  onReply: (seq) => composer.startReply(seq),
+  onJump: (seq) => jumpTo(seq),
+  onLatest: () => jumpToLatest(),
 });
+
+const reactions = new Reactions({ store, request, isOpen: () => Boolean(connection?.isOpen), toast: (text) => toast(text) });
+const notifier = new Notifier({ store, open: (channelId, seq) => openAt(channelId, seq) });
 
 const editing = new Editing({
   store,
@@ -103,7 +124,18 @@ const editing = new Editing({
   },
 });
 
-const composer = new Composer({ els, store, drafts, view, editing, connection: () => connection });
+const composer = new Composer({
+  els,
+  store,
+  drafts,
+  view,
+  editing,
+  connection: () => connection,
+  // Sending from a window far back returns to the latest messages, where the new one shows.
+  beforeSend: (channel) => {
+    if (channel.detached) jumpToLatest();
+  },
+});
 
 const dialogs = setUpDialogs({ store, connection: { request }, switchTo });
 const people = peopleDialog({ store, connection: { request }, openDm: (name) => openDm(name) });
@@ -196,6 +228,7 @@ function handleFrame(frame, settled) {
       store.applyWelcomeMore(frame);
       break;
     case 'message': {
+      notifier.consider(frame);
       const { gapFrom } = store.applyMessage(frame);
       if (gapFrom != null) fillGap(frame.channel, gapFrom, frame.seq - 1);
       break;
@@ -247,7 +280,7 @@ function handleFrame(frame, settled) {
       store.applyTyping(frame.channel, frame.user);
       break;
     case 'read':
-      store.applyRead(frame.channel, frame.seq);
+      store.applyRead(frame.channel, frame.seq, { unread: frame.unread, mentions: frame.mentions });
       break;
     case 'error':
       // Errors answering a request reach that request's caller. An error without
@@ -260,6 +293,7 @@ function handleFrame(frame, settled) {
     case 'channels': // Shown by the browse dialog that asked for it.
     case 'users': // Shown by the people directory that asked for it.
     case 'watching': // Applied by watchPresence, which asked for it.
+    case 'members': // Shown by the mention autocomplete that asked for it.
     case 'pong': // Liveness is the connection's business.
       break;
     default:
@@ -281,6 +315,7 @@ function onWelcomed() {
   // takes each of them once, so one that did land is only answered.
   composer.resendAll();
   editing.resendAll();
+  reactions.resendAll();
   markReadIfViewing();
   watching = null; // A new connection watches nobody yet.
   watchPresence();
@@ -358,6 +393,9 @@ function switchTo(id) {
     // outgoing channel's text was saved on every keystroke.
     els.input.value = drafts.get(id);
     composer.update();
+    composer.closeMentions();
+    composer.showReply();
+    reactions.close();
   }
   if (!channel.loaded && !channel.loading) loadLatest(channel);
   closeSidebar();
@@ -418,9 +456,63 @@ async function fillGap(channelId, from, to) {
   }
 }
 
+/**
+ * Shows the message at `seq` of the open channel (a reply's parent): scrolls to
+ * it when held, else loads the page around it as a window (store.applyWindow).
+ */
+async function jumpTo(seq) {
+  const channel = store.current;
+  if (!channel) return;
+  if (channel.bySeq.has(seq) && (!channel.detached || seq <= channel.windowEnd)) {
+    if (!view.showMessage(seq)) toast('That message is not shown here.');
+    return;
+  }
+  if (!connection?.isOpen) {
+    toast(errorText('disconnected'));
+    return;
+  }
+  const epoch = channel.epoch;
+  try {
+    const reply = await connection.request(frames.historyAround(channel.id, seq));
+    if (channel.epoch !== epoch || store.currentId !== channel.id) return;
+    view.open(channel, null);
+    view.stuck = false;
+    store.applyWindow(reply);
+    renderNow();
+    if (!view.showMessage(seq)) toast('That message is no longer there.');
+  } catch (failure) {
+    if (failure.code !== 'disconnected') toast(`Could not load that message: ${errorText(failure.code, failure.message)}`);
+  }
+}
+
+/** Leaves a window far back for the latest messages, loaded anew. */
+function jumpToLatest() {
+  const channel = store.current;
+  if (!channel || !store.leaveWindow(channel.id)) return;
+  view.open(channel, null);
+  loadLatest(channel);
+}
+
+/** A desktop notification was clicked: that channel, at that message. */
+function openAt(channelId, seq) {
+  window.focus();
+  if (!store.channels.has(channelId)) return;
+  switchTo(channelId);
+  const channel = store.channel(channelId);
+  // Once its messages are here (they may still be loading), show the message.
+  const show = () => {
+    if (!channel.loaded) return void setTimeout(show, 100);
+    renderNow();
+    if (!view.showMessage(seq)) jumpTo(seq);
+  };
+  show();
+}
+
 /** Moves the read marker when the newest message of the open channel is on screen. */
 function markReadIfViewing() {
   if (document.visibilityState !== 'visible' || !view.stuck) return;
+  // A window far back does not show the newest messages.
+  if (store.current?.detached) return;
   markCurrentRead();
 }
 
@@ -436,17 +528,6 @@ function markCurrentRead() {
 
 document.addEventListener('visibilitychange', () => markReadIfViewing());
 
-/** The bar over a channel opened with unread messages: how many, since when, Jump, Mark read. */
-function renderUnreadBar() {
-  const channel = store.current;
-  const unread = channel && channel.loaded && view.unreadFrom != null && view.channelId === channel.id ? store.unread(channel) : 0;
-  els.unreadBar.hidden = unread === 0;
-  if (!unread) return;
-  const first = channel.bySeq.get(view.unreadFrom);
-  const since = first ? ` since ${clockTime(first.ts)}` : '';
-  els.unreadBarText.textContent = `${unread} new message${unread === 1 ? '' : 's'}${since}`;
-}
-
 els.unreadJump.addEventListener('click', () => {
   if (!view.jumpToUnread()) loadOlder();
 });
@@ -455,206 +536,21 @@ els.unreadMark.addEventListener('click', () => {
   els.input.focus();
 });
 
-async function openDm(user) {
-  try {
-    const reply = await request(frames.openDm(user));
-    store.upsertChannel(reply.channel);
-    switchTo(reply.channel.id);
-  } catch (failure) {
-    toast(`Could not open a conversation with ${user}: ${errorText(failure.code, failure.message)}`);
-  }
-}
-
-setUpMenu(els.channelMenuButton, els.channelMenu, (item) => {
-  if (item.id === 'menu-invite') dialogs.invite.open();
-  else if (item.id === 'menu-leave') leaveCurrent();
-});
-
-/**
- * Asks before leaving a private channel, which only a member's invite opens
- * again; resolves true when the user confirms.
- */
-function confirmLeave(channel) {
-  els.leaveTitle.textContent = `Leave ${channelLabel(channel.name)}?`;
-  els.leaveText.textContent =
-    'This channel is private. Once you leave, you will no longer see its messages, and you can only come back if a member adds you again.';
-  els.leaveDialog.returnValue = '';
-  els.leaveDialog.showModal();
-  els.leaveDialog.querySelector('button[value="cancel"]').focus();
-  return new Promise((done) => {
-    els.leaveDialog.addEventListener('close', () => done(els.leaveDialog.returnValue === 'leave'), { once: true });
-  });
-}
-
-async function leaveCurrent() {
-  const channel = store.current;
-  if (!channel || channel.kind === 'dm') return;
-  if (channel.kind === 'private' && !(await confirmLeave(channel))) {
-    els.channelMenuButton.focus();
-    return;
-  }
-  try {
-    await request(frames.leave(channel.id));
-    drafts.set(channel.id, '');
-    store.removeChannel(channel.id);
-    switchTo(store.defaultChannel()?.id);
-    const label = channelLabel(channel.name);
-    toast(channel.kind === 'private' ? `You left ${label}.` : `You left ${label}. You can join it again from Browse channels.`);
-  } catch (failure) {
-    toast(`Could not leave: ${errorText(failure.code, failure.message)}`);
-  }
-}
+const { openDm } = setUpChannelActions({ els, store, drafts, dialogs, notifier, request, switchTo, toast });
 
 // ---- sidebar and navigation ----------------------------------------------------
 
-els.sidebar.addEventListener('click', (event) => {
-  const channelButton = event.target.closest('button[data-channel]');
-  if (channelButton) return switchTo(Number(channelButton.dataset.channel));
-  const userButton = event.target.closest('button[data-user]');
-  if (userButton) openDm(userButton.dataset.user);
-});
-
-els.browseButton.addEventListener('click', () => dialogs.browse.open());
-els.newMessageButton.addEventListener('click', () => people.open());
-els.peopleButton.addEventListener('click', () => people.open());
-els.shortcutsButton.addEventListener('click', () => openShortcuts());
-els.shortcutsDialog.querySelector('[data-close]').addEventListener('click', () => els.shortcutsDialog.close());
-
-function openShortcuts() {
-  els.shortcutsDialog.showModal();
-  els.shortcutsDialog.querySelector('[data-close]').focus();
-}
-
-function isEditable(element) {
-  return element instanceof HTMLElement && (element.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(element.tagName));
-}
-els.createButton.addEventListener('click', () => dialogs.create.open());
-els.inviteButton.addEventListener('click', () => dialogs.invite.open());
-
-function openSidebar() {
-  els.appScreen.classList.add('nav-open');
-  els.menuButton.setAttribute('aria-expanded', 'true');
-  els.scrim.hidden = false;
-  (els.sidebar.querySelector('.chan.active') || els.sidebar.querySelector('button'))?.focus();
-}
-
-function closeSidebar() {
-  if (!els.appScreen.classList.contains('nav-open')) return;
-  els.appScreen.classList.remove('nav-open');
-  els.menuButton.setAttribute('aria-expanded', 'false');
-  els.scrim.hidden = true;
-}
-
-els.menuButton.addEventListener('click', openSidebar);
-els.closeSidebar.addEventListener('click', () => {
-  closeSidebar();
-  els.menuButton.focus();
-});
-els.scrim.addEventListener('click', closeSidebar);
-
-document.addEventListener('keydown', (event) => {
-  if (event.key === 'Escape' && els.appScreen.classList.contains('nav-open')) {
-    closeSidebar();
-    els.menuButton.focus();
-    return;
-  }
-  // "?" outside a text field shows the keyboard shortcuts.
-  if (event.key === '?' && !els.appScreen.hidden && !isEditable(event.target) && !document.querySelector('dialog[open]')) {
-    event.preventDefault();
-    openShortcuts();
-    return;
-  }
-  // Escape (with no dialog or menu to close) marks the open channel read.
-  if (event.key === 'Escape' && !els.appScreen.hidden && !document.querySelector('dialog[open]') && !event.defaultPrevented) {
-    markCurrentRead();
-  }
-  // Alt+Up / Alt+Down walk the channel list in sidebar order; with Shift, only
-  // the channels with unread messages.
-  if (event.altKey && (event.key === 'ArrowUp' || event.key === 'ArrowDown') && !els.appScreen.hidden) {
-    const buttons = [...els.sidebar.querySelectorAll('button[data-channel]')];
-    const ids = buttons.map((b) => Number(b.dataset.channel));
-    const step = event.key === 'ArrowUp' ? -1 : 1;
-    const at = ids.indexOf(store.currentId);
-    let next = null;
-    if (event.shiftKey) {
-      for (let i = 1; i < ids.length; i += 1) {
-        const candidate = ids[(at + step * i + ids.length * i) % ids.length];
-        const channel = store.channel(candidate);
-        if (channel && store.unread(channel) > 0) {
-          next = candidate;
-          break;
-        }
-      }
-    } else {
-      next = ids[(at + step + ids.length) % ids.length];
-    }
-    if (next != null) {
-      event.preventDefault();
-      switchTo(next);
-      els.input.focus();
-    }
-  }
-});
+const { closeSidebar } = setUpSidebar({ els, store, dialogs, people, switchTo, openDm, markCurrentRead });
 
 // ---- rendering -----------------------------------------------------------------
 
-const dirty = { sidebar: false, header: false, messages: false, typing: false };
-let renderQueued = false;
-
+// Whose presence this connection watches follows my channels and the people dialog.
 store.addEventListener('change', (event) => {
-  const { what, channelId } = event.detail;
+  const { what } = event.detail;
   if (what === 'channels' || what === 'watch') watchPresence();
-  if (what === 'channels' || what === 'online' || what === 'current') dirty.sidebar = true;
-  if (what === 'channels' || what === 'online' || what === 'current') dirty.header = true;
-  if (what === 'current' || (what === 'messages' && channelId === store.currentId)) dirty.messages = true;
-  if (what === 'current' || (what === 'typing' && channelId === store.currentId)) dirty.typing = true;
-  scheduleRender();
 });
 
-function scheduleRender() {
-  if (renderQueued) return;
-  renderQueued = true;
-  // A frame batches bursts (a resume replay); the timer covers hidden tabs,
-  // where animation frames stop.
-  requestAnimationFrame(flushRender);
-  setTimeout(flushRender, 100);
-}
-
-function flushRender() {
-  if (!renderQueued) return;
-  renderQueued = false;
-  if (dirty.sidebar) renderSidebar(store, els, { hasDraft: (id) => drafts.has(id) });
-  if (dirty.header) renderHeader(store, els);
-  if (dirty.typing) renderTyping(store, els.typing);
-  if (dirty.messages && store.current) {
-    view.render(store, store.current);
-    markReadIfViewing();
-  }
-  renderUnreadBar();
-  dirty.sidebar = dirty.header = dirty.messages = dirty.typing = false;
-  updateTitle();
-}
-
-function renderNow() {
-  renderQueued = true;
-  flushRender();
-}
-
-function renderAll() {
-  dirty.sidebar = dirty.header = dirty.messages = dirty.typing = true;
-  scheduleRender();
-}
-
-function updateTitle() {
-  let unread = 0;
-  for (const channel of store.channels.values()) if (channel.id !== store.currentId) unread += store.unread(channel);
-  const channel = store.current;
-  const base = channel ? `${channel.kind === 'dm' ? store.displayName(channel) : channelLabel(channel.name)} · natter` : 'natter';
-  document.title = unread ? `(${unread}) ${base}` : base;
-  // On phones the sidebar is hidden: the menu button says something is waiting there.
-  els.menuDot.hidden = unread === 0;
-  els.menuButton.setAttribute('aria-label', unread ? 'Open menu, unread messages in other channels' : 'Open menu');
-}
+const { dirty, scheduleRender, renderNow, renderAll } = setUpRendering({ store, els, drafts, view, markReadIfViewing });
 
 let toastTimer = null;
 function toast(text) {

@@ -6,6 +6,10 @@
 // Up/Down scroll the messages, Up in an empty box edits my last message.
 
 import { BODY_MAX, TYPING_INTERVAL_MS, charCount, errorText, frames } from './protocol.js';
+import { h, replaceChildren } from './dom.js';
+
+/** The mention autocomplete asks the server this long after the last keystroke. */
+const MENTION_DEBOUNCE_MS = 150;
 
 /** A send without an ack after this long is shown as failed, with Retry. */
 const SEND_TIMEOUT_MS = 10000;
@@ -35,7 +39,13 @@ export class Composer {
    * @param {{startLast: () => boolean}} app.editing
    * @param {() => import('./connection.js').Connection | null} app.connection the current connection, if any
    */
-  constructor({ els, store, drafts, view, editing, connection }) {
+  constructor({ els, store, drafts, view, editing, connection, beforeSend = () => {} }) {
+    this.beforeSend = beforeSend;
+    /** The message the next send answers: {channelId, seq, sender, excerpt}, or null. */
+    this.replyTo = null;
+    /** The mention autocomplete: {start, prefix, names, index} while open, else null. */
+    this.mention = null;
+    this.mentionTimer = null;
     this.els = els;
     this.store = store;
     this.drafts = drafts;
@@ -57,7 +67,15 @@ export class Composer {
       els.input.focus();
     });
     els.input.addEventListener('keydown', (event) => {
+      if (this.mentionKey(event)) return;
       const plain = !event.shiftKey && !event.isComposing && !event.altKey && !event.ctrlKey && !event.metaKey;
+      // Escape drops the reply being written (and does not also mark the channel read).
+      if (event.key === 'Escape' && this.replyTo) {
+        event.preventDefault();
+        event.stopPropagation();
+        this.cancelReply();
+        return;
+      }
       // Up in an empty composer edits my last message of the channel.
       if (event.key === 'ArrowUp' && els.input.value === '' && plain) {
         if (this.editing.startLast()) event.preventDefault();
@@ -78,7 +96,137 @@ export class Composer {
         els.messages.scrollBy({ top: event.key === 'PageUp' ? -page : page });
       }
     });
-    els.input.addEventListener('input', () => this.typed());
+    els.input.addEventListener('input', () => {
+      this.typed();
+      this.lookForMention();
+    });
+    els.input.addEventListener('blur', () => setTimeout(() => this.closeMentions(), 150));
+    els.replyCancel.addEventListener('click', () => {
+      this.cancelReply();
+      els.input.focus();
+    });
+    els.mentionList.addEventListener('pointerdown', (event) => {
+      const item = event.target.closest('[data-name]');
+      if (!item) return;
+      event.preventDefault(); // The composer keeps the focus.
+      this.pickMention(item.dataset.name);
+    });
+  }
+
+  // ---- replies ------------------------------------------------------------------
+
+  /** The next send answers the message at `seq` of the open channel. */
+  startReply(seq) {
+    const channel = this.store.current;
+    const message = channel?.bySeq.get(seq);
+    if (!channel || !message || message.deleted || message.system) return;
+    const firstLine = [...(message.body.split('\n')[0])].slice(0, 100).join('');
+    this.replyTo = { channelId: channel.id, seq, sender: message.sender, excerpt: firstLine };
+    this.showReply();
+    this.els.input.focus();
+  }
+
+  cancelReply() {
+    this.replyTo = null;
+    this.showReply();
+  }
+
+  /** The bar over the box: "Replying to sender: excerpt", for the open channel only. */
+  showReply() {
+    const reply = this.replyTo && this.replyTo.channelId === this.store.currentId ? this.replyTo : null;
+    this.els.replyBar.hidden = !reply;
+    this.els.replyBarText.textContent = reply ? `Replying to ${reply.sender}: ${reply.excerpt}` : '';
+  }
+
+  // ---- mention autocomplete ---------------------------------------------------
+
+  /** After a keystroke: an "@prefix" right before the caret asks (debounced) who matches. */
+  lookForMention() {
+    const { input } = this.els;
+    const before = input.value.slice(0, input.selectionStart);
+    const match = before.match(/(^|[^A-Za-z0-9_.@-])@([A-Za-z0-9_.-]*)$/);
+    clearTimeout(this.mentionTimer);
+    const channel = this.store.current;
+    if (!match || !channel) {
+      this.closeMentions();
+      return;
+    }
+    const prefix = match[2];
+    const start = before.length - prefix.length - 1;
+    this.mentionTimer = setTimeout(() => this.askMembers(channel.id, start, prefix), MENTION_DEBOUNCE_MS);
+  }
+
+  async askMembers(channelId, start, prefix) {
+    const connection = this.connection();
+    if (!connection?.isOpen) return;
+    let reply;
+    try {
+      reply = await connection.request(frames.members(channelId, prefix));
+    } catch {
+      return; // Autocomplete is a convenience: a refusal just shows nothing.
+    }
+    // Typed on meanwhile, or moved elsewhere: this answer is stale.
+    const { input } = this.els;
+    if (this.store.currentId !== channelId || input.value.slice(start, input.selectionStart) !== `@${prefix}`) return;
+    const names = [...reply.users.filter((name) => name !== this.store.me?.name), ...('channel'.startsWith(prefix.toLowerCase()) ? ['channel'] : [])];
+    if (!names.length) {
+      this.closeMentions();
+      return;
+    }
+    this.mention = { start, prefix, names, index: 0 };
+    this.showMentions();
+  }
+
+  showMentions() {
+    const { mentionList, input } = this.els;
+    const { names, index } = this.mention;
+    replaceChildren(
+      mentionList,
+      names.map((name, i) =>
+        h('li', { id: `mention-${i}`, role: 'option', class: 'mention-option', 'aria-selected': String(i === index), dataset: { name } }, `@${name}`, name === 'channel' ? h('span', { class: 'help', text: ' everyone here' }) : null),
+      ),
+    );
+    mentionList.hidden = false;
+    input.setAttribute('aria-controls', 'mention-list');
+    input.setAttribute('aria-activedescendant', `mention-${index}`);
+  }
+
+  closeMentions() {
+    clearTimeout(this.mentionTimer);
+    if (!this.mention && this.els.mentionList.hidden) return;
+    this.mention = null;
+    this.els.mentionList.hidden = true;
+    this.els.input.removeAttribute('aria-activedescendant');
+  }
+
+  /** Up/Down move, Enter/Tab pick, Escape closes; true when the key was the list's. */
+  mentionKey(event) {
+    if (!this.mention || event.isComposing) return false;
+    const { names } = this.mention;
+    if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
+      this.mention.index = (this.mention.index + (event.key === 'ArrowDown' ? 1 : -1) + names.length) % names.length;
+      this.showMentions();
+    } else if ((event.key === 'Enter' || event.key === 'Tab') && !event.shiftKey) {
+      this.pickMention(names[this.mention.index]);
+    } else if (event.key === 'Escape') {
+      event.stopPropagation();
+      this.closeMentions();
+    } else return false;
+    event.preventDefault();
+    return true;
+  }
+
+  /** Puts "@name " in place of the "@prefix" being typed. */
+  pickMention(name) {
+    if (!this.mention) return;
+    const { input } = this.els;
+    const { start } = this.mention;
+    const end = input.selectionStart;
+    const text = `@${name} `;
+    input.value = input.value.slice(0, start) + text + input.value.slice(end);
+    input.setSelectionRange(start + text.length, start + text.length);
+    this.closeMentions();
+    this.typed();
   }
 
   updateHelp() {
@@ -124,7 +272,11 @@ export class Composer {
       return;
     }
     els.composerError.textContent = '';
-    const pending = store.addPending(channel.id, body, crypto.randomUUID());
+    this.beforeSend(channel);
+    const reply = this.replyTo && this.replyTo.channelId === channel.id ? this.replyTo : null;
+    const pending = store.addPending(channel.id, body, crypto.randomUUID(), reply ? { seq: reply.seq, sender: reply.sender, excerpt: reply.excerpt } : null);
+    this.cancelReply();
+    this.closeMentions();
     els.input.value = '';
     this.drafts.set(channel.id, '');
     this.update();
@@ -138,7 +290,7 @@ export class Composer {
   transmit(pending) {
     const connection = this.connection();
     if (!connection?.isOpen) return; // Sent again by resendAll once connected.
-    connection.request(frames.send(pending.channel, pending.body, pending.client_id), SEND_TIMEOUT_MS).catch((failure) => {
+    connection.request(frames.send(pending.channel, pending.body, pending.client_id, pending.reply_to?.seq), SEND_TIMEOUT_MS).catch((failure) => {
       if (failure.code === 'disconnected') return; // Stays pending; resent after the reconnect.
       this.store.failPending(pending.channel, pending.client_id, errorText(failure.code, failure.message));
     });

@@ -9,7 +9,7 @@
  * @param {(item: HTMLElement) => void} onChoose called with the chosen item, after the menu closed
  */
 export function setUpMenu(button, menu, onChoose) {
-  const items = () => [...menu.querySelectorAll('[role="menuitem"]')].filter((item) => !item.hidden);
+  const items = () => [...menu.querySelectorAll('[role="menuitem"], [role="menuitemradio"]')].filter((item) => !item.hidden);
 
   function open(focusIndex = 0) {
     menu.hidden = false;
@@ -54,7 +54,7 @@ export function setUpMenu(button, menu, onChoose) {
     }
   });
   menu.addEventListener('click', (event) => {
-    const item = event.target.closest('[role="menuitem"]');
+    const item = event.target.closest('[role="menuitem"], [role="menuitemradio"]');
     if (!item) return;
     close();
     onChoose(item);

@@ -124,3 +124,82 @@ export function advanceStream(channel) {
   while (channel.bySeq.has(seq + 1) && !channel.ackOnly.has(seq + 1)) seq += 1;
   channel.streamSeq = seq;
 }
+
+// ---- what a message shows beyond its text --------------------------------------
+//
+// Reactions and reply quotes are read from the copy held (the merge rule keeps
+// the newest), with my own requests not yet answered laid over them, like edits.
+
+/** The key of my reaction request for one emoji of one message. */
+export function reactionKey(seq, emoji) {
+  return `${seq}\u0000${emoji}`;
+}
+
+/**
+ * A message's reactions as shown to `me`: each {emoji, count, users, mine},
+ * in the server's order. `mine` is whether my name is in `users` (the server
+ * lists the first 50 who reacted; past them, a reaction of mine still waiting
+ * says so). `waiting` maps reactionKey -> {add} for my requests not yet answered:
+ * they are shown at once, as the state I asked for.
+ */
+export function shownReactions(message, me, waiting = new Map()) {
+  const shown = (message.reactions || []).map((reaction) => ({
+    emoji: reaction.emoji,
+    count: reaction.count,
+    users: [...(reaction.users || [])],
+    mine: Boolean(me && (reaction.users || []).includes(me)),
+  }));
+  for (const request of waiting.values()) {
+    if (request.seq !== message.seq) continue;
+    let reaction = shown.find((r) => r.emoji === request.emoji);
+    if (request.add && !reaction) {
+      reaction = { emoji: request.emoji, count: 0, users: [], mine: false };
+      shown.push(reaction);
+    }
+    if (!reaction || reaction.mine === request.add) continue;
+    reaction.mine = request.add;
+    reaction.count += request.add ? 1 : -1;
+    reaction.users = request.add ? [...reaction.users, me] : reaction.users.filter((name) => name !== me);
+  }
+  return shown.filter((reaction) => reaction.count > 0);
+}
+
+/** Names listed in a reaction's title before "and N others". */
+export const REACTION_NAMES_SHOWN = 10;
+
+/** Who reacted, for a chip's title: "alice, bob and 3 others reacted with 👍". */
+export function reactionTitle(reaction) {
+  const names = reaction.users.slice(0, REACTION_NAMES_SHOWN);
+  const others = reaction.count - names.length;
+  let who = names.join(', ');
+  if (others > 0) who = names.length ? `${who} and ${others} other${others === 1 ? '' : 's'}` : `${others} ${others === 1 ? 'person' : 'people'}`;
+  return `${who} reacted with ${reaction.emoji}`;
+}
+
+/**
+ * The quote above a reply: {seq, sender, text, deleted, held}. When the parent
+ * is held, its current text (so the quote follows edits and deletion); else
+ * the server's excerpt, as it stood when the reply was read. Null for a
+ * message that is no reply.
+ */
+export function replyQuote(channel, message) {
+  const parent = message.reply_to;
+  if (!parent) return null;
+  const held = channel.bySeq.get(parent.seq);
+  if (held) {
+    const firstLine = (held.body || '').split('\n')[0];
+    return { seq: parent.seq, sender: held.sender, text: held.deleted ? '' : [...firstLine].slice(0, 100).join(''), deleted: Boolean(held.deleted), held: true };
+  }
+  return { seq: parent.seq, sender: parent.sender, text: parent.deleted ? '' : parent.excerpt || '', deleted: Boolean(parent.deleted), held: false };
+}
+
+/** Whether a message mentions `me`: by name or @channel, and not my own. */
+export function mentionsMe(message, me) {
+  if (!me || message.sender === me || message.system || message.deleted) return false;
+  return Boolean(message.mentions_channel || (message.mentions || []).some((name) => name.toLowerCase() === me.toLowerCase()));
+}
+
+/** Whether a live message adds to a channel's unread count: someone else's chat, not deleted. */
+export function countsAsUnread(message, me) {
+  return !message.system && !message.deleted && message.sender !== me;
+}

@@ -11,6 +11,7 @@ export const CLIENT_TYPES = Object.freeze([
   'send',
   'edit',
   'delete',
+  'react',
   'history',
   'create_channel',
   'list_channels',
@@ -22,6 +23,8 @@ export const CLIENT_TYPES = Object.freeze([
   'read',
   'list_users',
   'watch',
+  'members',
+  'notify',
   'ping',
 ]);
 
@@ -42,6 +45,7 @@ export const SERVER_TYPES = Object.freeze([
   'presence',
   'online_page',
   'watching',
+  'members',
   'typing',
   'read',
   'error',
@@ -65,6 +69,10 @@ export const BODY_MAX = 4000;
 export const HISTORY_PAGE = 50;
 /** Users per directory page (the server allows at most 100). */
 export const DIRECTORY_PAGE = 50;
+/** Names one `members` request asks for (autocomplete). */
+export const MEMBERS_PAGE = 8;
+/** The notification levels, in menu order. */
+export const NOTIFY_LEVELS = Object.freeze(['all', 'mentions', 'none']);
 /** Users one `watch` may name. */
 export const WATCH_MAX = 100;
 /** The server relays at most one typing event per channel every 2 s. */
@@ -91,13 +99,24 @@ export const frames = {
   hello: (resume) => ({ type: 'hello', resume, presence: 'watched' }),
   /** Hear presence changes of these users (at most WATCH_MAX). */
   watch: (users) => ({ type: 'watch', users }),
-  send: (channel, body, clientId) => ({ type: 'send', channel, body, client_id: clientId }),
   /** Edit one of my messages; with `ifRev`, only if its latest change is still that rev. */
   edit: (channel, seq, body, ifRev) =>
     ifRev == null ? { type: 'edit', channel, seq, body } : { type: 'edit', channel, seq, body, if_rev: ifRev },
   delete: (channel, seq) => ({ type: 'delete', channel, seq }),
+  /** With a `reply_to` seq, the message is a reply to that one. */
+  send: (channel, body, clientId, replyTo) =>
+    replyTo == null ? { type: 'send', channel, body, client_id: clientId } : { type: 'send', channel, body, client_id: clientId, reply_to: replyTo },
+  /** The state I want (`add` true or false), never a toggle: a retry changes nothing. */
+  react: (channel, seq, emoji, add) => ({ type: 'react', channel, seq, emoji, add: Boolean(add) }),
   history: (channel, before, limit = HISTORY_PAGE) =>
     before == null ? { type: 'history', channel, limit } : { type: 'history', channel, before, limit },
+  /** The page around `seq` (a reply's parent far back), or the one after it. */
+  historyAround: (channel, around, limit = HISTORY_PAGE) => ({ type: 'history', channel, around, limit }),
+  historyAfter: (channel, after, limit = HISTORY_PAGE) => ({ type: 'history', channel, after, limit }),
+  /** Members of a channel whose names start with `prefix` (autocomplete). */
+  members: (channel, prefix, limit = MEMBERS_PAGE) => (prefix ? { type: 'members', channel, prefix, limit } : { type: 'members', channel, limit }),
+  /** My notification level for a channel: 'all', 'mentions' or 'none'. */
+  notify: (channel, level) => ({ type: 'notify', channel, level }),
   createChannel: (name, isPrivate) => ({ type: 'create_channel', name, private: isPrivate }),
   /** A page of public channels whose names start with `prefix`, after the `next` cursor `after`. */
   listChannels: (prefix, after) => {
@@ -141,6 +160,7 @@ export const ERROR_TEXT = {
   limit_reached: 'You have reached a limit for this action.',
   unavailable: 'The server could not store it. Retry.',
   conflict: 'It was changed elsewhere in the meantime.',
+  invalid_emoji: 'That is not a single emoji.',
   timeout: 'No answer from the server. Retry.',
   disconnected: 'Not connected.',
 };

@@ -68,6 +68,7 @@ function channelButton(store, channel, hasDraft) {
   // The open channel's draft is in the composer; the others say they have one.
   const draft = !active && hasDraft(channel.id);
   const unread = active ? 0 : store.unread(channel);
+  const mentions = active ? 0 : store.mentionCount(channel);
   const name = store.displayName(channel);
   let lead;
   if (channel.kind === 'dm') {
@@ -89,6 +90,7 @@ function channelButton(store, channel, hasDraft) {
     h('span', { class: 'chan-name', text: name }),
     h('span', { class: 'sr-only', text: `, ${kindText}` }),
     draft ? h('span', { class: 'draft-mark', title: 'Unsent draft' }, icon('pencil', 'icon'), h('span', { class: 'sr-only', text: ', draft' })) : null,
+    mentions ? h('span', { class: 'badge mention-badge', title: `${mentions} mention${mentions === 1 ? '' : 's'}` }, h('span', { class: 'badge-count', text: `@${mentions > 99 ? '99+' : mentions}` }), h('span', { class: 'sr-only', text: ' mentions' })) : null,
     unread ? h('span', { class: 'badge' }, h('span', { class: 'badge-count', text: unread > 99 ? '99+' : String(unread) }), h('span', { class: 'sr-only', text: ' unread' })) : null,
   );
 }
@@ -121,10 +123,13 @@ export function renderHeader(store, els) {
   // Everyone is in General already, and a DM is for two.
   const isGeneral = channel.kind === 'public' && channel.name === 'General';
   els.inviteButton.hidden = channel.kind === 'dm' || isGeneral;
-  // General cannot be left and a DM has no options yet: no menu for them.
+  // General cannot be left and a DM is for two; every channel of mine has notification levels.
   const canLeave = !(channel.kind === 'dm' || (channel.kind === 'public' && channel.name === 'General'));
-  els.channelMenuButton.hidden = !canLeave;
+  els.channelMenuButton.hidden = !channel.member;
   els.menuLeave.hidden = !canLeave;
+  els.menuInvite.hidden = channel.kind === 'dm' || isGeneral;
+  els.menuDesktop.hidden = typeof Notification === 'undefined' || Notification.permission === 'granted';
+  for (const item of els.channelMenu.querySelectorAll('[data-notify]')) item.setAttribute('aria-checked', String(item.dataset.notify === channel.notify));
   els.input.placeholder = channel.kind === 'dm' ? `Message ${name}` : `Message ${channelLabel(name)}`;
 }
 

@@ -2,6 +2,10 @@
 // unread counts, pending sends, who is online and who is typing. It applies server
 // frames and local actions and announces what changed; it never touches the DOM
 // or the socket, so it can be reasoned about (and loaded in Node) on its own.
+// This file holds the store itself (ChatStore: its state, reading it, the server
+// frames about channels and messages, switching and reading); two mixins add
+// the rest: store-presence.js (who is online, who is typing) and store-outbox.js
+// (my sends, edits, deletions and reactions not yet answered).
 //
 // Invariants kept here (those of one channel's messages, the merge rule and
 // the resume point, are messages.js's):
@@ -13,10 +17,11 @@
 //   shown at once and kept until the server answers, like pending sends; the
 //   server takes each of them once however often it is asked.
 
-import { advanceStream, dropMessages, heldFrom, insertMessages, newestReceivedSeq, newestSeq, oldestSeq, resumePoint, wanted } from './messages.js';
+import { advanceStream, countsAsUnread, dropMessages, heldFrom, insertMessages, mentionsMe, newestReceivedSeq, newestSeq, oldestSeq, resumePoint, wanted } from './messages.js';
+import { withOutbox } from './store-outbox.js';
+import { withPresence } from './store-presence.js';
 
-/** Typing indicators disappear this long after the last typing event. */
-export const TYPING_SHOWN_MS = 3000;
+export { TYPING_SHOWN_MS } from './store-presence.js';
 
 /** Which of a channel's fields come from the server's ChannelInfo. */
 function channelFromInfo(info) {
@@ -27,6 +32,12 @@ function channelFromInfo(info) {
     last_seq: info.last_seq,
     last_rev: info.last_rev ?? 0,
     read_seq: info.read_seq,
+    /** The server's count of messages after read_seq that count (not mine, not system lines, not deleted); null if it did not say. */
+    unreadCount: info.unread ?? null,
+    /** Of those, the ones that mention me. */
+    mentions: info.mentions ?? 0,
+    /** My notification level here: 'all', 'mentions' or 'none'. */
+    notify: info.notify || 'all',
     member: info.member,
     members: info.members || [],
     messages: [],
@@ -44,6 +55,10 @@ function channelFromInfo(info) {
     pending: new Map(),
     /** seq -> my edit or deletion of that message not yet answered: {kind, body, state, error}. */
     changes: new Map(),
+    /** reactionKey(seq, emoji) -> my reaction request not yet answered: {channel, seq, emoji, add}. */
+    reactions: new Map(),
+    /** Showing a page around an older message (a reply's parent), not the latest: see jumpTo in app.js. */
+    detached: false,
     loaded: false,
     loading: false,
     hasMore: true,
@@ -51,7 +66,7 @@ function channelFromInfo(info) {
   };
 }
 
-export class ChatStore extends EventTarget {
+export class ChatStore extends withOutbox(withPresence(EventTarget)) {
   constructor() {
     super();
     this.me = null;
@@ -79,7 +94,13 @@ export class ChatStore extends EventTarget {
   }
 
   unread(channel) {
+    if (channel.unreadCount != null) return channel.unreadCount;
     return Math.max(0, channel.last_seq - channel.read_seq);
+  }
+
+  /** Unanswered mentions of me in a channel. */
+  mentionCount(channel) {
+    return channel.mentions;
   }
 
   /** The name shown for a channel: for a DM, the other participant. */
@@ -124,11 +145,6 @@ export class ChatStore extends EventTarget {
       if (channel.loaded) resume[String(channel.id)] = resumePoint(channel);
     }
     return resume;
-  }
-
-  typingUsers(channelId) {
-    const users = this.typing.get(channelId);
-    return users ? [...users.keys()] : [];
   }
 
   // ---- server frames ----------------------------------------------------
@@ -188,6 +204,9 @@ export class ChatStore extends EventTarget {
       channel.last_seq = Math.max(channel.last_seq, info.last_seq);
       channel.last_rev = Math.max(channel.last_rev, info.last_rev ?? 0);
       channel.read_seq = Math.max(channel.read_seq, info.read_seq);
+      if (info.unread != null) channel.unreadCount = info.unread;
+      if (info.mentions != null) channel.mentions = info.mentions;
+      if (info.notify) channel.notify = info.notify;
     }
     if (!quiet) this.changed('channels');
     return channel;
@@ -240,6 +259,7 @@ export class ChatStore extends EventTarget {
     channel.loading = false;
     channel.loadingOlder = false;
     channel.hasMore = true;
+    channel.detached = false;
     channel.epoch += 1;
     dropMessages(channel);
     this.changed('messages', channel.id);
@@ -250,6 +270,12 @@ export class ChatStore extends EventTarget {
   applyStreamed(message, kind) {
     const channel = this.channels.get(message.channel);
     if (!channel) return { stored: false };
+    // Live, a new message that counts adds to the server's counts (docs/protocol.md,
+    // "Session start"); a replayed one is already in the welcome's counts.
+    if (kind === 'message' && message.seq > channel.last_seq && message.seq > channel.read_seq && this.me && countsAsUnread(message, this.me.name)) {
+      if (channel.unreadCount != null) channel.unreadCount += 1;
+      if (mentionsMe(message, this.me.name)) channel.mentions += 1;
+    }
     channel.last_seq = Math.max(channel.last_seq, message.seq);
     if (message.rev != null) channel.last_rev = Math.max(channel.last_rev, message.rev);
     if (this.me && message.sender === this.me.name) channel.pending.delete(message.client_id);
@@ -260,7 +286,8 @@ export class ChatStore extends EventTarget {
       if (message.rev != null) channel.streamRev = Math.max(channel.streamRev, message.rev);
       // Compared with what the server sent, not with my ack-built copies: an ack
       // for 11 held while 10 never came still leaves 10 to fetch.
-      const newest = newestReceivedSeq(channel);
+      // Showing a window far back, the stream goes on from its own point beyond a hole.
+      const newest = channel.detached ? channel.streamSeq : newestReceivedSeq(channel);
       if (newest > 0 && message.seq > newest + 1) gapFrom = newest + 1;
       if (kind === 'message' || wanted(channel, message.seq)) stored = insertMessages(channel, [message]);
       advanceStream(channel);
@@ -298,6 +325,7 @@ export class ChatStore extends EventTarget {
           body: pending.body,
           ts: pending.ts,
           client_id: frame.client_id,
+          ...(pending.reply_to ? { reply_to: pending.reply_to } : {}),
         },
       ], { fromAck: true });
     }
@@ -353,86 +381,63 @@ export class ChatStore extends EventTarget {
     this.changed('channels');
   }
 
-  /** `read`: my read marker moved (here or on another device). */
-  applyRead(channelId, seq) {
+  /**
+   * A `history` page `around` a message not held (a reply's parent far back):
+   * it replaces what is shown, as a window not contiguous with the latest
+   * messages. The resume point stays where the stream had it (the window says
+   * nothing about what came before or after it); live messages go on being
+   * held beyond the hole, and leaving the window loads the latest page anew.
+   */
+  applyWindow(frame) {
+    const channel = this.channels.get(frame.channel);
+    if (!channel) return;
+    const { streamSeq, streamRev } = channel;
+    dropMessages(channel);
+    channel.streamSeq = streamSeq;
+    channel.streamRev = streamRev;
+    channel.detached = true;
+    channel.loaded = true;
+    channel.loading = false;
+    channel.loadingOlder = false;
+    insertMessages(channel, frame.messages);
+    channel.windowEnd = frame.messages.length ? frame.messages[frame.messages.length - 1].seq : 0;
+    channel.hasMore = frame.has_more;
+    channel.hasNewer = frame.has_newer;
+    for (const message of frame.messages) channel.last_seq = Math.max(channel.last_seq, message.seq);
+    this.changed('messages', channel.id);
+  }
+
+  /** Leaves a window: everything held goes, and the caller loads the latest page (like a reset). */
+  leaveWindow(channelId) {
     const channel = this.channels.get(channelId);
-    if (!channel || seq <= channel.read_seq) return;
-    channel.read_seq = seq;
+    if (!channel || !channel.detached) return false;
+    channel.detached = false;
+    channel.loaded = false;
+    channel.loading = false;
+    channel.loadingOlder = false;
+    channel.hasMore = true;
+    channel.epoch += 1;
+    dropMessages(channel);
+    this.changed('messages', channel.id);
+    return true;
+  }
+
+  /** `read`: my read marker moved (here or on another device); the echo carries the counts after it. */
+  applyRead(channelId, seq, counts = {}) {
+    const channel = this.channels.get(channelId);
+    if (!channel) return;
+    const moved = seq > channel.read_seq;
+    if (!moved && counts.unread == null) return;
+    if (moved) {
+      channel.read_seq = seq;
+      // Until the server says: what I hold after the marker that counts.
+      const after = channel.messages.filter((message) => message.seq > seq && this.me && countsAsUnread(message, this.me.name));
+      if (channel.unreadCount != null) channel.unreadCount = seq >= channel.last_seq ? 0 : Math.min(channel.unreadCount, after.length);
+      channel.mentions = seq >= channel.last_seq ? 0 : Math.min(channel.mentions, after.filter((message) => mentionsMe(message, this.me.name)).length);
+    }
+    if (counts.unread != null && seq >= channel.read_seq) channel.unreadCount = counts.unread;
+    if (counts.mentions != null && seq >= channel.read_seq) channel.mentions = counts.mentions;
     this.changed('channels');
-  }
-
-  applyPresence(user, online) {
-    if (online) this.online.add(user);
-    else this.online.delete(user);
-    this.changed('online');
-  }
-
-  /** `online_page`: the first names of the online list and the count (without
-   * `users`, only the count changed). Someone who left the page is no longer
-   * known to be online, unless watched (then their own `presence` frames say). */
-  applyOnlinePage(frame) {
-    if (!frame.users) {
-      this.onlinePage = { users: this.onlinePage.users, total: frame.total };
-      this.changed('online');
-      return;
-    }
-    const now = new Set(frame.users);
-    for (const name of this.onlinePage.users) if (!now.has(name) && !this.watched.has(name)) this.online.delete(name);
-    for (const name of frame.users) this.online.add(name);
-    this.onlinePage = { users: frame.users, total: frame.total };
-    this.changed('online');
-  }
-
-  /** The answer to `watch names`: who of them is online now. Someone no longer
-   * watched (and not on the page) is no longer known to be online. */
-  applyWatching(names, users) {
-    const page = new Set(this.onlinePage.users);
-    for (const name of this.watched) if (!names.includes(name) && !page.has(name)) this.online.delete(name);
-    this.watched = new Set(names);
-    for (const { name, online } of users) {
-      if (online) this.online.add(name);
-      else if (!this.onlinePage.users.includes(name)) this.online.delete(name);
-    }
-    this.changed('online');
-  }
-
-  /** Whose presence this page shows outside the online list: the other person
-   * of every DM (in name order), then the people the people dialog shows. */
-  presenceWanted() {
-    const partners = new Set();
-    for (const channel of this.channels.values()) {
-      if (channel.kind === 'dm') partners.add(this.displayName(channel));
-    }
-    partners.delete(this.me?.name);
-    const shown = this.shownPeople.filter((name) => !partners.has(name) && name !== this.me?.name);
-    return [...[...partners].sort(), ...shown];
-  }
-
-  /** The people dialog shows these people now ([] once it closes). */
-  setShownPeople(names) {
-    if (names.length === this.shownPeople.length && names.every((name, i) => name === this.shownPeople[i])) return;
-    this.shownPeople = names;
-    this.changed('watch');
-  }
-
-  applyTyping(channelId, user) {
-    if (this.me && user === this.me.name) return;
-    if (!this.typing.has(channelId)) this.typing.set(channelId, new Map());
-    const users = this.typing.get(channelId);
-    clearTimeout(users.get(user));
-    users.set(
-      user,
-      setTimeout(() => this.stopTyping(channelId, user), TYPING_SHOWN_MS),
-    );
-    this.changed('typing', channelId);
-  }
-
-  stopTyping(channelId, user) {
-    const users = this.typing.get(channelId);
-    if (!users || !users.has(user)) return;
-    clearTimeout(users.get(user));
-    users.delete(user);
-    this.changed('typing', channelId);
   }
 
   // ---- local actions ----------------------------------------------------
@@ -440,99 +445,6 @@ export class ChatStore extends EventTarget {
   setCurrent(id) {
     this.currentId = id;
     this.changed('current', id);
-  }
-
-  /** A message typed here, shown at once; `clientId` is its idempotency key. */
-  addPending(channelId, body, clientId) {
-    const channel = this.channels.get(channelId);
-    const pending = { client_id: clientId, channel: channelId, body, ts: Date.now(), state: 'sending', error: null };
-    channel.pending.set(clientId, pending);
-    this.changed('messages', channelId);
-    return pending;
-  }
-
-  /** Marks a send failed (error or timeout); the user may retry it. */
-  failPending(channelId, clientId, error) {
-    const pending = this.channels.get(channelId)?.pending.get(clientId);
-    if (!pending) return;
-    pending.state = 'failed';
-    pending.error = error;
-    this.changed('messages', channelId);
-  }
-
-  retryPending(channelId, clientId) {
-    const pending = this.channels.get(channelId)?.pending.get(clientId);
-    if (!pending) return null;
-    pending.state = 'sending';
-    pending.error = null;
-    this.changed('messages', channelId);
-    return pending;
-  }
-
-  discardPending(channelId, clientId) {
-    const channel = this.channels.get(channelId);
-    if (channel && channel.pending.delete(clientId)) this.changed('messages', channelId);
-  }
-
-  /** An edit (`body`) or deletion (`kind` 'delete') of my message at `seq`, shown at once; it replaces any earlier one not yet answered. */
-  addChange(channelId, seq, kind, body = '') {
-    const channel = this.channels.get(channelId);
-    if (!channel) return null;
-    const change = { channel: channelId, seq, kind, body, state: 'sending', error: null };
-    channel.changes.set(seq, change);
-    this.changed('messages', channelId);
-    return change;
-  }
-
-  /** The change shown for a message, if any. */
-  changeFor(channel, seq) {
-    return channel.changes.get(seq);
-  }
-
-  /** The server took `change` (or had it already): it goes, unless a newer one replaced it. */
-  settleChange(change) {
-    const channel = this.channels.get(change.channel);
-    if (!channel || channel.changes.get(change.seq) !== change) return;
-    channel.changes.delete(change.seq);
-    this.changed('messages', change.channel);
-  }
-
-  /** The server refused `change`, or did not answer: shown with Retry and Discard. */
-  failChange(change, error) {
-    const channel = this.channels.get(change.channel);
-    if (!channel || channel.changes.get(change.seq) !== change) return;
-    change.state = 'failed';
-    change.error = error;
-    this.changed('messages', change.channel);
-  }
-
-  retryChange(channelId, seq) {
-    const change = this.channels.get(channelId)?.changes.get(seq);
-    if (!change) return null;
-    change.state = 'sending';
-    change.error = null;
-    this.changed('messages', channelId);
-    return change;
-  }
-
-  discardChange(channelId, seq) {
-    const channel = this.channels.get(channelId);
-    if (channel && channel.changes.delete(seq)) this.changed('messages', channelId);
-  }
-
-  /** My newest message in a channel that can still be edited (Up in an empty composer). */
-  lastEditable(channel) {
-    if (!this.me) return null;
-    for (let i = channel.messages.length - 1; i >= 0; i -= 1) {
-      const message = channel.messages[i];
-      if (this.canChange(message) && channel.changes.get(message.seq)?.kind !== 'delete') return message;
-    }
-    return null;
-  }
-
-  /** Whether I may edit or delete this message: mine, a chat message, not deleted. */
-  canChange(message) {
-    return Boolean(this.me && message.sender === this.me.name && !message.system && !message.deleted && !message.pending && message.seq != null);
   }
 
   /** Moves my read marker locally before the server's echo, so the badge clears at once. */

@@ -2,13 +2,19 @@
 // elements built from the store, reconciled by key instead of rebuilt, so that
 // loading older pages, confirming a pending message, a live arrival or an edit
 // never moves what the reader is looking at. Every piece of user text goes in
-// through textContent or a text node (via dom.js); links are built as elements
-// after `new URL` checks. My own messages carry a small toolbar (Edit, Delete)
-// shown on hover, on keyboard focus and, where nothing hovers, on a tap.
+// through textContent or a text node (via dom.js); bodies are Markdown that
+// markdown.js builds as elements and text nodes (links only after its URL
+// checks), with the server's mentions highlighted in their prose. Messages
+// carry a small toolbar (React, Reply; on mine also Edit, Delete) shown on
+// hover, on keyboard focus and, where nothing hovers, on a tap; reactions
+// show as chips under the body, a reply's quote above it.
 
 import { h, icon } from './dom.js';
 import { channelLabel, clockTime, dayKey, dayLabel, fullTime } from './format.js';
 import { avatar } from './render.js';
+import { mentionsMe, reactionTitle, replyQuote, shownReactions } from './messages.js';
+import { mentionNodes } from './mentions.js';
+import { handleCopyClick, renderMarkdown } from './markdown.js';
 
 /** Consecutive messages from one sender closer than this share one header. */
 const GROUP_GAP_MS = 5 * 60 * 1000;
@@ -23,47 +29,6 @@ const NEAR_TOP_PX = 400;
 /** Where nothing hovers (touch screens) or on a phone's width, a tap on a message shows its toolbar. */
 const TAP_FOR_TOOLS = '(hover: none), (pointer: coarse), (max-width: 47.99rem)';
 
-// ---- message bodies -------------------------------------------------------
-
-const URL_PATTERN = /\bhttps?:\/\/[^\s<>"'`]+/gi;
-
-/**
- * The nodes of a message body: text nodes, plus <a> for http(s) URLs that
- * `new URL` accepts. Their concatenated text is exactly `text`.
- */
-export function bodyNodes(text) {
-  const nodes = [];
-  let last = 0;
-  for (const match of text.matchAll(URL_PATTERN)) {
-    let raw = match[0];
-    // Sentence punctuation right after a link is rarely part of it; a closing
-    // bracket is, when the link opened one (Wikipedia-style URLs).
-    while (/[.,;:!?)\]}]$/.test(raw)) {
-      const close = raw[raw.length - 1];
-      const open = { ')': '(', ']': '[', '}': '{' }[close];
-      if (open && raw.split(open).length > raw.split(close).length - 1) break;
-      raw = raw.slice(0, -1);
-    }
-    let url;
-    try {
-      url = new URL(raw);
-    } catch {
-      continue;
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') continue;
-    if (match.index > last) nodes.push(document.createTextNode(text.slice(last, match.index)));
-    const link = document.createElement('a');
-    link.href = url.href;
-    link.rel = 'noopener noreferrer';
-    link.target = '_blank';
-    link.textContent = raw;
-    nodes.push(link);
-    last = match.index + raw.length;
-  }
-  if (last < text.length) nodes.push(document.createTextNode(text.slice(last)));
-  return nodes;
-}
-
 // ---- message list ---------------------------------------------------------
 
 /**
@@ -72,7 +37,9 @@ export function bodyNodes(text) {
  * the newest message is in view (to move the read marker), onRetry(clientId),
  * onDiscard(clientId); for my messages onEdit(seq), onDelete(seq),
  * onRetryChange(seq), onDiscardChange(seq), and editorFor(channelId, seq),
- * the inline editor to show in place of a message's body (or null).
+ * the inline editor to show in place of a message's body (or null); for any
+ * message onReact(seq, emoji, add), onPickReaction(seq, button), onReply(seq);
+ * onJump(seq) from a reply's quote, onLatest() to leave a window far back.
  */
 export class MessageView {
   constructor(container, pill, callbacks) {
@@ -92,6 +59,7 @@ export class MessageView {
     container.addEventListener('click', (event) => {
       const button = event.target.closest('button[data-action]');
       if (!button) {
+        if (handleCopyClick(event)) return; // A code block's Copy button.
         this.onTap(event);
         return;
       }
@@ -104,7 +72,12 @@ export class MessageView {
       else if (action === 'delete') this.callbacks.onDelete(seq);
       else if (action === 'retry-change') this.callbacks.onRetryChange(seq);
       else if (action === 'discard-change') this.callbacks.onDiscardChange(seq);
-      if (action === 'edit' || action === 'delete') this.showTools(null);
+      else if (action === 'react-chip') this.callbacks.onReact?.(seq, button.dataset.emoji, button.getAttribute('aria-pressed') !== 'true');
+      else if (action === 'react') this.callbacks.onPickReaction?.(seq, button);
+      else if (action === 'reply') this.callbacks.onReply?.(seq);
+      else if (action === 'jump') this.callbacks.onJump?.(seq);
+      else if (action === 'latest') this.callbacks.onLatest?.();
+      if (action === 'edit' || action === 'delete' || action === 'reply') this.showTools(null);
     });
     pill.addEventListener('click', () => {
       this.scrollToBottom();
@@ -294,7 +267,9 @@ export class MessageView {
       items.push({ key: 'wait', sig: '', build: () => h('div', { class: 'list-note', text: 'Loading messages…' }) });
     }
 
-    const confirmed = channel.messages;
+    // A window around an older message (a reply's parent) shows only itself:
+    // what came live meanwhile lies beyond a hole, behind "Jump to latest".
+    const confirmed = channel.detached ? channel.messages.filter((message) => message.seq <= channel.windowEnd) : channel.messages;
     const pending = [...channel.pending.values()].map((p) => ({ ...p, sender: me, pending: true }));
     const used = new Set();
     let previous = null;
@@ -335,14 +310,41 @@ export class MessageView {
       // My edit or deletion not yet answered, the editor, and what I may do here.
       const change = message.pending ? null : channel.changes.get(message.seq);
       const editor = message.pending ? null : this.callbacks.editorFor?.(channel.id, message.seq) ?? null;
-      const tools = !editor && store.canChange(message) && change?.kind !== 'delete';
+      const mine = store.canChange(message) && change?.kind !== 'delete';
+      // Anyone's standing message may be reacted and replied to; only mine edited.
+      const tools = !editor && !message.pending && !message.deleted && message.seq != null && change?.kind !== 'delete' ? { mine } : null;
       const changeSig = change ? `${change.kind}:${change.state}:${change.error || ''}:${change.body}` : '';
+      const reactions = message.pending ? [] : shownReactions(message, me, channel.reactions);
+      const quote = message.pending ? null : replyQuote(channel, message);
+      const mentioned = !message.pending && mentionsMe(message, me);
+      const extraSig = `${JSON.stringify(reactions)}|${quote ? JSON.stringify(quote) : ''}|${mentioned}|${(message.mentions || []).join(',')}|${message.mentions_channel || ''}`;
       // Messages change in place (merged by rev), so the rev and what it says stand in for the text.
-      const sig = `${grouped}|${state}|${message.error || ''}|${message.ts}|${message.rev ?? '-'}|${message.deleted || ''}|${message.edited_at || ''}|${changeSig}|${editor ? 'E' : ''}|${tools}`;
-      items.push({ key, sig, build: () => messageItem(message, grouped, state, { change, editor, tools }) });
+      const sig = `${grouped}|${state}|${message.error || ''}|${message.ts}|${message.rev ?? '-'}|${message.deleted || ''}|${message.edited_at || ''}|${changeSig}|${editor ? 'E' : ''}|${tools ? (tools.mine ? 'M' : 'T') : ''}|${extraSig}`;
+      items.push({ key, sig, build: () => messageItem(message, grouped, state, { change, editor, tools, reactions, quote, mentioned, me }) });
       previous = message;
     }
+    if (channel.detached) {
+      items.push({
+        key: 'latest',
+        sig: '',
+        build: () => h('div', { class: 'list-note window-end' }, h('button', { type: 'button', class: 'link', dataset: { action: 'latest' }, text: 'Jump to latest' })),
+      });
+    }
     return items;
+  }
+
+  /** Scrolls the message at `seq` into the middle of the list and highlights it briefly; false when it is not rendered. */
+  showMessage(seq, { highlightMs = 2000 } = {}) {
+    const element = this.container.querySelector(`.msg[data-seq="${Number(seq)}"]`);
+    if (!element) return false;
+    const top = element.getBoundingClientRect().top - this.container.getBoundingClientRect().top;
+    this.container.scrollTop += top - (this.container.clientHeight - element.offsetHeight) / 2;
+    this.stuck = this.isAtBottom();
+    this.jumpPending = false;
+    element.classList.add('highlight');
+    clearTimeout(this.highlightTimer);
+    this.highlightTimer = setTimeout(() => element.classList.remove('highlight'), highlightMs);
+    return true;
   }
 
   reconcile(items) {
@@ -412,33 +414,87 @@ function textOf(element) {
   return element.querySelector('.msg-body, .msg-editor') || element;
 }
 
+/**
+ * A message body rendered from its Markdown (markdown.js builds elements and
+ * text nodes only), with the mentions the server found highlighted in its
+ * prose (never in code or links).
+ */
+function richBody(className, text, message, me) {
+  const body = h('div', { class: `${className} md` });
+  body.append(...renderMarkdown(text, document, { text: (piece) => mentionNodes(piece, message, me) }));
+  // A line break stays the newline it was typed as: the body keeps newlines
+  // (pre-wrap), and its text reads as typed.
+  for (const br of body.querySelectorAll('br')) br.replaceWith('\n');
+  return body;
+}
+
 /** What a deleted message says in place of its text. */
 export function tombstoneText(message) {
   return message.deleted === 'admin' ? 'This message was removed by an admin.' : 'This message was deleted.';
 }
 
 /** The body of a message as shown: a tombstone, the editor, or the text (mine not yet saved, or as stored), with "(edited)". */
-function messageText(message, change, editor) {
+function messageText(message, change, editor, me) {
   if (message.deleted) return [h('div', { class: 'msg-body msg-tombstone', text: tombstoneText(message) })];
   if (editor) return [editor];
-  if (change?.kind === 'edit') return [h('div', { class: 'msg-body' }, bodyNodes(change.body))];
-  if (!message.edited_at) return [h('div', { class: 'msg-body' }, bodyNodes(message.body))];
+  if (change?.kind === 'edit') return [richBody('msg-body', change.body, message, me)];
+  if (!message.edited_at) return [richBody('msg-body', message.body, message, me)];
   return [
-    h('div', { class: 'msg-body edited' }, bodyNodes(message.body)),
+    richBody('msg-body edited', message.body, message, me),
     ' ',
     h('span', { class: 'msg-edited', title: `Edited ${fullTime(message.edited_at)}`, text: '(edited)' }),
   ];
 }
 
-/** Edit and Delete for one of my messages. */
-function messageTools(message) {
+/** React and Reply for any message; Edit and Delete for mine. */
+function messageTools(message, { mine }) {
   const button = (action, label, iconName) =>
     h(
       'button',
       { type: 'button', class: 'icon-button', dataset: { action, seq: String(message.seq), focusKey: `${action}:${message.seq}` }, 'aria-label': label, title: label },
       icon(iconName),
     );
-  return h('div', { class: 'msg-tools', role: 'group', 'aria-label': 'Message actions' }, button('edit', 'Edit message', 'pencil'), button('delete', 'Delete message', 'trash'));
+  return h(
+    'div',
+    { class: 'msg-tools', role: 'group', 'aria-label': 'Message actions' },
+    button('react', 'Add reaction', 'smile'),
+    button('reply', 'Reply', 'reply'),
+    mine ? button('edit', 'Edit message', 'pencil') : null,
+    mine ? button('delete', 'Delete message', 'trash') : null,
+  );
+}
+
+/** The chips under a message: emoji and count, pressed when I reacted; the title says who. */
+function reactionChips(message, reactions) {
+  return h(
+    'div',
+    { class: 'reactions', role: 'group', 'aria-label': 'Reactions' },
+    reactions.map((reaction) =>
+      h(
+        'button',
+        {
+          type: 'button',
+          class: reaction.mine ? 'reaction mine' : 'reaction',
+          dataset: { action: 'react-chip', seq: String(message.seq), emoji: reaction.emoji, focusKey: `chip:${message.seq}:${reaction.emoji}` },
+          'aria-pressed': String(reaction.mine),
+          title: reactionTitle(reaction),
+          'aria-label': `${reactionTitle(reaction)}. ${reaction.mine ? 'Remove my reaction' : 'React with it too'}`,
+        },
+        h('span', { class: 'reaction-emoji', text: reaction.emoji }),
+        h('span', { class: 'reaction-count', text: String(reaction.count) }),
+      ),
+    ),
+  );
+}
+
+/** The one-line quote above a reply; a button that jumps to the message it answers. */
+function quoteItem(quote) {
+  return h(
+    'button',
+    { type: 'button', class: quote.deleted ? 'reply-quote deleted' : 'reply-quote', dataset: { action: 'jump', seq: String(quote.seq), focusKey: `jump:${quote.seq}` }, title: 'Show the message this replies to' },
+    h('span', { class: 'reply-sender', text: quote.deleted ? '' : quote.sender }),
+    h('span', { class: 'reply-text', text: quote.deleted ? 'Original message deleted' : quote.text }),
+  );
 }
 
 /** "Saving…", or why my edit or deletion did not go through, with Retry and Discard. */
@@ -455,13 +511,15 @@ function changeStatus(message, change) {
   );
 }
 
-function messageItem(message, grouped, state, { change = null, editor = null, tools = false } = {}) {
+function messageItem(message, grouped, state, { change = null, editor = null, tools = null, reactions = [], quote = null, mentioned = false, me = null, highlighted = false } = {}) {
   const time = h('time', { class: grouped ? 'msg-time hover' : 'msg-time', dateTime: new Date(message.ts).toISOString(), title: fullTime(message.ts), text: clockTime(message.ts) });
   const classes = ['msg'];
   if (grouped) classes.push('grouped');
   if (state !== 'ok') classes.push(state);
   if (message.deleted) classes.push('deleted');
   if (editor) classes.push('editing');
+  if (mentioned) classes.push('mentions-me');
+  if (highlighted) classes.push('highlight');
   if (change) classes.push(change.state === 'failed' ? 'change-failed' : change.kind === 'delete' ? 'deleting' : 'saving');
   const main = h('div', { class: 'msg-main' });
   if (grouped) {
@@ -469,7 +527,9 @@ function messageItem(message, grouped, state, { change = null, editor = null, to
   } else {
     main.append(h('div', { class: 'msg-meta' }, h('span', { class: 'msg-sender', text: message.sender }), time));
   }
-  main.append(...messageText(message, change, editor));
+  if (quote && !message.deleted) main.append(quoteItem(quote));
+  main.append(...messageText(message, change, editor, me));
+  if (reactions.length && !message.deleted) main.append(reactionChips(message, reactions));
   if (change) main.append(changeStatus(message, change));
   if (state === 'sending') {
     main.append(h('div', { class: 'msg-status', text: 'Sending…' }));
@@ -485,5 +545,5 @@ function messageItem(message, grouped, state, { change = null, editor = null, to
       ),
     );
   }
-  return h('div', { class: classes.join(' ') }, h('div', { class: 'msg-gutter' }, grouped ? time : avatar(message.sender)), main, tools ? messageTools(message) : null);
+  return h('div', { class: classes.join(' '), dataset: message.seq != null && !message.pending ? { seq: String(message.seq) } : {} }, h('div', { class: 'msg-gutter' }, grouped ? time : avatar(message.sender)), main, tools ? messageTools(message, tools) : null);
 }

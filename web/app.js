@@ -280,7 +280,7 @@ function handleFrame(frame, settled) {
       store.applyTyping(frame.channel, frame.user);
       break;
     case 'read':
-      store.applyRead(frame.channel, frame.seq, { unread: frame.unread, mentions: frame.mentions });
+      store.applyRead(frame.channel, frame.seq, { unread: frame.unread, mentions: frame.mentions, last_seq: frame.last_seq });
       break;
     case 'error':
       // Errors answering a request reach that request's caller. An error without

@@ -204,8 +204,7 @@ export class ChatStore extends withOutbox(withPresence(EventTarget)) {
       channel.last_seq = Math.max(channel.last_seq, info.last_seq);
       channel.last_rev = Math.max(channel.last_rev, info.last_rev ?? 0);
       channel.read_seq = Math.max(channel.read_seq, info.read_seq);
-      if (info.unread != null) channel.unreadCount = info.unread;
-      if (info.mentions != null) channel.mentions = info.mentions;
+      if (info.unread != null) this.takeCounts(channel, info, info.last_seq);
       if (info.notify) channel.notify = info.notify;
     }
     if (!quiet) this.changed('channels');
@@ -435,9 +434,24 @@ export class ChatStore extends withOutbox(withPresence(EventTarget)) {
       if (channel.unreadCount != null) channel.unreadCount = seq >= channel.last_seq ? 0 : Math.min(channel.unreadCount, after.length);
       channel.mentions = seq >= channel.last_seq ? 0 : Math.min(channel.mentions, after.filter((message) => mentionsMe(message, this.me.name)).length);
     }
-    if (counts.unread != null && seq >= channel.read_seq) channel.unreadCount = counts.unread;
-    if (counts.mentions != null && seq >= channel.read_seq) channel.mentions = counts.mentions;
+    if (counts.unread != null && seq >= channel.read_seq) this.takeCounts(channel, counts, counts.last_seq);
     this.changed('channels');
+  }
+
+  /**
+   * The server's unread and mention counts, which cover the channel up to
+   * `coveredTo` (docs/protocol.md), plus what I hold past it: a message that
+   * arrived before the counts did was counted live and must not be lost, nor
+   * counted twice.
+   */
+  takeCounts(channel, counts, coveredTo = channel.last_seq) {
+    const later = this.me
+      ? channel.messages.filter((message) => message.seq > coveredTo && message.seq > channel.read_seq && countsAsUnread(message, this.me.name))
+      : [];
+    channel.unreadCount = counts.unread + later.length;
+    const mine = this.me ? later.filter((message) => mentionsMe(message, this.me.name)).length : 0;
+    channel.mentions = (counts.mentions ?? 0) + mine;
+    channel.last_seq = Math.max(channel.last_seq, coveredTo ?? 0);
   }
 
   // ---- local actions ----------------------------------------------------

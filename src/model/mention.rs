@@ -28,14 +28,21 @@ impl Mentions {
 /// The `@` words of a body: each a valid username (up to
 /// [`MAX_MENTIONS`], the first spelling of each, compared without case),
 /// and whether `@channel` is among them. An `@` inside a word (an email
-/// address) mentions no one.
+/// address), after `/` or `@` (a URL's `/@name`, `@@name`), or inside code
+/// (between backticks, as the UI's Markdown shows it) mentions no one.
 pub fn mentions_in(body: &str) -> (Vec<UserName>, bool) {
     let is_name_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
     let mut names: Vec<UserName> = Vec::new();
     let mut channel = false;
     let mut previous: Option<char> = None;
+    let mut in_code = false;
     for (at, c) in body.char_indices() {
-        let starts = c == '@' && !previous.is_some_and(is_name_char);
+        // A run of backticks opens or closes code (inline or fenced).
+        if c == '`' && previous != Some('`') {
+            in_code = !in_code;
+        }
+        let starts =
+            c == '@' && !in_code && !previous.is_some_and(|p| is_name_char(p) || matches!(p, '/' | '@'));
         previous = Some(c);
         if !starts {
             continue;
@@ -74,7 +81,13 @@ mod tests {
         assert_eq!(names("thanks @bob."), (vec!["bob".into()], false), "a trailing dot ends the sentence");
         assert_eq!(names("@channel standup!"), (vec![], true));
         assert_eq!(names("mail me at bob@example.com"), (vec![], false), "not inside a word");
-        assert_eq!(names("@ alone, @@bob"), (vec!["bob".into()], false));
+        assert_eq!(names("@ alone, @@bob"), (vec![], false), "not after another @");
+        assert_eq!(names("see https://mastodon.social/@bob"), (vec![], false), "a URL's /@name");
+        assert_eq!(
+            names("`@bob` and ```\n@carol\n``` but @dave"),
+            (vec!["dave".into()], false),
+            "not in code"
+        );
         assert_eq!(names(&format!("@{}", "a".repeat(33))), (vec![], false), "too long for a name");
         let many: String = (0..60).map(|n| format!("@u{n} ")).collect();
         assert_eq!(names(&many).0.len(), MAX_MENTIONS);

@@ -396,6 +396,10 @@ impl WsSession {
             Event::Joined(view) => {
                 let channel = view.channel.id;
                 self.cursors.start(channel, replay::head_of(view));
+                // The channel first, so the client knows it before any of
+                // its messages.
+                let frame = delivery.encoded(NATIVE_SLOT, |event| Utf8Bytes::from(native_frame(event)));
+                self.socket.feed(WsMessage::Text(frame)).await.map_err(|_| End::Gone)?;
                 // Changes delivered between the view's read and the
                 // subscription never come live: read them (what came live
                 // since is skipped when it arrives).
@@ -404,6 +408,7 @@ impl WsSession {
                 if behind {
                     Box::pin(self.catch_up(channel, None, Seq(0))).await?;
                 }
+                return Ok(());
             }
             Event::Left(channel) => self.cursors.stop(*channel),
             Event::Settings(_) => {}

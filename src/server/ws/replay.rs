@@ -42,7 +42,13 @@ impl WsSession {
                 delivered.get(&channel).is_some_and(|delivered| *delivered > cursor.rev)
             });
             if behind {
-                self.catch_up(channel, None, Seq(0)).await?;
+                // What the client holds, as it said (nothing below it).
+                let held_from = match resume.get(&channel) {
+                    Some(Resume::Held { held_from, .. }) => *held_from,
+                    Some(Resume::After(seq)) => Seq(seq.0.saturating_add(1)),
+                    None => Seq(0),
+                };
+                self.catch_up(channel, None, held_from).await?;
             }
         }
         self.flush().await

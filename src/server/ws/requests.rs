@@ -255,9 +255,10 @@ impl WsSession {
                 }
             },
             ClientMessage::Notify { channel, level, reference } => {
+                // Every connection of the user also gets the channel's
+                // view, this one too.
                 match app.set_notify(&user, ChannelId(channel), notify_level_from(level)).await {
-                    // Every connection of the user gets the channel's view.
-                    Ok(_) => return Ok(None),
+                    Ok(view) => ServerMessage::Channel { channel: channel_info(&view), reference },
                     Err(error) => request_error(&error, reference),
                 }
             }

@@ -108,6 +108,9 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE messages ADD COLUMN deleted BIGINT NOT NULL DEFAULT 0;
     -- Admins may delete anyone's message.
     ALTER TABLE users ADD COLUMN admin BOOLEAN NOT NULL DEFAULT FALSE;
+"#,
+    r#"
+    -- What a message carries besides its body, and a member's settings.
     -- Who reacted to what with which emoji. `messages.reactions` holds the
     -- summary every read returns (`store::rows`), rewritten with each change.
     -- `created_at` (ms) is strictly increasing per message, so it orders

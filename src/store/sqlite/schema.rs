@@ -122,6 +122,9 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
     -- Admins may delete anyone's message.
     ALTER TABLE users ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
+"#,
+    r#"
+    -- What a message carries besides its body, and a member's settings.
     -- Who reacted to what with which emoji. `messages.reactions` holds the
     -- summary every read returns (`store::rows`), rewritten with each change.
     -- `created_at` (ms) is strictly increasing per message, so it orders

@@ -80,3 +80,76 @@ async fn cluster_resuming_by_rev_on_another_node_brings_the_changes_made_on_the_
     assert_eq!(summary(&changes(&mut bob, GENERAL, 1).await), [(Kind::Update, 1, 8)]);
     assert_no_more_changes(&mut bob, GENERAL).await;
 }
+
+/// A storm of edits, reactions and deletions on node a while Redis goes
+/// away and comes back: a client live on node b and one resuming there by
+/// rev afterwards both end holding exactly what a fresh history read shows
+/// (the bus's lost frames are rev gaps, filled from the store).
+#[tokio::test]
+async fn cluster_a_storm_of_changes_across_a_redis_restart_converges() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use crate::convergence::{Member, fresh_history};
+    use crate::services::PrivateRedis;
+
+    let Some(database) = fresh_postgres_database().await else { return };
+    let Some(mut redis) = PrivateRedis::start().await else { return };
+    let (node_a, node_b) = (
+        TestServer::start_node(&database, &redis.url()).await,
+        TestServer::start_node(&database, &redis.url()).await,
+    );
+    let (mut alice, _) = node_a.user("alice").await;
+    let mut bob = Member::new("bob", node_b.register("bob").await);
+    let mut carol = Member::new("carol", node_b.register("carol").await);
+    bob.connect(&node_b).await;
+    carol.connect(&node_b).await;
+    for n in 1..=30 {
+        alice.post(GENERAL, &format!("m{n}"), &format!("a-{n}")).await;
+    }
+    carol.catch_up_to(30).await;
+    carol.client = None;
+
+    // The storm: alice edits, reacts to and deletes her messages on a.
+    const EMOJI: [&str; 2] = ["👍", "🎉"];
+    let done = Arc::new(AtomicUsize::new(0));
+    let storm = {
+        let done = Arc::clone(&done);
+        tokio::spawn(async move {
+            for step in 0..90_i64 {
+                let seq = 1 + (step * 7) % 30;
+                let request = match step % 6 {
+                    0..=2 => {
+                        json!({"type": "edit", "channel": GENERAL, "seq": seq, "body": format!("m{seq} edit {step}")})
+                    }
+                    3 | 4 => {
+                        json!({"type": "react", "channel": GENERAL, "seq": seq, "emoji": EMOJI[(step % 2) as usize], "add": step % 4 != 0})
+                    }
+                    _ => json!({"type": "delete", "channel": GENERAL, "seq": seq}),
+                };
+                // A change of a deleted message is refused; either way it is answered.
+                alice.request(request).await;
+                done.fetch_add(1, Ordering::SeqCst);
+            }
+            alice
+        })
+    };
+    // Take Redis away once the storm is under way, for a stretch of it.
+    while done.load(Ordering::SeqCst) < 15 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    redis.kill();
+    while done.load(Ordering::SeqCst) < 45 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    redis.restart().await;
+    let _alice = storm.await.expect("every request of the storm answered");
+
+    let history = fresh_history(&node_b, &bob.token).await;
+    let head = history.values().map(|m| m.rev).max().unwrap_or(0);
+    for member in [&mut bob, &mut carol] {
+        member.ensure_connected(&node_b).await;
+        member.catch_up_to(head).await;
+        assert_eq!(member.held, history, "{} holds what history shows", member.name);
+    }
+}

@@ -29,12 +29,12 @@ impl Rng {
 /// changes has brought it (`stream_rev`: only `message`/`update` frames move
 /// it, never a history page, which may show a change whose predecessors are
 /// still on their way).
-struct Member {
-    name: &'static str,
-    token: String,
-    client: Option<Client>,
-    held: BTreeMap<i64, MessageInfo>,
-    stream_rev: i64,
+pub struct Member {
+    pub name: &'static str,
+    pub token: String,
+    pub client: Option<Client>,
+    pub held: BTreeMap<i64, MessageInfo>,
+    pub stream_rev: i64,
 }
 
 impl Member {
@@ -47,9 +47,13 @@ impl Member {
         }
     }
 
+    pub fn new(name: &'static str, token: String) -> Self {
+        Self { name, token, client: None, held: BTreeMap::new(), stream_rev: 0 }
+    }
+
     /// Connects, resuming from what it holds (or loading the latest page
     /// the first time and after a reset).
-    async fn connect(&mut self, server: &TestServer) {
+    pub async fn connect(&mut self, server: &TestServer) {
         let mut client = Client::connect(server, &self.token).await;
         let resume = match (self.held.keys().next(), self.held.keys().next_back()) {
             (Some(first), Some(last)) => {
@@ -69,7 +73,7 @@ impl Member {
         self.client = Some(client);
     }
 
-    async fn ensure_connected(&mut self, server: &TestServer) -> &mut Client {
+    pub async fn ensure_connected(&mut self, server: &TestServer) -> &mut Client {
         if self.client.is_none() {
             self.connect(server).await;
         }
@@ -77,7 +81,7 @@ impl Member {
     }
 
     /// Takes every change frame up to `rev`, in the order they come.
-    async fn catch_up_to(&mut self, rev: i64) {
+    pub async fn catch_up_to(&mut self, rev: i64) {
         while self.stream_rev < rev {
             let client = self.client.as_mut().expect("connected");
             let what = format!("{}'s changes up to rev {rev} (at {})", self.name, self.stream_rev);
@@ -108,7 +112,7 @@ impl Member {
 }
 
 /// Every message of General as it stands, read fresh.
-async fn fresh_history(server: &TestServer, token: &str) -> BTreeMap<i64, MessageInfo> {
+pub async fn fresh_history(server: &TestServer, token: &str) -> BTreeMap<i64, MessageInfo> {
     let mut reader = Client::connect(server, token).await;
     reader.hello(json!({})).await;
     let mut all = BTreeMap::new();
@@ -134,13 +138,7 @@ async fn run(seed: u64) {
     let mut server = TestServer::start().await;
     let mut members = Vec::new();
     for name in ["alice", "bob", "carol"] {
-        members.push(Member {
-            name,
-            token: server.register(name).await,
-            client: None,
-            held: BTreeMap::new(),
-            stream_rev: 0,
-        });
+        members.push(Member::new(name, server.register(name).await));
     }
     // Each client's own messages, by seq, to edit and delete.
     let mut sent: Vec<Vec<i64>> = vec![Vec::new(); 3];

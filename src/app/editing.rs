@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use super::{App, RequestError};
-use crate::bus::BusEvent;
 use crate::model::{ChannelId, Emoji, MAX_REACTION_KINDS, MessageBody, Rev, Seq, User};
 use crate::store::{Changed, MessageEdit, MessageReaction, MessageRemoval, Queued, StoreError};
 
@@ -26,7 +25,7 @@ impl App {
         body: MessageBody,
         if_rev: Option<Rev>,
     ) -> Result<Changed, RequestError> {
-        self.take_change_rate(editor)?;
+        self.take_message_rate(editor)?;
         let queued = self.store.edit_message(MessageEdit { channel, seq, editor: editor.id, body, if_rev });
         self.announce_change(channel, queued).await
     }
@@ -38,7 +37,7 @@ impl App {
         channel: ChannelId,
         seq: Seq,
     ) -> Result<Changed, RequestError> {
-        self.take_change_rate(by)?;
+        self.take_message_rate(by)?;
         let queued = self.store.delete_message(MessageRemoval { channel, seq, by: by.id });
         self.announce_change(channel, queued).await
     }
@@ -52,17 +51,9 @@ impl App {
         emoji: Emoji,
         add: bool,
     ) -> Result<Changed, RequestError> {
-        self.take_change_rate(user)?;
+        self.take_message_rate(user)?;
         let queued = self.store.react(MessageReaction { channel, seq, user: user.id, emoji, add });
         self.announce_change(channel, queued).await
-    }
-
-    fn take_change_rate(&self, user: &User) -> Result<(), RequestError> {
-        if self.rates.take_message(user.id, &self.limits) {
-            return Ok(());
-        }
-        self.metrics.rate_limited_total.inc();
-        Err(RequestError::RateLimited)
     }
 
     /// Awaits the commit, then hands a change to the hub and the bus. The
@@ -81,8 +72,7 @@ impl App {
                 other => other?,
             };
             if changed.changed {
-                app.hub.accept_message(changed.message.clone());
-                app.bus.publish(BusEvent::Message(Box::new(changed.message.clone())));
+                app.announce(changed.message.clone());
             }
             Ok(changed)
         });

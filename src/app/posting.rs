@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::{App, RequestError};
 use crate::bus::{BusEvent, SharedTake};
 use crate::model::{
-    ChannelId, ChannelKind, ClientId, MessageBody, ReadMarker, Seq, SystemKind, User, UserId,
+    ChannelId, ChannelKind, ClientId, Message, MessageBody, ReadMarker, Seq, SystemKind, User, UserId,
 };
 use crate::store::{Appended, NewMessage, NewSystemLine, StoreError};
 
@@ -27,9 +27,8 @@ impl App {
         body: MessageBody,
         reply_to: Option<Seq>,
     ) -> Committing {
-        if !self.rates.take_message(sender.id, &self.limits) {
-            self.metrics.rate_limited_total.inc();
-            return Box::pin(std::future::ready(Err(RequestError::RateLimited)));
+        if let Err(refused) = self.take_message_rate(sender) {
+            return Box::pin(std::future::ready(Err(refused)));
         }
         self.check_shared_message_rate(sender.id);
         let queued =
@@ -41,13 +40,14 @@ impl App {
                 Err(StoreError::NoSuchMessage) => return Err(RequestError::NoSuchParent),
                 other => other?,
             };
-            // Also for a repeat: if the first attempt's fan-out never ran
-            // (the process died after the commit), this delivers it; if it
-            // did, the hub drops it as already delivered.
-            app.hub.accept_message(appended.message.clone());
             if appended.created {
                 app.metrics.messages_total.inc();
-                app.bus.publish(BusEvent::Message(Box::new(appended.message.clone())));
+                app.announce(appended.message.clone());
+            } else {
+                // A repeat: if the first attempt's fan-out never ran (the
+                // process died after the commit), this delivers it here; if
+                // it did, the hub drops it as already delivered.
+                app.hub.accept_message(appended.message.clone());
             }
             Ok(appended)
         });
@@ -57,6 +57,23 @@ impl App {
                 Err(RequestError::Unavailable)
             })
         })
+    }
+
+    /// Takes one from the user's message rate (sends, edits, deletions and
+    /// reactions share it), counting a refusal.
+    pub(super) fn take_message_rate(&self, user: &User) -> Result<(), RequestError> {
+        if self.rates.take_message(user.id, &self.limits) {
+            return Ok(());
+        }
+        self.metrics.rate_limited_total.inc();
+        Err(RequestError::RateLimited)
+    }
+
+    /// Hands a committed change (a new, edited, deleted or reacted-to
+    /// message, or a system line) to this node's hub and to the other nodes.
+    pub(super) fn announce(&self, message: Message) {
+        self.hub.accept_message(message.clone());
+        self.bus.publish(BusEvent::Message(Box::new(message)));
     }
 
     /// The cluster-wide bucket answers a round trip later; the send goes
@@ -138,10 +155,7 @@ impl App {
         }
         let line = NewSystemLine { channel, actor, kind, subject, client_id: system_client_id() };
         match self.store.append_system(line).await {
-            Ok(message) => {
-                self.hub.accept_message(message.clone());
-                self.bus.publish(BusEvent::Message(Box::new(message)));
-            }
+            Ok(message) => self.announce(message),
             Err(error) => tracing::warn!(%error, channel = channel.0, "cannot record a system line"),
         }
     }

@@ -112,3 +112,49 @@ fn docs_describe_every_message() {
         assert!(docs.contains(&format!("\"type\":\"{name}\"")), "docs/protocol.md has no example of {name}");
     }
 }
+
+/// The largest message a client can make (a body of 4,000 four-byte
+/// characters, 20 reaction kinds of the longest emoji with 50 names of 32
+/// characters each, 50 mentions, a full quote) still fits in one reply:
+/// each of those limits bounds bytes, not only counts.
+#[test]
+fn the_largest_message_fits_in_a_reply() {
+    use crate::model::{
+        ChannelId, MAX_BODY_CHARS, MAX_MENTIONS, MAX_REACTION_KINDS, MAX_USER_NAME_CHARS, Mentions, Message,
+        MessageId, QUOTE_CHARS, Quote, REACTION_NAMES_SHOWN, Reaction, Rev, Seq, UserId,
+    };
+    let longest_emoji = emojis::iter()
+        .flat_map(|emoji| std::iter::once(emoji).chain(emoji.skin_tones().into_iter().flatten()))
+        .map(|emoji| emoji.as_str())
+        .max_by_key(|emoji| emoji.len())
+        .expect("emoji");
+    let name = "n".repeat(MAX_USER_NAME_CHARS);
+    let reaction = Reaction {
+        emoji: longest_emoji.to_owned(),
+        count: u32::MAX,
+        users: vec![name.clone(); REACTION_NAMES_SHOWN],
+    };
+    let message = Message {
+        id: MessageId(i64::MAX),
+        channel: ChannelId(i64::MAX),
+        seq: Seq(i64::MAX),
+        sender: UserId(1),
+        sender_name: name.clone(),
+        client_id: "\u{1F600}".repeat(crate::model::MAX_CLIENT_ID_CHARS),
+        body: "\u{1F600}".repeat(MAX_BODY_CHARS),
+        ts: i64::MAX,
+        system: None,
+        rev: Rev(i64::MAX),
+        edited_at: Some(i64::MAX),
+        deleted: None,
+        reactions: vec![reaction; MAX_REACTION_KINDS],
+        reply_to: Some(Quote {
+            seq: Seq(i64::MAX),
+            sender: name.clone(),
+            excerpt: "\u{1F600}".repeat(QUOTE_CHARS),
+        }),
+        mentions: Mentions { users: vec![name; MAX_MENTIONS], channel: true },
+    };
+    let frame = ServerMessage::Update(convert::message_info(&message)).to_json();
+    assert!(frame.len() < crate::limits::MAX_REPLY_BYTES, "{} bytes", frame.len());
+}

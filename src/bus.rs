@@ -78,6 +78,12 @@ pub trait Cluster: Send + Sync + 'static {
         let _ = online;
     }
 
+    /// Whether there are other nodes to share limits with. Alone, a node
+    /// skips asking [`Cluster::take_shared`], whose answer it knows.
+    fn is_shared(&self) -> bool {
+        false
+    }
+
     /// Takes one from the token bucket `bucket` that every node of the
     /// cluster shares (`per_second` refill, `burst` capacity). Nodes keep
     /// their own buckets too; this one holds the limit across nodes. Alone,

@@ -19,7 +19,7 @@ impl App {
     /// connection's messages keep their order. What follows the commit (fan-out
     /// and publishing) runs in its own task, so it happens even if the sender
     /// goes away before its ack; the returned future only reports the outcome.
-    pub fn post(
+    pub async fn post(
         self: &Arc<Self>,
         sender: &User,
         channel: ChannelId,
@@ -27,10 +27,19 @@ impl App {
         body: MessageBody,
         reply_to: Option<Seq>,
     ) -> Committing {
+        let shared = self.cluster.is_shared();
+        if shared && let Some(mut answer) = self.rates.unanswered_shared_take(sender.id) {
+            // The previous send's shared take is still out: wait for its
+            // answer (at most the bus's timeout), so that a user past the
+            // cluster's allowance gets at most one send through per node.
+            let _ = answer.changed().await;
+        }
         if let Err(refused) = self.take_message_rate(sender) {
             return Box::pin(std::future::ready(Err(refused)));
         }
-        self.check_shared_message_rate(sender.id);
+        if shared {
+            self.check_shared_message_rate(sender.id);
+        }
         let queued =
             self.store.append_message(NewMessage { channel, sender: sender.id, client_id, body, reply_to });
         let app = Arc::clone(self);
@@ -77,17 +86,19 @@ impl App {
     }
 
     /// The cluster-wide bucket answers a round trip later; the send goes
-    /// ahead (so one connection's sends stay in order), and if the user has
-    /// used up the cluster's allowance through other nodes, the sends after
-    /// this one are refused.
+    /// ahead (a send does not wait a round trip to Redis), and if the user
+    /// has used up the cluster's allowance through other nodes, the sends
+    /// after this one are refused: the next send waits for this answer.
     fn check_shared_message_rate(self: &Arc<Self>, user: UserId) {
         let app = Arc::clone(self);
+        let answered = self.rates.expect_shared_take(user);
         tokio::spawn(async move {
             let bucket = format!("messages:{}", user.0);
             let (rate, burst) = (app.limits.messages_per_second, app.limits.message_burst);
             if let SharedTake::Denied { retry_after } = app.cluster.take_shared(&bucket, rate, burst).await {
                 app.rates.throttle_until(user, std::time::Instant::now() + retry_after);
             }
+            drop(answered);
         });
     }
 

@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
+use tokio::sync::watch;
+
 use crate::limits::{Limits, TRACKED_BUCKETS, TokenBucket};
 use crate::model::UserId;
 
@@ -19,6 +21,9 @@ struct MessageRate {
     /// Set when the cluster's shared bucket for this user ran dry (the user
     /// sends through several nodes): sends are refused until then.
     shared_throttle_until: Option<Instant>,
+    /// Closes when the cluster's bucket has answered this user's latest
+    /// send (its sender is dropped then).
+    shared_answer: Option<watch::Receiver<()>>,
 }
 
 #[derive(Default)]
@@ -44,8 +49,29 @@ impl Rates {
         let rate = rates.entry(user).or_insert_with(|| MessageRate {
             bucket: TokenBucket::new(limits.messages_per_second, limits.message_burst),
             shared_throttle_until: None,
+            shared_answer: None,
         });
         rate.shared_throttle_until.is_none_or(|until| until <= Instant::now()) && rate.bucket.try_take()
+    }
+
+    /// Notes that a take from the cluster's bucket for `user` is out; it is
+    /// answered when the returned sender is dropped.
+    pub(super) fn expect_shared_take(&self, user: UserId) -> watch::Sender<()> {
+        let (answered, answer) = watch::channel(());
+        if let Some(rate) = self.messages().get_mut(&user) {
+            rate.shared_answer = Some(answer);
+        }
+        answered
+    }
+
+    /// The answer still out for `user`'s latest take from the cluster's
+    /// bucket, if there is one.
+    pub(super) fn unanswered_shared_take(&self, user: UserId) -> Option<watch::Receiver<()>> {
+        let mut rates = self.messages();
+        let rate = rates.get_mut(&user)?;
+        let answer = rate.shared_answer.take_if(|answer| answer.has_changed().is_ok())?;
+        rate.shared_answer = Some(answer.clone());
+        Some(answer)
     }
 
     /// The cluster's bucket for `user` is empty until `until`.

@@ -95,6 +95,10 @@ impl Cluster for RedisBus {
         self.local_presence.send_replace(online);
     }
 
+    fn is_shared(&self) -> bool {
+        true
+    }
+
     async fn take_shared(&self, bucket: &str, per_second: f64, burst: f64) -> SharedTake {
         self.run_bucket_script(TAKE_SCRIPT, bucket, per_second, burst).await
     }

@@ -92,7 +92,7 @@ impl WsSession {
                 return Ok(Some((
                     key,
                     reference,
-                    app.post(&user, ChannelId(channel), client_id, body, reply_to),
+                    app.post(&user, ChannelId(channel), client_id, body, reply_to).await,
                 )));
             }
             ClientMessage::Hello { reference, .. } => {

@@ -30,9 +30,11 @@ pub mod names;
 mod posting;
 mod rates;
 mod reading;
+mod searching;
 
 pub use posting::Committing;
 pub use reading::{HistoryPage, HistoryRead};
+pub use searching::{MAX_SEARCH_PAGE, SearchHit, SearchPage, SearchRequest, search_cursor_after};
 
 /// Most messages read from the store in one gap fill or replay page.
 pub const FILL_PAGE: u32 = 500;
@@ -80,6 +82,9 @@ pub enum RequestError {
     RateLimited,
     #[error("{0}")]
     LimitReached(&'static str),
+    /// A search that cannot run: why, in words.
+    #[error("{0}")]
+    InvalidQuery(String),
     /// Storage failed; the cause is logged where it happened.
     #[error("the server could not complete the request")]
     Unavailable,

@@ -6,6 +6,7 @@
 pub mod model;
 pub mod protocol;
 pub mod limits;
+pub mod search;
 pub mod metrics;
 pub mod store;
 pub mod bus;

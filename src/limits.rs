@@ -77,6 +77,9 @@ pub struct Limits {
     /// Changes a resuming client may have missed in one channel (`hello`
     /// with a rev) before it is sent `reset` instead of a replay.
     pub max_resume_changes: u64,
+    /// Searches one user may make per minute over all their connections
+    /// (also the burst); more are refused with `rate_limited`.
+    pub searches_per_minute: f64,
 }
 
 impl Default for Limits {
@@ -105,6 +108,7 @@ impl Default for Limits {
             reads_per_user_per_second: 40.0,
             reads_per_address_per_second: 100.0,
             max_resume_changes: 5_000,
+            searches_per_minute: 30.0,
         }
     }
 }

@@ -34,6 +34,23 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Manage the search index.
+    Search {
+        #[command(subcommand)]
+        command: SearchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SearchCommand {
+    /// Index every message again, from scratch (after a tokenizer change,
+    /// or to repair the index), in one transaction. On SQLite stop natter
+    /// first: the rebuild holds the write lock until it is done. On
+    /// PostgreSQL the nodes may run: only edits wait for it.
+    Rebuild {
+        #[arg(long, env = "NATTER_DATABASE_URL", default_value = "sqlite://natter.db")]
+        database: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -130,6 +147,9 @@ struct ServeArgs {
     /// the client is told to reload the channel (`reset`) instead.
     #[arg(long, env = "NATTER_MAX_RESUME_CHANGES", default_value_t = Limits::default().max_resume_changes)]
     max_resume_changes: u64,
+    /// Searches one user may make per minute (also the burst).
+    #[arg(long, env = "NATTER_SEARCHES_PER_MINUTE", default_value_t = Limits::default().searches_per_minute)]
+    searches_per_minute: f64,
     /// A proxy (an address or CIDR range, repeatable) whose `X-Forwarded-For`
     /// names the client and whose `X-Forwarded-Proto: https` makes the
     /// session cookie `Secure`. From other peers those headers are ignored.
@@ -158,6 +178,7 @@ impl ServeArgs {
             login_failures_before_lockout: self.login_failures_before_lockout,
             invitations_per_hour: self.invitations_per_hour,
             max_resume_changes: self.max_resume_changes,
+            searches_per_minute: self.searches_per_minute,
             http_header_timeout: Duration::from_secs_f64(self.http_header_timeout_secs.clamp(0.1, 3600.0)),
             ..Limits::default()
         };
@@ -201,6 +222,9 @@ fn main() -> anyhow::Result<()> {
         }
         Some(Command::User { command: UserCommand::Role { name, role, database } }) => {
             runtime.block_on(set_role(&name, role, &database))
+        }
+        Some(Command::Search { command: SearchCommand::Rebuild { database } }) => {
+            runtime.block_on(rebuild_search_index(&database))
         }
     }
 }
@@ -290,5 +314,14 @@ async fn set_role(name: &str, role: Role, database: &str) -> anyhow::Result<()> 
     }
     let role = if role == Role::Admin { "an admin" } else { "a member" };
     println!("{} is now {role}", name.as_str());
+    Ok(())
+}
+
+async fn rebuild_search_index(database: &str) -> anyhow::Result<()> {
+    let store = store::open(database, Arc::new(Metrics::default())).await?;
+    let started = std::time::Instant::now();
+    let indexed = store.rebuild_search_index().await;
+    store.close().await;
+    println!("indexed {} messages in {:.1} s", indexed?, started.elapsed().as_secs_f64());
     Ok(())
 }

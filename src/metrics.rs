@@ -88,6 +88,7 @@ impl Histogram {
 
 const BATCH_SIZE_BOUNDS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
 const COMMIT_SECONDS_BOUNDS: &[f64] = &[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0];
+const SEARCH_SECONDS_BOUNDS: &[f64] = &[0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
 
 pub struct Metrics {
     /// WebSocket connections open now.
@@ -107,6 +108,10 @@ pub struct Metrics {
     pub commit_batch_size: Histogram,
     /// Wall time of one storage transaction, including the fsync.
     pub commit_seconds: Histogram,
+    /// Searches answered (with hits or none; refused ones not counted).
+    pub searches_total: Counter,
+    /// Wall time of one search, from the request to its answer.
+    pub search_seconds: Histogram,
 }
 
 impl Default for Metrics {
@@ -121,6 +126,8 @@ impl Default for Metrics {
             rate_limited_total: Counter::default(),
             commit_batch_size: Histogram::new(BATCH_SIZE_BOUNDS),
             commit_seconds: Histogram::new(COMMIT_SECONDS_BOUNDS),
+            searches_total: Counter::default(),
+            search_seconds: Histogram::new(SEARCH_SECONDS_BOUNDS),
         }
     }
 }
@@ -143,6 +150,7 @@ impl Metrics {
                 &self.slow_client_closes_total,
             ),
             ("natter_rate_limited_total", "Requests refused by a rate limit.", &self.rate_limited_total),
+            ("natter_searches_total", "Searches answered.", &self.searches_total),
         ];
         for (name, help, counter) in counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", counter.get());
@@ -157,6 +165,7 @@ impl Metrics {
             "natter_commit_seconds",
             "Duration of one storage transaction including fsync.",
         );
+        self.search_seconds.render(&mut out, "natter_search_seconds", "Duration of one search.");
         out
     }
 }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 pub mod convert;
 mod message;
 
-pub use message::{DeletedBy, MessageInfo, QuoteInfo, ReactionInfo, SystemInfo, SystemKind};
+pub use message::{DeletedBy, MessageInfo, QuoteInfo, ReactionInfo, SearchHitInfo, SystemInfo, SystemKind};
 
 /// A correlation value chosen by the client. A reply or error to a request that
 /// carried one echoes it, so clients can match answers to questions.
@@ -77,6 +77,37 @@ pub enum ClientMessage {
         seq: i64,
         emoji: String,
         add: bool,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
+    /// Search the messages of your channels (`docs/protocol.md`, "Search",
+    /// has the query syntax); the filters may also come as fields.
+    /// Answered by `search_results`, newest first.
+    Search {
+        query: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        channel: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on: Option<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        has_link: bool,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        is_mention: bool,
+        /// The client's offset from UTC in minutes, east positive (what
+        /// its days mean); 0 when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        utc_offset: Option<i32>,
+        /// A previous answer's `next`, for the page after it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cursor: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
     },
@@ -252,6 +283,16 @@ pub enum ServerMessage {
     /// A message the client may hold changed (edited or deleted): this is
     /// its latest state. Keep, per channel and seq, the highest `rev`.
     Update(MessageInfo),
+    /// Answer to `search`: the messages found, newest first, as they stand,
+    /// each with the UTF-16 ranges of its body the query matched; `next`
+    /// asks for the page after this one (absent on the last).
+    SearchResults {
+        hits: Vec<SearchHitInfo>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<String>,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
     /// Too much changed in this channel while the client was away to
     /// replay: drop what it holds of the channel and load its latest page.
     Reset { channel: i64, last_seq: i64, last_rev: i64 },
@@ -470,6 +511,9 @@ pub enum ErrorCode {
     Conflict,
     /// A reaction that is not exactly one emoji.
     InvalidEmoji,
+    /// A search that cannot run: empty, too long, too many terms, a bad
+    /// filter or date, or a cursor this server did not give.
+    InvalidQuery,
     /// The server could not complete the request; nothing was stored.
     Unavailable,
     /// Socket.IO: an event natter does not know.
@@ -499,6 +543,7 @@ pub const CLIENT_MESSAGE_TYPES: &[&str] = &[
     "delete",
     "react",
     "history",
+    "search",
     "create_channel",
     "list_channels",
     "join",
@@ -524,6 +569,7 @@ pub const SERVER_MESSAGE_TYPES: &[&str] = &[
     "changed",
     "ack",
     "history",
+    "search_results",
     "channel",
     "left",
     "channels",

@@ -24,10 +24,12 @@ use crate::model::{
 mod queue;
 mod writer;
 mod rows;
+mod search;
 pub mod sqlite;
 pub mod postgres;
 
 use crate::metrics::Metrics;
+pub use search::MessageSearch;
 
 /// Opens the store a database URL names (`sqlite://...`, `sqlite::memory:`,
 /// `postgres://...` or `postgresql://...`).
@@ -351,6 +353,13 @@ pub trait Store: Send + Sync + 'static {
     async fn mark_read(&self, channel: ChannelId, user: UserId, seq: Seq) -> StoreResult<Seq>;
 
     /// Succeeds when the store can serve.
+    /// Up to `search.limit` messages matching `search` in the channels
+    /// the searcher is a member of now, newest first, as they stand.
+    async fn search(&self, search: MessageSearch) -> StoreResult<Vec<Message>>;
+
+    /// Indexes every standing message again; returns how many.
+    async fn rebuild_search_index(&self) -> StoreResult<u64>;
+
     async fn health(&self) -> StoreResult<()>;
 
     /// Finishes every queued job, then stops accepting new ones.

@@ -1,6 +1,6 @@
 //! Per-user budgets of this node: messages (shared by all of a user's
-//! connections, and held across nodes by the cluster's bucket) and
-//! invitations. Bounded: past [`TRACKED_BUCKETS`] users, buckets that are
+//! connections, and held across nodes by the cluster's bucket),
+//! invitations and searches. Bounded: past [`TRACKED_BUCKETS`] users, buckets that are
 //! full again (their users idle) are forgotten, which changes nothing.
 
 use std::collections::HashMap;
@@ -32,6 +32,7 @@ pub(super) struct Rates {
     /// Invitations still allowed, per inviter and invitee and per invitee,
     /// by bucket name (see `membership`).
     invitations: Mutex<HashMap<String, TokenBucket>>,
+    searches: Mutex<HashMap<UserId, TokenBucket>>,
 }
 
 impl Rates {
@@ -79,6 +80,19 @@ impl Rates {
         if let Some(rate) = self.messages().get_mut(&user) {
             rate.shared_throttle_until = Some(until);
         }
+    }
+
+    /// Takes one of `user`'s searches, unless they are spent.
+    pub(super) fn take_search(&self, user: UserId, limits: &Limits) -> bool {
+        let mut searches = self.searches.lock().expect("search rates lock is never poisoned");
+        if searches.len() >= TRACKED_BUCKETS {
+            searches.retain(|_, bucket| !bucket.is_full());
+        }
+        let per_minute = limits.searches_per_minute;
+        searches
+            .entry(user)
+            .or_insert_with(|| TokenBucket::new(per_minute / 60.0, per_minute.max(1.0)))
+            .try_take()
     }
 
     /// Takes one token from each named bucket (`per_hour` each), only if

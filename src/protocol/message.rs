@@ -89,3 +89,12 @@ pub enum SystemKind {
     Left,
     Added,
 }
+
+/// A message a search found, and where in its body the query matched:
+/// `[start, end)` ranges in UTF-16 code units (what a browser's
+/// `String.prototype.slice` takes), in order.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct SearchHitInfo {
+    pub message: MessageInfo,
+    pub highlights: Vec<[usize; 2]>,
+}

@@ -40,6 +40,7 @@ fn type_lists_match_the_enums() {
         r#"{"type":"delete","channel":1,"seq":1}"#,
         r#"{"type":"react","channel":1,"seq":1,"emoji":"e","add":true}"#,
         r#"{"type":"history","channel":1}"#,
+        r#"{"type":"search","query":"q"}"#,
         r#"{"type":"create_channel","name":"n"}"#,
         r#"{"type":"list_channels"}"#,
         r#"{"type":"join","channel":1}"#,

@@ -117,6 +117,7 @@ pub(super) fn error_code(error: &RequestError) -> ErrorCode {
         RequestError::AlreadyMember(_) => ErrorCode::AlreadyMember,
         RequestError::RateLimited => ErrorCode::RateLimited,
         RequestError::LimitReached(_) => ErrorCode::LimitReached,
+        RequestError::InvalidQuery(_) => ErrorCode::InvalidQuery,
         RequestError::Unavailable => ErrorCode::Unavailable,
     }
 }

@@ -34,8 +34,8 @@ use tokio_postgres::Client;
 
 use super::queue::JobQueue;
 use super::{
-    Appended, Changed, ChannelPage, Credentials, MessageEdit, MessageReaction, MessageRemoval, NewMessage,
-    NewSystemLine, Queued, Store, StoreError, StoreResult,
+    Appended, Changed, ChannelPage, Credentials, MessageEdit, MessageReaction, MessageRemoval, MessageSearch,
+    NewMessage, NewSystemLine, Queued, Store, StoreError, StoreResult,
 };
 use crate::metrics::Metrics;
 use crate::model::{
@@ -53,6 +53,7 @@ mod mentions;
 mod messages;
 mod reactions;
 mod schema;
+mod search;
 mod writer;
 
 use connection::{backend, is_unique_violation};
@@ -304,6 +305,14 @@ impl Store for PostgresStore {
     async fn mark_read(&self, channel: ChannelId, user: UserId, seq: Seq) -> StoreResult<Seq> {
         self.submit(None, move |c| Box::pin(async move { channels::mark_read(&c, channel, user, seq).await }))
             .await
+    }
+
+    async fn search(&self, search: MessageSearch) -> StoreResult<Vec<Message>> {
+        search::search(&*self.read().await?, &search).await
+    }
+
+    async fn rebuild_search_index(&self) -> StoreResult<u64> {
+        self.submit(None, |c| Box::pin(async move { search::rebuild(&c).await.map_err(backend) })).await
     }
 
     async fn health(&self) -> StoreResult<()> {

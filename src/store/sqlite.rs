@@ -24,8 +24,8 @@ use rusqlite::Connection;
 use super::queue::JobQueue;
 use super::rows::Columns;
 use super::{
-    Appended, Changed, ChannelPage, Credentials, MessageEdit, MessageReaction, MessageRemoval, NewMessage,
-    NewSystemLine, Queued, Store, StoreError, StoreResult,
+    Appended, Changed, ChannelPage, Credentials, MessageEdit, MessageReaction, MessageRemoval, MessageSearch,
+    NewMessage, NewSystemLine, Queued, Store, StoreError, StoreResult,
 };
 use crate::metrics::Metrics;
 use crate::model::{
@@ -42,6 +42,7 @@ mod mentions;
 mod messages;
 mod readers;
 mod schema;
+mod search;
 mod writer;
 
 #[derive(Debug, Clone)]
@@ -367,6 +368,14 @@ impl Store for SqliteStore {
 
     async fn mark_read(&self, channel: ChannelId, user: UserId, seq: Seq) -> StoreResult<Seq> {
         self.submit(move |c| channels::mark_read(c, channel, user, seq)).await
+    }
+
+    async fn search(&self, search: MessageSearch) -> StoreResult<Vec<Message>> {
+        self.read(move |c| search::search(c, &search)).await
+    }
+
+    async fn rebuild_search_index(&self) -> StoreResult<u64> {
+        self.submit(search::rebuild).await
     }
 
     async fn health(&self) -> StoreResult<()> {

@@ -122,6 +122,7 @@ fn about_channel(frame: &ServerMessage, channel: i64) -> bool {
     match frame {
         ServerMessage::Message(message) | ServerMessage::Update(message) => message.channel == channel,
         ServerMessage::Changed { message, .. } => message.channel == channel,
+        ServerMessage::SearchResults { hits, .. } => hits.iter().any(|hit| hit.message.channel == channel),
         ServerMessage::Reset { channel: id, .. } | ServerMessage::Members { channel: id, .. } => {
             *id == channel
         }

@@ -46,6 +46,8 @@ fn request_like() -> impl Strategy<Value = Value> {
         Just("user"),
         Just("seq"),
         Just("resume"),
+        Just("query"),
+        Just("cursor"),
     ];
     (prop::sample::select(CLIENT_MESSAGE_TYPES), prop::collection::vec((field, json_value()), 0..6)).prop_map(
         |(kind, fields)| {

@@ -244,6 +244,7 @@ impl ServerMessageExt for ServerMessage {
             | ServerMessage::Watching { reference, .. }
             | ServerMessage::Members { reference, .. }
             | ServerMessage::Changed { reference, .. }
+            | ServerMessage::SearchResults { reference, .. }
             | ServerMessage::Error { reference, .. }
             | ServerMessage::Pong { reference } => reference.as_ref(),
             ServerMessage::Welcome { .. }

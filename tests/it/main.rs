@@ -28,6 +28,7 @@ mod process;
 mod proxy;
 mod reactions;
 mod resume;
+mod search;
 mod security;
 mod slow;
 mod socketio;

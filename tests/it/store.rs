@@ -12,6 +12,8 @@ use natter::store::{NewMessage, Store, StoreError};
 mod changes;
 /// Reactions, replies, mentions and unread counts, on every backend.
 mod extras;
+/// Search: the golden corpus and permissions, on every backend.
+mod search;
 
 fn name(raw: &str) -> UserName {
     UserName::parse(raw).unwrap()

@@ -9,12 +9,14 @@ use super::super::convert::{channel_info, error_code, message_info};
 use super::super::session::Cost;
 use super::upgrade::End;
 use super::{WsSession, error_message};
-use crate::app::{Committing, HistoryPage, HistoryRead, RequestError};
+use crate::app::{
+    Committing, HistoryPage, HistoryRead, RequestError, SearchPage, SearchRequest, search_cursor_after,
+};
 use crate::hub::WATCH_MAX;
-use crate::model::{ChannelId, ChannelName, ClientId, Emoji, MessageBody, Rev, Seq};
+use crate::model::{ChannelId, ChannelName, ClientId, Emoji, MessageBody, MessageId, Rev, Seq};
 use crate::protocol::convert::notify_level_from;
 use crate::protocol::{
-    ChannelInfo, ClientMessage, DirectoryUser, ErrorCode, MessageInfo, Ref, ServerMessage,
+    ChannelInfo, ClientMessage, DirectoryUser, ErrorCode, MessageInfo, Ref, SearchHitInfo, ServerMessage,
     parse_client_message, reference_of,
 };
 
@@ -44,6 +46,8 @@ fn cost_of(request: &ClientMessage) -> Cost {
         // unread: priced as a read.
         | ClientMessage::Read { .. }
         | ClientMessage::Notify { .. }
+        // A search also has its own per-user rate (`App::search`).
+        | ClientMessage::Search { .. }
         // Watching rewrites an index under the hub's lock: priced as a read,
         // so one user or one address cannot make it cheap by connecting
         // many times.
@@ -168,6 +172,35 @@ impl WsSession {
                     changed_reply(reacted, reference)
                 }
             },
+            ClientMessage::Search {
+                query,
+                from,
+                channel,
+                before,
+                after,
+                on,
+                has_link,
+                is_mention,
+                utc_offset,
+                cursor,
+                limit,
+                reference,
+            } => {
+                let request = SearchRequest {
+                    query,
+                    from,
+                    channel: channel.map(ChannelId),
+                    before,
+                    after,
+                    on,
+                    has_link,
+                    is_mention,
+                    utc_offset_minutes: utc_offset.unwrap_or(0),
+                    cursor,
+                    limit: limit.unwrap_or(20),
+                };
+                search_reply(app.search(&user, request).await, reference)
+            }
             ClientMessage::OpenDm { user: other, reference } => match app.open_dm(&user, &other).await {
                 Ok(view) => ServerMessage::Channel { channel: channel_info(&view), reference },
                 Err(error) => request_error(&error, reference),
@@ -321,6 +354,29 @@ fn changed_reply(
         },
         Err(error) => request_error(&error, reference),
     }
+}
+
+/// The answer to `search`: the hits that fit in one reply; when some do
+/// not, `next` starts after the last that did.
+fn search_reply(result: Result<SearchPage, RequestError>, reference: Option<Ref>) -> ServerMessage {
+    let page = match result {
+        Ok(page) => page,
+        Err(error) => return request_error(&error, reference),
+    };
+    let hits: Vec<SearchHitInfo> = page
+        .hits
+        .iter()
+        .map(|hit| SearchHitInfo {
+            message: message_info(&hit.message),
+            highlights: hit.highlights.iter().map(|&(start, end)| [start, end]).collect(),
+        })
+        .collect();
+    let (hits, rest) = first_within(hits, LIST_BUDGET);
+    let next = match (rest.is_empty(), hits.last()) {
+        (false, Some(last)) => Some(search_cursor_after(MessageId(last.message.id))),
+        _ => page.next,
+    };
+    ServerMessage::SearchResults { hits, next, reference }
 }
 
 /// The cursor after a channel in a `channels` page: its id and name. The

@@ -12,7 +12,7 @@ use tokio_postgres::types::{ToSql, Type};
 
 use super::super::rows::{self, MESSAGE_COLUMNS};
 use super::super::{Changed, MessageEdit, MessageRemoval, StoreError, StoreResult};
-use super::{backend, mentions};
+use super::{backend, mentions, search};
 use crate::model::{ChannelId, Deletion, Mentions, Message, Seq, UserId, now_millis};
 
 /// The message at `(channel, seq)` as [`MESSAGE_COLUMNS`], then whether it
@@ -130,14 +130,20 @@ pub(super) async fn edit(c: &Client, edit: MessageEdit) -> StoreResult<Changed> 
     }
     let sql = format!(
         "WITH bump AS (UPDATE channels SET last_rev = last_rev + 1 WHERE id = $1 RETURNING last_rev)
-         UPDATE messages m SET body = $3, edited_at = $4, rev = bump.last_rev
+         UPDATE messages m SET body = $3, edited_at = $4, rev = bump.last_rev, search = $5::TEXT::tsvector
          FROM bump, users u
          WHERE m.channel_id = $1 AND m.seq = $2 AND u.id = m.sender_id
          RETURNING {MESSAGE_COLUMNS}"
     );
     let now = now_millis();
-    let parameters: [Parameter<'_>; 4] =
-        [(&edit.channel.0, Type::INT8), (&edit.seq.0, Type::INT8), (&body, Type::TEXT), (&now, Type::INT8)];
+    let terms = search::tsvector(&body);
+    let parameters: [Parameter<'_>; 5] = [
+        (&edit.channel.0, Type::INT8),
+        (&edit.seq.0, Type::INT8),
+        (&body, Type::TEXT),
+        (&now, Type::INT8),
+        (&terms, Type::TEXT),
+    ];
     // Both sent on the first poll, in this order (`join!` polls in order):
     // the mentions as the new body says, then the body and the rev.
     let (recorded, changed) =
@@ -170,7 +176,7 @@ pub(super) async fn delete(c: &Client, removal: MessageRemoval) -> StoreResult<C
     let sql = format!(
         "WITH bump AS (UPDATE channels SET last_rev = last_rev + 1 WHERE id = $1 RETURNING last_rev),
               unreacted AS (DELETE FROM reactions WHERE message_id = $4)
-         UPDATE messages m SET body = '', deleted = $3, rev = bump.last_rev, reactions = NULL
+         UPDATE messages m SET body = '', deleted = $3, rev = bump.last_rev, reactions = NULL, search = NULL
          FROM bump, users u
          WHERE m.channel_id = $1 AND m.seq = $2 AND u.id = m.sender_id
          RETURNING {MESSAGE_COLUMNS}"

@@ -10,7 +10,7 @@ use tokio_postgres::types::Type;
 use super::super::rows::{self, MESSAGE_COLUMNS};
 use super::super::{Appended, NewMessage, NewSystemLine, StoreError, StoreResult};
 use super::channels::{is_member, load_channel};
-use super::{backend, mentions};
+use super::{backend, mentions, search};
 use crate::model::{
     ChannelId, Mentions, Message, MessageId, Quote, Rev, Seq, SystemEvent, UserId, now_millis,
 };
@@ -18,7 +18,8 @@ use crate::model::{
 /// One statement with typed parameters, so an append costs one round trip
 /// (pipelined with its savepoint): the idempotency lookup, the membership
 /// check, the replied-to message (it must stand: not deleted, not a system
-/// line), the seq and rev bump under the channel's row lock and the insert.
+/// line), the seq and rev bump under the channel's row lock and the insert
+/// (with the body's search terms, `$7`).
 /// Returns the stored original's id (`existing`; read whole afterwards, as
 /// it stands now) or the new row (`inserted`, with the quote of what it
 /// replies to); no row means not a member, or no message to reply to.
@@ -38,8 +39,10 @@ const APPEND_SQL: &str = "
           AND ($6::BIGINT IS NULL OR EXISTS (SELECT 1 FROM parent))
         RETURNING last_seq, last_rev
     ), inserted AS (
-        INSERT INTO messages (channel_id, seq, sender_id, client_id, body, ts, rev, reply_to)
-        SELECT $1::BIGINT, last_seq, $2::BIGINT, $3::TEXT, $4::TEXT, $5::BIGINT, last_rev, $6::BIGINT FROM bump
+        INSERT INTO messages (channel_id, seq, sender_id, client_id, body, ts, rev, reply_to, search)
+        SELECT $1::BIGINT, last_seq, $2::BIGINT, $3::TEXT, $4::TEXT, $5::BIGINT, last_rev, $6::BIGINT,
+               $7::TEXT::tsvector
+        FROM bump
         RETURNING id, seq, rev
     )
     SELECT FALSE AS created, e.id, NULL::BIGINT, NULL::BIGINT, NULL::TEXT, NULL::TEXT, NULL::TEXT
@@ -72,6 +75,7 @@ pub(super) async fn append(c: &Client, new: NewMessage) -> StoreResult<Appended>
                 (&body, Type::TEXT),
                 (&ts, Type::INT8),
                 (&reply_to, Type::INT8),
+                (&search::tsvector(&body), Type::TEXT),
             ],
         )
         .await

@@ -140,11 +140,20 @@ const MIGRATIONS: &[&str] = &[
     -- When a member wants to hear of the channel: 'all', 'mentions', 'none'.
     ALTER TABLE members ADD COLUMN notify TEXT NOT NULL DEFAULT 'all';
 "#,
+    r#"
+    -- Search: each standing chat message's tokens (`postgres/search.rs`),
+    -- filled by a step in Rust; NULL for system lines and deleted messages.
+    ALTER TABLE messages ADD COLUMN search tsvector;
+    CREATE INDEX messages_search ON messages USING gin (search);
+"#,
 ];
 
 /// The migration after which channel name keys are confusable skeletons
 /// (`model::name_key`) rather than lower-cased names.
 const RENAMED_KEYS_MIGRATION: usize = 2;
+
+/// The migration that adds the search column and indexes what is stored.
+const SEARCH_MIGRATION: usize = 5;
 
 pub(super) async fn migrate(connection: &Client) -> StoreResult<()> {
     connection.batch_execute("BEGIN").await.map_err(backend)?;
@@ -158,8 +167,12 @@ pub(super) async fn migrate(connection: &Client) -> StoreResult<()> {
         let applied = usize::try_from(applied).unwrap_or(0);
         for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
             connection.batch_execute(migration).await?;
-            if index + 1 == RENAMED_KEYS_MIGRATION {
-                rekey_channel_names(connection).await?;
+            match index + 1 {
+                RENAMED_KEYS_MIGRATION => rekey_channel_names(connection).await?,
+                SEARCH_MIGRATION => {
+                    super::search::rebuild(connection).await?;
+                }
+                _ => {}
             }
             let version = i32::try_from(index + 1).expect("fewer than 2^31 migrations");
             connection.execute("INSERT INTO natter_schema (version) VALUES ($1)", &[&version]).await?;

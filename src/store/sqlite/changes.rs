@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::super::rows::{self, MESSAGE_COLUMNS, reactions_to_db};
 use super::super::{Changed, MessageEdit, MessageReaction, MessageRemoval, StoreError, StoreResult};
 use super::messages::query_messages;
-use super::{backend, mentions};
+use super::{backend, mentions, search};
 use crate::model::{
     ChannelId, Deletion, MAX_REACTION_KINDS, Mentions, Message, MessageId, REACTION_NAMES_SHOWN, Reaction,
     Rev, Seq, UserId, now_millis,
@@ -75,6 +75,8 @@ pub(super) fn edit(connection: &Connection, edit: MessageEdit) -> StoreResult<Ch
         .and_then(|mut s| s.execute(params![message.id.0, body, edited_at, rev.0]))
         .map_err(backend)?;
     message.mentions = mentions::record(connection, &message, &body)?;
+    search::unindex(connection, message.id, &message.body)?;
+    search::index(connection, message.id, &body)?;
     message.body = body;
     message.edited_at = Some(edited_at);
     message.rev = rev;
@@ -95,6 +97,7 @@ pub(super) fn delete(connection: &Connection, removal: MessageRemoval) -> StoreR
     };
     let rev = next_rev(connection, removal.channel)?;
     mentions::clear(connection, &message)?;
+    search::unindex(connection, message.id, &message.body)?;
     // The body is overwritten, not flagged: with `secure_delete` the old
     // text does not survive in the file either. A tombstone has no
     // reactions.

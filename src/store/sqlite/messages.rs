@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::super::rows::{self, MESSAGE_COLUMNS};
 use super::super::{Appended, NewMessage, NewSystemLine, StoreError, StoreResult};
 use super::channels::load_channel;
-use super::{backend, mentions};
+use super::{backend, mentions, search};
 use crate::model::{
     ChannelId, Mentions, Message, MessageId, Quote, Rev, Seq, SystemEvent, UserId, now_millis,
 };
@@ -144,6 +144,7 @@ pub(super) fn append(
     }
     let id = MessageId(connection.last_insert_rowid());
     advance_head(connection, new.channel, seq, rev)?;
+    search::index(connection, id, &body)?;
     let mut appended = Appended {
         message: Message {
             id,

@@ -154,6 +154,8 @@ const MIGRATIONS: &[&str] = &[
     -- When a member wants to hear of the channel: 'all', 'mentions', 'none'.
     ALTER TABLE members ADD COLUMN notify TEXT NOT NULL DEFAULT 'all';
 "#,
+    // Search: the index (`sqlite/search.rs`), filled by a step in Rust.
+    super::search::CREATE_INDEX,
 ];
 
 pub(super) fn migrate(connection: &Connection) -> StoreResult<()> {
@@ -163,12 +165,15 @@ pub(super) fn migrate(connection: &Connection) -> StoreResult<()> {
         connection.execute_batch(&format!("BEGIN; {migration};")).map_err(backend)?;
         // Steps written in Rust run inside the same transaction, so a
         // migration is applied whole or not at all.
-        let finished =
-            if index + 1 == RENAMED_KEYS_MIGRATION { rekey_channel_names(connection) } else { Ok(()) }
-                .and_then(|()| {
-                    let version = format!("PRAGMA user_version = {}; COMMIT;", index + 1);
-                    connection.execute_batch(&version).map_err(backend)
-                });
+        let step = match index + 1 {
+            RENAMED_KEYS_MIGRATION => rekey_channel_names(connection),
+            SEARCH_MIGRATION => super::search::rebuild(connection).map(|_| ()),
+            _ => Ok(()),
+        };
+        let finished = step.and_then(|()| {
+            let version = format!("PRAGMA user_version = {}; COMMIT;", index + 1);
+            connection.execute_batch(&version).map_err(backend)
+        });
         if let Err(error) = finished {
             let _ = connection.execute_batch("ROLLBACK");
             return Err(error);
@@ -181,6 +186,9 @@ pub(super) fn migrate(connection: &Connection) -> StoreResult<()> {
 /// The migration after which channel name keys are confusable skeletons
 /// (`model::name_key`) rather than lower-cased names.
 const RENAMED_KEYS_MIGRATION: usize = 2;
+
+/// The migration that creates the search index and indexes what is stored.
+const SEARCH_MIGRATION: usize = 5;
 
 /// Recomputes every channel's name key in Rust, which SQL cannot do. Every
 /// key is first set aside (so no old key can block a new one), then keys are

@@ -4,8 +4,9 @@
 // The other modules each own one job; this one owns the order of things. It
 // holds the session (sign-in, connection, sign-out), the server frames, and
 // switching channels and loading their history; the render loop is
-// render-loop.js's, the sidebar and keyboard shortcuts sidebar.js's, and the
-// channel menu, leaving and opening conversations channel-actions.js's.
+// render-loop.js's, the sidebar and keyboard shortcuts sidebar.js's, the
+// channel menu, leaving and opening conversations channel-actions.js's, and the
+// search box and quick switcher search-panel.js's.
 
 import { currentUser, logout } from './api.js';
 import { AuthScreen, rememberSignedIn } from './auth.js';
@@ -13,6 +14,7 @@ import { Connection, RequestError } from './connection.js';
 import { setUpDialogs } from './dialogs.js';
 import { setUpChannelActions } from './channel-actions.js';
 import { setUpSidebar } from './sidebar.js';
+import { setUpSearch } from './search-panel.js';
 import { peopleDialog } from './people.js';
 import { Drafts } from './drafts.js';
 import { Composer, touchFirst } from './composer.js';
@@ -294,6 +296,7 @@ function handleFrame(frame, settled) {
     case 'users': // Shown by the people directory that asked for it.
     case 'watching': // Applied by watchPresence, which asked for it.
     case 'members': // Shown by the mention autocomplete that asked for it.
+    case 'search_results': // Shown by the search panel that asked for it.
     case 'pong': // Liveness is the connection's business.
       break;
     default:
@@ -493,19 +496,26 @@ function jumpToLatest() {
   loadLatest(channel);
 }
 
-/** A desktop notification was clicked: that channel, at that message. */
+/**
+ * A desktop notification or a search hit was chosen: that channel, showing
+ * that message highlighted (in a window around it, with "Jump to latest", when
+ * it is not among the latest held); false when the channel is not one of mine.
+ */
 function openAt(channelId, seq) {
   window.focus();
-  if (!store.channels.has(channelId)) return;
+  if (!store.channels.has(channelId)) return false;
   switchTo(channelId);
   const channel = store.channel(channelId);
-  // Once its messages are here (they may still be loading), show the message.
+  // Once its latest messages are here (they may still be loading), show the
+  // message: scrolled to when held, else loaded around it by jumpTo.
   const show = () => {
-    if (!channel.loaded) return void setTimeout(show, 100);
+    if (store.currentId !== channelId) return; // Another channel was opened meanwhile.
+    if (!channel.loaded && channel.loading) return void setTimeout(show, 100);
     renderNow();
     if (!view.showMessage(seq)) jumpTo(seq);
   };
   show();
+  return true;
 }
 
 /** Moves the read marker when the newest message of the open channel is on screen. */
@@ -541,6 +551,7 @@ const { openDm } = setUpChannelActions({ els, store, drafts, dialogs, notifier, 
 // ---- sidebar and navigation ----------------------------------------------------
 
 const { closeSidebar } = setUpSidebar({ els, store, dialogs, people, switchTo, openDm, markCurrentRead });
+setUpSearch({ store, request, switchTo, openDm, openMessage: openAt, toast });
 
 // ---- rendering -----------------------------------------------------------------
 

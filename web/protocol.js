@@ -25,6 +25,7 @@ export const CLIENT_TYPES = Object.freeze([
   'watch',
   'members',
   'notify',
+  'search',
   'ping',
 ]);
 
@@ -48,6 +49,7 @@ export const SERVER_TYPES = Object.freeze([
   'members',
   'typing',
   'read',
+  'search_results',
   'error',
   'pong',
 ]);
@@ -77,6 +79,10 @@ export const NOTIFY_LEVELS = Object.freeze(['all', 'mentions', 'none']);
 export const WATCH_MAX = 100;
 /** The server relays at most one typing event per channel every 2 s. */
 export const TYPING_INTERVAL_MS = 2000;
+/** The longest search query the server takes, in UTF-8 bytes. */
+export const SEARCH_QUERY_MAX_BYTES = 500;
+/** Hits per search page (the server allows at most 50). */
+export const SEARCH_PAGE = 20;
 
 /** Counts characters the way the server does (Unicode scalar values, not UTF-16 units). */
 export function charCount(text) {
@@ -136,6 +142,16 @@ export const frames = {
     const frame = { type: 'list_users', limit };
     if (prefix) frame.prefix = prefix;
     if (after) frame.after = after;
+    return frame;
+  },
+  /**
+   * Search the messages of my channels (docs/protocol.md, "Search"): the
+   * query as typed, filters and all; `cursor` is a previous answer's `next`.
+   * `utcOffset` (minutes east of UTC) says what the query's dates mean.
+   */
+  search: (query, cursor, utcOffset = 0, limit = SEARCH_PAGE) => {
+    const frame = { type: 'search', query, utc_offset: utcOffset, limit };
+    if (cursor) frame.cursor = cursor;
     return frame;
   },
   ping: () => ({ type: 'ping' }),

@@ -392,6 +392,9 @@ export class ChatStore extends withOutbox(withPresence(EventTarget)) {
     if (!channel) return;
     const { streamSeq, streamRev } = channel;
     dropMessages(channel);
+    // Pages asked for before (the latest, or older ones below it) belong to
+    // what the window replaced: their answers are dropped (see app.js).
+    channel.epoch += 1;
     channel.streamSeq = streamSeq;
     channel.streamRev = streamRev;
     channel.detached = true;

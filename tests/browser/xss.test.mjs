@@ -17,39 +17,14 @@ import {
   waitFor,
   sharedFixture,
 } from './helpers.mjs';
+import { CORPUS, injected } from './xss-corpus.mjs';
 
-const CORPUS = [
-  '<script>alert(1)</script>',
-  '<img src=x onerror=alert(1)>',
-  'javascript:alert(1)',
-  '&lt;b&gt;not bold&lt;/b&gt; &amp;',
-  '"><svg onload=alert(1)>',
-  "' onmouseover='alert(1)' x='",
-  '<a href="javascript:alert(1)">click me</a>',
-  'שלום עולם · مرحبا بالعالم',
-  '🎉 party 👩‍💻 time 🇳🇱',
-  '<iframe src="javascript:alert(1)"></iframe>',
-];
 /** Unbroken, just under the server's 4000-character limit. */
 const LONG_WORD = 'W'.repeat(3900);
 const SAFE_LINK = 'docs at https://example.com/path?a=1&b=2, see?';
 
 const fixture = sharedFixture();
 const env = fixture.env;
-
-/**
- * Elements that user text must never create, counted inside `selector`. The UI's
- * own icons are SVGs of class "icon"; any other svg would be injected.
- */
-async function injected(page, selector) {
-  return page.evaluate(
-    (root) =>
-      document.querySelectorAll(
-        [`${root} img`, `${root} script`, `${root} svg:not(.icon)`, `${root} iframe`, `${root} object`, `${root} embed`, '[onerror]', '[onload]', '[onmouseover]', 'a[href^="javascript"]'].join(','),
-      ).length,
-    selector,
-  );
-}
 
 async function noHorizontalOverflow(page, what) {
   const sizes = await page.evaluate(() => ({

@@ -186,15 +186,8 @@ fn with_fields(mut query: Query, request: &SearchRequest) -> Result<Query, Reque
     }
     query.has_link |= request.has_link;
     query.is_mention |= request.is_mention;
-    let filtered = query.from.is_some()
-        || query.place.is_some()
-        || request.channel.is_some()
-        || query.before.is_some()
-        || query.after.is_some()
-        || query.on.is_some()
-        || query.has_link
-        || query.is_mention;
-    if query.terms.is_empty() && !filtered {
+    // Exclusions alone would list everything else: refused, as typed.
+    if query.terms.is_empty() && !query.has_filter() && request.channel.is_none() {
         return Err(RequestError::InvalidQuery("search for at least one word or filter".into()));
     }
     Ok(query)

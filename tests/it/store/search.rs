@@ -253,6 +253,36 @@ mod sqlite {
         super::pages_and_filters(memory().await).await;
     }
 
+    /// A database the release before search made (schema version 2) is
+    /// indexed by the migration: its messages are found at once.
+    #[tokio::test]
+    async fn search_finds_what_a_previous_release_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.db");
+        {
+            let old = rusqlite::Connection::open(&path).unwrap();
+            old.execute_batch(include_str!("../fixtures/sqlite_v2.sql")).unwrap();
+            old.execute_batch(
+                "PRAGMA user_version = 2;
+                 INSERT INTO users (id, name, name_key, password_hash, created_at) VALUES (1, 'alice', 'alice', 'h', 0);
+                 INSERT INTO members (channel_id, user_id, joined_at) VALUES (1, 1, 0);
+                 INSERT INTO messages (channel_id, seq, sender_id, client_id, body, ts) VALUES (1, 1, 1, 'a-1', '会议 at noon', 0);
+                 INSERT INTO messages (channel_id, seq, sender_id, client_id, body, ts) VALUES (1, 2, 1, 'a-2', 'Café tomorrow', 0);
+                 UPDATE channels SET last_seq = 2 WHERE id = 1;",
+            )
+            .unwrap();
+        }
+        let url = format!("sqlite://{}", path.display());
+        let store = natter::store::open(&url, std::sync::Arc::new(natter::metrics::Metrics::default()))
+            .await
+            .unwrap();
+        let alice = natter::model::UserId(1);
+        assert_eq!(super::found(&store, alice, "会议").await, ["a-1"]);
+        assert_eq!(super::found(&store, alice, "cafe").await, ["a-2"]);
+        store.append_message(super::message(super::GENERAL, alice, "a-3", "cafe again")).await.unwrap();
+        assert_eq!(super::found(&store, alice, "cafe").await, ["a-3", "a-2"]);
+    }
+
     /// Whether `needle` occurs anywhere in the bytes of `path`.
     fn file_contains(path: &std::path::Path, needle: &str) -> bool {
         let Ok(bytes) = std::fs::read(path) else { return false };

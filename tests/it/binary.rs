@@ -1,5 +1,6 @@
 //! The `natter` binary itself: `natter user add`, `natter serve`'s listening
-//! line, and a graceful exit on SIGTERM that tells clients to go away.
+//! line, a graceful exit on SIGTERM that tells clients to go away, and
+//! `natter search rebuild`.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -107,4 +108,44 @@ async fn user_add_then_serve_then_sigterm() {
         acked.len()
     );
     println!("SIGTERM with 200 sends in flight: {} acked before the close, {count} stored", acked.len());
+}
+
+/// `natter search rebuild` indexes a database's messages again and says
+/// how many; searching finds them as before.
+#[tokio::test]
+async fn search_rebuild_reindexes_every_standing_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("rebuild.db").display());
+    {
+        let store = natter::store::open(&database, std::sync::Arc::new(natter::metrics::Metrics::default()))
+            .await
+            .unwrap();
+        let alice = store.create_user(&natter::model::UserName::parse("alice").unwrap(), "h").await.unwrap();
+        for (n, body) in ["first note", "second note", "third"].into_iter().enumerate() {
+            let message = natter::store::NewMessage {
+                channel: natter::model::ChannelId(1),
+                sender: alice.id,
+                client_id: natter::model::ClientId::parse(format!("a-{n}")).unwrap(),
+                body: natter::model::MessageBody::parse(body.into()).unwrap(),
+                reply_to: None,
+            };
+            store.append_message(message).await.unwrap();
+        }
+        store.close().await;
+    }
+    let output = Command::new(NATTER).args(["search", "rebuild", "--database", &database]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout} {}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.starts_with("indexed 3 messages"), "{stdout}");
+    let store = natter::store::open(&database, std::sync::Arc::new(natter::metrics::Metrics::default()))
+        .await
+        .unwrap();
+    let query = natter::search::query::parse("note").unwrap();
+    let search = natter::store::MessageSearch {
+        searcher: natter::model::UserId(1),
+        terms: query.terms,
+        limit: 10,
+        ..natter::store::MessageSearch::default()
+    };
+    assert_eq!(store.search(search).await.unwrap().len(), 2);
 }

@@ -60,6 +60,11 @@ async fn search_finds_words_with_highlights_and_pages_newest_first() {
         search(&mut alice, json!({"query": "status", "limit": 10, "cursor": next.unwrap()})).await.unwrap();
     assert_eq!(rest.len(), 3);
     assert_eq!(last, None);
+
+    // Operators see them counted and timed.
+    let metrics = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("natter_searches_total 4"), "{metrics}");
+    assert!(metrics.contains("natter_search_seconds_count 4"), "{metrics}");
 }
 
 #[tokio::test]

@@ -34,7 +34,7 @@ mod searching;
 
 pub use posting::Committing;
 pub use reading::{HistoryPage, HistoryRead};
-pub use searching::{MAX_SEARCH_PAGE, SearchHit, SearchPage, SearchRequest, search_cursor_after};
+pub use searching::{DEFAULT_SEARCH_PAGE, SearchHit, SearchPage, SearchRequest, search_cursor_after};
 
 /// Most messages read from the store in one gap fill or replay page.
 pub const FILL_PAGE: u32 = 500;
@@ -100,6 +100,9 @@ impl From<StoreError> for RequestError {
                 RequestError::Forbidden("only its sender (or an admin, to delete) may change a message")
             }
             StoreError::Conflict(message) => RequestError::Conflict(message),
+            StoreError::SearchTooLong => RequestError::InvalidQuery(
+                "this search is too broad to answer in time: add words or filters".into(),
+            ),
             other => {
                 tracing::error!(error = %other, "storage request failed");
                 RequestError::Unavailable

@@ -252,6 +252,10 @@ impl MessageBody {
         Ok(Self(raw))
     }
 
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     pub fn into_string(self) -> String {
         self.0
     }

@@ -16,6 +16,32 @@ pub mod tokenize;
 pub use query::{Query, QueryError, Term};
 pub use tokenize::{Token, normalize, tokens};
 
+/// What the tokenizer's output depends on besides natter's own code: the
+/// Unicode tables of the Rust standard library (letters, digits, case),
+/// of `unicode-normalization` (NFKC) and of `emojis` (which sequences are
+/// one emoji). A stored index was made by the tokenizer of the fingerprint
+/// stored with it; when they differ, the store indexes everything again
+/// at start. SQLite's index must be told the exact terms a message was
+/// indexed under to forget it, so an index made by another tokenizer
+/// would come apart at the next edit.
+pub fn tokenizer_fingerprint() -> String {
+    use sha2::{Digest, Sha256};
+    /// Raised whenever natter's tokenizer changes what it makes.
+    const TOKENIZER_REVISION: u32 = 1;
+    let mut emoji = Sha256::new();
+    for known in emojis::iter() {
+        emoji.update(known.as_str().as_bytes());
+        emoji.update([0]);
+    }
+    let (major, minor, update) = char::UNICODE_VERSION;
+    let (n_major, n_minor, n_update) = unicode_normalization::UNICODE_VERSION;
+    let emoji: String = emoji.finalize().iter().take(8).map(|byte| format!("{byte:02x}")).collect();
+    format!(
+        "natter {TOKENIZER_REVISION}; unicode {major}.{minor}.{update}; \
+         nfkc {n_major}.{n_minor}.{n_update}; emoji {emoji}"
+    )
+}
+
 /// A token no text or query can produce (tokens are letters, digits and
 /// emoji; this starts with a private-use character), indexed for messages
 /// that carry a link, so `has:link` is a term like any other.
@@ -39,15 +65,22 @@ pub fn index_form(token: &str) -> &str {
     &token[..end]
 }
 
+/// Most terms one message is indexed under, the same on both stores:
+/// under PostgreSQL's highest position (16,383). A body of at most 4,000
+/// characters rarely comes near, but compatibility characters can expand
+/// (㍿ is 株式会社): past it, the rest of the body is not searchable.
+pub const MAX_INDEXED_TERMS: usize = 16_000;
+
 /// The terms a message body is indexed under, in order (a phrase matches
-/// tokens next to each other here): its tokens, then [`LINK_MARKER`] if it
-/// carries a link.
+/// tokens next to each other here): [`LINK_MARKER`] first if it carries a
+/// link, then its tokens, at most [`MAX_INDEXED_TERMS`] in all.
 pub fn index_terms(body: &str) -> Vec<String> {
-    let mut terms: Vec<String> =
-        tokens(body).into_iter().map(|token| index_form(&token.text).to_owned()).collect();
+    let mut terms = Vec::new();
     if has_link(body) {
         terms.push(LINK_MARKER.to_owned());
     }
+    let room = MAX_INDEXED_TERMS - terms.len();
+    terms.extend(tokens(body).into_iter().take(room).map(|token| index_form(&token.text).to_owned()));
     terms
 }
 
@@ -80,9 +113,17 @@ mod tests {
     }
 
     #[test]
-    fn a_link_adds_its_marker_after_the_tokens() {
+    fn a_link_puts_its_marker_first() {
         let terms = index_terms("go https://example.com");
-        assert_eq!(terms.last().map(String::as_str), Some(LINK_MARKER));
+        assert_eq!(terms.first().map(String::as_str), Some(LINK_MARKER));
         assert!(!index_terms("go home").contains(&LINK_MARKER.to_owned()));
+    }
+
+    #[test]
+    fn a_body_is_indexed_under_at_most_max_indexed_terms() {
+        let expanding = format!("{} https://x", "㍿".repeat(2_100));
+        let terms = index_terms(&expanding);
+        assert_eq!(terms.len(), MAX_INDEXED_TERMS);
+        assert_eq!(terms[0], LINK_MARKER, "the link is found even so");
     }
 }

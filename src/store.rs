@@ -29,7 +29,7 @@ pub mod sqlite;
 pub mod postgres;
 
 use crate::metrics::Metrics;
-pub use search::MessageSearch;
+pub use search::{MessageSearch, SEARCH_TIME};
 
 /// Opens the store a database URL names (`sqlite://...`, `sqlite::memory:`,
 /// `postgres://...` or `postgresql://...`).
@@ -93,6 +93,9 @@ pub enum StoreError {
     /// Too much work is waiting; try again shortly. Nothing was done.
     #[error("store is overloaded")]
     Busy,
+    /// A search ran past its time ([`SEARCH_TIME`]) and was stopped.
+    #[error("the search took too long")]
+    SearchTooLong,
     /// Anything the backend reports; logged, never shown to clients.
     #[error("storage failure: {0}")]
     Backend(String),
@@ -352,14 +355,17 @@ pub trait Store: Send + Sync + 'static {
     /// head; never backwards) and returns the marker now in force.
     async fn mark_read(&self, channel: ChannelId, user: UserId, seq: Seq) -> StoreResult<Seq>;
 
-    /// Succeeds when the store can serve.
     /// Up to `search.limit` messages matching `search` in the channels
-    /// the searcher is a member of now, newest first, as they stand.
+    /// the searcher is a member of now, newest first, as they stand. Runs
+    /// on a connection of its own, so a slow search holds up only other
+    /// searches, and is stopped past [`SEARCH_TIME`] (`SearchTooLong`).
     async fn search(&self, search: MessageSearch) -> StoreResult<Vec<Message>>;
 
-    /// Indexes every standing message again; returns how many.
+    /// Indexes every message again (standing chat messages by their body,
+    /// nothing else); returns how many were indexed.
     async fn rebuild_search_index(&self) -> StoreResult<u64>;
 
+    /// Succeeds when the store can serve.
     async fn health(&self) -> StoreResult<()>;
 
     /// Finishes every queued job, then stops accepting new ones.

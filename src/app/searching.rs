@@ -6,13 +6,15 @@
 use std::time::Instant;
 
 use super::{App, RequestError};
-use crate::model::{ChannelId, ChannelKind, ChannelView, Message, MessageId, User};
+use crate::model::{ChannelId, ChannelKind, ChannelView, Message, MessageId, User, UserName};
 use crate::search::highlight::highlights;
-use crate::search::query::{Day, Place, Query, day, parse};
+use crate::search::query::{Day, Place, Query, day, parse_with};
 use crate::store::MessageSearch;
 
-/// Most hits one page holds; also the default.
+/// Most hits one page holds.
 pub const MAX_SEARCH_PAGE: u32 = 50;
+/// Hits in a page when the request does not say.
+pub const DEFAULT_SEARCH_PAGE: u32 = 20;
 /// The furthest a UTC offset may be from UTC, in minutes (UTC+14:00).
 const MAX_UTC_OFFSET_MINUTES: i32 = 14 * 60;
 const DAY_MS: i64 = 24 * 3600 * 1000;
@@ -35,6 +37,19 @@ pub struct SearchRequest {
     /// The previous page's `next`, to read on from there.
     pub cursor: Option<String>,
     pub limit: u32,
+}
+
+impl SearchRequest {
+    /// Whether any filter comes as a field.
+    fn has_fields(&self) -> bool {
+        self.from.is_some()
+            || self.channel.is_some()
+            || self.before.is_some()
+            || self.after.is_some()
+            || self.on.is_some()
+            || self.has_link
+            || self.is_mention
+    }
 }
 
 /// One message found, as it stands, with the UTF-16 ranges of its body
@@ -68,7 +83,9 @@ impl App {
         // Blank text is a query of the fields alone (a bot's `from`), if any.
         let typed = match request.query.trim() {
             "" => Query::default(),
-            text => parse(text).map_err(|error| RequestError::InvalidQuery(error.0))?,
+            text => {
+                parse_with(text, request.has_fields()).map_err(|error| RequestError::InvalidQuery(error.0))?
+            }
         };
         let query = with_fields(typed, &request)?;
         if !(-MAX_UTC_OFFSET_MINUTES..=MAX_UTC_OFFSET_MINUTES).contains(&request.utc_offset_minutes) {
@@ -124,7 +141,9 @@ impl App {
     }
 
     async fn user_named(&self, name: &str) -> Result<crate::model::UserId, RequestError> {
-        let found = self.store.find_user(name).await?.ok_or(RequestError::UnknownUser)?;
+        let name = UserName::parse(name)
+            .map_err(|why| RequestError::InvalidQuery(format!("from: takes a user name: {why}")))?;
+        let found = self.store.find_user(name.as_str()).await?.ok_or(RequestError::UnknownUser)?;
         Ok(found.user.id)
     }
 
@@ -167,7 +186,7 @@ fn with_fields(mut query: Query, request: &SearchRequest) -> Result<Query, Reque
         if query.from.is_some() {
             return Err(twice("from"));
         }
-        query.from = Some(from.trim_start_matches('@').to_owned());
+        query.from = Some(from.strip_prefix('@').unwrap_or(from).to_owned());
     }
     if request.channel.is_some() && query.place.is_some() {
         return Err(twice("in"));
@@ -187,7 +206,7 @@ fn with_fields(mut query: Query, request: &SearchRequest) -> Result<Query, Reque
     query.has_link |= request.has_link;
     query.is_mention |= request.is_mention;
     // Exclusions alone would list everything else: refused, as typed.
-    if query.terms.is_empty() && !query.has_filter() && request.channel.is_none() {
+    if query.terms.is_empty() && !query.has_filter() && !request.has_fields() {
         return Err(RequestError::InvalidQuery("search for at least one word or filter".into()));
     }
     Ok(query)

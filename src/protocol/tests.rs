@@ -158,4 +158,16 @@ fn the_largest_message_fits_in_a_reply() {
     };
     let frame = ServerMessage::Update(convert::message_info(&message)).to_json();
     assert!(frame.len() < crate::limits::MAX_REPLY_BYTES, "{} bytes", frame.len());
+    // And as a search hit, with as many highlights as a hit may carry.
+    let hit = SearchHitInfo {
+        message: convert::message_info(&message),
+        highlights: vec![[usize::MAX, usize::MAX]; crate::search::highlight::MAX_HIGHLIGHTS],
+    };
+    let reply = ServerMessage::SearchResults {
+        hits: vec![hit],
+        next: Some(i64::MAX.to_string()),
+        reference: Some(serde_json::json!("r".repeat(64))),
+    };
+    let frame = reply.to_json();
+    assert!(frame.len() < crate::limits::MAX_REPLY_BYTES, "{} bytes", frame.len());
 }

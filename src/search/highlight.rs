@@ -6,13 +6,19 @@
 //! half a word that only looks alike). Offsets go out in UTF-16 code units
 //! because that is what the browser's strings count in.
 
+use super::index_form;
 use super::query::{Query, Term};
 use super::tokenize::{Token, tokens};
 
+/// Most ranges one hit carries: the client shows an excerpt around the
+/// first, and a body of 2,000 one-character matches would otherwise make
+/// a hit larger than a reply may be.
+pub const MAX_HIGHLIGHTS: usize = 64;
+
 /// The ranges of `body` that `query`'s terms matched, in UTF-16 code units
 /// (what a browser's `String.prototype.slice` takes), in order and not
-/// overlapping: ranges that overlap or touch are merged. Excluded terms
-/// are never marked.
+/// overlapping: ranges that overlap or touch are merged; the first
+/// [`MAX_HIGHLIGHTS`] of them. Excluded terms are never marked.
 pub fn highlights(body: &str, query: &Query) -> Vec<(usize, usize)> {
     let body_tokens = tokens(body);
     let mut byte_ranges: Vec<(usize, usize)> = Vec::new();
@@ -23,17 +29,15 @@ pub fn highlights(body: &str, query: &Query) -> Vec<(usize, usize)> {
         }
     }
     byte_ranges.sort_unstable();
-    to_utf16(body, &merge(byte_ranges))
-}
-
-/// Whether `term` occurs in `haystack`: its tokens in order, next to each
-/// other, the last one by prefix for a prefix term.
-pub fn contains_term(haystack: &[Token], term: &Term) -> bool {
-    term_matches(haystack, term).next().is_some()
+    let mut merged = merge(byte_ranges);
+    merged.truncate(MAX_HIGHLIGHTS);
+    to_utf16(body, &merged)
 }
 
 /// The index in `haystack` of the first token of each occurrence of
-/// `term`. A term without tokens occurs nowhere.
+/// `term`: its tokens in order, next to each other, the last one by prefix
+/// for a prefix term, each compared as the index holds it
+/// ([`index_form`]). A term without tokens occurs nowhere.
 pub fn term_matches<'a>(haystack: &'a [Token], term: &'a Term) -> impl Iterator<Item = usize> + 'a {
     let length = term.tokens.len().max(1);
     haystack
@@ -46,9 +50,13 @@ pub fn term_matches<'a>(haystack: &'a [Token], term: &'a Term) -> impl Iterator<
 fn is_occurrence(window: &[Token], term: &Term) -> bool {
     let Some((last, leading)) = term.tokens.split_last() else { return false };
     let Some((window_last, window_leading)) = window.split_last() else { return false };
-    let last_matches =
-        if term.prefix { window_last.text.starts_with(last.as_str()) } else { window_last.text == *last };
-    last_matches && window_leading.iter().zip(leading).all(|(token, wanted)| token.text == *wanted)
+    let (window_last, last) = (index_form(&window_last.text), index_form(last));
+    let last_matches = if term.prefix { window_last.starts_with(last) } else { window_last == last };
+    last_matches
+        && window_leading
+            .iter()
+            .zip(leading)
+            .all(|(token, wanted)| index_form(&token.text) == index_form(wanted))
 }
 
 /// Sorted byte ranges with overlapping or touching ones joined.
@@ -130,13 +138,27 @@ mod tests {
     }
 
     #[test]
-    fn contains_term_follows_the_prefix_flag() {
+    fn term_matches_follow_the_prefix_flag() {
         let body = tokens("deployment failed");
         let exact = Term { tokens: vec!["deploy".into()], prefix: false };
         let prefix = Term { tokens: vec!["deploy".into()], prefix: true };
-        assert!(!contains_term(&body, &exact));
-        assert!(contains_term(&body, &prefix));
-        assert!(!contains_term(&body, &Term { tokens: Vec::new(), prefix: false }));
+        assert_eq!(term_matches(&body, &exact).count(), 0);
+        assert_eq!(term_matches(&body, &prefix).collect::<Vec<_>>(), [0]);
+        assert_eq!(term_matches(&body, &Term { tokens: Vec::new(), prefix: false }).count(), 0);
+    }
+
+    #[test]
+    fn a_hit_carries_at_most_max_highlights_ranges() {
+        let body = "x ".repeat(200);
+        let query = parse("x").expect("valid");
+        assert_eq!(highlights(&body, &query).len(), MAX_HIGHLIGHTS);
+    }
+
+    #[test]
+    fn tokens_longer_than_the_index_holds_are_marked_by_what_it_holds() {
+        let long = "a".repeat(300);
+        let query = parse(&format!("\"{}\"", "a".repeat(250))).expect("valid");
+        assert_eq!(highlights(&long, &query), [(0, 300)]);
     }
 
     proptest! {

@@ -19,6 +19,10 @@ pub const MAX_QUERY_BYTES: usize = 500;
 pub const MAX_TERMS: usize = 16;
 /// Most tokens over all terms.
 pub const MAX_TOKENS: usize = 64;
+/// The shortest word matched by prefix: a shorter one (`a`, `de`) would
+/// make the index merge the postings of a large share of its words, so it
+/// is matched whole.
+pub const MIN_PREFIX_CHARS: usize = 3;
 
 /// A term: tokens that must appear in this order, next to each other.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,6 +90,13 @@ impl QueryError {
 
 /// Parses `input`.
 pub fn parse(input: &str) -> Result<Query, QueryError> {
+    parse_with(input, false)
+}
+
+/// Parses `input`, which is searched with filters given apart from it
+/// (the request's fields) when `filtered`: then exclusions alone are a
+/// query too.
+pub fn parse_with(input: &str, filtered: bool) -> Result<Query, QueryError> {
     if input.len() > MAX_QUERY_BYTES {
         return Err(QueryError(format!("a query is at most {MAX_QUERY_BYTES} bytes")));
     }
@@ -99,8 +110,11 @@ pub fn parse(input: &str) -> Result<Query, QueryError> {
         if term_tokens.is_empty() {
             continue;
         }
-        let may_be_prefix =
-            !chunk.quoted && !chunk.excluded && term_tokens.len() == 1 && term_tokens[0].prefixable;
+        let may_be_prefix = !chunk.quoted
+            && !chunk.excluded
+            && term_tokens.len() == 1
+            && term_tokens[0].prefixable
+            && term_tokens[0].text.chars().count() >= MIN_PREFIX_CHARS;
         let term = Term { tokens: term_tokens.into_iter().map(|token| token.text).collect(), prefix: false };
         if chunk.excluded {
             query.excluded.push(term);
@@ -114,7 +128,7 @@ pub fn parse(input: &str) -> Result<Query, QueryError> {
     }
     dedupe(&mut query.terms);
     dedupe(&mut query.excluded);
-    check_limits(&query)?;
+    check_limits(&query, filtered)?;
     Ok(query)
 }
 
@@ -135,8 +149,8 @@ fn dedupe(terms: &mut Vec<Term>) {
     }
 }
 
-fn check_limits(query: &Query) -> Result<(), QueryError> {
-    if query.terms.is_empty() && !query.has_filter() {
+fn check_limits(query: &Query, filtered: bool) -> Result<(), QueryError> {
+    if query.terms.is_empty() && !query.has_filter() && !filtered {
         return Err(QueryError::new(if query.excluded.is_empty() {
             "the query is empty: type words to find, or a filter such as from:name"
         } else {

@@ -35,7 +35,7 @@ use tokio_postgres::Client;
 use super::queue::JobQueue;
 use super::{
     Appended, Changed, ChannelPage, Credentials, MessageEdit, MessageReaction, MessageRemoval, MessageSearch,
-    NewMessage, NewSystemLine, Queued, Store, StoreError, StoreResult,
+    NewMessage, NewSystemLine, Queued, SEARCH_TIME, Store, StoreError, StoreResult,
 };
 use crate::metrics::Metrics;
 use crate::model::{
@@ -64,6 +64,9 @@ pub struct PostgresStore {
     writer: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// The read connection; replaced when it is found closed.
     reader: std::sync::Mutex<Option<Arc<Client>>>,
+    /// The search connection (statements bounded by `SEARCH_TIME`), opened
+    /// at the first search, so a slow search holds up only other searches.
+    searcher: std::sync::Mutex<Option<Arc<Client>>>,
     closed: AtomicBool,
 }
 
@@ -86,6 +89,7 @@ impl PostgresStore {
             jobs,
             writer: std::sync::Mutex::new(Some(handle)),
             reader: std::sync::Mutex::new(None),
+            searcher: std::sync::Mutex::new(None),
             closed: AtomicBool::new(false),
         })
     }
@@ -104,17 +108,33 @@ impl PostgresStore {
 
     /// The read connection, reconnecting if it was lost.
     async fn read(&self) -> StoreResult<Arc<Client>> {
+        self.kept_connection(&self.reader, &self.config).await
+    }
+
+    /// The search connection, reconnecting if it was lost.
+    async fn search_connection(&self) -> StoreResult<Arc<Client>> {
+        let config = connection::with_statement_timeout(&self.config, SEARCH_TIME);
+        self.kept_connection(&self.searcher, &config).await
+    }
+
+    /// The connection kept in `slot`, or a new one made with `config` if
+    /// there is none or it was found closed.
+    async fn kept_connection(
+        &self,
+        slot: &std::sync::Mutex<Option<Arc<Client>>>,
+        config: &tokio_postgres::Config,
+    ) -> StoreResult<Arc<Client>> {
         if self.closed.load(Ordering::Acquire) {
             return Err(StoreError::Closed);
         }
-        let current = self.reader.lock().expect("reader lock is never poisoned").clone();
+        let current = slot.lock().expect("connection slot lock is never poisoned").clone();
         if let Some(client) = current
             && !client.is_closed()
         {
             return Ok(client);
         }
-        let client = Arc::new(connection::connect(&self.config).await?);
-        *self.reader.lock().expect("reader lock is never poisoned") = Some(Arc::clone(&client));
+        let client = Arc::new(connection::connect(config).await?);
+        *slot.lock().expect("connection slot lock is never poisoned") = Some(Arc::clone(&client));
         Ok(client)
     }
 }
@@ -235,7 +255,12 @@ impl Store for PostgresStore {
 
     fn append_message(&self, message: NewMessage) -> Queued<Appended> {
         let channel = message.channel;
-        self.submit(Some(channel), move |c| Box::pin(async move { messages::append(&c, message).await }))
+        // Tokenized before the job is queued, not while the batch holds
+        // the channel's row lock.
+        let terms = search::tsvector(message.body.as_str());
+        self.submit(Some(channel), move |c| {
+            Box::pin(async move { messages::append(&c, message, terms).await })
+        })
     }
 
     fn append_system(&self, line: NewSystemLine) -> Queued<Message> {
@@ -308,11 +333,15 @@ impl Store for PostgresStore {
     }
 
     async fn search(&self, search: MessageSearch) -> StoreResult<Vec<Message>> {
-        search::search(&*self.read().await?, &search).await
+        search::search(&*self.search_connection().await?, &search).await
     }
 
     async fn rebuild_search_index(&self) -> StoreResult<u64> {
-        self.submit(None, |c| Box::pin(async move { search::rebuild(&c).await.map_err(backend) })).await
+        // Beside the writer, on a connection of its own without a statement
+        // bound: a page at a time, so the nodes' writes go on meanwhile.
+        let config = connection::with_statement_timeout(&self.config, std::time::Duration::ZERO);
+        let client = connection::connect(&config).await?;
+        search::fill(&client).await.map_err(backend)
     }
 
     async fn health(&self) -> StoreResult<()> {

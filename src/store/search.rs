@@ -3,8 +3,16 @@
 //! Each backend compiles the terms into its own index language
 //! (`sqlite/search.rs`: FTS5; `postgres/search.rs`: `tsquery`).
 
+use std::time::Duration;
+
 use crate::model::{ChannelId, MessageId, UserId};
 use crate::search::Term;
+
+/// The longest one search may run in the store before it is stopped: a
+/// query that must scan most of a large history (a rare filter, a word in
+/// every message) is refused as too broad rather than holding the
+/// connection searches share.
+pub const SEARCH_TIME: Duration = Duration::from_secs(2);
 
 /// A search, its names resolved: messages in channels `searcher` is a
 /// member of now, newest first.
@@ -81,4 +89,49 @@ pub(super) fn row_conditions(
         ));
     }
     (conditions, values)
+}
+
+/// How a backend writes terms in its index's query language.
+pub(super) trait IndexLanguage {
+    /// One term: its tokens next to each other, the last by prefix when
+    /// the term says so.
+    fn phrase(term: &Term) -> String;
+    const AND: &'static str;
+    const OR: &'static str;
+    /// `all` must match and `any` must not.
+    fn and_not(all: &str, any: &str) -> String;
+}
+
+/// What a search asks of the index.
+pub(super) enum IndexMatch {
+    /// Nothing: filters alone.
+    Nothing,
+    /// Messages matching this expression (terms, less exclusions).
+    Matching(String),
+    /// Messages not matching this expression (exclusions alone, with
+    /// filters).
+    NotMatching(String),
+}
+
+impl MessageSearch {
+    /// The search's terms in `L`'s language.
+    pub(super) fn index_match<L: IndexLanguage>(&self) -> IndexMatch {
+        let join = |terms: &[Term], with: &str| terms.iter().map(L::phrase).collect::<Vec<_>>().join(with);
+        let required = self.required_terms();
+        match (required.is_empty(), self.excluded.is_empty()) {
+            (true, true) => IndexMatch::Nothing,
+            (true, false) => IndexMatch::NotMatching(join(&self.excluded, L::OR)),
+            (false, true) => IndexMatch::Matching(join(&required, L::AND)),
+            (false, false) => {
+                IndexMatch::Matching(L::and_not(&join(&required, L::AND), &join(&self.excluded, L::OR)))
+            }
+        }
+    }
+
+    /// Whether the time window holds nothing (it ends before it begins, or
+    /// begins after now), so the store need not look.
+    pub(super) fn is_empty_window(&self) -> bool {
+        let ends_first = matches!((self.since, self.until), (Some(since), Some(until)) if since >= until);
+        ends_first || self.since.is_some_and(|since| since > crate::model::now_millis())
+    }
 }

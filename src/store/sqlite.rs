@@ -74,6 +74,8 @@ pub struct SqliteStore {
     jobs: JobQueue<writer::WriteJob>,
     /// Read connections; `None` for an in-memory database.
     readers: Option<readers::Readers>,
+    /// The search connection; `None` for an in-memory database.
+    searcher: Option<readers::Readers>,
     worker: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Names of senders, so an append need not read its sender's.
     sender_names: Arc<messages::SenderNames>,
@@ -107,11 +109,20 @@ impl SqliteStore {
                     .block_on(super::writer::run(backend, receiver, max_batch, metrics));
             })
             .map_err(|e| StoreError::Backend(format!("cannot start writer thread: {e}")))?;
-        let readers = match &options.path {
-            Some(path) => Some(readers::Readers::open(path, readers::READERS)?),
-            None => None,
+        let (readers, searcher) = match &options.path {
+            Some(path) => (
+                Some(readers::Readers::open(path, readers::READERS, "read", readers::READ_QUEUE)?),
+                Some(readers::Readers::open(path, readers::SEARCHERS, "search", readers::SEARCH_QUEUE)?),
+            ),
+            None => (None, None),
         };
-        Ok(Self { jobs, readers, worker: std::sync::Mutex::new(Some(worker)), sender_names: Arc::default() })
+        Ok(Self {
+            jobs,
+            readers,
+            searcher,
+            worker: std::sync::Mutex::new(Some(worker)),
+            sender_names: Arc::default(),
+        })
     }
 
     /// Runs a read-only `op` on a read connection, or on the writer when
@@ -296,10 +307,12 @@ impl Store for SqliteStore {
     fn append_message(&self, message: NewMessage) -> Queued<Appended> {
         let sender = message.sender;
         let known = self.sender_names.get(sender);
+        // Tokenized here, on the caller's task: the writer is one thread.
+        let terms = search::terms_of(message.body.as_str());
         if known.is_some() {
-            return self.submit_append(move |c| messages::append(c, message, known));
+            return self.submit_append(move |c| messages::append(c, message, known, terms));
         }
-        let queued = self.submit_append(move |c| messages::append(c, message, None));
+        let queued = self.submit_append(move |c| messages::append(c, message, None, terms));
         let sender_names = Arc::clone(&self.sender_names);
         Box::pin(async move {
             let appended = queued.await?;
@@ -371,7 +384,10 @@ impl Store for SqliteStore {
     }
 
     async fn search(&self, search: MessageSearch) -> StoreResult<Vec<Message>> {
-        self.read(move |c| search::search(c, &search)).await
+        match &self.searcher {
+            Some(searcher) => searcher.read(move |c| search::search(c, &search)).await,
+            None => self.read(move |c| search::search(c, &search)).await,
+        }
     }
 
     async fn rebuild_search_index(&self) -> StoreResult<u64> {
@@ -383,7 +399,7 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
-        if let Some(readers) = &self.readers {
+        for readers in [&self.readers, &self.searcher].into_iter().flatten() {
             // Reads still queued are answered; then the reader threads end.
             let threads = readers.stop();
             let _ = tokio::task::spawn_blocking(move || readers::join(threads)).await;

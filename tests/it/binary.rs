@@ -133,6 +133,11 @@ async fn search_rebuild_reindexes_every_standing_message() {
         }
         store.close().await;
     }
+    // The index is lost (emptied behind natter's back): nothing is found
+    // until it is rebuilt.
+    let wiped = rusqlite::Connection::open(dir.path().join("rebuild.db")).unwrap();
+    wiped.execute("INSERT INTO message_search (message_search) VALUES ('delete-all')", []).unwrap();
+    drop(wiped);
     let output = Command::new(NATTER).args(["search", "rebuild", "--database", &database]).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout} {}", String::from_utf8_lossy(&output.stderr));

@@ -10,7 +10,8 @@ use super::super::session::Cost;
 use super::upgrade::End;
 use super::{WsSession, error_message};
 use crate::app::{
-    Committing, HistoryPage, HistoryRead, RequestError, SearchPage, SearchRequest, search_cursor_after,
+    Committing, DEFAULT_SEARCH_PAGE, HistoryPage, HistoryRead, RequestError, SearchPage, SearchRequest,
+    search_cursor_after,
 };
 use crate::hub::WATCH_MAX;
 use crate::model::{ChannelId, ChannelName, ClientId, Emoji, MessageBody, MessageId, Rev, Seq};
@@ -197,7 +198,7 @@ impl WsSession {
                     is_mention,
                     utc_offset_minutes: utc_offset.unwrap_or(0),
                     cursor,
-                    limit: limit.unwrap_or(20),
+                    limit: limit.unwrap_or(DEFAULT_SEARCH_PAGE),
                 };
                 search_reply(app.search(&user, request).await, reference)
             }

@@ -73,6 +73,26 @@ pub(super) fn config(url: &str) -> StoreResult<tokio_postgres::Config> {
     Ok(config)
 }
 
+/// `config` with every statement bounded by `timeout` instead (zero: no
+/// bound), for the search connection and for rebuilding the index.
+pub(super) fn with_statement_timeout(
+    config: &tokio_postgres::Config,
+    timeout: Duration,
+) -> tokio_postgres::Config {
+    let mut config = config.clone();
+    // The last `-c` of a name is the one in force.
+    let bound = format!("-c statement_timeout={}", timeout.as_millis());
+    let options = format!("{} {bound}", config.get_options().unwrap_or_default());
+    config.options(options.trim_start());
+    config
+}
+
+/// Whether PostgreSQL cancelled a statement for running past its
+/// `statement_timeout`.
+pub(super) fn is_statement_timeout(error: &tokio_postgres::Error) -> bool {
+    error.code() == Some(&SqlState::QUERY_CANCELED)
+}
+
 /// Opens a connection and drives it on its own task.
 pub(super) async fn connect(config: &tokio_postgres::Config) -> StoreResult<Client> {
     // `connect_timeout` bounds the TCP connection only; a server (or link)

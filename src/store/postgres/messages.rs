@@ -10,7 +10,7 @@ use tokio_postgres::types::Type;
 use super::super::rows::{self, MESSAGE_COLUMNS};
 use super::super::{Appended, NewMessage, NewSystemLine, StoreError, StoreResult};
 use super::channels::{is_member, load_channel};
-use super::{backend, mentions, search};
+use super::{backend, mentions};
 use crate::model::{
     ChannelId, Mentions, Message, MessageId, Quote, Rev, Seq, SystemEvent, UserId, now_millis,
 };
@@ -54,7 +54,8 @@ const APPEND_SQL: &str = "
 
 /// Appends a message if the sender is a member, taking the channel's next
 /// seq; a `(sender, client_id)` already stored returns the original.
-pub(super) async fn append(c: &Client, new: NewMessage) -> StoreResult<Appended> {
+/// `search_terms` is the body's `tsvector` literal (`search::tsvector`).
+pub(super) async fn append(c: &Client, new: NewMessage, search_terms: String) -> StoreResult<Appended> {
     let client_id = new.client_id.into_string();
     let body = new.body.into_string();
     let reply_to = new.reply_to.map(|parent| parent.0);
@@ -75,7 +76,7 @@ pub(super) async fn append(c: &Client, new: NewMessage) -> StoreResult<Appended>
                 (&body, Type::TEXT),
                 (&ts, Type::INT8),
                 (&reply_to, Type::INT8),
-                (&search::tsvector(&body), Type::TEXT),
+                (&search_terms, Type::TEXT),
             ],
         )
         .await

@@ -141,19 +141,19 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE members ADD COLUMN notify TEXT NOT NULL DEFAULT 'all';
 "#,
     r#"
-    -- Search: each standing chat message's tokens (`postgres/search.rs`),
-    -- filled by a step in Rust; NULL for system lines and deleted messages.
+    -- Search: each standing chat message's tokens (`postgres/search.rs`);
+    -- NULL for system lines and deleted messages, and until filled.
     ALTER TABLE messages ADD COLUMN search tsvector;
     CREATE INDEX messages_search ON messages USING gin (search);
+    -- The tokenizer the column was filled by (`search::tokenizer_fingerprint`);
+    -- none until it first is, at the start after this migration.
+    CREATE TABLE search_state (tokenizer TEXT NOT NULL);
 "#,
 ];
 
 /// The migration after which channel name keys are confusable skeletons
 /// (`model::name_key`) rather than lower-cased names.
 const RENAMED_KEYS_MIGRATION: usize = 2;
-
-/// The migration that adds the search column and indexes what is stored.
-const SEARCH_MIGRATION: usize = 5;
 
 pub(super) async fn migrate(connection: &Client) -> StoreResult<()> {
     connection.batch_execute("BEGIN").await.map_err(backend)?;
@@ -167,16 +167,13 @@ pub(super) async fn migrate(connection: &Client) -> StoreResult<()> {
         let applied = usize::try_from(applied).unwrap_or(0);
         for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
             connection.batch_execute(migration).await?;
-            match index + 1 {
-                RENAMED_KEYS_MIGRATION => rekey_channel_names(connection).await?,
-                SEARCH_MIGRATION => {
-                    super::search::rebuild(connection).await?;
-                }
-                _ => {}
+            if index + 1 == RENAMED_KEYS_MIGRATION {
+                rekey_channel_names(connection).await?;
             }
             let version = i32::try_from(index + 1).expect("fewer than 2^31 migrations");
             connection.execute("INSERT INTO natter_schema (version) VALUES ($1)", &[&version]).await?;
         }
+        super::search::index_if_stale(connection).await?;
         connection.batch_execute("COMMIT").await
     }
     .await;

@@ -11,20 +11,20 @@ use std::fmt::Write;
 use tokio_postgres::Client;
 use tokio_postgres::types::ToSql;
 
-use super::super::StoreResult;
 use super::super::rows::{self, MESSAGE_COLUMNS};
-use super::super::search::{MessageSearch, row_conditions};
+use super::super::search::{IndexLanguage, IndexMatch, MessageSearch, row_conditions};
+use super::super::{StoreError, StoreResult};
 use super::backend;
+use super::connection::is_statement_timeout;
 use crate::model::Message;
-use crate::search::{Term, index_form, index_terms};
+use crate::search::{Term, index_form, index_terms, tokenizer_fingerprint};
 
-/// Most positions PostgreSQL keeps per lexeme; later ones are dropped (so
-/// a phrase among a word's 257th and later repeats in one message is not
-/// found here, though SQLite finds it).
+/// Most positions PostgreSQL keeps per lexeme; later ones are dropped, so
+/// a phrase among a token's 257th and later repeats in one message is not
+/// found here, though SQLite finds it (documented in docs/protocol.md).
+/// Positions themselves stay under PostgreSQL's highest, 16,383: a body
+/// has at most `MAX_INDEXED_TERMS` terms.
 const MAX_POSITIONS: usize = 256;
-/// The highest position PostgreSQL stores; a body of at most
-/// `MAX_BODY_CHARS` characters has fewer tokens than this.
-const MAX_POSITION: usize = 16_383;
 
 /// A lexeme quoted for a `tsvector` or `tsquery` literal.
 fn quoted(lexeme: &str) -> String {
@@ -35,7 +35,7 @@ fn quoted(lexeme: &str) -> String {
 pub(super) fn tsvector(body: &str) -> String {
     let mut positions: HashMap<String, Vec<usize>> = HashMap::new();
     let mut order = Vec::new();
-    for (index, term) in index_terms(body).into_iter().enumerate().take(MAX_POSITION) {
+    for (index, term) in index_terms(body).into_iter().enumerate() {
         let at = positions.entry(term.clone()).or_default();
         if at.is_empty() {
             order.push(term);
@@ -52,38 +52,41 @@ pub(super) fn tsvector(body: &str) -> String {
     literal
 }
 
-/// One term as a `tsquery`: its lexemes next to each other (`<->`), the
-/// last one by prefix (`:*`) for a prefix term.
-fn phrase(term: &Term) -> String {
-    let last = term.tokens.len().saturating_sub(1);
-    let lexemes: Vec<String> = term
-        .tokens
-        .iter()
-        .enumerate()
-        .map(|(at, token)| {
-            let lexeme = quoted(index_form(token));
-            if term.prefix && at == last { format!("{lexeme}:*") } else { lexeme }
-        })
-        .collect();
-    format!("({})", lexemes.join(" <-> "))
+/// PostgreSQL's `tsquery`: a term is its lexemes next to each other
+/// (`<->`), the last by prefix (`:*`) for a prefix term.
+struct TsQuery;
+
+impl IndexLanguage for TsQuery {
+    fn phrase(term: &Term) -> String {
+        let last = term.tokens.len().saturating_sub(1);
+        let lexemes: Vec<String> = term
+            .tokens
+            .iter()
+            .enumerate()
+            .map(|(at, token)| {
+                let lexeme = quoted(index_form(token));
+                if term.prefix && at == last { format!("{lexeme}:*") } else { lexeme }
+            })
+            .collect();
+        format!("({})", lexemes.join(" <-> "))
+    }
+    const AND: &'static str = " & ";
+    const OR: &'static str = " | ";
+    fn and_not(all: &str, any: &str) -> String {
+        format!("{all} & !({any})")
+    }
 }
 
-fn any_of(terms: &[Term]) -> String {
-    terms.iter().map(phrase).collect::<Vec<_>>().join(" | ")
-}
-
-/// Up to `search.limit` matching messages, newest first.
+/// Up to `search.limit` matching messages, newest first. The connection's
+/// statements are bounded by `SEARCH_TIME`.
 pub(super) async fn search(c: &Client, search: &MessageSearch) -> StoreResult<Vec<Message>> {
-    let required = search.required_terms();
-    let all_of = required.iter().map(phrase).collect::<Vec<_>>().join(" & ");
-    let (query, condition) = match (required.is_empty(), search.excluded.is_empty()) {
-        (true, true) => (None, None),
-        (true, false) => (Some(any_of(&search.excluded)), Some("NOT (m.search @@ $1::text::tsquery)")),
-        (false, true) => (Some(all_of), Some("m.search @@ $1::text::tsquery")),
-        (false, false) => (
-            Some(format!("{all_of} & !({})", any_of(&search.excluded))),
-            Some("m.search @@ $1::text::tsquery"),
-        ),
+    if search.is_empty_window() {
+        return Ok(Vec::new());
+    }
+    let (query, condition) = match search.index_match::<TsQuery>() {
+        IndexMatch::Nothing => (None, None),
+        IndexMatch::Matching(query) => (Some(query), Some("m.search @@ $1::text::tsquery")),
+        IndexMatch::NotMatching(query) => (Some(query), Some("NOT (m.search @@ $1::text::tsquery)")),
     };
     let first = if query.is_some() { 2 } else { 1 };
     let (mut conditions, values) = row_conditions(search, first, |n| format!("${n}"));
@@ -96,20 +99,24 @@ pub(super) async fn search(c: &Client, search: &MessageSearch) -> StoreResult<Ve
     );
     let mut parameters: Vec<&(dyn ToSql + Sync)> = query.iter().map(|q| q as &(dyn ToSql + Sync)).collect();
     parameters.extend(values.iter().map(|value| value as &(dyn ToSql + Sync)));
-    let found = c.query(&sql, &parameters).await.map_err(backend)?;
+    let found = c.query(&sql, &parameters).await.map_err(|error| {
+        if is_statement_timeout(&error) { StoreError::SearchTooLong } else { backend(error) }
+    })?;
     found.iter().map(rows::message).collect()
 }
 
-/// Indexes every standing chat message again; returns how many. Runs in
-/// the caller's transaction (a migration's, or its own).
-pub(super) async fn rebuild(c: &Client) -> Result<u64, tokio_postgres::Error> {
-    c.execute("UPDATE messages SET search = NULL WHERE search IS NOT NULL", &[]).await?;
+/// Writes every message's search terms again, a page of messages at a
+/// time (standing chat messages by their body; others none); returns how
+/// many were indexed. A page leaves alone a message changed since it was
+/// read (its `rev` moved on): that change wrote its own terms. Runs in the
+/// caller's transaction if there is one (a migration's).
+pub(super) async fn fill(c: &Client) -> Result<u64, tokio_postgres::Error> {
     let mut after = 0_i64;
     let mut indexed = 0;
     loop {
         let page = c
             .query(
-                "SELECT id, body FROM messages WHERE id > $1 AND system_kind IS NULL AND deleted = 0 \
+                "SELECT id, rev, body, system_kind IS NULL AND deleted = 0 FROM messages WHERE id > $1 \
                  ORDER BY id LIMIT 1000",
                 &[&after],
             )
@@ -117,15 +124,37 @@ pub(super) async fn rebuild(c: &Client) -> Result<u64, tokio_postgres::Error> {
         let Some(last) = page.last() else { return Ok(indexed) };
         after = last.get(0);
         let ids: Vec<i64> = page.iter().map(|row| row.get(0)).collect();
-        let vectors: Vec<String> = page.iter().map(|row| tsvector(row.get(1))).collect();
+        let revs: Vec<i64> = page.iter().map(|row| row.get(1)).collect();
+        let vectors: Vec<Option<String>> =
+            page.iter().map(|row| row.get::<_, bool>(3).then(|| tsvector(row.get(2)))).collect();
+        indexed += vectors.iter().filter(|vector| vector.is_some()).count() as u64;
         c.execute(
             "UPDATE messages m SET search = v.search::tsvector \
-             FROM unnest($1::bigint[], $2::text[]) AS v(id, search) WHERE m.id = v.id",
-            &[&ids, &vectors],
+             FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS v(id, rev, search) \
+             WHERE m.id = v.id AND m.rev = v.rev",
+            &[&ids, &revs, &vectors],
         )
         .await?;
-        indexed += ids.len() as u64;
     }
+}
+
+/// Fills the search column again when it was filled by another tokenizer
+/// than this build's, or never (the first start after the migration that
+/// added it): inside the migration's transaction, under its lock, so one
+/// node does it and the others find it done. However long the history
+/// (no statement bound); the nodes wait for it to start.
+pub(super) async fn index_if_stale(c: &Client) -> Result<(), tokio_postgres::Error> {
+    let current = tokenizer_fingerprint();
+    let stored = c.query_opt("SELECT tokenizer FROM search_state", &[]).await?;
+    if stored.is_some_and(|row| row.get::<_, String>(0) == current) {
+        return Ok(());
+    }
+    c.batch_execute("SET LOCAL statement_timeout = 0").await?;
+    let indexed = fill(c).await?;
+    c.execute("DELETE FROM search_state", &[]).await?;
+    c.execute("INSERT INTO search_state (tokenizer) VALUES ($1)", &[&current]).await?;
+    tracing::info!(indexed, tokenizer = %current, "messages indexed for search");
+    Ok(())
 }
 
 #[cfg(test)]
@@ -147,6 +176,6 @@ mod tests {
     #[test]
     fn phrases_and_prefixes_compile_to_tsquery_operators() {
         let term = Term { tokens: vec!["a".into(), "b".into()], prefix: true };
-        assert_eq!(phrase(&term), "('a' <-> 'b':*)");
+        assert_eq!(TsQuery::phrase(&term), "('a' <-> 'b':*)");
     }
 }

@@ -82,11 +82,14 @@ const ADVANCE_HEAD: &str = "UPDATE channels SET last_seq = ?2, last_rev = ?3 WHE
 /// insert either stores the row or changes nothing.
 ///
 /// `sender_name` is the sender's name when the caller knows it
-/// ([`SenderNames`]); otherwise the probe reads it.
+/// ([`SenderNames`]); otherwise the probe reads it. `search_terms` is what
+/// the search index is given (`search::terms_of` the body), made before
+/// the job was queued.
 pub(super) fn append(
     connection: &Connection,
     new: NewMessage,
     sender_name: Option<String>,
+    search_terms: String,
 ) -> StoreResult<Appended> {
     let client_id = new.client_id.into_string();
     let parameters = params![new.channel.0, new.sender.0];
@@ -144,7 +147,7 @@ pub(super) fn append(
     }
     let id = MessageId(connection.last_insert_rowid());
     advance_head(connection, new.channel, seq, rev)?;
-    search::index(connection, id, &body)?;
+    search::index_terms_text(connection, id, &search_terms)?;
     let mut appended = Appended {
         message: Message {
             id,

@@ -25,7 +25,13 @@ pub(super) const READERS: usize = 2;
 /// Reads waiting for a reader. When full, new reads are refused at once
 /// (`StoreError::Busy`, which clients see as `unavailable`), as writes are
 /// when the writer's queue is: the same [`JobQueue`].
-const READ_QUEUE: usize = 4_096;
+pub(super) const READ_QUEUE: usize = 4_096;
+
+/// Searches have a reader of their own, so a slow one (up to
+/// `SEARCH_TIME`) holds up only other searches, never history or channel
+/// reads; a few dozen may wait for it.
+pub(super) const SEARCHERS: usize = 1;
+pub(super) const SEARCH_QUEUE: usize = 64;
 
 type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
 
@@ -36,9 +42,10 @@ pub(super) struct Readers {
 
 impl Readers {
     /// Opens `count` read connections to the database at `path` (which the
-    /// writer has created and migrated) and starts their threads.
-    pub(super) fn open(path: &Path, count: usize) -> StoreResult<Self> {
-        let (jobs, receiver) = JobQueue::bounded(READ_QUEUE);
+    /// writer has created and migrated) and starts their threads, named
+    /// after `role`, with room for `queue` reads waiting.
+    pub(super) fn open(path: &Path, count: usize, role: &str, queue: usize) -> StoreResult<Self> {
+        let (jobs, receiver) = JobQueue::bounded(queue);
         let receiver = Arc::new(Mutex::new(receiver));
         let mut threads = Vec::with_capacity(count);
         for index in 0..count {
@@ -48,7 +55,7 @@ impl Readers {
                 .map_err(backend)?;
             let receiver = Arc::clone(&receiver);
             let thread = std::thread::Builder::new()
-                .name(format!("natter-sqlite-read-{index}"))
+                .name(format!("natter-sqlite-{role}-{index}"))
                 .spawn(move || run_reader(&connection, &receiver))
                 .map_err(|e| StoreError::Backend(format!("cannot start a reader thread: {e}")))?;
             threads.push(thread);

@@ -165,11 +165,7 @@ pub(super) fn migrate(connection: &Connection) -> StoreResult<()> {
         connection.execute_batch(&format!("BEGIN; {migration};")).map_err(backend)?;
         // Steps written in Rust run inside the same transaction, so a
         // migration is applied whole or not at all.
-        let step = match index + 1 {
-            RENAMED_KEYS_MIGRATION => rekey_channel_names(connection),
-            SEARCH_MIGRATION => super::search::rebuild(connection).map(|_| ()),
-            _ => Ok(()),
-        };
+        let step = if index + 1 == RENAMED_KEYS_MIGRATION { rekey_channel_names(connection) } else { Ok(()) };
         let finished = step.and_then(|()| {
             let version = format!("PRAGMA user_version = {}; COMMIT;", index + 1);
             connection.execute_batch(&version).map_err(backend)
@@ -180,15 +176,12 @@ pub(super) fn migrate(connection: &Connection) -> StoreResult<()> {
         }
     }
     debug_assert_eq!(GENERAL, "General", "the migration above names General");
-    Ok(())
+    super::search::index_if_stale(connection)
 }
 
 /// The migration after which channel name keys are confusable skeletons
 /// (`model::name_key`) rather than lower-cased names.
 const RENAMED_KEYS_MIGRATION: usize = 2;
-
-/// The migration that creates the search index and indexes what is stored.
-const SEARCH_MIGRATION: usize = 5;
 
 /// Recomputes every channel's name key in Rust, which SQL cannot do. Every
 /// key is first set aside (so no old key can block a new one), then keys are

@@ -13,27 +13,75 @@
 //! non-ASCII characters, so FTS5 indexes exactly what natter's tokenizer
 //! made.
 
-use rusqlite::{Connection, params, params_from_iter};
+use std::time::Instant;
+
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use super::super::rows::{self, MESSAGE_COLUMNS};
-use super::super::search::{MessageSearch, row_conditions};
+use super::super::search::{IndexLanguage, IndexMatch, MessageSearch, SEARCH_TIME, row_conditions};
 use super::super::{StoreError, StoreResult};
 use super::backend;
 use crate::model::{Message, MessageId};
-use crate::search::{Term, index_form, index_terms};
+use crate::search::{Term, index_form, index_terms, tokenizer_fingerprint};
 
-/// Creates the index (a migration's step).
+/// Creates the index (a migration): empty until [`index_if_stale`] fills
+/// it at the next start. `search_state` says which tokenizer made it.
 pub(super) const CREATE_INDEX: &str = "
     CREATE VIRTUAL TABLE message_search USING fts5(
-        terms, content = '', tokenize = 'ascii'
+        terms, content = '', columnsize = 0, tokenize = 'ascii'
     );
-    INSERT INTO message_search (message_search, rank) VALUES ('secure-delete', 1);";
+    INSERT INTO message_search (message_search, rank) VALUES ('secure-delete', 1);
+    CREATE TABLE search_state (tokenizer TEXT NOT NULL);";
+
+/// Indexes everything again when the index was made by another tokenizer
+/// than this build's, or never filled (the first start after the
+/// migration that made it), in one transaction, before the writer starts.
+pub(super) fn index_if_stale(connection: &Connection) -> StoreResult<()> {
+    let current = tokenizer_fingerprint();
+    let stored: Option<String> = connection
+        .query_row("SELECT tokenizer FROM search_state", [], |row| row.get(0))
+        .optional()
+        .map_err(backend)?;
+    if stored.as_deref() == Some(current.as_str()) {
+        return Ok(());
+    }
+    connection.execute_batch("BEGIN").map_err(backend)?;
+    let done = rebuild(connection).and_then(|indexed| {
+        connection
+            .execute_batch("DELETE FROM search_state")
+            .and_then(|()| connection.execute("INSERT INTO search_state (tokenizer) VALUES (?1)", [&current]))
+            .and_then(|_| connection.execute_batch("COMMIT"))
+            .map_err(backend)?;
+        Ok(indexed)
+    });
+    match done {
+        Ok(indexed) => {
+            tracing::info!(indexed, tokenizer = %current, "messages indexed for search");
+            Ok(())
+        }
+        Err(error) => {
+            let _ = connection.execute_batch("ROLLBACK");
+            Err(error)
+        }
+    }
+}
+
+/// What the index is given for a body: its terms, between spaces. Made
+/// before an append's job is queued, off the writer's one thread.
+pub(super) fn terms_of(body: &str) -> String {
+    index_terms(body).join(" ")
+}
 
 /// Indexes a message's body under its id.
 pub(super) fn index(connection: &Connection, id: MessageId, body: &str) -> StoreResult<()> {
+    index_terms_text(connection, id, &terms_of(body))
+}
+
+/// Indexes a message under its id by its [`terms_of`].
+pub(super) fn index_terms_text(connection: &Connection, id: MessageId, terms: &str) -> StoreResult<()> {
     connection
         .prepare_cached("INSERT INTO message_search (rowid, terms) VALUES (?1, ?2)")
-        .and_then(|mut s| s.execute(params![id.0, index_terms(body).join(" ")]))
+        .and_then(|mut s| s.execute(params![id.0, terms]))
         .map_err(backend)?;
     Ok(())
 }
@@ -42,7 +90,7 @@ pub(super) fn index(connection: &Connection, id: MessageId, body: &str) -> Store
 pub(super) fn unindex(connection: &Connection, id: MessageId, body: &str) -> StoreResult<()> {
     connection
         .prepare_cached("INSERT INTO message_search (message_search, rowid, terms) VALUES ('delete', ?1, ?2)")
-        .and_then(|mut s| s.execute(params![id.0, index_terms(body).join(" ")]))
+        .and_then(|mut s| s.execute(params![id.0, terms_of(body)]))
         .map_err(backend)?;
     Ok(())
 }
@@ -66,74 +114,93 @@ pub(super) fn rebuild(connection: &Connection) -> StoreResult<u64> {
     Ok(indexed)
 }
 
-/// One term as an FTS5 phrase: its tokens in double quotes (a token never
-/// holds a quote), `*` after it for a prefix.
-fn phrase(term: &Term) -> String {
-    let tokens: Vec<&str> = term.tokens.iter().map(|token| index_form(token)).collect();
-    format!("\"{}\"{}", tokens.join(" "), if term.prefix { "*" } else { "" })
-}
+/// FTS5's query language: a term is a phrase in double quotes (a token
+/// never holds a quote), `*` after it for a prefix.
+struct Fts5;
 
-fn any_of(terms: &[Term]) -> String {
-    terms.iter().map(phrase).collect::<Vec<_>>().join(" OR ")
-}
-
-/// The FTS5 expression for `search`'s terms: what must match, less what
-/// must not; `None` when it has no terms. With exclusions alone it is what
-/// must not match.
-fn expression(search: &MessageSearch) -> Option<String> {
-    let required = search.required_terms();
-    let all_of = required.iter().map(phrase).collect::<Vec<_>>().join(" AND ");
-    match (required.is_empty(), search.excluded.is_empty()) {
-        (true, true) => None,
-        (true, false) => Some(any_of(&search.excluded)),
-        (false, true) => Some(all_of),
-        (false, false) => Some(format!("({all_of}) NOT ({})", any_of(&search.excluded))),
+impl IndexLanguage for Fts5 {
+    fn phrase(term: &Term) -> String {
+        let tokens: Vec<&str> = term.tokens.iter().map(|token| index_form(token)).collect();
+        format!("\"{}\"{}", tokens.join(" "), if term.prefix { "*" } else { "" })
+    }
+    const AND: &'static str = " AND ";
+    const OR: &'static str = " OR ";
+    fn and_not(all: &str, any: &str) -> String {
+        format!("({all}) NOT ({any})")
     }
 }
 
-/// Up to `search.limit` matching messages, newest first.
+/// How many SQLite steps between looks at the clock.
+const STEPS_BETWEEN_CHECKS: i32 = 10_000;
+
+/// Up to `search.limit` matching messages, newest first; stopped past
+/// [`SEARCH_TIME`].
 pub(super) fn search(connection: &Connection, search: &MessageSearch) -> StoreResult<Vec<Message>> {
-    let expression = expression(search);
+    if search.is_empty_window() {
+        return Ok(Vec::new());
+    }
+    let index_match = search.index_match::<Fts5>();
+    let expression = match &index_match {
+        IndexMatch::Nothing => None,
+        IndexMatch::Matching(expression) | IndexMatch::NotMatching(expression) => Some(expression.clone()),
+    };
     let first = if expression.is_some() { 2 } else { 1 };
     let (mut conditions, values) = row_conditions(search, first, |n| format!("?{n}"));
-    let excluded_only = search.required_terms().is_empty();
-    let sql = if excluded_only {
-        // Filters (and perhaps exclusions) alone: the messages drive.
-        if expression.is_some() {
-            conditions.push(
-                "m.id NOT IN (SELECT rowid FROM message_search WHERE message_search MATCH ?1)".to_owned(),
-            );
-        }
-        format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id \
-             WHERE {} ORDER BY m.id DESC LIMIT {}",
-            conditions.join(" AND "),
-            search.limit
-        )
-    } else {
+    let sql = match index_match {
         // The index drives, newest first, so a page stops early.
-        format!(
+        IndexMatch::Matching(_) => format!(
             "SELECT {MESSAGE_COLUMNS} FROM message_search \
              JOIN messages m ON m.id = message_search.rowid JOIN users u ON u.id = m.sender_id \
              WHERE message_search MATCH ?1 AND {} ORDER BY message_search.rowid DESC LIMIT {}",
             conditions.join(" AND "),
             search.limit
-        )
+        ),
+        // Filters (and perhaps exclusions) alone: the messages drive.
+        IndexMatch::NotMatching(_) | IndexMatch::Nothing => {
+            if expression.is_some() {
+                conditions.push(
+                    "NOT EXISTS (SELECT 1 FROM message_search WHERE message_search MATCH ?1 AND rowid = m.id)"
+                        .to_owned(),
+                );
+            }
+            format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id \
+                 WHERE {} ORDER BY m.id DESC LIMIT {}",
+                conditions.join(" AND "),
+                search.limit
+            )
+        }
     };
-    let mut statement = connection.prepare_cached(&sql).map_err(backend)?;
+    let deadline = Instant::now() + SEARCH_TIME;
+    connection
+        .progress_handler(STEPS_BETWEEN_CHECKS, Some(move || Instant::now() > deadline))
+        .map_err(backend)?;
+    let found = run(connection, &sql, expression, values);
+    // Cleared whatever the search did: the connection serves on.
+    connection.progress_handler(STEPS_BETWEEN_CHECKS, None::<fn() -> bool>).map_err(backend)?;
+    found
+}
+
+fn run(
+    connection: &Connection,
+    sql: &str,
+    expression: Option<String>,
+    values: Vec<i64>,
+) -> StoreResult<Vec<Message>> {
+    let mut statement = connection.prepare_cached(sql).map_err(backend)?;
     let parameters = expression
         .map(rusqlite::types::Value::from)
         .into_iter()
         .chain(values.into_iter().map(rusqlite::types::Value::from));
     statement
         .query_map(params_from_iter(parameters), |row| rows::message(row))
-        .map_err(backend)?
-        .collect::<rusqlite::Result<Vec<_>>>()
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
         .map_err(|error| match error {
-            // FTS5 refuses an expression it cannot parse; the parser
-            // never makes one, so this is natter's bug, not the user's.
-            rusqlite::Error::SqliteFailure(_, Some(message)) if message.contains("fts5") => {
-                StoreError::Backend(format!("search expression refused: {message}"))
+            // The progress handler said stop.
+            rusqlite::Error::SqliteFailure(failure, _)
+                if failure.code == rusqlite::ErrorCode::OperationInterrupted =>
+            {
+                StoreError::SearchTooLong
             }
             other => backend(other),
         })

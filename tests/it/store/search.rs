@@ -283,6 +283,38 @@ mod sqlite {
         assert_eq!(super::found(&store, alice, "cafe").await, ["a-3", "a-2"]);
     }
 
+    /// An index made by another tokenizer (another Unicode version, say)
+    /// is made again when the store opens: an index that no longer holds
+    /// what this build would make is never edited in place.
+    #[tokio::test]
+    async fn search_index_made_by_another_tokenizer_is_made_again_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokenizer.db");
+        let url = format!("sqlite://{}", path.display());
+        let open = || async {
+            natter::store::open(&url, std::sync::Arc::new(natter::metrics::Metrics::default())).await.unwrap()
+        };
+        let store = open().await;
+        let alice = store.create_user(&super::name("alice"), "h").await.unwrap();
+        store
+            .append_message(super::message(super::GENERAL, alice.id, "a-1", "the meeting notes"))
+            .await
+            .unwrap();
+        store.close().await;
+        {
+            let file = rusqlite::Connection::open(&path).unwrap();
+            file.execute("INSERT INTO message_search (message_search) VALUES ('delete-all')", []).unwrap();
+            file.execute("UPDATE search_state SET tokenizer = 'an older tokenizer'", []).unwrap();
+        }
+        let store = open().await;
+        assert_eq!(super::found(&store, alice.id, "meeting").await, ["a-1"]);
+        store.close().await;
+        let file = rusqlite::Connection::open(&path).unwrap();
+        let stored: String =
+            file.query_row("SELECT tokenizer FROM search_state", [], |row| row.get(0)).unwrap();
+        assert_eq!(stored, natter::search::tokenizer_fingerprint());
+    }
+
     /// Whether `needle` occurs anywhere in the bytes of `path`.
     fn file_contains(path: &std::path::Path, needle: &str) -> bool {
         let Ok(bytes) = std::fs::read(path) else { return false };

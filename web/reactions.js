@@ -39,17 +39,29 @@ export class Reactions {
     document.body.append(this.picker);
   }
 
-  /** Reacts with `emoji` to the message at `seq` of the open channel (`add`), or takes my reaction back. */
-  react(seq, emoji, add) {
+  /**
+   * Reacts with `emoji` to the message at `seq` of the open channel (`add`), or takes my reaction back.
+   * `unlisted`: the chip counts more people than the server names, and I am not among those named, so
+   * whether I reacted is unknown; a click then means "toggle": if adding changes nothing (I had), it
+   * takes mine back.
+   */
+  react(seq, emoji, add, unlisted = false) {
     const channelId = this.store.currentId;
     if (channelId == null) return;
-    this.transmit(this.store.addReaction(channelId, seq, emoji, add));
+    const request = this.store.addReaction(channelId, seq, emoji, add);
+    if (request) request.toggle = add && unlisted;
+    this.transmit(request);
   }
 
   transmit(request) {
     if (!request || !this.isOpen()) return; // Waits for resendAll.
     this.request(frames.react(request.channel, request.seq, request.emoji, request.add), REACT_TIMEOUT_MS)
-      .then(() => this.store.settleReaction(request))
+      .then((reply) => {
+        this.store.settleReaction(request);
+        if (request.toggle && reply?.changed === false) {
+          this.transmit(this.store.addReaction(request.channel, request.seq, request.emoji, false));
+        }
+      })
       .catch((failure) => {
         if (failure.code === 'disconnected') return; // Sent again after the reconnect.
         this.store.settleReaction(request);

@@ -38,7 +38,7 @@ const TAP_FOR_TOOLS = '(hover: none), (pointer: coarse), (max-width: 47.99rem)';
  * onDiscard(clientId); for my messages onEdit(seq), onDelete(seq),
  * onRetryChange(seq), onDiscardChange(seq), and editorFor(channelId, seq),
  * the inline editor to show in place of a message's body (or null); for any
- * message onReact(seq, emoji, add), onPickReaction(seq, button), onReply(seq);
+ * message onReact(seq, emoji, add, unlisted), onPickReaction(seq, button), onReply(seq);
  * onJump(seq) from a reply's quote, onLatest() to leave a window far back.
  */
 export class MessageView {
@@ -72,7 +72,10 @@ export class MessageView {
       else if (action === 'delete') this.callbacks.onDelete(seq);
       else if (action === 'retry-change') this.callbacks.onRetryChange(seq);
       else if (action === 'discard-change') this.callbacks.onDiscardChange(seq);
-      else if (action === 'react-chip') this.callbacks.onReact?.(seq, button.dataset.emoji, button.getAttribute('aria-pressed') !== 'true');
+      else if (action === 'react-chip') {
+        const add = button.getAttribute('aria-pressed') !== 'true';
+        this.callbacks.onReact?.(seq, button.dataset.emoji, add, button.dataset.unlisted === 'true');
+      }
       else if (action === 'react') this.callbacks.onPickReaction?.(seq, button);
       else if (action === 'reply') this.callbacks.onReply?.(seq);
       else if (action === 'jump') this.callbacks.onJump?.(seq);
@@ -475,7 +478,14 @@ function reactionChips(message, reactions) {
         {
           type: 'button',
           class: reaction.mine ? 'reaction mine' : 'reaction',
-          dataset: { action: 'react-chip', seq: String(message.seq), emoji: reaction.emoji, focusKey: `chip:${message.seq}:${reaction.emoji}` },
+          dataset: {
+            action: 'react-chip',
+            seq: String(message.seq),
+            emoji: reaction.emoji,
+            focusKey: `chip:${message.seq}:${reaction.emoji}`,
+            // Past the names the server lists, whether I am among them is unknown.
+            unlisted: String(!reaction.mine && reaction.count > (reaction.users || []).length),
+          },
           'aria-pressed': String(reaction.mine),
           title: reactionTitle(reaction),
           'aria-label': `${reactionTitle(reaction)}. ${reaction.mine ? 'Remove my reaction' : 'React with it too'}`,

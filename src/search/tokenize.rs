@@ -367,6 +367,9 @@ enum Class {
 }
 
 fn class_of(ch: char) -> Class {
+    if ch.is_ascii() {
+        return if ch.is_ascii_alphanumeric() { Class::Word } else { Class::Separator };
+    }
     if is_combining_mark(ch) {
         Class::Mark
     } else if !ch.is_alphanumeric() {

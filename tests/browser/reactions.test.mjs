@@ -25,8 +25,10 @@ import {
   sharedFixture,
 } from './helpers.mjs';
 
-// The jump test posts 500 messages at once.
-const fixture = sharedFixture({ args: ['--messages-per-second', '2000', '--message-burst', '2000'] });
+// The jump test posts 500 messages at once; the crowd test makes 51 accounts.
+const fixture = sharedFixture({
+  args: ['--messages-per-second', '2000', '--message-burst', '2000', '--account-creations-per-minute', '1000'],
+});
 const env = fixture.env;
 
 /** The message element whose body reads exactly `text`. */
@@ -111,6 +113,31 @@ browserTest('reacting: chips with counts and who reacted, seen by the other; cli
   const reacts = frames.filter((frame) => frame.type === 'react');
   assert.deepEqual(reacts.map((frame) => [frame.emoji, frame.add]), [['👍', true], ['👍', false]]);
   await saveScreenshot(alicePage, 'reaction-chips');
+});
+
+browserTest('past the 50 names a chip lists, a click takes back a reaction of mine it does not name', env, async (session) => {
+  const xena = await fixture.server.register('xena');
+  const poster = await WsClient.connect(fixture.server, xena);
+  await poster.post(1, 'a popular one');
+  const message = (await poster.request({ type: 'history', channel: 1, limit: 5 })).messages.find((m) => m.body === 'a popular one');
+  // Fifty others react first; Xena is the 51st, so the server does not name her.
+  for (let n = 0; n < 50; n += 1) {
+    const fan = await WsClient.connect(fixture.server, await fixture.server.register(`fan${n}`));
+    await fan.request({ type: 'react', channel: 1, seq: message.seq, emoji: '🎉', add: true });
+    fan.close();
+  }
+  await poster.request({ type: 'react', channel: 1, seq: message.seq, emoji: '🎉', add: true });
+  const sent = [];
+  const page = await session.newPage({ account: xena, beforeLoad: (opened) => {
+    opened.on('websocket', (socket) => socket.on('framesent', ({ payload }) => sent.push(JSON.parse(String(payload)))));
+  } });
+  await waitFor('the chip counts 51', async () => (await chipState(page, 'a popular one', '🎉'))?.count === '51');
+  assert.equal((await chipState(page, 'a popular one', '🎉')).pressed, 'false', 'not known to be mine');
+  await chip(page, 'a popular one', '🎉').click();
+  await waitFor('mine is taken back', async () => (await chipState(page, 'a popular one', '🎉'))?.count === '50');
+  const reacts = sent.filter((frame) => frame.type === 'react');
+  assert.deepEqual(reacts.map((frame) => frame.add), [true, false], 'asked to add (already there), then took it back');
+  poster.close();
 });
 
 browserTest('a reply quotes its parent and jumps to it 500 messages back, then back to the latest', env, async (session) => {

@@ -30,7 +30,8 @@ pub struct MessageSearch {
     pub since: Option<i64>,
     /// Sent before this time (ms since the epoch).
     pub until: Option<i64>,
-    /// Only messages that mention the searcher (by name or `@channel`).
+    /// Only messages that mention the searcher (by name, or `@channel`
+    /// from someone else).
     pub mentioning_searcher: bool,
     /// Only messages older than this one: the last of the previous page.
     pub before: Option<MessageId>,
@@ -84,7 +85,7 @@ pub(super) fn row_conditions(
     }
     if search.mentioning_searcher {
         conditions.push(format!(
-            "(m.mentions_channel = TRUE OR EXISTS \
+            "((m.mentions_channel = TRUE AND m.sender_id <> {searcher}) OR EXISTS \
              (SELECT 1 FROM mentions x WHERE x.user_id = {searcher} AND x.message_id = m.id))"
         ));
     }

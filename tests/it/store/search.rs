@@ -151,8 +151,23 @@ async fn pages_and_filters(store: Arc<dyn Store>) {
     // A time window.
     let all = store.search(MessageSearch { limit: 10, ..first.clone() }).await.unwrap();
     let (newest, oldest) = (all[0].ts, all[4].ts);
-    let window = MessageSearch { since: Some(oldest), until: Some(newest + 1), limit: 10, ..first };
+    let window = MessageSearch { since: Some(oldest), until: Some(newest + 1), limit: 10, ..first.clone() };
     assert_eq!(store.search(window).await.unwrap().len(), 5);
+    let empty =
+        MessageSearch { since: Some(newest + 1), until: Some(newest + 1), limit: 10, ..first.clone() };
+    assert!(store.search(empty).await.unwrap().is_empty(), "a window that holds nothing");
+
+    // Mentions: by name, and @channel, as whom they mention sees them.
+    store.append_message(message(GENERAL, alice.id, "to-bob", "status for @bob")).await.unwrap();
+    store.append_message(message(GENERAL, alice.id, "to-all", "status for @channel")).await.unwrap();
+    let mentioning =
+        |searcher| MessageSearch { searcher, mentioning_searcher: true, limit: 10, ..first.clone() };
+    let ids = |found: Vec<natter::model::Message>| found.into_iter().map(|m| m.client_id).collect::<Vec<_>>();
+    assert_eq!(ids(store.search(mentioning(bob.id)).await.unwrap()), ["to-all", "to-bob"]);
+    assert!(
+        ids(store.search(mentioning(alice.id)).await.unwrap()).is_empty(),
+        "her own mentions are not hers"
+    );
 }
 
 /// Text of CJK characters, kana, hangul and the separators between them

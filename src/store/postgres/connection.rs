@@ -29,7 +29,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// stores it at most once.
 const TCP_USER_TIMEOUT: Duration = Duration::from_secs(4);
 
-/// TCP keepalive on both connections: an idle connection, or one waiting
+/// TCP keepalive on every connection: an idle connection, or one waiting
 /// for an answer whose request was acknowledged (so `TCP_USER_TIMEOUT` does
 /// not apply), is found dead after about idle + interval x retries = 4 s.
 const KEEPALIVE_IDLE: Duration = Duration::from_secs(2);

@@ -153,15 +153,7 @@ async fn main() {
     let mut hits = 0;
     for _ in 0..ROUNDS {
         for (_, text) in &queries {
-            let query = parse(text).expect("the bench's queries parse");
-            let search = MessageSearch {
-                searcher,
-                terms: query.terms,
-                excluded: query.excluded,
-                has_link: query.has_link,
-                limit: 21,
-                ..MessageSearch::default()
-            };
+            let search = search_for(searcher, text);
             let asked = Instant::now();
             hits += store.search(search).await.expect("search").len();
             latencies.push(asked.elapsed());
@@ -181,16 +173,8 @@ async fn main() {
     // The slowest queries, to say where the time goes.
     let mut slowest: Vec<(Duration, &str)> = Vec::new();
     for (category, text) in &queries {
-        let query = parse(text).expect("parses");
+        let search = search_for(searcher, text);
         let asked = Instant::now();
-        let search = MessageSearch {
-            searcher,
-            terms: query.terms,
-            excluded: query.excluded,
-            has_link: query.has_link,
-            limit: 21,
-            ..MessageSearch::default()
-        };
         store.search(search).await.expect("search");
         slowest.push((asked.elapsed(), category));
     }
@@ -199,6 +183,20 @@ async fn main() {
         slowest.iter().take(5).map(|(took, category)| format!("{category} {:.1} ms", ms(*took))).collect();
     println!("slowest kinds: {}", top.join(", "));
     store.close().await;
+}
+
+/// The store's search for `text` by `searcher`: a page of 21, as the
+/// server asks for a page of 20 and one more.
+fn search_for(searcher: UserId, text: &str) -> MessageSearch {
+    let query = parse(text).expect("the bench's queries parse");
+    MessageSearch {
+        searcher,
+        terms: query.terms,
+        excluded: query.excluded,
+        has_link: query.has_link,
+        limit: 21,
+        ..MessageSearch::default()
+    }
 }
 
 async fn setup(store: &Arc<dyn Store>) -> (UserId, Vec<ChannelId>) {

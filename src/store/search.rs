@@ -1,7 +1,9 @@
 //! What both backends share for search: the request, its names resolved,
-//! and the conditions on a message row that do not depend on the index.
-//! Each backend compiles the terms into its own index language
-//! (`sqlite/search.rs`: FTS5; `postgres/search.rs`: `tsquery`).
+//! the conditions on a message row that do not depend on the index, and
+//! how terms become an index query: each backend says how its index
+//! language writes a phrase, AND, OR and AND NOT ([`IndexLanguage`]:
+//! FTS5 in `sqlite/search.rs`, `tsquery` in `postgres/search.rs`), and
+//! [`MessageSearch::index_match`] puts them together the same way for both.
 
 use std::time::Duration;
 

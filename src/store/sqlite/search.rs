@@ -4,8 +4,9 @@
 //! transaction as the message, edit or deletion; and the query compiled
 //! to an FTS5 expression. A contentless index is told what to forget: a
 //! message leaves it with the terms of the body it was indexed with, which
-//! the tokenizer makes again from the stored body (so a release that
-//! changes the tokenizer must rebuild the index, in a migration).
+//! the tokenizer makes again from the stored body; so the index remembers
+//! the tokenizer that made it and is made again at start when this
+//! build's differs ([`index_if_stale`]).
 //! `contentless_delete` tables would not need them, but their deletions
 //! leave the terms in the file as tombstoned entries, even with
 //! `secure-delete`. The `ascii` tokenizer only splits the tokens

@@ -100,6 +100,8 @@ impl From<StoreError> for RequestError {
                 RequestError::Forbidden("only its sender (or an admin, to delete) may change a message")
             }
             StoreError::Conflict(message) => RequestError::Conflict(message),
+            // Load shed on purpose, not a failure: not logged as one.
+            StoreError::Busy => RequestError::Unavailable,
             StoreError::SearchTooLong => RequestError::InvalidQuery(
                 "this search is too broad to answer in time: add words or filters".into(),
             ),

@@ -287,7 +287,7 @@ fn read_password() -> anyhow::Result<String> {
 }
 
 async fn add_user(name: &str, password: &str, admin: bool, database: &str) -> anyhow::Result<()> {
-    let store = store::open(database, Arc::new(Metrics::default())).await?;
+    let store = store::open_for_admin(database, Arc::new(Metrics::default())).await?;
     let accounts = Accounts::new(Arc::clone(&store), Arc::new(LocalBus), &Limits::default(), false).await?;
     let created = accounts.create_user(name, password).await;
     let promoted = match (&created, admin) {
@@ -306,7 +306,7 @@ async fn add_user(name: &str, password: &str, admin: bool, database: &str) -> an
 
 async fn set_role(name: &str, role: Role, database: &str) -> anyhow::Result<()> {
     let name = UserName::parse(name).map_err(anyhow::Error::msg)?;
-    let store = store::open(database, Arc::new(Metrics::default())).await?;
+    let store = store::open_for_admin(database, Arc::new(Metrics::default())).await?;
     let updated = store.set_admin(&name, role == Role::Admin).await;
     store.close().await;
     if !updated? {
@@ -318,7 +318,7 @@ async fn set_role(name: &str, role: Role, database: &str) -> anyhow::Result<()> 
 }
 
 async fn rebuild_search_index(database: &str) -> anyhow::Result<()> {
-    let store = store::open(database, Arc::new(Metrics::default())).await?;
+    let store = store::open_for_admin(database, Arc::new(Metrics::default())).await?;
     let started = std::time::Instant::now();
     let indexed = store.rebuild_search_index().await;
     store.close().await;

@@ -28,17 +28,32 @@ pub fn tokenizer_fingerprint() -> String {
     use sha2::{Digest, Sha256};
     /// Raised whenever natter's tokenizer changes what it makes.
     const TOKENIZER_REVISION: u32 = 1;
-    let mut emoji = Sha256::new();
+    /// Texts whose terms change if anything the tokenizer depends on does
+    /// (a case or width table, a composition, an emoji sequence, the link
+    /// marker, the token cut), hashed with the emoji list: the
+    /// fingerprint checks itself even when a revision was not raised.
+    const PROBES: &[&str] = &[
+        "Café CAFÉ naïve Ångström Αθήνα ΔΡΟΜΟΣ ёлка Straße İstanbul ǅ ﬁ",
+        "ＡＢＣ ｶﾞｽ ㍻ ㍿ 我家在上海东边。회의록을 バッタと鈴虫 กินข้าว",
+        "10.100.200.101 src/store/sqlite.rs **bold** https://example.com",
+        "👍🏽 👨‍👩‍👧 🇫🇷 ❤ #️⃣ ²⃣ x\u{200B}y e\u{0301}",
+    ];
+    let mut digest = Sha256::new();
     for known in emojis::iter() {
-        emoji.update(known.as_str().as_bytes());
-        emoji.update([0]);
+        digest.update(known.as_str().as_bytes());
+        digest.update([0]);
+    }
+    for probe in PROBES {
+        digest.update(index_terms(probe).join(" ").as_bytes());
+        // Long enough for the cap on terms to show.
+        digest.update(index_terms(&probe.repeat(300)).len().to_le_bytes());
     }
     let (major, minor, update) = char::UNICODE_VERSION;
     let (n_major, n_minor, n_update) = unicode_normalization::UNICODE_VERSION;
-    let emoji: String = emoji.finalize().iter().take(8).map(|byte| format!("{byte:02x}")).collect();
+    let digest: String = digest.finalize().iter().take(8).map(|byte| format!("{byte:02x}")).collect();
     format!(
         "natter {TOKENIZER_REVISION}; unicode {major}.{minor}.{update}; \
-         nfkc {n_major}.{n_minor}.{n_update}; emoji {emoji}"
+         nfkc {n_major}.{n_minor}.{n_update}; terms {digest}"
     )
 }
 

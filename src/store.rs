@@ -32,8 +32,19 @@ use crate::metrics::Metrics;
 pub use search::{MessageSearch, SEARCH_TIME};
 
 /// Opens the store a database URL names (`sqlite://...`, `sqlite::memory:`,
-/// `postgres://...` or `postgresql://...`).
+/// `postgres://...` or `postgresql://...`) for serving: migrated, and its
+/// search index made again if this build's tokenizer did not make it.
 pub async fn open(url: &str, metrics: Arc<Metrics>) -> StoreResult<Arc<dyn Store>> {
+    let store = open_for_admin(url, metrics).await?;
+    store.refresh_search_index().await?;
+    Ok(store)
+}
+
+/// Opens and migrates the store at `url` without touching the search
+/// index: for commands run beside a live server (`natter user ...`),
+/// which must never re-index under it (an older server still writing
+/// with another tokenizer would take the index apart).
+pub async fn open_for_admin(url: &str, metrics: Arc<Metrics>) -> StoreResult<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         let options = sqlite::SqliteOptions::from_url(url).map_err(StoreError::Backend)?;
         let store = tokio::task::spawn_blocking(move || sqlite::SqliteStore::open(options, metrics))
@@ -357,13 +368,22 @@ pub trait Store: Send + Sync + 'static {
 
     /// Up to `search.limit` messages matching `search` in the channels
     /// the searcher is a member of now, newest first, as they stand. Runs
-    /// on a connection of its own, so a slow search holds up only other
-    /// searches, and is stopped past [`SEARCH_TIME`] (`SearchTooLong`).
+    /// on a connection of its own (but for an in-memory SQLite database,
+    /// which has one), so a slow search holds up only other searches, and
+    /// is stopped past [`SEARCH_TIME`] (`SearchTooLong`); `Busy` when too
+    /// many wait for that connection.
     async fn search(&self, search: MessageSearch) -> StoreResult<Vec<Message>>;
 
     /// Indexes every message again (standing chat messages by their body,
-    /// nothing else); returns how many were indexed.
+    /// nothing else) and records this build's tokenizer as the index's;
+    /// returns how many were indexed.
     async fn rebuild_search_index(&self) -> StoreResult<u64>;
+
+    /// Indexes every message again if the index was made by another
+    /// tokenizer than this build's, or never filled (a database from before
+    /// search). [`open`] calls it; a server starts with an index it can
+    /// keep.
+    async fn refresh_search_index(&self) -> StoreResult<()>;
 
     /// Succeeds when the store can serve.
     async fn health(&self) -> StoreResult<()>;

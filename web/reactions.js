@@ -2,7 +2,8 @@
 // message's toolbar, and the `react` requests. A reaction is the state I want
 // (`add` true or false), never a toggle, so one asked while the link is down
 // goes out after the reconnect and a retry changes nothing (docs/protocol.md,
-// "Messages that change"). Like edits, it is shown at once: the store keeps
+// "Messages that change"); the one exception, a chip that cannot say
+// whether it is mine, toggles on its first try only (`react`). Like edits, it is shown at once: the store keeps
 // the request until the server answers, and messages.js lays it over the
 // reactions the server sent.
 
@@ -43,7 +44,7 @@ export class Reactions {
    * Reacts with `emoji` to the message at `seq` of the open channel (`add`), or takes my reaction back.
    * `unlisted`: the chip counts more people than the server names, and I am not among those named, so
    * whether I reacted is unknown; a click then means "toggle": if adding changes nothing (I had), it
-   * takes mine back.
+   * takes mine back. Only a first try toggles: a retry after a reconnect stays an add.
    */
   react(seq, emoji, add, unlisted = false) {
     const channelId = this.store.currentId;
@@ -57,13 +58,19 @@ export class Reactions {
     if (!request || !this.isOpen()) return; // Waits for resendAll.
     this.request(frames.react(request.channel, request.seq, request.emoji, request.add), REACT_TIMEOUT_MS)
       .then((reply) => {
-        this.store.settleReaction(request);
-        if (request.toggle && reply?.changed === false) {
+        // Only the newest request for this emoji may turn into a removal.
+        const current = this.store.settleReaction(request);
+        if (current && request.toggle && reply?.changed === false) {
           this.transmit(this.store.addReaction(request.channel, request.seq, request.emoji, false));
         }
       })
       .catch((failure) => {
-        if (failure.code === 'disconnected') return; // Sent again after the reconnect.
+        // Sent again after the reconnect, as the add it is: this try may have
+        // landed, so "nothing changed" would no longer mean "it was mine".
+        if (failure.code === 'disconnected') {
+          request.toggle = false;
+          return;
+        }
         this.store.settleReaction(request);
         this.toast(`Could not react: ${changeErrorText(failure.code, failure.message)}`);
       });

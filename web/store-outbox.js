@@ -97,13 +97,17 @@ export const withOutbox = (Base) => class OutboxState extends Base {
     return request;
   }
 
-  /** The server answered (took it or refused it): the request goes, unless a newer one replaced it. */
+  /**
+   * The server answered (took it or refused it): the request goes, unless a newer one replaced it.
+   * Returns whether it was still the newest.
+   */
   settleReaction(request) {
     const channel = this.channels.get(request.channel);
     const key = reactionKey(request.seq, request.emoji);
-    if (!channel || channel.reactions.get(key) !== request) return;
+    if (!channel || channel.reactions.get(key) !== request) return false;
     channel.reactions.delete(key);
     this.changed('messages', request.channel);
+    return true;
   }
 
   /** My newest message in a channel that can still be edited (Up in an empty composer). */

@@ -3,7 +3,7 @@
 //! invitations and searches. Bounded: past [`TRACKED_BUCKETS`] users, buckets that are
 //! full again (their users idle) are forgotten, which changes nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -33,6 +33,21 @@ pub(super) struct Rates {
     /// by bucket name (see `membership`).
     invitations: Mutex<HashMap<String, TokenBucket>>,
     searches: Mutex<HashMap<UserId, TokenBucket>>,
+    /// Users with a search running on this node: one at a time each, so
+    /// one user's slow searches cannot fill the search connection.
+    searching: Mutex<HashSet<UserId>>,
+}
+
+/// A user's running search; dropping it ends it.
+pub(super) struct RunningSearch<'a> {
+    rates: &'a Rates,
+    user: UserId,
+}
+
+impl Drop for RunningSearch<'_> {
+    fn drop(&mut self) {
+        self.rates.searching.lock().expect("running searches lock is never poisoned").remove(&self.user);
+    }
 }
 
 impl Rates {
@@ -80,6 +95,12 @@ impl Rates {
         if let Some(rate) = self.messages().get_mut(&user) {
             rate.shared_throttle_until = Some(until);
         }
+    }
+
+    /// Starts a search for `user`, unless one of theirs is running.
+    pub(super) fn start_search(&self, user: UserId) -> Option<RunningSearch<'_>> {
+        let started = self.searching.lock().expect("running searches lock is never poisoned").insert(user);
+        started.then_some(RunningSearch { rates: self, user })
     }
 
     /// Takes one of `user`'s searches, unless they are spent.

@@ -80,6 +80,10 @@ impl App {
             self.metrics.rate_limited_total.inc();
             return Err(RequestError::RateLimited);
         }
+        let Some(_running) = self.rates.start_search(user.id) else {
+            self.metrics.rate_limited_total.inc();
+            return Err(RequestError::RateLimited);
+        };
         // Blank text is a query of the fields alone (a bot's `from`), if any.
         let typed = match request.query.trim() {
             "" => Query::default(),

@@ -58,6 +58,10 @@ mod writer;
 
 use connection::{backend, is_unique_violation};
 
+/// Searches that may wait for or run on a node's search connection, as
+/// on SQLite's search reader.
+const SEARCH_QUEUE: usize = 16;
+
 pub struct PostgresStore {
     config: tokio_postgres::Config,
     jobs: JobQueue<writer::WriteJob>,
@@ -67,6 +71,9 @@ pub struct PostgresStore {
     /// The search connection (statements bounded by `SEARCH_TIME`), opened
     /// at the first search, so a slow search holds up only other searches.
     searcher: std::sync::Mutex<Option<Arc<Client>>>,
+    /// Searches waiting for or on the search connection: past this many a
+    /// search is refused at once (`Busy`), as a full queue refuses writes.
+    search_slots: tokio::sync::Semaphore,
     closed: AtomicBool,
 }
 
@@ -90,6 +97,7 @@ impl PostgresStore {
             writer: std::sync::Mutex::new(Some(handle)),
             reader: std::sync::Mutex::new(None),
             searcher: std::sync::Mutex::new(None),
+            search_slots: tokio::sync::Semaphore::new(SEARCH_QUEUE),
             closed: AtomicBool::new(false),
         })
     }
@@ -109,6 +117,14 @@ impl PostgresStore {
     /// The read connection, reconnecting if it was lost.
     async fn read(&self) -> StoreResult<Arc<Client>> {
         self.kept_connection(&self.reader, &self.config).await
+    }
+
+    /// A connection of its own without a statement bound, beside the
+    /// writer, for filling the search column a page at a time (the nodes'
+    /// writes go on meanwhile).
+    async fn unbounded_connection(&self) -> StoreResult<Client> {
+        let config = connection::with_statement_timeout(&self.config, std::time::Duration::ZERO);
+        connection::connect(&config).await
     }
 
     /// The search connection, reconnecting if it was lost.
@@ -333,15 +349,19 @@ impl Store for PostgresStore {
     }
 
     async fn search(&self, search: MessageSearch) -> StoreResult<Vec<Message>> {
+        let Ok(_slot) = self.search_slots.try_acquire() else { return Err(StoreError::Busy) };
         search::search(&*self.search_connection().await?, &search).await
     }
 
     async fn rebuild_search_index(&self) -> StoreResult<u64> {
-        // Beside the writer, on a connection of its own without a statement
-        // bound: a page at a time, so the nodes' writes go on meanwhile.
-        let config = connection::with_statement_timeout(&self.config, std::time::Duration::ZERO);
-        let client = connection::connect(&config).await?;
-        search::fill(&client).await.map_err(backend)
+        let client = self.unbounded_connection().await?;
+        let indexed = search::fill(&client).await.map_err(backend)?;
+        search::record_tokenizer(&client).await.map_err(backend)?;
+        Ok(indexed)
+    }
+
+    async fn refresh_search_index(&self) -> StoreResult<()> {
+        search::index_if_stale(&self.unbounded_connection().await?).await.map_err(backend)
     }
 
     async fn health(&self) -> StoreResult<()> {
@@ -359,6 +379,8 @@ impl Store for PostgresStore {
         {
             tracing::error!("the PostgreSQL writer task ended abnormally");
         }
-        drop(self.reader.lock().expect("reader lock is never poisoned").take());
+        for slot in [&self.reader, &self.searcher] {
+            drop(slot.lock().expect("connection slot lock is never poisoned").take());
+        }
     }
 }

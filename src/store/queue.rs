@@ -67,4 +67,10 @@ impl<T> Reply<T> {
     pub(super) fn send(self, answer: StoreResult<T>) {
         let _ = self.0.send(answer);
     }
+
+    /// Whether the caller has gone away: a read nobody waits for need not
+    /// run (a write runs anyway: the caller may be gone, the work is not).
+    pub(super) fn is_abandoned(&self) -> bool {
+        self.0.is_closed()
+    }
 }

@@ -394,6 +394,10 @@ impl Store for SqliteStore {
         self.submit(search::rebuild).await
     }
 
+    async fn refresh_search_index(&self) -> StoreResult<()> {
+        self.submit(search::index_if_stale).await
+    }
+
     async fn health(&self) -> StoreResult<()> {
         self.submit(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(backend)).await
     }

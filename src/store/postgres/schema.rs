@@ -146,7 +146,7 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE messages ADD COLUMN search tsvector;
     CREATE INDEX messages_search ON messages USING gin (search);
     -- The tokenizer the column was filled by (`search::tokenizer_fingerprint`);
-    -- none until it first is, at the start after this migration.
+    -- none until it first is, when a server opens the store.
     CREATE TABLE search_state (tokenizer TEXT NOT NULL);
 "#,
 ];
@@ -156,7 +156,9 @@ const MIGRATIONS: &[&str] = &[
 const RENAMED_KEYS_MIGRATION: usize = 2;
 
 pub(super) async fn migrate(connection: &Client) -> StoreResult<()> {
-    connection.batch_execute("BEGIN").await.map_err(backend)?;
+    // However large the tables a migration alters or indexes: no statement
+    // bound (the others still wait for the lock under theirs).
+    connection.batch_execute("BEGIN; SET LOCAL statement_timeout = 0").await.map_err(backend)?;
     let migrated = async {
         // One node migrates at a time; the others then find nothing to do.
         connection.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
@@ -173,7 +175,6 @@ pub(super) async fn migrate(connection: &Client) -> StoreResult<()> {
             let version = i32::try_from(index + 1).expect("fewer than 2^31 migrations");
             connection.execute("INSERT INTO natter_schema (version) VALUES ($1)", &[&version]).await?;
         }
-        super::search::index_if_stale(connection).await?;
         connection.batch_execute("COMMIT").await
     }
     .await;

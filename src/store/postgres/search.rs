@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::fmt::Write;
 
 use tokio_postgres::Client;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
 use super::super::rows::{self, MESSAGE_COLUMNS};
@@ -106,17 +107,18 @@ pub(super) async fn search(c: &Client, search: &MessageSearch) -> StoreResult<Ve
 }
 
 /// Writes every message's search terms again, a page of messages at a
-/// time (standing chat messages by their body; others none); returns how
-/// many were indexed. A page leaves alone a message changed since it was
-/// read (its `rev` moved on): that change wrote its own terms. Runs in the
-/// caller's transaction if there is one (a migration's).
+/// time, each page its own statement (standing chat messages by their
+/// body; others none); returns how many were indexed. A page leaves alone
+/// a message whose body changed since it was read (an edit or a deletion,
+/// which wrote its own terms); a page that meets a deadlock with a
+/// writer is tried again.
 pub(super) async fn fill(c: &Client) -> Result<u64, tokio_postgres::Error> {
     let mut after = 0_i64;
     let mut indexed = 0;
     loop {
         let page = c
             .query(
-                "SELECT id, rev, body, system_kind IS NULL AND deleted = 0 FROM messages WHERE id > $1 \
+                "SELECT id, body, system_kind IS NULL AND deleted = 0 FROM messages WHERE id > $1 \
                  ORDER BY id LIMIT 1000",
                 &[&after],
             )
@@ -124,36 +126,54 @@ pub(super) async fn fill(c: &Client) -> Result<u64, tokio_postgres::Error> {
         let Some(last) = page.last() else { return Ok(indexed) };
         after = last.get(0);
         let ids: Vec<i64> = page.iter().map(|row| row.get(0)).collect();
-        let revs: Vec<i64> = page.iter().map(|row| row.get(1)).collect();
+        let bodies: Vec<&str> = page.iter().map(|row| row.get(1)).collect();
         let vectors: Vec<Option<String>> =
-            page.iter().map(|row| row.get::<_, bool>(3).then(|| tsvector(row.get(2)))).collect();
-        indexed += vectors.iter().filter(|vector| vector.is_some()).count() as u64;
-        c.execute(
-            "UPDATE messages m SET search = v.search::tsvector \
-             FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS v(id, rev, search) \
-             WHERE m.id = v.id AND m.rev = v.rev",
-            &[&ids, &revs, &vectors],
-        )
-        .await?;
+            page.iter().map(|row| row.get::<_, bool>(2).then(|| tsvector(row.get(1)))).collect();
+        let mut tries = 0;
+        let written = loop {
+            let update = c
+                .query(
+                    "UPDATE messages m SET search = v.search::tsvector \
+                     FROM unnest($1::bigint[], $2::text[], $3::text[]) AS v(id, body, search) \
+                     WHERE m.id = v.id AND m.body = v.body RETURNING m.search IS NOT NULL",
+                    &[&ids, &bodies, &vectors],
+                )
+                .await;
+            match update {
+                Err(error) if tries < 3 && error.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED) => {
+                    tries += 1
+                }
+                other => break other?,
+            }
+        };
+        indexed += written.iter().filter(|row| row.get::<_, bool>(0)).count() as u64;
     }
 }
 
 /// Fills the search column again when it was filled by another tokenizer
-/// than this build's, or never (the first start after the migration that
-/// added it): inside the migration's transaction, under its lock, so one
-/// node does it and the others find it done. However long the history
-/// (no statement bound); the nodes wait for it to start.
+/// than this build's, or never (a database from before search), then
+/// records this build's. Beside the writer, on `c` (a connection without a
+/// statement bound), a page at a time: the nodes' writes go on meanwhile;
+/// two nodes starting together both fill, to the same result.
 pub(super) async fn index_if_stale(c: &Client) -> Result<(), tokio_postgres::Error> {
     let current = tokenizer_fingerprint();
+    // A database made while search was being written has no table yet.
+    c.batch_execute("CREATE TABLE IF NOT EXISTS search_state (tokenizer TEXT NOT NULL)").await?;
     let stored = c.query_opt("SELECT tokenizer FROM search_state", &[]).await?;
     if stored.is_some_and(|row| row.get::<_, String>(0) == current) {
         return Ok(());
     }
-    c.batch_execute("SET LOCAL statement_timeout = 0").await?;
     let indexed = fill(c).await?;
+    record_tokenizer(c).await?;
+    tracing::info!(indexed, "messages indexed for search by this build's tokenizer");
+    Ok(())
+}
+
+/// Records this build's tokenizer as the one the column was filled by.
+pub(super) async fn record_tokenizer(c: &Client) -> Result<(), tokio_postgres::Error> {
+    c.batch_execute("CREATE TABLE IF NOT EXISTS search_state (tokenizer TEXT NOT NULL)").await?;
     c.execute("DELETE FROM search_state", &[]).await?;
-    c.execute("INSERT INTO search_state (tokenizer) VALUES ($1)", &[&current]).await?;
-    tracing::info!(indexed, tokenizer = %current, "messages indexed for search");
+    c.execute("INSERT INTO search_state (tokenizer) VALUES ($1)", &[&tokenizer_fingerprint()]).await?;
     Ok(())
 }
 

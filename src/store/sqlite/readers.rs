@@ -29,9 +29,9 @@ pub(super) const READ_QUEUE: usize = 4_096;
 
 /// Searches have a reader of their own, so a slow one (up to
 /// `SEARCH_TIME`) holds up only other searches, never history or channel
-/// reads; a few dozen may wait for it.
+/// reads; sixteen may wait for it, past that a search is refused at once.
 pub(super) const SEARCHERS: usize = 1;
-pub(super) const SEARCH_QUEUE: usize = 64;
+pub(super) const SEARCH_QUEUE: usize = 16;
 
 type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
 
@@ -69,7 +69,14 @@ impl Readers {
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
-        self.jobs.submit(|reply| -> ReadJob { Box::new(move |connection| reply.send(op(connection))) })
+        self.jobs.submit(|reply| -> ReadJob {
+            Box::new(move |connection| {
+                // A client gone (or a shutdown's queue) does not wait for it.
+                if !reply.is_abandoned() {
+                    reply.send(op(connection));
+                }
+            })
+        })
     }
 
     /// Stops taking reads; the queued ones still finish. Returns the

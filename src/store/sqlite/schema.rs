@@ -154,7 +154,7 @@ const MIGRATIONS: &[&str] = &[
     -- When a member wants to hear of the channel: 'all', 'mentions', 'none'.
     ALTER TABLE members ADD COLUMN notify TEXT NOT NULL DEFAULT 'all';
 "#,
-    // Search: the index (`sqlite/search.rs`), filled by a step in Rust.
+    // Search: the index (`sqlite/search.rs`), filled when a server opens the store.
     super::search::CREATE_INDEX,
 ];
 
@@ -176,7 +176,7 @@ pub(super) fn migrate(connection: &Connection) -> StoreResult<()> {
         }
     }
     debug_assert_eq!(GENERAL, "General", "the migration above names General");
-    super::search::index_if_stale(connection)
+    Ok(())
 }
 
 /// The migration after which channel name keys are confusable skeletons

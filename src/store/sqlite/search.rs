@@ -26,7 +26,8 @@ use crate::model::{Message, MessageId};
 use crate::search::{Term, index_form, index_terms, tokenizer_fingerprint};
 
 /// Creates the index (a migration): empty until [`index_if_stale`] fills
-/// it at the next start. `search_state` says which tokenizer made it.
+/// it when a server opens the store. `search_state` says which tokenizer
+/// made it.
 pub(super) const CREATE_INDEX: &str = "
     CREATE VIRTUAL TABLE message_search USING fts5(
         terms, content = '', columnsize = 0, tokenize = 'ascii'
@@ -35,36 +36,23 @@ pub(super) const CREATE_INDEX: &str = "
     CREATE TABLE search_state (tokenizer TEXT NOT NULL);";
 
 /// Indexes everything again when the index was made by another tokenizer
-/// than this build's, or never filled (the first start after the
-/// migration that made it), in one transaction, before the writer starts.
+/// than this build's, or never filled (a database from before search).
+/// Runs on the writer, in its job's transaction.
 pub(super) fn index_if_stale(connection: &Connection) -> StoreResult<()> {
-    let current = tokenizer_fingerprint();
+    // A database made while search was being written has no table yet.
+    connection
+        .execute_batch("CREATE TABLE IF NOT EXISTS search_state (tokenizer TEXT NOT NULL)")
+        .map_err(backend)?;
     let stored: Option<String> = connection
         .query_row("SELECT tokenizer FROM search_state", [], |row| row.get(0))
         .optional()
         .map_err(backend)?;
-    if stored.as_deref() == Some(current.as_str()) {
+    if stored.as_deref() == Some(tokenizer_fingerprint().as_str()) {
         return Ok(());
     }
-    connection.execute_batch("BEGIN").map_err(backend)?;
-    let done = rebuild(connection).and_then(|indexed| {
-        connection
-            .execute_batch("DELETE FROM search_state")
-            .and_then(|()| connection.execute("INSERT INTO search_state (tokenizer) VALUES (?1)", [&current]))
-            .and_then(|_| connection.execute_batch("COMMIT"))
-            .map_err(backend)?;
-        Ok(indexed)
-    });
-    match done {
-        Ok(indexed) => {
-            tracing::info!(indexed, tokenizer = %current, "messages indexed for search");
-            Ok(())
-        }
-        Err(error) => {
-            let _ = connection.execute_batch("ROLLBACK");
-            Err(error)
-        }
-    }
+    let indexed = rebuild(connection)?;
+    tracing::info!(indexed, "messages indexed for search by this build's tokenizer");
+    Ok(())
 }
 
 /// What the index is given for a body: its terms, between spaces. Made
@@ -96,8 +84,9 @@ pub(super) fn unindex(connection: &Connection, id: MessageId, body: &str) -> Sto
     Ok(())
 }
 
-/// Indexes every standing chat message again, from scratch; returns how
-/// many. Runs on the writer, in one transaction.
+/// Indexes every standing chat message again, from scratch, and records
+/// this build's tokenizer as the index's; returns how many. Runs on the
+/// writer, in one transaction.
 pub(super) fn rebuild(connection: &Connection) -> StoreResult<u64> {
     connection
         .execute("INSERT INTO message_search (message_search) VALUES ('delete-all')", [])
@@ -112,6 +101,14 @@ pub(super) fn rebuild(connection: &Connection) -> StoreResult<u64> {
         index(connection, MessageId(id), &body)?;
         indexed += 1;
     }
+    connection
+        .execute_batch(
+            "CREATE TABLE IF NOT EXISTS search_state (tokenizer TEXT NOT NULL); DELETE FROM search_state",
+        )
+        .and_then(|()| {
+            connection.execute("INSERT INTO search_state (tokenizer) VALUES (?1)", [tokenizer_fingerprint()])
+        })
+        .map_err(backend)?;
     Ok(indexed)
 }
 

@@ -321,6 +321,19 @@ mod sqlite {
             file.execute("INSERT INTO message_search (message_search) VALUES ('delete-all')", []).unwrap();
             file.execute("UPDATE search_state SET tokenizer = 'an older tokenizer'", []).unwrap();
         }
+        // An admin command (beside a server that may still run the older
+        // build) leaves the index as it is.
+        let admin =
+            natter::store::open_for_admin(&url, std::sync::Arc::new(natter::metrics::Metrics::default()))
+                .await
+                .unwrap();
+        admin.close().await;
+        {
+            let file = rusqlite::Connection::open(&path).unwrap();
+            let stored: String =
+                file.query_row("SELECT tokenizer FROM search_state", [], |row| row.get(0)).unwrap();
+            assert_eq!(stored, "an older tokenizer");
+        }
         let store = open().await;
         assert_eq!(super::found(&store, alice.id, "meeting").await, ["a-1"]);
         store.close().await;

@@ -43,10 +43,12 @@ enum Command {
 
 #[derive(Subcommand)]
 enum SearchCommand {
-    /// Index every message again, from scratch (after a tokenizer change,
-    /// or to repair the index), in one transaction. On SQLite stop natter
-    /// first: the rebuild holds the write lock until it is done. On
-    /// PostgreSQL the nodes may run: only edits wait for it.
+    /// Index every message again, from scratch (to repair the index; a
+    /// server re-indexes by itself after an upgrade that changes the
+    /// tokenizer). On SQLite stop natter first: the rebuild is one
+    /// transaction holding the write lock until it is done. On PostgreSQL
+    /// the nodes may run: it goes a page of messages at a time, leaving
+    /// alone what they change meanwhile.
     Rebuild {
         #[arg(long, env = "NATTER_DATABASE_URL", default_value = "sqlite://natter.db")]
         database: String,

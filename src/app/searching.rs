@@ -76,14 +76,15 @@ impl App {
     /// Searches the messages of the channels `user` is a member of now.
     pub async fn search(&self, user: &User, request: SearchRequest) -> Result<SearchPage, RequestError> {
         let started = Instant::now();
-        if !self.rates.take_search(user.id, &self.limits) {
-            self.metrics.rate_limited_total.inc();
-            return Err(RequestError::RateLimited);
-        }
+        // One at a time first, so a search refused for that spends nothing.
         let Some(_running) = self.rates.start_search(user.id) else {
             self.metrics.rate_limited_total.inc();
             return Err(RequestError::RateLimited);
         };
+        if !self.rates.take_search(user.id, &self.limits) {
+            self.metrics.rate_limited_total.inc();
+            return Err(RequestError::RateLimited);
+        }
         // Blank text is a query of the fields alone (a bot's `from`), if any.
         let typed = match request.query.trim() {
             "" => Query::default(),

@@ -10,7 +10,7 @@ use crate::model::{GENERAL, look_key, name_key};
 
 /// A key for `pg_advisory_xact_lock`, so nodes starting together migrate one
 /// at a time ("natter" in ASCII).
-const MIGRATION_LOCK: i64 = 0x6e61_7474_6572;
+pub(super) const MIGRATION_LOCK: i64 = 0x6e61_7474_6572;
 
 /// Schema versions, applied in order; `natter_schema` counts those applied.
 /// The same tables as the SQLite store's migrations, in PostgreSQL's types:
@@ -156,12 +156,14 @@ const MIGRATIONS: &[&str] = &[
 const RENAMED_KEYS_MIGRATION: usize = 2;
 
 pub(super) async fn migrate(connection: &Client) -> StoreResult<()> {
-    // However large the tables a migration alters or indexes: no statement
-    // bound (the others still wait for the lock under theirs).
-    connection.batch_execute("BEGIN; SET LOCAL statement_timeout = 0").await.map_err(backend)?;
+    connection.batch_execute("BEGIN").await.map_err(backend)?;
     let migrated = async {
         // One node migrates at a time; the others then find nothing to do.
         connection.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+        // However large the tables a migration alters or indexes: no
+        // statement bound once the lock is held (waiting for it stays
+        // bounded).
+        connection.batch_execute("SET LOCAL statement_timeout = 0").await?;
         connection
             .batch_execute("CREATE TABLE IF NOT EXISTS natter_schema (version INTEGER NOT NULL)")
             .await?;

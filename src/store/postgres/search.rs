@@ -17,6 +17,7 @@ use super::super::search::{IndexLanguage, IndexMatch, MessageSearch, row_conditi
 use super::super::{StoreError, StoreResult};
 use super::backend;
 use super::connection::is_statement_timeout;
+use super::schema::MIGRATION_LOCK;
 use crate::model::Message;
 use crate::search::{Term, index_form, index_terms, tokenizer_fingerprint};
 
@@ -152,15 +153,12 @@ pub(super) async fn fill(c: &Client) -> Result<u64, tokio_postgres::Error> {
 
 /// Fills the search column again when it was filled by another tokenizer
 /// than this build's, or never (a database from before search), then
-/// records this build's. Beside the writer, on `c` (a connection without a
-/// statement bound), a page at a time: the nodes' writes go on meanwhile;
-/// two nodes starting together both fill, to the same result.
+/// records this build's. Beside the writer, on `c` (a connection of its
+/// own without a statement bound), a page at a time: the nodes' writes go
+/// on meanwhile; two nodes starting together both fill, to the same result.
 pub(super) async fn index_if_stale(c: &Client) -> Result<(), tokio_postgres::Error> {
-    let current = tokenizer_fingerprint();
-    // A database made while search was being written has no table yet.
-    c.batch_execute("CREATE TABLE IF NOT EXISTS search_state (tokenizer TEXT NOT NULL)").await?;
-    let stored = c.query_opt("SELECT tokenizer FROM search_state", &[]).await?;
-    if stored.is_some_and(|row| row.get::<_, String>(0) == current) {
+    let stored = in_state_transaction(c, "SELECT tokenizer FROM search_state LIMIT 1", &[]).await?;
+    if stored.first().is_some_and(|row| row.get::<_, String>(0) == tokenizer_fingerprint()) {
         return Ok(());
     }
     let indexed = fill(c).await?;
@@ -171,10 +169,38 @@ pub(super) async fn index_if_stale(c: &Client) -> Result<(), tokio_postgres::Err
 
 /// Records this build's tokenizer as the one the column was filled by.
 pub(super) async fn record_tokenizer(c: &Client) -> Result<(), tokio_postgres::Error> {
-    c.batch_execute("CREATE TABLE IF NOT EXISTS search_state (tokenizer TEXT NOT NULL)").await?;
-    c.execute("DELETE FROM search_state", &[]).await?;
-    c.execute("INSERT INTO search_state (tokenizer) VALUES ($1)", &[&tokenizer_fingerprint()]).await?;
+    let replace =
+        "WITH cleared AS (DELETE FROM search_state) INSERT INTO search_state (tokenizer) VALUES ($1)";
+    in_state_transaction(c, replace, &[&tokenizer_fingerprint()]).await?;
     Ok(())
+}
+
+/// Runs `sql` on `search_state` (made if a database lacks it: one made
+/// while search was being written) in a transaction under the migration
+/// lock, so nodes starting together neither race to make the table nor
+/// leave two rows.
+async fn in_state_transaction(
+    c: &Client,
+    sql: &str,
+    parameters: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+    c.batch_execute("BEGIN").await?;
+    let done = async {
+        c.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+        c.batch_execute("CREATE TABLE IF NOT EXISTS search_state (tokenizer TEXT NOT NULL)").await?;
+        c.query(sql, parameters).await
+    }
+    .await;
+    match done {
+        Ok(rows) => {
+            c.batch_execute("COMMIT").await?;
+            Ok(rows)
+        }
+        Err(error) => {
+            let _ = c.batch_execute("ROLLBACK").await;
+            Err(error)
+        }
+    }
 }
 
 #[cfg(test)]

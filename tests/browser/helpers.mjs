@@ -311,6 +311,19 @@ export class WsClient {
 
 // ---- the browser ----------------------------------------------------------------
 
+/** Posts many messages over one socket without waiting for each ack, then waits for every ack. */
+export async function postMany(client, channel, bodies) {
+  const refs = bodies.map((body, i) => {
+    const ref = `bulk${i}`;
+    client.send({ type: 'send', channel, body, client_id: `bulk-${i}-${Math.random().toString(36).slice(2)}`, ref });
+    return ref;
+  });
+  for (const ref of refs) {
+    const reply = await client.next((frame) => frame.ref === ref, `the ack of ${ref}`);
+    if (reply.type !== 'ack') throw new Error(`send answered with ${reply.type} ${reply.code}`);
+  }
+}
+
 export async function launchBrowser() {
   return chromium.launch({
     executablePath: CHROMIUM,

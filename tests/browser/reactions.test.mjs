@@ -17,6 +17,7 @@ import {
   expectVisible,
   messageBodies,
   openChannel,
+  postMany,
   recordFrames,
   saveScreenshot,
   sendMessage,
@@ -49,19 +50,6 @@ async function chipState(page, text, emoji) {
     pressed: await element.getAttribute('aria-pressed'),
     title: await element.getAttribute('title'),
   };
-}
-
-/** Posts many messages over one socket without waiting for each ack. */
-async function postMany(client, channel, bodies) {
-  const refs = bodies.map((body, i) => {
-    const ref = `bulk${i}`;
-    client.send({ type: 'send', channel, body, client_id: `bulk-${i}-${Math.random().toString(36).slice(2)}`, ref });
-    return ref;
-  });
-  for (const ref of refs) {
-    const reply = await client.next((frame) => frame.ref === ref, `the ack of ${ref}`);
-    if (reply.type !== 'ack') throw new Error(`send answered with ${reply.type} ${reply.code}`);
-  }
 }
 
 browserTest('reacting: chips with counts and who reacted, seen by the other; click and Enter set my own', env, async (session) => {

@@ -16,6 +16,7 @@ import {
   expectHidden,
   expectTexts,
   expectVisible,
+  postMany,
   recordFrames,
   saveScreenshot,
   waitFor,
@@ -87,19 +88,6 @@ test('the quick switcher: names that start with the text first, DMs as people, q
 });
 
 // ---- in the browser -------------------------------------------------------------------
-
-/** Posts many messages at once and waits for every ack. */
-async function postMany(client, channel, bodies) {
-  const refs = bodies.map((body, i) => {
-    const ref = `bulk${i}`;
-    client.send({ type: 'send', channel, body, client_id: `bulk-${i}-${Math.random().toString(36).slice(2)}`, ref });
-    return ref;
-  });
-  for (const ref of refs) {
-    const reply = await client.next((frame) => frame.ref === ref, `the ack of ${ref}`);
-    if (reply.type !== 'ack') throw new Error(`send answered with ${reply.type} ${reply.code}`);
-  }
-}
 
 /** A channel `owner` creates over the protocol, joined by the `others`; its id. */
 async function channelWith(owner, name, others = []) {

@@ -415,6 +415,42 @@ mod postgres {
         )
     }
 
+    /// A column filled by another tokenizer (here: emptied, and recorded as
+    /// an older one) is filled again when a server opens the store, and
+    /// left alone by an admin command.
+    #[tokio::test]
+    async fn pg_search_index_made_by_another_tokenizer_is_made_again_at_start() {
+        let Some(url) = fresh_postgres_database().await else { return };
+        let metrics = || std::sync::Arc::new(natter::metrics::Metrics::default());
+        let store = natter::store::open(&url, metrics()).await.unwrap();
+        let alice = store.create_user(&super::name("alice"), "h").await.unwrap();
+        store
+            .append_message(super::message(super::GENERAL, alice.id, "a-1", "the meeting notes"))
+            .await
+            .unwrap();
+        store.close().await;
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute(
+                "UPDATE messages SET search = NULL; UPDATE search_state SET tokenizer = 'an older tokenizer'",
+            )
+            .await
+            .unwrap();
+        let admin = natter::store::open_for_admin(&url, metrics()).await.unwrap();
+        admin.close().await;
+        let stored = |row: tokio_postgres::Row| row.get::<_, String>(0);
+        let state = client.query("SELECT tokenizer FROM search_state", &[]).await.unwrap();
+        assert_eq!(state.into_iter().map(stored).collect::<Vec<_>>(), ["an older tokenizer"]);
+        let store = natter::store::open(&url, metrics()).await.unwrap();
+        assert_eq!(super::found(&store, alice.id, "meeting").await, ["a-1"]);
+        let state = client.query("SELECT tokenizer FROM search_state", &[]).await.unwrap();
+        assert_eq!(
+            state.into_iter().map(stored).collect::<Vec<_>>(),
+            [natter::search::tokenizer_fingerprint()]
+        );
+    }
+
     #[test]
     fn pg_search_unspaced_queries_find_exactly_what_contains_them() {
         let runtime = tokio::runtime::Runtime::new().unwrap();

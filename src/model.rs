@@ -193,26 +193,25 @@ pub fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
-/// Zero-width and other default-ignorable characters a name may not contain:
-/// they make look-alike names that differ only invisibly. The emoji joiner
-/// and variation selectors stay allowed (emoji need them).
-fn is_hidden_in_names(c: char) -> bool {
+/// Unicode's default-ignorable characters (Default_Ignorable_Code_Point,
+/// as they occur in text): soft hyphen, combining grapheme joiner, Hangul
+/// fillers, zero-width space, non-joiner and joiner, bidi marks and
+/// controls, word joiner, variation selectors, byte order mark, tags. They
+/// change nothing a reader sees: names refuse them, search drops them.
+pub fn is_default_ignorable(c: char) -> bool {
     matches!(
         c,
         '\u{00AD}'
             | '\u{034F}'
             | '\u{061C}'
-            | '\u{115F}'
-            | '\u{1160}'
-            | '\u{17B4}'
-            | '\u{17B5}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
             | '\u{180B}'..='\u{180F}'
-            | '\u{200B}'
-            | '\u{200C}'
-            | '\u{200E}'
-            | '\u{200F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
             | '\u{2060}'..='\u{206F}'
             | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
             | '\u{FEFF}'
             | '\u{FFA0}'
             | '\u{FFF0}'..='\u{FFF8}'
@@ -220,6 +219,14 @@ fn is_hidden_in_names(c: char) -> bool {
             | '\u{1D173}'..='\u{1D17A}'
             | '\u{E0000}'..='\u{E0FFF}'
     )
+}
+
+/// Zero-width and other default-ignorable characters a name may not contain:
+/// they make look-alike names that differ only invisibly. The emoji joiner
+/// and variation selectors stay allowed (emoji need them); bidi controls are
+/// refused before this, with their own reason.
+fn is_hidden_in_names(c: char) -> bool {
+    is_default_ignorable(c) && !is_emoji_joiner(c)
 }
 
 /// Invisible characters emoji sequences use; allowed, but not on their own.

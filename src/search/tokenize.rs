@@ -42,6 +42,7 @@
 use unicode_normalization::char::{canonical_combining_class, decompose_compatible, is_combining_mark};
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 
+use crate::model::is_default_ignorable;
 use emoji::emoji_at;
 
 mod emoji;
@@ -121,7 +122,10 @@ fn for_each_unit<'a>(text: &'a str, mut emit: impl FnMut(Unit<'a>)) {
             position += 1;
             continue;
         }
-        if is_ignorable(first) {
+        // Invisible characters are dropped, not separators: a word typed
+        // with a zero-width non-joiner (as in Persian) or an ideograph with
+        // a variation selector equals the same typed without.
+        if is_default_ignorable(first) {
             position += first.len_utf8();
             continue;
         }
@@ -146,7 +150,7 @@ fn segment_end(text: &str, start: usize) -> usize {
     let Some((_, first)) = chars.next() else { return start };
     let mut end = start + first.len_utf8();
     for (offset, ch) in chars {
-        if is_ignorable(ch) {
+        if is_default_ignorable(ch) {
             continue;
         }
         if starts_segment(ch) {
@@ -204,7 +208,7 @@ impl SegmentNormalizer {
         }
         self.decomposed.clear();
         let (decomposed, after_folded_letter) = (&mut self.decomposed, &mut self.after_folded_letter);
-        for ch in segment.chars().filter(|&ch| !is_ignorable(ch)).nfkd() {
+        for ch in segment.chars().filter(|&ch| !is_default_ignorable(ch)).nfkd() {
             for lower in ch.to_lowercase() {
                 decompose_compatible(lower, |part| fold_into(part, decomposed, after_folded_letter));
             }
@@ -248,7 +252,7 @@ fn single_stable_char(segment: &str) -> Option<char> {
 /// invisible or a mark on a Latin, Greek or Cyrillic letter: the folding
 /// that makes `é` an `e`, `ё` an `е` and `ά` an `α` (and `ς` a `σ`).
 fn fold_into(ch: char, decomposed: &mut String, after_folded_letter: &mut bool) {
-    if is_ignorable(ch) {
+    if is_default_ignorable(ch) {
         return;
     }
     if is_combining_mark(ch) {
@@ -261,36 +265,6 @@ fn fold_into(ch: char, decomposed: &mut String, after_folded_letter: &mut bool) 
     // Greek final sigma is only a spelling of σ; `char::to_lowercase`
     // gives σ for Σ wherever it stands, so ς typed in lowercase must meet it.
     decomposed.push(if ch == 'ς' { 'σ' } else { ch });
-}
-
-/// Characters that change nothing a reader sees, dropped everywhere
-/// (Unicode's Default_Ignorable_Code_Point): soft hyphen, combining
-/// grapheme joiner, Hangul fillers, zero-width space, non-joiner and
-/// joiner, bidi controls, word joiner, variation selectors, byte order
-/// mark, tags. Dropping them rather than splitting at them keeps a word
-/// typed with a zero-width non-joiner (as in Persian) or an ideograph with
-/// a variation selector equal to the same word typed without.
-fn is_ignorable(ch: char) -> bool {
-    matches!(
-        ch,
-        '\u{00AD}'
-            | '\u{034F}'
-            | '\u{061C}'
-            | '\u{115F}'..='\u{1160}'
-            | '\u{17B4}'..='\u{17B5}'
-            | '\u{180B}'..='\u{180F}'
-            | '\u{200B}'..='\u{200F}'
-            | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'..='\u{206F}'
-            | '\u{3164}'
-            | '\u{FE00}'..='\u{FE0F}'
-            | '\u{FEFF}'
-            | '\u{FFA0}'
-            | '\u{FFF0}'..='\u{FFF8}'
-            | '\u{1BCA0}'..='\u{1BCA3}'
-            | '\u{1D173}'..='\u{1D17A}'
-            | '\u{E0000}'..='\u{E0FFF}'
-    )
 }
 
 /// A letter of the Latin, Greek or Cyrillic script: the scripts whose

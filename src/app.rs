@@ -9,7 +9,8 @@
 //! leave, invite, DMs), `reading` (history, replay, the directory),
 //! `rates` (per-user message and invitation budgets), `driver` (the hub's
 //! asynchronous side: gap fills, presence timers, the bus), `names` (which
-//! channel a bare name means to one user).
+//! channel a bare name means to one user), `administering` (what admins
+//! do to accounts).
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ use crate::metrics::Metrics;
 use crate::model::Channel;
 use crate::store::{Store, StoreError};
 
+mod administering;
 mod channels;
 mod driver;
 mod editing;
@@ -32,6 +34,7 @@ mod rates;
 mod reading;
 mod searching;
 
+pub use administering::MAX_ACCOUNTS_PAGE;
 pub use posting::Committing;
 pub use reading::{HistoryPage, HistoryRead};
 pub use searching::{DEFAULT_SEARCH_PAGE, SearchHit, SearchPage, SearchRequest, search_cursor_after};
@@ -137,7 +140,7 @@ impl App {
         stop: CancellationToken,
     ) -> Result<Arc<Self>, StoreError> {
         let heads = store.channel_heads().await?;
-        let (hub, requests) = Hub::new(heads, limits.outbound_queue, Arc::clone(&metrics), stop);
+        let (hub, requests) = Hub::new(heads, limits.outbound_queue, Arc::clone(&metrics), stop.clone());
         let app = Arc::new(Self {
             store: Arc::clone(&store),
             hub: Arc::clone(&hub),
@@ -151,6 +154,7 @@ impl App {
             driver::Driver { hub, store, cluster, grace: limits.presence_grace },
             requests,
             bus.subscribe(),
+            stop,
         );
         Ok(app)
     }

@@ -38,6 +38,9 @@ pub enum AuthError {
     InvalidCredentials,
     #[error("guest access is disabled on this server")]
     GuestsDisabled,
+    /// Told only to someone who gave the account's right password.
+    #[error("this account was deactivated by an admin")]
+    Deactivated,
     #[error("too many attempts; try again later")]
     RateLimited,
     #[error("the server could not complete the request")]
@@ -168,6 +171,9 @@ impl Accounts {
             Some(credentials) if verified && stored_hash.is_some() => {
                 self.throttle().succeeded(&key, client);
                 self.cluster.clear_shared(&lockout_key(&throttle::pair_key(&key, client))).await;
+                if credentials.deactivated {
+                    return Err(AuthError::Deactivated);
+                }
                 self.open_session(credentials.user).await
             }
             _ => {

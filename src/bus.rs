@@ -35,6 +35,8 @@ pub enum BusEvent {
     Read { channel: ChannelId, user: UserId, marker: ReadMarker },
     /// A public channel was created (announced to connections that asked).
     ChannelCreated(Channel),
+    /// An admin deactivated `user`: every connection of theirs closes.
+    Deactivated { user: UserId },
     /// Never sent between nodes: the bus itself reports that it may have
     /// lost events (its subscription was re-established), so the hub catches
     /// every channel up from the store rather than waiting for a later

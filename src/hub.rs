@@ -308,6 +308,16 @@ impl Hub {
         }
     }
 
+    /// Closes every connection of the user, as if their session ended (an
+    /// admin deactivated them).
+    pub fn end_user(&self, user: UserId) {
+        let state = self.lock();
+        let connections = state.registry.users.get(&user).into_iter().flatten();
+        for connection in connections.filter_map(|id| state.registry.connections.get(id)) {
+            connection.end(Ended::SessionEnded);
+        }
+    }
+
     /// Removes a connection. Idempotent. If it was the user's last one, the
     /// driver is asked to end their presence after the grace period, unless
     /// another connection arrives first.

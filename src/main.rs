@@ -74,6 +74,25 @@ enum UserCommand {
         #[arg(long, env = "NATTER_DATABASE_URL", default_value = "sqlite://natter.db")]
         database: String,
     },
+    /// List every account: name, role, guest or not, active or not, last login.
+    List {
+        #[arg(long, env = "NATTER_DATABASE_URL", default_value = "sqlite://natter.db")]
+        database: String,
+    },
+    /// Deactivate an account: its sessions end, it cannot log in, and
+    /// running servers close its connections within about a second; its
+    /// messages stay.
+    Deactivate {
+        name: String,
+        #[arg(long, env = "NATTER_DATABASE_URL", default_value = "sqlite://natter.db")]
+        database: String,
+    },
+    /// Let a deactivated account log in again.
+    Reactivate {
+        name: String,
+        #[arg(long, env = "NATTER_DATABASE_URL", default_value = "sqlite://natter.db")]
+        database: String,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -225,6 +244,15 @@ fn main() -> anyhow::Result<()> {
         Some(Command::User { command: UserCommand::Role { name, role, database } }) => {
             runtime.block_on(set_role(&name, role, &database))
         }
+        Some(Command::User { command: UserCommand::List { database } }) => {
+            runtime.block_on(list_users(&database))
+        }
+        Some(Command::User { command: UserCommand::Deactivate { name, database } }) => {
+            runtime.block_on(set_deactivated(&name, true, &database))
+        }
+        Some(Command::User { command: UserCommand::Reactivate { name, database } }) => {
+            runtime.block_on(set_deactivated(&name, false, &database))
+        }
         Some(Command::Search { command: SearchCommand::Rebuild { database } }) => {
             runtime.block_on(rebuild_search_index(&database))
         }
@@ -316,6 +344,57 @@ async fn set_role(name: &str, role: Role, database: &str) -> anyhow::Result<()> 
     }
     let role = if role == Role::Admin { "an admin" } else { "a member" };
     println!("{} is now {role}", name.as_str());
+    Ok(())
+}
+
+/// Prints every account, a page at a time.
+async fn list_users(database: &str) -> anyhow::Result<()> {
+    let store = store::open_for_admin(database, Arc::new(Metrics::default())).await?;
+    let listed = async {
+        println!("{:<32} {:<7} {:<10} {:<11} last login", "name", "role", "kind", "state");
+        let mut after = None;
+        loop {
+            let page = store.accounts(after.as_deref(), 500).await?;
+            for account in &page {
+                let role = if account.admin { "admin" } else { "member" };
+                let kind = if account.user.guest { "guest" } else { "registered" };
+                let state = if account.deactivated { "deactivated" } else { "active" };
+                let login = account.last_login_ms.map_or_else(|| "never".to_owned(), ago);
+                println!("{:<32} {role:<7} {kind:<10} {state:<11} {login}", account.user.name);
+            }
+            match page.last() {
+                Some(last) if page.len() == 500 => after = Some(last.user.name.to_ascii_lowercase()),
+                _ => return Ok::<_, store::StoreError>(()),
+            }
+        }
+    };
+    let listed = listed.await;
+    store.close().await;
+    Ok(listed?)
+}
+
+/// How long ago a time (ms since the epoch) was, in words.
+fn ago(at_ms: i64) -> String {
+    let seconds = (natter::model::now_millis() - at_ms).max(0) / 1000;
+    match seconds {
+        0..60 => "just now".to_owned(),
+        60..3600 => format!("{} min ago", seconds / 60),
+        3600..86_400 => format!("{} h ago", seconds / 3600),
+        _ => format!("{} days ago", seconds / 86_400),
+    }
+}
+
+async fn set_deactivated(name: &str, deactivated: bool, database: &str) -> anyhow::Result<()> {
+    let name = UserName::parse(name).map_err(anyhow::Error::msg)?;
+    let store = store::open_for_admin(database, Arc::new(Metrics::default())).await?;
+    let updated = store.set_deactivated(&name, deactivated).await;
+    store.close().await;
+    let Some(user) = updated? else { bail!("no user named {}", name.as_str()) };
+    if deactivated {
+        println!("{} is deactivated; their sessions have ended", user.name);
+    } else {
+        println!("{} may log in again", user.name);
+    }
     Ok(())
 }
 

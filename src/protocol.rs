@@ -11,10 +11,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+mod accounts;
 pub mod convert;
 mod message;
 mod parse;
 
+pub use accounts::{AccountInfo, Role};
 pub use message::{DeletedBy, MessageInfo, QuoteInfo, ReactionInfo, SearchHitInfo, SystemInfo, SystemKind};
 pub use parse::{MAX_REF_BYTES, parse_client_message, reference_of};
 
@@ -233,6 +235,30 @@ pub enum ClientMessage {
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
     },
+    /// Admins only: one page of every account that holds its name, by
+    /// name without case, after the name `after`, at most `limit` (default
+    /// 50, at most 100). Answered by `accounts`.
+    ListAccounts {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
+    /// Admins only: `active: false` deactivates the account (its sessions
+    /// end, its connections close on every node, it cannot log in; its
+    /// messages stay), `true` reactivates it; `role` makes it an admin or
+    /// a member. Not your own account. Answered by `account_updated`.
+    UpdateAccount {
+        user: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        active: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        role: Option<Role>,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
     /// Application-level liveness check; answered by `pong`.
     Ping {
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
@@ -393,6 +419,20 @@ pub enum ServerMessage {
         /// With `channel_exists`: the id of the channel that has the name.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         channel: Option<i64>,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
+    /// Answer to `list_accounts`; `has_more` says whether a page after
+    /// the last name exists.
+    Accounts {
+        accounts: Vec<AccountInfo>,
+        has_more: bool,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
+    /// Answer to `update_account`: the change is made.
+    AccountUpdated {
+        user: String,
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
     },
@@ -558,6 +598,8 @@ pub const CLIENT_MESSAGE_TYPES: &[&str] = &[
     "watch",
     "members",
     "notify",
+    "list_accounts",
+    "update_account",
     "ping",
 ];
 
@@ -582,6 +624,8 @@ pub const SERVER_MESSAGE_TYPES: &[&str] = &[
     "members",
     "typing",
     "read",
+    "accounts",
+    "account_updated",
     "error",
     "pong",
 ];
@@ -606,7 +650,7 @@ pub mod bus;
 pub mod close_code {
     /// The client did not read fast enough; it should reconnect and resume.
     pub const TOO_SLOW: u16 = 4008;
-    /// The session was revoked (logout) or expired.
+    /// The session was revoked (logout), expired, or its account deactivated.
     pub const UNAUTHORIZED: u16 = 4001;
 }
 

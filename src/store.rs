@@ -118,6 +118,20 @@ pub struct Credentials {
     pub user: User,
     /// argon2id PHC string; `None` for guests.
     pub password_hash: Option<String>,
+    /// An admin deactivated the account: it may not log in.
+    pub deactivated: bool,
+}
+
+/// An account as admins see it ([`Store::accounts`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub user: User,
+    pub admin: bool,
+    pub deactivated: bool,
+    /// When the account was made (ms since the epoch).
+    pub created_ms: i64,
+    /// When they last logged in (a session was issued), if ever.
+    pub last_login_ms: Option<i64>,
 }
 
 /// A message to append. The sender comes from the session, never the client.
@@ -361,6 +375,23 @@ pub trait Store: Send + Sync + 'static {
 
     /// Makes a user an admin or a member; false when there is no such user.
     async fn set_admin(&self, name: &UserName, admin: bool) -> StoreResult<bool>;
+
+    /// Whether the user is an admin whose account is active.
+    async fn is_admin(&self, user: UserId) -> StoreResult<bool>;
+
+    /// One page of the accounts that hold their names, for admins: up to
+    /// `limit`, by name key, after `after_key` (from the start when `None`).
+    async fn accounts(&self, after_key: Option<&str>, limit: u32) -> StoreResult<Vec<Account>>;
+
+    /// Deactivates the user holding that name (every session of theirs
+    /// ends; they cannot log in or start one; their messages stay) or
+    /// reactivates them. `None` when nobody holds the name.
+    async fn set_deactivated(&self, name: &UserName, deactivated: bool) -> StoreResult<Option<User>>;
+
+    /// The users deactivated (and not reactivated) at or after `since_ms`:
+    /// how a node learns of deactivations made by the command line, or whose
+    /// bus event it missed.
+    async fn deactivated_since(&self, since_ms: i64) -> StoreResult<Vec<UserId>>;
 
     /// Moves a member's read marker forward to `seq` (clamped to the channel's
     /// head; never backwards) and returns the marker now in force.

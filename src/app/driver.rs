@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::FILL_PAGE;
 use crate::bus::{BusEvent, Cluster};
 use crate::hub::{Hub, HubRequest, PRESENCE_INTERVAL};
-use crate::model::{ChannelId, Rev};
+use crate::model::{ChannelId, Rev, now_millis};
 use crate::store::Store;
 
 /// How long an out-of-order message waits for the ones before it before the
@@ -26,14 +27,27 @@ pub(super) struct Driver {
     pub(super) grace: Duration,
 }
 
-/// Starts the driver: one task for the hub's requests, one for the bus.
-/// Both end when their sources close (the hub or the bus is gone).
+/// How often a node looks in the store for accounts deactivated lately.
+const DEACTIVATIONS_EVERY: Duration = Duration::from_secs(1);
+
+/// How far back each look goes: deactivations are stamped by the clock of
+/// whoever made them (another node, the command line), so a look allows for
+/// that much difference between clocks. Ending a user who is already gone
+/// does nothing, so looking at one twice costs only the read.
+const DEACTIVATIONS_SLACK_MS: i64 = 60_000;
+
+/// Starts the driver: one task for the hub's requests, one for the bus,
+/// one looking for deactivations. The first two end when their sources
+/// close (the hub or the bus is gone), the third when `stop` is cancelled.
 pub(super) fn start(
     driver: Driver,
     mut requests: mpsc::UnboundedReceiver<HubRequest>,
     mut remote: mpsc::Receiver<BusEvent>,
+    stop: CancellationToken,
 ) {
     let driver = Arc::new(driver);
+    let watcher = Arc::clone(&driver);
+    tokio::spawn(async move { watcher.end_deactivated_users(stop).await });
     let listener = Arc::clone(&driver);
     tokio::spawn(async move {
         while let Some(event) = remote.recv().await {
@@ -68,6 +82,23 @@ impl Driver {
                     tokio::time::sleep(PRESENCE_INTERVAL).await;
                     hub.flush_presence();
                 });
+            }
+        }
+    }
+
+    /// Closes the connections of users deactivated lately, every
+    /// [`DEACTIVATIONS_EVERY`]: a deactivation made on this node or told by
+    /// the bus closes them at once; this catches those made by the command
+    /// line, which reaches no server, and those whose bus event was lost.
+    async fn end_deactivated_users(&self, stop: CancellationToken) {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(DEACTIVATIONS_EVERY) => {}
+            }
+            match self.store.deactivated_since(now_millis() - DEACTIVATIONS_SLACK_MS).await {
+                Ok(users) => users.into_iter().for_each(|user| self.hub.end_user(user)),
+                Err(error) => tracing::warn!(%error, "cannot look for deactivated accounts"),
             }
         }
     }
@@ -115,6 +146,7 @@ impl Driver {
             BusEvent::Typing { channel, user, name } => hub.typing_elsewhere(channel, user, &name),
             BusEvent::Read { channel, user, marker } => hub.read_marker_moved(user, channel, marker),
             BusEvent::ChannelCreated(channel) => hub.announce_channel(channel),
+            BusEvent::Deactivated { user } => hub.end_user(user),
             BusEvent::Resync => self.catch_up_from_store().await,
             BusEvent::RemotePresence(remote) => hub.set_remote_presence(remote),
         }

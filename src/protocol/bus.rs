@@ -51,6 +51,10 @@ pub enum Event {
         name: String,
         kind: ChannelKind,
     },
+    /// An admin deactivated the user: their connections close.
+    Deactivated {
+        user: i64,
+    },
     /// The sender's presence record changed; receivers read them again.
     PresenceChanged,
 }

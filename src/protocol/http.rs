@@ -40,7 +40,7 @@ pub struct ErrorResponse {
 pub struct ErrorDetail {
     /// Stable: `bad_request`, `unsupported_media_type`, `invalid_username`,
     /// `invalid_password`, `name_taken`, `name_in_use`, `invalid_credentials`,
-    /// `guests_disabled`, `unauthorized`, `rate_limited`, `unavailable`,
+    /// `guests_disabled`, `deactivated`, `unauthorized`, `rate_limited`, `unavailable`,
     /// and on `/ws` upgrades `forbidden_origin`, `too_many_connections`,
     /// `server_full`.
     pub code: String,

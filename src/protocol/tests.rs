@@ -53,6 +53,8 @@ fn type_lists_match_the_enums() {
         r#"{"type":"watch","users":["u"]}"#,
         r#"{"type":"members","channel":1}"#,
         r#"{"type":"notify","channel":1,"level":"mentions"}"#,
+        r#"{"type":"list_accounts"}"#,
+        r#"{"type":"update_account","user":"u"}"#,
         r#"{"type":"ping"}"#,
     ];
     assert_eq!(samples.len(), CLIENT_MESSAGE_TYPES.len());

@@ -57,6 +57,7 @@ impl From<AuthError> for ApiError {
             AuthError::NameInUse => (StatusCode::CONFLICT, "name_in_use"),
             AuthError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
             AuthError::GuestsDisabled => (StatusCode::FORBIDDEN, "guests_disabled"),
+            AuthError::Deactivated => (StatusCode::FORBIDDEN, "deactivated"),
             AuthError::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             AuthError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         };

@@ -179,7 +179,9 @@ pub(super) fn auth_error_code(error: &AuthError) -> ErrorCode {
         AuthError::NameInUse => ErrorCode::NameInUse,
         AuthError::GuestsDisabled => ErrorCode::GuestsDisabled,
         AuthError::RateLimited => ErrorCode::RateLimited,
-        AuthError::InvalidPassword(_) | AuthError::InvalidCredentials => ErrorCode::Unauthorized,
+        AuthError::InvalidPassword(_) | AuthError::InvalidCredentials | AuthError::Deactivated => {
+            ErrorCode::Unauthorized
+        }
         AuthError::Unavailable => ErrorCode::Unavailable,
     }
 }

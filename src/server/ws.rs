@@ -33,6 +33,7 @@ use crate::protocol::{
     parse_client_message, reference_of,
 };
 
+mod administering;
 mod replay;
 mod requests;
 mod upgrade;

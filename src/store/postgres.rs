@@ -34,8 +34,8 @@ use tokio_postgres::Client;
 
 use super::queue::JobQueue;
 use super::{
-    Appended, Changed, ChannelPage, Credentials, MessageEdit, MessageReaction, MessageRemoval, MessageSearch,
-    NewMessage, NewSystemLine, Queued, SEARCH_TIME, Store, StoreError, StoreResult,
+    Account, Appended, Changed, ChannelPage, Credentials, MessageEdit, MessageReaction, MessageRemoval,
+    MessageSearch, NewMessage, NewSystemLine, Queued, SEARCH_TIME, Store, StoreError, StoreResult,
 };
 use crate::metrics::Metrics;
 use crate::model::{
@@ -341,6 +341,26 @@ impl Store for PostgresStore {
     async fn set_admin(&self, name: &UserName, admin: bool) -> StoreResult<bool> {
         let name = name.clone();
         self.submit(None, move |c| Box::pin(async move { accounts::set_admin(&c, &name, admin).await })).await
+    }
+
+    async fn is_admin(&self, user: UserId) -> StoreResult<bool> {
+        accounts::is_admin(&*self.read().await?, user).await
+    }
+
+    async fn accounts(&self, after_key: Option<&str>, limit: u32) -> StoreResult<Vec<Account>> {
+        accounts::accounts(&*self.read().await?, after_key.unwrap_or_default(), limit).await
+    }
+
+    async fn set_deactivated(&self, name: &UserName, deactivated: bool) -> StoreResult<Option<User>> {
+        let name = name.clone();
+        self.submit(None, move |c| {
+            Box::pin(async move { accounts::set_deactivated(&c, &name, deactivated).await })
+        })
+        .await
+    }
+
+    async fn deactivated_since(&self, since_ms: i64) -> StoreResult<Vec<UserId>> {
+        accounts::deactivated_since(&*self.read().await?, since_ms).await
     }
 
     async fn mark_read(&self, channel: ChannelId, user: UserId, seq: Seq) -> StoreResult<Seq> {

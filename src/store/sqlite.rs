@@ -24,8 +24,8 @@ use rusqlite::Connection;
 use super::queue::JobQueue;
 use super::rows::Columns;
 use super::{
-    Appended, Changed, ChannelPage, Credentials, MessageEdit, MessageReaction, MessageRemoval, MessageSearch,
-    NewMessage, NewSystemLine, Queued, Store, StoreError, StoreResult,
+    Account, Appended, Changed, ChannelPage, Credentials, MessageEdit, MessageReaction, MessageRemoval,
+    MessageSearch, NewMessage, NewSystemLine, Queued, Store, StoreError, StoreResult,
 };
 use crate::metrics::Metrics;
 use crate::model::{
@@ -376,7 +376,25 @@ impl Store for SqliteStore {
 
     async fn set_admin(&self, name: &UserName, admin: bool) -> StoreResult<bool> {
         let key = name.key();
-        self.submit(move |c| changes::set_admin(c, &key, admin)).await
+        self.submit(move |c| accounts::set_admin(c, &key, admin)).await
+    }
+
+    async fn is_admin(&self, user: UserId) -> StoreResult<bool> {
+        self.read(move |c| accounts::is_admin(c, user)).await
+    }
+
+    async fn accounts(&self, after_key: Option<&str>, limit: u32) -> StoreResult<Vec<Account>> {
+        let after = after_key.unwrap_or_default().to_owned();
+        self.read(move |c| accounts::accounts(c, &after, limit)).await
+    }
+
+    async fn set_deactivated(&self, name: &UserName, deactivated: bool) -> StoreResult<Option<User>> {
+        let key = name.key();
+        self.submit(move |c| accounts::set_deactivated(c, &key, deactivated)).await
+    }
+
+    async fn deactivated_since(&self, since_ms: i64) -> StoreResult<Vec<UserId>> {
+        self.read(move |c| accounts::deactivated_since(c, since_ms)).await
     }
 
     async fn mark_read(&self, channel: ChannelId, user: UserId, seq: Seq) -> StoreResult<Seq> {

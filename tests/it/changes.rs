@@ -3,17 +3,12 @@
 //! of every member hears the change as one `update`. Resuming after
 //! changes is in `changes_resume.rs`, across nodes in `changes_cluster.rs`.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use natter::limits::Limits;
 use natter::protocol::http::SessionResponse;
 use natter::protocol::{DeletedBy, ErrorCode, MessageInfo, ServerMessage};
 use serde_json::{Value, json};
 
-use crate::harness::{Client, GENERAL, ServerMessageExt, TestServer, recv, test_limits, unpack};
-
-const NATTER: &str = env!("CARGO_BIN_EXE_natter");
+use crate::harness::{Client, GENERAL, ServerMessageExt, TestServer, natter_user, recv, test_limits, unpack};
 
 /// How a change reached a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,25 +215,6 @@ async fn edits_and_deletions_draw_on_the_message_rate() {
     let history = alice.request(json!({"type": "history", "channel": GENERAL})).await;
     let messages = unpack!(history, ServerMessage::History { messages, .. } => messages);
     assert_eq!((messages[0].body.as_str(), messages[0].rev, messages[0].deleted), ("three", 3, None));
-}
-
-/// Runs `natter user ...` on `server`'s database (with `stdin` as its
-/// input); its exit success and output.
-async fn natter_user(server: &TestServer, arguments: &[&str], stdin: &str) -> (bool, String) {
-    let mut command = Command::new(NATTER);
-    command.arg("user").args(arguments).args(["--database", server.database_url()]);
-    let stdin = stdin.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let mut child =
-            command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-        let output = child.wait_with_output().unwrap();
-        let text =
-            format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-        (output.status.success(), text)
-    })
-    .await
-    .unwrap()
 }
 
 #[tokio::test]

@@ -140,6 +140,8 @@ fn about_channel(frame: &ServerMessage, channel: i64) -> bool {
         | ServerMessage::Presence { .. }
         | ServerMessage::OnlinePage { .. }
         | ServerMessage::Watching { .. }
+        | ServerMessage::Accounts { .. }
+        | ServerMessage::AccountUpdated { .. }
         | ServerMessage::Pong { .. } => false,
     }
 }

@@ -245,6 +245,8 @@ impl ServerMessageExt for ServerMessage {
             | ServerMessage::Members { reference, .. }
             | ServerMessage::Changed { reference, .. }
             | ServerMessage::SearchResults { reference, .. }
+            | ServerMessage::Accounts { reference, .. }
+            | ServerMessage::AccountUpdated { reference, .. }
             | ServerMessage::Error { reference, .. }
             | ServerMessage::Pong { reference } => reference.as_ref(),
             ServerMessage::Welcome { .. }
@@ -503,4 +505,27 @@ pub fn listening_line(child: &mut std::process::Child) -> String {
         Ok(Err(error)) => panic!("cannot read natter's listening line: {error}"),
         Err(_) => panic!("timed out after {LISTENING_LINE_TIMEOUT:?} waiting for natter's listening line"),
     }
+}
+
+/// Runs `natter user ...` on `server`'s database (with `stdin` as its
+/// input); its exit success and output.
+pub async fn natter_user(server: &TestServer, arguments: &[&str], stdin: &str) -> (bool, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_natter"));
+    command.arg("user").args(arguments).args(["--database", server.database_url()]);
+    let stdin = stdin.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut child = command
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), stdin.as_bytes()).unwrap();
+        let output = child.wait_with_output().unwrap();
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        (output.status.success(), text)
+    })
+    .await
+    .unwrap()
 }

@@ -8,6 +8,8 @@ use natter::metrics::Metrics;
 use natter::model::{ChannelId, ChannelKind, ChannelName, ClientId, MessageBody, Rev, Seq, UserName};
 use natter::store::{NewMessage, Store, StoreError};
 
+/// Administration: deactivation, admins and the accounts page, on every backend.
+mod accounts;
 /// Edits, deletions and the rev stream, on every backend.
 mod changes;
 /// Reactions, replies, mentions and unread counts, on every backend.

@@ -52,6 +52,7 @@ pub(super) fn to_wire(event: &BusEvent) -> Option<wire::Event> {
             name: channel.name.clone(),
             kind: protocol::convert::channel_kind(channel.kind),
         },
+        BusEvent::Deactivated { user } => wire::Event::Deactivated { user: user.0 },
         BusEvent::Resync | BusEvent::RemotePresence(_) => return None,
     })
 }
@@ -85,6 +86,7 @@ pub(super) fn from_wire(event: wire::Event) -> Option<BusEvent> {
             name,
             kind: protocol::convert::channel_kind_from(kind),
         }),
+        wire::Event::Deactivated { user } => BusEvent::Deactivated { user: UserId(user) },
         wire::Event::PresenceChanged => return None,
     })
 }
@@ -152,6 +154,7 @@ mod tests {
                 name: "x".into(),
                 kind: ChannelKind::Public,
             }),
+            BusEvent::Deactivated { user: UserId(5) },
         ];
         for event in &events {
             let Some(Decoded::Event(decoded)) = decode(&frame("other", event), "me") else {

@@ -8,7 +8,7 @@ use super::super::bounded::{LIST_BUDGET, encoded_len, first_within, first_within
 use super::super::convert::{channel_info, error_code, message_info};
 use super::super::session::Cost;
 use super::upgrade::End;
-use super::{WsSession, error_message};
+use super::{WsSession, administering, error_message};
 use crate::app::{
     Committing, DEFAULT_SEARCH_PAGE, HistoryPage, HistoryRead, RequestError, SearchPage, SearchRequest,
     search_cursor_after,
@@ -49,6 +49,7 @@ fn cost_of(request: &ClientMessage) -> Cost {
         | ClientMessage::Notify { .. }
         // A search also has its own per-user rate (`App::search`).
         | ClientMessage::Search { .. }
+        | ClientMessage::ListAccounts { .. }
         // Watching rewrites an index under the hub's lock: priced as a read,
         // so one user or one address cannot make it cheap by connecting
         // many times.
@@ -295,6 +296,12 @@ impl WsSession {
                     Ok(view) => ServerMessage::Channel { channel: channel_info(&view), reference },
                     Err(error) => request_error(&error, reference),
                 }
+            }
+            ClientMessage::ListAccounts { after, limit, reference } => {
+                administering::list_accounts(&app, &user, after, limit, reference).await
+            }
+            ClientMessage::UpdateAccount { user: name, active, role, reference } => {
+                administering::update_account(&app, &user, name, active, role, reference).await
             }
             ClientMessage::Ping { reference } => ServerMessage::Pong { reference },
         };

@@ -5,7 +5,7 @@
 use tokio_postgres::Client;
 
 use super::super::rows;
-use super::super::{Credentials, StoreError, StoreResult};
+use super::super::{Account, Credentials, StoreError, StoreResult};
 use super::{backend, is_unique_violation};
 use crate::model::{User, UserId, UserName, now_millis};
 
@@ -41,11 +41,17 @@ pub(super) async fn insert_user(
 
 pub(super) async fn claim_guest(c: &Client, name: &UserName) -> StoreResult<User> {
     let existing = c
-        .query_opt("SELECT id, name, guest FROM users WHERE name_key = $1 FOR UPDATE", &[&name.key()])
+        .query_opt(
+            "SELECT id, name, guest, deactivated_at IS NOT NULL FROM users WHERE name_key = $1 FOR UPDATE",
+            &[&name.key()],
+        )
         .await
         .map_err(backend)?;
+    let deactivated = existing.as_ref().is_some_and(|row| row.get::<_, bool>(3));
     match existing.as_ref().map(rows::user).transpose()? {
-        Some(user) if user.guest => {
+        // A deactivated guest's name is not passed on: whoever was
+        // removed would simply claim it again.
+        Some(user) if user.guest && !deactivated => {
             // A guest name passes to whoever claims it next, as the
             // tutorial's names do, but as a new user: the previous holder's
             // row gives up the name key (usernames cannot contain '~') and
@@ -65,13 +71,17 @@ pub(super) async fn claim_guest(c: &Client, name: &UserName) -> StoreResult<User
 pub(super) async fn find_user(c: &Client, name: &str) -> StoreResult<Option<Credentials>> {
     let row = c
         .query_opt(
-            "SELECT id, name, guest, password_hash FROM users WHERE name_key = $1",
+            "SELECT id, name, guest, password_hash, deactivated_at IS NOT NULL FROM users WHERE name_key = $1",
             &[&name.to_ascii_lowercase()],
         )
         .await
         .map_err(backend)?;
     row.map(|row| {
-        Ok(Credentials { user: rows::user(&row)?, password_hash: row.try_get(3).map_err(backend)? })
+        Ok(Credentials {
+            user: rows::user(&row)?,
+            password_hash: row.try_get(3).map_err(backend)?,
+            deactivated: row.try_get(4).map_err(backend)?,
+        })
     })
     .transpose()
 }
@@ -92,12 +102,16 @@ pub(super) async fn create_session(
     token_hash: [u8; 32],
     expires_at_ms: i64,
 ) -> StoreResult<()> {
+    let now = now_millis();
     c.execute(
         "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
-        &[&token_hash.as_slice(), &user.0, &now_millis(), &expires_at_ms],
+        &[&token_hash.as_slice(), &user.0, &now, &expires_at_ms],
     )
     .await
     .map_err(backend)?;
+    c.execute("UPDATE users SET last_login_at = $2 WHERE id = $1", &[&user.0, &now])
+        .await
+        .map_err(backend)?;
     Ok(())
 }
 
@@ -105,7 +119,7 @@ pub(super) async fn session_user(c: &Client, token_hash: [u8; 32], now_ms: i64) 
     let row = c
         .query_opt(
             "SELECT u.id, u.name, u.guest FROM sessions s JOIN users u ON u.id = s.user_id
-             WHERE s.token_hash = $1 AND s.expires_at > $2",
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.deactivated_at IS NULL",
             &[&token_hash.as_slice(), &now_ms],
         )
         .await
@@ -142,4 +156,74 @@ pub(super) async fn list_users(
         .await
         .map_err(backend)?;
     found.iter().map(rows::user).collect()
+}
+
+/// Whether the user is an admin whose account is active.
+pub(super) async fn is_admin(c: &Client, user: UserId) -> StoreResult<bool> {
+    let row = c
+        .query_opt("SELECT admin AND deactivated_at IS NULL FROM users WHERE id = $1", &[&user.0])
+        .await
+        .map_err(backend)?;
+    Ok(row.is_some_and(|row| row.get(0)))
+}
+
+/// One page of the accounts that hold their names (see `Store::accounts`),
+/// in byte order as on SQLite.
+pub(super) async fn accounts(c: &Client, after: &str, limit: u32) -> StoreResult<Vec<Account>> {
+    let found = c
+        .query(
+            "SELECT id, name, guest, admin, deactivated_at IS NOT NULL, created_at, last_login_at FROM users
+             WHERE name_key COLLATE \"C\" > $1 AND left(name_key, 1) <> '~'
+             ORDER BY name_key COLLATE \"C\" LIMIT $2",
+            &[&after, &i64::from(limit)],
+        )
+        .await
+        .map_err(backend)?;
+    found
+        .iter()
+        .map(|row| {
+            Ok(Account {
+                user: rows::user(row)?,
+                admin: row.try_get(3).map_err(backend)?,
+                deactivated: row.try_get(4).map_err(backend)?,
+                created_ms: row.try_get(5).map_err(backend)?,
+                last_login_ms: row.try_get(6).map_err(backend)?,
+            })
+        })
+        .collect()
+}
+
+/// Deactivates (ending their sessions) or reactivates the user holding
+/// that name; `None` when nobody holds it.
+pub(super) async fn set_deactivated(
+    c: &Client,
+    name: &UserName,
+    deactivated: bool,
+) -> StoreResult<Option<User>> {
+    let holder = c
+        .query_opt("SELECT id, name, guest FROM users WHERE name_key = $1 FOR UPDATE", &[&name.key()])
+        .await
+        .map_err(backend)?;
+    let Some(user) = holder.as_ref().map(rows::user).transpose()? else { return Ok(None) };
+    let at = deactivated.then(now_millis);
+    // Deactivating again keeps the first time.
+    c.execute(
+        "UPDATE users SET deactivated_at = CASE WHEN $2::BIGINT IS NULL THEN NULL
+                                                ELSE coalesce(deactivated_at, $2) END
+         WHERE id = $1",
+        &[&user.id.0, &at],
+    )
+    .await
+    .map_err(backend)?;
+    if deactivated {
+        c.execute("DELETE FROM sessions WHERE user_id = $1", &[&user.id.0]).await.map_err(backend)?;
+    }
+    Ok(Some(user))
+}
+
+/// The users deactivated at or after `since_ms` (see `Store::deactivated_since`).
+pub(super) async fn deactivated_since(c: &Client, since_ms: i64) -> StoreResult<Vec<UserId>> {
+    let found =
+        c.query("SELECT id FROM users WHERE deactivated_at >= $1", &[&since_ms]).await.map_err(backend)?;
+    found.iter().map(|row| row.try_get(0).map(UserId).map_err(backend)).collect()
 }

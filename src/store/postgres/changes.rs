@@ -24,7 +24,7 @@ fn probe_sql(reacted: &str) -> String {
     format!(
         "SELECT {MESSAGE_COLUMNS}, m.system_kind IS NOT NULL,
                 EXISTS (SELECT 1 FROM members WHERE channel_id = $1 AND user_id = $3),
-                COALESCE((SELECT admin FROM users WHERE id = $3), FALSE),
+                COALESCE((SELECT admin AND deactivated_at IS NULL FROM users WHERE id = $3), FALSE),
                 {reacted}
          FROM messages m JOIN users u ON u.id = m.sender_id
          WHERE m.channel_id = $1 AND m.seq = $2"

@@ -149,6 +149,14 @@ const MIGRATIONS: &[&str] = &[
     -- none until it first is, when a server opens the store.
     CREATE TABLE search_state (tokenizer TEXT NOT NULL);
 "#,
+    r#"
+    -- Administration: when an admin deactivated the account (NULL: it is
+    -- active; its messages stay either way), and when it last logged in.
+    ALTER TABLE users ADD COLUMN deactivated_at BIGINT;
+    ALTER TABLE users ADD COLUMN last_login_at BIGINT;
+    -- Every node looks for recent deactivations each second.
+    CREATE INDEX users_deactivated ON users(deactivated_at) WHERE deactivated_at IS NOT NULL;
+"#,
 ];
 
 /// The migration after which channel name keys are confusable skeletons

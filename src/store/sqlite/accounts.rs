@@ -5,7 +5,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::super::rows;
-use super::super::{Credentials, StoreError, StoreResult};
+use super::super::{Account, Credentials, StoreError, StoreResult};
 use super::{backend, is_unique_violation};
 use crate::model::{User, UserId, UserName, now_millis};
 
@@ -44,13 +44,17 @@ fn join_general(connection: &Connection, user: UserId) -> StoreResult<()> {
 
 pub(super) fn claim_guest(connection: &Connection, name: &UserName) -> StoreResult<User> {
     let existing = connection
-        .query_row("SELECT id, name, guest FROM users WHERE name_key = ?1", [name.key()], |row| {
-            rows::user(row)
-        })
+        .query_row(
+            "SELECT id, name, guest, deactivated_at IS NOT NULL FROM users WHERE name_key = ?1",
+            [name.key()],
+            |row| Ok((rows::user(row)?, row.get::<_, bool>(3)?)),
+        )
         .optional()
         .map_err(backend)?;
     match existing {
-        Some(holder) if holder.guest => {
+        // A deactivated guest's name stays theirs: passing it on would
+        // let them back in under it.
+        Some((holder, false)) if holder.guest => {
             // A guest name passes to whoever claims it next, as the
             // tutorial's names do, but as a new user: the previous holder's
             // row gives up the name key (usernames cannot contain '~') and
@@ -70,9 +74,11 @@ pub(super) fn claim_guest(connection: &Connection, name: &UserName) -> StoreResu
 
 pub(super) fn find_user(connection: &Connection, key: &str) -> StoreResult<Option<Credentials>> {
     connection
-        .query_row("SELECT id, name, guest, password_hash FROM users WHERE name_key = ?1", [key], |row| {
-            Ok(Credentials { user: rows::user(row)?, password_hash: row.get(3)? })
-        })
+        .query_row(
+            "SELECT id, name, guest, password_hash, deactivated_at IS NOT NULL FROM users WHERE name_key = ?1",
+            [key],
+            |row| Ok(Credentials { user: rows::user(row)?, password_hash: row.get(3)?, deactivated: row.get(4)? }),
+        )
         .optional()
         .map_err(backend)
 }
@@ -83,11 +89,15 @@ pub(super) fn create_session(
     token_hash: [u8; 32],
     expires_at_ms: i64,
 ) -> StoreResult<()> {
+    let now = now_millis();
     connection
         .execute(
             "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-            params![token_hash.as_slice(), user.0, now_millis(), expires_at_ms],
+            params![token_hash.as_slice(), user.0, now, expires_at_ms],
         )
+        .and_then(|_| {
+            connection.execute("UPDATE users SET last_login_at = ?2 WHERE id = ?1", params![user.0, now])
+        })
         .map_err(backend)?;
     Ok(())
 }
@@ -100,7 +110,7 @@ pub(super) fn session_user(
     connection
         .prepare_cached(
             "SELECT u.id, u.name, u.guest FROM sessions s JOIN users u ON u.id = s.user_id
-             WHERE s.token_hash = ?1 AND s.expires_at > ?2",
+             WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND u.deactivated_at IS NULL",
         )
         .and_then(|mut s| {
             s.query_row(params![token_hash.as_slice(), now_ms], |row| rows::user(row)).optional()
@@ -133,6 +143,84 @@ pub(super) fn list_users(
         .map_err(backend)?;
     statement
         .query_map(params![from, until, after, limit], |row| rows::user(row))
+        .map_err(backend)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(backend)
+}
+
+/// Makes the user of that name (compared by key) an admin or a member.
+pub(super) fn set_admin(connection: &Connection, name_key: &str, admin: bool) -> StoreResult<bool> {
+    connection
+        .execute("UPDATE users SET admin = ?2 WHERE name_key = ?1", params![name_key, admin])
+        .map(|updated| updated > 0)
+        .map_err(backend)
+}
+
+/// Whether the user is an admin whose account is active.
+pub(super) fn is_admin(connection: &Connection, user: UserId) -> StoreResult<bool> {
+    connection
+        .prepare_cached("SELECT admin AND deactivated_at IS NULL FROM users WHERE id = ?1")
+        .and_then(|mut s| s.query_row([user.0], |row| row.get::<_, bool>(0)).optional())
+        .map(|admin| admin.unwrap_or(false))
+        .map_err(backend)
+}
+
+/// One page of the accounts that hold their names (see `Store::accounts`).
+pub(super) fn accounts(connection: &Connection, after: &str, limit: u32) -> StoreResult<Vec<Account>> {
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT id, name, guest, admin, deactivated_at IS NOT NULL, created_at, last_login_at FROM users
+             WHERE name_key > ?1 AND substr(name_key, 1, 1) <> '~' ORDER BY name_key LIMIT ?2",
+        )
+        .map_err(backend)?;
+    statement
+        .query_map(params![after, limit], |row| {
+            Ok(Account {
+                user: rows::user(row)?,
+                admin: row.get(3)?,
+                deactivated: row.get(4)?,
+                created_ms: row.get(5)?,
+                last_login_ms: row.get(6)?,
+            })
+        })
+        .map_err(backend)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(backend)
+}
+
+/// Deactivates (ending their sessions) or reactivates the user holding
+/// the name of that key; `None` when nobody holds it.
+pub(super) fn set_deactivated(
+    connection: &Connection,
+    key: &str,
+    deactivated: bool,
+) -> StoreResult<Option<User>> {
+    let holder = connection
+        .query_row("SELECT id, name, guest FROM users WHERE name_key = ?1", [key], |row| rows::user(row))
+        .optional()
+        .map_err(backend)?;
+    let Some(user) = holder else { return Ok(None) };
+    let at = deactivated.then(now_millis);
+    // Deactivating again keeps the first time.
+    connection
+        .execute(
+            "UPDATE users SET deactivated_at = CASE WHEN ?2 IS NULL THEN NULL ELSE coalesce(deactivated_at, ?2) END
+             WHERE id = ?1",
+            params![user.id.0, at],
+        )
+        .map_err(backend)?;
+    if deactivated {
+        connection.execute("DELETE FROM sessions WHERE user_id = ?1", [user.id.0]).map_err(backend)?;
+    }
+    Ok(Some(user))
+}
+
+/// The users deactivated at or after `since_ms` (see `Store::deactivated_since`).
+pub(super) fn deactivated_since(connection: &Connection, since_ms: i64) -> StoreResult<Vec<UserId>> {
+    let mut statement =
+        connection.prepare_cached("SELECT id FROM users WHERE deactivated_at >= ?1").map_err(backend)?;
+    statement
+        .query_map([since_ms], |row| row.get(0).map(UserId))
         .map_err(backend)?
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(backend)

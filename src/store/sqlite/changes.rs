@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::super::rows::{self, MESSAGE_COLUMNS, reactions_to_db};
 use super::super::{Changed, MessageEdit, MessageReaction, MessageRemoval, StoreError, StoreResult};
 use super::messages::query_messages;
-use super::{backend, mentions, search};
+use super::{accounts, backend, mentions, search};
 use crate::model::{
     ChannelId, Deletion, MAX_REACTION_KINDS, Mentions, Message, MessageId, REACTION_NAMES_SHOWN, Reaction,
     Rev, Seq, UserId, now_millis,
@@ -90,7 +90,7 @@ pub(super) fn delete(connection: &Connection, removal: MessageRemoval) -> StoreR
     }
     let deletion = if message.sender == removal.by {
         Deletion::BySender
-    } else if is_admin(connection, removal.by)? {
+    } else if accounts::is_admin(connection, removal.by)? {
         Deletion::ByAdmin
     } else {
         return Err(StoreError::NotSender);
@@ -189,22 +189,6 @@ fn summarize(connection: &Connection, message: MessageId) -> StoreResult<Vec<Rea
             Ok(Reaction { emoji, count, users })
         })
         .collect()
-}
-
-fn is_admin(connection: &Connection, user: UserId) -> StoreResult<bool> {
-    connection
-        .prepare_cached("SELECT admin FROM users WHERE id = ?1")
-        .and_then(|mut s| s.query_row(params![user.0], |row| row.get::<_, bool>(0)).optional())
-        .map(|admin| admin.unwrap_or(false))
-        .map_err(backend)
-}
-
-/// Makes the user of that name (compared by key) an admin or a member.
-pub(super) fn set_admin(connection: &Connection, name_key: &str, admin: bool) -> StoreResult<bool> {
-    connection
-        .execute("UPDATE users SET admin = ?2 WHERE name_key = ?1", params![name_key, admin])
-        .map(|updated| updated > 0)
-        .map_err(backend)
 }
 
 /// Up to `limit` messages whose latest rev is past `after`, in rev order.

@@ -156,6 +156,14 @@ const MIGRATIONS: &[&str] = &[
 "#,
     // Search: the index (`sqlite/search.rs`), filled when a server opens the store.
     super::search::CREATE_INDEX,
+    r#"
+    -- Administration: when an admin deactivated the account (NULL: it is
+    -- active; its messages stay either way), and when it last logged in.
+    ALTER TABLE users ADD COLUMN deactivated_at INTEGER;
+    ALTER TABLE users ADD COLUMN last_login_at INTEGER;
+    -- Every node looks for recent deactivations each second.
+    CREATE INDEX users_deactivated ON users(deactivated_at) WHERE deactivated_at IS NOT NULL;
+"#,
 ];
 
 pub(super) fn migrate(connection: &Connection) -> StoreResult<()> {

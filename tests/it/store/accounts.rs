@@ -1,0 +1,136 @@
+//! The conformance suite for administration: the accounts page, deactivation
+//! (sessions end, login and guest claims refused, messages kept) and who is
+//! an admin. Every backend runs these same checks (one line per test at the
+//! bottom).
+
+use std::sync::Arc;
+
+use natter::metrics::Metrics;
+use natter::model::Seq;
+use natter::store::{MessageRemoval, Store, StoreError};
+
+use super::{GENERAL, message, name};
+
+async fn deactivation(store: Arc<dyn Store>) {
+    let alice = store.create_user(&name("alice"), "hash-a").await.unwrap();
+    let bob = store.create_user(&name("Bob"), "hash-b").await.unwrap();
+    store.create_session(bob.id, [1u8; 32], i64::MAX).await.unwrap();
+    store.create_session(bob.id, [2u8; 32], i64::MAX).await.unwrap();
+    store.create_session(alice.id, [3u8; 32], i64::MAX).await.unwrap();
+    store.append_message(message(GENERAL, bob.id, "b-1", "before")).await.unwrap();
+
+    let found = store.find_user("bob").await.unwrap().unwrap();
+    assert!(!found.deactivated);
+    let deactivated = store.set_deactivated(&name("BOB"), true).await.unwrap().expect("found by key");
+    assert_eq!((deactivated.id, deactivated.name.as_str()), (bob.id, "Bob"));
+    assert!(store.find_user("bob").await.unwrap().unwrap().deactivated, "login sees it");
+    for key in [[1u8; 32], [2u8; 32]] {
+        assert!(store.session_user(key, 0).await.unwrap().is_none(), "every session of theirs ended");
+    }
+    assert_eq!(store.session_user([3u8; 32], 0).await.unwrap().map(|u| u.id), Some(alice.id), "others stay");
+    // A session issued after the deactivation (a login that raced it) is no way in.
+    store.create_session(bob.id, [4u8; 32], i64::MAX).await.unwrap();
+    assert!(store.session_user([4u8; 32], 0).await.unwrap().is_none());
+    // Their messages stay.
+    let history = store.history(GENERAL, None, 10).await.unwrap();
+    assert_eq!(
+        history.iter().map(|m| (m.sender_name.as_str(), m.body.as_str())).collect::<Vec<_>>(),
+        [("Bob", "before")]
+    );
+    assert!(store.set_deactivated(&name("nobody"), true).await.unwrap().is_none());
+    // Nodes find it by when it happened.
+    let now = natter::model::now_millis();
+    assert_eq!(store.deactivated_since(now - 60_000).await.unwrap(), [bob.id]);
+    assert!(store.deactivated_since(now + 60_000).await.unwrap().is_empty(), "not after it");
+
+    let reactivated = store.set_deactivated(&name("bob"), false).await.unwrap().unwrap();
+    assert_eq!(reactivated.id, bob.id);
+    assert!(!store.find_user("bob").await.unwrap().unwrap().deactivated);
+    store.create_session(bob.id, [5u8; 32], i64::MAX).await.unwrap();
+    assert_eq!(store.session_user([5u8; 32], 0).await.unwrap().map(|u| u.id), Some(bob.id));
+    assert!(store.session_user([1u8; 32], 0).await.unwrap().is_none(), "ended sessions stay ended");
+    assert!(store.deactivated_since(0).await.unwrap().is_empty(), "reactivated is not deactivated");
+
+    // A deactivated guest's name is not passed on to the next guest.
+    let guest = store.claim_guest(&name("visitor")).await.unwrap();
+    store.set_deactivated(&name("visitor"), true).await.unwrap().unwrap();
+    assert!(matches!(store.claim_guest(&name("visitor")).await, Err(StoreError::NameTaken)));
+    store.set_deactivated(&name("visitor"), false).await.unwrap().unwrap();
+    let next = store.claim_guest(&name("visitor")).await.unwrap();
+    assert_ne!(next.id, guest.id, "an active guest's name passes on as before");
+}
+
+async fn admins_and_the_accounts_page(store: Arc<dyn Store>) {
+    let alice = store.create_user(&name("alice"), "hash-a").await.unwrap();
+    let carol = store.create_user(&name("Carol"), "hash-c").await.unwrap();
+    let bob = store.create_user(&name("bob"), "hash-b").await.unwrap();
+    let guest = store.claim_guest(&name("drifter")).await.unwrap();
+    // A guest whose name passed on holds no name: never listed.
+    store.claim_guest(&name("drifter")).await.unwrap();
+    assert!(!store.is_admin(alice.id).await.unwrap());
+    assert!(store.set_admin(&name("alice"), true).await.unwrap());
+    assert!(store.is_admin(alice.id).await.unwrap());
+    store.create_session(bob.id, [7u8; 32], i64::MAX).await.unwrap();
+
+    let page = store.accounts(None, 10).await.unwrap();
+    let names: Vec<&str> = page.iter().map(|a| a.user.name.as_str()).collect();
+    assert_eq!(names, ["alice", "bob", "Carol", "drifter"], "by name without case");
+    let alice_row = &page[0];
+    assert!(alice_row.admin && !alice_row.deactivated && !alice_row.user.guest);
+    assert!(alice_row.last_login_ms.is_none(), "never logged in");
+    assert!(page[1].last_login_ms.is_some_and(|at| at >= page[1].created_ms), "bob has a session");
+    assert!(page[3].user.guest && page[3].user.id != guest.id, "the guest now holding the name");
+    assert!(page.iter().all(|a| a.created_ms > 0));
+    let rest = store.accounts(Some("bob"), 10).await.unwrap();
+    assert_eq!(rest.iter().map(|a| a.user.id).collect::<Vec<_>>()[..1], [carol.id], "pages after a key");
+    assert_eq!(store.accounts(None, 2).await.unwrap().len(), 2);
+
+    // A deactivated admin is an admin no more: no deleting others' messages.
+    store.append_message(message(GENERAL, bob.id, "b-1", "hello")).await.unwrap();
+    store.set_deactivated(&name("alice"), true).await.unwrap().unwrap();
+    assert!(!store.is_admin(alice.id).await.unwrap());
+    let removal = MessageRemoval { channel: GENERAL, seq: Seq(1), by: alice.id };
+    assert!(matches!(store.delete_message(removal.clone()).await, Err(StoreError::NotSender)));
+    let listed = store.accounts(None, 1).await.unwrap();
+    assert!(listed[0].admin && listed[0].deactivated, "the page shows both");
+    store.set_deactivated(&name("alice"), false).await.unwrap().unwrap();
+    assert!(store.is_admin(alice.id).await.unwrap());
+    assert!(store.delete_message(removal).await.unwrap().changed);
+}
+
+mod sqlite {
+    async fn memory() -> std::sync::Arc<dyn natter::store::Store> {
+        natter::store::open("sqlite::memory:", std::sync::Arc::new(super::Metrics::default())).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn deactivation() {
+        super::deactivation(memory().await).await;
+    }
+
+    #[tokio::test]
+    async fn admins_and_the_accounts_page() {
+        super::admins_and_the_accounts_page(memory().await).await;
+    }
+}
+
+mod postgres {
+    use crate::services::fresh_postgres_database;
+
+    async fn store() -> Option<std::sync::Arc<dyn natter::store::Store>> {
+        let url = fresh_postgres_database().await?;
+        Some(natter::store::open(&url, std::sync::Arc::new(super::Metrics::default())).await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn pg_deactivation() {
+        let Some(store) = store().await else { return };
+        super::deactivation(store).await;
+    }
+
+    #[tokio::test]
+    async fn pg_admins_and_the_accounts_page() {
+        let Some(store) = store().await else { return };
+        super::admins_and_the_accounts_page(store).await;
+    }
+}

@@ -76,8 +76,13 @@ impl App {
         Ok(())
     }
 
+    /// Whether the user is an admin whose account is active.
+    pub async fn is_admin(&self, user: &User) -> Result<bool, RequestError> {
+        Ok(self.store.is_admin(user.id).await?)
+    }
+
     async fn require_admin(&self, asker: &User) -> Result<(), RequestError> {
-        if self.store.is_admin(asker.id).await? {
+        if self.is_admin(asker).await? {
             Ok(())
         } else {
             Err(RequestError::Forbidden("only an admin may do this"))

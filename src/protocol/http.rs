@@ -28,6 +28,10 @@ pub struct SessionResponse {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct MeResponse {
     pub user: UserInfo,
+    /// Whether the user may administer the workspace (`list_accounts`,
+    /// `update_account`), so a client knows to offer it.
+    #[serde(default)]
+    pub admin: bool,
 }
 
 /// Every HTTP error: `{"error":{"code":"...","message":"..."}}`.

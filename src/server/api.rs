@@ -176,7 +176,8 @@ pub(super) async fn me(
 ) -> Result<Response, ApiError> {
     let token = session_token(&headers, None, https).ok_or_else(unauthorized)?;
     let user = state.accounts.authenticate(&token).await?.ok_or_else(unauthorized)?;
-    Ok(Json(MeResponse { user: user_info(&user) }).into_response())
+    let admin = state.app.is_admin(&user).await.map_err(|_| ApiError::from(AuthError::Unavailable))?;
+    Ok(Json(MeResponse { user: user_info(&user), admin }).into_response())
 }
 
 pub(super) fn unauthorized() -> ApiError {

@@ -114,7 +114,8 @@ async fn the_cookie_is_httponly_and_logout_revokes_the_session() {
     // The cookie alone authenticates.
     let me = http.get(server.url("/api/me")).send().await.unwrap();
     assert_eq!(me.status(), 200);
-    assert_eq!(me.json::<MeResponse>().await.unwrap().user.name, "alice");
+    let me = me.json::<MeResponse>().await.unwrap();
+    assert_eq!((me.user.name.as_str(), me.admin), ("alice", false));
 
     let logout = http.post(server.url("/api/logout")).send().await.unwrap();
     assert_eq!(logout.status(), 204);

@@ -3,6 +3,7 @@
 mod harness;
 mod services;
 
+mod backup;
 mod bad_input;
 mod bench;
 mod binary;

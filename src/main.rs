@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,6 +39,18 @@ enum Command {
     Search {
         #[command(subcommand)]
         command: SearchCommand,
+    },
+    /// Copy the SQLite database to a new file while natter runs.
+    ///
+    /// The copy is one consistent snapshot, checked with SQLite's integrity
+    /// check, and never written over an existing file. To restore, stop
+    /// natter, move the database and its -wal and -shm files aside and put
+    /// the copy in its place. For PostgreSQL use pg_dump (docs/deployment.md).
+    Backup {
+        /// Where the copy goes; must not exist yet.
+        file: PathBuf,
+        #[arg(long, env = "NATTER_DATABASE_URL", default_value = "sqlite://natter.db")]
+        database: String,
     },
 }
 
@@ -256,6 +269,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Search { command: SearchCommand::Rebuild { database } }) => {
             runtime.block_on(rebuild_search_index(&database))
         }
+        Some(Command::Backup { file, database }) => backup(&database, &file),
     }
 }
 
@@ -404,5 +418,12 @@ async fn rebuild_search_index(database: &str) -> anyhow::Result<()> {
     let indexed = store.rebuild_search_index().await;
     store.close().await;
     println!("indexed {} messages in {:.1} s", indexed?, started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn backup(database: &str, file: &Path) -> anyhow::Result<()> {
+    let backed_up = store::sqlite::backup(database, file)?;
+    let (messages, bytes) = (backed_up.messages, backed_up.bytes);
+    println!("backed up {database} to {}: {messages} messages, {bytes} bytes, integrity ok", file.display());
     Ok(())
 }

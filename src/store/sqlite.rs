@@ -13,7 +13,7 @@
 //!
 //! This file wires those together and maps each [`Store`] call to its job;
 //! the SQL is in `schema`, `accounts`, `channels`, `messages` and
-//! `changes`.
+//! `changes`. `backup` copies a live database file (`natter backup`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,8 +34,10 @@ use crate::model::{
 };
 
 pub use super::writer::{DEFAULT_MAX_BATCH, JOB_QUEUE};
+pub use backup::{BackedUp, BackupError, backup};
 
 mod accounts;
+mod backup;
 mod changes;
 mod channels;
 mod mentions;

@@ -253,18 +253,6 @@ async fn an_offline_client_converges_across_a_restart() {
     assert_eq!(state.into_values().collect::<Vec<_>>(), fresh, "what bob holds is what history shows");
 }
 
-/// Registers `name` on a server process and returns its session token.
-async fn register_on(server: &crate::process::NatterProcess, name: &str) -> String {
-    let response = reqwest::Client::new()
-        .post(server.url("/api/register"))
-        .json(&json!({"username": name, "password": "correct horse"}))
-        .send()
-        .await
-        .expect("register request");
-    assert_eq!(response.status(), 201, "registering {name}");
-    response.json::<natter::protocol::http::SessionResponse>().await.expect("a session").token
-}
-
 /// As [`an_offline_client_converges_across_a_restart`], with the real
 /// binary SIGKILLed between the edits: what was acknowledged survives, revs
 /// go on from the database, and the resuming client converges.
@@ -272,7 +260,7 @@ async fn register_on(server: &crate::process::NatterProcess, name: &str) -> Stri
 async fn an_offline_client_converges_across_a_sigkill() {
     let args = ["--messages-per-second", "10000", "--message-burst", "10000"];
     let mut server = crate::process::NatterProcess::start(&args, |_| {}).await;
-    let (alice_token, bob_token) = (register_on(&server, "alice").await, register_on(&server, "bob").await);
+    let (alice_token, bob_token) = (server.register("alice").await, server.register("bob").await);
     let mut alice = Client::connect_url(&server.ws_url(), &alice_token).await;
     alice.hello(json!({})).await;
     let mut bob = Client::connect_url(&server.ws_url(), &bob_token).await;

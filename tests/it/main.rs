@@ -4,6 +4,7 @@ mod harness;
 mod services;
 
 mod administration;
+mod backup;
 mod bad_input;
 mod bench;
 mod binary;

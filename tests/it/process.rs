@@ -44,7 +44,7 @@ impl NatterProcess {
         args: &[String],
         configure: impl FnOnce(&mut Command),
     ) -> (Child, String) {
-        let database = format!("sqlite://{}", dir.path().join("natter.db").display());
+        let database = database_url(dir);
         let log = std::fs::File::options()
             .create(true)
             .append(true)
@@ -75,6 +75,23 @@ impl NatterProcess {
             .unwrap_or_else(|_| panic!("timed out after 20 s waiting for {url} to answer"))
             .unwrap_or_else(|e| panic!("{url} did not answer (did natter fail to start?): {e}"));
         assert_eq!(response.status(), 200, "{url} answers healthy");
+    }
+
+    /// The `sqlite://` URL of its database, for other `natter` commands.
+    pub fn database_url(&self) -> String {
+        database_url(&self.dir)
+    }
+
+    /// Registers `name` and returns its session token.
+    pub async fn register(&self, name: &str) -> String {
+        let response = reqwest::Client::new()
+            .post(self.url("/api/register"))
+            .json(&serde_json::json!({"username": name, "password": "correct horse"}))
+            .send()
+            .await
+            .expect("register request");
+        assert_eq!(response.status(), 201, "registering {name}");
+        response.json::<natter::protocol::http::SessionResponse>().await.expect("a session").token
     }
 
     /// The WebSocket URL of `/ws`.
@@ -121,6 +138,10 @@ impl NatterProcess {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("natter.log")).unwrap_or_default()
     }
+}
+
+fn database_url(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}", dir.path().join("natter.db").display())
 }
 
 impl Drop for NatterProcess {

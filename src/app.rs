@@ -10,7 +10,7 @@
 //! `rates` (per-user message and invitation budgets), `driver` (the hub's
 //! asynchronous side: gap fills, presence timers, the bus), `names` (which
 //! channel a bare name means to one user), `administering` (what admins
-//! do to accounts).
+//! do to accounts), `inviting` (who may join: invite links, registration).
 
 use std::sync::Arc;
 
@@ -20,13 +20,14 @@ use crate::bus::{Bus, Cluster};
 use crate::hub::Hub;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
-use crate::model::Channel;
+use crate::model::{Channel, RegistrationMode};
 use crate::store::{Store, StoreError};
 
 mod administering;
 mod channels;
 mod driver;
 mod editing;
+mod inviting;
 mod membership;
 pub mod names;
 mod posting;
@@ -35,6 +36,7 @@ mod reading;
 mod searching;
 
 pub use administering::MAX_ACCOUNTS_PAGE;
+pub use inviting::{DEFAULT_INVITE_HOURS, DEFAULT_INVITE_USES, INVITES_LISTED};
 pub use posting::Committing;
 pub use reading::{HistoryPage, HistoryRead};
 pub use searching::{DEFAULT_SEARCH_PAGE, SearchHit, SearchPage, SearchRequest, search_cursor_after};
@@ -70,6 +72,11 @@ pub enum RequestError {
     Conflict(Box<crate::model::Message>),
     #[error("no such user")]
     UnknownUser,
+    #[error("no such invite link")]
+    NoSuchInvite,
+    /// A field out of its range, in words.
+    #[error("{0}")]
+    BadRequest(&'static str),
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("{0}")]
@@ -125,6 +132,8 @@ pub struct App {
     limits: Limits,
     metrics: Arc<Metrics>,
     rates: rates::Rates,
+    /// Who may sign up until an admin sets otherwise (`--registration`).
+    registration: RegistrationMode,
 }
 
 impl App {
@@ -137,6 +146,7 @@ impl App {
         cluster: Arc<dyn Cluster>,
         limits: Limits,
         metrics: Arc<Metrics>,
+        registration: RegistrationMode,
         stop: CancellationToken,
     ) -> Result<Arc<Self>, StoreError> {
         let heads = store.channel_heads().await?;
@@ -149,6 +159,7 @@ impl App {
             rates: rates::Rates::default(),
             limits: limits.clone(),
             metrics,
+            registration,
         });
         driver::start(
             driver::Driver { hub, store, cluster, grace: limits.presence_grace },

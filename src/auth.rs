@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 
 use crate::bus::{Cluster, SharedTake};
 use crate::limits::Limits;
-use crate::model::{User, UserName, check_password, now_millis};
-use crate::store::{Store, StoreError};
+use crate::model::{NewInvite, RegistrationMode, User, UserName, check_password, now_millis};
+use crate::store::{Store, StoreError, registration_mode};
 
 mod hashing;
 mod throttle;
@@ -41,6 +41,13 @@ pub enum AuthError {
     /// Told only to someone who gave the account's right password.
     #[error("this account was deactivated by an admin")]
     Deactivated,
+    /// Signing up without an invite link where the workspace needs one,
+    /// or at all where only admins make accounts.
+    #[error("{0}")]
+    RegistrationClosed(&'static str),
+    /// One message for unknown, expired, used-up and revoked links alike.
+    #[error("this invite link cannot be used: it is unknown, expired, used up or revoked")]
+    InvalidInvite,
     #[error("too many attempts; try again later")]
     RateLimited,
     #[error("the server could not complete the request")]
@@ -51,6 +58,7 @@ impl From<StoreError> for AuthError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NameTaken => AuthError::NameTaken,
+            StoreError::InvalidInvite => AuthError::InvalidInvite,
             other => {
                 tracing::error!(error = %other, "account storage failed");
                 AuthError::Unavailable
@@ -74,6 +82,8 @@ pub struct Accounts {
     /// not exist so that both failures cost the same time.
     decoy_hash: String,
     throttle: Mutex<Throttle>,
+    /// Who may sign up until an admin sets otherwise (`--registration`).
+    registration: RegistrationMode,
     /// See [`Accounts::guest_names`].
     guest_names: tokio::sync::Mutex<()>,
     /// Shares the per-address buckets and lockouts with the other nodes.
@@ -92,6 +102,7 @@ impl Accounts {
         cluster: Arc<dyn Cluster>,
         limits: &Limits,
         allow_guests: bool,
+        registration: RegistrationMode,
     ) -> Result<Self, AuthError> {
         let hasher = Hasher::start().map_err(hashing_failed)?;
         let decoy_hash = hasher.hash(random_token()).await.map_err(hashing_failed)?;
@@ -106,6 +117,7 @@ impl Accounts {
                 limits.account_creations_per_minute,
             )),
             failed_logins_per_minute: limits.failed_logins_per_minute,
+            registration,
             hasher,
             guest_names: tokio::sync::Mutex::new(()),
             cluster,
@@ -119,27 +131,82 @@ impl Accounts {
 
     /// Creates an account without opening a session (the admin CLI).
     pub async fn create_user(&self, username: &str, password: &str) -> Result<User, AuthError> {
-        let name = UserName::parse(username).map_err(AuthError::InvalidUsername)?;
-        check_password(password).map_err(AuthError::InvalidPassword)?;
-        // A taken name is refused before the expensive hash; the insert
-        // below still decides races.
-        if self.store.find_user(name.as_str()).await?.is_some() {
-            return Err(AuthError::NameTaken);
-        }
-        let hash = self.hash(password.to_owned()).await?;
+        let (name, hash) = self.checked_credentials(username, password).await?;
         Ok(self.store.create_user(&name, &hash).await?)
     }
 
+    /// A new account's name and password hash, once both are valid and the
+    /// name is free (a taken name is refused before the expensive hash; the
+    /// insert still decides races).
+    async fn checked_credentials(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<(UserName, String), AuthError> {
+        let name = UserName::parse(username).map_err(AuthError::InvalidUsername)?;
+        check_password(password).map_err(AuthError::InvalidPassword)?;
+        if self.store.find_user(name.as_str()).await?.is_some() {
+            return Err(AuthError::NameTaken);
+        }
+        Ok((name, self.hash(password.to_owned()).await?))
+    }
+
+    /// At first start (no active admin yet), makes a setup link: the token
+    /// of a one-use invite that makes whoever signs up with it the admin.
+    /// `None` once the workspace has an admin.
+    pub async fn setup_link(&self) -> Result<Option<String>, AuthError> {
+        if self.store.has_admin().await? {
+            return Ok(None);
+        }
+        let (token, hash) = new_token();
+        let invite = NewInvite {
+            token_hash: hash,
+            created_by: None,
+            expires_ms: None,
+            max_uses: 1,
+            makes_admin: true,
+        };
+        self.store.create_invite(invite).await?;
+        Ok(Some(token))
+    }
+
+    /// Signs someone up, with an invite link's token where the workspace's
+    /// registration mode asks for one (a setup link works in every mode).
     pub async fn register(
         &self,
         client: IpAddr,
         username: &str,
         password: &str,
+        invite: Option<&str>,
     ) -> Result<Session, AuthError> {
         if !self.throttle().allow_creation_from(client) || !self.shared_creation_from(client).await {
             return Err(AuthError::RateLimited);
         }
-        let user = self.create_user(username, password).await?;
+        let mode = registration_mode(self.store.as_ref(), self.registration).await?;
+        let user = match invite {
+            None => match mode {
+                RegistrationMode::Open => self.create_user(username, password).await?,
+                RegistrationMode::Invite => {
+                    return Err(AuthError::RegistrationClosed(
+                        "signing up here needs an invite link from an admin",
+                    ));
+                }
+                RegistrationMode::Closed => {
+                    return Err(AuthError::RegistrationClosed("accounts here are made by admins"));
+                }
+            },
+            Some(token) => {
+                let (name, hash) = self.checked_credentials(username, password).await?;
+                let setup_only = mode == RegistrationMode::Closed;
+                match self.store.create_user_with_invite(&name, &hash, token_hash(token), setup_only).await {
+                    // Only a setup link works where admins make the accounts.
+                    Err(StoreError::InvalidInvite) if setup_only => {
+                        return Err(AuthError::RegistrationClosed("accounts here are made by admins"));
+                    }
+                    created => created?,
+                }
+            }
+        };
         tracing::info!(user = user.id.0, "account registered");
         self.open_session(user).await
     }
@@ -338,6 +405,13 @@ fn lockout_key(lockout: &str) -> String {
 /// Set in the cluster once an address has failed for a username.
 fn failed_marker_key(pair: &str) -> String {
     format!("login-failed:{pair}")
+}
+
+/// A new secret token and the hash it is stored under.
+pub fn new_token() -> (String, [u8; 32]) {
+    let token = random_token();
+    let hash = token_hash(&token);
+    (token, hash)
 }
 
 fn random_token() -> String {

@@ -13,7 +13,7 @@ use natter::auth::Accounts;
 use natter::bus::LocalBus;
 use natter::limits::Limits;
 use natter::metrics::Metrics;
-use natter::model::UserName;
+use natter::model::{RegistrationMode, UserName};
 use natter::server::{self, Cidr, Config};
 use natter::store;
 
@@ -137,6 +137,11 @@ struct ServeArgs {
     /// Let people in with a name only, like the tutorial app.
     #[arg(long, env = "NATTER_ALLOW_GUESTS")]
     allow_guests: bool,
+    /// Who may sign up with a password: `open` (anyone), `invite` (with an
+    /// admin's invite link) or `closed` (only accounts admins make). Admins
+    /// may change it at run time; this is the default until they do.
+    #[arg(long, env = "NATTER_REGISTRATION", default_value = "open", value_parser = parse_registration)]
+    registration: RegistrationMode,
     /// Another origin whose pages may open WebSockets and Socket.IO
     /// connections here (repeatable), e.g. https://chat.example.com behind a proxy.
     #[arg(long = "allowed-origin", env = "NATTER_ALLOWED_ORIGINS", value_delimiter = ',')]
@@ -222,6 +227,7 @@ impl ServeArgs {
             cluster_name: self.cluster_name,
             presence_ttl: Duration::from_secs_f64(self.presence_ttl_secs.clamp(0.3, 3600.0)),
             allow_guests: self.allow_guests,
+            registration: self.registration,
             allowed_origins: self.allowed_origins,
             limits,
             ws_echo: self.ws_echo,
@@ -316,6 +322,10 @@ async fn shutdown_signal() {
     let _ = interrupt.await;
 }
 
+fn parse_registration(raw: &str) -> Result<RegistrationMode, String> {
+    RegistrationMode::parse(raw).ok_or_else(|| format!("{raw:?} is not one of open, invite, closed"))
+}
+
 fn read_password() -> anyhow::Result<String> {
     let password = if std::io::stdin().is_terminal() {
         rpassword::prompt_password("Password: ").context("cannot read the password")?
@@ -332,7 +342,14 @@ fn read_password() -> anyhow::Result<String> {
 
 async fn add_user(name: &str, password: &str, admin: bool, database: &str) -> anyhow::Result<()> {
     let store = store::open_for_admin(database, Arc::new(Metrics::default())).await?;
-    let accounts = Accounts::new(Arc::clone(&store), Arc::new(LocalBus), &Limits::default(), false).await?;
+    let accounts = Accounts::new(
+        Arc::clone(&store),
+        Arc::new(LocalBus),
+        &Limits::default(),
+        false,
+        RegistrationMode::Open,
+    )
+    .await?;
     let created = accounts.create_user(name, password).await;
     let promoted = match (&created, admin) {
         (Ok(user), true) => {

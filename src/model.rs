@@ -9,9 +9,13 @@ use std::fmt;
 
 mod mention;
 mod reaction;
+mod workspace;
 
 pub use mention::{CHANNEL_MENTION, MAX_MENTIONS, Mentions, mentions_in};
 pub use reaction::{Emoji, MAX_REACTION_KINDS, REACTION_NAMES_SHOWN, Reaction};
+pub use workspace::{
+    Invite, MAX_INVITE_HOURS, MAX_INVITE_USES, MAX_LIVE_INVITES, NewInvite, RegistrationMode,
+};
 
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {

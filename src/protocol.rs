@@ -16,7 +16,7 @@ pub mod convert;
 mod message;
 mod parse;
 
-pub use accounts::{AccountInfo, Role};
+pub use accounts::{AccountInfo, InviteInfo, Registration, Role};
 pub use message::{DeletedBy, MessageInfo, QuoteInfo, ReactionInfo, SearchHitInfo, SystemInfo, SystemKind};
 pub use parse::{MAX_REF_BYTES, parse_client_message, reference_of};
 
@@ -259,6 +259,37 @@ pub enum ClientMessage {
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
     },
+    /// Admins only: make an invite link valid for `expires_in_hours`
+    /// (default 168, at most 720) and `max_uses` sign-ups (default 25, at
+    /// most 1000). Answered by `invite_created`, with its token.
+    CreateInvite {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires_in_hours: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_uses: Option<u32>,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
+    /// Admins only: the newest invite links and the registration mode.
+    /// Answered by `invites`.
+    ListInvites {
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
+    /// Admins only: nobody may sign up with this link any more. Answered by
+    /// `invite_revoked`.
+    RevokeInvite {
+        id: i64,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
+    /// Admins only: who may sign up with a password from now on, on every
+    /// node. Answered by `registration`.
+    SetRegistration {
+        mode: Registration,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
     /// Application-level liveness check; answered by `pong`.
     Ping {
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
@@ -436,6 +467,35 @@ pub enum ServerMessage {
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
     },
+    /// Answer to `create_invite`: the link, and its token, shown this
+    /// once (the server keeps only its hash). The link to hand out is the
+    /// server's address with `/#invite=TOKEN`.
+    InviteCreated {
+        invite: InviteInfo,
+        token: String,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
+    /// Answer to `list_invites`: the newest links (at most 100), newest
+    /// first, and who may sign up now.
+    Invites {
+        invites: Vec<InviteInfo>,
+        registration: Registration,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
+    /// Answer to `revoke_invite`.
+    InviteRevoked {
+        id: i64,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
+    /// Answer to `set_registration`: the mode now in force.
+    Registration {
+        mode: Registration,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
     /// Answer to `ping`.
     Pong {
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
@@ -600,6 +660,10 @@ pub const CLIENT_MESSAGE_TYPES: &[&str] = &[
     "notify",
     "list_accounts",
     "update_account",
+    "create_invite",
+    "list_invites",
+    "revoke_invite",
+    "set_registration",
     "ping",
 ];
 
@@ -626,6 +690,10 @@ pub const SERVER_MESSAGE_TYPES: &[&str] = &[
     "read",
     "accounts",
     "account_updated",
+    "invite_created",
+    "invites",
+    "invite_revoked",
+    "registration",
     "error",
     "pong",
 ];

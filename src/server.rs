@@ -19,6 +19,7 @@ use crate::bus::redis::{BusError, DEFAULT_PRESENCE_TTL, RedisBus, RedisOptions};
 use crate::bus::{Bus, Cluster, LocalBus};
 use crate::limits::Limits;
 use crate::metrics::Metrics;
+use crate::model::RegistrationMode;
 use crate::store::{self, StoreError};
 
 pub use client::{Cidr, CidrError};
@@ -53,6 +54,8 @@ pub struct Config {
     pub presence_ttl: Duration,
     /// Let people in with a name only (as the tutorial app does).
     pub allow_guests: bool,
+    /// Who may sign up with a password, until an admin sets otherwise.
+    pub registration: RegistrationMode,
     /// Origins besides the server's own whose pages may open `/ws` and
     /// `/socket.io/`.
     pub allowed_origins: Vec<String>,
@@ -75,6 +78,7 @@ impl Default for Config {
             cluster_name: "natter".into(),
             presence_ttl: DEFAULT_PRESENCE_TTL,
             allow_guests: false,
+            registration: RegistrationMode::Open,
             allowed_origins: Vec::new(),
             limits: Limits::default(),
             drain_timeout: Duration::from_secs(5),
@@ -176,12 +180,21 @@ pub async fn serve_with_metrics(
         Arc::clone(&cluster),
         config.limits.clone(),
         Arc::clone(&metrics),
+        config.registration,
         sessions_end.clone(),
     )
     .await?;
     let accounts = Arc::new(
-        Accounts::new(Arc::clone(&store), Arc::clone(&cluster), &config.limits, config.allow_guests).await?,
+        Accounts::new(
+            Arc::clone(&store),
+            Arc::clone(&cluster),
+            &config.limits,
+            config.allow_guests,
+            config.registration,
+        )
+        .await?,
     );
+    announce_setup_link(&accounts, listener.local_addr()?).await?;
     let state = AppState {
         app,
         accounts,
@@ -261,5 +274,23 @@ pub async fn serve_with_metrics(
     store.close().await;
     cluster.close().await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// At first start (no admin yet) tells whoever started the server how to
+/// make the first admin: a one-use setup link, shown on the console and in
+/// the log only, so nobody becomes admin just by signing up first.
+async fn announce_setup_link(accounts: &Accounts, address: std::net::SocketAddr) -> Result<(), AuthError> {
+    let Some(token) = accounts.setup_link().await? else { return Ok(()) };
+    let host = if address.ip().is_unspecified() { "localhost".to_owned() } else { address.ip().to_string() };
+    let host = if address.is_ipv6() && host != "localhost" { format!("[{host}]") } else { host };
+    let link = format!("http://{host}:{}/#setup={token}", address.port());
+    // Not `println!`: that panics when nobody reads standard output any
+    // more (a supervisor that kept only the first line); the log has it too.
+    let line = format!(
+        "natter setup: no admin yet; open {link} to create the first admin account (it works once)\n"
+    );
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), line.as_bytes());
+    tracing::warn!(%link, "no admin yet: open the setup link to create the first admin account");
     Ok(())
 }

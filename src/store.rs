@@ -25,11 +25,13 @@ mod queue;
 mod writer;
 mod rows;
 mod search;
+mod workspace;
 pub mod sqlite;
 pub mod postgres;
 
 use crate::metrics::Metrics;
 pub use search::{MessageSearch, SEARCH_TIME};
+pub use workspace::{REGISTRATION_SETTING, Workspace, registration_mode};
 
 /// Opens the store a database URL names (`sqlite://...`, `sqlite::memory:`,
 /// `postgres://...` or `postgresql://...`) for serving: migrated, and its
@@ -98,6 +100,9 @@ pub enum StoreError {
     /// A per-user cap was reached.
     #[error("limit reached")]
     LimitReached,
+    /// An invite link that cannot be used (see `Workspace::create_user_with_invite`).
+    #[error("invalid invite")]
+    InvalidInvite,
     /// The store is shutting down or its worker is gone.
     #[error("store is closed")]
     Closed,
@@ -223,7 +228,7 @@ pub struct ChannelPage {
 pub type Queued<T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'static>>;
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Workspace + Send + Sync + 'static {
     /// Creates a registered user (with a password hash) and makes them a
     /// member of General. Fails with `NameTaken` if any user has the name.
     async fn create_user(&self, name: &UserName, password_hash: &str) -> StoreResult<User>;

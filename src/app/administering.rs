@@ -81,7 +81,7 @@ impl App {
         Ok(self.store.is_admin(user.id).await?)
     }
 
-    async fn require_admin(&self, asker: &User) -> Result<(), RequestError> {
+    pub(super) async fn require_admin(&self, asker: &User) -> Result<(), RequestError> {
         if self.is_admin(asker).await? {
             Ok(())
         } else {

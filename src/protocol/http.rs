@@ -2,12 +2,25 @@ use serde::{Deserialize, Serialize};
 
 use super::UserInfo;
 
-/// `POST /api/register` and `POST /api/login`.
+/// `POST /api/login`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
     pub username: String,
     pub password: String,
+}
+
+/// `POST /api/register`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Registration {
+    pub username: String,
+    pub password: String,
+    /// The token of an invite link (or the setup link): needed where the
+    /// workspace's registration is `invite` (a setup link also where it
+    /// is `closed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite: Option<String>,
 }
 
 /// `POST /api/guest`.
@@ -44,7 +57,8 @@ pub struct ErrorResponse {
 pub struct ErrorDetail {
     /// Stable: `bad_request`, `unsupported_media_type`, `invalid_username`,
     /// `invalid_password`, `name_taken`, `name_in_use`, `invalid_credentials`,
-    /// `guests_disabled`, `deactivated`, `unauthorized`, `rate_limited`, `unavailable`,
+    /// `guests_disabled`, `deactivated`, `registration_closed`,
+    /// `invalid_invite`, `unauthorized`, `rate_limited`, `unavailable`,
     /// and on `/ws` upgrades `forbidden_origin`, `too_many_connections`,
     /// `server_full`.
     pub code: String,

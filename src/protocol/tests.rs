@@ -55,6 +55,10 @@ fn type_lists_match_the_enums() {
         r#"{"type":"notify","channel":1,"level":"mentions"}"#,
         r#"{"type":"list_accounts"}"#,
         r#"{"type":"update_account","user":"u"}"#,
+        r#"{"type":"create_invite"}"#,
+        r#"{"type":"list_invites"}"#,
+        r#"{"type":"revoke_invite","id":1}"#,
+        r#"{"type":"set_registration","mode":"open"}"#,
         r#"{"type":"ping"}"#,
     ];
     assert_eq!(samples.len(), CLIENT_MESSAGE_TYPES.len());

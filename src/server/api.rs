@@ -17,7 +17,7 @@ use super::client::{ClientAddress, ReachedOverHttps};
 use super::convert::user_info;
 use crate::auth::{AuthError, Session, token_hash};
 use crate::protocol::http::{
-    Credentials, ErrorDetail, ErrorResponse, GuestRequest, MeResponse, SessionResponse,
+    Credentials, ErrorDetail, ErrorResponse, GuestRequest, MeResponse, Registration, SessionResponse,
 };
 
 /// The cookie that carries a browser's session token over plain HTTP.
@@ -58,6 +58,8 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
             AuthError::GuestsDisabled => (StatusCode::FORBIDDEN, "guests_disabled"),
             AuthError::Deactivated => (StatusCode::FORBIDDEN, "deactivated"),
+            AuthError::RegistrationClosed(_) => (StatusCode::FORBIDDEN, "registration_closed"),
+            AuthError::InvalidInvite => (StatusCode::FORBIDDEN, "invalid_invite"),
             AuthError::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             AuthError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         };
@@ -117,8 +119,9 @@ pub(super) async fn register(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let credentials: Credentials = parse_body(&headers, &body)?;
-    let session = state.accounts.register(client, &credentials.username, &credentials.password).await?;
+    let request: Registration = parse_body(&headers, &body)?;
+    let invite = request.invite.as_deref();
+    let session = state.accounts.register(client, &request.username, &request.password, invite).await?;
     Ok(session_response(&state, StatusCode::CREATED, https, session))
 }
 

@@ -111,6 +111,8 @@ pub(super) fn error_code(error: &RequestError) -> ErrorCode {
         RequestError::NoSuchMessage | RequestError::NoSuchParent => ErrorCode::NotFound,
         RequestError::Conflict(_) => ErrorCode::Conflict,
         RequestError::UnknownUser => ErrorCode::UnknownUser,
+        RequestError::NoSuchInvite => ErrorCode::NotFound,
+        RequestError::BadRequest(_) => ErrorCode::BadRequest,
         RequestError::Forbidden(_) => ErrorCode::Forbidden,
         RequestError::InvalidName(_) => ErrorCode::InvalidName,
         RequestError::ChannelExists(_) => ErrorCode::ChannelExists,
@@ -179,9 +181,13 @@ pub(super) fn auth_error_code(error: &AuthError) -> ErrorCode {
         AuthError::NameInUse => ErrorCode::NameInUse,
         AuthError::GuestsDisabled => ErrorCode::GuestsDisabled,
         AuthError::RateLimited => ErrorCode::RateLimited,
-        AuthError::InvalidPassword(_) | AuthError::InvalidCredentials | AuthError::Deactivated => {
-            ErrorCode::Unauthorized
-        }
+        // A guest's `new user` never signs up with a password: these do
+        // not arise there, and say no more than "unauthorized" if they did.
+        AuthError::InvalidPassword(_)
+        | AuthError::InvalidCredentials
+        | AuthError::Deactivated
+        | AuthError::RegistrationClosed(_)
+        | AuthError::InvalidInvite => ErrorCode::Unauthorized,
         AuthError::Unavailable => ErrorCode::Unavailable,
     }
 }

@@ -54,6 +54,7 @@ mod messages;
 mod reactions;
 mod schema;
 mod search;
+mod workspace;
 mod writer;
 
 use connection::{backend, is_unique_violation};

@@ -45,6 +45,7 @@ mod messages;
 mod readers;
 mod schema;
 mod search;
+mod workspace;
 mod writer;
 
 #[derive(Debug, Clone)]

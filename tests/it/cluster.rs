@@ -142,6 +142,10 @@ fn about_channel(frame: &ServerMessage, channel: i64) -> bool {
         | ServerMessage::Watching { .. }
         | ServerMessage::Accounts { .. }
         | ServerMessage::AccountUpdated { .. }
+        | ServerMessage::InviteCreated { .. }
+        | ServerMessage::Invites { .. }
+        | ServerMessage::InviteRevoked { .. }
+        | ServerMessage::Registration { .. }
         | ServerMessage::Pong { .. } => false,
     }
 }

@@ -247,6 +247,10 @@ impl ServerMessageExt for ServerMessage {
             | ServerMessage::SearchResults { reference, .. }
             | ServerMessage::Accounts { reference, .. }
             | ServerMessage::AccountUpdated { reference, .. }
+            | ServerMessage::InviteCreated { reference, .. }
+            | ServerMessage::Invites { reference, .. }
+            | ServerMessage::InviteRevoked { reference, .. }
+            | ServerMessage::Registration { reference, .. }
             | ServerMessage::Error { reference, .. }
             | ServerMessage::Pong { reference } => reference.as_ref(),
             ServerMessage::Welcome { .. }

@@ -21,6 +21,7 @@ mod fuzz;
 mod hashing;
 mod http_api;
 mod http_limits;
+mod joining;
 mod mentions;
 mod limits;
 mod nginx;

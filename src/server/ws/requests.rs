@@ -50,6 +50,7 @@ fn cost_of(request: &ClientMessage) -> Cost {
         // A search also has its own per-user rate (`App::search`).
         | ClientMessage::Search { .. }
         | ClientMessage::ListAccounts { .. }
+        | ClientMessage::ListInvites { .. }
         // Watching rewrites an index under the hub's lock: priced as a read,
         // so one user or one address cannot make it cheap by connecting
         // many times.
@@ -302,6 +303,18 @@ impl WsSession {
             }
             ClientMessage::UpdateAccount { user: name, active, role, reference } => {
                 administering::update_account(&app, &user, name, active, role, reference).await
+            }
+            ClientMessage::CreateInvite { expires_in_hours, max_uses, reference } => {
+                administering::create_invite(&app, &user, expires_in_hours, max_uses, reference).await
+            }
+            ClientMessage::ListInvites { reference } => {
+                administering::list_invites(&app, &user, reference).await
+            }
+            ClientMessage::RevokeInvite { id, reference } => {
+                administering::revoke_invite(&app, &user, id, reference).await
+            }
+            ClientMessage::SetRegistration { mode, reference } => {
+                administering::set_registration(&app, &user, mode, reference).await
             }
             ClientMessage::Ping { reference } => ServerMessage::Pong { reference },
         };

@@ -163,6 +163,21 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE users ADD COLUMN last_login_at INTEGER;
     -- Every node looks for recent deactivations each second.
     CREATE INDEX users_deactivated ON users(deactivated_at) WHERE deactivated_at IS NOT NULL;
+    -- Settings admins change at run time (`store::Workspace`).
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    -- Invite links: the hash of the token, never the token. `created_by`
+    -- NULL and `makes_admin` 1: a setup link, made at first start.
+    CREATE TABLE invites (
+        id          INTEGER PRIMARY KEY,
+        token_hash  BLOB NOT NULL UNIQUE,
+        created_by  INTEGER REFERENCES users(id),
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER,
+        max_uses    INTEGER NOT NULL,
+        uses        INTEGER NOT NULL DEFAULT 0,
+        revoked_at  INTEGER,
+        makes_admin INTEGER NOT NULL DEFAULT 0
+    );
 "#,
 ];
 

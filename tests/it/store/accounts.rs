@@ -1,12 +1,12 @@
 //! The conformance suite for administration: the accounts page, deactivation
 //! (sessions end, login and guest claims refused, messages kept) and who is
-//! an admin. Every backend runs these same checks (one line per test at the
+//! an admin; invite and setup links and settings. Every backend runs these same checks (one line per test at the
 //! bottom).
 
 use std::sync::Arc;
 
 use natter::metrics::Metrics;
-use natter::model::Seq;
+use natter::model::{MAX_LIVE_INVITES, NewInvite, Seq, UserId, now_millis};
 use natter::store::{MessageRemoval, Store, StoreError};
 
 use super::{GENERAL, message, name};
@@ -98,6 +98,76 @@ async fn admins_and_the_accounts_page(store: Arc<dyn Store>) {
     assert!(store.delete_message(removal).await.unwrap().changed);
 }
 
+fn new_invite(token: u8, by: Option<UserId>, expires_ms: Option<i64>, max_uses: u32) -> NewInvite {
+    NewInvite { token_hash: [token; 32], created_by: by, expires_ms, max_uses, makes_admin: by.is_none() }
+}
+
+async fn invites_and_setup_links(store: Arc<dyn Store>) {
+    assert_eq!(store.setting("registration").await.unwrap(), None);
+    store.set_setting("registration", "invite").await.unwrap();
+    store.set_setting("registration", "closed").await.unwrap();
+    assert_eq!(store.setting("registration").await.unwrap().as_deref(), Some("closed"));
+
+    // First start: no admin, two setup links (two nodes started).
+    assert!(!store.has_admin().await.unwrap());
+    let setup = store.create_invite(new_invite(1, None, None, 1)).await.unwrap();
+    assert!(setup.makes_admin && setup.created_by.is_none() && setup.is_usable(now_millis()));
+    store.create_invite(new_invite(2, None, None, 1)).await.unwrap();
+    assert!(store.invites(10).await.unwrap().is_empty(), "setup links are not listed");
+    // Only a setup link works with `setup_only`; an unknown token never.
+    let unknown = store.create_user_with_invite(&name("eve"), "h", [9; 32], false).await;
+    assert!(matches!(unknown, Err(StoreError::InvalidInvite)), "{unknown:?}");
+    let root = store.create_user_with_invite(&name("root"), "h", [1; 32], true).await.unwrap();
+    assert!(store.is_admin(root.id).await.unwrap() && store.has_admin().await.unwrap());
+    for token in [1, 2] {
+        let again = store.create_user_with_invite(&name("mallory"), "h", [token; 32], true).await;
+        assert!(matches!(again, Err(StoreError::InvalidInvite)), "setup link {token} after the first admin");
+    }
+    assert!(store.find_user("mallory").await.unwrap().is_none(), "nothing half-done");
+
+    // An admin's link: uses counted, then used up; expired; revoked.
+    let link =
+        store.create_invite(new_invite(3, Some(root.id), Some(now_millis() + 60_000), 2)).await.unwrap();
+    assert_eq!(
+        (link.created_by.as_deref(), link.max_uses, link.uses, link.makes_admin),
+        (Some("root"), 2, 0, false)
+    );
+    let refused = store.create_user_with_invite(&name("ann"), "h", [3; 32], true).await;
+    assert!(matches!(refused, Err(StoreError::InvalidInvite)), "not a setup link: closed registration");
+    let ann = store.create_user_with_invite(&name("ann"), "h", [3; 32], false).await.unwrap();
+    assert!(!store.is_admin(ann.id).await.unwrap(), "an invite does not make an admin");
+    let taken = store.create_user_with_invite(&name("ANN"), "h", [3; 32], false).await;
+    assert!(matches!(taken, Err(StoreError::NameTaken)), "{taken:?}");
+    store.create_user_with_invite(&name("ben"), "h", [3; 32], false).await.unwrap();
+    let used_up = store.create_user_with_invite(&name("cat"), "h", [3; 32], false).await;
+    assert!(matches!(used_up, Err(StoreError::InvalidInvite)), "{used_up:?}");
+    let listed = store.invites(10).await.unwrap();
+    assert_eq!((listed[0].id, listed[0].uses), (link.id, 2), "the name taken used nothing");
+
+    store.create_invite(new_invite(4, Some(root.id), Some(now_millis() - 1), 5)).await.unwrap();
+    let expired = store.create_user_with_invite(&name("cat"), "h", [4; 32], false).await;
+    assert!(matches!(expired, Err(StoreError::InvalidInvite)), "{expired:?}");
+    let revocable = store.create_invite(new_invite(5, Some(root.id), None, 5)).await.unwrap();
+    assert!(store.revoke_invite(revocable.id).await.unwrap());
+    assert!(!store.revoke_invite(setup.id).await.unwrap(), "setup links are not admins' to revoke");
+    assert!(!store.revoke_invite(9_999).await.unwrap());
+    let revoked = store.create_user_with_invite(&name("cat"), "h", [5; 32], false).await;
+    assert!(matches!(revoked, Err(StoreError::InvalidInvite)), "{revoked:?}");
+    let listed = store.invites(10).await.unwrap();
+    assert_eq!(listed.iter().map(|i| i.id).collect::<Vec<_>>()[0], revocable.id, "newest first");
+    assert!(listed[0].revoked && !listed[0].is_usable(now_millis()));
+
+    // At most MAX_LIVE_INVITES usable links; used-up, expired and revoked ones do not count.
+    for n in 0..MAX_LIVE_INVITES {
+        let mut hash = [0u8; 32];
+        hash[..8].copy_from_slice(&(1000 + n as u64).to_le_bytes());
+        let invite = NewInvite { token_hash: hash, ..new_invite(0, Some(root.id), None, 1) };
+        store.create_invite(invite).await.unwrap();
+    }
+    let over = store.create_invite(new_invite(6, Some(root.id), None, 1)).await;
+    assert!(matches!(over, Err(StoreError::LimitReached)), "{over:?}");
+}
+
 mod sqlite {
     async fn memory() -> std::sync::Arc<dyn natter::store::Store> {
         natter::store::open("sqlite::memory:", std::sync::Arc::new(super::Metrics::default())).await.unwrap()
@@ -111,6 +181,11 @@ mod sqlite {
     #[tokio::test]
     async fn admins_and_the_accounts_page() {
         super::admins_and_the_accounts_page(memory().await).await;
+    }
+
+    #[tokio::test]
+    async fn invites_and_setup_links() {
+        super::invites_and_setup_links(memory().await).await;
     }
 }
 
@@ -132,5 +207,11 @@ mod postgres {
     async fn pg_admins_and_the_accounts_page() {
         let Some(store) = store().await else { return };
         super::admins_and_the_accounts_page(store).await;
+    }
+
+    #[tokio::test]
+    async fn pg_invites_and_setup_links() {
+        let Some(store) = store().await else { return };
+        super::invites_and_setup_links(store).await;
     }
 }

@@ -15,14 +15,17 @@ use sha2::{Digest, Sha256};
 use crate::bus::{Cluster, SharedTake};
 use crate::limits::Limits;
 use crate::model::{NewInvite, RegistrationMode, User, UserName, check_password, now_millis};
-use crate::store::{Store, StoreError, registration_mode};
+use crate::store::{SessionOrigin, Store, StoreError, registration_mode};
 
 mod hashing;
+mod passwords;
 mod throttle;
 
 pub use hashing::HASHING_THREADS;
 use hashing::Hasher;
 use throttle::Throttle;
+
+pub use passwords::{RESET_LINK_HOURS, issue_password_reset, session_id};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -45,6 +48,9 @@ pub enum AuthError {
     /// or at all where only admins make accounts.
     #[error("{0}")]
     RegistrationClosed(&'static str),
+    /// One message for unknown, used, expired links, and deactivated users.
+    #[error("this password-reset link cannot be used: it is unknown, used or expired")]
+    InvalidReset,
     /// One message for unknown, expired, used-up and revoked links alike.
     #[error("this invite link cannot be used: it is unknown, expired, used up or revoked")]
     InvalidInvite,
@@ -64,6 +70,30 @@ impl From<StoreError> for AuthError {
                 AuthError::Unavailable
             }
         }
+    }
+}
+
+/// Where a sign-in comes from: the address its limits count against, and
+/// what its owner later sees of the session in their list.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub address: IpAddr,
+    /// The `User-Agent` header, if any.
+    pub device: Option<String>,
+}
+
+/// Longest device description kept for a session.
+const DEVICE_CHARS: usize = 200;
+
+impl Origin {
+    /// What the store keeps: the device cut short and stripped of control
+    /// characters (it is shown back to the user as text).
+    fn to_store(&self) -> SessionOrigin {
+        let device = self
+            .device
+            .as_deref()
+            .map(|device| device.chars().filter(|c| !c.is_control()).take(DEVICE_CHARS).collect::<String>());
+        SessionOrigin { device: device.filter(|d| !d.is_empty()), address: Some(self.address.to_string()) }
     }
 }
 
@@ -174,11 +204,12 @@ impl Accounts {
     /// registration mode asks for one (a setup link works in every mode).
     pub async fn register(
         &self,
-        client: IpAddr,
+        origin: &Origin,
         username: &str,
         password: &str,
         invite: Option<&str>,
     ) -> Result<Session, AuthError> {
+        let client = origin.address;
         if !self.throttle().allow_creation_from(client) || !self.shared_creation_from(client).await {
             return Err(AuthError::RateLimited);
         }
@@ -208,10 +239,11 @@ impl Accounts {
             }
         };
         tracing::info!(user = user.id.0, "account registered");
-        self.open_session(user).await
+        self.open_session(user, Some(origin)).await
     }
 
-    pub async fn login(&self, client: IpAddr, username: &str, password: &str) -> Result<Session, AuthError> {
+    pub async fn login(&self, origin: &Origin, username: &str, password: &str) -> Result<Session, AuthError> {
+        let client = origin.address;
         // Names that cannot exist are refused without touching the lockout
         // table, which so holds only short, valid keys.
         let Ok(name) = UserName::parse(username) else {
@@ -241,7 +273,7 @@ impl Accounts {
                 if credentials.deactivated {
                     return Err(AuthError::Deactivated);
                 }
-                self.open_session(credentials.user).await
+                self.open_session(credentials.user, Some(origin)).await
             }
             _ => {
                 self.login_failed_in_cluster(&key, client).await;
@@ -254,7 +286,7 @@ impl Accounts {
     /// name is connected now: an online name is never taken over.
     pub async fn guest(
         &self,
-        client: IpAddr,
+        origin: &Origin,
         username: &str,
         is_online: impl Fn(&str) -> bool,
     ) -> Result<Session, AuthError> {
@@ -262,8 +294,8 @@ impl Accounts {
         if is_online(username.trim()) {
             return Err(AuthError::NameInUse);
         }
-        let user = self.hand_over_guest(client, username).await?;
-        self.open_session(user).await
+        let user = self.hand_over_guest(origin.address, username).await?;
+        self.open_session(user, Some(origin)).await
     }
 
     /// Held while deciding who gets a guest name and handing it over, so two
@@ -300,7 +332,7 @@ impl Accounts {
     /// Opens a session for a user the caller has already admitted (a guest
     /// from [`Accounts::hand_over_guest`]), so the client can come back by token.
     pub async fn session_for(&self, user: User) -> Result<Session, AuthError> {
-        self.open_session(user).await
+        self.open_session(user, None).await
     }
 
     /// The user behind a token, if it is a live session.
@@ -312,20 +344,26 @@ impl Accounts {
         Ok(user.filter(|user| !user.guest || self.allow_guests))
     }
 
-    /// Whether the session stored under this key is still valid.
+    /// Whether the session stored under this key is still valid; asked as
+    /// a connection opens with it, so a live one is recorded as used.
     pub async fn session_is_live(&self, key: [u8; 32]) -> Result<bool, AuthError> {
-        Ok(self.store.session_user(key, now_millis()).await?.is_some())
+        let live = self.store.session_user(key, now_millis()).await?.is_some();
+        if live {
+            self.session_used(key);
+        }
+        Ok(live)
     }
 
     pub async fn logout(&self, token: &str) -> Result<(), AuthError> {
         Ok(self.store.delete_session(token_hash(token)).await?)
     }
 
-    async fn open_session(&self, user: User) -> Result<Session, AuthError> {
+    async fn open_session(&self, user: User, origin: Option<&Origin>) -> Result<Session, AuthError> {
         let token = random_token();
         let ttl_ms = i64::try_from(self.session_ttl.as_millis()).unwrap_or(i64::MAX);
         let expires = now_millis().saturating_add(ttl_ms);
-        self.store.create_session(user.id, token_hash(&token), expires).await?;
+        let origin = origin.map(Origin::to_store).unwrap_or_default();
+        self.store.create_session(user.id, token_hash(&token), expires, &origin).await?;
         Ok(Session { token, user })
     }
 

@@ -37,6 +37,9 @@ pub enum BusEvent {
     ChannelCreated(Channel),
     /// An admin deactivated `user`: every connection of theirs closes.
     Deactivated { user: UserId },
+    /// These login sessions ended (logout, a password change or reset):
+    /// the connections opened with them close.
+    SessionsEnded { sessions: Vec<[u8; 32]> },
     /// Never sent between nodes: the bus itself reports that it may have
     /// lost events (its subscription was re-established), so the hub catches
     /// every channel up from the store rather than waiting for a later

@@ -106,6 +106,15 @@ enum UserCommand {
         #[arg(long, env = "NATTER_DATABASE_URL", default_value = "sqlite://natter.db")]
         database: String,
     },
+    /// Make a password-reset link for an account (it works once, for 72
+    /// hours): for someone who forgot their password, or an imported
+    /// account that has none. Setting a password with it ends every
+    /// session of the account.
+    ResetPassword {
+        name: String,
+        #[arg(long, env = "NATTER_DATABASE_URL", default_value = "sqlite://natter.db")]
+        database: String,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -272,6 +281,9 @@ fn main() -> anyhow::Result<()> {
         Some(Command::User { command: UserCommand::Reactivate { name, database } }) => {
             runtime.block_on(set_deactivated(&name, false, &database))
         }
+        Some(Command::User { command: UserCommand::ResetPassword { name, database } }) => {
+            runtime.block_on(reset_password_link(&name, &database))
+        }
         Some(Command::Search { command: SearchCommand::Rebuild { database } }) => {
             runtime.block_on(rebuild_search_index(&database))
         }
@@ -426,6 +438,29 @@ async fn set_deactivated(name: &str, deactivated: bool, database: &str) -> anyho
     } else {
         println!("{} may log in again", user.name);
     }
+    Ok(())
+}
+
+async fn reset_password_link(name: &str, database: &str) -> anyhow::Result<()> {
+    let name = UserName::parse(name).map_err(anyhow::Error::msg)?;
+    let store = store::open_for_admin(database, Arc::new(Metrics::default())).await?;
+    let made = async {
+        let Some(found) = store.find_user(name.as_str()).await? else {
+            bail!("no user named {}", name.as_str())
+        };
+        if found.deactivated {
+            bail!("{} is deactivated; reactivate the account first", found.user.name);
+        }
+        let (token, _) = natter::auth::issue_password_reset(store.as_ref(), found.user.id).await?;
+        Ok((found.user.name, token))
+    };
+    let made = made.await;
+    store.close().await;
+    let (user, token) = made?;
+    println!(
+        "password-reset link for {user} (works once, for {} hours): open https://YOUR-SERVER/#reset={token}",
+        natter::auth::RESET_LINK_HOURS
+    );
     Ok(())
 }
 

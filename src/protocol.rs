@@ -259,6 +259,13 @@ pub enum ClientMessage {
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
     },
+    /// Admins only: make a password-reset link for the account (valid 72
+    /// hours, once). Answered by `reset_link`, with its token.
+    CreateResetLink {
+        user: String,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
     /// Admins only: make an invite link valid for `expires_in_hours`
     /// (default 168, at most 720) and `max_uses` sign-ups (default 25, at
     /// most 1000). Answered by `invite_created`, with its token.
@@ -467,6 +474,16 @@ pub enum ServerMessage {
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
     },
+    /// Answer to `create_reset_link`: its token, shown this once; the link
+    /// to hand to its user is the server's address with `/#reset=TOKEN`.
+    ResetLink {
+        user: String,
+        token: String,
+        /// When it stops working (ms since the epoch).
+        expires: i64,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
     /// Answer to `create_invite`: the link, and its token, shown this
     /// once (the server keeps only its hash). The link to hand out is the
     /// server's address with `/#invite=TOKEN`.
@@ -660,6 +677,7 @@ pub const CLIENT_MESSAGE_TYPES: &[&str] = &[
     "notify",
     "list_accounts",
     "update_account",
+    "create_reset_link",
     "create_invite",
     "list_invites",
     "revoke_invite",
@@ -690,6 +708,7 @@ pub const SERVER_MESSAGE_TYPES: &[&str] = &[
     "read",
     "accounts",
     "account_updated",
+    "reset_link",
     "invite_created",
     "invites",
     "invite_revoked",

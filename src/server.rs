@@ -33,6 +33,7 @@ mod connections;
 mod convert;
 mod echo;
 mod http;
+mod own_account;
 mod session;
 mod socketio;
 mod web;

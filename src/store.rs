@@ -25,12 +25,14 @@ mod queue;
 mod writer;
 mod rows;
 mod search;
+mod sessions;
 mod workspace;
 pub mod sqlite;
 pub mod postgres;
 
 use crate::metrics::Metrics;
 pub use search::{MessageSearch, SEARCH_TIME};
+pub use sessions::{EndedSessions, SessionOrigin, SessionRecord, Sessions};
 pub use workspace::{REGISTRATION_SETTING, Workspace, registration_mode};
 
 /// Opens the store a database URL names (`sqlite://...`, `sqlite::memory:`,
@@ -228,7 +230,7 @@ pub struct ChannelPage {
 pub type Queued<T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'static>>;
 
 #[async_trait]
-pub trait Store: Workspace + Send + Sync + 'static {
+pub trait Store: Workspace + Sessions + Send + Sync + 'static {
     /// Creates a registered user (with a password hash) and makes them a
     /// member of General. Fails with `NameTaken` if any user has the name.
     async fn create_user(&self, name: &UserName, password_hash: &str) -> StoreResult<User>;
@@ -245,8 +247,13 @@ pub trait Store: Workspace + Send + Sync + 'static {
     async fn find_user(&self, name: &str) -> StoreResult<Option<Credentials>>;
 
     /// Stores a session under the hash of its token.
-    async fn create_session(&self, user: UserId, token_hash: [u8; 32], expires_at_ms: i64)
-    -> StoreResult<()>;
+    async fn create_session(
+        &self,
+        user: UserId,
+        token_hash: [u8; 32],
+        expires_at_ms: i64,
+        origin: &SessionOrigin,
+    ) -> StoreResult<()>;
 
     /// The user of an unexpired session.
     async fn session_user(&self, token_hash: [u8; 32], now_ms: i64) -> StoreResult<Option<User>>;

@@ -4,6 +4,7 @@
 //! refusal whether or not the account they named exists.
 
 use super::{App, RequestError};
+use crate::auth::issue_password_reset;
 use crate::bus::BusEvent;
 use crate::model::{User, UserName};
 use crate::store::Account;
@@ -74,6 +75,33 @@ impl App {
         }
         tracing::info!(name = name.as_str(), admin, by = asker.id.0, "role changed");
         Ok(())
+    }
+
+    /// Closes the connections opened with these login sessions (which
+    /// ended: a logout, a password change or reset), here and on the other
+    /// nodes.
+    pub fn end_sessions(&self, sessions: Vec<[u8; 32]>) {
+        if sessions.is_empty() {
+            return;
+        }
+        for key in &sessions {
+            self.hub.end_session(*key);
+        }
+        self.bus.publish(BusEvent::SessionsEnded { sessions });
+    }
+
+    /// Makes a password-reset link for the account (for someone who forgot
+    /// theirs, or an imported account that has none): its token, shown to
+    /// the admin once, and when it stops working.
+    pub async fn reset_link(&self, asker: &User, name: &UserName) -> Result<(String, i64), RequestError> {
+        self.require_admin(asker).await?;
+        let found = self.store.find_user(name.as_str()).await?.ok_or(RequestError::UnknownUser)?;
+        if found.deactivated {
+            return Err(RequestError::Forbidden("reactivate the account first"));
+        }
+        let link = issue_password_reset(self.store.as_ref(), found.user.id).await?;
+        tracing::info!(user = found.user.id.0, by = asker.id.0, "password-reset link made");
+        Ok(link)
     }
 
     /// Whether the user is an admin whose account is active.

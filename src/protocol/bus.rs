@@ -55,6 +55,11 @@ pub enum Event {
     Deactivated {
         user: i64,
     },
+    /// These login sessions ended (their keys, the tokens' hashes, in hex):
+    /// the connections opened with them close.
+    SessionsEnded {
+        sessions: Vec<String>,
+    },
     /// The sender's presence record changed; receivers read them again.
     PresenceChanged,
 }

@@ -64,3 +64,60 @@ pub struct ErrorDetail {
     pub code: String,
     pub message: String,
 }
+
+/// `POST /api/password`: the signed-in user's new password.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub current: String,
+    pub password: String,
+    /// End every other session of the account (default: yes).
+    #[serde(default = "yes")]
+    pub end_other_sessions: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `POST /api/reset`: a password set with a reset link's token.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordReset {
+    pub token: String,
+    pub password: String,
+}
+
+/// Answer to `GET /api/sessions`: the signed-in user's sessions, most
+/// recently used first.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SessionsResponse {
+    pub sessions: Vec<SessionInfo>,
+}
+
+/// One of your sessions.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct SessionInfo {
+    /// Names it for `POST /api/sessions/end` (not its token).
+    pub id: String,
+    /// The browser or app that signed in (its `User-Agent`, cut short).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// The address it signed in from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Times in ms since the epoch; `last_used` is when a connection was
+    /// last opened with it, to within an hour.
+    pub created: i64,
+    pub last_used: i64,
+    pub expires: i64,
+    /// The session of this request.
+    pub current: bool,
+}
+
+/// `POST /api/sessions/end`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndSession {
+    pub id: String,
+}

@@ -55,6 +55,7 @@ fn type_lists_match_the_enums() {
         r#"{"type":"notify","channel":1,"level":"mentions"}"#,
         r#"{"type":"list_accounts"}"#,
         r#"{"type":"update_account","user":"u"}"#,
+        r#"{"type":"create_reset_link","user":"u"}"#,
         r#"{"type":"create_invite"}"#,
         r#"{"type":"list_invites"}"#,
         r#"{"type":"revoke_invite","id":1}"#,

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use super::AppState;
 use super::client::{ClientAddress, ReachedOverHttps};
 use super::convert::user_info;
-use crate::auth::{AuthError, Session, token_hash};
+use crate::auth::{AuthError, Origin, Session, token_hash};
 use crate::protocol::http::{
     Credentials, ErrorDetail, ErrorResponse, GuestRequest, MeResponse, Registration, SessionResponse,
 };
@@ -60,6 +60,7 @@ impl From<AuthError> for ApiError {
             AuthError::Deactivated => (StatusCode::FORBIDDEN, "deactivated"),
             AuthError::RegistrationClosed(_) => (StatusCode::FORBIDDEN, "registration_closed"),
             AuthError::InvalidInvite => (StatusCode::FORBIDDEN, "invalid_invite"),
+            AuthError::InvalidReset => (StatusCode::FORBIDDEN, "invalid_reset"),
             AuthError::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             AuthError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         };
@@ -71,7 +72,7 @@ impl From<AuthError> for ApiError {
 /// The body must be declared JSON: a cross-site HTML form can only send
 /// form or plain-text bodies, so this stops login CSRF (a foreign page
 /// signing the browser in as someone else).
-fn parse_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<T, ApiError> {
+pub(super) fn parse_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<T, ApiError> {
     let declared_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
@@ -90,7 +91,18 @@ fn parse_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<
 
 /// A new session as a response: the token in the body for API clients, and
 /// in an HttpOnly cookie for browsers, which then never handle it in script.
-fn session_response(state: &AppState, status: StatusCode, https: bool, session: Session) -> Response {
+/// Where a sign-in comes from: its address and browser.
+pub(super) fn origin_of(client: std::net::IpAddr, headers: &HeaderMap) -> Origin {
+    let device = headers.get(header::USER_AGENT).and_then(|agent| agent.to_str().ok()).map(str::to_owned);
+    Origin { address: client, device }
+}
+
+pub(super) fn session_response(
+    state: &AppState,
+    status: StatusCode,
+    https: bool,
+    session: Session,
+) -> Response {
     let max_age_secs = state.app.limits().session_ttl.as_secs();
     let cookie = session_cookie(https, &session.token, max_age_secs);
     let body = SessionResponse { token: session.token, user: user_info(&session.user) };
@@ -121,7 +133,8 @@ pub(super) async fn register(
 ) -> Result<Response, ApiError> {
     let request: Registration = parse_body(&headers, &body)?;
     let invite = request.invite.as_deref();
-    let session = state.accounts.register(client, &request.username, &request.password, invite).await?;
+    let origin = origin_of(client, &headers);
+    let session = state.accounts.register(&origin, &request.username, &request.password, invite).await?;
     Ok(session_response(&state, StatusCode::CREATED, https, session))
 }
 
@@ -133,7 +146,8 @@ pub(super) async fn login(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let credentials: Credentials = parse_body(&headers, &body)?;
-    let session = state.accounts.login(client, &credentials.username, &credentials.password).await?;
+    let origin = origin_of(client, &headers);
+    let session = state.accounts.login(&origin, &credentials.username, &credentials.password).await?;
     Ok(session_response(&state, StatusCode::OK, https, session))
 }
 
@@ -146,7 +160,8 @@ pub(super) async fn guest(
 ) -> Result<Response, ApiError> {
     let request: GuestRequest = parse_body(&headers, &body)?;
     let hub = state.app.hub();
-    let session = state.accounts.guest(client, &request.username, |name| hub.is_online(name)).await?;
+    let origin = origin_of(client, &headers);
+    let session = state.accounts.guest(&origin, &request.username, |name| hub.is_online(name)).await?;
     Ok(session_response(&state, StatusCode::OK, https, session))
 }
 
@@ -157,7 +172,7 @@ pub(super) async fn logout(
 ) -> Result<Response, ApiError> {
     if let Some(token) = session_token(&headers, None, https) {
         state.accounts.logout(&token).await?;
-        state.app.hub().end_session(token_hash(&token));
+        state.app.end_sessions(vec![token_hash(&token)]);
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     // Both names, as a browser may still hold one set before the server

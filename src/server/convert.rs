@@ -187,7 +187,8 @@ pub(super) fn auth_error_code(error: &AuthError) -> ErrorCode {
         | AuthError::InvalidCredentials
         | AuthError::Deactivated
         | AuthError::RegistrationClosed(_)
-        | AuthError::InvalidInvite => ErrorCode::Unauthorized,
+        | AuthError::InvalidInvite
+        | AuthError::InvalidReset => ErrorCode::Unauthorized,
         AuthError::Unavailable => ErrorCode::Unavailable,
     }
 }

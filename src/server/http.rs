@@ -15,7 +15,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use socketioxide::layer::SocketIoLayer;
 
-use super::{AppState, api, echo, socketio, web, ws};
+use super::{AppState, api, echo, own_account, socketio, web, ws};
 use crate::limits::Limits;
 
 /// Longest an HTTP request may take. WebSocket sessions are not requests once
@@ -62,6 +62,10 @@ pub(super) fn router(
         .route("/api/guest", post(api::guest))
         .route("/api/logout", post(api::logout))
         .route("/api/me", get(api::me))
+        .route("/api/password", post(own_account::change_password))
+        .route("/api/sessions", get(own_account::sessions))
+        .route("/api/sessions/end", post(own_account::end_session))
+        .route("/api/reset", post(own_account::reset_password))
         .route("/ws", get(ws::upgrade))
         .fallback(web::static_file)
         .with_state(state.clone())

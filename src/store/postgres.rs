@@ -35,7 +35,8 @@ use tokio_postgres::Client;
 use super::queue::JobQueue;
 use super::{
     Account, Appended, Changed, ChannelPage, Credentials, MessageEdit, MessageReaction, MessageRemoval,
-    MessageSearch, NewMessage, NewSystemLine, Queued, SEARCH_TIME, Store, StoreError, StoreResult,
+    MessageSearch, NewMessage, NewSystemLine, Queued, SEARCH_TIME, SessionOrigin, Store, StoreError,
+    StoreResult,
 };
 use crate::metrics::Metrics;
 use crate::model::{
@@ -54,6 +55,7 @@ mod messages;
 mod reactions;
 mod schema;
 mod search;
+mod sessions;
 mod workspace;
 mod writer;
 
@@ -180,9 +182,13 @@ impl Store for PostgresStore {
         user: UserId,
         token_hash: [u8; 32],
         expires_at_ms: i64,
+        origin: &SessionOrigin,
     ) -> StoreResult<()> {
+        let origin = origin.clone();
         self.submit(None, move |c| {
-            Box::pin(async move { accounts::create_session(&c, user, token_hash, expires_at_ms).await })
+            Box::pin(
+                async move { accounts::create_session(&c, user, token_hash, expires_at_ms, &origin).await },
+            )
         })
         .await
     }

@@ -25,7 +25,7 @@ use super::queue::JobQueue;
 use super::rows::Columns;
 use super::{
     Account, Appended, Changed, ChannelPage, Credentials, MessageEdit, MessageReaction, MessageRemoval,
-    MessageSearch, NewMessage, NewSystemLine, Queued, Store, StoreError, StoreResult,
+    MessageSearch, NewMessage, NewSystemLine, Queued, SessionOrigin, Store, StoreError, StoreResult,
 };
 use crate::metrics::Metrics;
 use crate::model::{
@@ -45,6 +45,7 @@ mod messages;
 mod readers;
 mod schema;
 mod search;
+mod sessions;
 mod workspace;
 mod writer;
 
@@ -227,8 +228,10 @@ impl Store for SqliteStore {
         user: UserId,
         token_hash: [u8; 32],
         expires_at_ms: i64,
+        origin: &SessionOrigin,
     ) -> StoreResult<()> {
-        self.submit(move |c| accounts::create_session(c, user, token_hash, expires_at_ms)).await
+        let origin = origin.clone();
+        self.submit(move |c| accounts::create_session(c, user, token_hash, expires_at_ms, &origin)).await
     }
 
     async fn session_user(&self, token_hash: [u8; 32], now_ms: i64) -> StoreResult<Option<User>> {

@@ -143,6 +143,7 @@ fn about_channel(frame: &ServerMessage, channel: i64) -> bool {
         | ServerMessage::Accounts { .. }
         | ServerMessage::AccountUpdated { .. }
         | ServerMessage::InviteCreated { .. }
+        | ServerMessage::ResetLink { .. }
         | ServerMessage::Invites { .. }
         | ServerMessage::InviteRevoked { .. }
         | ServerMessage::Registration { .. }

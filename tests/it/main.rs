@@ -25,6 +25,7 @@ mod joining;
 mod mentions;
 mod limits;
 mod nginx;
+mod own_account;
 mod people;
 mod presence;
 mod process;

@@ -48,7 +48,7 @@ async fn accounts_and_sessions(store: Arc<dyn Store>) {
 
     let guest = store.claim_guest(&name("visitor")).await.unwrap();
     assert!(guest.guest);
-    store.create_session(guest.id, [9u8; 32], i64::MAX).await.unwrap();
+    store.create_session(guest.id, [9u8; 32], i64::MAX, &Default::default()).await.unwrap();
     let hideout =
         store.create_channel(&channel_name("hideout"), ChannelKind::Private, guest.id, 10).await.unwrap();
     let (dm, _) = store.open_dm(guest.id, alice.id).await.unwrap();
@@ -87,7 +87,7 @@ async fn accounts_and_sessions(store: Arc<dyn Store>) {
     assert!(store.find_user("visitor").await.unwrap().unwrap().password_hash.is_none());
 
     let token = [7u8; 32];
-    store.create_session(alice.id, token, 2_000).await.unwrap();
+    store.create_session(alice.id, token, 2_000, &Default::default()).await.unwrap();
     assert_eq!(store.session_user(token, 1_000).await.unwrap().map(|u| u.id), Some(alice.id));
     assert!(store.session_user(token, 2_000).await.unwrap().is_none(), "expired");
     assert!(store.session_user([8u8; 32], 1_000).await.unwrap().is_none());

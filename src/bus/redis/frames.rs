@@ -53,6 +53,9 @@ pub(super) fn to_wire(event: &BusEvent) -> Option<wire::Event> {
             kind: protocol::convert::channel_kind(channel.kind),
         },
         BusEvent::Deactivated { user } => wire::Event::Deactivated { user: user.0 },
+        BusEvent::SessionsEnded { sessions } => {
+            wire::Event::SessionsEnded { sessions: sessions.iter().map(hex_of).collect() }
+        }
         BusEvent::Resync | BusEvent::RemotePresence(_) => return None,
     })
 }
@@ -87,8 +90,27 @@ pub(super) fn from_wire(event: wire::Event) -> Option<BusEvent> {
             kind: protocol::convert::channel_kind_from(kind),
         }),
         wire::Event::Deactivated { user } => BusEvent::Deactivated { user: UserId(user) },
+        wire::Event::SessionsEnded { sessions } => BusEvent::SessionsEnded {
+            // A key that is not 32 bytes of hex names no session: dropped.
+            sessions: sessions.iter().filter_map(|key| key_of(key)).collect(),
+        },
         wire::Event::PresenceChanged => return None,
     })
+}
+
+/// A session key as the bus carries it: 64 lower-case hex digits.
+fn hex_of(key: &[u8; 32]) -> String {
+    key.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The key [`hex_of`] wrote; `None` for anything else.
+fn key_of(hex: &str) -> Option<[u8; 32]> {
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> =
+        (0..32).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()).collect();
+    bytes?.try_into().ok()
 }
 
 #[cfg(test)]
@@ -155,6 +177,7 @@ mod tests {
                 kind: ChannelKind::Public,
             }),
             BusEvent::Deactivated { user: UserId(5) },
+            BusEvent::SessionsEnded { sessions: vec![[7; 32], [9; 32]] },
         ];
         for event in &events {
             let Some(Decoded::Event(decoded)) = decode(&frame("other", event), "me") else {

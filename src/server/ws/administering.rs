@@ -69,6 +69,25 @@ pub(super) async fn update_account(
     }
 }
 
+/// Answers `create_reset_link`.
+pub(super) async fn reset_link(
+    app: &App,
+    asker: &User,
+    user: String,
+    reference: Option<Ref>,
+) -> ServerMessage {
+    let name = match UserName::parse(&user) {
+        Ok(name) => name,
+        Err(why) => return error_message(ErrorCode::BadRequest, why, reference),
+    };
+    match app.reset_link(asker, &name).await {
+        Ok((token, expires)) => {
+            ServerMessage::ResetLink { user: name.as_str().to_owned(), token, expires, reference }
+        }
+        Err(error) => request_error(&error, reference),
+    }
+}
+
 /// Answers `create_invite`.
 pub(super) async fn create_invite(
     app: &App,

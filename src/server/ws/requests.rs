@@ -304,6 +304,9 @@ impl WsSession {
             ClientMessage::UpdateAccount { user: name, active, role, reference } => {
                 administering::update_account(&app, &user, name, active, role, reference).await
             }
+            ClientMessage::CreateResetLink { user: name, reference } => {
+                administering::reset_link(&app, &user, name, reference).await
+            }
             ClientMessage::CreateInvite { expires_in_hours, max_uses, reference } => {
                 administering::create_invite(&app, &user, expires_in_hours, max_uses, reference).await
             }

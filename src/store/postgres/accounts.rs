@@ -5,7 +5,7 @@
 use tokio_postgres::Client;
 
 use super::super::rows;
-use super::super::{Account, Credentials, StoreError, StoreResult};
+use super::super::{Account, Credentials, SessionOrigin, StoreError, StoreResult};
 use super::{backend, is_unique_violation};
 use crate::model::{User, UserId, UserName, now_millis};
 
@@ -101,11 +101,13 @@ pub(super) async fn create_session(
     user: UserId,
     token_hash: [u8; 32],
     expires_at_ms: i64,
+    origin: &SessionOrigin,
 ) -> StoreResult<()> {
     let now = now_millis();
     c.execute(
-        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
-        &[&token_hash.as_slice(), &user.0, &now, &expires_at_ms],
+        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, last_used_at, device, address)
+         VALUES ($1, $2, $3, $4, $3, $5, $6)",
+        &[&token_hash.as_slice(), &user.0, &now, &expires_at_ms, &origin.device, &origin.address],
     )
     .await
     .map_err(backend)?;

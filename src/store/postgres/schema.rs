@@ -156,6 +156,19 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE users ADD COLUMN last_login_at BIGINT;
     -- Every node looks for recent deactivations each second.
     CREATE INDEX users_deactivated ON users(deactivated_at) WHERE deactivated_at IS NOT NULL;
+    -- What a session's owner sees of it in their list (`store::Sessions`).
+    ALTER TABLE sessions ADD COLUMN device TEXT;
+    ALTER TABLE sessions ADD COLUMN address TEXT;
+    ALTER TABLE sessions ADD COLUMN last_used_at BIGINT;
+    UPDATE sessions SET last_used_at = created_at;
+    -- Password-reset links an admin made: the hash of the token only.
+    CREATE TABLE password_resets (
+        token_hash BYTEA PRIMARY KEY,
+        user_id    BIGINT NOT NULL REFERENCES users(id),
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        used_at    BIGINT
+    );
     -- Settings admins change at run time (`store::Workspace`).
     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     -- Invite links: the hash of the token, never the token. `created_by`

@@ -163,6 +163,19 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE users ADD COLUMN last_login_at INTEGER;
     -- Every node looks for recent deactivations each second.
     CREATE INDEX users_deactivated ON users(deactivated_at) WHERE deactivated_at IS NOT NULL;
+    -- What a session's owner sees of it in their list (`store::Sessions`).
+    ALTER TABLE sessions ADD COLUMN device TEXT;
+    ALTER TABLE sessions ADD COLUMN address TEXT;
+    ALTER TABLE sessions ADD COLUMN last_used_at INTEGER;
+    UPDATE sessions SET last_used_at = created_at;
+    -- Password-reset links an admin made: the hash of the token only.
+    CREATE TABLE password_resets (
+        token_hash BLOB PRIMARY KEY,
+        user_id    INTEGER NOT NULL REFERENCES users(id),
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        used_at    INTEGER
+    );
     -- Settings admins change at run time (`store::Workspace`).
     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     -- Invite links: the hash of the token, never the token. `created_by`

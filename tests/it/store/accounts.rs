@@ -7,16 +7,16 @@ use std::sync::Arc;
 
 use natter::metrics::Metrics;
 use natter::model::{MAX_LIVE_INVITES, NewInvite, Seq, UserId, now_millis};
-use natter::store::{MessageRemoval, Store, StoreError};
+use natter::store::{MessageRemoval, SessionOrigin, Store, StoreError};
 
 use super::{GENERAL, message, name};
 
 async fn deactivation(store: Arc<dyn Store>) {
     let alice = store.create_user(&name("alice"), "hash-a").await.unwrap();
     let bob = store.create_user(&name("Bob"), "hash-b").await.unwrap();
-    store.create_session(bob.id, [1u8; 32], i64::MAX).await.unwrap();
-    store.create_session(bob.id, [2u8; 32], i64::MAX).await.unwrap();
-    store.create_session(alice.id, [3u8; 32], i64::MAX).await.unwrap();
+    store.create_session(bob.id, [1u8; 32], i64::MAX, &Default::default()).await.unwrap();
+    store.create_session(bob.id, [2u8; 32], i64::MAX, &Default::default()).await.unwrap();
+    store.create_session(alice.id, [3u8; 32], i64::MAX, &Default::default()).await.unwrap();
     store.append_message(message(GENERAL, bob.id, "b-1", "before")).await.unwrap();
 
     let found = store.find_user("bob").await.unwrap().unwrap();
@@ -29,7 +29,7 @@ async fn deactivation(store: Arc<dyn Store>) {
     }
     assert_eq!(store.session_user([3u8; 32], 0).await.unwrap().map(|u| u.id), Some(alice.id), "others stay");
     // A session issued after the deactivation (a login that raced it) is no way in.
-    store.create_session(bob.id, [4u8; 32], i64::MAX).await.unwrap();
+    store.create_session(bob.id, [4u8; 32], i64::MAX, &Default::default()).await.unwrap();
     assert!(store.session_user([4u8; 32], 0).await.unwrap().is_none());
     // Their messages stay.
     let history = store.history(GENERAL, None, 10).await.unwrap();
@@ -46,7 +46,7 @@ async fn deactivation(store: Arc<dyn Store>) {
     let reactivated = store.set_deactivated(&name("bob"), false).await.unwrap().unwrap();
     assert_eq!(reactivated.id, bob.id);
     assert!(!store.find_user("bob").await.unwrap().unwrap().deactivated);
-    store.create_session(bob.id, [5u8; 32], i64::MAX).await.unwrap();
+    store.create_session(bob.id, [5u8; 32], i64::MAX, &Default::default()).await.unwrap();
     assert_eq!(store.session_user([5u8; 32], 0).await.unwrap().map(|u| u.id), Some(bob.id));
     assert!(store.session_user([1u8; 32], 0).await.unwrap().is_none(), "ended sessions stay ended");
     assert!(store.deactivated_since(0).await.unwrap().is_empty(), "reactivated is not deactivated");
@@ -70,7 +70,7 @@ async fn admins_and_the_accounts_page(store: Arc<dyn Store>) {
     assert!(!store.is_admin(alice.id).await.unwrap());
     assert!(store.set_admin(&name("alice"), true).await.unwrap());
     assert!(store.is_admin(alice.id).await.unwrap());
-    store.create_session(bob.id, [7u8; 32], i64::MAX).await.unwrap();
+    store.create_session(bob.id, [7u8; 32], i64::MAX, &Default::default()).await.unwrap();
 
     let page = store.accounts(None, 10).await.unwrap();
     let names: Vec<&str> = page.iter().map(|a| a.user.name.as_str()).collect();
@@ -168,6 +168,61 @@ async fn invites_and_setup_links(store: Arc<dyn Store>) {
     assert!(matches!(over, Err(StoreError::LimitReached)), "{over:?}");
 }
 
+async fn sessions_passwords_and_reset_links(store: Arc<dyn Store>) {
+    let alice = store.create_user(&name("alice"), "hash-1").await.unwrap();
+    let phone = SessionOrigin { device: Some("Phone".into()), address: Some("10.0.0.2".into()) };
+    store.create_session(alice.id, [1; 32], i64::MAX, &Default::default()).await.unwrap();
+    store.create_session(alice.id, [2; 32], i64::MAX, &phone).await.unwrap();
+    store.create_session(alice.id, [3; 32], 5, &Default::default()).await.unwrap();
+    let listed = store.sessions_of(alice.id, 10).await.unwrap();
+    assert_eq!(listed.len(), 2, "expired ones are not listed");
+    let second = listed.iter().find(|s| s.key == [2; 32]).unwrap();
+    assert_eq!((second.device.as_deref(), second.address.as_deref()), (Some("Phone"), Some("10.0.0.2")));
+    assert_eq!(second.created_ms, second.last_used_ms, "used when made");
+    // Touched: only once the record is an hour old.
+    store.touch_session([2; 32], second.last_used_ms + 1_000).await.unwrap();
+    let same = store.sessions_of(alice.id, 10).await.unwrap();
+    assert_eq!(same.iter().find(|s| s.key == [2; 32]).unwrap().last_used_ms, second.last_used_ms);
+    let later = second.last_used_ms + 3_700_000;
+    store.touch_session([2; 32], later).await.unwrap();
+    let touched = store.sessions_of(alice.id, 10).await.unwrap();
+    assert_eq!(touched[0].key, [2; 32], "most recently used first");
+    assert_eq!(touched[0].last_used_ms, later);
+
+    let bob = store.create_user(&name("bob"), "hash-b").await.unwrap();
+    assert!(!store.end_session_of(bob.id, [1; 32]).await.unwrap(), "not bob's");
+    assert!(store.end_session_of(alice.id, [1; 32]).await.unwrap());
+    assert!(store.session_user([1; 32], 0).await.unwrap().is_none());
+
+    store.create_session(alice.id, [4; 32], i64::MAX, &Default::default()).await.unwrap();
+    let kept = store.set_password(alice.id, "hash-2", false, None).await.unwrap();
+    assert!(kept.is_empty());
+    assert_eq!(store.find_user("alice").await.unwrap().unwrap().password_hash.as_deref(), Some("hash-2"));
+    let mut ended = store.set_password(alice.id, "hash-3", true, Some([4; 32])).await.unwrap();
+    ended.sort();
+    assert_eq!(ended, [[2; 32], [3; 32]], "all but the one kept, the expired one too");
+    assert!(store.session_user([4; 32], 0).await.unwrap().is_some());
+
+    store.create_password_reset(alice.id, [7; 32], now_millis() + 60_000).await.unwrap();
+    store.create_password_reset(alice.id, [8; 32], now_millis() + 60_000).await.unwrap();
+    store.create_password_reset(bob.id, [9; 32], now_millis() - 1).await.unwrap();
+    assert!(store.reset_password([9; 32], "x", now_millis()).await.unwrap().is_none(), "expired");
+    assert!(store.reset_password([6; 32], "x", now_millis()).await.unwrap().is_none(), "unknown");
+    let (user, ended) = store.reset_password([7; 32], "hash-4", now_millis()).await.unwrap().unwrap();
+    assert_eq!((user.id, ended), (alice.id, vec![[4; 32]]), "every session ends");
+    assert_eq!(store.find_user("alice").await.unwrap().unwrap().password_hash.as_deref(), Some("hash-4"));
+    assert!(store.reset_password([7; 32], "x", now_millis()).await.unwrap().is_none(), "used");
+    assert!(store.reset_password([8; 32], "x", now_millis()).await.unwrap().is_none(), "retired with it");
+    store.create_password_reset(bob.id, [5; 32], now_millis() + 60_000).await.unwrap();
+    store.set_deactivated(&name("bob"), true).await.unwrap();
+    assert!(store.reset_password([5; 32], "x", now_millis()).await.unwrap().is_none(), "deactivated");
+    // A guest given a password becomes a registered account.
+    let guest = store.claim_guest(&name("visitor")).await.unwrap();
+    store.create_password_reset(guest.id, [10; 32], now_millis() + 60_000).await.unwrap();
+    let (user, _) = store.reset_password([10; 32], "hash-g", now_millis()).await.unwrap().unwrap();
+    assert!(!user.guest && !store.find_user("visitor").await.unwrap().unwrap().user.guest);
+}
+
 mod sqlite {
     async fn memory() -> std::sync::Arc<dyn natter::store::Store> {
         natter::store::open("sqlite::memory:", std::sync::Arc::new(super::Metrics::default())).await.unwrap()
@@ -186,6 +241,11 @@ mod sqlite {
     #[tokio::test]
     async fn invites_and_setup_links() {
         super::invites_and_setup_links(memory().await).await;
+    }
+
+    #[tokio::test]
+    async fn sessions_passwords_and_reset_links() {
+        super::sessions_passwords_and_reset_links(memory().await).await;
     }
 }
 
@@ -213,5 +273,11 @@ mod postgres {
     async fn pg_invites_and_setup_links() {
         let Some(store) = store().await else { return };
         super::invites_and_setup_links(store).await;
+    }
+
+    #[tokio::test]
+    async fn pg_sessions_passwords_and_reset_links() {
+        let Some(store) = store().await else { return };
+        super::sessions_passwords_and_reset_links(store).await;
     }
 }

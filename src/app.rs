@@ -24,6 +24,7 @@ use crate::model::{Channel, RegistrationMode};
 use crate::store::{Store, StoreError};
 
 mod administering;
+mod channel_settings;
 mod channels;
 mod driver;
 mod editing;
@@ -36,6 +37,7 @@ mod reading;
 mod searching;
 
 pub use administering::MAX_ACCOUNTS_PAGE;
+pub use channel_settings::ChannelChange;
 pub use inviting::{DEFAULT_INVITE_HOURS, DEFAULT_INVITE_USES, INVITES_LISTED};
 pub use posting::Committing;
 pub use reading::{HistoryPage, HistoryRead};
@@ -74,6 +76,8 @@ pub enum RequestError {
     UnknownUser,
     #[error("no such invite link")]
     NoSuchInvite,
+    #[error("the channel is archived")]
+    Archived,
     /// A field out of its range, in words.
     #[error("{0}")]
     BadRequest(&'static str),
@@ -110,6 +114,8 @@ impl From<StoreError> for RequestError {
                 RequestError::Forbidden("only its sender (or an admin, to delete) may change a message")
             }
             StoreError::Conflict(message) => RequestError::Conflict(message),
+            StoreError::Archived => RequestError::Archived,
+            StoreError::NotAllowed(why) => RequestError::Forbidden(why),
             // Load shed on purpose, not a failure: not logged as one.
             StoreError::Busy => RequestError::Unavailable,
             StoreError::SearchTooLong => RequestError::InvalidQuery(

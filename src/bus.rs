@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
-use crate::model::{Channel, ChannelId, Message, ReadMarker, UserId};
+use crate::model::{Channel, ChannelAbout, ChannelId, Message, ReadMarker, UserId};
 
 pub mod redis;
 
@@ -35,6 +35,8 @@ pub enum BusEvent {
     Read { channel: ChannelId, user: UserId, marker: ReadMarker },
     /// A public channel was created (announced to connections that asked).
     ChannelCreated(Channel),
+    /// A channel was renamed, described or archived: how it stands now.
+    ChannelChanged { channel: Channel, about: ChannelAbout, renamed: bool },
     /// An admin deactivated `user`: every connection of theirs closes.
     Deactivated { user: UserId },
     /// These login sessions ended (logout, a password change or reset):

@@ -32,7 +32,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
-use crate::model::{Channel, ChannelId, ChannelView, Message, ReadMarker, Rev, User, UserId};
+use crate::model::{
+    Channel, ChannelAbout, ChannelId, ChannelKind, ChannelView, Message, ReadMarker, Rev, User, UserId,
+};
 
 mod audience;
 mod delivery;
@@ -459,6 +461,22 @@ impl Hub {
         let mut state = self.lock();
         let listeners: Vec<ConnectionId> = state.announcements.iter().copied().collect();
         self.offer_all(&mut state, listeners, &Delivery::new(Event::ChannelCreated(channel)));
+    }
+
+    /// A channel was renamed, described or archived: every connection in it
+    /// is told how it stands now, and a public channel's new name is
+    /// announced as a new channel to the connections that hear of them (the
+    /// Socket.IO edge's `new channel`, which tutorial pages add to their list).
+    pub fn channel_changed(&self, channel: Channel, about: ChannelAbout, renamed: bool) {
+        let announce = renamed && channel.kind == ChannelKind::Public && !about.archived;
+        let mut state = self.lock();
+        let subscribers: Vec<ConnectionId> = state.routes.subscribers(channel.id).collect();
+        let delivery = Delivery::new(Event::ChannelChanged(Box::new((channel.clone(), about))));
+        self.offer_all(&mut state, subscribers, &delivery);
+        if announce {
+            let listeners: Vec<ConnectionId> = state.announcements.iter().copied().collect();
+            self.offer_all(&mut state, listeners, &Delivery::new(Event::ChannelCreated(channel)));
+        }
     }
 
     fn deliver_to_user(&self, state: &mut State, user: UserId, event: Event) {

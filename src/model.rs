@@ -7,10 +7,12 @@
 
 use std::fmt;
 
+mod about;
 mod mention;
 mod reaction;
 mod workspace;
 
+pub use about::{ChannelAbout, MAX_DESCRIPTION_CHARS, MAX_TOPIC_CHARS, parse_description, parse_topic};
 pub use mention::{CHANNEL_MENTION, MAX_MENTIONS, Mentions, mentions_in};
 pub use reaction::{Emoji, MAX_REACTION_KINDS, REACTION_NAMES_SHOWN, Reaction};
 pub use workspace::{
@@ -366,6 +368,8 @@ pub struct ChannelView {
     pub mentions: u32,
     /// When the viewer wants to be notified of the channel's messages.
     pub notify: NotifyLevel,
+    /// Its topic, description and whether it is archived.
+    pub about: ChannelAbout,
 }
 
 /// Where a member's read marker stands in a channel, and what is unread

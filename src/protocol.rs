@@ -132,6 +132,23 @@ pub enum ClientMessage {
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
     },
+    /// Change a channel: its `name`, `topic` (empty clears it),
+    /// `description` (empty clears it) or `archived`; any of them. Who may
+    /// change what: docs/protocol.md, "Channel settings". Answered by
+    /// `channel_updated`, which every member's connections also get.
+    UpdateChannel {
+        channel: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        description: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        archived: Option<bool>,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
     /// Create a channel, or join it if a public one of that name exists.
     CreateChannel {
         name: String,
@@ -391,6 +408,21 @@ pub enum ServerMessage {
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
     },
+    /// A channel you are in was renamed, given a topic or description,
+    /// archived or unarchived: how it stands now (to every member's every
+    /// connection, and as the answer to `update_channel`).
+    ChannelUpdated {
+        channel: i64,
+        name: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        topic: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        description: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        archived: bool,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
     /// A channel you are a member of was created, joined, or you were added to it.
     Channel {
         channel: ChannelInfo,
@@ -567,6 +599,15 @@ pub struct ChannelInfo {
     /// or created it themselves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub added_by: Option<String>,
+    /// Its topic (one line, for the header); absent when none is set.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub topic: String,
+    /// Its description; absent when none is set.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// Archived: read-only, kept out of the sidebar, still readable.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub archived: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -628,6 +669,8 @@ pub enum ErrorCode {
     LimitReached,
     /// `edit` with an `if_rev` that is no longer the message's rev.
     Conflict,
+    /// The channel is archived: read-only until an admin unarchives it.
+    Archived,
     /// A reaction that is not exactly one emoji.
     InvalidEmoji,
     /// A search that cannot run: empty, too long, too many terms, a bad
@@ -664,6 +707,7 @@ pub const CLIENT_MESSAGE_TYPES: &[&str] = &[
     "history",
     "search",
     "create_channel",
+    "update_channel",
     "list_channels",
     "join",
     "leave",
@@ -697,6 +741,7 @@ pub const SERVER_MESSAGE_TYPES: &[&str] = &[
     "history",
     "search_results",
     "channel",
+    "channel_updated",
     "left",
     "channels",
     "users",

@@ -17,13 +17,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::model::{
-    Channel, ChannelId, ChannelKind, ChannelName, ChannelView, ClientId, Emoji, Message, MessageBody,
-    NotifyLevel, Rev, Seq, SystemKind, User, UserId, UserName,
+    Channel, ChannelAbout, ChannelId, ChannelKind, ChannelName, ChannelView, ClientId, Emoji, Message,
+    MessageBody, NotifyLevel, Rev, Seq, SystemKind, User, UserId, UserName,
 };
 
 mod queue;
 mod writer;
 mod rows;
+mod channel_settings;
 mod search;
 mod sessions;
 mod workspace;
@@ -31,6 +32,7 @@ pub mod sqlite;
 pub mod postgres;
 
 use crate::metrics::Metrics;
+pub use channel_settings::ChannelUpdate;
 pub use search::{MessageSearch, SEARCH_TIME};
 pub use sessions::{EndedSessions, SessionOrigin, SessionRecord, Sessions};
 pub use workspace::{REGISTRATION_SETTING, Workspace, registration_mode};
@@ -102,6 +104,12 @@ pub enum StoreError {
     /// A per-user cap was reached.
     #[error("limit reached")]
     LimitReached,
+    /// The change is not allowed; why, in words.
+    #[error("{0}")]
+    NotAllowed(&'static str),
+    /// The channel is archived: read-only until an admin unarchives it.
+    #[error("the channel is archived")]
+    Archived,
     /// An invite link that cannot be used (see `Workspace::create_user_with_invite`).
     #[error("invalid invite")]
     InvalidInvite,
@@ -384,6 +392,12 @@ pub trait Store: Workspace + Sessions + Send + Sync + 'static {
     /// Sets a member's notification level for a channel; false when they
     /// are not a member.
     async fn set_notify(&self, channel: ChannelId, user: UserId, level: NotifyLevel) -> StoreResult<bool>;
+
+    /// Changes a channel's name, topic, description or archival, checking
+    /// who may (`channel_settings::check`) in the same job; the channel and
+    /// what it says about itself afterwards. A new name taken as for
+    /// `create_channel` fails with `ChannelExists`.
+    async fn update_channel(&self, update: ChannelUpdate) -> StoreResult<(Channel, ChannelAbout)>;
 
     /// Makes a user an admin or a member; false when there is no such user.
     async fn set_admin(&self, name: &UserName, admin: bool) -> StoreResult<bool>;

@@ -147,6 +147,9 @@ impl Driver {
             BusEvent::Read { channel, user, marker } => hub.read_marker_moved(user, channel, marker),
             BusEvent::ChannelCreated(channel) => hub.announce_channel(channel),
             BusEvent::Deactivated { user } => hub.end_user(user),
+            BusEvent::ChannelChanged { channel, about, renamed } => {
+                hub.channel_changed(channel, about, renamed)
+            }
             BusEvent::SessionsEnded { sessions } => sessions.into_iter().for_each(|key| hub.end_session(key)),
             BusEvent::Resync => self.catch_up_from_store().await,
             BusEvent::RemotePresence(remote) => hub.set_remote_presence(remote),

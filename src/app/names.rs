@@ -103,6 +103,7 @@ mod tests {
             dm_members: Vec::new(),
             added_by: None,
             joined_at: if member { 1_000 + id } else { 0 },
+            about: Default::default(),
         }
     }
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 pub use super::presence::Change as PresenceChange;
 use super::presence::OnlinePage;
-use crate::model::{Channel, ChannelId, ChannelView, Message, ReadMarker, Rev};
+use crate::model::{Channel, ChannelAbout, ChannelId, ChannelView, Message, ReadMarker, Rev};
 
 /// What the hub tells connections.
 #[derive(Debug, Clone)]
@@ -56,6 +56,9 @@ pub enum Event {
     /// A public channel now exists. Only connections registered with
     /// [`crate::hub::Interests::announcements`] receive it.
     ChannelCreated(Channel),
+    /// A channel was renamed, described, archived or unarchived: this is
+    /// how it stands now (told to every connection in it).
+    ChannelChanged(Box<(Channel, ChannelAbout)>),
 }
 
 /// How many encodings a delivery can cache: one per edge that encodes

@@ -34,6 +34,7 @@ fn view(channel: i64, last_seq: i64) -> ChannelView {
         dm_members: Vec::new(),
         added_by: None,
         joined_at: 0,
+        about: Default::default(),
     }
 }
 

@@ -51,6 +51,20 @@ pub enum Event {
         name: String,
         kind: ChannelKind,
     },
+    /// A channel was renamed, described or archived: how it stands now.
+    ChannelChanged {
+        id: i64,
+        name: String,
+        kind: ChannelKind,
+        #[serde(default)]
+        topic: String,
+        #[serde(default)]
+        description: String,
+        #[serde(default)]
+        archived: bool,
+        #[serde(default)]
+        renamed: bool,
+    },
     /// An admin deactivated the user: their connections close.
     Deactivated {
         user: i64,

@@ -44,6 +44,9 @@ pub fn channel_info(view: &ChannelView) -> ChannelInfo {
         member: view.member,
         members: view.dm_members.clone(),
         added_by: view.added_by.clone(),
+        topic: view.about.topic.clone(),
+        description: view.about.description.clone(),
+        archived: view.about.archived,
     }
 }
 

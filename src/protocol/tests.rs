@@ -42,6 +42,7 @@ fn type_lists_match_the_enums() {
         r#"{"type":"history","channel":1}"#,
         r#"{"type":"search","query":"q"}"#,
         r#"{"type":"create_channel","name":"n"}"#,
+        r#"{"type":"update_channel","channel":1}"#,
         r#"{"type":"list_channels"}"#,
         r#"{"type":"join","channel":1}"#,
         r#"{"type":"leave","channel":1}"#,

@@ -116,6 +116,9 @@ mod tests {
             member: true,
             members: Vec::new(),
             added_by: None,
+            topic: String::new(),
+            description: String::new(),
+            archived: false,
         }
     }
 

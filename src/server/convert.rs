@@ -22,6 +22,22 @@ pub(super) const NATIVE_SLOT: usize = 0;
 pub(super) const SOCKETIO_SLOT: usize = 1;
 const _: () = assert!(SOCKETIO_SLOT < crate::hub::ENCODING_SLOTS);
 
+/// A channel's `channel_updated` frame.
+pub(super) fn channel_updated(
+    channel: &crate::model::Channel,
+    about: &crate::model::ChannelAbout,
+    reference: Option<crate::protocol::Ref>,
+) -> ServerMessage {
+    ServerMessage::ChannelUpdated {
+        channel: channel.id.0,
+        name: channel.name.clone(),
+        topic: about.topic.clone(),
+        description: about.description.clone(),
+        archived: about.archived,
+        reference,
+    }
+}
+
 /// The native-protocol frame of a hub event. Channel announcements have none:
 /// native connections never register for them, and `ws.rs` skips them. A
 /// presence batch is several frames: [`native_presence_frames`].
@@ -34,6 +50,7 @@ pub(super) fn native_frame(event: &Event) -> String {
             ServerMessage::Channel { channel: channel_info(view), reference: None }
         }
         Event::Left(channel) => ServerMessage::Left { channel: channel.0, reference: None },
+        Event::ChannelChanged(changed) => channel_updated(&changed.0, &changed.1, None),
         Event::Read { channel, marker } => ServerMessage::Read {
             channel: channel.0,
             seq: marker.seq.0,
@@ -112,6 +129,7 @@ pub(super) fn error_code(error: &RequestError) -> ErrorCode {
         RequestError::Conflict(_) => ErrorCode::Conflict,
         RequestError::UnknownUser => ErrorCode::UnknownUser,
         RequestError::NoSuchInvite => ErrorCode::NotFound,
+        RequestError::Archived => ErrorCode::Archived,
         RequestError::BadRequest(_) => ErrorCode::BadRequest,
         RequestError::Forbidden(_) => ErrorCode::Forbidden,
         RequestError::InvalidName(_) => ErrorCode::InvalidName,
@@ -168,6 +186,7 @@ pub(super) fn socketio_payload(event: &Event, channel_name: &str) -> String {
         | Event::Joined(_)
         | Event::Settings(_)
         | Event::Left(_)
+        | Event::ChannelChanged(_)
         | Event::Read { .. } => Ok("null".to_owned()),
     };
     encoded.expect("Socket.IO payloads always serialize")

@@ -412,7 +412,7 @@ impl WsSession {
                 return Ok(());
             }
             Event::Left(channel) => self.cursors.stop(*channel),
-            Event::Settings(_) => {}
+            Event::Settings(_) | Event::ChannelChanged(_) => {}
             // Not part of the native protocol (see `native_frame`).
             Event::ChannelCreated(_) => return Ok(()),
             Event::Presence(changes) => {

@@ -34,20 +34,21 @@ use tokio_postgres::Client;
 
 use super::queue::JobQueue;
 use super::{
-    Account, Appended, Changed, ChannelPage, Credentials, MessageEdit, MessageReaction, MessageRemoval,
-    MessageSearch, NewMessage, NewSystemLine, Queued, SEARCH_TIME, SessionOrigin, Store, StoreError,
-    StoreResult,
+    Account, Appended, Changed, ChannelPage, ChannelUpdate, Credentials, MessageEdit, MessageReaction,
+    MessageRemoval, MessageSearch, NewMessage, NewSystemLine, Queued, SEARCH_TIME, SessionOrigin, Store,
+    StoreError, StoreResult,
 };
 use crate::metrics::Metrics;
 use crate::model::{
-    Channel, ChannelId, ChannelKind, ChannelName, ChannelView, Message, NotifyLevel, Rev, Seq, User, UserId,
-    UserName,
+    Channel, ChannelAbout, ChannelId, ChannelKind, ChannelName, ChannelView, Message, NotifyLevel, Rev, Seq,
+    User, UserId, UserName,
 };
 
 pub use super::writer::{DEFAULT_MAX_BATCH, JOB_QUEUE};
 
 mod accounts;
 mod changes;
+mod channel_settings;
 mod channels;
 mod connection;
 mod mentions;
@@ -341,6 +342,13 @@ impl Store for PostgresStore {
     async fn set_notify(&self, channel: ChannelId, user: UserId, level: NotifyLevel) -> StoreResult<bool> {
         self.submit(None, move |c| {
             Box::pin(async move { channels::set_notify(&c, channel, user, level).await })
+        })
+        .await
+    }
+
+    async fn update_channel(&self, update: ChannelUpdate) -> StoreResult<(Channel, ChannelAbout)> {
+        self.submit(Some(update.channel), move |c| {
+            Box::pin(async move { channel_settings::update_channel(&c, &update).await })
         })
         .await
     }

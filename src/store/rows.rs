@@ -6,8 +6,8 @@
 //! lists, and anything only one backend selects, stays in the backend.
 
 use crate::model::{
-    Channel, ChannelId, ChannelKind, ChannelView, Deletion, Mentions, Message, MessageId, NotifyLevel, Quote,
-    Reaction, Rev, Seq, SystemEvent, SystemKind, User, UserId,
+    Channel, ChannelAbout, ChannelId, ChannelKind, ChannelView, Deletion, Mentions, Message, MessageId,
+    NotifyLevel, Quote, Reaction, Rev, Seq, SystemEvent, SystemKind, User, UserId,
 };
 
 /// Typed access to one row's columns by index.
@@ -133,7 +133,7 @@ pub(super) const VIEW_COLUMNS: &str = "c.id, c.name, c.kind, c.last_seq, m.read_
       AND x.seq > m.read_seq AND x.seq <= m.read_seq + 1000 AND x.deleted = 0 \
       AND (EXISTS (SELECT 1 FROM mentions n WHERE n.user_id = m.user_id AND n.message_id = x.id) \
            OR (x.mentions_channel AND x.sender_id <> m.user_id))), \
-     m.notify";
+     m.notify, c.topic, c.description, c.archived_at IS NOT NULL";
 
 /// [`VIEW_COLUMNS`] decoded: all of a [`ChannelView`] but the members of a
 /// direct-message channel, which take a query of their own.
@@ -148,6 +148,7 @@ pub(super) struct ViewRow {
     read_seq: Option<i64>,
     added_by: Option<String>,
     joined_at: Option<i64>,
+    about: ChannelAbout,
 }
 
 /// Decodes [`VIEW_COLUMNS`].
@@ -162,6 +163,11 @@ pub(super) fn view<R: Columns>(row: &R) -> Result<ViewRow, R::Error> {
         read_seq: row.optional_int(4)?,
         added_by: row.optional_text(5)?,
         joined_at: row.optional_int(6)?,
+        about: ChannelAbout {
+            topic: row.optional_text(11)?.unwrap_or_default(),
+            description: row.optional_text(12)?.unwrap_or_default(),
+            archived: row.flag(13)?,
+        },
     })
 }
 
@@ -185,6 +191,7 @@ impl ViewRow {
             dm_members,
             added_by: self.added_by,
             joined_at: self.joined_at.unwrap_or(0),
+            about: self.about,
         }
     }
 }

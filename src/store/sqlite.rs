@@ -24,13 +24,14 @@ use rusqlite::Connection;
 use super::queue::JobQueue;
 use super::rows::Columns;
 use super::{
-    Account, Appended, Changed, ChannelPage, Credentials, MessageEdit, MessageReaction, MessageRemoval,
-    MessageSearch, NewMessage, NewSystemLine, Queued, SessionOrigin, Store, StoreError, StoreResult,
+    Account, Appended, Changed, ChannelPage, ChannelUpdate, Credentials, MessageEdit, MessageReaction,
+    MessageRemoval, MessageSearch, NewMessage, NewSystemLine, Queued, SessionOrigin, Store, StoreError,
+    StoreResult,
 };
 use crate::metrics::Metrics;
 use crate::model::{
-    Channel, ChannelId, ChannelKind, ChannelName, ChannelView, Message, NotifyLevel, Rev, Seq, User, UserId,
-    UserName,
+    Channel, ChannelAbout, ChannelId, ChannelKind, ChannelName, ChannelView, Message, NotifyLevel, Rev, Seq,
+    User, UserId, UserName,
 };
 
 pub use super::writer::{DEFAULT_MAX_BATCH, JOB_QUEUE};
@@ -39,6 +40,7 @@ pub use backup::{BackedUp, BackupError, backup};
 mod accounts;
 mod backup;
 mod changes;
+mod channel_settings;
 mod channels;
 mod mentions;
 mod messages;
@@ -378,6 +380,10 @@ impl Store for SqliteStore {
 
     async fn set_notify(&self, channel: ChannelId, user: UserId, level: NotifyLevel) -> StoreResult<bool> {
         self.submit(move |c| channels::set_notify(c, channel, user, level)).await
+    }
+
+    async fn update_channel(&self, update: ChannelUpdate) -> StoreResult<(Channel, ChannelAbout)> {
+        self.submit(move |c| channel_settings::update_channel(c, &update)).await
     }
 
     async fn set_admin(&self, name: &UserName, admin: bool) -> StoreResult<bool> {

@@ -248,6 +248,7 @@ impl ServerMessageExt for ServerMessage {
             | ServerMessage::Accounts { reference, .. }
             | ServerMessage::AccountUpdated { reference, .. }
             | ServerMessage::InviteCreated { reference, .. }
+            | ServerMessage::ChannelUpdated { reference, .. }
             | ServerMessage::ResetLink { reference, .. }
             | ServerMessage::Invites { reference, .. }
             | ServerMessage::InviteRevoked { reference, .. }

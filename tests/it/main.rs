@@ -14,6 +14,7 @@ mod changes_resume;
 mod channels;
 mod convergence;
 mod cluster;
+mod channel_settings;
 mod chat;
 mod crash;
 mod edge_security;

@@ -1,7 +1,7 @@
 //! Events to bus frames (`protocol::bus`) and back.
 
 use crate::bus::BusEvent;
-use crate::model::{Channel, ChannelId, ReadMarker, Seq, UserId};
+use crate::model::{Channel, ChannelAbout, ChannelId, ReadMarker, Seq, UserId};
 use crate::protocol::{self, bus as wire};
 
 /// What a frame from another node asks of this one.
@@ -52,6 +52,15 @@ pub(super) fn to_wire(event: &BusEvent) -> Option<wire::Event> {
             name: channel.name.clone(),
             kind: protocol::convert::channel_kind(channel.kind),
         },
+        BusEvent::ChannelChanged { channel, about, renamed } => wire::Event::ChannelChanged {
+            id: channel.id.0,
+            name: channel.name.clone(),
+            kind: protocol::convert::channel_kind(channel.kind),
+            topic: about.topic.clone(),
+            description: about.description.clone(),
+            archived: about.archived,
+            renamed: *renamed,
+        },
         BusEvent::Deactivated { user } => wire::Event::Deactivated { user: user.0 },
         BusEvent::SessionsEnded { sessions } => {
             wire::Event::SessionsEnded { sessions: sessions.iter().map(hex_of).collect() }
@@ -89,6 +98,17 @@ pub(super) fn from_wire(event: wire::Event) -> Option<BusEvent> {
             name,
             kind: protocol::convert::channel_kind_from(kind),
         }),
+        wire::Event::ChannelChanged { id, name, kind, topic, description, archived, renamed } => {
+            BusEvent::ChannelChanged {
+                channel: Channel {
+                    id: ChannelId(id),
+                    name,
+                    kind: protocol::convert::channel_kind_from(kind),
+                },
+                about: ChannelAbout { topic, description, archived },
+                renamed,
+            }
+        }
         wire::Event::Deactivated { user } => BusEvent::Deactivated { user: UserId(user) },
         wire::Event::SessionsEnded { sessions } => BusEvent::SessionsEnded {
             // A key that is not 32 bytes of hex names no session: dropped.
@@ -177,6 +197,11 @@ mod tests {
                 kind: ChannelKind::Public,
             }),
             BusEvent::Deactivated { user: UserId(5) },
+            BusEvent::ChannelChanged {
+                channel: Channel { id: ChannelId(4), name: "y".into(), kind: ChannelKind::Private },
+                about: ChannelAbout { topic: "t".into(), description: "d\ne".into(), archived: true },
+                renamed: true,
+            },
             BusEvent::SessionsEnded { sessions: vec![[7; 32], [9; 32]] },
         ];
         for event in &events {

@@ -448,6 +448,16 @@ impl SocketIoSession {
                 self.remember_membership(view);
                 Ok(())
             }
+            // A renamed channel: its new name is what this socket's names
+            // clash with from now on. (The new name itself comes as a
+            // channel announcement, which tutorial pages add to their list.)
+            Event::ChannelChanged(changed) => {
+                let channel = &changed.0;
+                if let Some(keys) = self.member_keys.get_mut(&channel.id) {
+                    *keys = [name_key(&channel.name), look_key(&channel.name)];
+                }
+                Ok(())
+            }
             // Tutorial sockets hear every presence change, never pages.
             Event::Typing { .. } | Event::Read { .. } | Event::OnlinePage { .. } | Event::Settings(_) => {
                 Ok(())

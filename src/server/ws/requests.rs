@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::super::bounded::{LIST_BUDGET, encoded_len, first_within, first_within_or_none, newest_within};
-use super::super::convert::{channel_info, error_code, message_info};
+use super::super::convert::{channel_info, channel_updated, error_code, message_info};
 use super::super::session::Cost;
 use super::upgrade::End;
 use super::{WsSession, administering, error_message};
 use crate::app::{
-    Committing, DEFAULT_SEARCH_PAGE, HistoryPage, HistoryRead, RequestError, SearchPage, SearchRequest,
-    search_cursor_after,
+    ChannelChange, Committing, DEFAULT_SEARCH_PAGE, HistoryPage, HistoryRead, RequestError, SearchPage,
+    SearchRequest, search_cursor_after,
 };
 use crate::hub::WATCH_MAX;
 use crate::model::{ChannelId, ChannelName, ClientId, Emoji, MessageBody, MessageId, Rev, Seq};
@@ -303,6 +303,13 @@ impl WsSession {
             }
             ClientMessage::UpdateAccount { user: name, active, role, reference } => {
                 administering::update_account(&app, &user, name, active, role, reference).await
+            }
+            ClientMessage::UpdateChannel { channel, name, topic, description, archived, reference } => {
+                let change = ChannelChange { name, topic, description, archived };
+                match app.update_channel(&user, ChannelId(channel), change).await {
+                    Ok((channel, about)) => channel_updated(&channel, &about, reference),
+                    Err(error) => request_error(&error, reference),
+                }
             }
             ClientMessage::CreateResetLink { user: name, reference } => {
                 administering::reset_link(&app, &user, name, reference).await

@@ -89,12 +89,18 @@ pub(super) async fn probe(
         _ => return Err(StoreError::NoSuchMessage),
     };
     let flag = |from_end| flag(&row, from_end);
-    Ok(Probed {
+    let probed = Probed {
         message: rows::message(&row)?,
         member: flag(IS_MEMBER)?,
         admin: flag(IS_ADMIN)?,
         reacted: flag(REACTED)?,
-    })
+    };
+    // Archived: read-only, for every change (rare enough for a read of its
+    // own). Told to members only: to others the channel stays as it was.
+    if probed.member && super::channel_settings::is_archived(c, channel).await? {
+        return Err(StoreError::Archived);
+    }
+    Ok(probed)
 }
 
 /// Replaces a message's body, taking the channel's next rev; see

@@ -35,7 +35,8 @@ const APPEND_SQL: &str = "
         WHERE p.channel_id = $1::BIGINT AND p.seq = $6::BIGINT AND p.system_kind IS NULL AND p.deleted = 0
     ), bump AS (
         UPDATE channels SET last_seq = last_seq + 1, last_rev = last_rev + 1
-        WHERE id = $1::BIGINT AND NOT EXISTS (SELECT 1 FROM existing) AND EXISTS (SELECT 1 FROM sender)
+        WHERE id = $1::BIGINT AND archived_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM existing) AND EXISTS (SELECT 1 FROM sender)
           AND ($6::BIGINT IS NULL OR EXISTS (SELECT 1 FROM parent))
         RETURNING last_seq, last_rev
     ), inserted AS (
@@ -84,6 +85,7 @@ pub(super) async fn append(c: &Client, new: NewMessage, search_terms: String) ->
     let Some(row) = row else {
         return Err(match load_channel(c, new.channel).await? {
             None => StoreError::NoSuchChannel,
+            Some(_) if super::channel_settings::is_archived(c, new.channel).await? => StoreError::Archived,
             Some(_) if reply_to.is_some() && is_member(c, new.channel, new.sender).await? => {
                 StoreError::NoSuchMessage
             }

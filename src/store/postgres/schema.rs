@@ -169,6 +169,11 @@ const MIGRATIONS: &[&str] = &[
         expires_at BIGINT NOT NULL,
         used_at    BIGINT
     );
+    -- What a channel says about itself (`model::ChannelAbout`); when it
+    -- was archived (NULL: it is not).
+    ALTER TABLE channels ADD COLUMN topic TEXT;
+    ALTER TABLE channels ADD COLUMN description TEXT;
+    ALTER TABLE channels ADD COLUMN archived_at BIGINT;
     -- Settings admins change at run time (`store::Workspace`).
     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     -- Invite links: the hash of the token, never the token. `created_by`

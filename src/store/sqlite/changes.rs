@@ -36,6 +36,10 @@ fn changeable(connection: &Connection, channel: ChannelId, seq: Seq, by: UserId)
     if !member {
         return Err(StoreError::NotMember);
     }
+    // Archived: read-only, for every change.
+    if super::channel_settings::is_archived(connection, channel)? {
+        return Err(StoreError::Archived);
+    }
     let message = message_at(connection, channel, seq)?.filter(|message| message.system.is_none());
     message.ok_or(StoreError::NoSuchMessage)
 }

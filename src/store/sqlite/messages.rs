@@ -20,11 +20,13 @@ use crate::model::{
 /// missing or the sender is not a member, which the rare path then tells
 /// apart.
 const APPEND_PROBE: &str = "SELECT c.last_seq, c.last_rev, (SELECT name FROM users WHERE id = ?2) FROM channels c \
-     WHERE c.id = ?1 AND EXISTS (SELECT 1 FROM members WHERE channel_id = ?1 AND user_id = ?2)";
+     WHERE c.id = ?1 AND c.archived_at IS NULL \
+       AND EXISTS (SELECT 1 FROM members WHERE channel_id = ?1 AND user_id = ?2)";
 
 /// [`APPEND_PROBE`] for a sender whose name is known ([`SenderNames`]).
 const APPEND_PROBE_NAMED: &str = "SELECT c.last_seq, c.last_rev FROM channels c \
-     WHERE c.id = ?1 AND EXISTS (SELECT 1 FROM members WHERE channel_id = ?1 AND user_id = ?2)";
+     WHERE c.id = ?1 AND c.archived_at IS NULL \
+       AND EXISTS (SELECT 1 FROM members WHERE channel_id = ?1 AND user_id = ?2)";
 
 /// Most names [`SenderNames`] holds; when full it starts over, so it
 /// never holds more than the recent senders (and a few megabytes).
@@ -113,6 +115,7 @@ pub(super) fn append(
             return Ok(Appended { message, created: false });
         }
         return Err(match load_channel(connection, new.channel)? {
+            Some(_) if super::channel_settings::is_archived(connection, new.channel)? => StoreError::Archived,
             Some(_) => StoreError::NotMember,
             None => StoreError::NoSuchChannel,
         });

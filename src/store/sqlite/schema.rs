@@ -176,6 +176,11 @@ const MIGRATIONS: &[&str] = &[
         expires_at INTEGER NOT NULL,
         used_at    INTEGER
     );
+    -- What a channel says about itself (`model::ChannelAbout`); when it
+    -- was archived (NULL: it is not).
+    ALTER TABLE channels ADD COLUMN topic TEXT;
+    ALTER TABLE channels ADD COLUMN description TEXT;
+    ALTER TABLE channels ADD COLUMN archived_at INTEGER;
     -- Settings admins change at run time (`store::Workspace`).
     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     -- Invite links: the hash of the token, never the token. `created_by`

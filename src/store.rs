@@ -25,12 +25,14 @@ mod queue;
 mod writer;
 mod rows;
 mod search;
+mod transfer;
 mod workspace;
 pub mod sqlite;
 pub mod postgres;
 
 use crate::metrics::Metrics;
 pub use search::{MessageSearch, SEARCH_TIME};
+pub use transfer::{Transfer, TransferError, export, import};
 pub use workspace::{REGISTRATION_SETTING, Workspace, registration_mode};
 
 /// Opens the store a database URL names (`sqlite://...`, `sqlite::memory:`,
@@ -228,7 +230,7 @@ pub struct ChannelPage {
 pub type Queued<T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'static>>;
 
 #[async_trait]
-pub trait Store: Workspace + Send + Sync + 'static {
+pub trait Store: Workspace + Transfer + Send + Sync + 'static {
     /// Creates a registered user (with a password hash) and makes them a
     /// member of General. Fails with `NameTaken` if any user has the name.
     async fn create_user(&self, name: &UserName, password_hash: &str) -> StoreResult<User>;

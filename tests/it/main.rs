@@ -36,3 +36,4 @@ mod security;
 mod slow;
 mod socketio;
 mod store;
+mod transfer;

@@ -7,6 +7,7 @@ pub mod model;
 pub mod protocol;
 pub mod limits;
 pub mod search;
+pub mod transfer;
 pub mod metrics;
 pub mod store;
 pub mod bus;

@@ -52,6 +52,30 @@ enum Command {
         #[arg(long, env = "NATTER_DATABASE_URL", default_value = "sqlite://natter.db")]
         database: String,
     },
+    /// Write the workspace to a directory as JSON Lines (docs/export.md).
+    ///
+    /// Users (without passwords or sessions), channels, memberships,
+    /// messages and reactions, read in one transaction, so natter may run
+    /// meanwhile. The directory must be new or empty; manifest.json, written
+    /// last, marks a finished export.
+    Export {
+        /// Where the export goes: a new or empty directory.
+        dir: PathBuf,
+        #[arg(long, env = "NATTER_DATABASE_URL", default_value = "sqlite://natter.db")]
+        database: String,
+    },
+    /// Load an export into a new, empty database (docs/export.md).
+    ///
+    /// Everything or nothing, in one transaction: a damaged or truncated
+    /// export, or a database that is not empty, is refused and nothing is
+    /// written. Imported accounts have no password: `natter user
+    /// reset-password NAME` makes a link that sets one.
+    Import {
+        /// A directory `natter export` wrote.
+        dir: PathBuf,
+        #[arg(long, env = "NATTER_DATABASE_URL", default_value = "sqlite://natter.db")]
+        database: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -288,6 +312,8 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(rebuild_search_index(&database))
         }
         Some(Command::Backup { file, database }) => backup(&database, &file),
+        Some(Command::Export { dir, database }) => runtime.block_on(export(&database, &dir)),
+        Some(Command::Import { dir, database }) => runtime.block_on(import(&database, &dir)),
     }
 }
 
@@ -478,4 +504,29 @@ fn backup(database: &str, file: &Path) -> anyhow::Result<()> {
     let (messages, bytes) = (backed_up.messages, backed_up.bytes);
     println!("backed up {database} to {}: {messages} messages, {bytes} bytes, integrity ok", file.display());
     Ok(())
+}
+
+async fn export(database: &str, dir: &Path) -> anyhow::Result<()> {
+    let manifest =
+        store::export(database, dir).await.with_context(|| format!("cannot export to {}", dir.display()))?;
+    println!("exported to {}: {}", dir.display(), summary(&manifest.counts));
+    Ok(())
+}
+
+async fn import(database: &str, dir: &Path) -> anyhow::Result<()> {
+    let counts =
+        store::import(database, dir).await.with_context(|| format!("cannot import {}", dir.display()))?;
+    println!(
+        "imported {}: {}; accounts have no password: give them one with natter user reset-password NAME",
+        dir.display(),
+        summary(&counts)
+    );
+    Ok(())
+}
+
+fn summary(counts: &natter::transfer::Counts) -> String {
+    format!(
+        "{} users, {} channels, {} memberships, {} messages, {} reactions",
+        counts.users, counts.channels, counts.members, counts.messages, counts.reactions
+    )
 }

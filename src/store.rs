@@ -27,6 +27,7 @@ mod rows;
 mod channel_settings;
 mod search;
 mod sessions;
+mod transfer;
 mod workspace;
 pub mod sqlite;
 pub mod postgres;
@@ -35,6 +36,7 @@ use crate::metrics::Metrics;
 pub use channel_settings::ChannelUpdate;
 pub use search::{MessageSearch, SEARCH_TIME};
 pub use sessions::{EndedSessions, SessionOrigin, SessionRecord, Sessions};
+pub use transfer::{Transfer, TransferError, export, import};
 pub use workspace::{REGISTRATION_SETTING, Workspace, registration_mode};
 
 /// Opens the store a database URL names (`sqlite://...`, `sqlite::memory:`,
@@ -238,7 +240,7 @@ pub struct ChannelPage {
 pub type Queued<T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'static>>;
 
 #[async_trait]
-pub trait Store: Workspace + Sessions + Send + Sync + 'static {
+pub trait Store: Workspace + Sessions + Transfer + Send + Sync + 'static {
     /// Creates a registered user (with a password hash) and makes them a
     /// member of General. Fails with `NameTaken` if any user has the name.
     async fn create_user(&self, name: &UserName, password_hash: &str) -> StoreResult<User>;

@@ -23,7 +23,8 @@
 //!
 //! This file wires those together and maps each [`Store`] call to its job
 //! or read; the SQL is in `schema`, `accounts`, `channels`, `messages`,
-//! `changes`, `reactions` and `mentions`.
+//! `changes`, `reactions` and `mentions`; `transfer` reads an export and
+//! loads an import (`natter export`, `natter import`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -57,6 +58,7 @@ mod reactions;
 mod schema;
 mod search;
 mod sessions;
+mod transfer;
 mod workspace;
 mod writer;
 

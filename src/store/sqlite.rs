@@ -13,7 +13,8 @@
 //!
 //! This file wires those together and maps each [`Store`] call to its job;
 //! the SQL is in `schema`, `accounts`, `channels`, `messages` and
-//! `changes`. `backup` copies a live database file (`natter backup`).
+//! `changes`. `backup` copies a live database file (`natter backup`);
+//! `transfer` reads an export and loads an import (`natter export`, `natter import`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -48,6 +49,7 @@ mod readers;
 mod schema;
 mod search;
 mod sessions;
+mod transfer;
 mod workspace;
 mod writer;
 

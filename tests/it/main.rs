@@ -38,3 +38,4 @@ mod security;
 mod slow;
 mod socketio;
 mod store;
+mod transfer;

@@ -11,8 +11,8 @@
 //! holds the channel row's lock throughout, so no other node's reaction to
 //! the message comes in between.
 
-use tokio_postgres::Client;
 use tokio_postgres::types::Type;
+use tokio_postgres::{Client, Row};
 
 use super::super::rows::{MESSAGE_COLUMNS, reactions_to_db};
 use super::super::{Changed, MessageReaction, StoreError, StoreResult};
@@ -52,7 +52,7 @@ const REMOVE_SQL: &str = "
 /// up: each emoji in the order it was first used (ties by emoji, in bytes,
 /// as SQLite compares text), with its exact count and the names of the
 /// first `$3` to use it.
-const SUMMARY_SQL: &str = r#"
+pub(super) const SUMMARY_SQL: &str = r#"
     SELECT r.emoji, COUNT(*),
            ARRAY(SELECT u.name FROM reactions x JOIN users u ON u.id = x.user_id
                  WHERE x.message_id = r.message_id AND x.emoji = r.emoji
@@ -61,6 +61,20 @@ const SUMMARY_SQL: &str = r#"
     WHERE r.message_id = (SELECT id FROM messages WHERE channel_id = $1 AND seq = $2)
     GROUP BY r.message_id, r.emoji
     ORDER BY MIN(r.created_at), r.emoji COLLATE "C""#;
+
+/// Decodes the rows of [`SUMMARY_SQL`].
+pub(super) fn summary_of(rows: &[Row]) -> StoreResult<Vec<Reaction>> {
+    rows.iter()
+        .map(|row| {
+            let count: i64 = row.try_get(1).map_err(backend)?;
+            Ok(Reaction {
+                emoji: row.try_get(0).map_err(backend)?,
+                count: u32::try_from(count).map_err(|e| StoreError::Backend(e.to_string()))?,
+                users: row.try_get(2).map_err(backend)?,
+            })
+        })
+        .collect()
+}
 
 /// Adds or takes back a member's reaction; see `Store::react`.
 pub(super) async fn react(c: &Client, reaction: MessageReaction) -> StoreResult<Changed> {
@@ -109,17 +123,7 @@ pub(super) async fn react(c: &Client, reaction: MessageReaction) -> StoreResult<
         // summary column and the table disagree.
         return Err(StoreError::Backend(format!("a reaction change wrote {written} rows, not 1")));
     }
-    let reactions = summary
-        .iter()
-        .map(|row| {
-            let count: i64 = row.try_get(1).map_err(backend)?;
-            Ok(Reaction {
-                emoji: row.try_get(0).map_err(backend)?,
-                count: u32::try_from(count).map_err(|e| StoreError::Backend(e.to_string()))?,
-                users: row.try_get(2).map_err(backend)?,
-            })
-        })
-        .collect::<StoreResult<Vec<_>>>()?;
+    let reactions = summary_of(&summary)?;
     let sql = format!(
         "WITH bump AS (UPDATE channels SET last_rev = last_rev + 1 WHERE id = $1 RETURNING last_rev)
          UPDATE messages m SET reactions = $3, rev = bump.last_rev

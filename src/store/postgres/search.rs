@@ -167,11 +167,13 @@ pub(super) async fn index_if_stale(c: &Client) -> Result<(), tokio_postgres::Err
     Ok(())
 }
 
+/// Makes `$1` (a tokenizer's fingerprint) the one the column was filled by.
+pub(super) const RECORD_TOKENIZER: &str =
+    "WITH cleared AS (DELETE FROM search_state) INSERT INTO search_state (tokenizer) VALUES ($1)";
+
 /// Records this build's tokenizer as the one the column was filled by.
 pub(super) async fn record_tokenizer(c: &Client) -> Result<(), tokio_postgres::Error> {
-    let replace =
-        "WITH cleared AS (DELETE FROM search_state) INSERT INTO search_state (tokenizer) VALUES ($1)";
-    in_state_transaction(c, replace, &[&tokenizer_fingerprint()]).await?;
+    in_state_transaction(c, RECORD_TOKENIZER, &[&tokenizer_fingerprint()]).await?;
     Ok(())
 }
 

@@ -169,7 +169,7 @@ pub(super) fn react(connection: &Connection, reaction: MessageReaction) -> Store
 
 /// A message's reactions from the `reactions` table: each emoji in the
 /// order it was first used, with its exact count and its first names.
-fn summarize(connection: &Connection, message: MessageId) -> StoreResult<Vec<Reaction>> {
+pub(super) fn summarize(connection: &Connection, message: MessageId) -> StoreResult<Vec<Reaction>> {
     let kinds: Vec<(String, u32)> = connection
         .prepare_cached(
             "SELECT emoji, COUNT(*) FROM reactions WHERE message_id = ?1

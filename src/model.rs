@@ -536,10 +536,14 @@ pub struct SystemEvent {
 
 impl SystemEvent {
     /// The line in words, as stored in the body: "carol joined",
-    /// "mallory added carol".
+    /// "mallory added carol", "carol left", "root removed carol" (someone
+    /// who left by another's hand: an admin's).
     pub fn text(&self, actor: &str) -> String {
         match self.kind {
             SystemKind::Joined => format!("{actor} joined"),
+            SystemKind::Left if self.user_name != actor => {
+                format!("{actor} removed {}", self.user_name)
+            }
             SystemKind::Left => format!("{actor} left"),
             SystemKind::Added => format!("{actor} added {}", self.user_name),
         }

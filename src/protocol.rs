@@ -194,6 +194,15 @@ pub enum ClientMessage {
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
     },
+    /// Admins only: take `user` out of a channel (not General, not a DM).
+    /// They are told `left`; the channel gets a line "ADMIN removed USER".
+    /// Answered by `member_removed`.
+    RemoveMember {
+        channel: i64,
+        user: String,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
     /// "I am typing in this channel." Ephemeral, rate-limited, never stored;
     /// only a refusal is answered (with the `ref`).
     Typing {
@@ -492,6 +501,13 @@ pub enum ServerMessage {
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
     },
+    /// Answer to `remove_member`: the user is out of the channel.
+    MemberRemoved {
+        channel: i64,
+        user: String,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
     /// Answer to `list_accounts`; `has_more` says whether a page after
     /// the last name exists.
     Accounts {
@@ -713,6 +729,7 @@ pub const CLIENT_MESSAGE_TYPES: &[&str] = &[
     "leave",
     "invite",
     "open_dm",
+    "remove_member",
     "typing",
     "read",
     "list_users",
@@ -751,6 +768,7 @@ pub const SERVER_MESSAGE_TYPES: &[&str] = &[
     "members",
     "typing",
     "read",
+    "member_removed",
     "accounts",
     "account_updated",
     "reset_link",

@@ -85,6 +85,34 @@ impl App {
         Ok(())
     }
 
+    /// An admin takes someone out of a channel (moderation). Not General
+    /// (everyone stays there) and not a DM; a private channel the admin is
+    /// not in does not exist for them, as for everyone.
+    pub async fn remove_member(
+        &self,
+        admin: &User,
+        channel: ChannelId,
+        name: &str,
+    ) -> Result<User, RequestError> {
+        self.require_admin(admin).await?;
+        let found = self.readable_channel(admin, channel).await?;
+        if found.kind == ChannelKind::Direct {
+            return Err(RequestError::Forbidden("nobody is removed from a direct message"));
+        }
+        if found.id == crate::model::GENERAL_ID {
+            return Err(RequestError::Forbidden("everyone stays in General"));
+        }
+        let removed = self.store.find_user(name).await?.ok_or(RequestError::UnknownUser)?.user;
+        if !self.store.remove_member(channel, removed.id).await? {
+            return Err(RequestError::Forbidden("they are not a member of this channel"));
+        }
+        self.hub.member_left(removed.id, channel);
+        self.record_line(channel, admin.id, SystemKind::Left, removed.id).await;
+        self.bus.publish(BusEvent::Left { channel, user: removed.id });
+        tracing::info!(channel = channel.0, user = removed.id.0, by = admin.id.0, "member removed");
+        Ok(removed)
+    }
+
     /// Adds `invitee` to a channel the inviter is a member of.
     pub async fn invite(
         &self,

@@ -54,6 +54,8 @@ pub fn channel_info(view: &ChannelView) -> ChannelInfo {
 pub fn system_info(event: &SystemEvent, actor: &str) -> SystemInfo {
     let (kind, by) = match event.kind {
         SystemKind::Joined => (super::SystemKind::Joined, None),
+        // Removed by someone else (an admin): who did it.
+        SystemKind::Left if event.user_name != actor => (super::SystemKind::Left, Some(actor.to_owned())),
         SystemKind::Left => (super::SystemKind::Left, None),
         SystemKind::Added => (super::SystemKind::Added, Some(actor.to_owned())),
     };

@@ -48,6 +48,7 @@ fn type_lists_match_the_enums() {
         r#"{"type":"leave","channel":1}"#,
         r#"{"type":"invite","channel":1,"user":"u"}"#,
         r#"{"type":"open_dm","user":"u"}"#,
+        r#"{"type":"remove_member","channel":1,"user":"u"}"#,
         r#"{"type":"typing","channel":1}"#,
         r#"{"type":"read","channel":1,"seq":1}"#,
         r#"{"type":"list_users"}"#,

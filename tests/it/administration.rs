@@ -223,3 +223,42 @@ async fn cluster_a_deactivation_on_one_node_closes_the_users_connections_on_anot
     closed_for_good(&mut bob_on_b, "bob on the other node").await;
     assert_eq!(login(&node_b, "bob", "correct horse").await.status(), 403);
 }
+
+#[tokio::test]
+async fn an_admin_removes_someone_from_a_channel_and_everyone_sees_who_did() {
+    let server = TestServer::start().await;
+    let (mut root, _) = server.user("root").await;
+    make_admin(&server, "root").await;
+    let (mut bob, _) = server.user("bob").await;
+    let (mut carol, _) = server.user("carol").await;
+    let created = carol.request(json!({"type": "create_channel", "name": "plans"})).await;
+    let plans = unpack!(created, ServerMessage::Channel { channel, .. } => channel.id);
+    bob.request(json!({"type": "join", "channel": plans})).await;
+
+    let frame = json!({"type": "remove_member", "channel": plans, "user": "bob"});
+    assert_eq!(refusal(&mut carol, frame.clone()).await.0, ErrorCode::Forbidden, "members may not");
+    let removed = root.request(frame.clone()).await;
+    assert!(matches!(&removed, ServerMessage::MemberRemoved { user, .. } if user == "bob"), "{removed:?}");
+    let left = bob.recv_until("left", |f| matches!(f, ServerMessage::Left { .. })).await;
+    assert!(matches!(left, ServerMessage::Left { channel, .. } if channel == plans));
+    let line = carol.message_with_body("root removed bob").await;
+    let system = line.system.expect("a system line");
+    assert_eq!((system.user.as_str(), system.by.as_deref()), ("bob", Some("root")));
+    let send = json!({"type": "send", "channel": plans, "body": "still here?", "client_id": "b-1"});
+    assert_eq!(refusal(&mut bob, send).await.0, ErrorCode::NotMember);
+
+    for (frame, code) in [
+        (frame, ErrorCode::Forbidden),
+        (json!({"type": "remove_member", "channel": GENERAL, "user": "bob"}), ErrorCode::Forbidden),
+        (json!({"type": "remove_member", "channel": plans, "user": "nobody"}), ErrorCode::UnknownUser),
+        (json!({"type": "remove_member", "channel": 999, "user": "bob"}), ErrorCode::NotFound),
+    ] {
+        assert_eq!(refusal(&mut root, frame.clone()).await.0, code, "{frame}");
+    }
+    // Leaving by oneself still reads as leaving.
+    carol.request(json!({"type": "leave", "channel": plans})).await;
+    let line = root.request(json!({"type": "history", "channel": plans})).await;
+    let messages = unpack!(line, ServerMessage::History { messages, .. } => messages);
+    let last = messages.last().unwrap();
+    assert_eq!((last.body.as_str(), last.system.as_ref().unwrap().by.as_deref()), ("carol left", None));
+}

@@ -127,7 +127,8 @@ fn about_channel(frame: &ServerMessage, channel: i64) -> bool {
             *id == channel
         }
         ServerMessage::Channel { channel: info, .. } => info.id == channel,
-        ServerMessage::ChannelUpdated { channel: id, .. } => *id == channel,
+        ServerMessage::ChannelUpdated { channel: id, .. }
+        | ServerMessage::MemberRemoved { channel: id, .. } => *id == channel,
         ServerMessage::History { channel: id, .. }
         | ServerMessage::Left { channel: id, .. }
         | ServerMessage::Typing { channel: id, .. }

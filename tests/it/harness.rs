@@ -249,6 +249,7 @@ impl ServerMessageExt for ServerMessage {
             | ServerMessage::AccountUpdated { reference, .. }
             | ServerMessage::InviteCreated { reference, .. }
             | ServerMessage::ChannelUpdated { reference, .. }
+            | ServerMessage::MemberRemoved { reference, .. }
             | ServerMessage::ResetLink { reference, .. }
             | ServerMessage::Invites { reference, .. }
             | ServerMessage::InviteRevoked { reference, .. }

@@ -304,6 +304,12 @@ impl WsSession {
             ClientMessage::UpdateAccount { user: name, active, role, reference } => {
                 administering::update_account(&app, &user, name, active, role, reference).await
             }
+            ClientMessage::RemoveMember { channel, user: name, reference } => {
+                match app.remove_member(&user, ChannelId(channel), &name).await {
+                    Ok(removed) => ServerMessage::MemberRemoved { channel, user: removed.name, reference },
+                    Err(error) => request_error(&error, reference),
+                }
+            }
             ClientMessage::UpdateChannel { channel, name, topic, description, archived, reference } => {
                 let change = ChannelChange { name, topic, description, archived };
                 match app.update_channel(&user, ChannelId(channel), change).await {

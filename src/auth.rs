@@ -65,6 +65,7 @@ impl From<StoreError> for AuthError {
         match error {
             StoreError::NameTaken => AuthError::NameTaken,
             StoreError::InvalidInvite => AuthError::InvalidInvite,
+            StoreError::Deactivated => AuthError::Deactivated,
             other => {
                 tracing::error!(error = %other, "account storage failed");
                 AuthError::Unavailable
@@ -87,12 +88,13 @@ const DEVICE_CHARS: usize = 200;
 
 impl Origin {
     /// What the store keeps: the device cut short and stripped of control
-    /// characters (it is shown back to the user as text).
+    /// and bidi-control characters (it is shown back to the user as text).
     fn to_store(&self) -> SessionOrigin {
+        let shown = |c: &char| !c.is_control() && !crate::model::is_bidi_control(*c);
         let device = self
             .device
             .as_deref()
-            .map(|device| device.chars().filter(|c| !c.is_control()).take(DEVICE_CHARS).collect::<String>());
+            .map(|device| device.chars().filter(shown).take(DEVICE_CHARS).collect::<String>());
         SessionOrigin { device: device.filter(|d| !d.is_empty()), address: Some(self.address.to_string()) }
     }
 }
@@ -114,6 +116,8 @@ pub struct Accounts {
     throttle: Mutex<Throttle>,
     /// Who may sign up until an admin sets otherwise (`--registration`).
     registration: RegistrationMode,
+    /// Sessions this node recorded as used lately ([`Accounts::session_used`]).
+    touched: Mutex<passwords::Touched>,
     /// See [`Accounts::guest_names`].
     guest_names: tokio::sync::Mutex<()>,
     /// Shares the per-address buckets and lockouts with the other nodes.
@@ -150,6 +154,7 @@ impl Accounts {
             registration,
             hasher,
             guest_names: tokio::sync::Mutex::new(()),
+            touched: Mutex::new(passwords::Touched::default()),
             cluster,
             creations_per_minute: limits.account_creations_per_minute,
         })
@@ -186,6 +191,8 @@ impl Accounts {
     /// `None` once the workspace has an admin.
     pub async fn setup_link(&self) -> Result<Option<String>, AuthError> {
         if self.store.has_admin().await? {
+            // However the admin came (an import, say), no setup link stays.
+            self.store.retire_setup_links().await?;
             return Ok(None);
         }
         let (token, hash) = new_token();
@@ -363,7 +370,10 @@ impl Accounts {
         let ttl_ms = i64::try_from(self.session_ttl.as_millis()).unwrap_or(i64::MAX);
         let expires = now_millis().saturating_add(ttl_ms);
         let origin = origin.map(Origin::to_store).unwrap_or_default();
-        self.store.create_session(user.id, token_hash(&token), expires, &origin).await?;
+        let key = token_hash(&token);
+        self.store.create_session(user.id, key, expires, &origin).await?;
+        // Made now is used now: the first connections need no write.
+        self.touched.lock().expect("touch lock is never poisoned").first_in_a_while(key);
         Ok(Session { token, user })
     }
 

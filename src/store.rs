@@ -106,6 +106,9 @@ pub enum StoreError {
     /// A per-user cap was reached.
     #[error("limit reached")]
     LimitReached,
+    /// The account was deactivated (a session was asked for it).
+    #[error("the account is deactivated")]
+    Deactivated,
     /// The change is not allowed; why, in words.
     #[error("{0}")]
     NotAllowed(&'static str),

@@ -41,21 +41,12 @@ impl App {
         if found.kind != ChannelKind::Public && !self.store.is_member(channel, user.id).await? {
             return Err(RequestError::NotFound);
         }
-        self.refuse_if_archived(channel, user.id).await?;
         let added = self.store.add_member(channel, user.id, None).await?;
         let view = self.joined(user.id, channel).await?;
         if added {
             self.record_line(channel, user.id, SystemKind::Joined, user.id).await;
         }
         Ok(view)
-    }
-
-    /// Nobody joins or is added to an archived channel: it is read-only.
-    async fn refuse_if_archived(&self, channel: ChannelId, viewer: UserId) -> Result<(), RequestError> {
-        if self.store.channel_view(channel, viewer).await?.about.archived {
-            return Err(RequestError::Archived);
-        }
-        Ok(())
     }
 
     /// After a membership was stored: tell the user's connections here and
@@ -138,7 +129,6 @@ impl App {
         if self.store.is_member(channel, invitee.id).await? {
             return Err(RequestError::AlreadyMember(invitee.name));
         }
-        self.refuse_if_archived(channel, inviter.id).await?;
         if !self.take_invitation(inviter.id, invitee.id).await {
             return Err(RequestError::LimitReached(
                 "that user was added to too many channels lately; try again later",

@@ -10,6 +10,32 @@ use crate::store::{EndedSessions, SessionRecord, Store, StoreResult};
 /// How long a password-reset link works: three days.
 pub const RESET_LINK_HOURS: i64 = 72;
 
+/// How often one node records a session's use.
+pub const TOUCH_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Most sessions [`Touched`] remembers; when full it starts over, so it
+/// holds at most a few megabytes.
+const TOUCHED_MAX: usize = 100_000;
+
+/// The sessions this node recorded as used (or made) lately.
+#[derive(Default)]
+pub(super) struct Touched(std::collections::HashMap<[u8; 32], std::time::Instant>);
+
+impl Touched {
+    /// Whether `key` was not touched within [`TOUCH_EVERY`]; marks it touched now.
+    pub(super) fn first_in_a_while(&mut self, key: [u8; 32]) -> bool {
+        let now = std::time::Instant::now();
+        if self.0.get(&key).is_some_and(|at| now.duration_since(*at) < TOUCH_EVERY) {
+            return false;
+        }
+        if self.0.len() >= TOUCHED_MAX {
+            self.0.clear();
+        }
+        self.0.insert(key, now);
+        true
+    }
+}
+
 /// Hex characters of a session's key that name it to its owner.
 const SESSION_ID_CHARS: usize = 32;
 
@@ -44,6 +70,10 @@ impl Accounts {
         end_others: bool,
     ) -> Result<EndedSessions, AuthError> {
         check_password(new).map_err(AuthError::InvalidPassword)?;
+        // Not even hashed when it could not be anyone's password.
+        if check_password(current).is_err() {
+            return Err(AuthError::InvalidCredentials);
+        }
         let key = UserName::parse(&user.name).map_err(AuthError::InvalidUsername)?.key();
         let client = origin.address;
         if self.is_locked_shared(&key, client).await || !self.throttle().begin_attempt(&key, client) {
@@ -104,9 +134,15 @@ impl Accounts {
         Ok(self.store.end_session_of(user.id, found.key).await?.then_some(found.key))
     }
 
-    /// Records that a connection was opened with the session (at most one
-    /// write an hour per session), without holding up the connection.
+    /// Records that a connection was opened with the session, without
+    /// holding up the connection: at most one write per session per
+    /// [`TOUCH_EVERY`] from this node (a reconnect storm writes nothing for
+    /// sessions seen lately, or made here lately), and the store's write
+    /// itself changes the row only once it is that old.
     pub fn session_used(&self, key: [u8; 32]) {
+        if !self.touched.lock().expect("touch lock is never poisoned").first_in_a_while(key) {
+            return;
+        }
         let store = std::sync::Arc::clone(&self.store);
         tokio::spawn(async move {
             if let Err(error) = store.touch_session(key, now_millis()).await {

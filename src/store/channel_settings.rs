@@ -37,8 +37,10 @@ const GENERAL_ID: ChannelId = ChannelId(1);
 ///   them (admins included), as everywhere;
 /// - DMs have no settings;
 /// - topic and description: members, and admins;
-/// - the name: the channel's creator, and admins; never General's;
-/// - archiving: the creator, and admins; unarchiving: admins; never General;
+/// - the name: the channel's creator while a member, and admins; never
+///   General's;
+/// - archiving: the creator while a member, and admins; unarchiving:
+///   admins; never General;
 /// - an archived channel changes only by being unarchived.
 pub(super) fn check(update: &ChannelUpdate, probe: &UpdateProbe) -> StoreResult<()> {
     let visible = probe.kind == ChannelKind::Public || probe.member;
@@ -48,7 +50,8 @@ pub(super) fn check(update: &ChannelUpdate, probe: &UpdateProbe) -> StoreResult<
     if probe.kind == ChannelKind::Direct {
         return Err(StoreError::NotAllowed("direct messages have no name, topic or archive to change"));
     }
-    let creator = probe.created_by == Some(update.by);
+    // A creator who left (or was removed) is a creator no more.
+    let creator = probe.created_by == Some(update.by) && probe.member;
     let renames_or_describes =
         update.name.is_some() || update.topic.is_some() || update.description.is_some();
     if probe.archived && (renames_or_describes || update.archived != Some(false)) {

@@ -31,6 +31,10 @@ pub trait Workspace {
     /// Whether an active admin exists (none does at first start).
     async fn has_admin(&self) -> StoreResult<bool>;
 
+    /// Ends every setup link: the workspace has an admin. (Making an admin
+    /// by `set_admin` does this in its own job too.)
+    async fn retire_setup_links(&self) -> StoreResult<()>;
+
     /// Stores an invite link. `LimitReached` when `MAX_LIVE_INVITES` links
     /// made by admins are usable already (setup links do not count).
     async fn create_invite(&self, invite: NewInvite) -> StoreResult<Invite>;

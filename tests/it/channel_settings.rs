@@ -134,6 +134,20 @@ async fn a_rename_keeps_the_channel_and_is_for_its_creator_and_admins() {
         ErrorCode::Forbidden
     );
 
+    // A creator who left is a creator no more.
+    let (mut dora, _) = server.user("dora").await;
+    let hers = create(&mut dora, "hers", false).await;
+    alice.request(json!({"type": "join", "channel": hers})).await;
+    dora.request(json!({"type": "leave", "channel": hers})).await;
+    assert_eq!(
+        code_of(&mut dora, json!({"type": "update_channel", "channel": hers, "name": "mine"})).await,
+        ErrorCode::Forbidden
+    );
+    assert_eq!(
+        code_of(&mut dora, json!({"type": "update_channel", "channel": hers, "archived": true})).await,
+        ErrorCode::Forbidden
+    );
+
     let (ok, output) = natter_user(&server, &["role", "bob", "admin"], "").await;
     assert!(ok, "{output}");
     let by_admin =
@@ -184,6 +198,17 @@ async fn an_archived_channel_is_read_only_until_an_admin_unarchives_it() {
         code_of(&mut alice, json!({"type": "update_channel", "channel": plans, "topic": "t"})).await,
         ErrorCode::Archived
     );
+    // A member joining again is answered as before, not refused.
+    let again = bob.request(json!({"type": "join", "channel": plans})).await;
+    assert!(matches!(again, ServerMessage::Channel { .. }), "{again:?}");
+    // A private archived channel stays hidden from outsiders: a send is
+    // answered as for a channel that does not exist.
+    let hideout = create(&mut alice, "hideout", true).await;
+    update(&mut alice, json!({"type": "update_channel", "channel": hideout, "archived": true})).await;
+    let outsider = json!({"type": "send", "channel": hideout, "body": "hi", "client_id": "c-1"});
+    assert_eq!(code_of(&mut carol, outsider).await, ErrorCode::NotFound);
+    let missing = json!({"type": "send", "channel": 9999, "body": "hi", "client_id": "c-2"});
+    assert_eq!(code_of(&mut carol, missing).await, ErrorCode::NotFound);
     // Still readable, also to a non-member (public).
     let history = carol.request(json!({"type": "history", "channel": plans})).await;
     let messages = unpack!(history, ServerMessage::History { messages, .. } => messages);

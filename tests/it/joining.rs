@@ -83,6 +83,15 @@ async fn an_admin_made_on_the_command_line_retires_the_setup_links() {
     assert!(output.status.success());
     let (status, body) = sign_up(&server.base, "latecomer", Some(&token)).await;
     assert_eq!((status, code(&body)), (403, "invalid_invite"), "the workspace has its admin: {body}");
+    // Retired, not merely blocked: with that admin gone, the link from the
+    // first start's log still makes nobody an admin.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_natter"))
+        .args(["user", "deactivate", "boss", "--database", &server.database_url()])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let (status, body) = sign_up(&server.base, "latecomer", Some(&token)).await;
+    assert_eq!((status, code(&body)), (403, "invalid_invite"), "{body}");
 }
 
 async fn invite_server(registration: RegistrationMode) -> (TestServer, Client) {

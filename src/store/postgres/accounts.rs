@@ -88,11 +88,16 @@ pub(super) async fn find_user(c: &Client, name: &str) -> StoreResult<Option<Cred
 
 /// Makes the user of that name an admin or not; false when no user holds
 /// the name. By key, so without regard to case, as users are found.
+/// Making an admin ends every setup link: they exist only to make the
+/// first, and one left behind could make another once this one is gone.
 pub(super) async fn set_admin(c: &Client, name: &UserName, admin: bool) -> StoreResult<bool> {
     let updated = c
         .execute("UPDATE users SET admin = $2 WHERE name_key = $1", &[&name.key(), &admin])
         .await
         .map_err(backend)?;
+    if admin && updated == 1 {
+        super::workspace::retire_setup_links(c).await?;
+    }
     Ok(updated == 1)
 }
 
@@ -104,16 +109,29 @@ pub(super) async fn create_session(
     origin: &SessionOrigin,
 ) -> StoreResult<()> {
     let now = now_millis();
+    // Only for an active account, in the same statement: a login that
+    // raced a deactivation gets no session (which reactivating would
+    // otherwise bring back).
+    let inserted = c
+        .execute(
+            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, last_used_at, device, address)
+             SELECT $1::BYTEA, $2::BIGINT, $3::BIGINT, $4::BIGINT, $3::BIGINT, $5::TEXT, $6::TEXT
+             FROM users WHERE id = $2 AND deactivated_at IS NULL",
+            &[&token_hash.as_slice(), &user.0, &now, &expires_at_ms, &origin.device, &origin.address],
+        )
+        .await
+        .map_err(backend)?;
+    if inserted == 0 {
+        return Err(StoreError::Deactivated);
+    }
+    // At most once a minute: a user's row is locked (until the batch
+    // commits) only when it changes, so two nodes' batches rarely meet on it.
     c.execute(
-        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, last_used_at, device, address)
-         VALUES ($1, $2, $3, $4, $3, $5, $6)",
-        &[&token_hash.as_slice(), &user.0, &now, &expires_at_ms, &origin.device, &origin.address],
+        "UPDATE users SET last_login_at = $2::BIGINT WHERE id = $1 AND coalesce(last_login_at, 0) < $2::BIGINT - 60000",
+        &[&user.0, &now],
     )
     .await
     .map_err(backend)?;
-    c.execute("UPDATE users SET last_login_at = $2 WHERE id = $1", &[&user.0, &now])
-        .await
-        .map_err(backend)?;
     Ok(())
 }
 
@@ -219,6 +237,7 @@ pub(super) async fn set_deactivated(
     .map_err(backend)?;
     if deactivated {
         c.execute("DELETE FROM sessions WHERE user_id = $1", &[&user.id.0]).await.map_err(backend)?;
+        super::sessions::retire_resets(c, user.id).await?;
     }
     Ok(Some(user))
 }

@@ -22,7 +22,8 @@ use crate::model::{ChannelId, Deletion, Mentions, Message, Seq, UserId, now_mill
 /// asked about). No row when there is no such message.
 fn probe_sql(reacted: &str) -> String {
     format!(
-        "SELECT {MESSAGE_COLUMNS}, m.system_kind IS NOT NULL,
+        "SELECT {MESSAGE_COLUMNS}, (SELECT archived_at IS NOT NULL FROM channels WHERE id = $1),
+                m.system_kind IS NOT NULL,
                 EXISTS (SELECT 1 FROM members WHERE channel_id = $1 AND user_id = $3),
                 COALESCE((SELECT admin AND deactivated_at IS NULL FROM users WHERE id = $3), FALSE),
                 {reacted}
@@ -36,6 +37,7 @@ pub(super) type Parameter<'a> = (&'a (dyn ToSql + Sync), Type);
 
 /// The probe's columns after [`MESSAGE_COLUMNS`], counted from the row's
 /// end, so the message's columns may grow without renumbering these.
+const ARCHIVED: usize = 5;
 const IS_SYSTEM: usize = 4;
 const IS_MEMBER: usize = 3;
 const IS_ADMIN: usize = 2;
@@ -95,9 +97,9 @@ pub(super) async fn probe(
         admin: flag(IS_ADMIN)?,
         reacted: flag(REACTED)?,
     };
-    // Archived: read-only, for every change (rare enough for a read of its
-    // own). Told to members only: to others the channel stays as it was.
-    if probed.member && super::channel_settings::is_archived(c, channel).await? {
+    // Archived: read-only, for every change. Told to members only: to
+    // others the channel stays as it was.
+    if probed.member && flag(ARCHIVED)? {
         return Err(StoreError::Archived);
     }
     Ok(probed)

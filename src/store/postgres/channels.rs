@@ -111,6 +111,13 @@ pub(super) async fn add_member(
     added_by: Option<UserId>,
 ) -> StoreResult<bool> {
     load_channel(c, channel).await?.ok_or(StoreError::NoSuchChannel)?;
+    if is_member(c, channel, user).await? {
+        return Ok(false);
+    }
+    // Checked in the job that adds: an archive cannot slip in between.
+    if super::channel_settings::is_archived(c, channel).await? {
+        return Err(StoreError::Archived);
+    }
     add_member_row(c, channel, user, added_by).await
 }
 

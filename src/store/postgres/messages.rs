@@ -85,7 +85,13 @@ pub(super) async fn append(c: &Client, new: NewMessage, search_terms: String) ->
     let Some(row) = row else {
         return Err(match load_channel(c, new.channel).await? {
             None => StoreError::NoSuchChannel,
-            Some(_) if super::channel_settings::is_archived(c, new.channel).await? => StoreError::Archived,
+            // Told to members only: to others an archived channel stays as it was.
+            Some(_)
+                if super::channel_settings::is_archived(c, new.channel).await?
+                    && is_member(c, new.channel, new.sender).await? =>
+            {
+                StoreError::Archived
+            }
             Some(_) if reply_to.is_some() && is_member(c, new.channel, new.sender).await? => {
                 StoreError::NoSuchMessage
             }

@@ -13,6 +13,18 @@ use crate::model::{User, UserId};
 /// writes it again.
 const TOUCH_AFTER_MS: i64 = 3_600_000;
 
+/// Retires every unused reset link of the user (a new password, a
+/// deactivation: a link made before must not work after).
+pub(super) async fn retire_resets(c: &Client, user: UserId) -> StoreResult<()> {
+    c.execute(
+        "UPDATE password_resets SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL",
+        &[&user.0, &crate::model::now_millis()],
+    )
+    .await
+    .map(drop)
+    .map_err(backend)
+}
+
 /// Ends every session of the user but `keep`; returns those ended.
 async fn end_sessions(c: &Client, user: UserId, keep: Option<[u8; 32]>) -> StoreResult<EndedSessions> {
     let keep = keep.map(|key| key.to_vec()).unwrap_or_default();
@@ -36,6 +48,7 @@ async fn reset_password(
         .query_opt(
             "SELECT u.id, u.name, u.guest FROM password_resets r JOIN users u ON u.id = r.user_id
              WHERE r.token_hash = $1 AND r.used_at IS NULL AND r.expires_at > $2 AND u.deactivated_at IS NULL
+               AND left(u.name_key, 1) <> '~'
              FOR UPDATE OF r",
             &[&token_hash.as_slice(), &now_ms],
         )
@@ -130,6 +143,8 @@ impl Sessions for PostgresStore {
                 c.execute("UPDATE users SET password_hash = $2 WHERE id = $1", &[&user.0, &hash])
                     .await
                     .map_err(backend)?;
+                // A new password retires the reset links made for the old one.
+                retire_resets(&c, user).await?;
                 if end { end_sessions(&c, user, keep).await } else { Ok(Vec::new()) }
             })
         })

@@ -15,7 +15,21 @@ const INVITE_COLUMNS: &str = "i.id, u.name, i.created_at, i.expires_at, i.max_us
 
 /// A key for `pg_advisory_xact_lock`: setup links are used one at a time
 /// across nodes, so two of them cannot both see no admin ("setup" in ASCII).
-const SETUP_LOCK: i64 = 0x73_6574_7570;
+pub(super) const SETUP_LOCK: i64 = 0x73_6574_7570;
+
+/// Ends every setup link (see `Workspace::retire_setup_links`), under
+/// [`SETUP_LOCK`], which every job touching setup links takes first, so no
+/// two of them wait on each other's rows.
+pub(super) async fn retire_setup_links(c: &Client) -> StoreResult<()> {
+    c.execute("SELECT pg_advisory_xact_lock($1)", &[&SETUP_LOCK]).await.map_err(backend)?;
+    c.execute(
+        "UPDATE invites SET revoked_at = $1 WHERE makes_admin AND revoked_at IS NULL",
+        &[&now_millis()],
+    )
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
 
 fn invite(row: &Row) -> StoreResult<Invite> {
     let count = |index| -> StoreResult<u32> {
@@ -52,6 +66,8 @@ async fn invite_by_id(c: &Client, id: i64) -> StoreResult<Invite> {
 async fn create_invite(c: &Client, new: &NewInvite) -> StoreResult<Invite> {
     let now = now_millis();
     if !new.makes_admin {
+        // The cap counts across nodes: links are made one at a time.
+        c.execute("SELECT pg_advisory_xact_lock($1)", &[&SETUP_LOCK]).await.map_err(backend)?;
         let live: i64 = c
             .query_one(
                 "SELECT COUNT(*) FROM invites WHERE NOT makes_admin AND revoked_at IS NULL
@@ -90,6 +106,10 @@ async fn create_user_with_invite(
     token_hash: [u8; 32],
     setup_only: bool,
 ) -> StoreResult<User> {
+    // Before any row lock: setup links' jobs take this lock first (see
+    // `retire_setup_links`); sign-ups with invites are rare enough to take
+    // turns across the cluster.
+    c.execute("SELECT pg_advisory_xact_lock($1)", &[&SETUP_LOCK]).await.map_err(backend)?;
     let sql = format!(
         "SELECT {INVITE_COLUMNS} FROM invites i LEFT JOIN users u ON u.id = i.created_by
          WHERE i.token_hash = $1 FOR UPDATE OF i"
@@ -98,23 +118,15 @@ async fn create_user_with_invite(
     let found = found.as_ref().map(invite).transpose()?;
     let usable = found.filter(|invite| invite.is_usable(now_millis()) && (invite.makes_admin || !setup_only));
     let Some(invite) = usable else { return Err(StoreError::InvalidInvite) };
-    if invite.makes_admin {
-        c.execute("SELECT pg_advisory_xact_lock($1)", &[&SETUP_LOCK]).await.map_err(backend)?;
-        if has_admin(c).await? {
-            return Err(StoreError::InvalidInvite);
-        }
+    if invite.makes_admin && has_admin(c).await? {
+        return Err(StoreError::InvalidInvite);
     }
     let user = accounts::insert_user(c, name, Some(password_hash)).await?;
     c.execute("UPDATE invites SET uses = uses + 1 WHERE id = $1", &[&invite.id]).await.map_err(backend)?;
     if invite.makes_admin {
         c.execute("UPDATE users SET admin = TRUE WHERE id = $1", &[&user.id.0]).await.map_err(backend)?;
         // The workspace has its admin: no other setup link may make one.
-        c.execute(
-            "UPDATE invites SET revoked_at = $1 WHERE makes_admin AND revoked_at IS NULL",
-            &[&now_millis()],
-        )
-        .await
-        .map_err(backend)?;
+        retire_setup_links(c).await?;
     }
     Ok(user)
 }
@@ -145,6 +157,10 @@ impl Workspace for PostgresStore {
 
     async fn has_admin(&self) -> StoreResult<bool> {
         has_admin(&*self.read().await?).await
+    }
+
+    async fn retire_setup_links(&self) -> StoreResult<()> {
+        self.submit(None, move |c| Box::pin(async move { retire_setup_links(&c).await })).await
     }
 
     async fn create_invite(&self, invite: NewInvite) -> StoreResult<Invite> {

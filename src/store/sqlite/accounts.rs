@@ -91,15 +91,25 @@ pub(super) fn create_session(
     origin: &SessionOrigin,
 ) -> StoreResult<()> {
     let now = now_millis();
-    connection
+    // Only for an active account, in the same statement: a login that
+    // raced a deactivation gets no session (which reactivating would
+    // otherwise bring back).
+    let inserted = connection
         .execute(
             "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, last_used_at, device, address)
-             VALUES (?1, ?2, ?3, ?4, ?3, ?5, ?6)",
+             SELECT ?1, ?2, ?3, ?4, ?3, ?5, ?6 FROM users WHERE id = ?2 AND deactivated_at IS NULL",
             params![token_hash.as_slice(), user.0, now, expires_at_ms, origin.device, origin.address],
         )
-        .and_then(|_| {
-            connection.execute("UPDATE users SET last_login_at = ?2 WHERE id = ?1", params![user.0, now])
-        })
+        .map_err(backend)?;
+    if inserted == 0 {
+        return Err(StoreError::Deactivated);
+    }
+    // At most once a minute, so logins hold the user's row rarely.
+    connection
+        .execute(
+            "UPDATE users SET last_login_at = ?2 WHERE id = ?1 AND coalesce(last_login_at, 0) < ?2 - 60000",
+            params![user.0, now],
+        )
         .map_err(backend)?;
     Ok(())
 }
@@ -151,11 +161,16 @@ pub(super) fn list_users(
 }
 
 /// Makes the user of that name (compared by key) an admin or a member.
+/// Making an admin ends every setup link: they exist only to make the
+/// first, and one left behind could make another once this one is gone.
 pub(super) fn set_admin(connection: &Connection, name_key: &str, admin: bool) -> StoreResult<bool> {
-    connection
+    let updated = connection
         .execute("UPDATE users SET admin = ?2 WHERE name_key = ?1", params![name_key, admin])
-        .map(|updated| updated > 0)
-        .map_err(backend)
+        .map_err(backend)?;
+    if admin && updated > 0 {
+        super::workspace::retire_setup_links(connection)?;
+    }
+    Ok(updated > 0)
 }
 
 /// Whether the user is an admin whose account is active.
@@ -213,6 +228,7 @@ pub(super) fn set_deactivated(
         .map_err(backend)?;
     if deactivated {
         connection.execute("DELETE FROM sessions WHERE user_id = ?1", [user.id.0]).map_err(backend)?;
+        super::sessions::retire_resets(connection, user.id)?;
     }
     Ok(Some(user))
 }

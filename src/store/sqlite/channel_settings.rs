@@ -123,10 +123,8 @@ pub(super) fn update_channel(
 /// Whether the channel is archived (for telling why a write was refused).
 pub(super) fn is_archived(connection: &Connection, channel: ChannelId) -> StoreResult<bool> {
     connection
-        .query_row("SELECT archived_at IS NOT NULL FROM channels WHERE id = ?1", [channel.0], |row| {
-            row.get(0)
-        })
-        .optional()
+        .prepare_cached("SELECT archived_at IS NOT NULL FROM channels WHERE id = ?1")
+        .and_then(|mut s| s.query_row([channel.0], |row| row.get(0)).optional())
         .map(|archived| archived.unwrap_or(false))
         .map_err(backend)
 }

@@ -105,6 +105,13 @@ pub(super) fn add_member(
     added_by: Option<UserId>,
 ) -> StoreResult<bool> {
     load_channel(connection, channel)?.ok_or(StoreError::NoSuchChannel)?;
+    if is_member(connection, channel, user)? {
+        return Ok(false);
+    }
+    // Checked in the job that adds: an archive cannot slip in between.
+    if super::channel_settings::is_archived(connection, channel)? {
+        return Err(StoreError::Archived);
+    }
     add_member_row(connection, channel, user, added_by)
 }
 

@@ -115,7 +115,13 @@ pub(super) fn append(
             return Ok(Appended { message, created: false });
         }
         return Err(match load_channel(connection, new.channel)? {
-            Some(_) if super::channel_settings::is_archived(connection, new.channel)? => StoreError::Archived,
+            // Told to members only: to others an archived channel stays as it was.
+            Some(_)
+                if super::channel_settings::is_archived(connection, new.channel)?
+                    && super::channels::is_member(connection, new.channel, new.sender)? =>
+            {
+                StoreError::Archived
+            }
             Some(_) => StoreError::NotMember,
             None => StoreError::NoSuchChannel,
         });

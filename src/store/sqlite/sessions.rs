@@ -26,6 +26,18 @@ fn keys_of(connection: &Connection, user: UserId, keep: Option<[u8; 32]>) -> Sto
     Ok(keys.into_iter().filter_map(|key| key.try_into().ok()).collect())
 }
 
+/// Retires every unused reset link of the user (a new password, a
+/// deactivation: a link made before must not work after).
+pub(super) fn retire_resets(connection: &Connection, user: UserId) -> StoreResult<()> {
+    connection
+        .execute(
+            "UPDATE password_resets SET used_at = ?2 WHERE user_id = ?1 AND used_at IS NULL",
+            params![user.0, crate::model::now_millis()],
+        )
+        .map(drop)
+        .map_err(backend)
+}
+
 /// Ends every session of the user but `keep`; returns those ended.
 fn end_sessions(connection: &Connection, user: UserId, keep: Option<[u8; 32]>) -> StoreResult<EndedSessions> {
     let ended = keys_of(connection, user, keep)?;
@@ -75,7 +87,8 @@ fn reset_password(
     let user = connection
         .query_row(
             "SELECT u.id, u.name, u.guest FROM password_resets r JOIN users u ON u.id = r.user_id
-             WHERE r.token_hash = ?1 AND r.used_at IS NULL AND r.expires_at > ?2 AND u.deactivated_at IS NULL",
+             WHERE r.token_hash = ?1 AND r.used_at IS NULL AND r.expires_at > ?2 AND u.deactivated_at IS NULL
+               AND substr(u.name_key, 1, 1) <> '~'",
             params![token_hash.as_slice(), now_ms],
             |row| rows::user(row),
         )
@@ -106,7 +119,8 @@ impl Sessions for SqliteStore {
     }
 
     async fn touch_session(&self, token_hash: [u8; 32], now_ms: i64) -> StoreResult<()> {
-        self.submit(move |c| {
+        // One statement: it needs no savepoint (`writer::Undo::Unneeded`).
+        self.submit_append(move |c| {
             c.execute(
                 "UPDATE sessions SET last_used_at = ?2 WHERE token_hash = ?1 AND coalesce(last_used_at, 0) < ?3",
                 params![token_hash.as_slice(), now_ms, now_ms - TOUCH_AFTER_MS],
@@ -140,6 +154,8 @@ impl Sessions for SqliteStore {
         self.submit(move |c| {
             c.execute("UPDATE users SET password_hash = ?2 WHERE id = ?1", params![user.0, hash])
                 .map_err(backend)?;
+            // A new password retires the reset links made for the old one.
+            retire_resets(c, user)?;
             if end { end_sessions(c, user, keep) } else { Ok(Vec::new()) }
         })
         .await

@@ -35,6 +35,17 @@ fn has_admin(connection: &Connection) -> StoreResult<bool> {
         .map_err(backend)
 }
 
+/// Ends every setup link (see `Workspace::retire_setup_links`).
+pub(super) fn retire_setup_links(connection: &Connection) -> StoreResult<()> {
+    connection
+        .execute(
+            "UPDATE invites SET revoked_at = ?1 WHERE makes_admin = 1 AND revoked_at IS NULL",
+            [now_millis()],
+        )
+        .map(drop)
+        .map_err(backend)
+}
+
 fn create_invite(connection: &Connection, new: &NewInvite) -> StoreResult<Invite> {
     let now = now_millis();
     if !new.makes_admin {
@@ -119,12 +130,7 @@ fn create_user_with_invite(
     if invite.makes_admin {
         connection.execute("UPDATE users SET admin = 1 WHERE id = ?1", [user.id.0]).map_err(backend)?;
         // The workspace has its admin: no other setup link may make one.
-        connection
-            .execute(
-                "UPDATE invites SET revoked_at = ?1 WHERE makes_admin = 1 AND revoked_at IS NULL",
-                [now_millis()],
-            )
-            .map_err(backend)?;
+        retire_setup_links(connection)?;
     }
     Ok(user)
 }
@@ -157,6 +163,10 @@ impl Workspace for SqliteStore {
 
     async fn has_admin(&self) -> StoreResult<bool> {
         self.read(has_admin).await
+    }
+
+    async fn retire_setup_links(&self) -> StoreResult<()> {
+        self.submit(retire_setup_links).await
     }
 
     async fn create_invite(&self, invite: NewInvite) -> StoreResult<Invite> {

@@ -28,9 +28,10 @@ async fn deactivation(store: Arc<dyn Store>) {
         assert!(store.session_user(key, 0).await.unwrap().is_none(), "every session of theirs ended");
     }
     assert_eq!(store.session_user([3u8; 32], 0).await.unwrap().map(|u| u.id), Some(alice.id), "others stay");
-    // A session issued after the deactivation (a login that raced it) is no way in.
-    store.create_session(bob.id, [4u8; 32], i64::MAX, &Default::default()).await.unwrap();
-    assert!(store.session_user([4u8; 32], 0).await.unwrap().is_none());
+    // A login that raced the deactivation gets no session at all (one
+    // stored now would come back to life with a reactivation).
+    let raced = store.create_session(bob.id, [4u8; 32], i64::MAX, &Default::default()).await;
+    assert!(matches!(raced, Err(StoreError::Deactivated)), "{raced:?}");
     // Their messages stay.
     let history = store.history(GENERAL, None, 10).await.unwrap();
     assert_eq!(
@@ -123,6 +124,23 @@ async fn invites_and_setup_links(store: Arc<dyn Store>) {
         let again = store.create_user_with_invite(&name("mallory"), "h", [token; 32], true).await;
         assert!(matches!(again, Err(StoreError::InvalidInvite)), "setup link {token} after the first admin");
     }
+    // Retired for good: not even once the workspace has no active admin.
+    store.set_deactivated(&name("root"), true).await.unwrap();
+    let orphaned = store.create_user_with_invite(&name("mallory"), "h", [2; 32], true).await;
+    assert!(matches!(orphaned, Err(StoreError::InvalidInvite)), "{orphaned:?}");
+    store.set_deactivated(&name("root"), false).await.unwrap();
+    // Making an admin any other way retires links made meanwhile.
+    store.create_invite(new_invite(13, None, None, 1)).await.unwrap();
+    let someone = store.create_user(&name("someone"), "h").await.unwrap();
+    store.set_admin(&name("someone"), true).await.unwrap();
+    store.set_deactivated(&name("root"), true).await.unwrap();
+    store.set_deactivated(&name("someone"), true).await.unwrap();
+    assert!(!store.has_admin().await.unwrap());
+    let late = store.create_user_with_invite(&name("mallory"), "h", [13; 32], true).await;
+    assert!(matches!(late, Err(StoreError::InvalidInvite)), "set_admin retired it: {late:?}");
+    store.set_deactivated(&name("root"), false).await.unwrap();
+    store.set_deactivated(&name("someone"), false).await.unwrap();
+    let _ = someone;
     assert!(store.find_user("mallory").await.unwrap().is_none(), "nothing half-done");
 
     // An admin's link: uses counted, then used up; expired; revoked.
@@ -216,6 +234,26 @@ async fn sessions_passwords_and_reset_links(store: Arc<dyn Store>) {
     store.create_password_reset(bob.id, [5; 32], now_millis() + 60_000).await.unwrap();
     store.set_deactivated(&name("bob"), true).await.unwrap();
     assert!(store.reset_password([5; 32], "x", now_millis()).await.unwrap().is_none(), "deactivated");
+    store.set_deactivated(&name("bob"), false).await.unwrap();
+    assert!(
+        store.reset_password([5; 32], "x", now_millis()).await.unwrap().is_none(),
+        "not after reactivating"
+    );
+    // A new password retires the links made for the old one.
+    store.create_password_reset(bob.id, [11; 32], now_millis() + 60_000).await.unwrap();
+    store.set_password(bob.id, "hash-b2", false, None).await.unwrap();
+    assert!(
+        store.reset_password([11; 32], "x", now_millis()).await.unwrap().is_none(),
+        "retired by a new password"
+    );
+    // A link made for a guest whose name has passed on sets nothing.
+    let drifter = store.claim_guest(&name("drifter")).await.unwrap();
+    store.create_password_reset(drifter.id, [12; 32], now_millis() + 60_000).await.unwrap();
+    store.claim_guest(&name("drifter")).await.unwrap();
+    assert!(
+        store.reset_password([12; 32], "x", now_millis()).await.unwrap().is_none(),
+        "no longer holds the name"
+    );
     // A guest given a password becomes a registered account.
     let guest = store.claim_guest(&name("visitor")).await.unwrap();
     store.create_password_reset(guest.id, [10; 32], now_millis() + 60_000).await.unwrap();

@@ -36,19 +36,25 @@ async function call(method, path, body) {
   return data;
 }
 
-/** The signed-in user, or null when the cookie is missing, expired or revoked. */
+/**
+ * Who is signed in: `{user, admin}` (`admin`: may administer the workspace),
+ * or null when the cookie is missing, expired or revoked. Login and register
+ * answer with the user alone, so this is where the UI learns about `admin`.
+ */
 export async function currentUser() {
   try {
     const data = await call('GET', '/api/me');
-    return data.user;
+    return { user: data.user, admin: data.admin === true };
   } catch (error) {
     if (error.status === 401) return null;
     throw error;
   }
 }
 
-export async function register(username, password) {
-  return (await call('POST', '/api/register', { username, password })).user;
+/** Signs up; `invite` is the token of an invite or setup link, where there is one. */
+export async function register(username, password, invite) {
+  const body = invite ? { username, password, invite } : { username, password };
+  return (await call('POST', '/api/register', body)).user;
 }
 
 export async function login(username, password) {
@@ -57,4 +63,27 @@ export async function login(username, password) {
 
 export async function logout() {
   await call('POST', '/api/logout');
+}
+
+/**
+ * Sets the password of the account a reset link names, and signs this browser
+ * in as it (every earlier session of the account ends). Resolves with the user.
+ */
+export async function resetPassword(token, password) {
+  return (await call('POST', '/api/reset', { token, password })).user;
+}
+
+/** Changes my password; `endOtherSessions` signs out every other session of mine. */
+export async function changePassword(current, password, endOtherSessions) {
+  await call('POST', '/api/password', { current, password, end_other_sessions: endOtherSessions });
+}
+
+/** My sessions, most recently used first (`current`: the one this browser holds). */
+export async function listSessions() {
+  return (await call('GET', '/api/sessions')).sessions;
+}
+
+/** Ends one of my sessions (its connections close). */
+export async function endSession(id) {
+  await call('POST', '/api/sessions/end', { id });
 }

@@ -5,8 +5,11 @@
 // holds the session (sign-in, connection, sign-out), the server frames, and
 // switching channels and loading their history; the render loop is
 // render-loop.js's, the sidebar and keyboard shortcuts sidebar.js's, the
-// channel menu, leaving and opening conversations channel-actions.js's, and the
-// search box and quick switcher search-panel.js's.
+// channel menu, leaving and opening conversations channel-actions.js's, the
+// channel settings dialog channel-settings.js's (and a channel's topic and
+// archival store-settings.js's), the
+// search box and quick switcher search-panel.js's, the admin panel admin.js's,
+// the account dialog account.js's, and links with a token in the address links.js's.
 
 import { currentUser, logout } from './api.js';
 import { AuthScreen, rememberSignedIn } from './auth.js';
@@ -16,6 +19,10 @@ import { setUpChannelActions } from './channel-actions.js';
 import { setUpSidebar } from './sidebar.js';
 import { setUpSearch } from './search-panel.js';
 import { peopleDialog } from './people.js';
+import { channelSettingsDialog } from './channel-settings.js';
+import { adminPanel } from './admin.js';
+import { accountDialog } from './account.js';
+import { isLinkFragment, takeLink } from './links.js';
 import { Drafts } from './drafts.js';
 import { Composer, touchFirst } from './composer.js';
 import { Editing } from './editing.js';
@@ -44,6 +51,8 @@ const els = {
   meDot: $('me-dot'),
   meStatusText: $('me-status-text'),
   logoutButton: $('logout-button'),
+  adminButton: $('admin-button'),
+  accountButton: $('account-button'),
   browseButton: $('browse-button'),
   createButton: $('create-button'),
   newMessageButton: $('new-message-button'),
@@ -54,6 +63,11 @@ const els = {
   channelMenuButton: $('channel-menu-button'),
   channelMenu: $('channel-menu'),
   menuLeave: $('menu-leave'),
+  menuSettings: $('menu-settings'),
+  menuNotify: $('menu-notify'),
+  readOnly: $('read-only'),
+  readOnlyText: $('read-only-text'),
+  readOnlyJoin: $('read-only-join'),
   leaveDialog: $('leave-dialog'),
   leaveTitle: $('leave-title'),
   leaveText: $('leave-text'),
@@ -140,8 +154,12 @@ const composer = new Composer({
 });
 
 const dialogs = setUpDialogs({ store, connection: { request }, switchTo });
+const settings = channelSettingsDialog({ store, request, toast: (text) => toast(text) });
 const people = peopleDialog({ store, connection: { request }, openDm: (name) => openDm(name) });
-const auth = new AuthScreen(els.authScreen, (user) => startChat(user));
+const admin = adminPanel({ store, connection: { request }, entry: els.adminButton });
+const account = accountDialog({ store, entry: els.accountButton });
+// Leaving a link's form is a fresh start: the chat if signed in, else the sign-in form.
+const auth = new AuthScreen(els.authScreen, (user) => startChat(user), { onLeaveLink: () => boot() });
 
 /** A request on the current connection (there is a new one per sign-in). */
 function request(frame, timeoutMs) {
@@ -152,14 +170,20 @@ function request(frame, timeoutMs) {
 // ---- session ---------------------------------------------------------------
 
 async function boot() {
-  let user = null;
+  // A link's token is taken out of the address before anything else happens.
+  const link = takeLink();
+  if (link) {
+    auth.showLink(link);
+    return;
+  }
+  let me = null;
   try {
-    user = await currentUser();
+    me = await currentUser();
   } catch {
     auth.show('Cannot reach the server right now. You can still try to sign in.');
     return;
   }
-  if (user) startChat(user);
+  if (me) startChat(me.user, me.admin);
   else {
     // No one is signed in here: no guest can come back for its drafts.
     drafts.setUser(null);
@@ -168,7 +192,12 @@ async function boot() {
   }
 }
 
-function startChat(user) {
+/**
+ * `isAdmin`: whether the user may administer the workspace, as /api/me said;
+ * undefined after signing in through the form (login answers with the user
+ * alone), and then asked of /api/me here.
+ */
+function startChat(user, isAdmin) {
   auth.hide();
   els.appScreen.hidden = false;
   store.reset();
@@ -188,6 +217,17 @@ function startChat(user) {
   connection.addEventListener('unauthorized', () => endSession('Your session has ended. Please sign in again.'));
   connection.start();
   renderAll();
+  admin.setAdmin(isAdmin === true);
+  if (isAdmin === undefined) {
+    currentUser()
+      .then((me) => {
+        // Still the same person's page: a sign-out meanwhile hides the entry for good.
+        if (me && store.me?.id === me.user.id) admin.setAdmin(me.admin);
+      })
+      .catch(() => {
+        // No answer: no entry until the next load; the server decides anyway.
+      });
+  }
 }
 
 /**
@@ -197,6 +237,7 @@ function startChat(user) {
 async function endSession(notice = '', { forgetDrafts = false } = {}) {
   if (connection) connection.stop();
   connection = null;
+  admin.setAdmin(false);
   editing.close();
   if (forgetDrafts || store.me?.guest) drafts.clearAll();
   drafts.setUser(null);
@@ -267,6 +308,11 @@ function handleFrame(frame, settled) {
       }
       break;
     }
+    case 'channel_updated':
+      // Renamed, given a topic, archived or unarchived (by me, here or in another
+      // tab, or by someone else): changed in place, so every view follows.
+      store.applyChannelUpdated(frame);
+      break;
     case 'left':
       drafts.set(frame.channel, '');
       store.removeChannel(frame.channel);
@@ -297,6 +343,13 @@ function handleFrame(frame, settled) {
     case 'watching': // Applied by watchPresence, which asked for it.
     case 'members': // Shown by the mention autocomplete that asked for it.
     case 'search_results': // Shown by the search panel that asked for it.
+    case 'accounts': // Shown by the admin panel that asked for it.
+    case 'account_updated': // Applied by the admin panel that asked for it.
+    case 'reset_link': // Shown by the admin panel that asked for it.
+    case 'invite_created': // Shown by the admin panel that asked for it.
+    case 'invites': // Shown by the admin panel that asked for it.
+    case 'invite_revoked': // Applied by the admin panel that asked for it.
+    case 'registration': // Applied by the admin panel that asked for it.
     case 'pong': // Liveness is the connection's business.
       break;
     default:
@@ -529,7 +582,8 @@ function markReadIfViewing() {
 /** Moves the open channel's read marker to its newest message (seen or not: Mark read, Escape). */
 function markCurrentRead() {
   const channel = store.current;
-  if (!channel || !channel.loaded || !connection?.isOpen) return;
+  // A channel I only look at has no read marker of mine (`read` needs membership).
+  if (!channel || !channel.loaded || channel.member === false || !connection?.isOpen) return;
   const seq = store.newestSeq(channel);
   if (seq <= channel.read_seq) return;
   connection.send(frames.read(channel.id, seq));
@@ -546,7 +600,7 @@ els.unreadMark.addEventListener('click', () => {
   els.input.focus();
 });
 
-const { openDm } = setUpChannelActions({ els, store, drafts, dialogs, notifier, request, switchTo, toast });
+const { openDm } = setUpChannelActions({ els, store, drafts, dialogs, settings, notifier, request, switchTo, toast });
 
 // ---- sidebar and navigation ----------------------------------------------------
 
@@ -572,5 +626,11 @@ function toast(text) {
     els.toast.hidden = true;
   }, 6000);
 }
+
+// A link pasted into the address bar of an open page changes the fragment
+// only: the page loads again, so the link is read like any other.
+window.addEventListener('hashchange', () => {
+  if (isLinkFragment(location.hash)) location.reload();
+});
 
 boot();

@@ -1,6 +1,7 @@
 // The open channel's actions, and opening conversations: the header's channel
-// menu (invite, notification level, desktop notifications, leave, with the
-// confirmation a private channel asks for) and its Invite button, and opening a
+// menu (invite, channel settings, notification level, desktop notifications,
+// leave, with the confirmation a private channel asks for), its Invite button,
+// the Join button of a public channel looked at without joining, and opening a
 // direct conversation with someone (from the sidebar or the people dialog).
 // Wired by app.js, which passes in what these act through.
 
@@ -14,13 +15,14 @@ import { errorText, frames } from './protocol.js';
  * @param {import('./store.js').ChatStore} app.store
  * @param {import('./drafts.js').Drafts} app.drafts
  * @param {ReturnType<import('./dialogs.js').setUpDialogs>} app.dialogs
+ * @param {ReturnType<import('./channel-settings.js').channelSettingsDialog>} app.settings
  * @param {import('./notifications.js').Notifier} app.notifier
  * @param {(frame: object, timeoutMs?: number) => Promise<object>} app.request a request on the current connection
  * @param {(id: number) => void} app.switchTo
  * @param {(text: string) => void} app.toast
  * @returns {{openDm: (user: string) => Promise<void>}}
  */
-export function setUpChannelActions({ els, store, drafts, dialogs, notifier, request, switchTo, toast }) {
+export function setUpChannelActions({ els, store, drafts, dialogs, settings, notifier, request, switchTo, toast }) {
   async function openDm(user) {
     try {
       const reply = await request(frames.openDm(user));
@@ -33,6 +35,7 @@ export function setUpChannelActions({ els, store, drafts, dialogs, notifier, req
 
   setUpMenu(els.channelMenuButton, els.channelMenu, (item) => {
     if (item.id === 'menu-invite') dialogs.invite.open();
+    else if (item.id === 'menu-settings') settings.open();
     else if (item.id === 'menu-leave') leaveCurrent();
     else if (item.id === 'menu-desktop') notifier.askPermission().then((text) => text && toast(text));
     else if (item.dataset.notify) setNotifyLevel(item.dataset.notify);
@@ -86,6 +89,26 @@ export function setUpChannelActions({ els, store, drafts, dialogs, notifier, req
   }
 
   els.inviteButton.addEventListener('click', () => dialogs.invite.open());
+
+  /** Joins the public channel being looked at; its `channel` answer makes it mine, composer and all. */
+  els.readOnlyJoin.addEventListener('click', async () => {
+    const channel = store.current;
+    if (!channel || channel.member !== false) return;
+    els.readOnlyJoin.disabled = true;
+    try {
+      const reply = await request(frames.join(channel.id));
+      store.upsertChannel(reply.channel);
+      // Shown at once, before the next render says the same, so the focus has
+      // somewhere to go instead of falling to the page with the hidden button.
+      els.readOnly.hidden = true;
+      els.composer.hidden = false;
+      els.input.focus();
+    } catch (failure) {
+      toast(`Could not join: ${errorText(failure.code, failure.message)}`);
+    } finally {
+      els.readOnlyJoin.disabled = false;
+    }
+  });
 
   return { openDm };
 }

@@ -1,4 +1,5 @@
-// The three modal dialogs: create a channel, browse and join public channels,
+// The three modal dialogs: create a channel, browse and join public channels
+// (an archived one, which nobody can join, is marked and can be looked at),
 // invite someone into the current channel. Each sends one request and shows the
 // server's refusal inline, in the dialog, next to what the user typed.
 // <dialog>.showModal() gives focus trapping and Escape-to-close for free.
@@ -156,28 +157,37 @@ function browseDialog({ store, connection, switchTo }) {
       list,
       shown.map((channel) => {
         const member = channel.member || store.channels.has(channel.id);
+        // An archived channel cannot be joined (the server says `archived`),
+        // but its history stays readable: View opens it read-only.
+        const verb = member ? 'Open' : channel.archived ? 'View' : 'Join';
         const action = h('button', {
           type: 'button',
-          class: member ? 'secondary small' : 'primary small',
-          text: member ? 'Open' : 'Join',
-          'aria-label': `${member ? 'Open' : 'Join'} ${channel.name}`,
-          onclick: () => (member ? openChannel(channel.id) : join(channel, action)),
+          class: verb === 'Join' ? 'primary small' : 'secondary small',
+          text: verb,
+          'aria-label': `${verb} ${channel.name}${channel.archived ? ' (archived)' : ''}`,
+          onclick: () => (verb === 'Join' ? join(channel, action) : openChannel(channel)),
         });
+        const meta = `${channel.last_seq} message${channel.last_seq === 1 ? '' : 's'}${member ? ' · joined' : ''}`;
         return h(
           'li',
-          { class: 'browse-row' },
+          { class: channel.archived ? 'browse-row archived' : 'browse-row' },
           icon('hash', 'icon chan-icon'),
           h('span', { class: 'browse-name', text: channel.name }),
-          h('span', { class: 'browse-meta', text: `${channel.last_seq} message${channel.last_seq === 1 ? '' : 's'}${member ? ' · joined' : ''}` }),
+          h('span', { class: 'browse-meta' }, channel.archived ? h('span', { class: 'browse-archived', text: 'archived' }) : null, channel.archived ? ' · ' : null, meta),
           action,
         );
       }),
     );
   }
 
-  function openChannel(id) {
+  /**
+   * Opens a listed channel: one of mine as it is; an archived one I am not in
+   * as a channel I only look at (member false: kept out of the sidebar, read-only).
+   */
+  function openChannel(channel) {
+    if (!store.channels.has(channel.id)) store.upsertChannel({ ...channel, member: Boolean(channel.member) }, { quiet: true });
     dialog.close();
-    switchTo(id);
+    switchTo(channel.id);
   }
 
   async function join(channel, button) {
@@ -185,7 +195,7 @@ function browseDialog({ store, connection, switchTo }) {
     try {
       const reply = await connection.request(frames.join(channel.id));
       store.upsertChannel(reply.channel);
-      openChannel(reply.channel.id);
+      openChannel(reply.channel);
     } catch (failure) {
       status.textContent = `Could not join ${channel.name}: ${errorText(failure.code, failure.message)}`;
       button.disabled = false;
@@ -221,6 +231,21 @@ function browseDialog({ store, connection, switchTo }) {
     timer = setTimeout(() => load(true), 200);
   });
   more.addEventListener('click', () => load(false));
+  // A channel of mine renamed, archived or unarchived while the list is open
+  // shows as it stands now (the store has it from `channel_updated`), not as
+  // the listing said when it was asked for.
+  store.addEventListener('change', (event) => {
+    if (!dialog.open || event.detail.what !== 'channels') return;
+    let changed = false;
+    for (const listed of channels) {
+      const mine = store.channel(listed.id);
+      if (!mine || (mine.name === listed.name && mine.archived === Boolean(listed.archived))) continue;
+      listed.name = mine.name;
+      listed.archived = mine.archived;
+      changed = true;
+    }
+    if (changed) draw();
+  });
   filter.addEventListener('keydown', async (event) => {
     if (event.key !== 'Enter' || event.isComposing) return;
     event.preventDefault();
@@ -231,7 +256,7 @@ function browseDialog({ store, connection, switchTo }) {
     }
     const top = shown[0];
     if (!top) return;
-    if (top.member || store.channels.has(top.id)) openChannel(top.id);
+    if (top.member || store.channels.has(top.id) || top.archived) openChannel(top);
     else join(top, list.querySelector('.browse-row button'));
   });
 

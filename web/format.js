@@ -1,10 +1,11 @@
 // Dates and names turned into the short labels people read: clock times, day
-// separators, "X is typing...". Pure functions; the user's locale decides formats.
+// separators, "3 h ago", "X is typing...". Pure functions; the user's locale decides formats.
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: '2-digit' });
 const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'short' });
 const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: 'long', month: 'long', day: 'numeric' });
 const dayYearFormat = new Intl.DateTimeFormat(undefined, { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric' });
+const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium' });
 
 export function clockTime(ts) {
   return timeFormat.format(new Date(ts));
@@ -28,6 +29,37 @@ export function dayLabel(ts, now = Date.now()) {
   if (key === dayKey(yesterday.getTime())) return 'Yesterday';
   const date = new Date(ts);
   return date.getFullYear() === new Date(now).getFullYear() ? dayFormat.format(date) : dayYearFormat.format(date);
+}
+
+/**
+ * How long ago a moment was, as people say it in a list ("just now", "5 min
+ * ago", "3 h ago", "2 d ago"; a date once it is a month old); "never" for no
+ * moment at all (an account that has never signed in). A clock a little
+ * ahead of ours reads as "just now", not as the future.
+ */
+export function relativeTime(ts, now = Date.now()) {
+  if (ts == null) return 'never';
+  const minutes = Math.floor(Math.max(0, now - ts) / 60000);
+  if (minutes < 1) return 'just now';
+  if (minutes < 60) return `${minutes} min ago`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 24) return `${hours} h ago`;
+  const days = Math.floor(hours / 24);
+  if (days < 30) return `${days} d ago`;
+  return dateFormat.format(new Date(ts));
+}
+
+/**
+ * How long until a moment, as people say it ("in 5 min", "in 3 h", "in 7 d");
+ * "now" once it has come. The counterpart of relativeTime for what ends later.
+ */
+export function timeUntil(ts, now = Date.now()) {
+  const minutes = Math.ceil((ts - now) / 60000);
+  if (minutes <= 0) return 'now';
+  if (minutes < 60) return `in ${minutes} min`;
+  const hours = Math.round(minutes / 60);
+  if (hours < 48) return `in ${hours} h`;
+  return `in ${Math.round(hours / 24)} d`;
 }
 
 export function typingText(users) {

@@ -9,7 +9,8 @@
  * @param {(item: HTMLElement) => void} onChoose called with the chosen item, after the menu closed
  */
 export function setUpMenu(button, menu, onChoose) {
-  const items = () => [...menu.querySelectorAll('[role="menuitem"], [role="menuitemradio"]')].filter((item) => !item.hidden);
+  // Only what shows: an item, or a group of items (the notification levels), may be hidden.
+  const items = () => [...menu.querySelectorAll('[role="menuitem"], [role="menuitemradio"]')].filter((item) => !item.closest('[hidden]'));
 
   function open(focusIndex = 0) {
     menu.hidden = false;

@@ -14,11 +14,13 @@ export const CLIENT_TYPES = Object.freeze([
   'react',
   'history',
   'create_channel',
+  'update_channel',
   'list_channels',
   'join',
   'leave',
   'invite',
   'open_dm',
+  'remove_member',
   'typing',
   'read',
   'list_users',
@@ -27,6 +29,13 @@ export const CLIENT_TYPES = Object.freeze([
   'notify',
   'search',
   'ping',
+  'list_accounts',
+  'update_account',
+  'create_reset_link',
+  'create_invite',
+  'list_invites',
+  'revoke_invite',
+  'set_registration',
 ]);
 
 /** Every frame type the UI handles. */
@@ -40,6 +49,8 @@ export const SERVER_TYPES = Object.freeze([
   'ack',
   'history',
   'channel',
+  'channel_updated',
+  'member_removed',
   'left',
   'channels',
   'users',
@@ -52,6 +63,13 @@ export const SERVER_TYPES = Object.freeze([
   'search_results',
   'error',
   'pong',
+  'accounts',
+  'account_updated',
+  'reset_link',
+  'invite_created',
+  'invites',
+  'invite_revoked',
+  'registration',
 ]);
 
 /** Close codes with a meaning beyond "reconnect and resume". */
@@ -67,6 +85,9 @@ export const USERNAME_PATTERN = /^[A-Za-z0-9_.-]+$/;
 export const PASSWORD_MIN = 8;
 export const PASSWORD_MAX = 256;
 export const CHANNEL_NAME_MAX = 64;
+/** A channel's topic (one line) and description, in characters (docs/protocol.md, "Channels"). */
+export const TOPIC_MAX = 250;
+export const DESCRIPTION_MAX = 1000;
 export const BODY_MAX = 4000;
 export const HISTORY_PAGE = 50;
 /** Users per directory page (the server allows at most 100). */
@@ -83,6 +104,18 @@ export const TYPING_INTERVAL_MS = 2000;
 export const SEARCH_QUERY_MAX_BYTES = 500;
 /** Hits per search page (the server allows at most 50). */
 export const SEARCH_PAGE = 20;
+/** Accounts per page of the admin panel (the server allows at most 100). */
+export const ACCOUNTS_PAGE = 50;
+/** The roles an account can have (docs/protocol.md, "Administration"). */
+export const ROLES = Object.freeze(['admin', 'member']);
+/** Who may sign up with a password (docs/protocol.md, "HTTP API"), in menu order. */
+export const REGISTRATION_MODES = Object.freeze(['open', 'invite', 'closed']);
+/** How long a new invite link works, in hours (the server allows 1 to 720; default 168). */
+export const INVITE_EXPIRY_HOURS = Object.freeze([24, 168, 720]);
+export const INVITE_EXPIRY_DEFAULT = 168;
+/** How many sign-ups one invite link allows (the server allows 1 to 1000; default 25). */
+export const INVITE_USES_MAX = 1000;
+export const INVITE_USES_DEFAULT = 25;
 
 /** Counts characters the way the server does (Unicode scalar values, not UTF-16 units). */
 export function charCount(text) {
@@ -131,10 +164,24 @@ export const frames = {
     if (after) frame.after = after;
     return frame;
   },
+  /**
+   * Change a channel (docs/protocol.md, "Channel settings"): `change` holds
+   * any of `name`, `topic` and `description` (strings; an empty topic or
+   * description clears it) and `archived` (a boolean); fields left undefined
+   * are not sent, so they stay as they are.
+   */
+  updateChannel: (channel, change = {}) => {
+    const frame = { type: 'update_channel', channel };
+    for (const field of ['name', 'topic', 'description']) if (typeof change[field] === 'string') frame[field] = change[field];
+    if (typeof change.archived === 'boolean') frame.archived = change.archived;
+    return frame;
+  },
   join: (channel) => ({ type: 'join', channel }),
   leave: (channel) => ({ type: 'leave', channel }),
   invite: (channel, user) => ({ type: 'invite', channel, user }),
   openDm: (user) => ({ type: 'open_dm', user }),
+  /** Admins: take someone out of a channel (answered `member_removed`). */
+  removeMember: (channel, user) => ({ type: 'remove_member', channel, user }),
   typing: (channel) => ({ type: 'typing', channel }),
   read: (channel, seq) => ({ type: 'read', channel, seq }),
   /** A page of the user directory; empty or absent fields are left out. */
@@ -155,6 +202,33 @@ export const frames = {
     return frame;
   },
   ping: () => ({ type: 'ping' }),
+  /** Admins only: a page of every account, by name without case, after the name `after`. */
+  listAccounts: (after, limit = ACCOUNTS_PAGE) => (after ? { type: 'list_accounts', after, limit } : { type: 'list_accounts', limit }),
+  /**
+   * Admins only: change one account. `change` holds `active` (false
+   * deactivates, true reactivates) and/or `role` ('admin' or 'member');
+   * fields left undefined are not sent, so they stay as they are.
+   */
+  updateAccount: (user, change = {}) => {
+    const frame = { type: 'update_account', user };
+    if (typeof change.active === 'boolean') frame.active = change.active;
+    if (ROLES.includes(change.role)) frame.role = change.role;
+    return frame;
+  },
+  /** Admins only: a one-use password-reset link for the account `user` (its token comes back once). */
+  createResetLink: (user) => ({ type: 'create_reset_link', user }),
+  /** Admins only: an invite link for `maxUses` sign-ups that works for `expiresInHours`. */
+  createInvite: (expiresInHours = INVITE_EXPIRY_DEFAULT, maxUses = INVITE_USES_DEFAULT) => ({
+    type: 'create_invite',
+    expires_in_hours: expiresInHours,
+    max_uses: maxUses,
+  }),
+  /** Admins only: the newest invite links, and the registration mode. */
+  listInvites: () => ({ type: 'list_invites' }),
+  /** Admins only: nobody may sign up with the invite link `id` any more. */
+  revokeInvite: (id) => ({ type: 'revoke_invite', id }),
+  /** Admins only: who may sign up from now on ('open', 'invite' or 'closed'). */
+  setRegistration: (mode) => ({ type: 'set_registration', mode }),
 };
 
 /** Human wording for the server's stable error codes. */
@@ -177,6 +251,7 @@ export const ERROR_TEXT = {
   unavailable: 'The server could not store it. Retry.',
   conflict: 'It was changed elsewhere in the meantime.',
   invalid_emoji: 'That is not a single emoji.',
+  archived: 'This channel is archived: read-only.',
   timeout: 'No answer from the server. Retry.',
   disconnected: 'Not connected.',
 };

@@ -5,6 +5,7 @@
 
 import { channelLabel, clockTime } from './format.js';
 import { renderHeader, renderSidebar, renderTyping } from './render.js';
+import { inSidebar } from './store-settings.js';
 
 /**
  * @param {object} app
@@ -66,6 +67,8 @@ export function setUpRendering({ store, els, drafts, view, markReadIfViewing }) 
     let unread = 0;
     let mentions = 0;
     for (const channel of store.channels.values()) {
+      // What waits in channels the sidebar does not list (archived ones) cannot be found there.
+      if (!inSidebar(channel)) continue;
       if (channel.id !== store.currentId) unread += store.unread(channel);
       mentions += store.mentionCount(channel);
     }

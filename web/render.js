@@ -4,6 +4,7 @@
 
 import { h, icon, replaceChildren } from './dom.js';
 import { channelLabel, colourIndex, initial, typingText } from './format.js';
+import { inSidebar, isReadOnly } from './store-settings.js';
 
 export function avatar(name, size = '') {
   return h('span', { class: `avatar av-${colourIndex(name)} ${size}`.trim(), 'aria-hidden': 'true', text: initial(name) });
@@ -21,7 +22,8 @@ function sortByName(a, b, store) {
  */
 export function renderSidebar(store, els, { hasDraft = () => false } = {}) {
   const focusKey = document.activeElement?.dataset?.focusKey;
-  const all = [...store.channels.values()];
+  // Archived channels, and those I only look at, are reached through Browse channels.
+  const all = [...store.channels.values()].filter(inSidebar);
   const rooms = all
     .filter((channel) => channel.kind !== 'dm')
     .sort((a, b) => (a.name === 'General' && a.kind === 'public' ? -1 : b.name === 'General' && b.kind === 'public' ? 1 : sortByName(a, b, store)));
@@ -104,6 +106,8 @@ export function renderHeader(store, els) {
     els.subtitle.textContent = '';
     els.inviteButton.hidden = true;
     els.channelMenuButton.hidden = true;
+    els.readOnly.hidden = true;
+    els.composer.hidden = false;
     return;
   }
   const name = store.displayName(channel);
@@ -112,25 +116,63 @@ export function renderHeader(store, els) {
       ? h('span', { class: `dot big ${store.online.has(name) ? 'on' : 'off'}`, 'aria-hidden': 'true' })
       : icon(channel.kind === 'private' ? 'lock' : 'hash', 'icon title-icon');
   replaceChildren(els.title, lead, h('span', { class: 'title-text', text: name }));
-  els.subtitle.textContent =
-    channel.kind === 'dm'
-      ? store.online.has(name)
-        ? 'Direct message · online'
-        : 'Direct message · away'
-      : channel.kind === 'private'
-        ? 'Private channel · only invited members can see it'
-        : 'Public channel';
-  // Everyone is in General already, and a DM is for two.
+  renderSubtitle(channel, name, store, els.subtitle);
+  // A channel I only look at (from the browser) has its settings in the menu and
+  // nothing else: notifications, leaving and inviting are for members.
+  const looking = channel.member === false;
+  // Everyone is in General already, a DM is for two, and nobody can be added
+  // to an archived channel (the server says `archived`).
   const isGeneral = channel.kind === 'public' && channel.name === 'General';
-  els.inviteButton.hidden = channel.kind === 'dm' || isGeneral;
+  const canInvite = !(channel.kind === 'dm' || isGeneral || looking || channel.archived);
+  els.inviteButton.hidden = !canInvite;
   // General cannot be left and a DM is for two; every channel of mine has notification levels.
-  const canLeave = !(channel.kind === 'dm' || (channel.kind === 'public' && channel.name === 'General'));
-  els.channelMenuButton.hidden = !channel.member;
-  els.menuLeave.hidden = !canLeave;
-  els.menuInvite.hidden = channel.kind === 'dm' || isGeneral;
-  els.menuDesktop.hidden = typeof Notification === 'undefined' || Notification.permission === 'granted';
+  const canLeave = !(channel.kind === 'dm' || isGeneral);
+  // Every channel has something in the menu: its settings, or (a DM) notifications.
+  els.channelMenuButton.hidden = false;
+  els.menuLeave.hidden = !canLeave || looking;
+  els.menuInvite.hidden = !canInvite;
+  els.menuNotify.hidden = looking;
+  els.menuSettings.hidden = channel.kind === 'dm';
+  els.menuDesktop.hidden = looking || typeof Notification === 'undefined' || Notification.permission === 'granted';
   for (const item of els.channelMenu.querySelectorAll('[data-notify]')) item.setAttribute('aria-checked', String(item.dataset.notify === channel.notify));
   els.input.placeholder = channel.kind === 'dm' ? `Message ${name}` : `Message ${channelLabel(name)}`;
+  renderReadOnly(store, channel, els);
+}
+
+/**
+ * The line under the name: for a channel, its topic when it has one (one line,
+ * cut with an ellipsis by the CSS; the whole of it in the tooltip), else what
+ * kind of channel it is; "Archived" in front of an archived one. For a DM,
+ * whether the other person is online, never a topic.
+ */
+function renderSubtitle(channel, name, store, subtitle) {
+  if (channel.kind === 'dm') {
+    subtitle.removeAttribute('title');
+    subtitle.textContent = store.online.has(name) ? 'Direct message · online' : 'Direct message · away';
+    return;
+  }
+  const kindText = channel.kind === 'private' ? 'Private channel · only invited members can see it' : 'Public channel';
+  const archived = channel.archived ? h('span', { class: 'archived-tag', text: 'Archived' }) : null;
+  const text = channel.topic ? h('span', { class: 'channel-topic', text: channel.topic }) : kindText;
+  replaceChildren(subtitle, archived, archived ? ' ' : null, text);
+  if (channel.topic) subtitle.title = channel.topic;
+  else subtitle.removeAttribute('title');
+}
+
+/**
+ * Instead of the composer, where nobody can post: an archived channel says it
+ * is read-only; a public one opened from the browser without joining offers
+ * Join. The messages lose their tools (timeline.js) for the same reason.
+ */
+function renderReadOnly(store, channel, els) {
+  const readOnly = isReadOnly(channel);
+  els.composer.hidden = readOnly;
+  els.readOnly.hidden = !readOnly;
+  if (!readOnly) return;
+  els.readOnlyText.textContent = channel.archived
+    ? 'This channel is archived: read-only. Its history stays readable.'
+    : `You are looking at ${channelLabel(store.displayName(channel))} without being in it.`;
+  els.readOnlyJoin.hidden = channel.archived;
 }
 
 export function renderTyping(store, element) {

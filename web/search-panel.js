@@ -161,13 +161,13 @@ export function setUpSearch({ store, request, switchTo, openDm, openMessage, toa
       return h('li', props, icon('search', 'icon search-option-icon'), h('span', { class: 'search-option-name' }, 'Search messages for ', h('strong', { text: `“${option.query}”` })));
     }
     if (option.kind === 'channel') {
-      const { name, kind } = option.channel;
+      const { name, kind, archived } = option.channel;
       return h(
         'li',
         props,
         icon(kind === 'private' ? 'lock' : 'hash', 'icon search-option-icon'),
         h('span', { class: 'search-option-name', text: name }),
-        h('span', { class: 'search-option-kind', text: kind === 'private' ? 'private channel' : 'channel' }),
+        h('span', { class: 'search-option-kind', text: `${archived ? 'archived ' : ''}${kind === 'private' ? 'private channel' : 'channel'}` }),
       );
     }
     if (option.kind === 'person') {

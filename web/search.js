@@ -37,7 +37,7 @@ function rank(name, text) {
 /**
  * What the typed text names among my channels and the people given (the
  * directory's answer): `{channels, people}`, best first. A channel entry is
- * {id, name, kind, rank}; a person {name, dm (the id of our conversation, or
+ * {id, name, kind, archived, rank}; a person {name, dm (the id of our conversation, or
  * null), rank}. My DMs count as people, not channels. A leading # asks only
  * for channels, a leading @ only for people.
  */
@@ -54,7 +54,8 @@ export function switchMatches(store, typed, directory = []) {
     const at = text ? rank(name, text) : 0;
     if (at < 0) continue;
     if (channel.kind === 'dm') people.set(name, { name, dm: channel.id, rank: at });
-    else channels.push({ id: channel.id, name, kind: channel.kind, rank: at });
+    // Archived channels stay reachable here (their history is readable), marked as such.
+    else channels.push({ id: channel.id, name, kind: channel.kind, archived: Boolean(channel.archived), rank: at });
   }
   for (const user of directory) {
     if (user.name === me || people.has(user.name)) continue;

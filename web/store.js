@@ -3,9 +3,10 @@
 // frames and local actions and announces what changed; it never touches the DOM
 // or the socket, so it can be reasoned about (and loaded in Node) on its own.
 // This file holds the store itself (ChatStore: its state, reading it, the server
-// frames about channels and messages, switching and reading); two mixins add
-// the rest: store-presence.js (who is online, who is typing) and store-outbox.js
-// (my sends, edits, deletions and reactions not yet answered).
+// frames about channels and messages, switching and reading); three mixins add
+// the rest: store-presence.js (who is online, who is typing), store-outbox.js
+// (my sends, edits, deletions and reactions not yet answered) and
+// store-settings.js (a channel's topic, description and archival).
 //
 // Invariants kept here (those of one channel's messages, the merge rule and
 // the resume point, are messages.js's):
@@ -20,6 +21,7 @@
 import { advanceStream, countsAsUnread, dropMessages, heldFrom, insertMessages, mentionsMe, newestReceivedSeq, newestSeq, oldestSeq, resumePoint, wanted } from './messages.js';
 import { withOutbox } from './store-outbox.js';
 import { withPresence } from './store-presence.js';
+import { aboutFromInfo, isReadOnly, withSettings } from './store-settings.js';
 
 export { TYPING_SHOWN_MS } from './store-presence.js';
 
@@ -40,6 +42,8 @@ function channelFromInfo(info) {
     notify: info.notify || 'all',
     member: info.member,
     members: info.members || [],
+    /** topic, description, archived: see store-settings.js. */
+    ...aboutFromInfo(info),
     messages: [],
     bySeq: new Map(),
     /** Seqs held only as the copy built from my `ack`, not yet from the server. */
@@ -66,7 +70,7 @@ function channelFromInfo(info) {
   };
 }
 
-export class ChatStore extends withOutbox(withPresence(EventTarget)) {
+export class ChatStore extends withSettings(withOutbox(withPresence(EventTarget))) {
   constructor() {
     super();
     this.me = null;
@@ -142,7 +146,9 @@ export class ChatStore extends withOutbox(withPresence(EventTarget)) {
   resumeMap() {
     const resume = {};
     for (const channel of this.channels.values()) {
-      if (channel.loaded) resume[String(channel.id)] = resumePoint(channel);
+      // A channel I only look at (member false) is not mine to resume: the
+      // welcome leaves it out, and it goes with it.
+      if (channel.loaded && channel.member !== false) resume[String(channel.id)] = resumePoint(channel);
     }
     return resume;
   }
@@ -199,7 +205,12 @@ export class ChatStore extends withOutbox(withPresence(EventTarget)) {
       channel.name = info.name;
       channel.kind = info.kind;
       channel.members = info.members || channel.members;
+      const wasReadOnly = isReadOnly(channel);
       channel.member = info.member;
+      // Every channel frame and listing says how the channel stands now.
+      Object.assign(channel, aboutFromInfo(info));
+      // Its messages offer tools only where one can post (timeline.js).
+      if (isReadOnly(channel) !== wasReadOnly) this.changed('messages', channel.id);
       // Seqs only grow: a stale snapshot must not undo a live message or read.
       channel.last_seq = Math.max(channel.last_seq, info.last_seq);
       channel.last_rev = Math.max(channel.last_rev, info.last_rev ?? 0);

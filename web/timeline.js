@@ -15,6 +15,7 @@ import { avatar } from './render.js';
 import { mentionsMe, reactionTitle, replyQuote, shownReactions } from './messages.js';
 import { mentionNodes } from './mentions.js';
 import { handleCopyClick, renderMarkdown } from './markdown.js';
+import { isReadOnly } from './store-settings.js';
 
 /** Consecutive messages from one sender closer than this share one header. */
 const GROUP_GAP_MS = 5 * 60 * 1000;
@@ -275,6 +276,9 @@ export class MessageView {
     const confirmed = channel.detached ? channel.messages.filter((message) => message.seq <= channel.windowEnd) : channel.messages;
     const pending = [...channel.pending.values()].map((p) => ({ ...p, sender: me, pending: true }));
     const used = new Set();
+    // Nobody can react, reply, edit or delete where nobody can post (an archived
+    // channel, or one I only look at): no toolbar offers what the server refuses.
+    const readOnly = isReadOnly(channel);
     let previous = null;
     let lastDay = null;
     let newShown = false;
@@ -315,7 +319,7 @@ export class MessageView {
       const editor = message.pending ? null : this.callbacks.editorFor?.(channel.id, message.seq) ?? null;
       const mine = store.canChange(message) && change?.kind !== 'delete';
       // Anyone's standing message may be reacted and replied to; only mine edited.
-      const tools = !editor && !message.pending && !message.deleted && message.seq != null && change?.kind !== 'delete' ? { mine } : null;
+      const tools = !readOnly && !editor && !message.pending && !message.deleted && message.seq != null && change?.kind !== 'delete' ? { mine } : null;
       const changeSig = change ? `${change.kind}:${change.state}:${change.error || ''}:${change.body}` : '';
       const reactions = message.pending ? [] : shownReactions(message, me, channel.reactions);
       const quote = message.pending ? null : replyQuote(channel, message);
@@ -394,6 +398,7 @@ function topItem(state, channel, name) {
 export function systemText(message) {
   const { kind, user, by } = message.system;
   if (kind === 'joined' && user) return `${user} joined.`;
+  if (kind === 'left' && user && by) return `${by} removed ${user}.`;
   if (kind === 'left' && user) return `${user} left.`;
   if (kind === 'added' && user && by) return `${by} added ${user}.`;
   return message.body;

@@ -91,6 +91,8 @@ export class NatterServer {
     this.process = null;
     this.port = 0;
     this.log = '';
+    /** Everything the binary printed on standard output, across restarts (the setup link is there). */
+    this.stdout = '';
   }
 
   get url() {
@@ -116,6 +118,7 @@ export class NatterServer {
     const listening = new Promise((done, fail) => {
       let buffer = '';
       child.stdout.on('data', (chunk) => {
+        this.stdout += chunk;
         buffer += chunk;
         const match = buffer.match(/natter listening on http:\/\/[^\s:]+:(\d+)/);
         if (match) done(Number(match[1]));
@@ -180,6 +183,22 @@ export class NatterServer {
     if (!gone) await this.kill();
   }
 
+  /**
+   * Waits for the binary to print a line on standard output matching
+   * `pattern` (since it started, this run or an earlier one) and returns the
+   * last such match: `natter setup: ... #setup=TOKEN` comes after the
+   * listening line, perhaps in a later chunk.
+   */
+  async waitForOutput(pattern, description) {
+    const global = new RegExp(pattern.source, pattern.flags.includes('g') ? pattern.flags : `${pattern.flags}g`);
+    try {
+      return await waitFor(`${description} on the server's standard output`, () => [...this.stdout.matchAll(global)].at(-1));
+    } catch (error) {
+      error.message += `\n  standard output: ${JSON.stringify(this.stdout.slice(-500))}`;
+      throw error;
+    }
+  }
+
   /** Registers a user over HTTP and returns {name, password, token, cookie, user}. */
   async register(name, password = 'correct horse battery') {
     const response = await fetch(`${this.url}/api/register`, {
@@ -195,6 +214,39 @@ export class NatterServer {
       .find((pair) => pair.startsWith('natter_session='));
     if (!cookie) throw new Error(`register ${name}: no natter_session cookie in the response`);
     return { name, password, token: body.token, cookie: cookie.slice('natter_session='.length), user: body.user };
+  }
+
+  /**
+   * Runs the binary's command line on this server's database (`natter user
+   * role NAME admin` and the like: the only way to make the first admin) and
+   * resolves with its output; `input` is its standard input (a password).
+   */
+  async cli(args, input = '') {
+    const child = spawn(BIN, [...args, '--database', `sqlite://${this.dbPath}`], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    child.stdin.end(input);
+    let timer;
+    const code = await Promise.race([
+      new Promise((done, fail) => {
+        child.once('exit', done);
+        child.once('error', fail);
+      }),
+      new Promise((_, fail) => {
+        timer = setTimeout(() => {
+          child.kill('SIGKILL');
+          fail(new Error(`natter ${args.join(' ')}: no exit within ${START_MS} ms`));
+        }, START_MS);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    if (code !== 0) throw new Error(`natter ${args.join(' ')}: exit ${code}\n${output}`);
+    return output;
+  }
+
+  /** Makes an account an admin or a member (`role`: 'admin' | 'member'). */
+  setRole(name, role) {
+    return this.cli(['user', 'role', name, role]);
   }
 
   /** POST a JSON body to the API; returns {status, body}. */
@@ -349,9 +401,10 @@ export class Session {
   /** A fresh browser context (its own cookies) with one page at the app. */
   /**
    * `contextOptions` go to the browser context (e.g. a touch screen); `beforeLoad(page)`
-   * runs before the app is loaded (to watch its WebSocket from the first frame).
+   * runs before the app is loaded (to watch its WebSocket from the first frame);
+   * `path` is where the page opens (`/#invite=TOKEN`).
    */
-  async newPage({ account = null, viewport = { width: 1200, height: 800 }, label = account?.name || 'anonymous', contextOptions = {}, beforeLoad = null } = {}) {
+  async newPage({ account = null, viewport = { width: 1200, height: 800 }, label = account?.name || 'anonymous', contextOptions = {}, beforeLoad = null, path = '' } = {}) {
     const context = await this.browser.newContext({ viewport, ...contextOptions });
     context.setDefaultTimeout(WAIT_MS);
     this.contexts.push(context);
@@ -379,7 +432,7 @@ export class Session {
       }
     });
     if (beforeLoad) await beforeLoad(page);
-    await page.goto(this.server.url);
+    await page.goto(`${this.server.url}${path}`);
     if (account) await waitForChat(page);
     return page;
   }

@@ -64,15 +64,22 @@ enum Command {
         #[arg(long, env = "NATTER_DATABASE_URL", default_value = "sqlite://natter.db")]
         database: String,
     },
-    /// Load an export into a new, empty database (docs/export.md).
+    /// Load an export into a new, empty database, or with --slack a Slack
+    /// workspace export into any (docs/export.md).
     ///
-    /// Everything or nothing, in one transaction: a damaged or truncated
-    /// export, or a database that is not empty, is refused and nothing is
-    /// written. Imported accounts have no password: `natter user
-    /// reset-password NAME` makes a link that sets one.
+    /// A natter export: everything or nothing, in one transaction; a
+    /// damaged or truncated export, or a database that is not empty, is
+    /// refused and nothing is written. A Slack export: checked whole before
+    /// anything is written, then added to what the database holds; running
+    /// it again adds nothing twice (and carries on after a failure).
+    /// Imported accounts have no password: `natter user reset-password
+    /// NAME` makes a link that sets one.
     Import {
-        /// A directory `natter export` wrote.
-        dir: PathBuf,
+        /// A directory `natter export` wrote, or with --slack the zip Slack exported.
+        path: PathBuf,
+        /// PATH is a Slack workspace export (the .zip Slack's admin export gives).
+        #[arg(long)]
+        slack: bool,
         #[arg(long, env = "NATTER_DATABASE_URL", default_value = "sqlite://natter.db")]
         database: String,
     },
@@ -313,7 +320,10 @@ fn main() -> anyhow::Result<()> {
         }
         Some(Command::Backup { file, database }) => backup(&database, &file),
         Some(Command::Export { dir, database }) => runtime.block_on(export(&database, &dir)),
-        Some(Command::Import { dir, database }) => runtime.block_on(import(&database, &dir)),
+        Some(Command::Import { path, slack: false, database }) => runtime.block_on(import(&database, &path)),
+        Some(Command::Import { path, slack: true, database }) => {
+            runtime.block_on(import_slack(&database, &path))
+        }
     }
 }
 
@@ -521,6 +531,15 @@ async fn import(database: &str, dir: &Path) -> anyhow::Result<()> {
         dir.display(),
         summary(&counts)
     );
+    Ok(())
+}
+
+async fn import_slack(database: &str, zip: &Path) -> anyhow::Result<()> {
+    let limits = natter::slack::Limits::default();
+    let summary = natter::slack::import(database, zip, limits)
+        .await
+        .with_context(|| format!("cannot import {}", zip.display()))?;
+    println!("imported {}:\n{summary}", zip.display());
     Ok(())
 }
 

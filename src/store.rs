@@ -24,6 +24,7 @@ use crate::model::{
 mod queue;
 mod writer;
 mod rows;
+mod backfill;
 mod channel_settings;
 mod search;
 mod sessions;
@@ -33,6 +34,7 @@ pub mod sqlite;
 pub mod postgres;
 
 use crate::metrics::Metrics;
+pub use backfill::{Backfill, BackfillMessage, BackfillUser};
 pub use channel_settings::ChannelUpdate;
 pub use search::{MessageSearch, SEARCH_TIME};
 pub use sessions::{EndedSessions, SessionOrigin, SessionRecord, Sessions};
@@ -243,7 +245,7 @@ pub struct ChannelPage {
 pub type Queued<T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'static>>;
 
 #[async_trait]
-pub trait Store: Workspace + Sessions + Transfer + Send + Sync + 'static {
+pub trait Store: Workspace + Sessions + Transfer + Backfill + Send + Sync + 'static {
     /// Creates a registered user (with a password hash) and makes them a
     /// member of General. Fails with `NameTaken` if any user has the name.
     async fn create_user(&self, name: &UserName, password_hash: &str) -> StoreResult<User>;

@@ -24,7 +24,8 @@
 //! This file wires those together and maps each [`Store`] call to its job
 //! or read; the SQL is in `schema`, `accounts`, `channels`, `messages`,
 //! `changes`, `reactions` and `mentions`; `transfer` reads an export and
-//! loads an import (`natter export`, `natter import`).
+//! loads an import (`natter export`, `natter import`); `backfill` stores
+//! history made elsewhere (`natter import --slack`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,6 +49,7 @@ use crate::model::{
 pub use super::writer::{DEFAULT_MAX_BATCH, JOB_QUEUE};
 
 mod accounts;
+mod backfill;
 mod changes;
 mod channel_settings;
 mod channels;

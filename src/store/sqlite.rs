@@ -14,7 +14,8 @@
 //! This file wires those together and maps each [`Store`] call to its job;
 //! the SQL is in `schema`, `accounts`, `channels`, `messages` and
 //! `changes`. `backup` copies a live database file (`natter backup`);
-//! `transfer` reads an export and loads an import (`natter export`, `natter import`).
+//! `transfer` reads an export and loads an import (`natter export`, `natter import`);
+//! `backfill` stores history made elsewhere (`natter import --slack`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -39,6 +40,7 @@ pub use super::writer::{DEFAULT_MAX_BATCH, JOB_QUEUE};
 pub use backup::{BackedUp, BackupError, backup};
 
 mod accounts;
+mod backfill;
 mod backup;
 mod changes;
 mod channel_settings;

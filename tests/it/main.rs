@@ -35,6 +35,7 @@ mod reactions;
 mod resume;
 mod search;
 mod security;
+mod slack;
 mod slow;
 mod socketio;
 mod store;

@@ -10,6 +10,8 @@ use natter::store::{NewMessage, Store, StoreError};
 
 /// Administration: deactivation, admins and the accounts page, on every backend.
 mod accounts;
+/// History made elsewhere (Slack imports): accounts and messages, on every backend.
+mod backfill;
 /// Edits, deletions and the rev stream, on every backend.
 mod changes;
 /// Reactions, replies, mentions and unread counts, on every backend.

@@ -31,7 +31,7 @@ pub(super) fn insert_user(
     Ok(User { id, name: name.as_str().to_owned(), guest: password_hash.is_none() })
 }
 
-fn join_general(connection: &Connection, user: UserId) -> StoreResult<()> {
+pub(super) fn join_general(connection: &Connection, user: UserId) -> StoreResult<()> {
     connection
         .execute(
             "INSERT OR IGNORE INTO members (channel_id, user_id, read_seq, joined_at)

@@ -183,7 +183,7 @@ pub(super) fn append(
 }
 
 /// The quote of the message at `seq`, if it stands.
-fn quote(connection: &Connection, channel: ChannelId, seq: Seq) -> StoreResult<Option<Quote>> {
+pub(super) fn quote(connection: &Connection, channel: ChannelId, seq: Seq) -> StoreResult<Option<Quote>> {
     connection
         .prepare_cached(QUOTED)
         .and_then(|mut s| {
@@ -197,7 +197,11 @@ fn quote(connection: &Connection, channel: ChannelId, seq: Seq) -> StoreResult<O
 }
 
 /// The message `sender` stored under `client_id`, if any.
-fn stored_message(connection: &Connection, sender: UserId, client_id: &str) -> StoreResult<Option<Message>> {
+pub(super) fn stored_message(
+    connection: &Connection,
+    sender: UserId,
+    client_id: &str,
+) -> StoreResult<Option<Message>> {
     connection
         .prepare_cached(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
@@ -207,7 +211,12 @@ fn stored_message(connection: &Connection, sender: UserId, client_id: &str) -> S
         .map_err(backend)
 }
 
-fn advance_head(connection: &Connection, channel: ChannelId, seq: i64, rev: i64) -> StoreResult<()> {
+pub(super) fn advance_head(
+    connection: &Connection,
+    channel: ChannelId,
+    seq: i64,
+    rev: i64,
+) -> StoreResult<()> {
     connection
         .prepare_cached(ADVANCE_HEAD)
         .and_then(|mut s| s.execute(params![channel.0, seq, rev]))

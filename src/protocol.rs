@@ -13,12 +13,18 @@ use serde::{Deserialize, Serialize};
 
 mod accounts;
 pub mod convert;
+mod errors;
 mod message;
+mod names;
+mod values;
 mod parse;
 
 pub use accounts::{AccountInfo, InviteInfo, Registration, Role};
+pub use errors::ErrorCode;
 pub use message::{DeletedBy, MessageInfo, QuoteInfo, ReactionInfo, SearchHitInfo, SystemInfo, SystemKind};
+pub use names::{CLIENT_MESSAGE_TYPES, SERVER_MESSAGE_TYPES};
 pub use parse::{MAX_REF_BYTES, parse_client_message, reference_of};
+pub use values::{ChannelInfo, ChannelKind, DirectoryUser, NotifyLevel, UserInfo};
 
 /// A correlation value chosen by the client. A reply or error to a request that
 /// carried one echoes it, so clients can match answers to questions.
@@ -567,218 +573,6 @@ pub enum ServerMessage {
         reference: Option<Ref>,
     },
 }
-
-/// One entry of the user directory.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-pub struct DirectoryUser {
-    pub name: String,
-    /// Online anywhere in the cluster now.
-    pub online: bool,
-}
-
-/// The signed-in user.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-pub struct UserInfo {
-    pub id: i64,
-    pub name: String,
-    pub guest: bool,
-}
-
-/// A channel as one member sees it.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-pub struct ChannelInfo {
-    pub id: i64,
-    pub name: String,
-    pub kind: ChannelKind,
-    /// The seq of the newest message in the channel (0 when empty).
-    pub last_seq: i64,
-    /// The rev of the channel's latest change (0 when empty).
-    pub last_rev: i64,
-    /// Messages after `read_seq` that are neither yours, nor deleted, nor
-    /// system lines; 0 for non-members.
-    #[serde(default)]
-    pub unread: u32,
-    /// Of those, the ones that mention you (by name or `@channel`).
-    #[serde(default)]
-    pub mentions: u32,
-    /// When you want to be notified of its messages (members only).
-    #[serde(default)]
-    pub notify: NotifyLevel,
-    /// This user's read marker: unread = `last_seq - read_seq`. 0 for non-members.
-    pub read_seq: i64,
-    /// Whether the receiving user is a member (false only in `channels` listings).
-    pub member: bool,
-    /// For direct messages: the two participants' names.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub members: Vec<String>,
-    /// Who added the receiving user to the channel; absent when they joined
-    /// or created it themselves.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub added_by: Option<String>,
-    /// Its topic (one line, for the header); absent when none is set.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub topic: String,
-    /// Its description; absent when none is set.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub description: String,
-    /// Archived: read-only, kept out of the sidebar, still readable.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub archived: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChannelKind {
-    Public,
-    Private,
-    Dm,
-}
-
-/// A member's notification level for a channel.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NotifyLevel {
-    #[default]
-    All,
-    Mentions,
-    None,
-}
-
-/// Stable error codes. Clients branch on these; the text beside them may change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    /// The frame is not JSON, or not a JSON object.
-    BadJson,
-    /// The object's `type` is missing or unknown.
-    UnknownType,
-    /// A field is missing, has the wrong type, or is not allowed.
-    BadRequest,
-    /// A binary frame: the protocol is JSON text only.
-    BinaryNotSupported,
-    /// `send` before `hello`, or a second `hello`.
-    BadSequence,
-    /// The channel does not exist, or you may not see it; for `edit` and
-    /// `delete`, no message at that seq (or a system line; or, to edit, a
-    /// deleted one).
-    NotFound,
-    /// The user does not exist.
-    UnknownUser,
-    /// You can see the channel but are not a member (join it first).
-    NotMember,
-    /// The action is not allowed (leaving General, inviting into a DM...).
-    Forbidden,
-    /// The message body is empty or longer than the limit.
-    InvalidBody,
-    /// A channel name is empty, too long or has control characters.
-    InvalidName,
-    /// A channel with that name exists and you can see it (`channel` says
-    /// which); nothing was created.
-    ChannelExists,
-    /// The user you invited is a member already.
-    AlreadyMember,
-    /// `client_id` is empty or too long.
-    InvalidClientId,
-    /// Too many requests; slow down.
-    RateLimited,
-    /// You hit a per-user cap (for example channels created).
-    LimitReached,
-    /// `edit` with an `if_rev` that is no longer the message's rev.
-    Conflict,
-    /// The channel is archived: read-only until an admin unarchives it.
-    Archived,
-    /// A reaction that is not exactly one emoji.
-    InvalidEmoji,
-    /// A search that cannot run: empty, too long, too many terms, a bad
-    /// filter or date, or a cursor this server did not give.
-    InvalidQuery,
-    /// The server could not complete the request; nothing was stored.
-    Unavailable,
-    /// Socket.IO: an event natter does not know.
-    UnknownEvent,
-    /// Socket.IO: a send before the socket has a name, or its session ended.
-    Unauthorized,
-    /// Socket.IO: `new user` on a server without `--allow-guests`.
-    GuestsDisabled,
-    /// Socket.IO: a guest name that breaks the username rules.
-    InvalidUsername,
-    /// Socket.IO: the name belongs to a registered account.
-    NameTaken,
-    /// Socket.IO: someone of that name is online now.
-    NameInUse,
-    /// Socket.IO: `new user` with another name on a socket that has one.
-    AlreadyNamed,
-    /// Socket.IO: the socket read too slowly and is being disconnected.
-    TooSlow,
-}
-
-/// Names of every client message type, as they appear in `"type"`. The protocol
-/// documentation and the web UI are checked against this list.
-pub const CLIENT_MESSAGE_TYPES: &[&str] = &[
-    "hello",
-    "send",
-    "edit",
-    "delete",
-    "react",
-    "history",
-    "search",
-    "create_channel",
-    "update_channel",
-    "list_channels",
-    "join",
-    "leave",
-    "invite",
-    "open_dm",
-    "remove_member",
-    "typing",
-    "read",
-    "list_users",
-    "watch",
-    "members",
-    "notify",
-    "list_accounts",
-    "update_account",
-    "create_reset_link",
-    "create_invite",
-    "list_invites",
-    "revoke_invite",
-    "set_registration",
-    "ping",
-];
-
-/// Names of every server message type.
-pub const SERVER_MESSAGE_TYPES: &[&str] = &[
-    "welcome",
-    "welcome_more",
-    "message",
-    "update",
-    "reset",
-    "changed",
-    "ack",
-    "history",
-    "search_results",
-    "channel",
-    "channel_updated",
-    "left",
-    "channels",
-    "users",
-    "presence",
-    "online_page",
-    "watching",
-    "members",
-    "typing",
-    "read",
-    "member_removed",
-    "accounts",
-    "account_updated",
-    "reset_link",
-    "invite_created",
-    "invites",
-    "invite_revoked",
-    "registration",
-    "error",
-    "pong",
-];
 
 /// The JSON bodies of the HTTP account API (`/api/...`).
 pub mod http;

@@ -550,6 +550,9 @@ impl SystemEvent {
     }
 }
 
+/// Most people in a direct message, its opener included.
+pub const MAX_DM_PEOPLE: usize = 8;
+
 /// Milliseconds since the Unix epoch, now.
 pub fn now_millis() -> i64 {
     let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();

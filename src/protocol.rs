@@ -194,9 +194,15 @@ pub enum ClientMessage {
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
     },
-    /// Open (or find) the direct-message channel with a user.
+    /// Open (or find) the direct-message channel with a user, or with up to
+    /// seven people (a group DM): the same people always get the same one.
     OpenDm {
-        user: String,
+        /// The other person of a one-to-one DM.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
+        /// Instead of `user`: the others of a group DM (1 to 7 people).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        users: Vec<String>,
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
     },

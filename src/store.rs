@@ -78,6 +78,15 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// made of `a-z 0-9 _ . -`, all sorting before `~`, and a guest whose name
 /// passed on has a key starting with `~`, so `[prefix, prefix + "~")` holds
 /// exactly the listed names with that prefix, and an index can serve it.
+/// The key a DM is found by: its people's ids, sorted, between colons
+/// (`3:8` for a one-to-one DM, `3:5:8` for three).
+pub(crate) fn dm_key(people: &[UserId]) -> String {
+    let mut ids: Vec<i64> = people.iter().map(|user| user.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(":")
+}
+
 pub(crate) fn user_prefix_end(prefix_key: &str) -> String {
     format!("{prefix_key}~")
 }
@@ -290,9 +299,12 @@ pub trait Store: Workspace + Sessions + Transfer + Backfill + Send + Sync + 'sta
         max_per_creator: u32,
     ) -> StoreResult<Channel>;
 
-    /// Finds or creates the direct-message channel of two users; the flag
-    /// says whether it was created now.
-    async fn open_dm(&self, a: UserId, b: UserId) -> StoreResult<(Channel, bool)>;
+    /// Finds or creates the direct-message channel of `opener` and
+    /// `others` (one for a one-to-one DM, up to seven for a group DM), by
+    /// that set of people: the same people always get the same channel.
+    /// Named after them, opener first. The flag says whether it was
+    /// created now. The caller checks the count and that they differ.
+    async fn open_dm(&self, opener: UserId, others: &[UserId]) -> StoreResult<(Channel, bool)>;
 
     async fn channel(&self, id: ChannelId) -> StoreResult<Option<Channel>>;
 

@@ -5,7 +5,8 @@ use super::rates::INVITATIONS_RECEIVED_FACTOR;
 use super::{App, RequestError};
 use crate::bus::{BusEvent, SharedTake};
 use crate::model::{
-    Channel, ChannelId, ChannelKind, ChannelView, GENERAL, NotifyLevel, SystemKind, User, UserId,
+    Channel, ChannelId, ChannelKind, ChannelView, GENERAL, MAX_DM_PEOPLE, NotifyLevel, SystemKind, User,
+    UserId,
 };
 
 impl App {
@@ -120,7 +121,9 @@ impl App {
             });
         }
         if found.kind == ChannelKind::Direct {
-            return Err(RequestError::Forbidden("direct messages are for two"));
+            return Err(RequestError::Forbidden(
+                "a direct message keeps its people: open one with everyone instead",
+            ));
         }
         let invitee = self.store.find_user(invitee).await?.ok_or(RequestError::UnknownUser)?.user;
         if found.id == crate::model::GENERAL_ID {
@@ -165,18 +168,31 @@ impl App {
         true
     }
 
-    /// Finds or creates the DM channel between `user` and `other`.
-    pub async fn open_dm(&self, user: &User, other: &str) -> Result<ChannelView, RequestError> {
-        let other = self.store.find_user(other).await?.ok_or(RequestError::UnknownUser)?.user;
-        if other.id == user.id {
-            return Err(RequestError::Forbidden("a direct message needs someone else"));
+    /// Finds or creates the DM of `user` and `others` (one person, or up
+    /// to seven for a group DM of at most [`MAX_DM_PEOPLE`]), found by that
+    /// set of people. Everyone in it hears of it when it is created.
+    pub async fn open_dm(&self, user: &User, others: &[String]) -> Result<ChannelView, RequestError> {
+        if others.is_empty() || others.len() >= MAX_DM_PEOPLE {
+            return Err(RequestError::BadRequest("a direct message is with 1 to 7 other people"));
         }
-        let (channel, created) = self.store.open_dm(user.id, other.id).await?;
+        let mut people = Vec::with_capacity(others.len());
+        for name in others {
+            let other = self.store.find_user(name).await?.ok_or(RequestError::UnknownUser)?.user;
+            if other.id == user.id {
+                return Err(RequestError::Forbidden("a direct message needs someone else"));
+            }
+            if !people.contains(&other.id) {
+                people.push(other.id);
+            }
+        }
+        let (channel, created) = self.store.open_dm(user.id, &people).await?;
         if !created {
-            // Both were members all along: nobody needs telling again.
+            // Everyone was a member all along: nobody needs telling again.
             return Ok(self.store.channel_view(channel.id, user.id).await?);
         }
-        self.joined(other.id, channel.id).await?;
+        for other in people {
+            self.joined(other, channel.id).await?;
+        }
         self.joined(user.id, channel.id).await
     }
 }

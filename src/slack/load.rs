@@ -135,7 +135,7 @@ impl<'a> Loader<'a> {
                     Some(other) => self.user(other).await?,
                     None => first,
                 };
-                let (channel, created) = self.store.open_dm(first, second).await?;
+                let (channel, created) = self.store.open_dm(first, &[second]).await?;
                 self.summary.channels.count(created);
                 return Ok(channel.id);
             }

@@ -221,8 +221,9 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn open_dm(&self, a: UserId, b: UserId) -> StoreResult<(Channel, bool)> {
-        self.submit(None, move |c| Box::pin(async move { channels::open_dm(&c, a, b).await })).await
+    async fn open_dm(&self, opener: UserId, others: &[UserId]) -> StoreResult<(Channel, bool)> {
+        let people: Vec<UserId> = std::iter::once(opener).chain(others.iter().copied()).collect();
+        self.submit(None, move |c| Box::pin(async move { channels::open_dm(&c, &people).await })).await
     }
 
     async fn channel(&self, id: ChannelId) -> StoreResult<Option<Channel>> {

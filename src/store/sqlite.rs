@@ -259,8 +259,9 @@ impl Store for SqliteStore {
         self.submit(move |c| channels::create_channel(c, &name, kind, creator, max_per_creator)).await
     }
 
-    async fn open_dm(&self, a: UserId, b: UserId) -> StoreResult<(Channel, bool)> {
-        self.submit(move |c| channels::open_dm(c, a, b)).await
+    async fn open_dm(&self, opener: UserId, others: &[UserId]) -> StoreResult<(Channel, bool)> {
+        let people: Vec<UserId> = std::iter::once(opener).chain(others.iter().copied()).collect();
+        self.submit(move |c| channels::open_dm(c, &people)).await
     }
 
     async fn channel(&self, id: ChannelId) -> StoreResult<Option<Channel>> {

@@ -202,8 +202,9 @@ pub(super) fn channel_line<R: Columns>(row: &R) -> Result<ChannelLine, R::Error>
     let dm_users = match row.optional_text(7)? {
         None => None,
         Some(key) => {
-            let pair = key.split_once(':').and_then(|(a, b)| Some([a.parse().ok()?, b.parse().ok()?]));
-            Some(pair.ok_or_else(|| row.invalid(7, format!("a DM key {key:?} that is not two user ids")))?)
+            let ids: Option<Vec<i64>> = key.split(':').map(|id| id.parse().ok()).collect();
+            let ids = ids.filter(|ids| ids.len() >= 2);
+            Some(ids.ok_or_else(|| row.invalid(7, format!("a DM key {key:?} that is not user ids")))?)
         }
     };
     Ok(ChannelLine {

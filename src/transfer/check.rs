@@ -15,13 +15,13 @@ use std::collections::{HashMap, HashSet};
 
 use super::format::{ChannelLine, Kind, MemberLine, MessageLine, ReactionLine, UserLine};
 use crate::model::{
-    ChannelName, ClientId, Emoji, GENERAL_ID, MAX_BODY_CHARS, MAX_USER_NAME_CHARS, MessageBody, UserName,
-    is_bidi_control, parse_description, parse_topic,
+    ChannelName, ClientId, Emoji, GENERAL_ID, MAX_BODY_CHARS, MAX_DM_PEOPLE, MAX_USER_NAME_CHARS,
+    MessageBody, UserName, is_bidi_control, parse_description, parse_topic,
 };
 
-/// Longest name of a DM channel: its two users' names and a comma and a
+/// Longest name of a DM channel: its users' names (up to eight) with a comma and a
 /// space between them.
-const MAX_DM_NAME_CHARS: usize = 2 * MAX_USER_NAME_CHARS + 2;
+const MAX_DM_NAME_CHARS: usize = MAX_DM_PEOPLE * (MAX_USER_NAME_CHARS + 2);
 
 /// The keys a channel is stored under, made from its name as the store
 /// makes them when the channel is created.
@@ -56,7 +56,7 @@ pub(super) struct Checker {
     /// Keys of public channels' names: unique among public channels.
     public_keys: HashSet<String>,
     public_looks: HashSet<String>,
-    dm_pairs: HashSet<[i64; 2]>,
+    dm_pairs: HashSet<Vec<i64>>,
 }
 
 impl Checker {
@@ -117,8 +117,8 @@ impl Checker {
                 channel.last_seq, channel.last_rev
             ));
         }
-        let keys = match (channel.kind, channel.dm_users) {
-            (Kind::Dm, Some(pair)) => self.dm(&channel.name, pair)?,
+        let keys = match (channel.kind, channel.dm_users.clone()) {
+            (Kind::Dm, Some(users)) => self.dm(&channel.name, &users)?,
             (Kind::Dm, None) => return Err("a DM needs dm_users".into()),
             (_, Some(_)) => return Err("only a DM has dm_users".into()),
             (kind, None) => self.named(&channel.name, kind, channel.id)?,
@@ -129,7 +129,7 @@ impl Checker {
         Ok(keys)
     }
 
-    fn dm(&mut self, name: &str, [first, second]: [i64; 2]) -> Result<ChannelKeys, String> {
+    fn dm(&mut self, name: &str, users: &[i64]) -> Result<ChannelKeys, String> {
         let chars = name.chars().count();
         if chars == 0
             || chars > MAX_DM_NAME_CHARS
@@ -137,15 +137,19 @@ impl Checker {
         {
             return Err(format!("{name:?} is not a DM's name (its users' names)"));
         }
-        if first > second {
-            return Err("dm_users gives the smaller id first".into());
+        if !(2..=MAX_DM_PEOPLE).contains(&users.len()) {
+            return Err("dm_users names 2 to 8 users".into());
         }
-        self.known_user(first, "dm_users")?;
-        self.known_user(second, "dm_users")?;
-        if !self.dm_pairs.insert([first, second]) {
-            return Err(format!("users {first} and {second} have a DM already"));
+        if users.windows(2).any(|pair| pair[0] >= pair[1]) {
+            return Err("dm_users gives distinct ids, smallest first".into());
         }
-        let dm_key = Some(format!("{first}:{second}"));
+        for user in users {
+            self.known_user(*user, "dm_users")?;
+        }
+        if !self.dm_pairs.insert(users.to_vec()) {
+            return Err(format!("users {users:?} have a DM already"));
+        }
+        let dm_key = Some(users.iter().map(i64::to_string).collect::<Vec<_>>().join(":"));
         Ok(ChannelKeys { name: name.to_owned(), name_key: None, look_key: None, dm_key })
     }
 

@@ -110,10 +110,10 @@ pub struct ChannelLine {
     /// The rev of its latest change (a message, an edit, a deletion or a
     /// reaction).
     pub last_rev: i64,
-    /// For a DM, the ids of its two users, the smaller first; absent
-    /// otherwise.
+    /// For a DM, the ids of its users (two, or up to eight for a group
+    /// DM), smallest first; absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dm_users: Option<[i64; 2]>,
+    pub dm_users: Option<Vec<i64>>,
     /// Its topic; absent when none is set.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub topic: String,

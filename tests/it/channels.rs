@@ -222,3 +222,55 @@ async fn read_markers_reach_every_device_and_survive_reconnects() {
     let welcome = bob_again.hello(json!({})).await;
     assert_eq!(welcome.channels[0].read_seq, 3);
 }
+
+/// A group DM: found by its set of people whoever opens it, every one of
+/// them told at once and hearing its messages; at most eight people; its
+/// people fixed.
+#[tokio::test]
+async fn a_group_dm_of_three_is_one_channel_for_its_people() {
+    let server = TestServer::start().await;
+    let (mut alice, _) = server.user("alice").await;
+    let (mut bob, _) = server.user("bob").await;
+    let (mut carol, _) = server.user("carol").await;
+    server.register("dave").await;
+    let opened = alice.request(json!({"type": "open_dm", "users": ["bob", "Carol"]})).await;
+    let info = unpack!(opened, ServerMessage::Channel { channel, .. } => channel);
+    assert_eq!(
+        (info.kind, info.members.clone()),
+        (ChannelKind::Dm, vec!["alice".into(), "bob".into(), "carol".into()])
+    );
+    for (client, who) in [(&mut bob, "bob"), (&mut carol, "carol")] {
+        let told = client
+            .recv_until(
+                "the group DM",
+                |f| matches!(f, ServerMessage::Channel { channel, .. } if channel.id == info.id),
+            )
+            .await;
+        assert!(matches!(told, ServerMessage::Channel { .. }), "{who}: {told:?}");
+    }
+    alice.post(info.id, "hello both", "a-1").await;
+    assert_eq!(bob.message_with_body("hello both").await.channel, info.id);
+    assert_eq!(carol.message_with_body("hello both").await.channel, info.id);
+    // The same people, in another order, from another of them: the same channel.
+    let again = carol.request(json!({"type": "open_dm", "users": ["alice", "bob", "alice"]})).await;
+    assert_eq!(unpack!(again, ServerMessage::Channel { channel, .. } => channel.id), info.id);
+    // One-to-one is another channel; a fourth person is another group.
+    let pair = alice.request(json!({"type": "open_dm", "user": "bob"})).await;
+    assert_ne!(unpack!(pair, ServerMessage::Channel { channel, .. } => channel.id), info.id);
+    let bigger = alice.request(json!({"type": "open_dm", "users": ["bob", "carol", "dave"]})).await;
+    assert_ne!(unpack!(bigger, ServerMessage::Channel { channel, .. } => channel.id), info.id);
+
+    let nine: Vec<String> = (1..=8).map(|n| format!("p{n}")).collect();
+    for (frame, code) in [
+        (json!({"type": "open_dm", "users": nine}), ErrorCode::BadRequest),
+        (json!({"type": "open_dm", "users": []}), ErrorCode::BadRequest),
+        (json!({"type": "open_dm", "user": "bob", "users": ["carol"]}), ErrorCode::BadRequest),
+        (json!({"type": "open_dm", "users": ["bob", "nobody"]}), ErrorCode::UnknownUser),
+        (json!({"type": "open_dm", "users": ["bob", "alice"]}), ErrorCode::Forbidden),
+        (json!({"type": "invite", "channel": info.id, "user": "dave"}), ErrorCode::Forbidden),
+        (json!({"type": "leave", "channel": info.id}), ErrorCode::Forbidden),
+    ] {
+        let reply = alice.request(frame.clone()).await;
+        assert_eq!(reply.error_code(), Some(code), "{frame}: {reply:?}");
+    }
+}

@@ -238,7 +238,7 @@ async fn main_round(url: &str, dir: &Path) {
     );
     let ada = store.find_user("ada").await.unwrap().unwrap().user.id;
     let bob = store.find_user("bob").await.unwrap().unwrap().user.id;
-    let (dm, created) = store.open_dm(ada, bob).await.unwrap();
+    let (dm, created) = store.open_dm(ada, &[bob]).await.unwrap();
     assert!(!created, "the DM was imported");
     assert_eq!(
         lines_of(&store, dm.id).await,

@@ -53,7 +53,7 @@ async fn accounts_and_sessions(store: Arc<dyn Store>) {
     store.create_session(guest.id, [9u8; 32], i64::MAX, &Default::default()).await.unwrap();
     let hideout =
         store.create_channel(&channel_name("hideout"), ChannelKind::Private, guest.id, 10).await.unwrap();
-    let (dm, _) = store.open_dm(guest.id, alice.id).await.unwrap();
+    let (dm, _) = store.open_dm(guest.id, &[alice.id]).await.unwrap();
     let first = NewMessage {
         channel: GENERAL,
         sender: guest.id,
@@ -70,7 +70,7 @@ async fn accounts_and_sessions(store: Arc<dyn Store>) {
     assert!(store.session_user([9u8; 32], 0).await.unwrap().is_none());
     assert!(!store.is_member(hideout.id, next.id).await.unwrap());
     assert!(store.is_member(GENERAL, next.id).await.unwrap());
-    let (next_dm, created) = store.open_dm(next.id, alice.id).await.unwrap();
+    let (next_dm, created) = store.open_dm(next.id, &[alice.id]).await.unwrap();
     assert!(created && next_dm.id != dm.id, "a new DM, not the old holder's");
     let second = NewMessage {
         channel: GENERAL,
@@ -220,15 +220,25 @@ async fn channels_and_membership(store: Arc<dyn Store>) {
     assert!(!view.member);
     assert!(matches!(store.channel_view(ChannelId(999), bob.id).await, Err(StoreError::NoSuchChannel)));
 
-    let (dm, created) = store.open_dm(alice.id, bob.id).await.unwrap();
+    let (dm, created) = store.open_dm(alice.id, &[bob.id]).await.unwrap();
     assert!(created);
     assert_eq!(dm.kind, ChannelKind::Direct);
     // A DM's display name is not an address.
     assert!(store.channels_named(&channel_name(&dm.name), alice.id).await.unwrap().is_empty());
-    let (again, created_again) = store.open_dm(bob.id, alice.id).await.unwrap();
+    let (again, created_again) = store.open_dm(bob.id, &[alice.id]).await.unwrap();
     assert_eq!((again.id, created_again), (dm.id, false), "one DM per pair");
     let view = store.channel_view(dm.id, bob.id).await.unwrap();
     assert_eq!(view.dm_members, vec!["alice".to_owned(), "bob".to_owned()]);
+    assert!(view.member);
+    // A group DM is found by its set of people, whoever opens it.
+    let dora = store.create_user(&name("dora"), "h").await.unwrap();
+    let (group, created) = store.open_dm(alice.id, &[bob.id, dora.id]).await.unwrap();
+    assert!(created && group.id != dm.id);
+    assert_eq!(group.name, "alice, bob, dora");
+    let (same, created_again) = store.open_dm(dora.id, &[alice.id, bob.id]).await.unwrap();
+    assert_eq!((same.id, created_again), (group.id, false));
+    let view = store.channel_view(group.id, dora.id).await.unwrap();
+    assert_eq!(view.dm_members, ["alice", "bob", "dora"]);
     assert!(view.member);
     let public_ids: HashSet<ChannelId> = store
         .public_channels(bob.id, page("", None, 100))

@@ -93,7 +93,7 @@ async fn build(store: &Arc<dyn Store>) -> Workspace {
         client_id: "sys-added-bob".into(),
     };
     store.append_system(added).await.unwrap();
-    let dm = store.open_dm(bob, ada).await.unwrap().0.id;
+    let dm = store.open_dm(bob, &[ada]).await.unwrap().0.id;
 
     // General: mentions, a reply, an edit, reactions, deletions by the
     // sender and by an admin.
@@ -261,7 +261,7 @@ async fn round_trip(source_url: &str, target_url: &str, dir: &Path) {
     // Names, keys and DMs still answer; new rows go after the imported ones.
     let found = target.channels_named(&channel_name("YOGURT"), workspace.bob).await.unwrap();
     assert_eq!(found.iter().map(|view| view.channel.id).collect::<Vec<_>>(), [workspace.channels[1]]);
-    let (dm, created) = target.open_dm(workspace.users[0], workspace.bob).await.unwrap();
+    let (dm, created) = target.open_dm(workspace.users[0], &[workspace.bob]).await.unwrap();
     assert_eq!((dm.id, created), (workspace.channels[3], false));
     let next = target.append_message(post(GENERAL, workspace.bob, "b-after", "after", None)).await.unwrap();
     let last = general.last().unwrap();

@@ -204,10 +204,21 @@ impl WsSession {
                 };
                 search_reply(app.search(&user, request).await, reference)
             }
-            ClientMessage::OpenDm { user: other, reference } => match app.open_dm(&user, &other).await {
-                Ok(view) => ServerMessage::Channel { channel: channel_info(&view), reference },
-                Err(error) => request_error(&error, reference),
-            },
+            ClientMessage::OpenDm { user: other, users, reference } => {
+                let others = match (other, users) {
+                    (Some(other), users) if users.is_empty() => vec![other],
+                    (None, users) => users,
+                    (Some(_), _) => {
+                        let why = "open_dm takes `user` or `users`, not both";
+                        self.reply(error_message(ErrorCode::BadRequest, why, reference)).await?;
+                        return Ok(None);
+                    }
+                };
+                match app.open_dm(&user, &others).await {
+                    Ok(view) => ServerMessage::Channel { channel: channel_info(&view), reference },
+                    Err(error) => request_error(&error, reference),
+                }
+            }
             ClientMessage::Typing { channel, reference } => {
                 let channel = ChannelId(channel);
                 let interval = app.limits().typing_interval;

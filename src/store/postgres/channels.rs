@@ -70,24 +70,21 @@ pub(super) async fn create_channel(
     Ok(Channel { id, name: name.as_str().to_owned(), kind })
 }
 
-pub(super) async fn open_dm(c: &Client, a: UserId, b: UserId) -> StoreResult<(Channel, bool)> {
-    let key = format!("{}:{}", a.0.min(b.0), a.0.max(b.0));
-    let names: Vec<String> = c
-        .query("SELECT name FROM users WHERE id = $1 OR id = $2 ORDER BY id = $1 DESC", &[&a.0, &b.0])
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-    if names.len() != 2 && a != b {
-        return Err(StoreError::Backend("no such user".into()));
+/// Finds or creates the DM of `people` (the opener first; see
+/// `Store::open_dm`), and makes sure they are all its members.
+pub(super) async fn open_dm(c: &Client, people: &[UserId]) -> StoreResult<(Channel, bool)> {
+    let key = super::super::dm_key(people);
+    let mut names = Vec::with_capacity(people.len());
+    for person in people {
+        let row = c.query_opt("SELECT name FROM users WHERE id = $1", &[&person.0]).await.map_err(backend)?;
+        names.push(row.ok_or_else(|| StoreError::Backend("no such user".into()))?.get::<_, String>(0));
     }
     // ON CONFLICT: two nodes opening the same DM at once both end up with it.
     let inserted = c
         .query_opt(
             "INSERT INTO channels (name, dm_key, kind, created_by, created_at) VALUES ($1, $2, 'dm', $3, $4)
              ON CONFLICT (dm_key) DO NOTHING RETURNING id",
-            &[&names.join(", "), &key, &a.0, &now_millis()],
+            &[&names.join(", "), &key, &people[0].0, &now_millis()],
         )
         .await
         .map_err(backend)?;
@@ -98,8 +95,9 @@ pub(super) async fn open_dm(c: &Client, a: UserId, b: UserId) -> StoreResult<(Ch
             c.query_one("SELECT id FROM channels WHERE dm_key = $1", &[&key]).await.map_err(backend)?.get(0),
         ),
     };
-    add_member_row(c, id, a, None).await?;
-    add_member_row(c, id, b, None).await?;
+    for person in people {
+        add_member_row(c, id, *person, None).await?;
+    }
     Ok((load_channel(c, id).await?.ok_or(StoreError::NoSuchChannel)?, created))
 }
 

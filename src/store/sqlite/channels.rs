@@ -65,8 +65,10 @@ pub(super) fn create_channel(
     Ok(Channel { id, name: name.as_str().to_owned(), kind })
 }
 
-pub(super) fn open_dm(connection: &Connection, a: UserId, b: UserId) -> StoreResult<(Channel, bool)> {
-    let key = format!("{}:{}", a.0.min(b.0), a.0.max(b.0));
+/// Finds or creates the DM of `people` (the opener first; see
+/// `Store::open_dm`), and makes sure they are all its members.
+pub(super) fn open_dm(connection: &Connection, people: &[UserId]) -> StoreResult<(Channel, bool)> {
+    let key = super::super::dm_key(people);
     let existing = connection
         .query_row("SELECT id FROM channels WHERE dm_key = ?1", [&key], |row| row.get::<_, i64>(0))
         .optional()
@@ -75,7 +77,7 @@ pub(super) fn open_dm(connection: &Connection, a: UserId, b: UserId) -> StoreRes
     let id = match existing {
         Some(id) => ChannelId(id),
         None => {
-            let names: Vec<String> = [a, b]
+            let names: Vec<String> = people
                 .iter()
                 .map(|user| {
                     connection
@@ -86,14 +88,15 @@ pub(super) fn open_dm(connection: &Connection, a: UserId, b: UserId) -> StoreRes
             connection
                 .execute(
                     "INSERT INTO channels (name, dm_key, kind, created_by, created_at) VALUES (?1, ?2, 'dm', ?3, ?4)",
-                    params![names.join(", "), key, a.0, now_millis()],
+                    params![names.join(", "), key, people[0].0, now_millis()],
                 )
                 .map_err(backend)?;
             ChannelId(connection.last_insert_rowid())
         }
     };
-    add_member_row(connection, id, a, None)?;
-    add_member_row(connection, id, b, None)?;
+    for person in people {
+        add_member_row(connection, id, *person, None)?;
+    }
     Ok((load_channel(connection, id)?.ok_or(StoreError::NoSuchChannel)?, created))
 }
 

@@ -32,6 +32,7 @@ mod inviting;
 mod membership;
 pub mod names;
 mod posting;
+mod profiles;
 mod rates;
 mod reading;
 mod searching;

@@ -9,11 +9,13 @@ use std::fmt;
 
 mod about;
 mod mention;
+mod profile;
 mod reaction;
 mod workspace;
 
 pub use about::{ChannelAbout, MAX_DESCRIPTION_CHARS, MAX_TOPIC_CHARS, parse_description, parse_topic};
 pub use mention::{CHANNEL_MENTION, MAX_MENTIONS, Mentions, mentions_in};
+pub use profile::{MAX_DISPLAY_NAME_CHARS, Profile, parse_display_name, parse_time_zone};
 pub use reaction::{Emoji, MAX_REACTION_KINDS, REACTION_NAMES_SHOWN, Reaction};
 pub use workspace::{
     Invite, MAX_INVITE_HOURS, MAX_INVITE_USES, MAX_LIVE_INVITES, NewInvite, RegistrationMode,

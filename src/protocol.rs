@@ -24,7 +24,7 @@ pub use errors::ErrorCode;
 pub use message::{DeletedBy, MessageInfo, QuoteInfo, ReactionInfo, SearchHitInfo, SystemInfo, SystemKind};
 pub use names::{CLIENT_MESSAGE_TYPES, SERVER_MESSAGE_TYPES};
 pub use parse::{MAX_REF_BYTES, parse_client_message, reference_of};
-pub use values::{ChannelInfo, ChannelKind, DirectoryUser, NotifyLevel, UserInfo};
+pub use values::{ChannelInfo, ChannelKind, DirectoryUser, NotifyLevel, ProfileInfo, UserInfo};
 
 /// A correlation value chosen by the client. A reply or error to a request that
 /// carried one echoes it, so clients can match answers to questions.
@@ -243,6 +243,22 @@ pub enum ClientMessage {
         /// Only those online now (read from presence, not the database).
         #[serde(default)]
         online: bool,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
+    /// A person's profile (anyone in the workspace). Answered by `profile`.
+    Profile {
+        user: String,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
+    /// Change your own display name and time zone (each absent: left
+    /// alone; empty: cleared). Answered by `profile`, your own.
+    UpdateProfile {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        display_name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        time_zone: Option<String>,
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
     },
@@ -510,6 +526,12 @@ pub enum ServerMessage {
         /// With `channel_exists`: the id of the channel that has the name.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         channel: Option<i64>,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+    },
+    /// Answer to `profile` and `update_profile`.
+    Profile {
+        profile: ProfileInfo,
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
     },

@@ -52,6 +52,8 @@ fn type_lists_match_the_enums() {
         r#"{"type":"typing","channel":1}"#,
         r#"{"type":"read","channel":1,"seq":1}"#,
         r#"{"type":"list_users"}"#,
+        r#"{"type":"profile","user":"u"}"#,
+        r#"{"type":"update_profile"}"#,
         r#"{"type":"watch","users":["u"]}"#,
         r#"{"type":"members","channel":1}"#,
         r#"{"type":"notify","channel":1,"level":"mentions"}"#,

@@ -78,3 +78,20 @@ pub enum NotifyLevel {
     Mentions,
     None,
 }
+
+/// A person as a profile card shows them.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct ProfileInfo {
+    pub name: String,
+    /// Shown beside the username; absent when none is set.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub display_name: String,
+    /// An IANA time zone (`Europe/Berlin`), for their local time; absent
+    /// when unknown.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub time_zone: String,
+    pub role: super::Role,
+    pub guest: bool,
+    /// Online anywhere in the cluster now.
+    pub online: bool,
+}

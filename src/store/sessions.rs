@@ -1,12 +1,11 @@
-//! The store's side of what people do with their own sign-ins: see and end
-//! their sessions, change their password, and reset it with a link an admin
-//! made. A supertrait of [`super::Store`], so backends keep it in a file of
+//! The store's side of what people do with their own accounts: their
+//! profile, their sessions, their password and reset links an admin made. A supertrait of [`super::Store`], so backends keep it in a file of
 //! its own.
 
 use async_trait::async_trait;
 
 use super::StoreResult;
-use crate::model::{User, UserId};
+use crate::model::{Profile, User, UserId, UserName};
 
 /// Where a session was opened from, as its owner sees it in their list.
 #[derive(Debug, Clone, Default)]
@@ -36,6 +35,18 @@ pub type EndedSessions = Vec<[u8; 32]>;
 
 #[async_trait]
 pub trait Sessions {
+    /// The profile of the user holding that name (compared by key).
+    async fn profile(&self, name: &UserName) -> StoreResult<Option<Profile>>;
+
+    /// Sets the user's display name and time zone (each `None`: left as it
+    /// is; empty: cleared).
+    async fn set_profile(
+        &self,
+        user: UserId,
+        display_name: Option<String>,
+        time_zone: Option<String>,
+    ) -> StoreResult<()>;
+
     /// The user's unexpired sessions, most recently used first.
     async fn sessions_of(&self, user: UserId, now_ms: i64) -> StoreResult<Vec<SessionRecord>>;
 

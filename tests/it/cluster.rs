@@ -143,6 +143,7 @@ fn about_channel(frame: &ServerMessage, channel: i64) -> bool {
         | ServerMessage::OnlinePage { .. }
         | ServerMessage::Watching { .. }
         | ServerMessage::Accounts { .. }
+        | ServerMessage::Profile { .. }
         | ServerMessage::AccountUpdated { .. }
         | ServerMessage::InviteCreated { .. }
         | ServerMessage::ResetLink { .. }

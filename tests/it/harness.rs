@@ -250,6 +250,7 @@ impl ServerMessageExt for ServerMessage {
             | ServerMessage::InviteCreated { reference, .. }
             | ServerMessage::ChannelUpdated { reference, .. }
             | ServerMessage::MemberRemoved { reference, .. }
+            | ServerMessage::Profile { reference, .. }
             | ServerMessage::ResetLink { reference, .. }
             | ServerMessage::Invites { reference, .. }
             | ServerMessage::InviteRevoked { reference, .. }

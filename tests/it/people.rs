@@ -73,3 +73,36 @@ async fn directory_requests_are_bounded_and_checked() {
         ["user100", "user101", "user102", "user103", "user104"]
     );
 }
+
+/// Profiles: anyone reads anyone's; only one's own changes; values checked.
+#[tokio::test]
+async fn a_profile_shows_a_display_name_role_and_time_zone() {
+    let server = TestServer::start().await;
+    let (mut alice, _) = server.user("alice").await;
+    let (mut bob, _) = server.user("bob").await;
+    let change =
+        json!({"type": "update_profile", "display_name": "  Alice Liddell ", "time_zone": "Europe/London"});
+    let reply = alice.request(change).await;
+    let own = unpack!(reply, ServerMessage::Profile { profile, .. } => profile);
+    assert_eq!((own.display_name.as_str(), own.time_zone.as_str()), ("Alice Liddell", "Europe/London"));
+    let reply = bob.request(json!({"type": "profile", "user": "ALICE"})).await;
+    let seen = unpack!(reply, ServerMessage::Profile { profile, .. } => profile);
+    assert_eq!(seen, own, "anyone sees the same card");
+    assert!(seen.online && !seen.guest && seen.role == natter::protocol::Role::Member);
+    // Only the time zone: the display name stays; empty clears.
+    alice.request(json!({"type": "update_profile", "time_zone": ""})).await;
+    let reply = bob.request(json!({"type": "profile", "user": "alice"})).await;
+    let seen = unpack!(reply, ServerMessage::Profile { profile, .. } => profile);
+    assert_eq!((seen.display_name.as_str(), seen.time_zone.as_str()), ("Alice Liddell", ""));
+    for (frame, code) in [
+        (json!({"type": "profile", "user": "nobody"}), ErrorCode::UnknownUser),
+        (json!({"type": "profile", "user": "bad name!"}), ErrorCode::BadRequest),
+        (json!({"type": "update_profile"}), ErrorCode::BadRequest),
+        (json!({"type": "update_profile", "display_name": "x".repeat(65)}), ErrorCode::BadRequest),
+        (json!({"type": "update_profile", "display_name": "evil\u{202e}"}), ErrorCode::BadRequest),
+        (json!({"type": "update_profile", "time_zone": "Mars/<b>"}), ErrorCode::BadRequest),
+    ] {
+        let reply = bob.request(frame.clone()).await;
+        assert_eq!(reply.error_code(), Some(code), "{frame}: {reply:?}");
+    }
+}

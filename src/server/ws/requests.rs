@@ -50,6 +50,7 @@ fn cost_of(request: &ClientMessage) -> Cost {
         // A search also has its own per-user rate (`App::search`).
         | ClientMessage::Search { .. }
         | ClientMessage::ListAccounts { .. }
+        | ClientMessage::Profile { .. }
         | ClientMessage::ListInvites { .. }
         // Watching rewrites an index under the hub's lock: priced as a read,
         // so one user or one address cannot make it cheap by connecting
@@ -315,6 +316,23 @@ impl WsSession {
             ClientMessage::UpdateAccount { user: name, active, role, reference } => {
                 administering::update_account(&app, &user, name, active, role, reference).await
             }
+            ClientMessage::Profile { user: name, reference } => match crate::model::UserName::parse(&name) {
+                Err(why) => error_message(ErrorCode::BadRequest, why, reference),
+                Ok(name) => match app.profile(&name).await {
+                    Ok((profile, online)) => {
+                        ServerMessage::Profile { profile: profile_info(profile, online), reference }
+                    }
+                    Err(error) => request_error(&error, reference),
+                },
+            },
+            ClientMessage::UpdateProfile { display_name, time_zone, reference } => {
+                match app.update_profile(&user, display_name, time_zone).await {
+                    Ok((profile, online)) => {
+                        ServerMessage::Profile { profile: profile_info(profile, online), reference }
+                    }
+                    Err(error) => request_error(&error, reference),
+                }
+            }
             ClientMessage::RemoveMember { channel, user: name, reference } => {
                 match app.remove_member(&user, ChannelId(channel), &name).await {
                     Ok(removed) => ServerMessage::MemberRemoved { channel, user: removed.name, reference },
@@ -444,6 +462,19 @@ pub(super) fn request_error(error: &RequestError, reference: Option<Ref>) -> Ser
         _ => None,
     };
     ServerMessage::Error { code: error_code(error), message: error.to_string(), channel, reference }
+}
+
+/// A profile's wire form.
+fn profile_info(profile: crate::model::Profile, online: bool) -> crate::protocol::ProfileInfo {
+    let role = if profile.admin { crate::protocol::Role::Admin } else { crate::protocol::Role::Member };
+    crate::protocol::ProfileInfo {
+        name: profile.name,
+        display_name: profile.display_name,
+        time_zone: profile.time_zone,
+        role,
+        guest: profile.guest,
+        online,
+    }
 }
 
 /// A `list_users` page without a `limit` holds this many users.

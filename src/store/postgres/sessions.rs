@@ -7,7 +7,7 @@ use tokio_postgres::Client;
 
 use super::super::{EndedSessions, SessionRecord, Sessions, StoreResult, rows};
 use super::{PostgresStore, backend};
-use crate::model::{User, UserId};
+use crate::model::{Profile, User, UserId, UserName};
 
 /// How stale a session's `last_used_at` may get before a new connection
 /// writes it again.
@@ -74,6 +74,47 @@ async fn reset_password(
 
 #[async_trait]
 impl Sessions for PostgresStore {
+    async fn profile(&self, name: &UserName) -> StoreResult<Option<Profile>> {
+        let row = self
+            .read()
+            .await?
+            .query_opt(
+                "SELECT name, coalesce(display_name, ''), coalesce(time_zone, ''), admin, guest
+                 FROM users WHERE name_key = $1",
+                &[&name.key()],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(row.map(|row| Profile {
+            name: row.get(0),
+            display_name: row.get(1),
+            time_zone: row.get(2),
+            admin: row.get(3),
+            guest: row.get(4),
+        }))
+    }
+
+    async fn set_profile(
+        &self,
+        user: UserId,
+        display_name: Option<String>,
+        time_zone: Option<String>,
+    ) -> StoreResult<()> {
+        self.submit(None, move |c| {
+            Box::pin(async move {
+                c.execute(
+                    "UPDATE users SET display_name = coalesce($2, display_name), time_zone = coalesce($3, time_zone)
+                     WHERE id = $1",
+                    &[&user.0, &display_name, &time_zone],
+                )
+                .await
+                .map(drop)
+                .map_err(backend)
+            })
+        })
+        .await
+    }
+
     async fn sessions_of(&self, user: UserId, now_ms: i64) -> StoreResult<Vec<SessionRecord>> {
         let rows = self
             .read()

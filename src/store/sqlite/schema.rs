@@ -181,6 +181,9 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE channels ADD COLUMN topic TEXT;
     ALTER TABLE channels ADD COLUMN description TEXT;
     ALTER TABLE channels ADD COLUMN archived_at INTEGER;
+    -- What people say about themselves (`model::Profile`).
+    ALTER TABLE users ADD COLUMN display_name TEXT;
+    ALTER TABLE users ADD COLUMN time_zone TEXT;
     -- Settings admins change at run time (`store::Workspace`).
     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     -- Invite links: the hash of the token, never the token. `created_by`

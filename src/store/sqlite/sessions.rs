@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::super::{EndedSessions, SessionRecord, Sessions, StoreResult, rows};
 use super::{SqliteStore, backend};
-use crate::model::{User, UserId};
+use crate::model::{Profile, User, UserId, UserName};
 
 /// How stale a session's `last_used_at` may get before a new connection
 /// writes it again.
@@ -114,6 +114,47 @@ fn reset_password(
 
 #[async_trait]
 impl Sessions for SqliteStore {
+    async fn profile(&self, name: &UserName) -> StoreResult<Option<Profile>> {
+        let key = name.key();
+        self.read(move |c| {
+            c.query_row(
+                "SELECT name, coalesce(display_name, ''), coalesce(time_zone, ''), admin, guest
+                 FROM users WHERE name_key = ?1",
+                [key],
+                |row| {
+                    Ok(Profile {
+                        name: row.get(0)?,
+                        display_name: row.get(1)?,
+                        time_zone: row.get(2)?,
+                        admin: row.get(3)?,
+                        guest: row.get(4)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn set_profile(
+        &self,
+        user: UserId,
+        display_name: Option<String>,
+        time_zone: Option<String>,
+    ) -> StoreResult<()> {
+        self.submit(move |c| {
+            c.execute(
+                "UPDATE users SET display_name = coalesce(?2, display_name), time_zone = coalesce(?3, time_zone)
+                 WHERE id = ?1",
+                params![user.0, display_name, time_zone],
+            )
+            .map(drop)
+            .map_err(backend)
+        })
+        .await
+    }
+
     async fn sessions_of(&self, user: UserId, now_ms: i64) -> StoreResult<Vec<SessionRecord>> {
         self.read(move |c| sessions_of(c, user, now_ms)).await
     }

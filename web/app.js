@@ -155,7 +155,7 @@ const composer = new Composer({
 
 const dialogs = setUpDialogs({ store, connection: { request }, switchTo });
 const settings = channelSettingsDialog({ store, request, toast: (text) => toast(text) });
-const people = peopleDialog({ store, connection: { request }, openDm: (name) => openDm(name) });
+const people = peopleDialog({ store, connection: { request }, openDm: (names) => openDm(names) });
 const admin = adminPanel({ store, connection: { request }, entry: els.adminButton });
 const account = accountDialog({ store, entry: els.accountButton });
 // Leaving a link's form is a fresh start: the chat if signed in, else the sign-in form.

@@ -20,16 +20,18 @@ import { errorText, frames } from './protocol.js';
  * @param {(frame: object, timeoutMs?: number) => Promise<object>} app.request a request on the current connection
  * @param {(id: number) => void} app.switchTo
  * @param {(text: string) => void} app.toast
- * @returns {{openDm: (user: string) => Promise<void>}}
+ * @returns {{openDm: (users: string | string[]) => Promise<void>}}
  */
 export function setUpChannelActions({ els, store, drafts, dialogs, settings, notifier, request, switchTo, toast }) {
-  async function openDm(user) {
+  /** Opens the DM with one person, or with several (a group DM; one name is a one-to-one DM). */
+  async function openDm(users) {
+    const names = Array.isArray(users) ? users : [users];
     try {
-      const reply = await request(frames.openDm(user));
+      const reply = await request(names.length === 1 ? frames.openDm(names[0]) : frames.openGroupDm(names));
       store.upsertChannel(reply.channel);
       switchTo(reply.channel.id);
     } catch (failure) {
-      toast(`Could not open a conversation with ${user}: ${errorText(failure.code, failure.message)}`);
+      toast(`Could not open a conversation with ${names.join(', ')}: ${errorText(failure.code, failure.message)}`);
     }
   }
 

@@ -1,12 +1,13 @@
 // The people directory: everyone the user may see (the server's `list_users`,
 // paged by name), online people first, searched by the start of a name as the
 // user types. It opens from "New message" and "Browse people" (choosing someone
-// starts a DM); the same search feeds the suggestions of "Add people". Names are
-// put in as text only, like everything else the UI shows.
+// starts a DM; ticking several and "Message N people" starts a group DM); the
+// same search feeds the suggestions of "Add people". Names are put in as text
+// only, like everything else the UI shows.
 
 import { h, replaceChildren } from './dom.js';
 import { avatar } from './render.js';
-import { USERNAME_MAX, USERNAME_PATTERN, errorText, frames } from './protocol.js';
+import { GROUP_DM_OTHERS_MAX, USERNAME_MAX, USERNAME_PATTERN, errorText, frames } from './protocol.js';
 
 /** How long typing must pause before the directory is asked (ms). */
 const SEARCH_DEBOUNCE_MS = 200;
@@ -78,7 +79,7 @@ export function onlineFirst(users, store, me) {
  * @param {object} app
  * @param {import('./store.js').ChatStore} app.store
  * @param {{request: (frame: object) => Promise<object>}} app.connection
- * @param {(name: string) => void} app.openDm
+ * @param {(names: string | string[]) => void} app.openDm one name, or the people of a group DM
  */
 export function peopleDialog({ store, connection, openDm }) {
   const dialog = document.getElementById('people-dialog');
@@ -86,14 +87,35 @@ export function peopleDialog({ store, connection, openDm }) {
   const list = document.getElementById('people-list');
   const status = document.getElementById('people-status');
   const moreButton = document.getElementById('people-more');
+  const groupButton = document.getElementById('people-group');
   const search = new DirectorySearch((frame) => connection.request(frame));
   let timer = null;
+  // The people ticked for a group DM, in the order ticked; kept while the search changes.
+  const picked = new Set();
+
+  groupButton.addEventListener('click', () => {
+    if (picked.size) choose([...picked]);
+  });
 
   for (const button of dialog.querySelectorAll('[data-close]')) button.addEventListener('click', () => dialog.close());
   dialog.addEventListener('close', () => store.setShownPeople([]));
 
+  /** The group button and the tick boxes follow the picks, without redrawing the list (focus stays). */
+  function showPicks() {
+    const full = picked.size >= GROUP_DM_OTHERS_MAX;
+    for (const box of list.querySelectorAll('input[type="checkbox"]')) {
+      box.checked = picked.has(box.value);
+      box.disabled = full && !box.checked;
+    }
+    groupButton.hidden = picked.size === 0;
+    groupButton.textContent = `Message ${picked.size} ${picked.size === 1 ? 'person' : 'people'}`;
+    groupButton.title = [...picked].join(', ');
+  }
+
   function draw() {
     const me = store.me?.name;
+    // Presence redraws the list while someone may be on a row's control: keep them there.
+    const focused = list.contains(document.activeElement) ? document.activeElement.dataset.focusKey : null;
     const people = onlineFirst(search.users, store, me);
     // Their presence is told live while they are shown.
     store.setShownPeople(people.map((user) => user.name).filter((name) => name !== me));
@@ -110,10 +132,28 @@ export function peopleDialog({ store, connection, openDm }) {
           h('span', { class: 'person-status' }, h('span', { class: `dot ${online ? 'on' : 'off'}`, 'aria-hidden': 'true' }), isMe ? 'you' : online ? 'online' : 'away'),
           isMe
             ? null
-            : h('button', { type: 'button', class: 'secondary small', text: 'Message', 'aria-label': `Message ${user.name}`, onclick: () => choose(user.name) }),
+            : h(
+                'span',
+                { class: 'person-actions' },
+                h(
+                  'label',
+                  { class: 'person-pick' },
+                  h('input', {
+                    type: 'checkbox',
+                    value: user.name,
+                    'aria-label': `Add ${user.name} to a group message`,
+                    dataset: { focusKey: `pick:${user.name}` },
+                    onchange: (event) => togglePick(user.name, event.target.checked),
+                  }),
+                  h('span', { text: 'Group', 'aria-hidden': 'true' }),
+                ),
+                h('button', { type: 'button', class: 'secondary small', text: 'Message', 'aria-label': `Message ${user.name}`, dataset: { focusKey: `dm:${user.name}` }, onclick: () => choose(user.name) }),
+              ),
         );
       }),
     );
+    showPicks();
+    if (focused) [...list.querySelectorAll('[data-focus-key]')].find((el) => el.dataset.focusKey === focused)?.focus();
     moreButton.hidden = !search.hasMore || search.users.length === 0;
     if (search.loading && search.users.length === 0) status.textContent = 'Loading people…';
     // A search text no name can start with keeps saying why, also when presence redraws the list.
@@ -121,9 +161,16 @@ export function peopleDialog({ store, connection, openDm }) {
     else status.textContent = '';
   }
 
-  function choose(name) {
+  function togglePick(name, on) {
+    if (on && picked.size < GROUP_DM_OTHERS_MAX) picked.add(name);
+    else picked.delete(name);
+    showPicks();
+  }
+
+  /** One name opens a one-to-one DM, several a group DM. */
+  function choose(names) {
     dialog.close();
-    openDm(name);
+    openDm(names);
   }
 
   async function load() {
@@ -172,6 +219,8 @@ export function peopleDialog({ store, connection, openDm }) {
   return {
     open() {
       filter.value = '';
+      picked.clear();
+      showPicks();
       dialog.showModal();
       filter.focus();
       searchNow();

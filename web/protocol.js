@@ -24,6 +24,8 @@ export const CLIENT_TYPES = Object.freeze([
   'typing',
   'read',
   'list_users',
+  'profile',
+  'update_profile',
   'watch',
   'members',
   'notify',
@@ -51,6 +53,7 @@ export const SERVER_TYPES = Object.freeze([
   'channel',
   'channel_updated',
   'member_removed',
+  'profile',
   'left',
   'channels',
   'users',
@@ -96,6 +99,9 @@ export const DIRECTORY_PAGE = 50;
 export const MEMBERS_PAGE = 8;
 /** The notification levels, in menu order. */
 export const NOTIFY_LEVELS = Object.freeze(['all', 'mentions', 'none']);
+/** Others one group DM may have (`open_dm`'s `users`; 8 people with me). */
+export const GROUP_DM_OTHERS_MAX = 7;
+
 /** Users one `watch` may name. */
 export const WATCH_MAX = 100;
 /** The server relays at most one typing event per channel every 2 s. */
@@ -179,7 +185,13 @@ export const frames = {
   join: (channel) => ({ type: 'join', channel }),
   leave: (channel) => ({ type: 'leave', channel }),
   invite: (channel, user) => ({ type: 'invite', channel, user }),
+  /** Someone's profile (answered `profile`). */
+  profile: (user) => ({ type: 'profile', user }),
+  /** Your own display name and time zone (answered `profile`). */
+  updateProfile: (change) => ({ type: 'update_profile', ...change }),
   openDm: (user) => ({ type: 'open_dm', user }),
+  /** A group DM with these others (1 to GROUP_DM_OTHERS_MAX names, not me). */
+  openGroupDm: (users) => ({ type: 'open_dm', users }),
   /** Admins: take someone out of a channel (answered `member_removed`). */
   removeMember: (channel, user) => ({ type: 'remove_member', channel, user }),
   typing: (channel) => ({ type: 'typing', channel }),

@@ -73,12 +73,15 @@ function channelButton(store, channel, hasDraft) {
   const mentions = active ? 0 : store.mentionCount(channel);
   const name = store.displayName(channel);
   let lead;
-  if (channel.kind === 'dm') {
+  if (store.isGroupDm(channel)) {
+    // Several people have no one presence: a group icon instead of a dot.
+    lead = icon('users', 'icon chan-icon');
+  } else if (channel.kind === 'dm') {
     lead = h('span', { class: `dot ${store.online.has(name) ? 'on' : 'off'}`, 'aria-hidden': 'true' });
   } else {
     lead = icon(channel.kind === 'private' ? 'lock' : 'hash', 'icon chan-icon');
   }
-  const kindText = channel.kind === 'private' ? 'private channel' : channel.kind === 'dm' ? 'direct message' : 'channel';
+  const kindText = channel.kind === 'private' ? 'private channel' : store.isGroupDm(channel) ? 'group message' : channel.kind === 'dm' ? 'direct message' : 'channel';
   return h(
     'button',
     {
@@ -111,8 +114,9 @@ export function renderHeader(store, els) {
     return;
   }
   const name = store.displayName(channel);
-  const lead =
-    channel.kind === 'dm'
+  const lead = store.isGroupDm(channel)
+    ? icon('users', 'icon title-icon')
+    : channel.kind === 'dm'
       ? h('span', { class: `dot big ${store.online.has(name) ? 'on' : 'off'}`, 'aria-hidden': 'true' })
       : icon(channel.kind === 'private' ? 'lock' : 'hash', 'icon title-icon');
   replaceChildren(els.title, lead, h('span', { class: 'title-text', text: name }));
@@ -120,12 +124,12 @@ export function renderHeader(store, els) {
   // A channel I only look at (from the browser) has its settings in the menu and
   // nothing else: notifications, leaving and inviting are for members.
   const looking = channel.member === false;
-  // Everyone is in General already, a DM is for two, and nobody can be added
+  // Everyone is in General already, a DM's people are fixed, and nobody can be added
   // to an archived channel (the server says `archived`).
   const isGeneral = channel.kind === 'public' && channel.name === 'General';
   const canInvite = !(channel.kind === 'dm' || isGeneral || looking || channel.archived);
   els.inviteButton.hidden = !canInvite;
-  // General cannot be left and a DM is for two; every channel of mine has notification levels.
+  // General cannot be left, nor a DM (its people are fixed); every channel of mine has notification levels.
   const canLeave = !(channel.kind === 'dm' || isGeneral);
   // Every channel has something in the menu: its settings, or (a DM) notifications.
   els.channelMenuButton.hidden = false;
@@ -143,9 +147,15 @@ export function renderHeader(store, els) {
  * The line under the name: for a channel, its topic when it has one (one line,
  * cut with an ellipsis by the CSS; the whole of it in the tooltip), else what
  * kind of channel it is; "Archived" in front of an archived one. For a DM,
- * whether the other person is online, never a topic.
+ * whether the other person is online (for a group DM, how many people are in
+ * it), never a topic.
  */
 function renderSubtitle(channel, name, store, subtitle) {
+  if (store.isGroupDm(channel)) {
+    subtitle.removeAttribute('title');
+    subtitle.textContent = `Group message · ${store.dmOthers(channel).length + 1} people`;
+    return;
+  }
   if (channel.kind === 'dm') {
     subtitle.removeAttribute('title');
     subtitle.textContent = store.online.has(name) ? 'Direct message · online' : 'Direct message · away';

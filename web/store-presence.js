@@ -50,11 +50,12 @@ export const withPresence = (Base) => class PresenceState extends Base {
   }
 
   /** Whose presence this page shows outside the online list: the other person
-   * of every DM (in name order), then the people the people dialog shows. */
+   * of every one-to-one DM (in name order), then the people the people dialog shows. */
   presenceWanted() {
     const partners = new Set();
     for (const channel of this.channels.values()) {
-      if (channel.kind === 'dm') partners.add(this.displayName(channel));
+      // A group DM shows no presence dot, so its people need no watching.
+      if (channel.kind === 'dm' && !this.isGroupDm(channel)) partners.add(this.displayName(channel));
     }
     partners.delete(this.me?.name);
     const shown = this.shownPeople.filter((name) => !partners.has(name) && name !== this.me?.name);

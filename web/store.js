@@ -107,11 +107,23 @@ export class ChatStore extends withSettings(withOutbox(withPresence(EventTarget)
     return channel.mentions;
   }
 
-  /** The name shown for a channel: for a DM, the other participant. */
+  /** The name shown for a channel: for a DM, the other participants, joined with ", ". */
   displayName(channel) {
     if (channel.kind !== 'dm') return channel.name;
-    const other = channel.members.find((name) => this.me && name !== this.me.name);
-    return other || channel.members[0] || channel.name;
+    const others = this.dmOthers(channel);
+    return others.length ? others.join(', ') : channel.members[0] || channel.name;
+  }
+
+  /** The people of a DM other than me, by name (so a group DM reads the same whoever opened it). */
+  dmOthers(channel) {
+    return channel.members
+      .filter((name) => this.me && name !== this.me.name)
+      .sort((a, b) => a.localeCompare(b, undefined, { sensitivity: 'base' }));
+  }
+
+  /** Whether a channel is a DM of more than two people (no one presence dot fits it). */
+  isGroupDm(channel) {
+    return channel.kind === 'dm' && this.dmOthers(channel).length > 1;
   }
 
   defaultChannel() {

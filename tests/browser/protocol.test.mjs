@@ -1,6 +1,6 @@
 // The UI's protocol constants (web/protocol.js) must name exactly the message
 // types the server defines (CLIENT_MESSAGE_TYPES / SERVER_MESSAGE_TYPES in
-// src/protocol.rs), and the UI code may spell no "type" outside them.
+// src/protocol/names.rs), and the UI code may spell no "type" outside them.
 
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -9,23 +9,23 @@ import { test } from 'node:test';
 import { ROOT } from './helpers.mjs';
 import { CLIENT_TYPES, SERVER_TYPES, frames } from '../../web/protocol.js';
 
-const rust = readFileSync(join(ROOT, 'src', 'protocol.rs'), 'utf8');
+const rust = readFileSync(join(ROOT, 'src', 'protocol', 'names.rs'), 'utf8');
 
 /** The string literals of `pub const NAME: &[&str] = &[ ... ];` in the Rust source. */
 function rustStringArray(name) {
   const match = rust.match(new RegExp(`pub const ${name}\\s*:\\s*&\\[&str\\]\\s*=\\s*&\\[([\\s\\S]*?)\\];`));
-  assert.ok(match, `src/protocol.rs defines no ${name}`);
+  assert.ok(match, `src/protocol/names.rs defines no ${name}`);
   const body = match[1].replace(/\/\/[^\n]*/g, '');
   return [...body.matchAll(/"([^"\\]*)"/g)].map((m) => m[1]);
 }
 
-test('client message types match src/protocol.rs CLIENT_MESSAGE_TYPES', () => {
+test('client message types match src/protocol/names.rs CLIENT_MESSAGE_TYPES', () => {
   const server = rustStringArray('CLIENT_MESSAGE_TYPES');
   assert.ok(server.length > 0);
   assert.deepEqual([...CLIENT_TYPES].sort(), [...server].sort());
 });
 
-test('server message types match src/protocol.rs SERVER_MESSAGE_TYPES', () => {
+test('server message types match src/protocol/names.rs SERVER_MESSAGE_TYPES', () => {
   const server = rustStringArray('SERVER_MESSAGE_TYPES');
   assert.ok(server.length > 0);
   assert.deepEqual([...SERVER_TYPES].sort(), [...server].sort());

@@ -77,6 +77,17 @@ test('a DM is shown under the other participant', () => {
   assert.equal(store.displayName(store.channel(9)), 'bob');
 });
 
+test('a group DM is shown under the others, by name, never me', () => {
+  const store = new ChatStore();
+  welcome(store);
+  store.upsertChannel({ id: 11, name: 'dm', kind: 'dm', last_seq: 0, read_seq: 0, member: true, members: ['zoe', 'alice', 'bob'] });
+  assert.equal(store.displayName(store.channel(11)), 'bob, zoe');
+  assert.equal(store.isGroupDm(store.channel(11)), true);
+  assert.equal(store.isGroupDm(store.channel(9)), false, 'a DM for two is no group');
+  // A group DM has no presence dot, so its people are not watched for it.
+  assert.deepEqual(store.presenceWanted(), ['bob']);
+});
+
 // The resume point is the last seq received from the server without a hole, so
 // a reconnect's replay never skips a message (docs/protocol.md, Session start).
 

@@ -4,12 +4,24 @@
 // (`GET /api/sessions`), ending any session but this browser's own (`POST
 // /api/sessions/end`; Sign out ends this one). A session's device is the
 // browser's User-Agent as it signed in, which anyone can set to anything: it
-// is shown as text only, like every other string here.
+// is shown as text only, like every other string here. The Profile section
+// sets one's display name and time zone over the socket (`update_profile`),
+// prefilled from one's `profile`, the zone else from this browser.
 
 import { ApiError, changePassword, endSession, listSessions } from './api.js';
 import { validatePassword } from './auth.js';
 import { h, replaceChildren } from './dom.js';
 import { fullTime, relativeTime } from './format.js';
+import { errorText, frames } from './protocol.js';
+
+/** This browser's IANA time zone, or '' where it does not say. */
+function browserTimeZone() {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || '';
+  } catch {
+    return '';
+  }
+}
 
 /** A short name for a User-Agent ("Firefox on Windows"); empty when it names nothing known. */
 export function deviceName(agent) {
@@ -48,9 +60,11 @@ function failureText(error) {
  * @param {object} app
  * @param {import('./store.js').ChatStore} app.store for who I am (a guest has no password)
  * @param {HTMLButtonElement} app.entry the button that opens the dialog
+ * @param {(frame: object) => Promise<object>} app.request the socket, for the profile
+ * @param {(profile: object) => void} [app.profileChanged] told of my profile as the server answers it
  * @returns {{open: () => Promise<void>}}
  */
-export function accountDialog({ store, entry }) {
+export function accountDialog({ store, entry, request, profileChanged }) {
   const $ = (id) => document.getElementById(id);
   const dialog = $('account-dialog');
   const passwordSection = $('password-section');
@@ -67,6 +81,12 @@ export function accountDialog({ store, entry }) {
   const list = $('sessions-list');
   const listError = $('sessions-error');
   const status = $('sessions-status');
+  const profileForm = $('profile-form');
+  const displayName = $('profile-display-name');
+  const timeZone = $('profile-time-zone');
+  const profileError = $('profile-error');
+  const profileDone = $('profile-done');
+  const profileSubmit = profileForm.querySelector('button[type=submit]');
 
   /** The sessions held, in the server's order. */
   let sessions = [];
@@ -187,6 +207,50 @@ export function accountDialog({ store, entry }) {
     );
   }
 
+  /** Fills the profile fields from what the server holds; the zone, when none, from this browser. */
+  async function loadProfile() {
+    const mine = generation;
+    displayName.value = '';
+    timeZone.value = browserTimeZone();
+    try {
+      const { profile } = await request(frames.profile(store.me?.name));
+      if (mine !== generation) return;
+      profileChanged?.(profile);
+      // What was typed meanwhile stays.
+      if (!profileForm.dataset.touched) {
+        displayName.value = profile.display_name || '';
+        timeZone.value = profile.time_zone || browserTimeZone();
+      }
+    } catch (error) {
+      if (mine === generation) profileError.textContent = `Could not load your profile: ${errorText(error.code, error.message)}`;
+    }
+  }
+
+  profileForm.addEventListener('input', () => {
+    profileForm.dataset.touched = 'true';
+    profileDone.textContent = '';
+  });
+  profileForm.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    profileError.textContent = '';
+    profileDone.textContent = '';
+    profileSubmit.disabled = true;
+    try {
+      // Empty clears: both are always sent, as the fields show them.
+      const { profile } = await request(frames.updateProfile({ display_name: displayName.value.trim(), time_zone: timeZone.value.trim() }));
+      profileChanged?.(profile);
+      displayName.value = profile.display_name || '';
+      timeZone.value = profile.time_zone || '';
+      profileDone.textContent = 'Your profile was saved.';
+    } catch (error) {
+      // The server's own words say what was wrong with the value.
+      profileError.textContent = error.message && error.message !== error.code ? error.message : errorText(error.code, error.message);
+      displayName.focus();
+    } finally {
+      profileSubmit.disabled = false;
+    }
+  });
+
   /** Loads the list; `focusAt` as for draw. */
   async function load(focusAt = null) {
     const mine = generation;
@@ -228,12 +292,15 @@ export function accountDialog({ store, entry }) {
     clearMessages();
     sessions = [];
     listError.textContent = '';
+    profileError.textContent = '';
+    profileDone.textContent = '';
+    delete profileForm.dataset.touched;
     // A guest signs in by name alone: there is no password to change.
     passwordSection.hidden = Boolean(store.me?.guest);
     username.value = store.me?.name || '';
     dialog.showModal();
     (passwordSection.hidden ? dialog.querySelector('[data-close]') : current).focus();
-    await load();
+    await Promise.all([loadProfile(), load()]);
   }
 
   return { open };

@@ -22,6 +22,7 @@ import { peopleDialog } from './people.js';
 import { channelSettingsDialog } from './channel-settings.js';
 import { adminPanel } from './admin.js';
 import { accountDialog } from './account.js';
+import { profileCards } from './profile.js';
 import { isLinkFragment, takeLink } from './links.js';
 import { Drafts } from './drafts.js';
 import { Composer, touchFirst } from './composer.js';
@@ -119,6 +120,8 @@ const view = new MessageView(els.messages, els.pill, {
   onReply: (seq) => composer.startReply(seq),
   onJump: (seq) => jumpTo(seq),
   onLatest: () => jumpToLatest(),
+  onProfile: (name, button) => profiles.open(name, button),
+  displayName: (name) => profiles.displayName(name),
 });
 
 const reactions = new Reactions({ store, request, isOpen: () => Boolean(connection?.isOpen), toast: (text) => toast(text) });
@@ -155,9 +158,17 @@ const composer = new Composer({
 
 const dialogs = setUpDialogs({ store, connection: { request }, switchTo });
 const settings = channelSettingsDialog({ store, request, toast: (text) => toast(text) });
-const people = peopleDialog({ store, connection: { request }, openDm: (names) => openDm(names) });
+// Display names on messages follow a profile as it becomes known.
+const profiles = profileCards({
+  request,
+  changed: () => {
+    dirty.messages = true;
+    scheduleRender();
+  },
+});
+const people = peopleDialog({ store, connection: { request }, openDm: (names) => openDm(names), openProfile: (name, button) => profiles.open(name, button) });
 const admin = adminPanel({ store, connection: { request }, entry: els.adminButton });
-const account = accountDialog({ store, entry: els.accountButton });
+const account = accountDialog({ store, entry: els.accountButton, request, profileChanged: (profile) => profiles.remember(profile) });
 // Leaving a link's form is a fresh start: the chat if signed in, else the sign-in form.
 const auth = new AuthScreen(els.authScreen, (user) => startChat(user), { onLeaveLink: () => boot() });
 
@@ -343,6 +354,7 @@ function handleFrame(frame, settled) {
     case 'watching': // Applied by watchPresence, which asked for it.
     case 'members': // Shown by the mention autocomplete that asked for it.
     case 'search_results': // Shown by the search panel that asked for it.
+    case 'profile': // Shown by the profile card or the account dialog that asked for it.
     case 'accounts': // Shown by the admin panel that asked for it.
     case 'account_updated': // Applied by the admin panel that asked for it.
     case 'reset_link': // Shown by the admin panel that asked for it.

@@ -1,7 +1,8 @@
 // The people directory: everyone the user may see (the server's `list_users`,
 // paged by name), online people first, searched by the start of a name as the
 // user types. It opens from "New message" and "Browse people" (choosing someone
-// starts a DM; ticking several and "Message N people" starts a group DM); the
+// starts a DM; ticking several and "Message N people" starts a group DM; a
+// name opens that person's profile card); the
 // same search feeds the suggestions of "Add people". Names are put in as text
 // only, like everything else the UI shows.
 
@@ -80,8 +81,9 @@ export function onlineFirst(users, store, me) {
  * @param {import('./store.js').ChatStore} app.store
  * @param {{request: (frame: object) => Promise<object>}} app.connection
  * @param {(names: string | string[]) => void} app.openDm one name, or the people of a group DM
+ * @param {(name: string, button: HTMLElement) => void} [app.openProfile] shows someone's profile card
  */
-export function peopleDialog({ store, connection, openDm }) {
+export function peopleDialog({ store, connection, openDm, openProfile }) {
   const dialog = document.getElementById('people-dialog');
   const filter = document.getElementById('people-filter');
   const list = document.getElementById('people-list');
@@ -128,7 +130,17 @@ export function peopleDialog({ store, connection, openDm }) {
           'li',
           { class: 'person-row' },
           avatar(user.name, 'small'),
-          h('span', { class: 'person-name', text: user.name }),
+          openProfile
+            ? h('button', {
+                type: 'button',
+                class: 'person-name name-button',
+                text: user.name,
+                title: 'Show profile',
+                'aria-label': `Profile of ${user.name}`,
+                dataset: { focusKey: `profile:${user.name}` },
+                onclick: (event) => openProfile(user.name, event.currentTarget),
+              })
+            : h('span', { class: 'person-name', text: user.name }),
           h('span', { class: 'person-status' }, h('span', { class: `dot ${online ? 'on' : 'off'}`, 'aria-hidden': 'true' }), isMe ? 'you' : online ? 'online' : 'away'),
           isMe
             ? null

@@ -81,6 +81,7 @@ export class MessageView {
       else if (action === 'reply') this.callbacks.onReply?.(seq);
       else if (action === 'jump') this.callbacks.onJump?.(seq);
       else if (action === 'latest') this.callbacks.onLatest?.();
+      else if (action === 'profile') this.callbacks.onProfile?.(button.dataset.user, button);
       if (action === 'edit' || action === 'delete' || action === 'reply') this.showTools(null);
     });
     pill.addEventListener('click', () => {
@@ -324,10 +325,12 @@ export class MessageView {
       const reactions = message.pending ? [] : shownReactions(message, me, channel.reactions);
       const quote = message.pending ? null : replyQuote(channel, message);
       const mentioned = !message.pending && mentionsMe(message, me);
-      const extraSig = `${JSON.stringify(reactions)}|${quote ? JSON.stringify(quote) : ''}|${mentioned}|${(message.mentions || []).join(',')}|${message.mentions_channel || ''}`;
+      // A display name shows only once this page knows it (a card was opened): never fetched per message.
+      const displayName = grouped ? '' : this.callbacks.displayName?.(message.sender) || '';
+      const extraSig = `${displayName}|${JSON.stringify(reactions)}|${quote ? JSON.stringify(quote) : ''}|${mentioned}|${(message.mentions || []).join(',')}|${message.mentions_channel || ''}`;
       // Messages change in place (merged by rev), so the rev and what it says stand in for the text.
       const sig = `${grouped}|${state}|${message.error || ''}|${message.ts}|${message.rev ?? '-'}|${message.deleted || ''}|${message.edited_at || ''}|${changeSig}|${editor ? 'E' : ''}|${tools ? (tools.mine ? 'M' : 'T') : ''}|${extraSig}`;
-      items.push({ key, sig, build: () => messageItem(message, grouped, state, { change, editor, tools, reactions, quote, mentioned, me }) });
+      items.push({ key, sig, build: () => messageItem(message, grouped, state, { change, editor, tools, reactions, quote, mentioned, me, displayName }) });
       previous = message;
     }
     if (channel.detached) {
@@ -526,7 +529,7 @@ function changeStatus(message, change) {
   );
 }
 
-function messageItem(message, grouped, state, { change = null, editor = null, tools = null, reactions = [], quote = null, mentioned = false, me = null, highlighted = false } = {}) {
+function messageItem(message, grouped, state, { change = null, editor = null, tools = null, reactions = [], quote = null, mentioned = false, me = null, highlighted = false, displayName = '' } = {}) {
   const time = h('time', { class: grouped ? 'msg-time hover' : 'msg-time', dateTime: new Date(message.ts).toISOString(), title: fullTime(message.ts), text: clockTime(message.ts) });
   const classes = ['msg'];
   if (grouped) classes.push('grouped');
@@ -540,7 +543,15 @@ function messageItem(message, grouped, state, { change = null, editor = null, to
   if (grouped) {
     main.append(h('span', { class: 'sr-only', text: `${message.sender}: ` }));
   } else {
-    main.append(h('div', { class: 'msg-meta' }, h('span', { class: 'msg-sender', text: message.sender }), time));
+    // The name opens the sender's profile card.
+    const sender = h('button', {
+      type: 'button',
+      class: 'msg-sender name-button',
+      text: message.sender,
+      title: 'Show profile',
+      dataset: { action: 'profile', user: message.sender, focusKey: `profile:${message.seq ?? message.client_id}` },
+    });
+    main.append(h('div', { class: 'msg-meta' }, sender, displayName ? h('span', { class: 'msg-display', text: displayName }) : null, time));
   }
   if (quote && !message.deleted) main.append(quoteItem(quote));
   main.append(...messageText(message, change, editor, me));

@@ -185,6 +185,18 @@ impl App {
                 people.push(other.id);
             }
         }
+        // A group DM cannot be left: putting people in one draws on the
+        // same hourly invitations as adding them to a channel, so nobody
+        // can bury someone in group DMs.
+        if people.len() > 1 {
+            for other in &people {
+                if !self.take_invitation(user.id, *other).await {
+                    return Err(RequestError::LimitReached(
+                        "someone here was added to too many conversations lately; try again later",
+                    ));
+                }
+            }
+        }
         let (channel, created) = self.store.open_dm(user.id, &people).await?;
         if !created {
             // Everyone was a member all along: nobody needs telling again.

@@ -168,7 +168,11 @@ impl App {
                     other.unwrap_or(&user.name).to_lowercase() == wanted
                 };
                 let channels = self.store.channels_of(user.id).await?;
-                let dms = channels.iter().filter(|view| view.channel.kind == ChannelKind::Direct);
+                // One-to-one DMs and notes to self only: a group DM is no
+                // one person's.
+                let dms = channels
+                    .iter()
+                    .filter(|view| view.channel.kind == ChannelKind::Direct && view.dm_members.len() <= 2);
                 dms.into_iter().find(with).map(|view| view.channel.id).ok_or(RequestError::NotFound)
             }
         }

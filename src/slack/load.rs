@@ -77,6 +77,10 @@ impl<'a> Loader<'a> {
                 deactivated: user.deleted || bot,
             };
             let (made, created) = self.store.backfill_user(wanted).await.map_err(stored("storing users"))?;
+            // A guest who took the name since the check above gets nothing.
+            if made.guest {
+                return Err(SlackError::GuestHoldsName(made.name));
+            }
             self.summary.users.count(created);
             self.users.insert(user.id.clone(), made.id);
         }
@@ -96,6 +100,10 @@ impl<'a> Loader<'a> {
         }
         let wanted = BackfillUser { name: self.export.placeholder.clone(), admin: false, deactivated: true };
         let (made, created) = self.store.backfill_user(wanted).await?;
+        // A guest holding the placeholder's name is not its author.
+        if made.guest {
+            return Err(crate::store::StoreError::NameTaken);
+        }
         self.summary.users.count(created);
         self.placeholder = Some(made.id);
         Ok(made.id)

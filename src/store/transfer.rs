@@ -170,7 +170,7 @@ pub(super) fn mentions_someone(message: &MessageLine) -> bool {
 /// seq). A user holds their name unless it passed on (a key starting `~`);
 /// a system line is about its sender unless it names someone.
 pub(super) const EXPORT_USERS: &str = "SELECT id, name, guest, admin, deactivated_at, created_at, \
-     substr(name_key, 1, 1) <> '~' FROM users ORDER BY id";
+     substr(name_key, 1, 1) <> '~', display_name, time_zone FROM users ORDER BY id";
 pub(super) const EXPORT_CHANNELS: &str = "SELECT id, name, kind, created_by, created_at, last_seq, last_rev, dm_key, \
      topic, description, archived_at FROM channels ORDER BY id";
 pub(super) const EXPORT_MEMBERS: &str = "SELECT channel_id, user_id, joined_at, read_seq, notify, added_by \
@@ -191,6 +191,8 @@ pub(super) fn user_line<R: Columns>(row: &R) -> Result<UserLine, R::Error> {
         deactivated: row.optional_int(4)?,
         created: row.int(5)?,
         holds_name: row.flag(6)?,
+        display_name: row.optional_text(7)?.unwrap_or_default(),
+        time_zone: row.optional_text(8)?.unwrap_or_default(),
     })
 }
 
@@ -203,7 +205,8 @@ pub(super) fn channel_line<R: Columns>(row: &R) -> Result<ChannelLine, R::Error>
         None => None,
         Some(key) => {
             let ids: Option<Vec<i64>> = key.split(':').map(|id| id.parse().ok()).collect();
-            let ids = ids.filter(|ids| ids.len() >= 2);
+            // One id: a note to self (a Slack import makes them).
+            let ids = ids.filter(|ids| !ids.is_empty());
             Some(ids.ok_or_else(|| row.invalid(7, format!("a DM key {key:?} that is not user ids")))?)
         }
     };

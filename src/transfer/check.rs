@@ -16,7 +16,8 @@ use std::collections::{HashMap, HashSet};
 use super::format::{ChannelLine, Kind, MemberLine, MessageLine, ReactionLine, UserLine};
 use crate::model::{
     ChannelName, ClientId, Emoji, GENERAL_ID, MAX_BODY_CHARS, MAX_DM_PEOPLE, MAX_USER_NAME_CHARS,
-    MessageBody, UserName, is_bidi_control, parse_description, parse_topic,
+    MessageBody, UserName, is_bidi_control, parse_description, parse_display_name, parse_time_zone,
+    parse_topic,
 };
 
 /// Longest name of a DM channel: its users' names (up to eight) with a comma and a
@@ -66,6 +67,15 @@ impl Checker {
             return Err(format!("user id {} is not positive", user.id));
         }
         let name = UserName::parse(&user.name).map_err(|why| format!("name {:?}: {why}", user.name))?;
+        // A profile follows the rules it was set by.
+        if parse_display_name(&user.display_name).as_deref() != Ok(user.display_name.as_str()) {
+            return Err(
+                "a display name is at most 64 characters, trimmed, without control or bidi characters".into(),
+            );
+        }
+        if parse_time_zone(&user.time_zone).as_deref() != Ok(user.time_zone.as_str()) {
+            return Err("a time zone is an IANA name such as Europe/Berlin".into());
+        }
         if !self.users.insert(user.id) {
             return Err(format!("user id {} appears twice", user.id));
         }
@@ -137,8 +147,9 @@ impl Checker {
         {
             return Err(format!("{name:?} is not a DM's name (its users' names)"));
         }
-        if !(2..=MAX_DM_PEOPLE).contains(&users.len()) {
-            return Err("dm_users names 2 to 8 users".into());
+        // One user: a note to self.
+        if !(1..=MAX_DM_PEOPLE).contains(&users.len()) {
+            return Err("dm_users names 1 to 8 users".into());
         }
         if users.windows(2).any(|pair| pair[0] >= pair[1]) {
             return Err("dm_users gives distinct ids, smallest first".into());

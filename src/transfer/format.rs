@@ -60,6 +60,12 @@ pub struct UserLine {
     /// False for a guest whose name passed on to a newer guest: the old
     /// account keeps its messages but answers to no name.
     pub holds_name: bool,
+    /// The display name shown beside the username; absent when none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub display_name: String,
+    /// Their time zone (an IANA name); absent when unknown.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub time_zone: String,
 }
 
 /// A channel's kind.

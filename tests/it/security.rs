@@ -196,6 +196,27 @@ async fn nobody_can_be_added_to_channels_faster_than_the_limit() {
     assert_eq!(refusal, (ErrorCode::Forbidden, "everyone is in General".to_owned()));
 }
 
+/// A group DM cannot be left, so putting someone in group DMs draws on the
+/// same hourly invitations as adding them to channels.
+#[tokio::test]
+async fn nobody_can_be_put_in_group_dms_faster_than_the_limit() {
+    let limits = natter::limits::Limits { invitations_per_hour: 2.0, ..test_limits() };
+    let server = TestServer::start_with(limits, false).await;
+    let (mut mallory, _) = server.user("mallory").await;
+    for name in ["carol", "p1", "p2", "p3"] {
+        server.register(name).await;
+    }
+    for others in [["carol", "p1"], ["carol", "p2"]] {
+        let reply = mallory.request(json!({"type": "open_dm", "users": others})).await;
+        assert!(matches!(reply, ServerMessage::Channel { .. }), "{reply:?}");
+    }
+    let reply = mallory.request(json!({"type": "open_dm", "users": ["carol", "p3"]})).await;
+    assert_eq!(reply.error_code(), Some(ErrorCode::LimitReached), "{reply:?}");
+    // A one-to-one DM is no invitation: it can be ignored, and is one per pair.
+    let reply = mallory.request(json!({"type": "open_dm", "user": "carol"})).await;
+    assert!(matches!(reply, ServerMessage::Channel { .. }), "{reply:?}");
+}
+
 #[tokio::test]
 async fn public_channel_listings_page_by_bytes_and_cursor() {
     let server = TestServer::start_with(bulk_limits(), false).await;

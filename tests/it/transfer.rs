@@ -173,6 +173,7 @@ async fn build(store: &Arc<dyn Store>) -> Workspace {
     };
     assert!(store.update_channel(archive).await.unwrap().1.archived);
     store.set_deactivated(&name("carol"), true).await.unwrap();
+    store.set_profile(ada, Some("Ada Lovelace".into()), Some("Europe/London".into())).await.unwrap();
     Workspace {
         users: vec![ada, bob, carol, old_visitor, visitor],
         channels: vec![GENERAL, yogurt, secret, dm],
@@ -243,6 +244,8 @@ async fn round_trip(source_url: &str, target_url: &str, dir: &Path) {
     assert!(target.find_user("carol").await.unwrap().unwrap().deactivated);
     assert!(target.session_user([5; 32], 0).await.unwrap().is_none(), "no sessions");
     assert!(target.is_admin(workspace.users[0]).await.unwrap());
+    let profile = target.profile(&name("ada")).await.unwrap().unwrap();
+    assert_eq!(Some(profile), source.profile(&name("ada")).await.unwrap(), "display name and time zone too");
 
     // Search finds what stands, as it stands, and only for members.
     let search = |searcher: UserId, text: &str| MessageSearch {

@@ -114,8 +114,9 @@ impl Inserts {
         Ok(Self {
             user: c
                 .prepare(
-                    "INSERT INTO users (id, name, name_key, password_hash, guest, admin, deactivated_at, created_at)
-                     VALUES ($1, $2, $3, NULL, $4, $5, $6, $7)",
+                    "INSERT INTO users (id, name, name_key, password_hash, guest, admin, deactivated_at, created_at,
+                                        display_name, time_zone)
+                     VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, nullif($8, ''), nullif($9, ''))",
                 )
                 .await?,
             // General, which the database has already, takes the export's values.
@@ -241,7 +242,17 @@ async fn store(c: &Client, inserts: &Inserts, record: &Record) -> Result<(), Str
         Record::User(user, key) => {
             c.execute(
                 &inserts.user,
-                &[&user.id, &user.name, key, &user.guest, &user.admin, &user.deactivated, &user.created],
+                &[
+                    &user.id,
+                    &user.name,
+                    key,
+                    &user.guest,
+                    &user.admin,
+                    &user.deactivated,
+                    &user.created,
+                    &user.display_name,
+                    &user.time_zone,
+                ],
             )
             .await
         }

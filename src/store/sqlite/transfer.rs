@@ -149,11 +149,22 @@ fn import(c: &Connection, mut from: ImportReader) -> Result<Counts, TransferErro
 
 fn insert_user(c: &Connection, user: &UserLine, key: &str) -> Result<(), String> {
     c.prepare_cached(
-        "INSERT INTO users (id, name, name_key, password_hash, guest, admin, deactivated_at, created_at)
-         VALUES (?1, ?2, ?3, NULL, ?4, ?5, ?6, ?7)",
+        "INSERT INTO users (id, name, name_key, password_hash, guest, admin, deactivated_at, created_at,
+                            display_name, time_zone)
+         VALUES (?1, ?2, ?3, NULL, ?4, ?5, ?6, ?7, nullif(?8, ''), nullif(?9, ''))",
     )
     .and_then(|mut s| {
-        s.execute(params![user.id, user.name, key, user.guest, user.admin, user.deactivated, user.created])
+        s.execute(params![
+            user.id,
+            user.name,
+            key,
+            user.guest,
+            user.admin,
+            user.deactivated,
+            user.created,
+            user.display_name,
+            user.time_zone
+        ])
     })
     .map(drop)
     .map_err(refused)

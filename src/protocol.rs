@@ -276,6 +276,9 @@ pub enum ClientMessage {
         channel: i64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         prefix: Option<String>,
+        /// The last name of the previous page: the page after it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<u32>,
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]

@@ -87,6 +87,17 @@ pub(crate) fn dm_key(people: &[UserId]) -> String {
     ids.iter().map(i64::to_string).collect::<Vec<_>>().join(":")
 }
 
+/// Where a page of names whose keys start with `prefix_key` begins: at the
+/// prefix, or just past `after_key`. Name keys hold only ASCII letters,
+/// digits, `_`, `.` and `-`, so `after_key` and `\u{1}` sorts after
+/// `after_key` and before every other key greater than it (in bytes).
+pub(crate) fn names_from(prefix_key: &str, after_key: Option<&str>) -> String {
+    match after_key {
+        Some(after) => format!("{after}\u{1}").max(prefix_key.to_owned()),
+        None => prefix_key.to_owned(),
+    }
+}
+
 pub(crate) fn user_prefix_end(prefix_key: &str) -> String {
     format!("{prefix_key}~")
 }
@@ -400,11 +411,13 @@ pub trait Store: Workspace + Sessions + Transfer + Backfill + Send + Sync + 'sta
     fn react(&self, reaction: MessageReaction) -> Queued<Changed>;
 
     /// Up to `limit` members of a channel whose name key starts with
-    /// `prefix_key`, by name key: their names (for mention autocomplete).
+    /// `prefix_key` (and sorts after `after_key`), by name key: their names
+    /// (for mention autocomplete and the member list).
     async fn channel_members(
         &self,
         channel: ChannelId,
         prefix_key: &str,
+        after_key: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<String>>;
 

@@ -132,12 +132,15 @@ impl App {
         user: &User,
         channel: ChannelId,
         prefix: Option<&UserName>,
+        after: Option<&UserName>,
         limit: u32,
     ) -> Result<(Vec<String>, bool), RequestError> {
         self.readable_channel(user, channel).await?;
         let limit = limit.clamp(1, MAX_DIRECTORY_PAGE);
         let prefix_key = prefix.map(UserName::key).unwrap_or_default();
-        let mut names = self.store.channel_members(channel, &prefix_key, limit + 1).await?;
+        let after_key = after.map(UserName::key);
+        let mut names =
+            self.store.channel_members(channel, &prefix_key, after_key.as_deref(), limit + 1).await?;
         let has_more = names.len() > limit as usize;
         names.truncate(limit as usize);
         Ok((names, has_more))

@@ -338,10 +338,11 @@ impl Store for PostgresStore {
         &self,
         channel: ChannelId,
         prefix_key: &str,
+        after_key: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<String>> {
-        let until = super::user_prefix_end(prefix_key);
-        channels::channel_members(&*self.read().await?, channel, prefix_key, &until, limit).await
+        let (from, until) = (super::names_from(prefix_key, after_key), super::user_prefix_end(prefix_key));
+        channels::channel_members(&*self.read().await?, channel, &from, &until, limit).await
     }
 
     async fn set_notify(&self, channel: ChannelId, user: UserId, level: NotifyLevel) -> StoreResult<bool> {

@@ -377,9 +377,10 @@ impl Store for SqliteStore {
         &self,
         channel: ChannelId,
         prefix_key: &str,
+        after_key: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<String>> {
-        let (from, until) = (prefix_key.to_owned(), super::user_prefix_end(prefix_key));
+        let (from, until) = (super::names_from(prefix_key, after_key), super::user_prefix_end(prefix_key));
         self.read(move |c| channels::channel_members(c, channel, &from, &until, limit)).await
     }
 

@@ -290,18 +290,22 @@ impl WsSession {
                     ServerMessage::Watching { users, reference }
                 }
             },
-            ClientMessage::Members { channel, prefix, limit, reference } => match directory_name(prefix) {
-                Err(why) => error_message(ErrorCode::BadRequest, why, reference),
-                Ok(prefix) => {
-                    let limit = limit.unwrap_or(DEFAULT_DIRECTORY_PAGE);
-                    match app.channel_members(&user, ChannelId(channel), prefix.as_ref(), limit).await {
-                        Ok((users, has_more)) => {
-                            ServerMessage::Members { channel, users, has_more, reference }
+            ClientMessage::Members { channel, prefix, after, limit, reference } => {
+                match (directory_name(prefix), directory_name(after)) {
+                    (Err(why), _) | (_, Err(why)) => error_message(ErrorCode::BadRequest, why, reference),
+                    (Ok(prefix), Ok(after)) => {
+                        let limit = limit.unwrap_or(DEFAULT_DIRECTORY_PAGE);
+                        let (channel_id, prefix, after) =
+                            (ChannelId(channel), prefix.as_ref(), after.as_ref());
+                        match app.channel_members(&user, channel_id, prefix, after, limit).await {
+                            Ok((users, has_more)) => {
+                                ServerMessage::Members { channel, users, has_more, reference }
+                            }
+                            Err(error) => request_error(&error, reference),
                         }
-                        Err(error) => request_error(&error, reference),
                     }
                 }
-            },
+            }
             ClientMessage::Notify { channel, level, reference } => {
                 // Every connection of the user also gets the channel's
                 // view, this one too.

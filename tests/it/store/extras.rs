@@ -188,9 +188,18 @@ async fn mentions_and_counts(store: Arc<dyn Store>) {
     assert!(store.set_notify(private, bob.id, NotifyLevel::Mentions).await.unwrap());
     assert_eq!(store.channel_view(private, bob.id).await.unwrap().notify, NotifyLevel::Mentions);
     assert!(!store.set_notify(private, carol.id, NotifyLevel::None).await.unwrap(), "not a member");
-    assert_eq!(store.channel_members(private, "", 10).await.unwrap(), ["alice", "bob"]);
-    assert_eq!(store.channel_members(private, "b", 10).await.unwrap(), ["bob"]);
-    assert_eq!(store.channel_members(GENERAL, "", 2).await.unwrap(), ["alice", "bob"]);
+    assert_eq!(store.channel_members(private, "", None, 10).await.unwrap(), ["alice", "bob"]);
+    assert_eq!(store.channel_members(private, "b", None, 10).await.unwrap(), ["bob"]);
+    assert_eq!(store.channel_members(GENERAL, "", None, 2).await.unwrap(), ["alice", "bob"]);
+    // Pages continue after the last name of the one before.
+    assert_eq!(store.channel_members(GENERAL, "", Some("alice"), 2).await.unwrap(), ["bob", "carol"]);
+    assert_eq!(store.channel_members(GENERAL, "", Some("bob"), 1).await.unwrap(), ["carol"]);
+    assert!(store.channel_members(GENERAL, "", Some("carol"), 5).await.unwrap().is_empty());
+    assert_eq!(
+        store.channel_members(GENERAL, "b", Some("a"), 5).await.unwrap(),
+        ["bob"],
+        "the prefix still holds"
+    );
 }
 
 mod sqlite {

@@ -30,7 +30,7 @@ function sameName(a, b) {
  * @param {import('./store.js').ChatStore} app.store for who I am: my own row has no actions
  * @param {{request: (frame: object) => Promise<object>}} app.connection
  * @param {HTMLButtonElement} app.entry the button that opens the panel (hidden unless admin)
- * @returns {{setAdmin: (admin: boolean) => void, open: () => Promise<void>}}
+ * @returns {{setAdmin: (admin: boolean) => void, open: () => Promise<void>, isAdmin: () => boolean}}
  */
 export function adminPanel({ store, connection, entry }) {
   const $ = (id) => document.getElementById(id);
@@ -280,6 +280,9 @@ export function adminPanel({ store, connection, entry }) {
     }
   }
 
+  /** Whether the signed-in user is an admin, as /api/me last said. */
+  let isAdmin = false;
+
   async function open() {
     showError('');
     done.textContent = '';
@@ -292,10 +295,13 @@ export function adminPanel({ store, connection, entry }) {
   return {
     /** Shows or hides the entry (and closes the panel for someone no longer an admin). */
     setAdmin(admin) {
+      isAdmin = admin;
       entry.hidden = !admin;
       if (!admin && dialog.open) dialog.close();
     },
     open,
+    /** Whether the signed-in user is an admin, as last told (the server decides anyway). */
+    isAdmin: () => isAdmin,
   };
 }
 

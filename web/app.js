@@ -23,6 +23,7 @@ import { channelSettingsDialog } from './channel-settings.js';
 import { adminPanel } from './admin.js';
 import { accountDialog } from './account.js';
 import { profileCards } from './profile.js';
+import { membersDialog } from './members.js';
 import { isLinkFragment, takeLink } from './links.js';
 import { Drafts } from './drafts.js';
 import { Composer, touchFirst } from './composer.js';
@@ -65,6 +66,7 @@ const els = {
   channelMenu: $('channel-menu'),
   menuLeave: $('menu-leave'),
   menuSettings: $('menu-settings'),
+  menuMembers: $('menu-members'),
   menuNotify: $('menu-notify'),
   readOnly: $('read-only'),
   readOnlyText: $('read-only-text'),
@@ -168,6 +170,7 @@ const profiles = profileCards({
 });
 const people = peopleDialog({ store, connection: { request }, openDm: (names) => openDm(names), openProfile: (name, button) => profiles.open(name, button) });
 const admin = adminPanel({ store, connection: { request }, entry: els.adminButton });
+const members = membersDialog({ store, request, openProfile: (name, button) => profiles.open(name, button), isAdmin: () => admin.isAdmin() });
 const account = accountDialog({ store, entry: els.accountButton, request, profileChanged: (profile) => profiles.remember(profile) });
 // Leaving a link's form is a fresh start: the chat if signed in, else the sign-in form.
 const auth = new AuthScreen(els.authScreen, (user) => startChat(user), { onLeaveLink: () => boot() });
@@ -352,7 +355,8 @@ function handleFrame(frame, settled) {
     case 'channels': // Shown by the browse dialog that asked for it.
     case 'users': // Shown by the people directory that asked for it.
     case 'watching': // Applied by watchPresence, which asked for it.
-    case 'members': // Shown by the mention autocomplete that asked for it.
+    case 'members': // Shown by the mention autocomplete or the member list that asked for it.
+    case 'member_removed': // Applied by the member list that asked for it.
     case 'search_results': // Shown by the search panel that asked for it.
     case 'profile': // Shown by the profile card or the account dialog that asked for it.
     case 'accounts': // Shown by the admin panel that asked for it.
@@ -612,7 +616,7 @@ els.unreadMark.addEventListener('click', () => {
   els.input.focus();
 });
 
-const { openDm } = setUpChannelActions({ els, store, drafts, dialogs, settings, notifier, request, switchTo, toast });
+const { openDm } = setUpChannelActions({ els, store, drafts, dialogs, settings, members, notifier, request, switchTo, toast });
 
 // ---- sidebar and navigation ----------------------------------------------------
 

@@ -1,5 +1,5 @@
 // The open channel's actions, and opening conversations: the header's channel
-// menu (invite, channel settings, notification level, desktop notifications,
+// menu (invite, its member list, channel settings, notification level, desktop notifications,
 // leave, with the confirmation a private channel asks for), its Invite button,
 // the Join button of a public channel looked at without joining, and opening a
 // direct conversation with someone (from the sidebar or the people dialog).
@@ -16,13 +16,14 @@ import { errorText, frames } from './protocol.js';
  * @param {import('./drafts.js').Drafts} app.drafts
  * @param {ReturnType<import('./dialogs.js').setUpDialogs>} app.dialogs
  * @param {ReturnType<import('./channel-settings.js').channelSettingsDialog>} app.settings
+ * @param {ReturnType<import('./members.js').membersDialog>} app.members
  * @param {import('./notifications.js').Notifier} app.notifier
  * @param {(frame: object, timeoutMs?: number) => Promise<object>} app.request a request on the current connection
  * @param {(id: number) => void} app.switchTo
  * @param {(text: string) => void} app.toast
  * @returns {{openDm: (users: string | string[]) => Promise<void>}}
  */
-export function setUpChannelActions({ els, store, drafts, dialogs, settings, notifier, request, switchTo, toast }) {
+export function setUpChannelActions({ els, store, drafts, dialogs, settings, members, notifier, request, switchTo, toast }) {
   /** Opens the DM with one person, or with several (a group DM; one name is a one-to-one DM). */
   async function openDm(users) {
     const names = Array.isArray(users) ? users : [users];
@@ -38,6 +39,7 @@ export function setUpChannelActions({ els, store, drafts, dialogs, settings, not
   setUpMenu(els.channelMenuButton, els.channelMenu, (item) => {
     if (item.id === 'menu-invite') dialogs.invite.open();
     else if (item.id === 'menu-settings') settings.open();
+    else if (item.id === 'menu-members') members.open();
     else if (item.id === 'menu-leave') leaveCurrent();
     else if (item.id === 'menu-desktop') notifier.askPermission().then((text) => text && toast(text));
     else if (item.dataset.notify) setNotifyLevel(item.dataset.notify);

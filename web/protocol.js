@@ -97,6 +97,8 @@ export const HISTORY_PAGE = 50;
 export const DIRECTORY_PAGE = 50;
 /** Names one `members` request asks for (autocomplete). */
 export const MEMBERS_PAGE = 8;
+/** Names per page of a channel's member list (the server allows at most 100). */
+export const MEMBER_LIST_PAGE = 50;
 /** The notification levels, in menu order. */
 export const NOTIFY_LEVELS = Object.freeze(['all', 'mentions', 'none']);
 /** Others one group DM may have (`open_dm`'s `users`; 8 people with me). */
@@ -159,7 +161,13 @@ export const frames = {
   historyAround: (channel, around, limit = HISTORY_PAGE) => ({ type: 'history', channel, around, limit }),
   historyAfter: (channel, after, limit = HISTORY_PAGE) => ({ type: 'history', channel, after, limit }),
   /** Members of a channel whose names start with `prefix` (autocomplete). */
-  members: (channel, prefix, limit = MEMBERS_PAGE) => (prefix ? { type: 'members', channel, prefix, limit } : { type: 'members', channel, limit }),
+  /** Members whose names start with `prefix` (none: all), after the name `after` (the last of the page before). */
+  members: (channel, prefix, limit = MEMBERS_PAGE, after) => {
+    const frame = { type: 'members', channel, limit };
+    if (prefix) frame.prefix = prefix;
+    if (after) frame.after = after;
+    return frame;
+  },
   /** My notification level for a channel: 'all', 'mentions' or 'none'. */
   notify: (channel, level) => ({ type: 'notify', channel, level }),
   createChannel: (name, isPrivate) => ({ type: 'create_channel', name, private: isPrivate }),

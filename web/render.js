@@ -137,6 +137,8 @@ export function renderHeader(store, els) {
   els.menuInvite.hidden = !canInvite;
   els.menuNotify.hidden = looking;
   els.menuSettings.hidden = channel.kind === 'dm';
+  // The member list is for the channel's members (a channel only looked at keeps its menu to its settings).
+  els.menuMembers.hidden = looking;
   els.menuDesktop.hidden = looking || typeof Notification === 'undefined' || Notification.permission === 'granted';
   for (const item of els.channelMenu.querySelectorAll('[data-notify]')) item.setAttribute('aria-checked', String(item.dataset.notify === channel.notify));
   els.input.placeholder = channel.kind === 'dm' ? `Message ${name}` : `Message ${channelLabel(name)}`;

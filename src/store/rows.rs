@@ -6,8 +6,8 @@
 //! lists, and anything only one backend selects, stays in the backend.
 
 use crate::model::{
-    Channel, ChannelAbout, ChannelId, ChannelKind, ChannelView, Deletion, Mentions, Message, MessageId,
-    NotifyLevel, Quote, Reaction, Rev, Seq, SystemEvent, SystemKind, User, UserId,
+    Channel, ChannelAbout, ChannelId, ChannelKind, ChannelView, Deletion, Invite, Mentions, Message,
+    MessageId, NotifyLevel, Quote, Reaction, Rev, Seq, SystemEvent, SystemKind, User, UserId,
 };
 
 /// Typed access to one row's columns by index.
@@ -108,6 +108,29 @@ pub(super) fn reactions_from_db(column: Option<&str>) -> Vec<Reaction> {
 /// Decodes a user's `id, name, guest`.
 pub(super) fn user<R: Columns>(row: &R) -> Result<User, R::Error> {
     Ok(User { id: UserId(row.int(0)?), name: row.text(1)?, guest: row.flag(2)? })
+}
+
+/// An invite link's columns, with its maker's name; `i` is `invites`, `u`
+/// its maker's `users` row (a LEFT JOIN: setup links have none).
+pub(super) const INVITE_COLUMNS: &str = "i.id, u.name, i.created_at, i.expires_at, i.max_uses, i.uses, \
+     i.revoked_at IS NOT NULL, i.makes_admin";
+
+/// Decodes [`INVITE_COLUMNS`].
+pub(super) fn invite<R: Columns>(row: &R) -> Result<Invite, R::Error> {
+    let count = |index| {
+        let value = row.int(index)?;
+        u32::try_from(value).map_err(|_| row.invalid(index, format!("invite count {value} out of range")))
+    };
+    Ok(Invite {
+        id: row.int(0)?,
+        created_by: row.optional_text(1)?,
+        created_ms: row.int(2)?,
+        expires_ms: row.optional_int(3)?,
+        max_uses: count(4)?,
+        uses: count(5)?,
+        revoked: row.flag(6)?,
+        makes_admin: row.flag(7)?,
+    })
 }
 
 /// Decodes a channel's `id, name, kind`.

@@ -3,15 +3,12 @@
 //! read connection.
 
 use async_trait::async_trait;
-use tokio_postgres::{Client, Row};
+use tokio_postgres::Client;
 
+use super::super::rows::{self, INVITE_COLUMNS};
 use super::super::{StoreError, StoreResult, Workspace};
 use super::{PostgresStore, accounts, backend};
 use crate::model::{Invite, MAX_LIVE_INVITES, NewInvite, User, UserName, now_millis};
-
-/// An invite's columns, with its maker's name, as [`invite`] decodes them.
-const INVITE_COLUMNS: &str = "i.id, u.name, i.created_at, i.expires_at, i.max_uses, i.uses, \
-     i.revoked_at IS NOT NULL, i.makes_admin";
 
 /// A key for `pg_advisory_xact_lock`: setup links are used one at a time
 /// across nodes, so two of them cannot both see no admin ("setup" in ASCII).
@@ -31,23 +28,6 @@ pub(super) async fn retire_setup_links(c: &Client) -> StoreResult<()> {
     Ok(())
 }
 
-fn invite(row: &Row) -> StoreResult<Invite> {
-    let count = |index| -> StoreResult<u32> {
-        let value: i64 = row.try_get(index).map_err(backend)?;
-        u32::try_from(value).map_err(|_| StoreError::Backend(format!("invite count {value} out of range")))
-    };
-    Ok(Invite {
-        id: row.try_get(0).map_err(backend)?,
-        created_by: row.try_get(1).map_err(backend)?,
-        created_ms: row.try_get(2).map_err(backend)?,
-        expires_ms: row.try_get(3).map_err(backend)?,
-        max_uses: count(4)?,
-        uses: count(5)?,
-        revoked: row.try_get(6).map_err(backend)?,
-        makes_admin: row.try_get(7).map_err(backend)?,
-    })
-}
-
 async fn has_admin(c: &Client) -> StoreResult<bool> {
     let row = c
         .query_one("SELECT EXISTS (SELECT 1 FROM users WHERE admin AND deactivated_at IS NULL)", &[])
@@ -60,7 +40,7 @@ async fn invite_by_id(c: &Client, id: i64) -> StoreResult<Invite> {
     let sql = format!(
         "SELECT {INVITE_COLUMNS} FROM invites i LEFT JOIN users u ON u.id = i.created_by WHERE i.id = $1"
     );
-    invite(&c.query_one(&sql, &[&id]).await.map_err(backend)?)
+    rows::invite(&c.query_one(&sql, &[&id]).await.map_err(backend)?)
 }
 
 async fn create_invite(c: &Client, new: &NewInvite) -> StoreResult<Invite> {
@@ -115,7 +95,7 @@ async fn create_user_with_invite(
          WHERE i.token_hash = $1 FOR UPDATE OF i"
     );
     let found = c.query_opt(&sql, &[&token_hash.as_slice()]).await.map_err(backend)?;
-    let found = found.as_ref().map(invite).transpose()?;
+    let found = found.as_ref().map(rows::invite).transpose()?;
     let usable = found.filter(|invite| invite.is_usable(now_millis()) && (invite.makes_admin || !setup_only));
     let Some(invite) = usable else { return Err(StoreError::InvalidInvite) };
     if invite.makes_admin && has_admin(c).await? {
@@ -172,8 +152,8 @@ impl Workspace for PostgresStore {
             "SELECT {INVITE_COLUMNS} FROM invites i LEFT JOIN users u ON u.id = i.created_by
              WHERE NOT i.makes_admin ORDER BY i.id DESC LIMIT $1"
         );
-        let rows = self.read().await?.query(&sql, &[&i64::from(limit)]).await.map_err(backend)?;
-        rows.iter().map(invite).collect()
+        let found = self.read().await?.query(&sql, &[&i64::from(limit)]).await.map_err(backend)?;
+        found.iter().map(rows::invite).collect()
     }
 
     async fn revoke_invite(&self, id: i64) -> StoreResult<bool> {

@@ -4,26 +4,10 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::super::rows::{self, INVITE_COLUMNS};
 use super::super::{StoreError, StoreResult, Workspace};
 use super::{SqliteStore, accounts, backend};
 use crate::model::{Invite, MAX_LIVE_INVITES, NewInvite, User, UserName, now_millis};
-
-/// An invite's columns, with its maker's name, as [`invite`] decodes them.
-const INVITE_COLUMNS: &str = "i.id, u.name, i.created_at, i.expires_at, i.max_uses, i.uses, \
-     i.revoked_at IS NOT NULL, i.makes_admin";
-
-fn invite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Invite> {
-    Ok(Invite {
-        id: row.get(0)?,
-        created_by: row.get(1)?,
-        created_ms: row.get(2)?,
-        expires_ms: row.get(3)?,
-        max_uses: row.get(4)?,
-        uses: row.get(5)?,
-        revoked: row.get(6)?,
-        makes_admin: row.get(7)?,
-    })
-}
 
 fn has_admin(connection: &Connection) -> StoreResult<bool> {
     connection
@@ -80,7 +64,7 @@ fn create_invite(connection: &Connection, new: &NewInvite) -> StoreResult<Invite
         .query_row(
             &format!("SELECT {INVITE_COLUMNS} FROM invites i LEFT JOIN users u ON u.id = i.created_by WHERE i.id = ?1"),
             [id],
-            invite,
+            |row| rows::invite(row),
         )
         .map_err(backend)
 }
@@ -92,7 +76,11 @@ fn invites(connection: &Connection, limit: u32) -> StoreResult<Vec<Invite>> {
              WHERE i.makes_admin = 0 ORDER BY i.id DESC LIMIT ?1"
         ))
         .map_err(backend)?;
-    statement.query_map([limit], invite).map_err(backend)?.collect::<rusqlite::Result<_>>().map_err(backend)
+    statement
+        .query_map([limit], |row| rows::invite(row))
+        .map_err(backend)?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(backend)
 }
 
 fn revoke_invite(connection: &Connection, id: i64) -> StoreResult<bool> {
@@ -116,7 +104,7 @@ fn create_user_with_invite(
         .query_row(
             &format!("SELECT {INVITE_COLUMNS} FROM invites i LEFT JOIN users u ON u.id = i.created_by WHERE i.token_hash = ?1"),
             [token_hash.as_slice()],
-            invite,
+            |row| rows::invite(row),
         )
         .optional()
         .map_err(backend)?;

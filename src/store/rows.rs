@@ -110,6 +110,21 @@ pub(super) fn user<R: Columns>(row: &R) -> Result<User, R::Error> {
     Ok(User { id: UserId(row.int(0)?), name: row.text(1)?, guest: row.flag(2)? })
 }
 
+/// An account's columns as admins see it (`users` unaliased).
+pub(super) const ACCOUNT_COLUMNS: &str =
+    "id, name, guest, admin, deactivated_at IS NOT NULL, created_at, last_login_at";
+
+/// Decodes [`ACCOUNT_COLUMNS`].
+pub(super) fn account<R: Columns>(row: &R) -> Result<super::Account, R::Error> {
+    Ok(super::Account {
+        user: user(row)?,
+        admin: row.flag(3)?,
+        deactivated: row.flag(4)?,
+        created_ms: row.int(5)?,
+        last_login_ms: row.optional_int(6)?,
+    })
+}
+
 /// An invite link's columns, with its maker's name; `i` is `invites`, `u`
 /// its maker's `users` row (a LEFT JOIN: setup links have none).
 pub(super) const INVITE_COLUMNS: &str = "i.id, u.name, i.created_at, i.expires_at, i.max_uses, i.uses, \

@@ -192,25 +192,17 @@ pub(super) async fn is_admin(c: &Client, user: UserId) -> StoreResult<bool> {
 pub(super) async fn accounts(c: &Client, after: &str, limit: u32) -> StoreResult<Vec<Account>> {
     let found = c
         .query(
-            "SELECT id, name, guest, admin, deactivated_at IS NOT NULL, created_at, last_login_at FROM users
-             WHERE name_key COLLATE \"C\" > $1 AND left(name_key, 1) <> '~'
-             ORDER BY name_key COLLATE \"C\" LIMIT $2",
+            &format!(
+                "SELECT {} FROM users
+                 WHERE name_key COLLATE \"C\" > $1 AND left(name_key, 1) <> '~'
+                 ORDER BY name_key COLLATE \"C\" LIMIT $2",
+                rows::ACCOUNT_COLUMNS
+            ),
             &[&after, &i64::from(limit)],
         )
         .await
         .map_err(backend)?;
-    found
-        .iter()
-        .map(|row| {
-            Ok(Account {
-                user: rows::user(row)?,
-                admin: row.try_get(3).map_err(backend)?,
-                deactivated: row.try_get(4).map_err(backend)?,
-                created_ms: row.try_get(5).map_err(backend)?,
-                last_login_ms: row.try_get(6).map_err(backend)?,
-            })
-        })
-        .collect()
+    found.iter().map(rows::account).collect()
 }
 
 /// Deactivates (ending their sessions) or reactivates the user holding

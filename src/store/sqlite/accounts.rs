@@ -185,21 +185,14 @@ pub(super) fn is_admin(connection: &Connection, user: UserId) -> StoreResult<boo
 /// One page of the accounts that hold their names (see `Store::accounts`).
 pub(super) fn accounts(connection: &Connection, after: &str, limit: u32) -> StoreResult<Vec<Account>> {
     let mut statement = connection
-        .prepare_cached(
-            "SELECT id, name, guest, admin, deactivated_at IS NOT NULL, created_at, last_login_at FROM users
+        .prepare_cached(&format!(
+            "SELECT {} FROM users
              WHERE name_key > ?1 AND substr(name_key, 1, 1) <> '~' ORDER BY name_key LIMIT ?2",
-        )
+            rows::ACCOUNT_COLUMNS
+        ))
         .map_err(backend)?;
     statement
-        .query_map(params![after, limit], |row| {
-            Ok(Account {
-                user: rows::user(row)?,
-                admin: row.get(3)?,
-                deactivated: row.get(4)?,
-                created_ms: row.get(5)?,
-                last_login_ms: row.get(6)?,
-            })
-        })
+        .query_map(params![after, limit], |row| rows::account(row))
         .map_err(backend)?
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(backend)

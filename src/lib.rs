@@ -10,6 +10,7 @@ pub mod search;
 pub mod transfer;
 pub mod metrics;
 pub mod store;
+pub mod files;
 pub mod slack;
 pub mod bus;
 pub mod hub;

@@ -8,6 +8,7 @@ mod backup;
 mod bad_input;
 mod bench;
 mod binary;
+mod blobs;
 mod changes;
 mod changes_cluster;
 mod changes_resume;

@@ -164,12 +164,13 @@ pub enum BlobError {
     Io(String),
 }
 
+/// For reading a stored file: no file there (or a file where a folder of
+/// its path should be) is NotFound.
 impl From<std::io::Error> for BlobError {
     fn from(error: std::io::Error) -> Self {
-        if error.kind() == std::io::ErrorKind::NotFound {
-            Self::NotFound
-        } else {
-            Self::Io(error.to_string())
+        match error.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory => Self::NotFound,
+            _ => Self::Io(error.to_string()),
         }
     }
 }

@@ -93,11 +93,9 @@ impl Blobs for LocalBlobs {
 
     async fn delete(&self, key: &str) -> Result<(), BlobError> {
         let path = self.path_of(key)?;
-        match tokio::fs::remove_file(&path).await {
-            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
-                Err(BlobError::Io(error.to_string()))
-            }
-            _ => Ok(()),
+        match tokio::fs::remove_file(&path).await.map_err(BlobError::from) {
+            Ok(()) | Err(BlobError::NotFound) => Ok(()),
+            Err(error) => Err(error),
         }
     }
 

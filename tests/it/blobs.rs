@@ -142,6 +142,9 @@ async fn get_a_range(blobs: Arc<dyn Blobs>) {
 async fn a_missing_key_is_not_found(blobs: Arc<dyn Blobs>) {
     assert!(matches!(get(&blobs, "f/never", None).await, Err(BlobError::NotFound)));
     assert!(matches!(get(&blobs, "f/never", Some(0..1)).await, Err(BlobError::NotFound)));
+    // Below a file, as if it were a folder (a local folder's path has one).
+    put(&blobs, "f/file", b"x").await;
+    assert!(matches!(get(&blobs, "f/file/below", None).await, Err(BlobError::NotFound)));
 }
 
 async fn delete_then_get_is_not_found(blobs: Arc<dyn Blobs>) {
@@ -153,6 +156,8 @@ async fn delete_then_get_is_not_found(blobs: Arc<dyn Blobs>) {
 async fn deleting_a_missing_key_is_ok(blobs: Arc<dyn Blobs>) {
     within("delete", blobs.delete("f/never-there")).await.unwrap();
     within("delete", blobs.delete("f/never/there/either")).await.unwrap();
+    put(&blobs, "f/file", b"x").await;
+    within("delete", blobs.delete("f/file/below")).await.unwrap();
 }
 
 async fn a_30_mb_file_round_trips(blobs: Arc<dyn Blobs>) {

@@ -229,6 +229,7 @@ async fn fill(store: &Arc<dyn Store>, channels: &[ChannelId], messages: usize, w
                     client_id: ClientId::parse(format!("w{n}-{m}")).unwrap(),
                     body: MessageBody::parse(body(&mut random, &words)).unwrap(),
                     reply_to: None,
+                    files: Vec::new(),
                 };
                 store.append_message(message).await.unwrap();
             }

@@ -61,6 +61,7 @@ async fn run(messages: usize, writers: usize, max_batch: usize) -> (f64, Duratio
                         client_id: ClientId::parse(format!("m{n}")).expect("valid id"),
                         body: MessageBody::parse("x".repeat(256)).expect("valid body"),
                         reply_to: None,
+                        files: Vec::new(),
                     };
                     let sent = Instant::now();
                     store.append_message(message).await.expect("append");

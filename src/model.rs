@@ -8,12 +8,14 @@
 use std::fmt;
 
 mod about;
+mod file;
 mod mention;
 mod profile;
 mod reaction;
 mod workspace;
 
 pub use about::{ChannelAbout, MAX_DESCRIPTION_CHARS, MAX_TOPIC_CHARS, parse_description, parse_topic};
+pub use file::{Attachment, FileId, MAX_FILE_NAME_BYTES, MAX_FILES_PER_MESSAGE, sanitise_file_name};
 pub use mention::{CHANNEL_MENTION, MAX_MENTIONS, Mentions, mentions_in};
 pub use profile::{MAX_DISPLAY_NAME_CHARS, Profile, parse_display_name, parse_time_zone};
 pub use reaction::{Emoji, MAX_REACTION_KINDS, REACTION_NAMES_SHOWN, Reaction};
@@ -267,6 +269,12 @@ impl MessageBody {
         Ok(Self(raw))
     }
 
+    /// The body of a message that carries files: as [`parse`](Self::parse)
+    /// has it, except that it may be empty (a file sent on its own).
+    pub fn parse_beside_files(raw: String) -> Result<Self, &'static str> {
+        if raw.trim().is_empty() { Ok(Self(String::new())) } else { Self::parse(raw) }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -445,6 +453,9 @@ pub struct Message {
     /// Whom it mentions (members of the channel when it was sent or last
     /// edited).
     pub mentions: Mentions,
+    /// The files it carries, in the order they were attached; none once
+    /// it is deleted.
+    pub files: Vec<Attachment>,
 }
 
 /// Longest excerpt of a replied-to message shown with a reply, in

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::model::{
-    Channel, ChannelAbout, ChannelId, ChannelKind, ChannelName, ChannelView, ClientId, Emoji, Message,
-    MessageBody, NotifyLevel, Rev, Seq, SystemKind, User, UserId, UserName,
+    Channel, ChannelAbout, ChannelId, ChannelKind, ChannelName, ChannelView, ClientId, Emoji, FileId,
+    Message, MessageBody, NotifyLevel, Rev, Seq, SystemKind, User, UserId, UserName,
 };
 
 mod queue;
@@ -26,6 +26,7 @@ mod writer;
 mod rows;
 mod backfill;
 mod channel_settings;
+mod files;
 mod search;
 mod sessions;
 mod transfer;
@@ -36,6 +37,7 @@ pub mod postgres;
 use crate::metrics::Metrics;
 pub use backfill::{Backfill, BackfillMessage, BackfillUser};
 pub use channel_settings::ChannelUpdate;
+pub use files::{DeletedFile, Files, NewUpload};
 pub use search::{MessageSearch, SEARCH_TIME};
 pub use sessions::{EndedSessions, SessionOrigin, SessionRecord, Sessions};
 pub use transfer::{Transfer, TransferError, export, import};
@@ -118,6 +120,10 @@ pub enum StoreError {
     /// it was deleted.
     #[error("no such message")]
     NoSuchMessage,
+    /// A file to attach is not an upload of the sender's to that channel
+    /// that is still unattached.
+    #[error("no such file")]
+    NoSuchFile,
     /// Only the sender (or, to delete, an admin) may change a message.
     #[error("not your message")]
     NotSender,
@@ -185,6 +191,9 @@ pub struct NewMessage {
     pub body: MessageBody,
     /// The seq of the message it replies to, in the same channel.
     pub reply_to: Option<Seq>,
+    /// Uploads to attach: the sender's, to this channel, not attached yet
+    /// (else `NoSuchFile`), at most `model::MAX_FILES_PER_MESSAGE`.
+    pub files: Vec<FileId>,
 }
 
 /// A system line to append: `actor` (the sender) joined, left, or added
@@ -265,7 +274,7 @@ pub struct ChannelPage {
 pub type Queued<T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'static>>;
 
 #[async_trait]
-pub trait Store: Workspace + Sessions + Transfer + Backfill + Send + Sync + 'static {
+pub trait Store: Workspace + Sessions + Files + Transfer + Backfill + Send + Sync + 'static {
     /// Creates a registered user (with a password hash) and makes them a
     /// member of General. Fails with `NameTaken` if any user has the name.
     async fn create_user(&self, name: &UserName, password_hash: &str) -> StoreResult<User>;

@@ -163,6 +163,7 @@ mod tests {
             reactions: Vec::new(),
             reply_to: None,
             mentions: Default::default(),
+            files: Vec::new(),
         }
     }
 

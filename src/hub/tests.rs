@@ -55,6 +55,7 @@ fn message(channel: i64, seq: i64) -> Message {
         reactions: Vec::new(),
         reply_to: None,
         mentions: Default::default(),
+        files: Vec::new(),
     }
 }
 

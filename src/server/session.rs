@@ -421,6 +421,7 @@ mod tests {
             reactions: Vec::new(),
             reply_to: None,
             mentions: Default::default(),
+            files: Vec::new(),
         }
     }
 

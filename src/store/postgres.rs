@@ -54,6 +54,7 @@ mod changes;
 mod channel_settings;
 mod channels;
 mod connection;
+mod files;
 mod mentions;
 mod messages;
 mod reactions;

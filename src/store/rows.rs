@@ -6,8 +6,9 @@
 //! lists, and anything only one backend selects, stays in the backend.
 
 use crate::model::{
-    Channel, ChannelAbout, ChannelId, ChannelKind, ChannelView, Deletion, Invite, Mentions, Message,
-    MessageId, NotifyLevel, Quote, Reaction, Rev, Seq, SystemEvent, SystemKind, User, UserId,
+    Attachment, Channel, ChannelAbout, ChannelId, ChannelKind, ChannelView, Deletion, FileId, Invite,
+    Mentions, Message, MessageId, NotifyLevel, Quote, Reaction, Rev, Seq, SystemEvent, SystemKind, User,
+    UserId,
 };
 
 /// Typed access to one row's columns by index.
@@ -32,7 +33,7 @@ pub(super) const MESSAGE_COLUMNS: &str = "m.id, m.channel_id, m.seq, m.sender_id
      (SELECT substr(p.body, 1, 400) FROM messages p WHERE p.channel_id = m.channel_id AND p.seq = m.reply_to), \
      (SELECT pu.name FROM messages p JOIN users pu ON pu.id = p.sender_id \
       WHERE p.channel_id = m.channel_id AND p.seq = m.reply_to), \
-     m.mentioned, m.mentions_channel";
+     m.mentioned, m.mentions_channel, m.files";
 
 /// Decodes [`MESSAGE_COLUMNS`].
 pub(super) fn message<R: Columns>(row: &R) -> Result<Message, R::Error> {
@@ -66,6 +67,82 @@ pub(super) fn message<R: Columns>(row: &R) -> Result<Message, R::Error> {
             users: row.optional_text(17)?.map_or_else(Vec::new, |names| mentioned_from_db(&names)),
             channel: row.flag(18)?,
         },
+        files: files_from_db(row.optional_text(19)?.as_deref()),
+    })
+}
+
+/// One attachment as a message's `files` column holds it (JSON), kept
+/// beside the `files` table, which is the truth, so reading a message
+/// never joins it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredAttachment {
+    id: String,
+    name: String,
+    size: u64,
+    #[serde(rename = "type")]
+    content_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dimensions: Option<(u32, u32)>,
+    #[serde(default)]
+    thumb: bool,
+}
+
+/// A message's attachments for its `files` column; NULL for none.
+pub(super) fn files_to_db(files: &[Attachment]) -> Option<String> {
+    if files.is_empty() {
+        return None;
+    }
+    let stored: Vec<StoredAttachment> = files
+        .iter()
+        .map(|file| StoredAttachment {
+            id: file.id.as_str().to_owned(),
+            name: file.name.clone(),
+            size: file.size,
+            content_type: file.content_type.clone(),
+            dimensions: file.dimensions,
+            thumb: file.thumbnail,
+        })
+        .collect();
+    Some(serde_json::to_string(&stored).expect("attachments always serialize"))
+}
+
+/// Reads [`files_to_db`]'s column; a column natter did not write (which
+/// only a hand edit makes) reads as no files rather than failing the page.
+pub(super) fn files_from_db(column: Option<&str>) -> Vec<Attachment> {
+    let Some(column) = column else { return Vec::new() };
+    let stored: Vec<StoredAttachment> = serde_json::from_str(column).unwrap_or_default();
+    stored
+        .into_iter()
+        .filter_map(|file| {
+            Some(Attachment {
+                id: FileId::parse(&file.id)?,
+                name: file.name,
+                size: file.size,
+                content_type: file.content_type,
+                dimensions: file.dimensions,
+                thumbnail: file.thumb,
+            })
+        })
+        .collect()
+}
+
+/// A file's columns as [`attachment`] decodes them (`files` unaliased).
+pub(super) const ATTACHMENT_COLUMNS: &str = "id, name, size, content_type, width, height, thumbnail";
+
+/// Decodes [`ATTACHMENT_COLUMNS`] from `first` on.
+pub(super) fn attachment<R: Columns>(row: &R, first: usize) -> Result<Attachment, R::Error> {
+    let id = row.text(first)?;
+    let id = FileId::parse(&id).ok_or_else(|| row.invalid(first, format!("file id {id:?}")))?;
+    let dimension = |index: usize| -> Result<Option<u32>, R::Error> {
+        Ok(row.optional_int(index)?.and_then(|value| u32::try_from(value).ok()))
+    };
+    Ok(Attachment {
+        id,
+        name: row.text(first + 1)?,
+        size: u64::try_from(row.int(first + 2)?).unwrap_or(0),
+        content_type: row.text(first + 3)?,
+        dimensions: dimension(first + 4)?.zip(dimension(first + 5)?),
+        thumbnail: row.flag(first + 6)?,
     })
 }
 

@@ -45,6 +45,7 @@ mod backup;
 mod changes;
 mod channel_settings;
 mod channels;
+mod files;
 mod mentions;
 mod messages;
 mod readers;

@@ -128,6 +128,7 @@ async fn search_rebuild_reindexes_every_standing_message() {
                 client_id: natter::model::ClientId::parse(format!("a-{n}")).unwrap(),
                 body: natter::model::MessageBody::parse(body.into()).unwrap(),
                 reply_to: None,
+                files: Vec::new(),
             };
             store.append_message(message).await.unwrap();
         }

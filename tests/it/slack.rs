@@ -94,6 +94,7 @@ async fn main_round(url: &str, dir: &Path) {
         client_id: ClientId::parse("d-1".into()).unwrap(),
         body: MessageBody::parse("before the import".into()).unwrap(),
         reply_to: None,
+        files: Vec::new(),
     };
     store.append_message(before).await.unwrap();
     store.close().await;

@@ -18,6 +18,8 @@ mod changes;
 mod extras;
 /// Search: the golden corpus and permissions, on every backend.
 mod search;
+/// Shared files' metadata: uploads, attaching, fetching, deletion, on every backend.
+mod files;
 
 fn name(raw: &str) -> UserName {
     UserName::parse(raw).unwrap()
@@ -34,6 +36,7 @@ fn message(channel: ChannelId, sender: natter::model::UserId, client_id: &str, b
         client_id: ClientId::parse(client_id.into()).unwrap(),
         body: MessageBody::parse(body.into()).unwrap(),
         reply_to: None,
+        files: Vec::new(),
     }
 }
 
@@ -60,6 +63,7 @@ async fn accounts_and_sessions(store: Arc<dyn Store>) {
         client_id: ClientId::parse("g-1".into()).unwrap(),
         body: MessageBody::parse("from the first visitor".into()).unwrap(),
         reply_to: None,
+        files: Vec::new(),
     };
     store.append_message(first).await.unwrap();
     // The next claim gets the name as a new user: none of the previous
@@ -78,6 +82,7 @@ async fn accounts_and_sessions(store: Arc<dyn Store>) {
         client_id: ClientId::parse("g-1".into()).unwrap(),
         body: MessageBody::parse("from the second visitor".into()).unwrap(),
         reply_to: None,
+        files: Vec::new(),
     };
     assert!(
         store.append_message(second).await.unwrap().created,

@@ -52,6 +52,7 @@ fn post(
         client_id: ClientId::parse(client_id.into()).unwrap(),
         body: MessageBody::parse(body.into()).unwrap(),
         reply_to: reply_to.map(Seq),
+        files: Vec::new(),
     }
 }
 

@@ -168,6 +168,7 @@ mod tests {
                 excerpt: "the plan".into(),
             }),
             mentions: crate::model::Mentions { users: vec!["carol".into()], channel: true },
+            files: Vec::new(),
         };
         let line = Message {
             seq: Seq(43),

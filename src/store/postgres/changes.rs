@@ -183,18 +183,23 @@ pub(super) async fn delete(c: &Client, removal: MessageRemoval) -> StoreResult<C
     // has no reactions: their rows go in the same statement.
     let sql = format!(
         "WITH bump AS (UPDATE channels SET last_rev = last_rev + 1 WHERE id = $1 RETURNING last_rev),
-              unreacted AS (DELETE FROM reactions WHERE message_id = $4)
-         UPDATE messages m SET body = '', deleted = $3, rev = bump.last_rev, reactions = NULL, search = NULL
+              unreacted AS (DELETE FROM reactions WHERE message_id = $4),
+              -- Its files' bytes go after the commit (`Files::deleted_files`).
+              unfiled AS (UPDATE files SET deleted_at = $5 WHERE message_id = $4 AND deleted_at IS NULL)
+         UPDATE messages m SET body = '', deleted = $3, rev = bump.last_rev, reactions = NULL, search = NULL,
+                               files = NULL
          FROM bump, users u
          WHERE m.channel_id = $1 AND m.seq = $2 AND u.id = m.sender_id
          RETURNING {MESSAGE_COLUMNS}"
     );
     let deleted = Deletion::to_db(Some(deletion));
-    let parameters: [Parameter<'_>; 4] = [
+    let now = now_millis();
+    let parameters: [Parameter<'_>; 5] = [
         (&removal.channel.0, Type::INT8),
         (&removal.seq.0, Type::INT8),
         (&deleted, Type::INT8),
         (&probed.message.id.0, Type::INT8),
+        (&now, Type::INT8),
     ];
     // Pipelined as an edit's are: the mentions go first, then the body.
     let (cleared, changed) = tokio::join!(mentions::clear(c, &probed.message), changed(c, &sql, &parameters));

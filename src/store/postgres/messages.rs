@@ -10,7 +10,7 @@ use tokio_postgres::types::Type;
 use super::super::rows::{self, MESSAGE_COLUMNS};
 use super::super::{Appended, NewMessage, NewSystemLine, StoreError, StoreResult};
 use super::channels::{is_member, load_channel};
-use super::{backend, mentions};
+use super::{backend, files, mentions};
 use crate::model::{
     ChannelId, Mentions, Message, MessageId, Quote, Rev, Seq, SystemEvent, UserId, now_millis,
 };
@@ -129,7 +129,11 @@ pub(super) async fn append(c: &Client, new: NewMessage, search_terms: String) ->
         reactions: Vec::new(),
         reply_to,
         mentions: Mentions::default(),
+        files: Vec::new(),
     };
+    if !new.files.is_empty() {
+        message.files = files::attach(c, id, new.channel, new.sender, &new.files).await?;
+    }
     // Whom it mentions needs its id, so a second round trip, but only for
     // a body that mentions someone: otherwise `record` sends nothing.
     message.mentions = mentions::record(c, &message, &message.body).await?;
@@ -193,6 +197,7 @@ pub(super) async fn append_system(c: &Client, line: NewSystemLine) -> StoreResul
         reactions: Vec::new(),
         reply_to: None,
         mentions: Default::default(),
+        files: Vec::new(),
     })
 }
 

@@ -193,6 +193,37 @@ const MIGRATIONS: &[&str] = &[
         makes_admin BOOLEAN NOT NULL DEFAULT FALSE
     );
 "#,
+    r#"
+    -- Files people share (`store::Files`): the metadata here, the bytes in
+    -- the file store (`crate::files`). `message_id` NULL: uploaded but not
+    -- attached yet (expired after a while). `deleted_at` set: its bytes
+    -- are to be removed from the file store, then the row (`forget_files`).
+    CREATE TABLE files (
+        id           TEXT PRIMARY KEY,
+        uploader     BIGINT NOT NULL REFERENCES users(id),
+        channel_id   BIGINT NOT NULL REFERENCES channels(id),
+        message_id   BIGINT REFERENCES messages(id),
+        name         TEXT NOT NULL,
+        size         BIGINT NOT NULL,
+        content_type TEXT NOT NULL,
+        sha256       TEXT NOT NULL,
+        width        BIGINT,
+        height       BIGINT,
+        thumbnail    BOOLEAN NOT NULL DEFAULT FALSE,
+        created_at   BIGINT NOT NULL,
+        deleted_at   BIGINT
+    );
+    CREATE INDEX files_by_message ON files(message_id) WHERE message_id IS NOT NULL;
+    CREATE INDEX files_unattached ON files(created_at) WHERE message_id IS NULL AND deleted_at IS NULL;
+    CREATE INDEX files_deleted ON files(deleted_at) WHERE deleted_at IS NOT NULL;
+    -- A quota adds up what one user stored.
+    CREATE INDEX files_by_uploader ON files(uploader);
+    -- What a message carries (`store::rows`, JSON), rewritten only when it
+    -- is deleted.
+    ALTER TABLE messages ADD COLUMN files TEXT;
+    -- When the user's picture last changed (ms; its ETag); NULL: none.
+    ALTER TABLE users ADD COLUMN avatar_at BIGINT;
+"#,
 ];
 
 /// The migration after which channel name keys are confusable skeletons

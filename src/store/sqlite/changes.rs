@@ -107,7 +107,7 @@ pub(super) fn delete(connection: &Connection, removal: MessageRemoval) -> StoreR
     // reactions.
     connection
         .prepare_cached(
-            "UPDATE messages SET body = '', deleted = ?2, rev = ?3, reactions = NULL WHERE id = ?1",
+            "UPDATE messages SET body = '', deleted = ?2, rev = ?3, reactions = NULL, files = NULL WHERE id = ?1",
         )
         .and_then(|mut s| s.execute(params![message.id.0, Deletion::to_db(Some(deletion)), rev.0]))
         .map_err(backend)?;
@@ -115,11 +115,16 @@ pub(super) fn delete(connection: &Connection, removal: MessageRemoval) -> StoreR
         .prepare_cached("DELETE FROM reactions WHERE message_id = ?1")
         .and_then(|mut s| s.execute(params![message.id.0]))
         .map_err(backend)?;
+    if !message.files.is_empty() {
+        // Their bytes go after the commit (`Files::deleted_files`).
+        super::files::delete_attached(connection, message.id)?;
+    }
     message.body.clear();
     message.deleted = Some(deletion);
     message.rev = rev;
     message.reactions.clear();
     message.mentions = Mentions::default();
+    message.files.clear();
     Ok(Changed { message, changed: true })
 }
 

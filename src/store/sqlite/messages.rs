@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::super::rows::{self, MESSAGE_COLUMNS};
 use super::super::{Appended, NewMessage, NewSystemLine, StoreError, StoreResult};
 use super::channels::load_channel;
-use super::{backend, mentions, search};
+use super::{backend, files, mentions, search};
 use crate::model::{
     ChannelId, Mentions, Message, MessageId, Quote, Rev, Seq, SystemEvent, UserId, now_millis,
 };
@@ -137,6 +137,18 @@ pub(super) fn append(
             },
         },
     };
+    // Checked before anything is written: an append has no savepoint.
+    let files = match new.files.is_empty() {
+        true => Vec::new(),
+        false => match files::attachable(connection, new.channel, new.sender, &new.files)? {
+            Some(files) => files,
+            // A retry finds its files attached to the original.
+            None => match stored_message(connection, new.sender, &client_id)? {
+                Some(message) => return Ok(Appended { message, created: false }),
+                None => return Err(StoreError::NoSuchFile),
+            },
+        },
+    };
     let (seq, rev) = (last_seq + 1, last_rev + 1);
     let ts = now_millis();
     let body = new.body.into_string();
@@ -157,6 +169,9 @@ pub(super) fn append(
     let id = MessageId(connection.last_insert_rowid());
     advance_head(connection, new.channel, seq, rev)?;
     search::index_terms_text(connection, id, &search_terms)?;
+    if !files.is_empty() {
+        files::attach(connection, id, &files)?;
+    }
     let mut appended = Appended {
         message: Message {
             id,
@@ -174,6 +189,7 @@ pub(super) fn append(
             reactions: Vec::new(),
             reply_to,
             mentions: Mentions::default(),
+            files,
         },
         created: true,
     };
@@ -283,6 +299,7 @@ pub(super) fn append_system(connection: &Connection, line: NewSystemLine) -> Sto
         reactions: Vec::new(),
         reply_to: None,
         mentions: Default::default(),
+        files: Vec::new(),
     })
 }
 
@@ -362,6 +379,7 @@ mod tests {
             client_id: ClientId::parse(client_id.to_owned()).unwrap(),
             body: MessageBody::parse(format!("body of {client_id}")).unwrap(),
             reply_to: None,
+            files: Vec::new(),
         }
     }
 

@@ -24,6 +24,7 @@ fn reply(sender: UserId, client_id: &str, body: &str, to: i64) -> NewMessage {
         client_id: ClientId::parse(client_id.into()).unwrap(),
         body: MessageBody::parse(body.into()).unwrap(),
         reply_to: Some(Seq(to)),
+        files: Vec::new(),
     }
 }
 

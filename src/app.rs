@@ -10,7 +10,8 @@
 //! `rates` (per-user message and invitation budgets), `driver` (the hub's
 //! asynchronous side: gap fills, presence timers, the bus), `names` (which
 //! channel a bare name means to one user), `administering` (what admins
-//! do to accounts), `inviting` (who may join: invite links, registration).
+//! do to accounts), `inviting` (who may join: invite links, registration),
+//! `sharing` (files: who may upload and fetch, tidying the file store).
 
 use std::sync::Arc;
 
@@ -36,6 +37,7 @@ mod profiles;
 mod rates;
 mod reading;
 mod searching;
+mod sharing;
 
 pub use administering::MAX_ACCOUNTS_PAGE;
 pub use channel_settings::ChannelChange;
@@ -70,6 +72,12 @@ pub enum RequestError {
     /// A reply to a seq with no message that stands.
     #[error("no such message to reply to")]
     NoSuchParent,
+    /// A file to attach that is not the sender's unattached upload to
+    /// that channel.
+    #[error("no such file to attach: upload it to this channel first")]
+    NoSuchFile,
+    #[error("a message carries at most 10 files")]
+    TooManyFiles,
     /// An edit whose `if_rev` is stale; the message as it stands.
     #[error("the message was changed since; its latest change is rev {}", .0.rev)]
     Conflict(Box<crate::model::Message>),
@@ -141,6 +149,8 @@ pub struct App {
     rates: rates::Rates,
     /// Who may sign up until an admin sets otherwise (`--registration`).
     registration: RegistrationMode,
+    /// Wakes the task that removes deleted files' bytes (`sharing`).
+    tidy_files: tokio::sync::Notify,
 }
 
 impl App {
@@ -167,6 +177,7 @@ impl App {
             limits: limits.clone(),
             metrics,
             registration,
+            tidy_files: tokio::sync::Notify::new(),
         });
         driver::start(
             driver::Driver { hub, store, cluster, grace: limits.presence_grace },

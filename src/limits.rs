@@ -80,6 +80,15 @@ pub struct Limits {
     /// Searches one user may make per minute over all their connections
     /// (also the burst); more are refused with `rate_limited`.
     pub searches_per_minute: f64,
+    /// Largest file one upload may hold (`POST /api/files`); a larger one
+    /// is cut off at this size with `413 file_too_large`.
+    pub max_file_bytes: u64,
+    /// Most bytes one user may hold in files (those not deleted); an
+    /// upload past it is refused with `413 quota_exceeded`.
+    pub upload_quota_bytes: u64,
+    /// How long an upload may wait to be attached to a message before it
+    /// is deleted.
+    pub upload_ttl: Duration,
 }
 
 impl Default for Limits {
@@ -109,6 +118,9 @@ impl Default for Limits {
             reads_per_address_per_second: 100.0,
             max_resume_changes: 5_000,
             searches_per_minute: 30.0,
+            max_file_bytes: 100 * 1024 * 1024,
+            upload_quota_bytes: 1024 * 1024 * 1024,
+            upload_ttl: Duration::from_secs(24 * 3600),
         }
     }
 }

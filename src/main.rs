@@ -11,6 +11,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use natter::auth::Accounts;
 use natter::bus::LocalBus;
+use natter::files::S3Settings;
 use natter::limits::Limits;
 use natter::metrics::Metrics;
 use natter::model::{RegistrationMode, UserName};
@@ -238,6 +239,34 @@ struct ServeArgs {
     /// on --listen, so it can be kept off the public network.
     #[arg(long, env = "NATTER_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
+    /// Where shared files go: a folder, or `s3://BUCKET/PREFIX` for any
+    /// S3-compatible store (needed with --redis). Default: a `natter-files`
+    /// folder beside the SQLite database.
+    #[arg(long, env = "NATTER_FILES")]
+    files: Option<String>,
+    /// The S3 endpoint, e.g. http://127.0.0.1:9000 for a local server
+    /// (default: AWS_ENDPOINT_URL, else AWS itself).
+    #[arg(long, env = "NATTER_S3_ENDPOINT")]
+    s3_endpoint: Option<String>,
+    /// The S3 region (default: AWS_REGION or AWS_DEFAULT_REGION).
+    #[arg(long, env = "NATTER_S3_REGION")]
+    s3_region: Option<String>,
+    /// The S3 access key id (default: AWS_ACCESS_KEY_ID).
+    #[arg(long, env = "NATTER_S3_ACCESS_KEY_ID")]
+    s3_access_key_id: Option<String>,
+    /// The S3 secret key (default: AWS_SECRET_ACCESS_KEY). Prefer the
+    /// environment to the command line, which other users can read.
+    #[arg(long, env = "NATTER_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
+    s3_secret_access_key: Option<String>,
+    /// Largest file one upload may hold, in bytes.
+    #[arg(long, env = "NATTER_MAX_FILE_BYTES", default_value_t = Limits::default().max_file_bytes)]
+    max_file_bytes: u64,
+    /// Most bytes one user may hold in files.
+    #[arg(long, env = "NATTER_UPLOAD_QUOTA_BYTES", default_value_t = Limits::default().upload_quota_bytes)]
+    upload_quota_bytes: u64,
+    /// Seconds an upload may wait to be attached to a message before it is deleted.
+    #[arg(long, env = "NATTER_UPLOAD_TTL_SECS", default_value_t = Limits::default().upload_ttl.as_secs_f64())]
+    upload_ttl_secs: f64,
     /// Serve a WebSocket echo endpoint at /echo (conformance testing only).
     #[arg(long, hide = true)]
     ws_echo: bool,
@@ -258,6 +287,9 @@ impl ServeArgs {
             invitations_per_hour: self.invitations_per_hour,
             max_resume_changes: self.max_resume_changes,
             searches_per_minute: self.searches_per_minute,
+            max_file_bytes: self.max_file_bytes,
+            upload_quota_bytes: self.upload_quota_bytes,
+            upload_ttl: Duration::from_secs_f64(self.upload_ttl_secs.clamp(1.0, 365.0 * 24.0 * 3600.0)),
             http_header_timeout: Duration::from_secs_f64(self.http_header_timeout_secs.clamp(0.1, 3600.0)),
             ..Limits::default()
         };
@@ -272,6 +304,13 @@ impl ServeArgs {
             limits,
             ws_echo: self.ws_echo,
             trusted_proxies: self.trusted_proxies,
+            files: self.files,
+            s3: S3Settings {
+                endpoint: self.s3_endpoint,
+                region: self.s3_region,
+                access_key_id: self.s3_access_key_id,
+                secret_access_key: self.s3_secret_access_key,
+            },
             ..Config::default()
         }
     }

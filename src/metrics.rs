@@ -39,6 +39,10 @@ impl Gauge {
     pub fn get(&self) -> i64 {
         self.0.load(Ordering::Relaxed)
     }
+
+    pub fn set(&self, value: i64) {
+        self.0.store(value, Ordering::Relaxed);
+    }
 }
 
 /// A cumulative histogram with fixed upper bounds.
@@ -112,6 +116,14 @@ pub struct Metrics {
     pub searches_total: Counter,
     /// Wall time of one search, from the request to its answer.
     pub search_seconds: Histogram,
+    /// Bytes held in files not deleted, over the whole workspace (read
+    /// from the database every minute and after each upload).
+    pub files_stored_bytes: Gauge,
+    /// Uploads stored.
+    pub uploads_total: Counter,
+    /// Uploads that failed or were refused once their bytes began to
+    /// arrive (too large, over quota, cut off, a storage failure).
+    pub upload_failures_total: Counter,
 }
 
 impl Default for Metrics {
@@ -128,6 +140,9 @@ impl Default for Metrics {
             commit_seconds: Histogram::new(COMMIT_SECONDS_BOUNDS),
             searches_total: Counter::default(),
             search_seconds: Histogram::new(SEARCH_SECONDS_BOUNDS),
+            files_stored_bytes: Gauge::default(),
+            uploads_total: Counter::default(),
+            upload_failures_total: Counter::default(),
         }
     }
 }
@@ -135,7 +150,10 @@ impl Default for Metrics {
 impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(2048);
-        let gauges = [("natter_connections", "WebSocket connections open now.", self.connections.get())];
+        let gauges = [
+            ("natter_connections", "WebSocket connections open now.", self.connections.get()),
+            ("natter_files_stored_bytes", "Bytes held in files not deleted.", self.files_stored_bytes.get()),
+        ];
         for (name, help, value) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
         }
@@ -151,6 +169,8 @@ impl Metrics {
             ),
             ("natter_rate_limited_total", "Requests refused by a rate limit.", &self.rate_limited_total),
             ("natter_searches_total", "Searches answered.", &self.searches_total),
+            ("natter_uploads_total", "Uploads stored.", &self.uploads_total),
+            ("natter_upload_failures_total", "Uploads failed or refused.", &self.upload_failures_total),
         ];
         for (name, help, counter) in counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", counter.get());

@@ -21,7 +21,9 @@ mod parse;
 
 pub use accounts::{AccountInfo, InviteInfo, Registration, Role};
 pub use errors::ErrorCode;
-pub use message::{DeletedBy, MessageInfo, QuoteInfo, ReactionInfo, SearchHitInfo, SystemInfo, SystemKind};
+pub use message::{
+    AttachmentInfo, DeletedBy, MessageInfo, QuoteInfo, ReactionInfo, SearchHitInfo, SystemInfo, SystemKind,
+};
 pub use names::{CLIENT_MESSAGE_TYPES, SERVER_MESSAGE_TYPES};
 pub use parse::{MAX_REF_BYTES, parse_client_message, reference_of};
 pub use values::{ChannelInfo, ChannelKind, DirectoryUser, NotifyLevel, ProfileInfo, UserInfo};
@@ -57,6 +59,10 @@ pub enum ClientMessage {
         /// The seq of the message (in this channel) it replies to.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<i64>,
+        /// Files uploaded to this channel (`POST /api/files`) to attach,
+        /// at most 10; the body may then be empty.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        files: Vec<String>,
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<Ref>,
     },

@@ -17,6 +17,7 @@ use crate::app::App;
 use crate::auth::{Accounts, AuthError};
 use crate::bus::redis::{BusError, DEFAULT_PRESENCE_TTL, RedisBus, RedisOptions};
 use crate::bus::{Bus, Cluster, LocalBus};
+use crate::files::{BlobError, Blobs, FilesLocation, S3Settings};
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::model::RegistrationMode;
@@ -32,6 +33,7 @@ mod client;
 mod connections;
 mod convert;
 mod echo;
+mod files;
 mod http;
 mod own_account;
 mod session;
@@ -69,6 +71,13 @@ pub struct Config {
     /// Proxies (`--trusted-proxy`) whose `X-Forwarded-For` and
     /// `X-Forwarded-Proto` are believed; from anyone else they are ignored.
     pub trusted_proxies: Vec<Cidr>,
+    /// Where shared files go: a folder, or `s3://bucket/prefix`. `None`:
+    /// a `natter-files` folder beside the SQLite database (see
+    /// [`files_location`]).
+    pub files: Option<String>,
+    /// How to reach an S3-compatible store (unset parts come from the
+    /// standard AWS environment variables).
+    pub s3: S3Settings,
 }
 
 impl Default for Config {
@@ -85,6 +94,8 @@ impl Default for Config {
             drain_timeout: Duration::from_secs(5),
             ws_echo: false,
             trusted_proxies: Vec::new(),
+            files: None,
+            s3: S3Settings::default(),
         }
     }
 }
@@ -99,6 +110,10 @@ pub enum ServeError {
     Bus(#[from] BusError),
     #[error("--redis needs a database all nodes share: use --database postgres://...")]
     ClusterNeedsPostgres,
+    #[error("--redis needs a file store all nodes share: use --files s3://BUCKET/PREFIX")]
+    ClusterNeedsSharedFiles,
+    #[error("cannot open the file store: {0}")]
+    Files(#[from] BlobError),
     #[error("network error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -122,6 +137,11 @@ struct AppState {
     shutdown: CancellationToken,
     /// Tracks WebSocket sessions, which outlive their HTTP request.
     sessions: TaskTracker,
+    /// Where shared files' bytes are kept; `None` in a cluster started
+    /// without a shared file store (uploads are then refused).
+    blobs: Option<Arc<dyn Blobs>>,
+    /// Uploads in flight per user.
+    uploads: Arc<files::UploadsInFlight>,
 }
 
 /// Serves until `shutdown` resolves, then tells sessions to go away, waits
@@ -172,6 +192,7 @@ pub async fn serve_with_metrics(
         }
         None => (Arc::new(LocalBus), Arc::new(LocalBus)),
     };
+    let blobs = open_file_store(&config).await?;
     let store = store::open(&config.database_url, Arc::clone(&metrics)).await?;
     // Cancelled when the server shuts down: it ends every session.
     let sessions_end = CancellationToken::new();
@@ -208,9 +229,14 @@ pub async fn serve_with_metrics(
             socketio::HANDSHAKES_PER_SECOND,
             socketio::HANDSHAKE_BURST,
         ))),
-        shutdown: sessions_end,
+        shutdown: sessions_end.clone(),
         sessions: TaskTracker::new(),
+        blobs: blobs.clone(),
+        uploads: Arc::default(),
     };
+    if let Some(blobs) = blobs {
+        tokio::spawn(Arc::clone(&state.app).keep_files_tidy(blobs, sessions_end));
+    }
     let (socketio_layer, socketio) = socketio::endpoint(&state);
     let router = http::router(
         state.clone(),
@@ -276,6 +302,48 @@ pub async fn serve_with_metrics(
     cluster.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Opens the file store `config` names. Several nodes must share one: a
+/// cluster refuses a local folder, and one given no `--files` runs without
+/// files (uploads answer `503 files_unavailable`) rather than each node
+/// keeping its own.
+async fn open_file_store(config: &Config) -> Result<Option<Arc<dyn Blobs>>, ServeError> {
+    let clustered = config.redis_url.is_some();
+    if clustered && config.files.is_none() {
+        tracing::warn!("no --files s3://...: file uploads are off on this node of a cluster");
+        return Ok(None);
+    }
+    let location = files_location(config.files.as_deref(), &config.database_url)?;
+    let blobs = crate::files::open(&location, &config.s3).await?;
+    if clustered && !blobs.shared() {
+        return Err(ServeError::ClusterNeedsSharedFiles);
+    }
+    tracing::info!(files = %blobs.describe(), "file store open");
+    Ok(Some(blobs))
+}
+
+/// Where files go: as configured, or else a `natter-files` folder beside an
+/// SQLite database file (in the working directory for PostgreSQL, and a
+/// fresh temporary folder for an in-memory database, whose files should
+/// not outlive it either).
+pub fn files_location(configured: Option<&str>, database_url: &str) -> Result<FilesLocation, BlobError> {
+    if let Some(configured) = configured {
+        return FilesLocation::parse(configured);
+    }
+    let folder = match database_url.strip_prefix("sqlite://") {
+        Some(path) => {
+            let path = path.split('?').next().unwrap_or_default();
+            std::path::Path::new(path).parent().unwrap_or(std::path::Path::new("")).join("natter-files")
+        }
+        None if database_url.starts_with("sqlite:") => std::env::temp_dir().join(format!(
+            "natter-files-{}-{}",
+            std::process::id(),
+            crate::model::FileId::generate().as_str()
+        )),
+        None => std::path::PathBuf::from("natter-files"),
+    };
+    Ok(FilesLocation::Local(folder))
 }
 
 /// At first start (no admin yet) tells whoever started the server how to

@@ -39,7 +39,12 @@ impl App {
     ) -> Result<Changed, RequestError> {
         self.take_message_rate(by)?;
         let queued = self.store.delete_message(MessageRemoval { channel, seq, by: by.id });
-        self.announce_change(channel, queued).await
+        let changed = self.announce_change(channel, queued).await?;
+        if changed.changed {
+            // Its files' bytes, if it had any, can go now.
+            self.files_deleted();
+        }
+        Ok(changed)
     }
 
     /// Adds (`add`) or takes back `user`'s reaction with `emoji`.

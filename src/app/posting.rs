@@ -7,7 +7,8 @@ use std::sync::Arc;
 use super::{App, RequestError};
 use crate::bus::{BusEvent, SharedTake};
 use crate::model::{
-    ChannelId, ChannelKind, ClientId, Message, MessageBody, ReadMarker, Seq, SystemKind, User, UserId,
+    ChannelId, ChannelKind, ClientId, FileId, MAX_FILES_PER_MESSAGE, Message, MessageBody, ReadMarker, Seq,
+    SystemKind, User, UserId,
 };
 use crate::store::{Appended, NewMessage, NewSystemLine, StoreError};
 
@@ -26,7 +27,14 @@ impl App {
         client_id: ClientId,
         body: MessageBody,
         reply_to: Option<Seq>,
+        mut files: Vec<FileId>,
     ) -> Committing {
+        if files.len() > MAX_FILES_PER_MESSAGE {
+            return Box::pin(std::future::ready(Err(RequestError::TooManyFiles)));
+        }
+        // The same file twice is attached once.
+        let mut seen = std::collections::HashSet::new();
+        files.retain(|file| seen.insert(file.clone()));
         let shared = self.cluster.is_shared();
         if shared && let Some(mut answer) = self.rates.unanswered_shared_take(sender.id) {
             // The previous send's shared take is still out: wait for its
@@ -40,13 +48,20 @@ impl App {
         if shared {
             self.check_shared_message_rate(sender.id);
         }
-        let queued =
-            self.store.append_message(NewMessage { channel, sender: sender.id, client_id, body, reply_to });
+        let queued = self.store.append_message(NewMessage {
+            channel,
+            sender: sender.id,
+            client_id,
+            body,
+            reply_to,
+            files,
+        });
         let app = Arc::clone(self);
         let committed = tokio::spawn(async move {
             let appended = match queued.await {
                 Err(StoreError::NotMember) => return Err(app.refusal_for_non_member(channel).await),
                 Err(StoreError::NoSuchMessage) => return Err(RequestError::NoSuchParent),
+                Err(StoreError::NoSuchFile) => return Err(RequestError::NoSuchFile),
                 other => other?,
             };
             if appended.created {

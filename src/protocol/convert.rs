@@ -4,10 +4,12 @@
 //! can never disagree. Errors and event payloads that only one edge speaks
 //! are converted at that edge (`server::convert`).
 
-use super::{ChannelInfo, DeletedBy, MessageInfo, QuoteInfo, ReactionInfo, SystemInfo, UserInfo};
+use super::{
+    AttachmentInfo, ChannelInfo, DeletedBy, MessageInfo, QuoteInfo, ReactionInfo, SystemInfo, UserInfo,
+};
 use crate::model::{
-    ChannelId, ChannelKind, ChannelView, Deletion, Mentions, Message, MessageId, NotifyLevel, Quote,
-    Reaction, Rev, Seq, SystemEvent, SystemKind, User, UserId,
+    Attachment, ChannelId, ChannelKind, ChannelView, Deletion, FileId, Mentions, Message, MessageId,
+    NotifyLevel, Quote, Reaction, Rev, Seq, SystemEvent, SystemKind, User, UserId,
 };
 
 pub fn user_info(user: &User) -> UserInfo {
@@ -104,7 +106,33 @@ pub fn message_info(message: &Message) -> MessageInfo {
         }),
         mentions: message.mentions.users.clone(),
         mentions_channel: message.mentions.channel,
+        files: message.files.iter().map(attachment_info).collect(),
     }
+}
+
+pub fn attachment_info(file: &Attachment) -> AttachmentInfo {
+    AttachmentInfo {
+        id: file.id.as_str().to_owned(),
+        name: file.name.clone(),
+        size: file.size,
+        content_type: file.content_type.clone(),
+        width: file.dimensions.map(|(width, _)| width),
+        height: file.dimensions.map(|(_, height)| height),
+        thumb: file.thumbnail,
+    }
+}
+
+/// An attachment received from another node; `None` for an id that is not
+/// one (a node never sends such, so the file is left out).
+fn attachment_from_info(info: AttachmentInfo) -> Option<Attachment> {
+    Some(Attachment {
+        id: FileId::parse(&info.id)?,
+        name: info.name,
+        size: info.size,
+        content_type: info.content_type,
+        dimensions: info.width.zip(info.height),
+        thumbnail: info.thumb,
+    })
 }
 
 pub fn notify_level(level: NotifyLevel) -> super::NotifyLevel {
@@ -154,5 +182,6 @@ pub fn message_from_info(info: MessageInfo, sender: UserId) -> Message {
             excerpt: if quote.deleted { String::new() } else { quote.excerpt },
         }),
         mentions: Mentions { users: info.mentions, channel: info.mentions_channel },
+        files: info.files.into_iter().filter_map(attachment_from_info).collect(),
     }
 }

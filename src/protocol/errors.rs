@@ -41,6 +41,11 @@ pub enum ErrorCode {
     RateLimited,
     /// You hit a per-user cap (for example channels created).
     LimitReached,
+    /// A file in `send`'s `files` that cannot be attached: unknown,
+    /// uploaded by someone else or to another channel, or attached already.
+    NoSuchFile,
+    /// `send` with more files than a message may carry (10).
+    TooManyFiles,
     /// `edit` with an `if_rev` that is no longer the message's rev.
     Conflict,
     /// The channel is archived: read-only until an admin unarchives it.

@@ -58,7 +58,9 @@ pub struct ErrorDetail {
     /// Stable: `bad_request`, `unsupported_media_type`, `invalid_username`,
     /// `invalid_password`, `name_taken`, `name_in_use`, `invalid_credentials`,
     /// `guests_disabled`, `deactivated`, `registration_closed`,
-    /// `invalid_invite`, `unauthorized`, `rate_limited`, `unavailable`,
+    /// `invalid_invite`, `unauthorized`, `rate_limited`, `unavailable`;
+    /// for files `no_such_channel`, `no_such_file`, `file_too_large`,
+    /// `quota_exceeded`, `not_an_image`, `archived`, `upload_interrupted`;
     /// and on `/ws` upgrades `forbidden_origin`, `too_many_connections`,
     /// `server_full`.
     pub code: String,
@@ -120,4 +122,17 @@ pub struct SessionInfo {
 #[serde(deny_unknown_fields)]
 pub struct EndSession {
     pub id: String,
+}
+
+/// Answer to `POST /api/files`: the stored upload, to attach in `send`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct UploadResponse {
+    pub file: super::AttachmentInfo,
+}
+
+/// Answer to `POST` and `DELETE /api/avatar`: whether the user now has a
+/// picture (`GET /api/avatars/NAME`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct AvatarResponse {
+    pub avatar: bool,
 }

@@ -42,6 +42,27 @@ pub struct MessageInfo {
     /// It mentions `@channel`: everyone in it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mentions_channel: bool,
+    /// The files it carries, in order (`GET /api/files/ID` serves each).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<AttachmentInfo>,
+}
+
+/// A file as messages and the upload API describe it. `type` is what
+/// natter found in the bytes; `width` and `height` are there for images it
+/// could read; `thumb` says `GET /api/files/ID/thumb` has a thumbnail.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct AttachmentInfo {
+    pub id: String,
+    pub name: String,
+    pub size: u64,
+    #[serde(rename = "type")]
+    pub content_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    #[serde(default)]
+    pub thumb: bool,
 }
 
 /// The message a reply answers: its seq, sender, and the start of its first

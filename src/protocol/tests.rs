@@ -11,6 +11,7 @@ fn parses_send_with_ref() {
             body: "hi".into(),
             client_id: "c1".into(),
             reply_to: None,
+            files: Vec::new(),
             reference: Some(serde_json::json!(7)),
         }
     );
@@ -166,6 +167,7 @@ fn the_largest_message_fits_in_a_reply() {
             excerpt: "\u{1F600}".repeat(QUOTE_CHARS),
         }),
         mentions: Mentions { users: vec![name; MAX_MENTIONS], channel: true },
+        files: Vec::new(),
     };
     let frame = ServerMessage::Update(convert::message_info(&message)).to_json();
     assert!(frame.len() < crate::limits::MAX_REPLY_BYTES, "{} bytes", frame.len());

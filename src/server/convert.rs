@@ -126,6 +126,8 @@ pub(super) fn error_code(error: &RequestError) -> ErrorCode {
         RequestError::NotFound => ErrorCode::NotFound,
         RequestError::NotMember => ErrorCode::NotMember,
         RequestError::NoSuchMessage | RequestError::NoSuchParent => ErrorCode::NotFound,
+        RequestError::NoSuchFile => ErrorCode::NoSuchFile,
+        RequestError::TooManyFiles => ErrorCode::TooManyFiles,
         RequestError::Conflict(_) => ErrorCode::Conflict,
         RequestError::UnknownUser => ErrorCode::UnknownUser,
         RequestError::NoSuchInvite => ErrorCode::NotFound,

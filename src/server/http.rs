@@ -15,7 +15,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use socketioxide::layer::SocketIoLayer;
 
-use super::{AppState, api, echo, own_account, socketio, web, ws};
+use super::{AppState, api, echo, files, own_account, socketio, web, ws};
 use crate::limits::Limits;
 
 /// Longest an HTTP request may take. WebSocket sessions are not requests once
@@ -70,7 +70,9 @@ pub(super) fn router(
         .fallback(web::static_file)
         .with_state(state.clone())
         .layer(DefaultBodyLimit::max(limits.max_http_body_bytes))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT));
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        // Merged after those two layers, which would cut off large files.
+        .merge(files::routes().with_state(state.clone()));
     for (name, value) in security_headers {
         router = router.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
     }

@@ -16,7 +16,11 @@ use crate::model::User;
 use crate::protocol::http::{EndSession, PasswordChange, PasswordReset, SessionInfo, SessionsResponse};
 
 /// The signed-in user of a request and their session's key.
-async fn signed_in(state: &AppState, headers: &HeaderMap, https: bool) -> Result<(User, [u8; 32]), ApiError> {
+pub(super) async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    https: bool,
+) -> Result<(User, [u8; 32]), ApiError> {
     let token = session_token(headers, None, https).ok_or_else(unauthorized)?;
     let user = state.accounts.authenticate(&token).await?.ok_or_else(unauthorized)?;
     Ok((user, token_hash(&token)))

@@ -13,6 +13,8 @@ use futures_util::StreamExt;
 use natter::files::{self, BlobBody, BlobError, Blobs, FilesLocation, S3Settings};
 use sha2::{Digest, Sha256};
 
+use crate::services::{moto_settings, s3_service};
+
 /// Long enough for 30 MB through Moto on a busy two-core machine.
 const STEP_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -23,38 +25,6 @@ async fn within<T>(what: &str, step: impl Future<Output = T>) -> T {
     tokio::time::timeout(STEP_TIMEOUT, step)
         .await
         .unwrap_or_else(|_| panic!("{what}: no answer in {STEP_TIMEOUT:?}"))
-}
-
-/// The S3 endpoint and bucket; `None` to skip. The same rule as the other
-/// services (tests/it/services.rs): unset fails with how to start them,
-/// unless NATTER_TEST_SKIP_SERVICES=1 outside CI.
-fn s3_service() -> Option<(String, String)> {
-    let endpoint = std::env::var("NATTER_TEST_S3_ENDPOINT").unwrap_or_default();
-    let bucket = std::env::var("NATTER_TEST_S3_BUCKET").unwrap_or_default();
-    if !endpoint.is_empty() && !bucket.is_empty() {
-        return Some((endpoint, bucket));
-    }
-    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-    let skip = std::env::var("NATTER_TEST_SKIP_SERVICES").is_ok_and(|v| v == "1");
-    if skip && !in_ci {
-        eprintln!("SKIPPED: NATTER_TEST_S3_ENDPOINT is unset and NATTER_TEST_SKIP_SERVICES=1");
-        return None;
-    }
-    panic!(
-        "NATTER_TEST_S3_ENDPOINT and NATTER_TEST_S3_BUCKET are unset: start the test services with \
-         `eval \"$(scripts/test-services start | sed 's/^/export /')\"` \
-         (or set NATTER_TEST_SKIP_SERVICES=1 outside CI to skip these tests)"
-    );
-}
-
-/// Moto checks no signature; the keys only have to be there.
-fn moto_settings(endpoint: &str) -> S3Settings {
-    S3Settings {
-        endpoint: Some(endpoint.into()),
-        region: Some("us-east-1".into()),
-        access_key_id: Some("test".into()),
-        secret_access_key: Some("test".into()),
-    }
 }
 
 /// A prefix no other test (in this run or an earlier one) uses.

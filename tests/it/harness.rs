@@ -90,14 +90,19 @@ impl TestServer {
         limits: Limits,
         presence_ttl: Duration,
     ) -> Self {
+        let config = Config { presence_ttl, limits, ..Config::default() };
+        Self::start_node_config(database_url, redis_url, config).await
+    }
+
+    /// One node of a cluster with this configuration (its database, Redis
+    /// and cluster name are replaced).
+    pub async fn start_node_config(database_url: &str, redis_url: &str, config: Config) -> Self {
         let database = database_url.rsplit('/').next().expect("a database name").to_owned();
         let config = Config {
             database_url: database_url.to_owned(),
             redis_url: Some(redis_url.to_owned()),
             cluster_name: database,
-            presence_ttl,
-            limits,
-            ..Config::default()
+            ..config
         };
         let dir = tempfile::tempdir().expect("temp dir");
         let mut server =

@@ -19,6 +19,7 @@ mod channel_settings;
 mod chat;
 mod crash;
 mod edge_security;
+mod files;
 mod fuzz;
 mod hashing;
 mod http_api;

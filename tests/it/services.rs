@@ -53,6 +53,34 @@ pub fn redis_url() -> Option<String> {
     service_url("NATTER_TEST_REDIS_URL")
 }
 
+/// Where the S3-compatible test server is, as `--files` and the S3
+/// settings take it: a prefix of its own in the test bucket per call, so
+/// tests sharing the server never see each other's files; `None` to skip.
+pub fn s3_files() -> Option<(String, natter::files::S3Settings)> {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let (endpoint, bucket) = s3_service()?;
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let prefix = format!("t{}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), nanos);
+    Some((format!("s3://{bucket}/{prefix}"), moto_settings(&endpoint)))
+}
+
+/// The S3-compatible test server's endpoint and bucket; `None` to skip.
+pub fn s3_service() -> Option<(String, String)> {
+    let endpoint = service_url("NATTER_TEST_S3_ENDPOINT")?;
+    let bucket = std::env::var("NATTER_TEST_S3_BUCKET").unwrap_or_else(|_| "natter-test".into());
+    Some((endpoint, bucket))
+}
+
+/// Moto checks no signature; the keys only have to be there.
+pub fn moto_settings(endpoint: &str) -> natter::files::S3Settings {
+    natter::files::S3Settings {
+        endpoint: Some(endpoint.into()),
+        region: Some("us-east-1".into()),
+        access_key_id: Some("test".into()),
+        secret_access_key: Some("test".into()),
+    }
+}
+
 /// A free TCP port on loopback, now.
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");

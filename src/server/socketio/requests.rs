@@ -332,7 +332,7 @@ impl SocketIoSession {
             Some(current) if current.name.eq_ignore_ascii_case(input.channel.trim()) => current.channel.id,
             _ => self.app().resolve_channel_name(&user, input.channel.trim()).await?.id,
         };
-        Ok(self.app().post(&user, channel, client_id, body, input.reply_to.map(Seq)).await)
+        Ok(self.app().post(&user, channel, client_id, body, input.reply_to.map(Seq), Vec::new()).await)
     }
 
     pub(super) fn finish_send(&self, outcome: SendOutcome<Option<AckSender>>) -> Result<(), SocketEnd> {

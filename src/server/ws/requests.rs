@@ -14,7 +14,7 @@ use crate::app::{
     SearchRequest, search_cursor_after,
 };
 use crate::hub::WATCH_MAX;
-use crate::model::{ChannelId, ChannelName, ClientId, Emoji, MessageBody, MessageId, Rev, Seq};
+use crate::model::{ChannelId, ChannelName, ClientId, Emoji, FileId, MessageBody, MessageId, Rev, Seq};
 use crate::protocol::convert::notify_level_from;
 use crate::protocol::{
     ChannelInfo, ClientMessage, DirectoryUser, ErrorCode, MessageInfo, Ref, SearchHitInfo, ServerMessage,
@@ -80,7 +80,7 @@ impl WsSession {
             return Ok(None);
         }
         let reply = match request {
-            ClientMessage::Send { channel, body, client_id, reply_to, reference } => {
+            ClientMessage::Send { channel, body, client_id, reply_to, files, reference } => {
                 let client_id = match ClientId::parse(client_id) {
                     Ok(client_id) => client_id,
                     Err(why) => {
@@ -88,7 +88,17 @@ impl WsSession {
                         return Ok(None);
                     }
                 };
-                let body = match MessageBody::parse(body) {
+                let Some(files) = files.iter().map(|id| FileId::parse(id)).collect::<Option<Vec<_>>>() else {
+                    let why = "files holds ids from POST /api/files";
+                    self.reply(error_message(ErrorCode::NoSuchFile, why, reference)).await?;
+                    return Ok(None);
+                };
+                let body = if files.is_empty() {
+                    MessageBody::parse(body)
+                } else {
+                    MessageBody::parse_beside_files(body)
+                };
+                let body = match body {
                     Ok(body) => body,
                     Err(why) => {
                         self.reply(error_message(ErrorCode::InvalidBody, why, reference)).await?;
@@ -100,7 +110,7 @@ impl WsSession {
                 return Ok(Some((
                     key,
                     reference,
-                    app.post(&user, ChannelId(channel), client_id, body, reply_to).await,
+                    app.post(&user, ChannelId(channel), client_id, body, reply_to, files).await,
                 )));
             }
             ClientMessage::Hello { reference, .. } => {

@@ -40,6 +40,10 @@ impl Gauge {
         self.0.load(Ordering::Relaxed)
     }
 
+    pub fn add(&self, n: i64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
     pub fn set(&self, value: i64) {
         self.0.store(value, Ordering::Relaxed);
     }

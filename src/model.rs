@@ -474,10 +474,17 @@ pub struct Quote {
 impl Quote {
     /// The excerpt of a body: its first line with words on it, at most
     /// [`QUOTE_CHARS`]. Never empty for a message that stands (a body is
-    /// never only blanks), so an empty excerpt says the message is deleted.
+    /// never only blanks, and one beside files quotes a file instead), so
+    /// an empty excerpt says the message is deleted.
     pub fn excerpt_of(body: &str) -> String {
         let line = body.lines().find(|line| !line.trim().is_empty()).unwrap_or_default();
         line.chars().take(QUOTE_CHARS).collect()
+    }
+
+    /// The excerpt of a message that carries files and no text: its first
+    /// file's name, so it too is never empty while the message stands.
+    pub fn excerpt_of_file(name: &str) -> String {
+        format!("\u{1F4CE} {name}").chars().take(QUOTE_CHARS).collect()
     }
 }
 

@@ -331,17 +331,19 @@ pub fn files_location(configured: Option<&str>, database_url: &str) -> Result<Fi
     if let Some(configured) = configured {
         return FilesLocation::parse(configured);
     }
-    let folder = match database_url.strip_prefix("sqlite://") {
-        Some(path) => {
-            let path = path.split('?').next().unwrap_or_default();
-            std::path::Path::new(path).parent().unwrap_or(std::path::Path::new("")).join("natter-files")
+    let sqlite =
+        database_url.starts_with("sqlite:").then(|| store::sqlite::SqliteOptions::from_url(database_url));
+    let folder = match sqlite {
+        Some(Ok(store::sqlite::SqliteOptions { path: Some(path), .. })) => {
+            path.parent().unwrap_or(std::path::Path::new("")).join("natter-files")
         }
-        None if database_url.starts_with("sqlite:") => std::env::temp_dir().join(format!(
+        Some(Ok(_)) => std::env::temp_dir().join(format!(
             "natter-files-{}-{}",
             std::process::id(),
             crate::model::FileId::generate().as_str()
         )),
-        None => std::path::PathBuf::from("natter-files"),
+        // The store refuses such a URL itself, saying why.
+        Some(Err(_)) | None => std::path::PathBuf::from("natter-files"),
     };
     Ok(FilesLocation::Local(folder))
 }
@@ -362,4 +364,32 @@ async fn announce_setup_link(accounts: &Accounts, address: std::net::SocketAddr)
     let _ = std::io::Write::write_all(&mut std::io::stdout(), line.as_bytes());
     tracing::warn!(%link, "no admin yet: open the setup link to create the first admin account");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_go_beside_a_sqlite_file_however_its_url_is_written() {
+        let local = |url: &str| match files_location(None, url).unwrap() {
+            FilesLocation::Local(folder) => folder,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            local("sqlite:///var/lib/natter/natter.db"),
+            std::path::Path::new("/var/lib/natter/natter-files")
+        );
+        assert_eq!(
+            local("sqlite:/var/lib/natter/natter.db"),
+            std::path::Path::new("/var/lib/natter/natter-files")
+        );
+        assert_eq!(local("sqlite://natter.db"), std::path::Path::new("natter-files"));
+        assert_eq!(local("postgres://db/natter"), std::path::Path::new("natter-files"));
+        assert!(local("sqlite::memory:").starts_with(std::env::temp_dir()));
+        assert!(matches!(
+            files_location(Some("s3://bucket/p"), "sqlite://x.db").unwrap(),
+            FilesLocation::S3 { .. }
+        ));
+    }
 }

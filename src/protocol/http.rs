@@ -60,7 +60,7 @@ pub struct ErrorDetail {
     /// `guests_disabled`, `deactivated`, `registration_closed`,
     /// `invalid_invite`, `unauthorized`, `rate_limited`, `unavailable`;
     /// for files `no_such_channel`, `no_such_file`, `file_too_large`,
-    /// `quota_exceeded`, `not_an_image`, `archived`, `upload_interrupted`;
+    /// `quota_exceeded`, `not_an_image`, `archived`, `upload_interrupted`, `busy`, `files_unavailable`;
     /// and on `/ws` upgrades `forbidden_origin`, `too_many_connections`,
     /// `server_full`.
     pub code: String,

@@ -128,7 +128,8 @@ fn docs_describe_every_message() {
 
 /// The largest message a client can make (a body of 4,000 four-byte
 /// characters, 20 reaction kinds of the longest emoji with 50 names of 32
-/// characters each, 50 mentions, a full quote) still fits in one reply:
+/// characters each, 50 mentions, a full quote, ten files whose names are
+/// 255 quote marks, each escaped) still fits in one reply:
 /// each of those limits bounds bytes, not only counts.
 #[test]
 fn the_largest_message_fits_in_a_reply() {
@@ -167,7 +168,16 @@ fn the_largest_message_fits_in_a_reply() {
             excerpt: "\u{1F600}".repeat(QUOTE_CHARS),
         }),
         mentions: Mentions { users: vec![name; MAX_MENTIONS], channel: true },
-        files: Vec::new(),
+        files: (0..crate::model::MAX_FILES_PER_MESSAGE)
+            .map(|_| crate::model::Attachment {
+                id: crate::model::FileId::generate(),
+                name: "\"".repeat(crate::model::MAX_FILE_NAME_BYTES),
+                size: u64::MAX,
+                content_type: "application/vnd.openxmlformats-officedocument".into(),
+                dimensions: Some((u32::MAX, u32::MAX)),
+                thumbnail: true,
+            })
+            .collect(),
     };
     let frame = ServerMessage::Update(convert::message_info(&message)).to_json();
     assert!(frame.len() < crate::limits::MAX_REPLY_BYTES, "{} bytes", frame.len());

@@ -149,12 +149,22 @@ pub(super) fn error_code(error: &RequestError) -> ErrorCode {
 pub(super) fn chat_message(message: &Message, channel_name: &str) -> socketio::ChatMessage {
     socketio::ChatMessage {
         sender: message.sender_name.clone(),
-        message: message.body.clone(),
+        message: text_for_socketio(message),
         channel: channel_name.to_owned(),
         id: message.id.0,
         seq: message.seq.0,
         ts: message.ts,
     }
+}
+
+/// What a tutorial client, which knows nothing of files, shows of a
+/// message: its body, or for one that carries only files, their names.
+fn text_for_socketio(message: &Message) -> String {
+    if !message.body.is_empty() || message.files.is_empty() {
+        return message.body.clone();
+    }
+    let names: Vec<String> = message.files.iter().map(|file| format!("\u{1F4CE} {}", file.name)).collect();
+    names.join(", ")
 }
 
 /// An edited or deleted message for Socket.IO's `message updated`.

@@ -15,12 +15,13 @@ use super::api::ApiError;
 use crate::app::RequestError;
 use crate::files::Blobs;
 
+mod admission;
 mod avatars;
 mod download;
 mod receive;
 mod upload;
 
-pub(super) use upload::UploadsInFlight;
+pub(super) use admission::UploadsInFlight;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()

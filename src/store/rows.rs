@@ -25,7 +25,7 @@ pub(super) trait Columns {
 
 /// A message with its sender's name and, for a system line, the name of
 /// whom it is about, and for a reply the replied-to message's sender and
-/// the start of its body as they stand now; `m` is `messages`, `u` the
+/// the start of its body (or its files) as they stand now; `m` is `messages`, `u` the
 /// sender's `users` row.
 pub(super) const MESSAGE_COLUMNS: &str = "m.id, m.channel_id, m.seq, m.sender_id, u.name, m.client_id, m.body, m.ts, \
      m.system_kind, (SELECT name FROM users WHERE id = m.system_user), m.rev, m.edited_at, m.deleted, \
@@ -33,7 +33,8 @@ pub(super) const MESSAGE_COLUMNS: &str = "m.id, m.channel_id, m.seq, m.sender_id
      (SELECT substr(p.body, 1, 400) FROM messages p WHERE p.channel_id = m.channel_id AND p.seq = m.reply_to), \
      (SELECT pu.name FROM messages p JOIN users pu ON pu.id = p.sender_id \
       WHERE p.channel_id = m.channel_id AND p.seq = m.reply_to), \
-     m.mentioned, m.mentions_channel, m.files";
+     m.mentioned, m.mentions_channel, m.files, \
+     (SELECT p.files FROM messages p WHERE p.channel_id = m.channel_id AND p.seq = m.reply_to)";
 
 /// Decodes [`MESSAGE_COLUMNS`].
 pub(super) fn message<R: Columns>(row: &R) -> Result<Message, R::Error> {
@@ -59,7 +60,10 @@ pub(super) fn message<R: Columns>(row: &R) -> Result<Message, R::Error> {
             Some(seq) => Some(Quote {
                 seq: Seq(seq),
                 sender: row.optional_text(16)?.unwrap_or_default(),
-                excerpt: Quote::excerpt_of(&row.optional_text(15)?.unwrap_or_default()),
+                excerpt: quote_excerpt(
+                    &row.optional_text(15)?.unwrap_or_default(),
+                    row.optional_text(20)?.as_deref(),
+                ),
             }),
             None => None,
         },
@@ -69,6 +73,15 @@ pub(super) fn message<R: Columns>(row: &R) -> Result<Message, R::Error> {
         },
         files: files_from_db(row.optional_text(19)?.as_deref()),
     })
+}
+
+/// What a reply quotes of a message: the start of its body, or for one
+/// that carries only files (`files`, its `files` column), the first's name.
+pub(super) fn quote_excerpt(body: &str, files: Option<&str>) -> String {
+    if !body.trim().is_empty() {
+        return Quote::excerpt_of(body);
+    }
+    files_from_db(files).first().map(|file| Quote::excerpt_of_file(&file.name)).unwrap_or_default()
 }
 
 /// One attachment as a message's `files` column holds it (JSON), kept

@@ -142,6 +142,15 @@ async fn round_trip(config: Config) {
         recv!(bob, "alice's files", ServerMessage::Message(message) if !message.files.is_empty() => message);
     assert_eq!(message.files, [doc.clone(), image.clone()]);
     assert_eq!(message.body, "", "a file may go on its own");
+    // A reply to it quotes its first file, and is not taken for a reply
+    // to a deleted message.
+    let reply = bob
+        .request(json!({"type": "send", "channel": GENERAL, "body": "nice", "reply_to": message.seq, "client_id": "b-1"}))
+        .await;
+    assert!(matches!(reply, ServerMessage::Ack { .. }), "{reply:?}");
+    let answer = bob.message_with_body("nice").await;
+    let quote = answer.reply_to.expect("a quote");
+    assert_eq!((quote.excerpt.as_str(), quote.deleted), ("\u{1F4CE} read me.txt", false));
 
     let response = fetch(&server, &bob.token, &format!("/api/files/{}", doc.id)).await;
     assert_eq!(response.status(), 200);
@@ -277,6 +286,7 @@ async fn hostile_uploads_are_refused_or_served_harmlessly() {
         .post(server.url("/api/files"))
         .query(&[("channel", "1"), ("name", "streamed.bin")])
         .bearer_auth(token)
+        .header("content-type", "application/octet-stream")
         .body(reqwest::Body::wrap_stream(chunks))
         .send()
         .await;
@@ -303,6 +313,25 @@ async fn hostile_uploads_are_refused_or_served_harmlessly() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // Nor a `fetch` without a type (which needs no CORS preflight).
+    let response = reqwest::Client::new()
+        .post(server.url("/api/files?channel=1&name=x"))
+        .bearer_auth(token)
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let response = reqwest::Client::new()
+        .post(server.url("/api/files?channel=one&name=x"))
+        .bearer_auth(token)
+        .header("content-type", "application/octet-stream")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(response).await, "bad_request");
 }
 
 #[tokio::test]

@@ -8,11 +8,10 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::admission::{receive_error, refuse_declared_length, require_octet_stream};
 use super::download::FILE_CSP;
 use super::receive::{ScratchFile, receive};
-use super::upload::{
-    make_thumbnail, put, receive_error, refuse_declared_length, refuse_form_bodies, too_many_uploads,
-};
+use super::upload::{make_thumbnail, put};
 use super::{blobs, no_such_file, store_error};
 use crate::files::{BlobError, sniff};
 use crate::model::UserId;
@@ -40,10 +39,10 @@ pub(in crate::server) async fn set(
     body: Body,
 ) -> Result<Response, ApiError> {
     let (user, _) = signed_in(&state, &headers, https).await?;
-    refuse_form_bodies(&headers)?;
+    require_octet_stream(&headers)?;
     refuse_declared_length(&headers, MAX_AVATAR_BYTES)?;
     let blobs = blobs(&state)?;
-    let _slot = state.uploads.take(user.id).ok_or_else(too_many_uploads)?;
+    let _slot = state.uploads.take(user.id)?;
     let scratch = blobs.scratch_dir();
     let received = receive(body, scratch, MAX_AVATAR_BYTES).await.map_err(receive_error)?;
     let small = ScratchFile::new(scratch, "avatar.png");

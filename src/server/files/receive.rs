@@ -17,6 +17,12 @@ use crate::model::FileId;
 /// a stalled client must not hold a scratch file and a slot for ever.
 const STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Past its first minute an upload must have averaged this many bytes a
+/// second (a 100 MiB file then takes at most about 110 minutes), so a
+/// trickle that never quite stalls cannot hold its slot indefinitely.
+const MIN_BYTES_PER_SECOND: u64 = 16 * 1024;
+const MIN_RATE_AFTER: Duration = Duration::from_secs(60);
+
 /// How much of the start of a file is kept to tell its type.
 pub(super) const HEAD_BYTES: usize = 512;
 
@@ -79,6 +85,7 @@ pub(super) async fn receive(body: Body, dir: &Path, max_bytes: u64) -> Result<Re
     let file = ScratchFile::new(dir, "part");
     let mut out = tokio::fs::File::create(file.path()).await?;
     let mut stream = body.into_data_stream();
+    let started = tokio::time::Instant::now();
     let (mut size, mut hash, mut head) = (0u64, Sha256::new(), Vec::with_capacity(HEAD_BYTES));
     loop {
         let chunk = match tokio::time::timeout(STALL_TIMEOUT, stream.next()).await {
@@ -89,6 +96,10 @@ pub(super) async fn receive(body: Body, dir: &Path, max_bytes: u64) -> Result<Re
         size += chunk.len() as u64;
         if size > max_bytes {
             return Err(ReceiveError::TooLarge(max_bytes));
+        }
+        let elapsed = started.elapsed();
+        if elapsed > MIN_RATE_AFTER && size < elapsed.as_secs() * MIN_BYTES_PER_SECOND {
+            return Err(ReceiveError::Interrupted);
         }
         if head.len() < HEAD_BYTES {
             let wanted = (HEAD_BYTES - head.len()).min(chunk.len());

@@ -1,21 +1,21 @@
 //! `POST /api/files`: an upload, streamed to the file store and recorded
 //! for the uploader to attach to a message in that channel.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::receive::{ReceiveError, Received, ScratchFile, receive};
+use super::admission::{receive_error, refuse_declared_length, require_octet_stream, unavailable};
+use super::receive::{Received, ScratchFile, receive};
 use super::{blobs, store_error};
 use crate::app::RequestError;
-use crate::files::{Blobs, media, sniff};
-use crate::model::{Attachment, ChannelId, FileId, User, UserId, sanitise_file_name};
+use crate::files::{BlobError, Blobs, media, sniff};
+use crate::model::{Attachment, ChannelId, FileId, User, sanitise_file_name};
 use crate::protocol::convert::attachment_info;
 use crate::protocol::http::UploadResponse;
 use crate::server::AppState;
@@ -24,119 +24,20 @@ use crate::server::client::ReachedOverHttps;
 use crate::server::own_account::signed_in;
 use crate::store::NewUpload;
 
-/// Uploads one user may have in flight at once: each holds a scratch file
-/// of up to the size limit, so this bounds the disk one user can take
-/// before any quota counts it.
-pub(crate) const UPLOADS_IN_FLIGHT_PER_USER: usize = 4;
-
 /// Longest side of a thumbnail, in pixels.
 pub(super) const THUMBNAIL_SIDE: u32 = 400;
 
+/// Images decoded at once, over every upload: each decode may take a core
+/// and up to a few hundred megabytes (`files::media`), so many uploaders at
+/// once wait their turn rather than exhaust the machine.
+static DECODES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// `?channel=ID&name=FILE_NAME`, read by hand so a malformed one gets the
+/// API's JSON error.
 #[derive(Deserialize)]
 pub(in crate::server) struct UploadQuery {
-    channel: Option<i64>,
+    channel: Option<String>,
     name: Option<String>,
-}
-
-/// Uploads in flight per user (see [`UPLOADS_IN_FLIGHT_PER_USER`]).
-#[derive(Default)]
-pub(in crate::server) struct UploadsInFlight(Mutex<HashMap<UserId, usize>>);
-
-/// One upload's place among its user's in flight; given back on drop.
-pub(super) struct UploadSlot {
-    uploads: Arc<UploadsInFlight>,
-    user: UserId,
-}
-
-impl UploadsInFlight {
-    pub(super) fn take(self: &Arc<Self>, user: UserId) -> Option<UploadSlot> {
-        let mut counts = self.0.lock().expect("upload counts are never poisoned");
-        let count = counts.entry(user).or_default();
-        if *count >= UPLOADS_IN_FLIGHT_PER_USER {
-            return None;
-        }
-        *count += 1;
-        Some(UploadSlot { uploads: Arc::clone(self), user })
-    }
-}
-
-impl Drop for UploadSlot {
-    fn drop(&mut self) {
-        let mut counts = self.uploads.0.lock().expect("upload counts are never poisoned");
-        if let Some(count) = counts.get_mut(&self.user) {
-            *count -= 1;
-            if *count == 0 {
-                counts.remove(&self.user);
-            }
-        }
-    }
-}
-
-/// Refuses the body types an HTML form can send, so no page elsewhere can
-/// make a signed-in browser upload (the `SameSite=Strict` cookie already
-/// stays home; this holds even without it).
-pub(super) fn refuse_form_bodies(headers: &HeaderMap) -> Result<(), ApiError> {
-    let media_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .map(|value| value.trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    let form = ["multipart/form-data", "application/x-www-form-urlencoded", "text/plain"];
-    if form.contains(&media_type.as_str()) {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the file's bytes as the body, with Content-Type: application/octet-stream",
-        ));
-    }
-    Ok(())
-}
-
-/// Refuses a body whose declared length is over `max_bytes` before reading
-/// any of it.
-pub(super) fn refuse_declared_length(headers: &HeaderMap, max_bytes: u64) -> Result<(), ApiError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok());
-    match declared {
-        Some(length) if length > max_bytes => Err(too_large(max_bytes)),
-        _ => Ok(()),
-    }
-}
-
-pub(super) fn too_large(max_bytes: u64) -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "file_too_large",
-        format!("a file may be at most {max_bytes} bytes"),
-    )
-}
-
-pub(super) fn receive_error(error: ReceiveError) -> ApiError {
-    match error {
-        ReceiveError::TooLarge(max) => too_large(max),
-        ReceiveError::Interrupted => {
-            ApiError::new(StatusCode::BAD_REQUEST, "upload_interrupted", "the upload stalled or was cut off")
-        }
-        ReceiveError::Io(error) => {
-            tracing::error!(%error, "cannot write an upload to scratch space");
-            unavailable()
-        }
-    }
-}
-
-pub(super) fn unavailable() -> ApiError {
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the server could not store the file")
-}
-
-pub(super) fn too_many_uploads() -> ApiError {
-    ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
-        format!("at most {UPLOADS_IN_FLIGHT_PER_USER} uploads at once"),
-    )
 }
 
 pub(in crate::server) async fn upload(
@@ -147,23 +48,37 @@ pub(in crate::server) async fn upload(
     body: Body,
 ) -> Result<Response, ApiError> {
     let (user, _) = signed_in(&state, &headers, https).await?;
-    refuse_form_bodies(&headers)?;
-    let (Some(channel), Some(name)) = (query.channel, query.name) else {
+    require_octet_stream(&headers)?;
+    let channel = query.channel.and_then(|channel| channel.parse().ok()).map(ChannelId);
+    let (Some(channel), Some(name)) = (channel, query.name) else {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "give ?channel=ID&name=FILE_NAME"));
     };
-    let channel = ChannelId(channel);
     state.app.may_upload(&user, channel).await.map_err(upload_refusal)?;
     let max_bytes = state.app.limits().max_file_bytes;
     refuse_declared_length(&headers, max_bytes)?;
-    let blobs = blobs(&state)?;
-    let _slot = state.uploads.take(user.id).ok_or_else(too_many_uploads)?;
+    let blobs = Arc::clone(blobs(&state)?);
+    let slot = state.uploads.take(user.id)?;
     let received = receive(body, blobs.scratch_dir(), max_bytes).await.map_err(|error| {
         state.metrics.upload_failures_total.inc();
         receive_error(error)
     })?;
-    let stored = store_upload(&state, blobs.as_ref(), &user, channel, &name, received).await;
+    // Every byte is here. What follows runs in a task of its own, so a
+    // client that goes away now cannot stop it half-way (bytes stored
+    // without their row, which nothing would ever remove); the slot is
+    // given back when it ends.
+    let metrics = Arc::clone(&state.metrics);
+    let stored = tokio::spawn(async move {
+        let stored = store_upload(&state, blobs.as_ref(), &user, channel, &name, received).await;
+        drop(slot);
+        stored
+    })
+    .await
+    .unwrap_or_else(|error| {
+        tracing::error!(%error, "an upload's task failed");
+        Err(unavailable())
+    });
     if stored.is_err() {
-        state.metrics.upload_failures_total.inc();
+        metrics.upload_failures_total.inc();
     }
     let file = stored?;
     Ok((StatusCode::CREATED, Json(UploadResponse { file: attachment_info(&file) })).into_response())
@@ -187,10 +102,18 @@ async fn store_upload(
         true => make_thumbnail(scratch.path(), thumbnail.path(), THUMBNAIL_SIDE).await,
         false => None,
     };
-    if dimensions.is_some() {
-        put(blobs, &id.thumbnail_key(), thumbnail).await?;
+    let keys = [id.blob_key(), id.thumbnail_key()];
+    let stored = match dimensions {
+        Some(_) => match put(blobs, &keys[1], thumbnail).await {
+            Ok(()) => put(blobs, &keys[0], scratch).await,
+            Err(error) => Err(error),
+        },
+        None => put(blobs, &keys[0], scratch).await,
+    };
+    if let Err(error) = stored {
+        remove_stored(blobs, &keys).await;
+        return Err(error);
     }
-    put(blobs, &id.blob_key(), scratch).await?;
     let file = Attachment {
         id: id.clone(),
         name: sanitise_file_name(name),
@@ -207,14 +130,21 @@ async fn store_upload(
         quota_bytes: state.app.limits().upload_quota_bytes,
     };
     if let Err(refused) = state.app.add_upload(upload).await {
-        for key in [id.blob_key(), id.thumbnail_key()] {
-            if let Err(error) = blobs.delete(&key).await {
-                tracing::warn!(%error, key, "cannot remove a refused upload's bytes");
-            }
-        }
+        remove_stored(blobs, &keys).await;
         return Err(upload_refusal(refused));
     }
     Ok(file)
+}
+
+/// Removes what an upload that failed had stored already.
+async fn remove_stored(blobs: &dyn Blobs, keys: &[String]) {
+    for key in keys {
+        match blobs.delete(key).await {
+            Ok(()) | Err(BlobError::NotFound) => {}
+            // Left for good: there is no row to find it by.
+            Err(error) => tracing::error!(%error, key, "cannot remove a failed upload's bytes"),
+        }
+    }
 }
 
 /// Reads the image's size and writes its thumbnail, off the async threads
@@ -226,7 +156,13 @@ pub(super) async fn make_thumbnail(
     side: u32,
 ) -> Option<(u32, u32)> {
     let (original, out) = (original.to_owned(), out.to_owned());
-    let made = tokio::task::spawn_blocking(move || media::thumbnail(&original, &out, side)).await;
+    let Ok(turn) = DECODES.acquire().await else { return None };
+    // The turn goes with the decode, which runs on even if this is dropped.
+    let made = tokio::task::spawn_blocking(move || {
+        let _turn = turn;
+        media::thumbnail(&original, &out, side)
+    })
+    .await;
     match made {
         Ok(Ok(dimensions)) => dimensions,
         Ok(Err(error)) => {

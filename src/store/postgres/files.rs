@@ -18,7 +18,9 @@ fn to_i64(bytes: u64) -> i64 {
 async fn add_upload(c: &Client, upload: &NewUpload) -> StoreResult<()> {
     // The uploader's row lock: two uploads of theirs through two nodes
     // cannot both fit the quota by each seeing only the other's absence.
-    c.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", &[&upload.uploader.0])
+    // NO KEY: the rows that merely reference the user (their messages,
+    // memberships, sessions) need not wait for it.
+    c.execute("SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE", &[&upload.uploader.0])
         .await
         .map_err(backend)?;
     let found = c

@@ -31,7 +31,7 @@ const APPEND_SQL: &str = "
         SELECT u.name FROM members mb JOIN users u ON u.id = mb.user_id
         WHERE mb.channel_id = $1::BIGINT AND mb.user_id = $2::BIGINT
     ), parent AS (
-        SELECT substr(p.body, 1, 400) AS excerpt, pu.name FROM messages p JOIN users pu ON pu.id = p.sender_id
+        SELECT substr(p.body, 1, 400) AS excerpt, pu.name, p.files FROM messages p JOIN users pu ON pu.id = p.sender_id
         WHERE p.channel_id = $1::BIGINT AND p.seq = $6::BIGINT AND p.system_kind IS NULL AND p.deleted = 0
     ), bump AS (
         UPDATE channels SET last_seq = last_seq + 1, last_rev = last_rev + 1
@@ -46,11 +46,11 @@ const APPEND_SQL: &str = "
         FROM bump
         RETURNING id, seq, rev
     )
-    SELECT FALSE AS created, e.id, NULL::BIGINT, NULL::BIGINT, NULL::TEXT, NULL::TEXT, NULL::TEXT
+    SELECT FALSE AS created, e.id, NULL::BIGINT, NULL::BIGINT, NULL::TEXT, NULL::TEXT, NULL::TEXT, NULL::TEXT
     FROM existing e
     UNION ALL
     SELECT TRUE, i.id, i.seq, i.rev, (SELECT name FROM sender), (SELECT excerpt FROM parent),
-           (SELECT name FROM parent)
+           (SELECT name FROM parent), (SELECT files FROM parent)
     FROM inserted i";
 
 /// Appends a message if the sender is a member, taking the channel's next
@@ -111,7 +111,10 @@ pub(super) async fn append(c: &Client, new: NewMessage, search_terms: String) ->
     let reply_to = new.reply_to.map(|seq| Quote {
         seq,
         sender: row.get::<_, Option<String>>(6).unwrap_or_default(),
-        excerpt: Quote::excerpt_of(&row.get::<_, Option<String>>(5).unwrap_or_default()),
+        excerpt: rows::quote_excerpt(
+            &row.get::<_, Option<String>>(5).unwrap_or_default(),
+            row.get::<_, Option<String>>(7).as_deref(),
+        ),
     });
     let mut message = Message {
         id,

@@ -66,7 +66,7 @@ const INSERT_MESSAGE: &str = "INSERT INTO messages (channel_id, seq, sender_id, 
 
 /// The message a reply answers, if it stands (not deleted, not a system
 /// line): the start of its body and its sender's name.
-const QUOTED: &str = "SELECT substr(p.body, 1, 400), u.name FROM messages p JOIN users u ON u.id = p.sender_id \
+const QUOTED: &str = "SELECT substr(p.body, 1, 400), u.name, p.files FROM messages p JOIN users u ON u.id = p.sender_id \
      WHERE p.channel_id = ?1 AND p.seq = ?2 AND p.system_kind IS NULL AND p.deleted = 0";
 
 /// The channel's head after a message took `seq` and `rev`. Set rather
@@ -204,8 +204,9 @@ pub(super) fn quote(connection: &Connection, channel: ChannelId, seq: Seq) -> St
         .prepare_cached(QUOTED)
         .and_then(|mut s| {
             s.query_row(params![channel.0, seq.0], |row| {
-                let (body, sender): (String, String) = (row.get(0)?, row.get(1)?);
-                Ok(Quote { seq, sender, excerpt: Quote::excerpt_of(&body) })
+                let (body, sender, files): (String, String, Option<String>) =
+                    (row.get(0)?, row.get(1)?, row.get(2)?);
+                Ok(Quote { seq, sender, excerpt: rows::quote_excerpt(&body, files.as_deref()) })
             })
             .optional()
         })

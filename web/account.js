@@ -6,13 +6,17 @@
 // browser's User-Agent as it signed in, which anyone can set to anything: it
 // is shown as text only, like every other string here. The Profile section
 // sets one's display name and time zone over the socket (`update_profile`),
-// prefilled from one's `profile`, the zone else from this browser.
+// prefilled from one's `profile`, the zone else from this browser, and one's
+// picture (`POST /api/avatar` with the raw bytes, `DELETE /api/avatar`), which
+// every avatar of mine on the page follows at once (avatars.js).
 
-import { ApiError, changePassword, endSession, listSessions } from './api.js';
+import { ApiError, changePassword, endSession, listSessions, removeAvatar, uploadAvatar } from './api.js';
 import { validatePassword } from './auth.js';
+import { avatarChanged, avatarEvents, hasAvatar } from './avatars.js';
 import { h, replaceChildren } from './dom.js';
 import { fullTime, relativeTime } from './format.js';
-import { errorText, frames } from './protocol.js';
+import { AVATAR_MAX_BYTES, AVATAR_TYPES, errorText, frames } from './protocol.js';
+import { avatar } from './render.js';
 
 /** This browser's IANA time zone, or '' where it does not say. */
 function browserTimeZone() {
@@ -56,6 +60,13 @@ function failureText(error) {
   return error.message || 'Something went wrong. Try again.';
 }
 
+/** Why a picture cannot be my avatar before asking the server, or ''. */
+export function avatarProblem(file) {
+  if (!AVATAR_TYPES.includes(file.type)) return 'Choose a PNG, JPEG, GIF or WebP picture.';
+  if (file.size > AVATAR_MAX_BYTES) return 'Pictures are at most 10 MB.';
+  return '';
+}
+
 /**
  * @param {object} app
  * @param {import('./store.js').ChatStore} app.store for who I am (a guest has no password)
@@ -87,6 +98,12 @@ export function accountDialog({ store, entry, request, profileChanged }) {
   const profileError = $('profile-error');
   const profileDone = $('profile-done');
   const profileSubmit = profileForm.querySelector('button[type=submit]');
+  const avatarPreview = $('avatar-preview');
+  const avatarUpload = $('avatar-upload');
+  const avatarInput = $('avatar-input');
+  const avatarRemove = $('avatar-remove');
+  const avatarError = $('avatar-error');
+  const avatarDone = $('avatar-done');
 
   /** The sessions held, in the server's order. */
   let sessions = [];
@@ -251,6 +268,55 @@ export function accountDialog({ store, entry, request, profileChanged }) {
     }
   });
 
+  // ---- my picture ----------------------------------------------------------------
+
+  /** The preview, and Remove only while I have a picture. */
+  function drawAvatar() {
+    const name = store.me?.name;
+    if (!name) return;
+    replaceChildren(avatarPreview, avatar(name, 'large'));
+    avatarRemove.hidden = hasAvatar(name) !== true;
+  }
+
+  avatarEvents.addEventListener('change', (event) => {
+    if (dialog.open && event.detail.name === store.me?.name) drawAvatar();
+  });
+  avatarUpload.addEventListener('click', () => avatarInput.click());
+  avatarInput.addEventListener('change', async () => {
+    const file = avatarInput.files[0];
+    avatarInput.value = ''; // The same picture may be chosen again.
+    if (!file) return;
+    avatarError.textContent = '';
+    avatarDone.textContent = '';
+    const problem = avatarProblem(file);
+    if (problem) {
+      avatarError.textContent = problem;
+      return;
+    }
+    await changeAvatar(() => uploadAvatar(file), true, 'Your picture was saved.');
+  });
+  avatarRemove.addEventListener('click', async () => {
+    avatarError.textContent = '';
+    avatarDone.textContent = '';
+    await changeAvatar(() => removeAvatar(), false, 'Your picture was removed.');
+  });
+
+  async function changeAvatar(ask, present, doneText) {
+    avatarUpload.disabled = avatarRemove.disabled = true;
+    try {
+      await ask();
+      avatarChanged(store.me.name, present);
+      avatarDone.textContent = doneText;
+    } catch (error) {
+      avatarError.textContent = error instanceof ApiError && error.code === 'not_an_image' ? 'That file is not a picture the server can read.' : failureText(error);
+    } finally {
+      avatarUpload.disabled = avatarRemove.disabled = false;
+      drawAvatar();
+      // Remove may have just hidden itself: the focus stays in the dialog.
+      if (document.activeElement === document.body || avatarRemove.hidden) avatarUpload.focus();
+    }
+  }
+
   /** Loads the list; `focusAt` as for draw. */
   async function load(focusAt = null) {
     const mine = generation;
@@ -294,6 +360,9 @@ export function accountDialog({ store, entry, request, profileChanged }) {
     listError.textContent = '';
     profileError.textContent = '';
     profileDone.textContent = '';
+    avatarError.textContent = '';
+    avatarDone.textContent = '';
+    drawAvatar();
     delete profileForm.dataset.touched;
     // A guest signs in by name alone: there is no password to change.
     passwordSection.hidden = Boolean(store.me?.guest);

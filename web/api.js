@@ -1,6 +1,7 @@
-// The HTTP half of the protocol: accounts and the session cookie. The server sets
-// and clears the HttpOnly `natter_session` cookie itself, so this module never sees
-// or stores a token; it only turns responses into values or ApiError.
+// The HTTP half of the protocol: accounts, the session cookie and one's avatar.
+// The server sets and clears the HttpOnly `natter_session` cookie itself, so this
+// module never sees or stores a token; it only turns responses into values or
+// ApiError. File uploads are uploads.js's: they need XMLHttpRequest's progress.
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -10,14 +11,16 @@ export class ApiError extends Error {
   }
 }
 
+/** `body`: a value sent as JSON, or a Blob sent as its raw bytes (`application/octet-stream`). */
 async function call(method, path, body) {
+  const raw = typeof Blob !== 'undefined' && body instanceof Blob;
   let response;
   try {
     response = await fetch(path, {
       method,
       credentials: 'same-origin',
-      headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
+      headers: body === undefined ? {} : { 'Content-Type': raw ? 'application/octet-stream' : 'application/json' },
+      body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
     });
   } catch {
     throw new ApiError(0, 'network', 'Cannot reach the server.');
@@ -86,4 +89,14 @@ export async function listSessions() {
 /** Ends one of my sessions (its connections close). */
 export async function endSession(id) {
   await call('POST', '/api/sessions/end', { id });
+}
+
+/** Makes `picture` (a PNG, JPEG, GIF or WebP Blob) my avatar; the server stores it as a 256 px PNG. */
+export async function uploadAvatar(picture) {
+  await call('POST', '/api/avatar', picture);
+}
+
+/** Removes my avatar: my initials show again. */
+export async function removeAvatar() {
+  await call('DELETE', '/api/avatar');
 }

@@ -9,7 +9,8 @@
 // channel settings dialog channel-settings.js's (and a channel's topic and
 // archival store-settings.js's), the
 // search box and quick switcher search-panel.js's, the admin panel admin.js's,
-// the account dialog account.js's, and links with a token in the address links.js's.
+// the account dialog account.js's, links with a token in the address links.js's,
+// attaching files composer.js's and uploads.js's, and showing them attachments.js's.
 
 import { currentUser, logout } from './api.js';
 import { AuthScreen, rememberSignedIn } from './auth.js';
@@ -27,6 +28,7 @@ import { membersDialog } from './members.js';
 import { isLinkFragment, takeLink } from './links.js';
 import { Drafts } from './drafts.js';
 import { Composer, touchFirst } from './composer.js';
+import { imageViewer } from './attachments.js';
 import { Editing } from './editing.js';
 import { Reactions } from './reactions.js';
 import { Notifier } from './notifications.js';
@@ -100,6 +102,11 @@ const els = {
   mentionList: $('mention-list'),
   menuInvite: $('menu-invite'),
   menuDesktop: $('menu-desktop'),
+  attachButton: $('attach-button'),
+  fileInput: $('file-input'),
+  uploadList: $('upload-list'),
+  chat: document.querySelector('main.chat'),
+  dropZone: $('drop-zone'),
 };
 
 const store = new ChatStore();
@@ -156,6 +163,17 @@ const composer = new Composer({
   beforeSend: (channel) => {
     if (channel.detached) jumpToLatest();
   },
+});
+
+// A thumbnail opens its image full size; the file is looked up among the open channel's messages.
+imageViewer(els.messages, (fileId) => {
+  const channel = store.current;
+  if (!channel) return null;
+  for (const message of [...channel.messages, ...channel.pending.values()]) {
+    const file = message.files?.find((candidate) => candidate.id === fileId);
+    if (file) return file;
+  }
+  return null;
 });
 
 const dialogs = setUpDialogs({ store, connection: { request }, switchTo });
@@ -254,6 +272,7 @@ async function endSession(notice = '', { forgetDrafts = false } = {}) {
   admin.setAdmin(false);
   editing.close();
   if (forgetDrafts || store.me?.guest) drafts.clearAll();
+  composer.dropUploads();
   drafts.setUser(null);
   store.reset();
   for (const dialog of document.querySelectorAll('dialog[open]')) dialog.close();
@@ -467,6 +486,7 @@ function switchTo(id) {
     composer.update();
     composer.closeMentions();
     composer.showReply();
+    composer.showUploads();
     reactions.close();
   }
   if (!channel.loaded && !channel.loading) loadLatest(channel);

@@ -4,9 +4,13 @@
 // client_id, sent again after a reconnect), and its keys: Enter sends,
 // Shift+Enter is a new line (on touch-first devices Return always is), Page
 // Up/Down scroll the messages, Up in an empty box edits my last message.
+// Files join a message from the attach button, a drop on the conversation or
+// a paste into the box; they upload at once (uploads.js) and go with the next
+// send, which waits for none: while one is still uploading, Send says so.
 
 import { BODY_MAX, TYPING_INTERVAL_MS, charCount, errorText, frames } from './protocol.js';
 import { h, replaceChildren } from './dom.js';
+import { Uploads } from './uploads.js';
 
 /** The mention autocomplete asks the server this long after the last keystroke. */
 const MENTION_DEBOUNCE_MS = 150;
@@ -38,6 +42,8 @@ export class Composer {
    * @param {{scrollToBottom: () => void}} app.view the message list
    * @param {{startLast: () => boolean}} app.editing
    * @param {() => import('./connection.js').Connection | null} app.connection the current connection, if any
+   *
+   * Also in `els`: attachButton, fileInput, uploadList, chat (the conversation, where files may be dropped), dropZone.
    */
   constructor({ els, store, drafts, view, editing, connection, beforeSend = () => {} }) {
     this.beforeSend = beforeSend;
@@ -54,7 +60,11 @@ export class Composer {
     this.connection = connection;
     /** channel id -> when the last typing event went out. */
     this.lastTypingSent = new Map();
+    /** Whether the composer's error line says a send waits for uploads (cleared once none runs). */
+    this.waitNoticeShown = false;
+    this.uploads = new Uploads({ list: els.uploadList, changed: () => this.uploadsChanged() });
     this.listen();
+    this.listenForFiles();
     touchFirst.addEventListener('change', () => this.updateHelp());
     this.updateHelp();
   }
@@ -113,6 +123,101 @@ export class Composer {
     });
   }
 
+  // ---- files ----------------------------------------------------------------------
+
+  listenForFiles() {
+    const { els } = this;
+    els.attachButton.addEventListener('click', () => els.fileInput.click());
+    els.fileInput.addEventListener('change', () => {
+      this.attach([...els.fileInput.files]);
+      els.fileInput.value = ''; // The same file may be chosen again.
+      els.input.focus();
+    });
+    // A pasted screenshot (or copied files) attaches; text on the clipboard as well still pastes as text.
+    els.input.addEventListener('paste', (event) => {
+      const files = [...(event.clipboardData?.files || [])];
+      if (!files.length) return;
+      if (!event.clipboardData.types.includes('text/plain')) event.preventDefault();
+      this.attach(files);
+    });
+    // Files dragged over the conversation: it says it takes them, and a drop attaches them.
+    const carriesFiles = (event) => [...(event.dataTransfer?.types || [])].includes('Files');
+    let depth = 0;
+    const setDropping = (on) => {
+      els.dropZone.hidden = !on;
+      els.chat.classList.toggle('dropping', on);
+    };
+    els.chat.addEventListener('dragenter', (event) => {
+      if (!carriesFiles(event) || !this.canAttach()) return;
+      event.preventDefault();
+      depth += 1;
+      setDropping(true);
+    });
+    els.chat.addEventListener('dragover', (event) => {
+      if (!carriesFiles(event) || !this.canAttach()) return;
+      event.preventDefault();
+      event.dataTransfer.dropEffect = 'copy';
+    });
+    els.chat.addEventListener('dragleave', (event) => {
+      if (!carriesFiles(event)) return;
+      depth = Math.max(0, depth - 1);
+      if (depth === 0) setDropping(false);
+    });
+    els.chat.addEventListener('drop', (event) => {
+      if (!carriesFiles(event)) return;
+      event.preventDefault();
+      depth = 0;
+      setDropping(false);
+      if (this.canAttach()) this.attach([...event.dataTransfer.files]);
+    });
+    // A file dropped anywhere else is not opened in place of the chat.
+    window.addEventListener('dragover', (event) => {
+      if (!carriesFiles(event) || els.chat.contains(event.target)) return;
+      event.preventDefault();
+      event.dataTransfer.dropEffect = 'none';
+    });
+    window.addEventListener('drop', (event) => {
+      if (carriesFiles(event) && !els.chat.contains(event.target)) event.preventDefault();
+    });
+  }
+
+  /** Whether files can join a message here: a channel is open and the box is shown (not read-only). */
+  canAttach() {
+    return this.store.current != null && !this.els.composer.hidden;
+  }
+
+  /** Starts uploading `files` to the open channel; their chips show over the box. */
+  attach(files) {
+    const channel = this.store.current;
+    if (!channel || !files.length) return;
+    const refusal = this.uploads.add(channel.id, files);
+    if (refusal) this.els.composerError.textContent = refusal;
+  }
+
+  /** Shows the open channel's attachments (after switching channels). */
+  showUploads() {
+    this.uploads.show(this.store.currentId);
+    this.uploadsChanged();
+  }
+
+  /** An upload started, finished, failed or went: Send says whether it must wait. */
+  uploadsChanged() {
+    const busy = this.store.currentId == null ? 0 : this.uploads.inFlight(this.store.currentId);
+    this.els.sendButton.classList.toggle('waiting', busy > 0);
+    this.els.sendButton.setAttribute('aria-label', busy ? 'Send message (waiting for uploads)' : 'Send message');
+    this.updateHelp();
+    if (!busy && this.waitNoticeShown) {
+      this.waitNoticeShown = false;
+      this.els.composerError.textContent = '';
+    }
+  }
+
+  /** Signing out: uploads stop and their chips go. */
+  dropUploads() {
+    this.uploads.clearAll();
+    this.uploadsChanged();
+  }
+
   // ---- replies ------------------------------------------------------------------
 
   /** The next send answers the message at `seq` of the open channel. */
@@ -120,7 +225,9 @@ export class Composer {
     const channel = this.store.current;
     const message = channel?.bySeq.get(seq);
     if (!channel || !message || message.deleted || message.system) return;
-    const firstLine = [...(message.body.split('\n')[0])].slice(0, 100).join('');
+    // A message of files alone is quoted by their names.
+    const text = message.body || (message.files || []).map((file) => file.name).join(', ');
+    const firstLine = [...(text.split('\n')[0])].slice(0, 100).join('');
     this.replyTo = { channelId: channel.id, seq, sender: message.sender, excerpt: firstLine };
     this.showReply();
     this.els.input.focus();
@@ -231,7 +338,8 @@ export class Composer {
 
   updateHelp() {
     this.els.composerHelp.hidden = touchFirst.matches;
-    this.els.sendButton.title = touchFirst.matches ? 'Send' : 'Send (Enter)';
+    const waiting = this.els.sendButton.classList.contains('waiting');
+    this.els.sendButton.title = waiting ? 'Waiting for uploads to finish' : touchFirst.matches ? 'Send' : 'Send (Enter)';
   }
 
   /** After each keystroke: the size and counter, the draft, and a typing event now and then. */
@@ -265,16 +373,29 @@ export class Composer {
   submit() {
     const { els, store } = this;
     const channel = store.current;
-    const body = els.input.value.replace(/\s+$/, '');
-    if (!channel || body.trim() === '') return;
+    if (!channel) return;
+    let body = els.input.value.replace(/\s+$/, '');
+    const busy = this.uploads.inFlight(channel.id);
+    const ready = this.uploads.ready(channel.id);
+    if (body.trim() === '' && !ready.length && !busy) return;
     if (charCount(body) > BODY_MAX) {
       els.composerError.textContent = `Messages are at most ${BODY_MAX} characters; this one has ${charCount(body)}.`;
       return;
     }
+    // Sent without its files, a message would lose them: it waits until they are up (or cancelled).
+    if (busy) {
+      els.composerError.textContent = `Wait for ${busy === 1 ? 'the upload' : `${busy} uploads`} to finish before sending, or cancel ${busy === 1 ? 'it' : 'them'} with ×.`;
+      this.waitNoticeShown = true;
+      return;
+    }
+    // With files, the text may be empty (whitespace alone is none).
+    if (body.trim() === '') body = '';
     els.composerError.textContent = '';
+    this.waitNoticeShown = false;
     this.beforeSend(channel);
     const reply = this.replyTo && this.replyTo.channelId === channel.id ? this.replyTo : null;
-    const pending = store.addPending(channel.id, body, crypto.randomUUID(), reply ? { seq: reply.seq, sender: reply.sender, excerpt: reply.excerpt } : null);
+    const files = this.uploads.take(channel.id);
+    const pending = store.addPending(channel.id, body, crypto.randomUUID(), reply ? { seq: reply.seq, sender: reply.sender, excerpt: reply.excerpt } : null, files);
     this.cancelReply();
     this.closeMentions();
     els.input.value = '';
@@ -290,7 +411,9 @@ export class Composer {
   transmit(pending) {
     const connection = this.connection();
     if (!connection?.isOpen) return; // Sent again by resendAll once connected.
-    connection.request(frames.send(pending.channel, pending.body, pending.client_id, pending.reply_to?.seq), SEND_TIMEOUT_MS).catch((failure) => {
+    // The same files each time it goes again: the server takes a client_id once, files and all.
+    const files = (pending.files || []).map((file) => file.id);
+    connection.request(frames.send(pending.channel, pending.body, pending.client_id, pending.reply_to?.seq, files), SEND_TIMEOUT_MS).catch((failure) => {
       if (failure.code === 'disconnected') return; // Stays pending; resent after the reconnect.
       this.store.failPending(pending.channel, pending.client_id, errorText(failure.code, failure.message));
     });

@@ -1,5 +1,6 @@
-// Dates and names turned into the short labels people read: clock times, day
-// separators, "3 h ago", "X is typing...". Pure functions; the user's locale decides formats.
+// Dates, names and sizes turned into the short labels people read: clock times,
+// day separators, "3 h ago", "X is typing...", "3.4 MB". Pure functions; the
+// user's locale decides formats.
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: '2-digit' });
 const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'short' });
@@ -60,6 +61,25 @@ export function timeUntil(ts, now = Date.now()) {
   const hours = Math.round(minutes / 60);
   if (hours < 48) return `in ${hours} h`;
   return `in ${Math.round(hours / 24)} d`;
+}
+
+/**
+ * A file's size as people read it: "512 bytes", "12 KB", "3.4 MB", "1.2 GB"
+ * (steps of 1024; one decimal below ten units, none above).
+ */
+export function humanSize(bytes) {
+  if (!Number.isFinite(bytes) || bytes < 0) return '';
+  if (bytes < 1024) return `${bytes} ${bytes === 1 ? 'byte' : 'bytes'}`;
+  const units = ['KB', 'MB', 'GB', 'TB'];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  // 9.96 KB would round up to "10.0 KB": decide the decimals after rounding.
+  const shown = value < 10 ? Math.round(value * 10) / 10 : Math.round(value);
+  return `${shown < 10 ? shown.toFixed(1) : String(shown)} ${units[unit]}`;
 }
 
 export function typingText(users) {

@@ -187,7 +187,8 @@ export function replyQuote(channel, message) {
   if (!parent) return null;
   const held = channel.bySeq.get(parent.seq);
   if (held) {
-    const firstLine = (held.body || '').split('\n')[0];
+    // A message of files alone is quoted by their names.
+    const firstLine = (held.body || (held.files || []).map((file) => file.name).join(', ')).split('\n')[0];
     return { seq: parent.seq, sender: held.sender, text: held.deleted ? '' : [...firstLine].slice(0, 100).join(''), deleted: Boolean(held.deleted), held: true };
   }
   return { seq: parent.seq, sender: parent.sender, text: parent.deleted ? '' : parent.excerpt || '', deleted: Boolean(parent.deleted), held: false };

@@ -101,6 +101,12 @@ export const MEMBERS_PAGE = 8;
 export const MEMBER_LIST_PAGE = 50;
 /** The notification levels, in menu order. */
 export const NOTIFY_LEVELS = Object.freeze(['all', 'mentions', 'none']);
+/** Files one message may carry (`send`'s `files`). */
+export const FILES_PER_MESSAGE_MAX = 10;
+/** The largest picture `POST /api/avatar` takes, in bytes (10 MiB). */
+export const AVATAR_MAX_BYTES = 10 * 1024 * 1024;
+/** The picture types the server reads for an avatar (it sniffs the bytes again). */
+export const AVATAR_TYPES = Object.freeze(['image/png', 'image/jpeg', 'image/gif', 'image/webp']);
 /** Others one group DM may have (`open_dm`'s `users`; 8 people with me). */
 export const GROUP_DM_OTHERS_MAX = 7;
 
@@ -150,9 +156,17 @@ export const frames = {
   edit: (channel, seq, body, ifRev) =>
     ifRev == null ? { type: 'edit', channel, seq, body } : { type: 'edit', channel, seq, body, if_rev: ifRev },
   delete: (channel, seq) => ({ type: 'delete', channel, seq }),
-  /** With a `reply_to` seq, the message is a reply to that one. */
-  send: (channel, body, clientId, replyTo) =>
-    replyTo == null ? { type: 'send', channel, body, client_id: clientId } : { type: 'send', channel, body, client_id: clientId, reply_to: replyTo },
+  /**
+   * With a `reply_to` seq, the message is a reply to that one; `files` are the
+   * ids of my uploads to this channel not attached yet (at most
+   * FILES_PER_MESSAGE_MAX; the body may then be empty).
+   */
+  send: (channel, body, clientId, replyTo, files) => {
+    const frame = { type: 'send', channel, body, client_id: clientId };
+    if (replyTo != null) frame.reply_to = replyTo;
+    if (Array.isArray(files) && files.length) frame.files = files;
+    return frame;
+  },
   /** The state I want (`add` true or false), never a toggle: a retry changes nothing. */
   react: (channel, seq, emoji, add) => ({ type: 'react', channel, seq, emoji, add: Boolean(add) }),
   history: (channel, before, limit = HISTORY_PAGE) =>
@@ -272,6 +286,8 @@ export const ERROR_TEXT = {
   conflict: 'It was changed elsewhere in the meantime.',
   invalid_emoji: 'That is not a single emoji.',
   archived: 'This channel is archived: read-only.',
+  no_such_file: 'An attached file is gone or was sent already. Discard this and attach it again.',
+  too_many_files: 'A message can carry at most 10 files.',
   timeout: 'No answer from the server. Retry.',
   disconnected: 'Not connected.',
 };

@@ -2,12 +2,16 @@
 // line (the message list is timeline.js's). Every piece of user text goes in
 // through textContent or a text node (via dom.js).
 
+import { fillAvatar } from './avatars.js';
 import { h, icon, replaceChildren } from './dom.js';
-import { channelLabel, colourIndex, initial, typingText } from './format.js';
+import { channelLabel, colourIndex, typingText } from './format.js';
 import { inSidebar, isReadOnly } from './store-settings.js';
 
+/** Someone's picture where they have one (avatars.js), else their initial on their colour. */
 export function avatar(name, size = '') {
-  return h('span', { class: `avatar av-${colourIndex(name)} ${size}`.trim(), 'aria-hidden': 'true', text: initial(name) });
+  const element = h('span', { class: `avatar av-${colourIndex(name)} ${size}`.trim(), 'aria-hidden': 'true' });
+  fillAvatar(element, name);
+  return element;
 }
 
 // ---- sidebar --------------------------------------------------------------

@@ -8,11 +8,16 @@ import { reactionKey } from './messages.js';
 
 /** Adds my unanswered requests to a store class (ChatStore, in store.js). */
 export const withOutbox = (Base) => class OutboxState extends Base {
-  /** A message typed here, shown at once; `clientId` is its idempotency key. */
-  addPending(channelId, body, clientId, replyTo = null) {
+  /**
+   * A message typed here, shown at once; `clientId` is its idempotency key.
+   * `files`: the ATTACHMENTs of my finished uploads it carries (a retry or a
+   * resend after a reconnect sends the same ones).
+   */
+  addPending(channelId, body, clientId, replyTo = null, files = []) {
     const channel = this.channels.get(channelId);
     const pending = { client_id: clientId, channel: channelId, body, ts: Date.now(), state: 'sending', error: null };
     if (replyTo) pending.reply_to = replyTo;
+    if (files.length) pending.files = files;
     channel.pending.set(clientId, pending);
     this.changed('messages', channelId);
     return pending;

@@ -348,6 +348,7 @@ export class ChatStore extends withSettings(withOutbox(withPresence(EventTarget)
           ts: pending.ts,
           client_id: frame.client_id,
           ...(pending.reply_to ? { reply_to: pending.reply_to } : {}),
+          ...(pending.files ? { files: pending.files } : {}),
         },
       ], { fromAck: true });
     }

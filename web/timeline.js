@@ -7,8 +7,10 @@
 // checks), with the server's mentions highlighted in their prose. Messages
 // carry a small toolbar (React, Reply; on mine also Edit, Delete) shown on
 // hover, on keyboard focus and, where nothing hovers, on a tap; reactions
-// show as chips under the body, a reply's quote above it.
+// show as chips under the body, a reply's quote above it, and its files
+// (attachments.js) between the two.
 
+import { attachmentList } from './attachments.js';
 import { h, icon } from './dom.js';
 import { channelLabel, clockTime, dayKey, dayLabel, fullTime } from './format.js';
 import { avatar } from './render.js';
@@ -327,7 +329,8 @@ export class MessageView {
       const mentioned = !message.pending && mentionsMe(message, me);
       // A display name shows only once this page knows it (a card was opened): never fetched per message.
       const displayName = grouped ? '' : this.callbacks.displayName?.(message.sender) || '';
-      const extraSig = `${displayName}|${JSON.stringify(reactions)}|${quote ? JSON.stringify(quote) : ''}|${mentioned}|${(message.mentions || []).join(',')}|${message.mentions_channel || ''}`;
+      const filesSig = (message.files || []).map((file) => `${file.id}:${file.thumb ? 1 : 0}`).join(',');
+      const extraSig = `${displayName}|${JSON.stringify(reactions)}|${quote ? JSON.stringify(quote) : ''}|${mentioned}|${(message.mentions || []).join(',')}|${message.mentions_channel || ''}|${filesSig}`;
       // Messages change in place (merged by rev), so the rev and what it says stand in for the text.
       const sig = `${grouped}|${state}|${message.error || ''}|${message.ts}|${message.rev ?? '-'}|${message.deleted || ''}|${message.edited_at || ''}|${changeSig}|${editor ? 'E' : ''}|${tools ? (tools.mine ? 'M' : 'T') : ''}|${extraSig}`;
       items.push({ key, sig, build: () => messageItem(message, grouped, state, { change, editor, tools, reactions, quote, mentioned, me, displayName }) });
@@ -420,9 +423,9 @@ function daySeparator(ts) {
   return h('div', { class: 'day', role: 'separator' }, h('span', { class: 'day-label', text: dayLabel(ts) }));
 }
 
-/** The part of a message element that holds its text (the body, or the editor in its place). */
+/** The part of a message element that holds its text (the body, or the editor in its place; its files when it has no text). */
 function textOf(element) {
-  return element.querySelector('.msg-body, .msg-editor') || element;
+  return element.querySelector('.msg-body, .msg-editor, .attachments') || element;
 }
 
 /**
@@ -449,6 +452,8 @@ function messageText(message, change, editor, me) {
   if (message.deleted) return [h('div', { class: 'msg-body msg-tombstone', text: tombstoneText(message) })];
   if (editor) return [editor];
   if (change?.kind === 'edit') return [richBody('msg-body', change.body, message, me)];
+  // Files sent without words: no empty line of text above them.
+  if (!message.body && message.files?.length && !message.edited_at) return [];
   if (!message.edited_at) return [richBody('msg-body', message.body, message, me)];
   return [
     richBody('msg-body edited', message.body, message, me),
@@ -555,6 +560,8 @@ function messageItem(message, grouped, state, { change = null, editor = null, to
   }
   if (quote && !message.deleted) main.append(quoteItem(quote));
   main.append(...messageText(message, change, editor, me));
+  // A deleted message has no files (they went with it), even in a copy that still lists them.
+  if (message.files?.length && !message.deleted) main.append(attachmentList(message.files));
   if (reactions.length && !message.deleted) main.append(reactionChips(message, reactions));
   if (change) main.append(changeStatus(message, change));
   if (state === 'sending') {

@@ -46,6 +46,7 @@ mod changes;
 mod channel_settings;
 mod channels;
 mod files;
+mod indexing;
 mod mentions;
 mod messages;
 mod readers;
@@ -90,6 +91,8 @@ pub struct SqliteStore {
     worker: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Names of senders, so an append need not read its sender's.
     sender_names: Arc<messages::SenderNames>,
+    /// When new messages are next to be indexed (`search::index_pending`).
+    indexing: indexing::Indexing,
 }
 
 impl SqliteStore {
@@ -133,6 +136,7 @@ impl SqliteStore {
             searcher,
             worker: std::sync::Mutex::new(Some(worker)),
             sender_names: Arc::default(),
+            indexing: indexing::Indexing::new(),
         })
     }
 
@@ -168,6 +172,16 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
         self.jobs.submit(|reply| writer::write_job(op, writer::Undo::Unneeded, reply))
+    }
+
+    /// Queues `jobs` batches of indexing (`search::index_pending`) behind
+    /// every append queued so far, each of at most `indexing::ROWS_PER_JOB`
+    /// messages, so none holds the writer long. Nobody waits for them; one
+    /// that fails leaves its messages to the next.
+    fn queue_indexing(&self, jobs: u64) {
+        for _ in 0..jobs {
+            drop(self.submit(|c| search::index_pending(c, Some(indexing::ROWS_PER_JOB)).map(drop)));
+        }
     }
 }
 
@@ -321,12 +335,12 @@ impl Store for SqliteStore {
     fn append_message(&self, message: NewMessage) -> Queued<Appended> {
         let sender = message.sender;
         let known = self.sender_names.get(sender);
-        // Tokenized here, on the caller's task: the writer is one thread.
-        let terms = search::terms_of(message.body.as_str());
-        if known.is_some() {
-            return self.submit_append(move |c| messages::append(c, message, known, terms));
+        let named = known.is_some();
+        let queued = self.submit_append(move |c| messages::append(c, message, known));
+        self.queue_indexing(self.indexing.appended());
+        if named {
+            return queued;
         }
-        let queued = self.submit_append(move |c| messages::append(c, message, None, terms));
         let sender_names = Arc::clone(&self.sender_names);
         Box::pin(async move {
             let appended = queued.await?;
@@ -421,6 +435,10 @@ impl Store for SqliteStore {
     }
 
     async fn search(&self, search: MessageSearch) -> StoreResult<Vec<Message>> {
+        // Every message acknowledged before this search is indexed first.
+        if self.indexing.take_pending() {
+            self.submit(|c| search::index_pending(c, None)).await?;
+        }
         match &self.searcher {
             Some(searcher) => searcher.read(move |c| search::search(c, &search)).await,
             None => self.read(move |c| search::search(c, &search)).await,

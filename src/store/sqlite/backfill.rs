@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::super::backfill::{Backfill, BackfillMessage, BackfillUser, too_many_kinds};
 use super::super::rows::reactions_to_db;
 use super::super::{Appended, Queued, StoreError, StoreResult};
-use super::{SqliteStore, accounts, backend, changes, mentions, messages, search};
+use super::{SqliteStore, accounts, backend, changes, mentions, messages};
 use crate::model::{MessageId, User, UserId, now_millis};
 
 #[async_trait]
@@ -19,9 +19,10 @@ impl Backfill for SqliteStore {
     }
 
     fn backfill_message(&self, message: BackfillMessage) -> Queued<Appended> {
-        // Tokenized here, on the caller's task: the writer is one thread.
-        let terms = search::terms_of(message.body.as_str());
-        self.submit(move |c| backfill_message(c, message, &terms))
+        let queued = self.submit(move |c| backfill_message(c, message));
+        // Indexed in a batch, as a sent message is (`search`).
+        self.queue_indexing(self.indexing.appended());
+        queued
     }
 }
 
@@ -50,7 +51,7 @@ fn backfill_user(c: &Connection, user: &BackfillUser) -> StoreResult<(User, bool
     Ok((existing, false))
 }
 
-fn backfill_message(c: &Connection, new: BackfillMessage, terms: &str) -> StoreResult<Appended> {
+fn backfill_message(c: &Connection, new: BackfillMessage) -> StoreResult<Appended> {
     let client_id = new.client_id.into_string();
     if let Some(message) = messages::stored_message(c, new.sender, &client_id)? {
         return Ok(Appended { message, created: false });
@@ -91,7 +92,6 @@ fn backfill_message(c: &Connection, new: BackfillMessage, terms: &str) -> StoreR
     .map_err(backend)?;
     let id = MessageId(c.last_insert_rowid());
     messages::advance_head(c, new.channel, seq, rev)?;
-    search::index_terms_text(c, id, terms)?;
     if !new.reactions.is_empty() {
         let mut insert = c
             .prepare_cached(

@@ -79,8 +79,11 @@ pub(super) fn edit(connection: &Connection, edit: MessageEdit) -> StoreResult<Ch
         .and_then(|mut s| s.execute(params![message.id.0, body, edited_at, rev.0]))
         .map_err(backend)?;
     message.mentions = mentions::record(connection, &message, &body)?;
-    search::unindex(connection, message.id, &message.body)?;
-    search::index(connection, message.id, &body)?;
+    // Above the mark the next batch indexes the new body (`search`).
+    if search::is_indexed(connection, message.id)? {
+        search::unindex(connection, message.id, &message.body)?;
+        search::index(connection, message.id, &body)?;
+    }
     message.body = body;
     message.edited_at = Some(edited_at);
     message.rev = rev;
@@ -101,7 +104,9 @@ pub(super) fn delete(connection: &Connection, removal: MessageRemoval) -> StoreR
     };
     let rev = next_rev(connection, removal.channel)?;
     mentions::clear(connection, &message)?;
-    search::unindex(connection, message.id, &message.body)?;
+    if search::is_indexed(connection, message.id)? {
+        search::unindex(connection, message.id, &message.body)?;
+    }
     // The body is overwritten, not flagged: with `secure_delete` the old
     // text does not survive in the file either. A tombstone has no
     // reactions.

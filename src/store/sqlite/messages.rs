@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::super::rows::{self, MESSAGE_COLUMNS};
 use super::super::{Appended, NewMessage, NewSystemLine, StoreError, StoreResult};
 use super::channels::load_channel;
-use super::{backend, files, mentions, search};
+use super::{backend, files, mentions};
 use crate::model::{
     ChannelId, Mentions, Message, MessageId, Quote, Rev, Seq, SystemEvent, UserId, now_millis,
 };
@@ -84,14 +84,12 @@ const ADVANCE_HEAD: &str = "UPDATE channels SET last_seq = ?2, last_rev = ?3 WHE
 /// insert either stores the row or changes nothing.
 ///
 /// `sender_name` is the sender's name when the caller knows it
-/// ([`SenderNames`]); otherwise the probe reads it. `search_terms` is what
-/// the search index is given (`search::terms_of` the body), made before
-/// the job was queued.
+/// ([`SenderNames`]); otherwise the probe reads it. The search index takes
+/// the message later, in a batch (`search::index_pending`).
 pub(super) fn append(
     connection: &Connection,
     new: NewMessage,
     sender_name: Option<String>,
-    search_terms: String,
 ) -> StoreResult<Appended> {
     let client_id = new.client_id.into_string();
     let parameters = params![new.channel.0, new.sender.0];
@@ -168,7 +166,6 @@ pub(super) fn append(
     }
     let id = MessageId(connection.last_insert_rowid());
     advance_head(connection, new.channel, seq, rev)?;
-    search::index_terms_text(connection, id, &search_terms)?;
     if !files.is_empty() {
         files::attach(connection, id, &files)?;
     }

@@ -231,6 +231,8 @@ const MIGRATIONS: &[&str] = &[
     -- When the user's picture last changed (ms; its ETag); NULL: none.
     ALTER TABLE users ADD COLUMN avatar_at INTEGER;
 "#,
+    // New messages are indexed in batches past this mark (`sqlite/search.rs`).
+    super::search::CREATE_PROGRESS,
 ];
 
 pub(super) fn migrate(connection: &Connection) -> StoreResult<()> {

@@ -1,8 +1,18 @@
 //! Search on SQLite: an FTS5 index of every standing chat message's
 //! tokens (`crate::search`), contentless (the text is in `messages` only)
-//! with deletes that erase (`secure-delete`), written in the same
-//! transaction as the message, edit or deletion; and the query compiled
-//! to an FTS5 expression. A contentless index is told what to forget: a
+//! with deletes that erase (`secure-delete`); and the query compiled to an
+//! FTS5 expression.
+//!
+//! New messages are indexed in batches, not in their append's transaction
+//! ([`index_pending`]: every message past `search_progress`'s mark, a few
+//! times a second while messages arrive, and before every search, so a
+//! search finds every message acknowledged before it began). Each commit
+//! that indexes writes a new FTS5 segment to the WAL, which cost durable
+//! throughput far more than the indexing itself; batching writes one per
+//! batch. Edits and deletions of messages at or below the mark change the
+//! index in their own transaction (a deleted message's text leaves it at
+//! once); above the mark there is nothing to change, as the batch will
+//! index the message as it then stands. A contentless index is told what to forget: a
 //! message leaves it with the terms of the body it was indexed with, which
 //! the tokenizer makes again from the stored body; so the index remembers
 //! the tokenizer that made it and is made again at start when this
@@ -35,6 +45,75 @@ pub(super) const CREATE_INDEX: &str = "
     INSERT INTO message_search (message_search, rank) VALUES ('secure-delete', 1);
     CREATE TABLE search_state (tokenizer TEXT NOT NULL);";
 
+/// Creates the mark below which every message is indexed (a migration):
+/// every message there is so far, which the index held when it was kept
+/// in each append's transaction.
+pub(super) const CREATE_PROGRESS: &str = "
+    CREATE TABLE search_progress (indexed_through INTEGER NOT NULL);
+    INSERT INTO search_progress (indexed_through) SELECT coalesce(max(id), 0) FROM messages;";
+
+/// Messages indexed per statement page by [`index_pending`].
+const INDEX_PAGE: u32 = 1_000;
+
+/// The id through which every message has been indexed (or passed over,
+/// as a system line or a deleted message). Message ids only grow, so a
+/// message above it was never indexed.
+fn indexed_through(connection: &Connection) -> StoreResult<i64> {
+    connection
+        .prepare_cached("SELECT indexed_through FROM search_progress")
+        .and_then(|mut s| s.query_row([], |row| row.get(0)))
+        .map_err(backend)
+}
+
+/// Whether the message is in the index as its body stands (or, deleted or
+/// a system line, was passed over): whether an edit or deletion must
+/// change the index.
+pub(super) fn is_indexed(connection: &Connection, id: MessageId) -> StoreResult<bool> {
+    Ok(id.0 <= indexed_through(connection)?)
+}
+
+/// Indexes the messages past the mark as they stand now (all of them, or
+/// the first `limit`) and moves the mark past them; how many were
+/// indexed. Runs on the writer.
+pub(super) fn index_pending(connection: &Connection, limit: Option<u32>) -> StoreResult<u64> {
+    let mut indexed = 0;
+    let mut left = limit.unwrap_or(u32::MAX);
+    while left > 0 {
+        let page_rows = left.min(INDEX_PAGE);
+        left -= page_rows;
+        let from = indexed_through(connection)?;
+        let page: Vec<(i64, Option<String>)> = connection
+            .prepare_cached(
+                "SELECT id, CASE WHEN system_kind IS NULL AND deleted = 0 THEN body END FROM messages \
+                 WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![from, page_rows], |row| Ok((row.get(0)?, row.get(1)?)))?.collect()
+            })
+            .map_err(backend)?;
+        let Some(&(last, _)) = page.last() else { return Ok(indexed) };
+        for (id, body) in &page {
+            if let Some(body) = body {
+                index(connection, MessageId(*id), body)?;
+                indexed += 1;
+            }
+        }
+        set_indexed_through(connection, last)?;
+        if page.len() < page_rows as usize {
+            return Ok(indexed);
+        }
+    }
+    Ok(indexed)
+}
+
+fn set_indexed_through(connection: &Connection, id: i64) -> StoreResult<()> {
+    connection
+        .prepare_cached("UPDATE search_progress SET indexed_through = ?1")
+        .and_then(|mut s| s.execute([id]))
+        .map(drop)
+        .map_err(backend)
+}
+
 /// Indexes everything again when the index was made by another tokenizer
 /// than this build's, or never filled (a database from before search).
 /// Runs on the writer, in its job's transaction.
@@ -55,22 +134,16 @@ pub(super) fn index_if_stale(connection: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
-/// What the index is given for a body: its terms, between spaces. Made
-/// before an append's job is queued, off the writer's one thread.
-pub(super) fn terms_of(body: &str) -> String {
+/// What the index is given for a body: its terms, between spaces.
+fn terms_of(body: &str) -> String {
     index_terms(body).join(" ")
 }
 
 /// Indexes a message's body under its id.
 pub(super) fn index(connection: &Connection, id: MessageId, body: &str) -> StoreResult<()> {
-    index_terms_text(connection, id, &terms_of(body))
-}
-
-/// Indexes a message under its id by its [`terms_of`].
-pub(super) fn index_terms_text(connection: &Connection, id: MessageId, terms: &str) -> StoreResult<()> {
     connection
         .prepare_cached("INSERT INTO message_search (rowid, terms) VALUES (?1, ?2)")
-        .and_then(|mut s| s.execute(params![id.0, terms]))
+        .and_then(|mut s| s.execute(params![id.0, terms_of(body)]))
         .map_err(backend)?;
     Ok(())
 }
@@ -101,6 +174,10 @@ pub(super) fn rebuild(connection: &Connection) -> StoreResult<u64> {
         index(connection, MessageId(id), &body)?;
         indexed += 1;
     }
+    let last: i64 = connection
+        .query_row("SELECT coalesce(max(id), 0) FROM messages", [], |row| row.get(0))
+        .map_err(backend)?;
+    set_indexed_through(connection, last)?;
     connection
         .execute_batch(
             "CREATE TABLE IF NOT EXISTS search_state (tokenizer TEXT NOT NULL); DELETE FROM search_state",

@@ -120,6 +120,42 @@ async fn only_what_the_searcher_may_read(store: Arc<dyn Store>) {
     assert_eq!(found(&store, alice.id, "giraffe").await, ["open"]);
 }
 
+/// Messages changed right after they are sent, before any search (on
+/// SQLite, before the batch that indexes new messages, which a search
+/// runs first), and many sent at once: every search sees them as they
+/// stand, and the index holds exactly the standing ones.
+async fn changes_before_indexing(store: Arc<dyn Store>) {
+    let alice = store.create_user(&name("alice"), "h").await.unwrap();
+    let edited = store.append_message(message(GENERAL, alice.id, "e", "an okapi appears")).await.unwrap();
+    let deleted = store.append_message(message(GENERAL, alice.id, "d", "a narwhal appears")).await.unwrap();
+    let edit = MessageEdit {
+        channel: GENERAL,
+        seq: edited.message.seq,
+        editor: alice.id,
+        body: MessageBody::parse("a tapir appears".into()).unwrap(),
+        if_rev: None,
+    };
+    store.edit_message(edit).await.unwrap();
+    store
+        .delete_message(MessageRemoval { channel: GENERAL, seq: deleted.message.seq, by: alice.id })
+        .await
+        .unwrap();
+    let queued: Vec<_> = (0..300)
+        .map(|n| store.append_message(message(GENERAL, alice.id, &format!("m-{n}"), &format!("quokka {n}"))))
+        .collect();
+    for append in queued {
+        append.await.unwrap();
+    }
+    assert!(found(&store, alice.id, "okapi").await.is_empty(), "the old text of an edit");
+    assert_eq!(found(&store, alice.id, "tapir").await, ["e"]);
+    assert!(found(&store, alice.id, "narwhal").await.is_empty(), "a deleted message");
+    let mut search = search_for(alice.id, "quokka");
+    search.limit = 500;
+    assert_eq!(store.search(search).await.unwrap().len(), 300, "every message sent before the search");
+    assert_eq!(store.rebuild_search_index().await.unwrap(), 301, "the index held the standing ones");
+    assert_eq!(found(&store, alice.id, "tapir").await, ["e"]);
+}
+
 /// Pages are newest first and go on from the last hit.
 async fn pages_and_filters(store: Arc<dyn Store>) {
     let alice = store.create_user(&name("alice"), "h").await.unwrap();
@@ -266,6 +302,11 @@ mod sqlite {
     #[tokio::test]
     async fn search_pages_and_filters() {
         super::pages_and_filters(memory().await).await;
+    }
+
+    #[tokio::test]
+    async fn search_changes_before_indexing() {
+        super::changes_before_indexing(memory().await).await;
     }
 
     /// A database the release before search made (schema version 2) is
@@ -468,6 +509,12 @@ mod postgres {
     async fn pg_search_only_what_the_searcher_may_read() {
         let Some(store) = store().await else { return };
         super::only_what_the_searcher_may_read(store).await;
+    }
+
+    #[tokio::test]
+    async fn pg_search_changes_before_indexing() {
+        let Some(store) = store().await else { return };
+        super::changes_before_indexing(store).await;
     }
 
     #[tokio::test]

@@ -106,6 +106,7 @@ impl SqliteStore {
         .map_err(backend)?;
         schema::configure(&connection, options.path.is_some())?;
         schema::migrate(&connection)?;
+        let behind = search::is_behind(&connection)?;
         let (jobs, receiver) = JobQueue::bounded(JOB_QUEUE);
         let backend = writer::SqliteWriter::new(connection);
         let max_batch = options.max_batch;
@@ -136,7 +137,7 @@ impl SqliteStore {
             searcher,
             worker: std::sync::Mutex::new(Some(worker)),
             sender_names: Arc::default(),
-            indexing: indexing::Indexing::new(),
+            indexing: indexing::Indexing::new(behind),
         })
     }
 
@@ -180,7 +181,7 @@ impl SqliteStore {
     /// that fails leaves its messages to the next.
     fn queue_indexing(&self, jobs: u64) {
         for _ in 0..jobs {
-            drop(self.submit(|c| search::index_pending(c, Some(indexing::ROWS_PER_JOB)).map(drop)));
+            drop(self.submit(|c| search::index_pending(c, Some(indexing::ROWS_PER_JOB))));
         }
     }
 }
@@ -351,7 +352,10 @@ impl Store for SqliteStore {
     }
 
     fn append_system(&self, line: NewSystemLine) -> Queued<Message> {
-        self.submit_append(move |c| messages::append_system(c, line))
+        let queued = self.submit_append(move |c| messages::append_system(c, line));
+        // A batch passes over it, but counts it.
+        self.queue_indexing(self.indexing.appended());
+        queued
     }
 
     async fn history(
@@ -436,8 +440,12 @@ impl Store for SqliteStore {
 
     async fn search(&self, search: MessageSearch) -> StoreResult<Vec<Message>> {
         // Every message acknowledged before this search is indexed first.
-        if self.indexing.take_pending() {
-            self.submit(|c| search::index_pending(c, None)).await?;
+        if let Some(target) = self.indexing.catch_up_target() {
+            // In batches, so writes waiting behind go between them.
+            while self.submit(|c| search::index_pending(c, Some(indexing::ROWS_PER_JOB))).await?
+                == u64::from(indexing::ROWS_PER_JOB)
+            {}
+            self.indexing.caught_up_to(target);
         }
         match &self.searcher {
             Some(searcher) => searcher.read(move |c| search::search(c, &search)).await,

@@ -4,9 +4,10 @@
 //! FTS5 expression.
 //!
 //! New messages are indexed in batches, not in their append's transaction
-//! ([`index_pending`]: every message past `search_progress`'s mark, a few
-//! times a second while messages arrive, and before every search, so a
-//! search finds every message acknowledged before it began). Each commit
+//! ([`index_pending`]: the messages past `search_progress`'s mark, in
+//! batches queued every 50 ms while messages arrive (`indexing`), and
+//! before every search all of them, so a search finds every message
+//! acknowledged before it began). Each commit
 //! that indexes writes a new FTS5 segment to the WAL, which cost durable
 //! throughput far more than the indexing itself; batching writes one per
 //! batch. Edits and deletions of messages at or below the mark change the
@@ -45,20 +46,24 @@ pub(super) const CREATE_INDEX: &str = "
     INSERT INTO message_search (message_search, rank) VALUES ('secure-delete', 1);
     CREATE TABLE search_state (tokenizer TEXT NOT NULL);";
 
-/// Creates the mark below which every message is indexed (a migration):
-/// every message there is so far, which the index held when it was kept
-/// in each append's transaction.
+/// Creates the mark below which every message is indexed (a migration),
+/// unknown (NULL) until a server's start makes the index again
+/// ([`index_if_stale`]): an earlier build may still be writing to the file
+/// (an admin command of this build migrated it beside an older server),
+/// indexing in each transaction without moving any mark.
 pub(super) const CREATE_PROGRESS: &str = "
-    CREATE TABLE search_progress (indexed_through INTEGER NOT NULL);
-    INSERT INTO search_progress (indexed_through) SELECT coalesce(max(id), 0) FROM messages;";
+    CREATE TABLE search_progress (indexed_through INTEGER);
+    INSERT INTO search_progress (indexed_through) VALUES (NULL);";
 
 /// Messages indexed per statement page by [`index_pending`].
 const INDEX_PAGE: u32 = 1_000;
 
 /// The id through which every message has been indexed (or passed over,
-/// as a system line or a deleted message). Message ids only grow, so a
-/// message above it was never indexed.
-fn indexed_through(connection: &Connection) -> StoreResult<i64> {
+/// as a system line or a deleted message); `None` until a server's start
+/// has made the index. Message ids only grow (rows of `messages` are never
+/// deleted: a deleted message stays as a tombstone), so a message above
+/// it was never indexed.
+fn indexed_through(connection: &Connection) -> StoreResult<Option<i64>> {
     connection
         .prepare_cached("SELECT indexed_through FROM search_progress")
         .and_then(|mut s| s.query_row([], |row| row.get(0)))
@@ -69,19 +74,29 @@ fn indexed_through(connection: &Connection) -> StoreResult<i64> {
 /// a system line, was passed over): whether an edit or deletion must
 /// change the index.
 pub(super) fn is_indexed(connection: &Connection, id: MessageId) -> StoreResult<bool> {
-    Ok(id.0 <= indexed_through(connection)?)
+    Ok(indexed_through(connection)?.is_some_and(|mark| id.0 <= mark))
+}
+
+/// Whether messages past the mark await indexing (or the mark is unknown).
+pub(super) fn is_behind(connection: &Connection) -> StoreResult<bool> {
+    let last: i64 = connection
+        .query_row("SELECT coalesce(max(id), 0) FROM messages", [], |row| row.get(0))
+        .map_err(backend)?;
+    Ok(indexed_through(connection)?.is_none_or(|mark| mark < last))
 }
 
 /// Indexes the messages past the mark as they stand now (all of them, or
-/// the first `limit`) and moves the mark past them; how many were
-/// indexed. Runs on the writer.
+/// the first `limit` rows) and moves the mark past them; how many rows it
+/// went past (system lines and deleted messages included). Runs on the
+/// writer. With the mark unknown it does nothing: the server's start makes
+/// the whole index ([`index_if_stale`]).
 pub(super) fn index_pending(connection: &Connection, limit: Option<u32>) -> StoreResult<u64> {
-    let mut indexed = 0;
+    let mut seen = 0;
     let mut left = limit.unwrap_or(u32::MAX);
     while left > 0 {
         let page_rows = left.min(INDEX_PAGE);
         left -= page_rows;
-        let from = indexed_through(connection)?;
+        let Some(from) = indexed_through(connection)? else { return Ok(seen) };
         let page: Vec<(i64, Option<String>)> = connection
             .prepare_cached(
                 "SELECT id, CASE WHEN system_kind IS NULL AND deleted = 0 THEN body END FROM messages \
@@ -91,19 +106,19 @@ pub(super) fn index_pending(connection: &Connection, limit: Option<u32>) -> Stor
                 s.query_map(params![from, page_rows], |row| Ok((row.get(0)?, row.get(1)?)))?.collect()
             })
             .map_err(backend)?;
-        let Some(&(last, _)) = page.last() else { return Ok(indexed) };
+        let Some(&(last, _)) = page.last() else { return Ok(seen) };
         for (id, body) in &page {
             if let Some(body) = body {
                 index(connection, MessageId(*id), body)?;
-                indexed += 1;
             }
         }
         set_indexed_through(connection, last)?;
+        seen += page.len() as u64;
         if page.len() < page_rows as usize {
-            return Ok(indexed);
+            return Ok(seen);
         }
     }
-    Ok(indexed)
+    Ok(seen)
 }
 
 fn set_indexed_through(connection: &Connection, id: i64) -> StoreResult<()> {
@@ -126,7 +141,8 @@ pub(super) fn index_if_stale(connection: &Connection) -> StoreResult<()> {
         .query_row("SELECT tokenizer FROM search_state", [], |row| row.get(0))
         .optional()
         .map_err(backend)?;
-    if stored.as_deref() == Some(tokenizer_fingerprint().as_str()) {
+    // An unknown mark (see `CREATE_PROGRESS`) is made anew with the index.
+    if stored.as_deref() == Some(tokenizer_fingerprint().as_str()) && indexed_through(connection)?.is_some() {
         return Ok(());
     }
     let indexed = rebuild(connection)?;

@@ -151,9 +151,31 @@ async fn changes_before_indexing(store: Arc<dyn Store>) {
     assert!(found(&store, alice.id, "narwhal").await.is_empty(), "a deleted message");
     let mut search = search_for(alice.id, "quokka");
     search.limit = 500;
-    assert_eq!(store.search(search).await.unwrap().len(), 300, "every message sent before the search");
-    assert_eq!(store.rebuild_search_index().await.unwrap(), 301, "the index held the standing ones");
-    assert_eq!(found(&store, alice.id, "tapir").await, ["e"]);
+    assert_eq!(
+        store.search(search.clone()).await.unwrap().len(),
+        300,
+        "every message sent before the search"
+    );
+
+    // Now indexed: changes below the mark change the index in their own job.
+    let edit = MessageEdit {
+        channel: GENERAL,
+        seq: edited.message.seq,
+        editor: alice.id,
+        body: MessageBody::parse("a wombat appears".into()).unwrap(),
+        if_rev: None,
+    };
+    store.edit_message(edit).await.unwrap();
+    let last = store.history(GENERAL, None, 1).await.unwrap()[0].seq;
+    store.delete_message(MessageRemoval { channel: GENERAL, seq: last, by: alice.id }).await.unwrap();
+    assert!(found(&store, alice.id, "tapir").await.is_empty());
+    assert_eq!(found(&store, alice.id, "wombat").await, ["e"]);
+    assert_eq!(store.search(search.clone()).await.unwrap().len(), 299);
+    // Made again from the messages alone, the index answers the same.
+    store.rebuild_search_index().await.unwrap();
+    assert_eq!(store.search(search).await.unwrap().len(), 299);
+    assert_eq!(found(&store, alice.id, "wombat").await, ["e"]);
+    assert!(found(&store, alice.id, "tapir").await.is_empty());
 }
 
 /// Pages are newest first and go on from the last hit.
@@ -430,6 +452,9 @@ mod sqlite {
             .append_message(super::message(super::GENERAL, alice.id, "after", "filler after"))
             .await
             .unwrap();
+        // A search indexes every message sent before it: the token is in
+        // the index, not only in the message's row.
+        assert_eq!(super::found(&store, alice.id, secret).await, ["s"]);
         store.close().await;
         assert!(file_contains(&db, secret) || file_contains(&wal, secret), "the check sees an indexed token");
 

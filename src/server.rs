@@ -192,7 +192,7 @@ pub async fn serve_with_metrics(
         }
         None => (Arc::new(LocalBus), Arc::new(LocalBus)),
     };
-    let blobs = open_file_store(&config).await?;
+    let (blobs, temporary_files) = open_file_store(&config).await?;
     let store = store::open(&config.database_url, Arc::clone(&metrics)).await?;
     // Cancelled when the server shuts down: it ends every session.
     let sessions_end = CancellationToken::new();
@@ -299,20 +299,27 @@ pub async fn serve_with_metrics(
         tracing::warn!("sessions still open after the drain timeout");
     }
     store.close().await;
+    if let Some(folder) = temporary_files {
+        // An in-memory database's files go with it.
+        let _ = std::fs::remove_dir_all(folder);
+    }
     cluster.close().await;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Opens the file store `config` names. Several nodes must share one: a
-/// cluster refuses a local folder, and one given no `--files` runs without
-/// files (uploads answer `503 files_unavailable`) rather than each node
-/// keeping its own.
-async fn open_file_store(config: &Config) -> Result<Option<Arc<dyn Blobs>>, ServeError> {
+/// Opens the file store `config` names, and says which folder to remove at
+/// the end (an in-memory database's temporary one). Several nodes must
+/// share one store: a cluster refuses a local folder, and one given no
+/// `--files` runs without files (uploads answer `503 files_unavailable`)
+/// rather than each node keeping its own.
+async fn open_file_store(
+    config: &Config,
+) -> Result<(Option<Arc<dyn Blobs>>, Option<std::path::PathBuf>), ServeError> {
     let clustered = config.redis_url.is_some();
     if clustered && config.files.is_none() {
         tracing::warn!("no --files s3://...: file uploads are off on this node of a cluster");
-        return Ok(None);
+        return Ok((None, None));
     }
     let location = files_location(config.files.as_deref(), &config.database_url)?;
     let blobs = crate::files::open(&location, &config.s3).await?;
@@ -320,7 +327,16 @@ async fn open_file_store(config: &Config) -> Result<Option<Arc<dyn Blobs>>, Serv
         return Err(ServeError::ClusterNeedsSharedFiles);
     }
     tracing::info!(files = %blobs.describe(), "file store open");
-    Ok(Some(blobs))
+    let in_memory = config.database_url.starts_with("sqlite:")
+        && matches!(
+            store::sqlite::SqliteOptions::from_url(&config.database_url),
+            Ok(store::sqlite::SqliteOptions { path: None, .. })
+        );
+    let temporary = match &location {
+        FilesLocation::Local(folder) if in_memory && config.files.is_none() => Some(folder.clone()),
+        _ => None,
+    };
+    Ok((Some(blobs), temporary))
 }
 
 /// Where files go: as configured, or else a `natter-files` folder beside an

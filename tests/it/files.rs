@@ -499,3 +499,31 @@ async fn a_file_uploaded_through_one_node_downloads_through_another() {
     assert_eq!(response.bytes().await.unwrap().as_ref(), picture.as_slice());
     assert_eq!(fetch(&two, &bob_token, &format!("/api/files/{}/thumb", file.id)).await.status(), 200);
 }
+
+/// The files folders of this process's in-memory databases.
+fn temporary_folders() -> Vec<std::path::PathBuf> {
+    let prefix = format!("natter-files-{}-", std::process::id());
+    std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|entry| entry.path())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_in_memory_databases_files_go_with_it() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let config = Config { database_url: "sqlite::memory:".into(), ..Config::default() };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(natter::server::serve(listener, config, async move {
+        let _ = stopped.await;
+    }));
+    let health = reqwest::get(format!("http://{address}/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(temporary_folders().len(), 1, "a temporary folder while it runs");
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    assert!(temporary_folders().is_empty(), "removed at the stop: {:?}", temporary_folders());
+}

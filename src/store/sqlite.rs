@@ -45,6 +45,7 @@ mod backup;
 mod changes;
 mod channel_settings;
 mod channels;
+mod checkpointer;
 mod files;
 mod indexing;
 mod mentions;
@@ -93,6 +94,8 @@ pub struct SqliteStore {
     sender_names: Arc<messages::SenderNames>,
     /// When new messages are next to be indexed (`search::index_pending`).
     indexing: indexing::Indexing,
+    /// Checkpoints a file's WAL beside the writer; `None` in memory.
+    checkpointer: Option<checkpointer::Checkpointer>,
 }
 
 impl SqliteStore {
@@ -124,12 +127,13 @@ impl SqliteStore {
                     .block_on(super::writer::run(backend, receiver, max_batch, metrics));
             })
             .map_err(|e| StoreError::Backend(format!("cannot start writer thread: {e}")))?;
-        let (readers, searcher) = match &options.path {
+        let (readers, searcher, checkpointer) = match &options.path {
             Some(path) => (
                 Some(readers::Readers::open(path, readers::READERS, "read", readers::READ_QUEUE)?),
                 Some(readers::Readers::open(path, readers::SEARCHERS, "search", readers::SEARCH_QUEUE)?),
+                Some(checkpointer::Checkpointer::start(path)?),
             ),
-            None => (None, None),
+            None => (None, None, None),
         };
         Ok(Self {
             jobs,
@@ -138,6 +142,7 @@ impl SqliteStore {
             worker: std::sync::Mutex::new(Some(worker)),
             sender_names: Arc::default(),
             indexing: indexing::Indexing::new(behind),
+            checkpointer,
         })
     }
 
@@ -470,6 +475,10 @@ impl Store for SqliteStore {
             // Reads still queued are answered; then the reader threads end.
             let threads = readers.stop();
             let _ = tokio::task::spawn_blocking(move || readers::join(threads)).await;
+        }
+        // Stopped first: the writer's last act is a full checkpoint.
+        if let Some(thread) = self.checkpointer.as_ref().and_then(checkpointer::Checkpointer::stop) {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
         // The writer finishes the queued jobs, then its loop ends.
         self.jobs.close();

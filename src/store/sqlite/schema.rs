@@ -19,6 +19,10 @@ pub(super) fn configure(connection: &Connection, on_disk: bool) -> StoreResult<(
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Backend(format!("cannot enable WAL (journal_mode={mode})")));
         }
+        // The checkpoint thread (`checkpointer`) keeps the WAL small; the
+        // writer checkpoints itself only past 10,000 pages (about 40 MB),
+        // should that thread fall behind.
+        connection.execute_batch("PRAGMA wal_autocheckpoint = 10000").map_err(backend)?;
     }
     connection
         .execute_batch(

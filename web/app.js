@@ -28,7 +28,7 @@ import { membersDialog } from './members.js';
 import { isLinkFragment, takeLink } from './links.js';
 import { Drafts } from './drafts.js';
 import { Composer, touchFirst } from './composer.js';
-import { imageViewer } from './attachments.js';
+import { fileInChannel, imageViewer } from './attachments.js';
 import { Editing } from './editing.js';
 import { Reactions } from './reactions.js';
 import { Notifier } from './notifications.js';
@@ -165,16 +165,8 @@ const composer = new Composer({
   },
 });
 
-// A thumbnail opens its image full size; the file is looked up among the open channel's messages.
-imageViewer(els.messages, (fileId) => {
-  const channel = store.current;
-  if (!channel) return null;
-  for (const message of [...channel.messages, ...channel.pending.values()]) {
-    const file = message.files?.find((candidate) => candidate.id === fileId);
-    if (file) return file;
-  }
-  return null;
-});
+// A thumbnail opens its image full size.
+imageViewer(els.messages, (fileId) => fileInChannel(store.current, fileId));
 
 const dialogs = setUpDialogs({ store, connection: { request }, switchTo });
 const settings = channelSettingsDialog({ store, request, toast: (text) => toast(text) });

@@ -119,6 +119,16 @@ function extensionBadge(name) {
   return match ? match[1].toUpperCase() : 'FILE';
 }
 
+/** The file `fileId` among a channel's messages (sent or pending), or null. */
+export function fileInChannel(channel, fileId) {
+  if (!channel) return null;
+  for (const message of [...channel.messages, ...channel.pending.values()]) {
+    const file = message.files?.find((candidate) => candidate.id === fileId);
+    if (file) return file;
+  }
+  return null;
+}
+
 /**
  * The full-size image viewer: a plain click on a thumbnail inside `container`
  * opens the image in the dialog #image-dialog (name, size, Open in new tab,

@@ -294,6 +294,14 @@ async fn hostile_uploads_are_refused_or_served_harmlessly() {
     if let Ok(response) = response {
         assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     }
+    // Either way the server counted it as refused.
+    let metrics = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|line| line.starts_with("natter_upload_failures_total ") && !line.ends_with(" 0")),
+        "the cut-off upload is counted as failed:\n{metrics}"
+    );
 
     // Quota: 3 MB per user.
     for n in 0..3 {

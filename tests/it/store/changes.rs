@@ -11,7 +11,13 @@ use natter::store::{Changed, MessageEdit, MessageRemoval, NewSystemLine, Store, 
 
 use super::{GENERAL, channel_name, message, name};
 
-fn edit(channel: ChannelId, seq: i64, editor: UserId, body: &str, if_rev: Option<i64>) -> MessageEdit {
+pub(super) fn edit(
+    channel: ChannelId,
+    seq: i64,
+    editor: UserId,
+    body: &str,
+    if_rev: Option<i64>,
+) -> MessageEdit {
     MessageEdit {
         channel,
         seq: Seq(seq),

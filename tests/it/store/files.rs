@@ -69,13 +69,7 @@ async fn uploads_attach_and_delete(store: Arc<dyn Store>) {
     // Attached: every member may fetch it.
     assert_eq!(store.file_for(&first.id, bob.id).await.unwrap(), Some(first.clone()));
     // An edit keeps the files.
-    let edit = natter::store::MessageEdit {
-        channel: GENERAL,
-        seq: appended.message.seq,
-        editor: alice.id,
-        body: natter::model::MessageBody::parse("edited".into()).unwrap(),
-        if_rev: None,
-    };
+    let edit = super::changes::edit(GENERAL, appended.message.seq.0, alice.id, "edited", None);
     assert_eq!(store.edit_message(edit).await.unwrap().message.files.len(), 2);
 
     // Deleting the message deletes its files: nobody may fetch them, and

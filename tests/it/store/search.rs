@@ -10,6 +10,7 @@ use natter::search::query::parse;
 use natter::store::{MessageEdit, MessageRemoval, MessageSearch, Store};
 use serde::Deserialize;
 
+use super::changes::edit;
 use super::{GENERAL, channel_name, message, name};
 
 #[derive(Deserialize)]
@@ -128,14 +129,7 @@ async fn changes_before_indexing(store: Arc<dyn Store>) {
     let alice = store.create_user(&name("alice"), "h").await.unwrap();
     let edited = store.append_message(message(GENERAL, alice.id, "e", "an okapi appears")).await.unwrap();
     let deleted = store.append_message(message(GENERAL, alice.id, "d", "a narwhal appears")).await.unwrap();
-    let edit = MessageEdit {
-        channel: GENERAL,
-        seq: edited.message.seq,
-        editor: alice.id,
-        body: MessageBody::parse("a tapir appears".into()).unwrap(),
-        if_rev: None,
-    };
-    store.edit_message(edit).await.unwrap();
+    store.edit_message(edit(GENERAL, edited.message.seq.0, alice.id, "a tapir appears", None)).await.unwrap();
     store
         .delete_message(MessageRemoval { channel: GENERAL, seq: deleted.message.seq, by: alice.id })
         .await
@@ -158,14 +152,10 @@ async fn changes_before_indexing(store: Arc<dyn Store>) {
     );
 
     // Now indexed: changes below the mark change the index in their own job.
-    let edit = MessageEdit {
-        channel: GENERAL,
-        seq: edited.message.seq,
-        editor: alice.id,
-        body: MessageBody::parse("a wombat appears".into()).unwrap(),
-        if_rev: None,
-    };
-    store.edit_message(edit).await.unwrap();
+    store
+        .edit_message(edit(GENERAL, edited.message.seq.0, alice.id, "a wombat appears", None))
+        .await
+        .unwrap();
     let last = store.history(GENERAL, None, 1).await.unwrap()[0].seq;
     store.delete_message(MessageRemoval { channel: GENERAL, seq: last, by: alice.id }).await.unwrap();
     assert!(found(&store, alice.id, "tapir").await.is_empty());

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{Message as WsMessage, Utf8Bytes, WebSocket};
-use futures_util::SinkExt;
+use futures_util::{FutureExt, SinkExt};
 
 use super::AppState;
 use super::admission::SessionPermit;
@@ -313,7 +313,7 @@ impl WsSession {
             tokio::select! {
                 biased;
                 ending = &mut ended => return Err(end_for(ending)),
-                outcome = pending.next() => Box::pin(self.finish_send(outcome)).await?,
+                outcome = pending.next() => Box::pin(self.answer_sends(outcome, &mut pending)).await?,
                 delivery = self.registration.deliveries.recv() => match delivery {
                     Some(delivery) => self.deliver_batch(delivery).await?,
                     None => return Err(End::Gone),
@@ -362,13 +362,45 @@ impl WsSession {
 
     async fn write_batch(&mut self, first: Arc<Delivery>) -> Result<(), End> {
         self.deliver(first).await?;
-        for _ in 1..DELIVERIES_PER_FLUSH {
+        self.write_queued_deliveries(DELIVERIES_PER_FLUSH - 1).await?;
+        self.socket.flush().await.map_err(|_| End::Gone)
+    }
+
+    /// Writes up to `most` deliveries already queued, without flushing.
+    async fn write_queued_deliveries(&mut self, most: usize) -> Result<(), End> {
+        for _ in 0..most {
             match self.registration.deliveries.try_recv() {
                 Some(delivery) => self.deliver(delivery).await?,
                 None => break,
             }
         }
-        self.socket.flush().await.map_err(|_| End::Gone)
+        Ok(())
+    }
+
+    /// Writes the answer to a send, the answers to any other sends whose
+    /// commits are in, and the deliveries queued by now, then flushes once:
+    /// a commit's fan-out queues the sender's own delivery before its answer
+    /// resolves, so the ack and that delivery go out in one write (and one
+    /// TCP segment) instead of two. Acks still come before deliveries that
+    /// were ready with them, as the loop's bias orders them. One write
+    /// timeout bounds the whole batch, as in [`WsSession::deliver_batch`].
+    async fn answer_sends(
+        &mut self,
+        first: SendOutcome<(String, Option<Ref>)>,
+        pending: &mut PendingSends<(String, Option<Ref>)>,
+    ) -> Result<(), End> {
+        let written = async {
+            self.write_answer(first).await?;
+            while let Some(outcome) = pending.next().now_or_never() {
+                self.write_answer(outcome).await?;
+            }
+            self.write_queued_deliveries(DELIVERIES_PER_FLUSH).await?;
+            self.socket.flush().await.map_err(|_| End::Gone)
+        };
+        match tokio::time::timeout(WRITE_TIMEOUT, written).await {
+            Ok(written) => written,
+            Err(_) => Err(End::Gone),
+        }
     }
 
     async fn deliver(&mut self, delivery: Arc<Delivery>) -> Result<(), End> {
@@ -441,7 +473,8 @@ impl WsSession {
         self.socket.feed(WsMessage::Text(frame)).await.map_err(|_| End::Gone)
     }
 
-    async fn finish_send(&mut self, outcome: SendOutcome<(String, Option<Ref>)>) -> Result<(), End> {
+    /// Writes a send's ack or error, without flushing.
+    async fn write_answer(&mut self, outcome: SendOutcome<(String, Option<Ref>)>) -> Result<(), End> {
         let (client_id, reference) = outcome.answer_to;
         let reply = match outcome.result {
             Ok(appended) => ServerMessage::Ack {
@@ -458,6 +491,6 @@ impl WsSession {
                 request_error(&error, reference)
             }
         };
-        self.reply(reply).await
+        self.socket.feed(WsMessage::Text(reply.to_json().into())).await.map_err(|_| End::Gone)
     }
 }

@@ -1,7 +1,9 @@
 //! The hub: who is connected here, who is shown online, and which
-//! connection hears what, in order. A small synchronous core: one
-//! short-held lock, no `.await`, no store calls and no wire formats in
-//! `src/hub/` (ARCHITECTURE.md names the grep). It never waits on a
+//! connection hears what, in order. A small synchronous core: short-held
+//! locks, no `.await`, no store calls and no wire formats in `src/hub/`
+//! (ARCHITECTURE.md names the grep). Registrations and presence take the
+//! hub's lock; a message's fan-out takes only its channel's route shard
+//! (`routes`), so channels fan out in parallel. It never waits on a
 //! connection: each gets [`Delivery`] values through a bounded queue, and one
 //! that cannot keep up is dropped ([`EndWatch`], [`Ended::TooSlow`]).
 //!
@@ -19,7 +21,7 @@
 //!
 //! The parts: `registry` (connections and users), `presence` (who is shown
 //! online), `audience` (who hears which presence change), `routes`
-//! (per-channel order and subscribers), `delivery` (the events and their
+//! (per-channel order and subscribers, in locked shards), `delivery` (the events and their
 //! shared encodings). This file holds the hub's state and its connection
 //! and delivery methods; `telling` its presence methods; `invariants` the
 //! checks its tests run after every step.
@@ -56,7 +58,7 @@ pub use registry::{ConnectionId, EndWatch, Ended, Interests, NO_SESSION, Registr
 use audience::Audience;
 use presence::{Change, Presence};
 use registry::{Offered, Registry};
-use routes::Routes;
+use routes::RouteShards;
 
 /// What the hub asks its driver to do outside the lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,7 +120,6 @@ pub enum ClaimError {
 struct State {
     registry: Registry,
     presence: Presence,
-    routes: Routes,
     /// Connections that hear of new public channels.
     announcements: HashSet<ConnectionId>,
     /// Presence changes not yet told (see [`Hub::flush_presence`]).
@@ -158,6 +159,9 @@ impl UntoldPresence {
 
 pub struct Hub {
     state: Mutex<State>,
+    /// Per-channel order and subscribers, outside `state`: taken after
+    /// `state` when both are needed, alone for a message's fan-out.
+    routes: RouteShards,
     /// Deliveries a connection may have queued before it counts as too slow.
     queue_capacity: usize,
     metrics: Arc<Metrics>,
@@ -182,8 +186,10 @@ impl Hub {
         // per interval,
         // each taken at once by the driver's one loop, which never waits.
         let (requests, receiver) = mpsc::unbounded_channel();
-        let state = State { routes: Routes::starting_at(heads), ..State::default() };
-        (Arc::new(Self { state: Mutex::new(state), queue_capacity, metrics, requests, stop }), receiver)
+        let routes = RouteShards::starting_at(heads);
+        let hub =
+            Self { state: Mutex::new(State::default()), routes, queue_capacity, metrics, requests, stop };
+        (Arc::new(hub), receiver)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -266,9 +272,10 @@ impl Hub {
         };
         let mut delivered = Vec::with_capacity(channels.len());
         for view in channels {
-            entry.channels.insert(view.channel.id);
-            delivered
-                .push((view.channel.id, state.routes.subscribe(view.channel.id, view.last_rev, connection)));
+            let channel = view.channel.id;
+            entry.channels.insert(channel);
+            let rev = self.routes.shard(channel).subscribe(channel, view.last_rev, connection, &entry.outlet);
+            delivered.push((channel, rev));
         }
         delivered
     }
@@ -279,7 +286,7 @@ impl Hub {
         if let Some(entry) = state.registry.connections.get_mut(&connection) {
             entry.channels.remove(&channel);
         }
-        state.routes.unsubscribe(channel, connection);
+        self.routes.shard(channel).unsubscribe(channel, connection);
     }
 
     /// Whether `user` has a connection on this node.
@@ -327,7 +334,7 @@ impl Hub {
         let mut state = self.lock();
         let Some(connection) = state.registry.remove(id) else { return };
         for channel in &connection.channels {
-            state.routes.unsubscribe(*channel, id);
+            self.routes.shard(*channel).unsubscribe(*channel, id);
         }
         state.announcements.remove(&id);
         state.audience.remove(id);
@@ -356,61 +363,72 @@ impl Hub {
         self.accept(channel, changes, covered);
     }
 
+    /// Releases what is now in order and offers it to the route's
+    /// subscribers, all under the channel's shard lock only (so each
+    /// subscriber gets the channel's changes in rev order); connections
+    /// that could not keep up are dropped after, under the hub's lock.
     fn accept(&self, channel: ChannelId, changes: Vec<Message>, covered: Option<Rev>) {
-        let mut state = self.lock();
-        let released = state.routes.accept(channel, changes, covered);
-        if released.request_fill {
-            self.request(HubRequest::FillGap(channel));
+        let mut slow = Vec::new();
+        {
+            let mut routes = self.routes.shard(channel);
+            let released = routes.accept(channel, changes, covered);
+            if released.request_fill {
+                self.request(HubRequest::FillGap(channel));
+            }
+            for (after, message) in released.ready {
+                let delivery = Delivery::new(Event::Message { message, after });
+                for (id, outlet) in routes.subscribers(channel) {
+                    self.count_offer(outlet.offer(&delivery), id, &mut slow);
+                }
+            }
         }
-        for (after, message) in released.ready {
-            let subscribers: Vec<ConnectionId> = state.routes.subscribers(channel).collect();
-            self.offer_all(&mut state, subscribers, &Delivery::new(Event::Message { message, after }));
-        }
+        self.drop_all_slow(slow);
     }
 
     /// Where the driver's fill of `channel` reads from next (a rev); `None`
     /// once nothing waits behind a gap any more (the fill is then over).
     pub fn fill_from(&self, channel: ChannelId) -> Option<Rev> {
-        self.lock().routes.fill_from(channel)
+        self.routes.shard(channel).fill_from(channel)
     }
 
     /// The rev the channel's route delivered last, if the hub has one.
     pub fn delivered_rev(&self, channel: ChannelId) -> Option<Rev> {
-        self.lock().routes.0.get(&channel).map(|route| route.delivered)
+        self.routes.shard(channel).0.get(&channel).map(|route| route.delivered)
     }
 
     /// Every channel's last delivered rev, for catching up after the bus may
     /// have lost changes.
     pub fn delivered_heads(&self) -> Vec<(ChannelId, Rev)> {
-        self.lock().routes.heads()
+        self.routes.heads()
     }
 
     /// Relays "typing" to the channel's other members' connections, if
     /// `connection` is subscribed to the channel. Returns whether it was.
     pub fn relay_typing(&self, connection: ConnectionId, user: &User, channel: ChannelId) -> bool {
-        let mut state = self.lock();
         let subscribed =
-            state.registry.connections.get(&connection).is_some_and(|c| c.channels.contains(&channel));
+            self.lock().registry.connections.get(&connection).is_some_and(|c| c.channels.contains(&channel));
         if subscribed {
-            self.deliver_typing(&mut state, channel, user.id, &user.name);
+            self.deliver_typing(channel, user.id, &user.name);
         }
         subscribed
     }
 
     /// Relays another node's "typing" to this node's connections.
     pub fn typing_elsewhere(&self, channel: ChannelId, user: UserId, name: &str) {
-        let mut state = self.lock();
-        self.deliver_typing(&mut state, channel, user, name);
+        self.deliver_typing(channel, user, name);
     }
 
-    fn deliver_typing(&self, state: &mut State, channel: ChannelId, user: UserId, name: &str) {
+    /// Offers "typing" to the channel's subscribers but the typist's own
+    /// connections, under the channel's shard lock only, like a message.
+    fn deliver_typing(&self, channel: ChannelId, user: UserId, name: &str) {
         let typing = Delivery::new(Event::Typing { channel, user: name.to_owned() });
-        let others: Vec<ConnectionId> = state
-            .routes
-            .subscribers(channel)
-            .filter(|id| state.registry.connections.get(id).is_some_and(|c| c.user != user))
-            .collect();
-        self.offer_all(state, others, &typing);
+        let mut slow = Vec::new();
+        for (id, outlet) in self.routes.shard(channel).subscribers(channel) {
+            if outlet.user != user {
+                self.count_offer(outlet.offer(&typing), id, &mut slow);
+            }
+        }
+        self.drop_all_slow(slow);
     }
 
     /// `user` is now a member of the channel: their connections that follow
@@ -419,14 +437,23 @@ impl Hub {
         let mut state = self.lock();
         let state = &mut *state;
         let channel = view.channel.id;
-        for id in state.registry.connections_of(user) {
-            let Some(connection) = state.registry.connections.get_mut(&id) else { continue };
-            if connection.interests.follows_memberships && !connection.dropped {
-                connection.channels.insert(channel);
-                state.routes.subscribe(channel, view.last_rev, id);
+        let connections = state.registry.connections_of(user);
+        // `Joined` is queued under the shard lock too, so it comes before
+        // any of the channel's messages the new subscription hears.
+        let slow = {
+            let mut routes = self.routes.shard(channel);
+            for id in &connections {
+                let Some(connection) = state.registry.connections.get_mut(id) else { continue };
+                if connection.interests.follows_memberships && !connection.dropped {
+                    connection.channels.insert(channel);
+                    routes.subscribe(channel, view.last_rev, *id, &connection.outlet);
+                }
             }
+            self.offer_each(state, connections, &Delivery::new(Event::Joined(view)))
+        };
+        for id in slow {
+            self.drop_slow(state, id);
         }
-        self.deliver_to_user(state, user, Event::Joined(view));
     }
 
     /// `user` is no longer a member of the channel: all their connections
@@ -438,7 +465,7 @@ impl Hub {
             if let Some(connection) = state.registry.connections.get_mut(&id) {
                 connection.channels.remove(&channel);
             }
-            state.routes.unsubscribe(channel, id);
+            self.routes.shard(channel).unsubscribe(channel, id);
         }
         self.deliver_to_user(state, user, Event::Left(channel));
     }
@@ -470,7 +497,8 @@ impl Hub {
     pub fn channel_changed(&self, channel: Channel, about: ChannelAbout, renamed: bool) {
         let announce = renamed && channel.kind == ChannelKind::Public && !about.archived;
         let mut state = self.lock();
-        let subscribers: Vec<ConnectionId> = state.routes.subscribers(channel.id).collect();
+        let subscribers: Vec<ConnectionId> =
+            self.routes.shard(channel.id).subscribers(channel.id).map(|(id, _)| id).collect();
         let delivery = Delivery::new(Event::ChannelChanged(Box::new((channel.clone(), about))));
         self.offer_all(&mut state, subscribers, &delivery);
         if announce {
@@ -487,18 +515,44 @@ impl Hub {
     /// Queues one delivery to each of `connections` and drops those that
     /// could not keep up.
     fn offer_all(&self, state: &mut State, connections: Vec<ConnectionId>, delivery: &Arc<Delivery>) {
+        for id in self.offer_each(state, connections, delivery) {
+            self.drop_slow(state, id);
+        }
+    }
+
+    /// Queues one delivery to each of `connections`; returns those that
+    /// could not keep up, for the caller to drop once it holds no shard.
+    fn offer_each(
+        &self,
+        state: &State,
+        connections: Vec<ConnectionId>,
+        delivery: &Arc<Delivery>,
+    ) -> Vec<ConnectionId> {
         let mut slow = Vec::new();
         for id in connections {
             let Some(connection) = state.registry.connections.get(&id) else { continue };
-            match connection.offer(delivery) {
-                Offered::Queued => self.metrics.deliveries_total.inc(),
-                Offered::Skipped => self.metrics.queue_drops_total.inc(),
-                Offered::Ignored => {}
-                Offered::Full => slow.push(id),
-            }
+            self.count_offer(connection.offer(delivery), id, &mut slow);
         }
+        slow
+    }
+
+    fn count_offer(&self, offered: Offered, id: ConnectionId, slow: &mut Vec<ConnectionId>) {
+        match offered {
+            Offered::Queued => self.metrics.deliveries_total.inc(),
+            Offered::Skipped => self.metrics.queue_drops_total.inc(),
+            Offered::Ignored => {}
+            Offered::Full => slow.push(id),
+        }
+    }
+
+    /// Drops connections a fan-out outside the hub's lock found too slow.
+    fn drop_all_slow(&self, slow: Vec<ConnectionId>) {
+        if slow.is_empty() {
+            return;
+        }
+        let mut state = self.lock();
         for id in slow {
-            self.drop_slow(state, id);
+            self.drop_slow(&mut state, id);
         }
     }
 
@@ -514,7 +568,7 @@ impl Hub {
         connection.dropped = true;
         connection.end(Ended::TooSlow);
         for channel in connection.channels.drain() {
-            state.routes.unsubscribe(channel, id);
+            self.routes.shard(channel).unsubscribe(channel, id);
         }
         state.announcements.remove(&id);
         state.audience.remove(id);

@@ -3,6 +3,9 @@
 
 use super::Hub;
 use super::presence;
+use super::registry::Registry;
+use super::routes::Route;
+use crate::model::ChannelId;
 
 impl Hub {
     /// Checks that the hub's parts agree with each other; panics with the
@@ -18,8 +21,9 @@ impl Hub {
             assert!(state.presence.is_local(connection.user), "connected user of {id:?} is not shown online");
             assert!(!connection.dropped || connection.channels.is_empty(), "dropped {id:?} kept channels");
             for channel in &connection.channels {
+                let routes = self.routes.shard(*channel);
                 assert!(
-                    state.routes.0.get(channel).is_some_and(|route| route.subscribers.contains(id)),
+                    routes.0.get(channel).is_some_and(|route| route.subscribers.contains_key(id)),
                     "{id:?} says it hears {channel:?} but the route does not list it"
                 );
             }
@@ -33,19 +37,9 @@ impl Hub {
                 );
             }
         }
-        for (channel, route) in &state.routes.0 {
-            for id in &route.subscribers {
-                assert!(
-                    registry.connections.get(id).is_some_and(|c| !c.dropped && c.channels.contains(channel)),
-                    "route {channel:?} lists {id:?}, which is gone, dropped or not subscribed"
-                );
-            }
-            if let Some((first, _)) = route.pending.first_key_value() {
-                assert!(
-                    *first > route.delivered,
-                    "route {channel:?} holds {first:?} at or below its delivered seq"
-                );
-                assert!(route.fill_requested, "route {channel:?} waits behind a gap with no fill requested");
+        for routes in self.routes.each() {
+            for (channel, route) in &routes.0 {
+                check_route(registry, *channel, route);
             }
         }
         for id in &state.announcements {
@@ -100,5 +94,26 @@ impl Hub {
                 );
             }
         }
+    }
+}
+
+/// A route lists only live, undropped connections that say they hear its
+/// channel, each with its own outlet, and waits behind a gap only with a
+/// fill requested.
+fn check_route(registry: &Registry, channel: ChannelId, route: &Route) {
+    for (id, outlet) in &route.subscribers {
+        let connection = registry.connections.get(id);
+        assert!(
+            connection.is_some_and(|c| !c.dropped && c.channels.contains(&channel)),
+            "route {channel:?} lists {id:?}, which is gone, dropped or not subscribed"
+        );
+        assert!(
+            connection.is_some_and(|c| std::sync::Arc::ptr_eq(&c.outlet, outlet)),
+            "route {channel:?} holds another outlet than {id:?}'s"
+        );
+    }
+    if let Some((first, _)) = route.pending.first_key_value() {
+        assert!(*first > route.delivered, "route {channel:?} holds {first:?} at or below its delivered seq");
+        assert!(route.fill_requested, "route {channel:?} waits behind a gap with no fill requested");
     }
 }

@@ -1,6 +1,6 @@
-//! Who is connected: every connection with its user, login session, queue,
-//! close signals and the channels it is subscribed to, and each user's
-//! connections on this node.
+//! Who is connected: every connection with its user, login session, its
+//! [`Outlet`] (queue and close signal), and the channels it is subscribed
+//! to, and each user's connections on this node.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -109,9 +109,9 @@ impl Ended {
 pub(super) struct Connection {
     pub(super) user: UserId,
     pub(super) session: SessionKey,
-    queue: DeliverySender,
-    ended: CancellationToken,
-    why: Arc<AtomicU8>,
+    /// Shared with the routes the connection is subscribed to, which offer
+    /// it messages under their own shard's lock rather than the hub's.
+    pub(super) outlet: Arc<Outlet>,
     pub(super) channels: HashSet<ChannelId>,
     /// Judged too slow: gets nothing more, and waits for its task to
     /// unregister it (which starts the presence grace period).
@@ -131,18 +131,28 @@ pub(super) enum Offered {
     Full,
 }
 
-impl Connection {
+/// Where a connection's deliveries go in: its queue and its close signal.
+/// Held by the registry and by each route the connection is subscribed
+/// to; the queue's stream ends once all of them have let go.
+pub(super) struct Outlet {
+    pub(super) user: UserId,
+    queue: DeliverySender,
+    ended: CancellationToken,
+    why: Arc<AtomicU8>,
+}
+
+impl Outlet {
     /// Ends the connection for `why`; the first reason given stays.
     pub(super) fn end(&self, why: Ended) {
         let _ = self.why.compare_exchange(0, why as u8, Ordering::AcqRel, Ordering::Acquire);
         self.ended.cancel();
     }
 
-    /// Queues a delivery without waiting.
+    /// Queues a delivery without waiting. Routes offer through this without
+    /// the registry's `dropped` flag: a dropped connection is taken out of
+    /// every route, so only offers already under way can still reach it,
+    /// and they find its queue full.
     pub(super) fn offer(&self, delivery: &Arc<Delivery>) -> Offered {
-        if self.dropped {
-            return Offered::Ignored;
-        }
         match self.queue.try_send(Arc::clone(delivery)) {
             Ok(()) => Offered::Queued,
             Err(NotQueued::Full) if delivery.is_ephemeral() => Offered::Skipped,
@@ -150,6 +160,21 @@ impl Connection {
             // The connection is closing; its task unregisters it.
             Err(NotQueued::Closed) => Offered::Ignored,
         }
+    }
+}
+
+impl Connection {
+    /// Ends the connection for `why`; the first reason given stays.
+    pub(super) fn end(&self, why: Ended) {
+        self.outlet.end(why);
+    }
+
+    /// Queues a delivery without waiting; a dropped connection gets none.
+    pub(super) fn offer(&self, delivery: &Arc<Delivery>) -> Offered {
+        if self.dropped {
+            return Offered::Ignored;
+        }
+        self.outlet.offer(delivery)
     }
 }
 
@@ -175,12 +200,11 @@ impl Registry {
         let (queue, deliveries) = delivery_queue(queue_capacity);
         let ended = parent.child_token();
         let why = Arc::new(AtomicU8::new(0));
+        let outlet = Arc::new(Outlet { user: user.id, queue, ended: ended.clone(), why: Arc::clone(&why) });
         let connection = Connection {
             user: user.id,
             session,
-            queue,
-            ended: ended.clone(),
-            why: Arc::clone(&why),
+            outlet,
             channels: HashSet::new(),
             dropped: false,
             interests,

@@ -9,14 +9,70 @@
 //! superseded (an edit edited again) is not there: the fill says which
 //! revs it covers, and a rev it covers that nobody has is passed over, as
 //! its message comes at its later rev.
+//!
+//! The routes are split into [`SHARDS`] shards by channel, each behind its
+//! own lock ([`RouteShards`]): a message's fan-out takes only its channel's
+//! shard, so channels fan out in parallel on as many cores as there are,
+//! and never wait for the hub's lock (registrations, presence). A route
+//! holds its subscribers' outlets, so fanning out needs nothing else.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use super::registry::ConnectionId;
+use super::registry::{ConnectionId, Outlet};
 use crate::model::{ChannelId, Message, Rev};
 
+/// Route shards. A power of two well above the core counts natter meets
+/// (a shard's lock is held for one channel's fan-out at a time), and small
+/// enough that every-shard walks (heads, the tests' invariants) are cheap.
+pub(super) const SHARDS: usize = 64;
+
+/// The routes, by channel, in [`SHARDS`] locked shards. Lock order: the
+/// hub's lock before a shard's, and one shard at a time.
+pub(super) struct RouteShards(Box<[Mutex<Routes>]>);
+
+impl RouteShards {
+    pub(super) fn starting_at(heads: impl IntoIterator<Item = (ChannelId, Rev)>) -> Self {
+        let shards: Box<[Mutex<Routes>]> = (0..SHARDS).map(|_| Mutex::new(Routes::default())).collect();
+        for (channel, rev) in heads {
+            shards[shard_of(channel)]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .0
+                .insert(channel, Route::new(rev));
+        }
+        Self(shards)
+    }
+
+    /// The shard that holds `channel`'s route, locked.
+    pub(super) fn shard(&self, channel: ChannelId) -> MutexGuard<'_, Routes> {
+        lock(&self.0[shard_of(channel)])
+    }
+
+    /// Every shard, each locked in turn.
+    pub(super) fn each(&self) -> impl Iterator<Item = MutexGuard<'_, Routes>> {
+        self.0.iter().map(lock)
+    }
+
+    pub(super) fn heads(&self) -> Vec<(ChannelId, Rev)> {
+        let mut heads: Vec<_> = self.each().flat_map(|routes| routes.heads()).collect();
+        heads.sort_unstable();
+        heads
+    }
+}
+
+fn shard_of(channel: ChannelId) -> usize {
+    // Channel ids are sequential, so the low bits spread them evenly.
+    (channel.0 as u64 % SHARDS as u64) as usize
+}
+
+fn lock(shard: &Mutex<Routes>) -> MutexGuard<'_, Routes> {
+    // Nothing panics while holding a shard; a poisoned one is whole.
+    shard.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 pub(super) struct Route {
-    pub(super) subscribers: HashSet<ConnectionId>,
+    pub(super) subscribers: HashMap<ConnectionId, Arc<Outlet>>,
     /// The highest rev fanned out; the next one delivered is `delivered + 1`.
     pub(super) delivered: Rev,
     /// Changes that arrived ahead of their turn.
@@ -27,7 +83,7 @@ pub(super) struct Route {
 
 impl Route {
     fn new(delivered: Rev) -> Self {
-        Self { subscribers: HashSet::new(), delivered, pending: BTreeMap::new(), fill_requested: false }
+        Self { subscribers: HashMap::new(), delivered, pending: BTreeMap::new(), fill_requested: false }
     }
 
     /// Releases everything now in order, passing over the revs up to
@@ -65,6 +121,7 @@ pub(super) struct Released {
 pub(super) struct Routes(pub(super) HashMap<ChannelId, Route>);
 
 impl Routes {
+    #[cfg(test)]
     pub(super) fn starting_at(heads: impl IntoIterator<Item = (ChannelId, Rev)>) -> Self {
         Self(heads.into_iter().map(|(channel, rev)| (channel, Route::new(rev))).collect())
     }
@@ -77,9 +134,15 @@ impl Routes {
 
     /// Subscribes a connection; returns the rev the route delivered last,
     /// from which on the connection hears every change.
-    pub(super) fn subscribe(&mut self, channel: ChannelId, head: Rev, connection: ConnectionId) -> Rev {
+    pub(super) fn subscribe(
+        &mut self,
+        channel: ChannelId,
+        head: Rev,
+        connection: ConnectionId,
+        outlet: &Arc<Outlet>,
+    ) -> Rev {
         let route = self.route(channel, head);
-        route.subscribers.insert(connection);
+        route.subscribers.insert(connection, Arc::clone(outlet));
         route.delivered
     }
 
@@ -89,8 +152,14 @@ impl Routes {
         }
     }
 
-    pub(super) fn subscribers(&self, channel: ChannelId) -> impl Iterator<Item = ConnectionId> + '_ {
-        self.0.get(&channel).into_iter().flat_map(|route| route.subscribers.iter().copied())
+    pub(super) fn subscribers(
+        &self,
+        channel: ChannelId,
+    ) -> impl Iterator<Item = (ConnectionId, &Arc<Outlet>)> + '_ {
+        self.0
+            .get(&channel)
+            .into_iter()
+            .flat_map(|route| route.subscribers.iter().map(|(id, outlet)| (*id, outlet)))
     }
 
     /// Takes committed changes of one channel and releases everything now
@@ -128,10 +197,9 @@ impl Routes {
         Some(route.delivered)
     }
 
+    /// Each channel's last delivered rev, unsorted.
     pub(super) fn heads(&self) -> Vec<(ChannelId, Rev)> {
-        let mut heads: Vec<_> = self.0.iter().map(|(channel, route)| (*channel, route.delivered)).collect();
-        heads.sort_unstable();
-        heads
+        self.0.iter().map(|(channel, route)| (*channel, route.delivered)).collect()
     }
 }
 

@@ -11,6 +11,8 @@ use tokio_util::sync::CancellationToken;
 use super::*;
 use crate::model::{ChannelKind, MessageId, Seq};
 
+mod concurrent;
+
 const QUEUE: usize = 8;
 
 fn hub() -> (Arc<Hub>, mpsc::UnboundedReceiver<HubRequest>) {

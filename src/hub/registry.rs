@@ -148,15 +148,22 @@ impl Outlet {
         self.ended.cancel();
     }
 
-    /// Queues a delivery without waiting. Routes offer through this without
-    /// the registry's `dropped` flag: a dropped connection is taken out of
-    /// every route, so only offers already under way can still reach it,
-    /// and they find its queue full.
+    /// Queues a delivery without waiting. A full queue ends the connection
+    /// as too slow at once, here, and it is offered nothing more: routes
+    /// offer without the hub's lock, and the hub takes it out of them
+    /// (`Hub::drop_slow`) only after the fan-out, so a later message must
+    /// not slip in behind the one it missed.
     pub(super) fn offer(&self, delivery: &Arc<Delivery>) -> Offered {
+        if self.why.load(Ordering::Acquire) == Ended::TooSlow as u8 {
+            return Offered::Ignored;
+        }
         match self.queue.try_send(Arc::clone(delivery)) {
             Ok(()) => Offered::Queued,
             Err(NotQueued::Full) if delivery.is_ephemeral() => Offered::Skipped,
-            Err(NotQueued::Full) => Offered::Full,
+            Err(NotQueued::Full) => {
+                self.end(Ended::TooSlow);
+                Offered::Full
+            }
             // The connection is closing; its task unregisters it.
             Err(NotQueued::Closed) => Offered::Ignored,
         }

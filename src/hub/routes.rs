@@ -13,8 +13,12 @@
 //! The routes are split into [`SHARDS`] shards by channel, each behind its
 //! own lock ([`RouteShards`]): a message's fan-out takes only its channel's
 //! shard, so channels fan out in parallel on as many cores as there are,
-//! and never wait for the hub's lock (registrations, presence). A route
-//! holds its subscribers' outlets, so fanning out needs nothing else.
+//! and wait for the hub's lock (registrations, presence) only to drop a
+//! connection found too slow, after the fan-out. A route holds its
+//! subscribers' outlets, so fanning out needs nothing else. Deliveries
+//! offered under the hub's lock alone (read markers, settings, channel
+//! changes) are not ordered against a fan-out under way on another core;
+//! nothing in the protocol orders them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -67,7 +71,8 @@ fn shard_of(channel: ChannelId) -> usize {
 }
 
 fn lock(shard: &Mutex<Routes>) -> MutexGuard<'_, Routes> {
-    // Nothing panics while holding a shard; a poisoned one is whole.
+    // Nothing panics while holding a shard (but the tests' invariant
+    // checks, which fail the test); a poisoned one is whole.
     shard.lock().unwrap_or_else(PoisonError::into_inner)
 }
 

@@ -148,13 +148,14 @@ impl Outlet {
         self.ended.cancel();
     }
 
-    /// Queues a delivery without waiting. A full queue ends the connection
-    /// as too slow at once, here, and it is offered nothing more: routes
+    /// Queues a delivery without waiting. A connection the hub ended (too
+    /// slow, or its login session ended) is closing and is offered nothing.
+    /// A full queue ends the connection as too slow at once, here: routes
     /// offer without the hub's lock, and the hub takes it out of them
     /// (`Hub::drop_slow`) only after the fan-out, so a later message must
     /// not slip in behind the one it missed.
     pub(super) fn offer(&self, delivery: &Arc<Delivery>) -> Offered {
-        if self.why.load(Ordering::Acquire) == Ended::TooSlow as u8 {
+        if self.why.load(Ordering::Acquire) != 0 {
             return Offered::Ignored;
         }
         match self.queue.try_send(Arc::clone(delivery)) {
@@ -171,17 +172,11 @@ impl Outlet {
 }
 
 impl Connection {
-    /// Ends the connection for `why`; the first reason given stays.
+    /// Ends the connection for `why`; the first reason given stays. An
+    /// ended connection is offered nothing more (its outlet refuses), so a
+    /// dropped one needs no check of its own.
     pub(super) fn end(&self, why: Ended) {
         self.outlet.end(why);
-    }
-
-    /// Queues a delivery without waiting; a dropped connection gets none.
-    pub(super) fn offer(&self, delivery: &Arc<Delivery>) -> Offered {
-        if self.dropped {
-            return Offered::Ignored;
-        }
-        self.outlet.offer(delivery)
     }
 }
 

@@ -39,11 +39,7 @@ impl RouteShards {
     pub(super) fn starting_at(heads: impl IntoIterator<Item = (ChannelId, Rev)>) -> Self {
         let shards: Box<[Mutex<Routes>]> = (0..SHARDS).map(|_| Mutex::new(Routes::default())).collect();
         for (channel, rev) in heads {
-            shards[shard_of(channel)]
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .0
-                .insert(channel, Route::new(rev));
+            lock(&shards[shard_of(channel)]).0.insert(channel, Route::new(rev));
         }
         Self(shards)
     }

@@ -2,7 +2,8 @@
 //! route shards while connections come, join, leave and go under the hub's
 //! lock. Each channel's subscribers still get its messages once each, in
 //! rev order, and a joining connection hears `Joined` before any message of
-//! the channel.
+//! the channel. And what that relies on: an outlet the hub ended offers
+//! nothing more.
 
 use std::sync::Barrier;
 use std::thread;
@@ -91,4 +92,21 @@ fn joined_before_its_messages(registration: &mut Registration) {
             _ => {}
         }
     }
+}
+
+#[test]
+fn a_connection_whose_session_ended_is_offered_nothing_more() {
+    let hub = roomy_hub();
+    let ann = user(1, "ann");
+    let mut ended = hub.register(&ann, [7; 32], Interests::default());
+    let mut other = hub.register(&user(2, "bob"), NO_SESSION, Interests::default());
+    hub.subscribe(ended.id, &[view(1, 0)]);
+    hub.subscribe(other.id, &[view(1, 0)]);
+    hub.accept_message(message(1, 1));
+    hub.end_session([7; 32]);
+    assert_eq!(ended.end.ended_by_hub(), Some(Ended::SessionEnded));
+    hub.accept_message(message(1, 2));
+    hub.check_invariants();
+    assert_eq!(seqs(&mut ended), [1], "nothing after its end");
+    assert_eq!(seqs(&mut other), [1, 2]);
 }

@@ -531,7 +531,7 @@ impl Hub {
         let mut slow = Vec::new();
         for id in connections {
             let Some(connection) = state.registry.connections.get(&id) else { continue };
-            self.count_offer(connection.offer(delivery), id, &mut slow);
+            self.count_offer(connection.outlet.offer(delivery), id, &mut slow);
         }
         slow
     }

@@ -31,6 +31,11 @@ impl Mentions {
 /// address), after `/` or `@` (a URL's `/@name`, `@@name`), or inside code
 /// (between backticks, as the UI's Markdown shows it) mentions no one.
 pub fn mentions_in(body: &str) -> (Vec<UserName>, bool) {
+    // Most bodies mention no one: a byte search settles them (the writer
+    // runs this for every message it appends).
+    if !body.contains('@') {
+        return (Vec::new(), false);
+    }
     let is_name_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
     let mut names: Vec<UserName> = Vec::new();
     let mut channel = false;

@@ -95,7 +95,11 @@ pub fn index_terms(body: &str) -> Vec<String> {
         terms.push(LINK_MARKER.to_owned());
     }
     let room = MAX_INDEXED_TERMS - terms.len();
-    terms.extend(tokens(body).into_iter().take(room).map(|token| index_form(&token.text).to_owned()));
+    terms.extend(tokens(body).into_iter().take(room).map(|token| {
+        let mut term = token.text;
+        term.truncate(index_form(&term).len());
+        term
+    }));
     terms
 }
 

@@ -244,6 +244,14 @@ proptest! {
         }
     }
 
+    /// An all-ASCII text gives the same tokens by the fast path as through
+    /// the normaliser: texts, ranges and prefixability.
+    #[test]
+    fn ascii_texts_tokenize_the_same_on_both_paths(text in "[ -~\t\n]{0,60}|[a-zA-Z0-9 ._@:/-]{0,60}") {
+        prop_assert!(text.is_ascii());
+        prop_assert_eq!(ascii_tokens(&text), tokens_of_any_text(&text));
+    }
+
     /// Any string tokenizes and normalises without panicking, and
     /// normalising twice changes nothing more, except for a keycap on
     /// what only normalises to a digit (`²⃣`), an emoji the second

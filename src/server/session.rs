@@ -17,7 +17,7 @@ use super::AppState;
 use crate::app::{Committing, FILL_PAGE, RequestError};
 use crate::hub::{EndWatch, Ended, Registration};
 use crate::limits::TokenBucket;
-use crate::model::{ChannelId, Message, Rev, Seq, User};
+use crate::model::{ChannelId, Message, MessageId, Rev, Seq, User};
 use crate::store::Appended;
 
 /// Messages of one connection awaiting their commit. At the bound the
@@ -245,7 +245,24 @@ impl<'a> Replay<'a> {
 /// A send awaiting its commit, with what the edge needs to answer it.
 pub(super) struct SendOutcome<T> {
     pub(super) answer_to: T,
-    pub(super) result: Result<Appended, RequestError>,
+    pub(super) result: Result<Stored, RequestError>,
+}
+
+/// Where a committed send was stored: all an ack says. Kept instead of the
+/// whole message because the session's live loop reserves room for one
+/// outcome in every idle connection's state (the message is 312 bytes).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Stored {
+    pub(super) channel: ChannelId,
+    pub(super) id: MessageId,
+    pub(super) seq: Seq,
+}
+
+impl Stored {
+    fn of(appended: &Appended) -> Self {
+        let message = &appended.message;
+        Self { channel: message.channel, id: message.id, seq: message.seq }
+    }
 }
 
 /// Sends awaiting their commits, answered in the order they were sent.
@@ -266,7 +283,9 @@ impl<T: Send + 'static> PendingSends<T> {
 
     pub(super) fn push(&mut self, answer_to: T, committing: Committing) {
         let pending = self.pending.get_or_insert_with(FuturesOrdered::new);
-        pending.push_back(Box::pin(async move { SendOutcome { answer_to, result: committing.await } }));
+        pending.push_back(Box::pin(async move {
+            SendOutcome { answer_to, result: committing.await.map(|appended| Stored::of(&appended)) }
+        }));
     }
 
     /// Whether the session may read another request.

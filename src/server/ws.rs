@@ -477,11 +477,11 @@ impl WsSession {
     async fn write_answer(&mut self, outcome: SendOutcome<(String, Option<Ref>)>) -> Result<(), End> {
         let (client_id, reference) = outcome.answer_to;
         let reply = match outcome.result {
-            Ok(appended) => ServerMessage::Ack {
+            Ok(stored) => ServerMessage::Ack {
                 client_id,
-                channel: appended.message.channel.0,
-                id: appended.message.id.0,
-                seq: appended.message.seq.0,
+                channel: stored.channel.0,
+                id: stored.id.0,
+                seq: stored.seq.0,
                 reference,
             },
             Err(error) => {

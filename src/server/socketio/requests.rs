@@ -336,10 +336,10 @@ impl SocketIoSession {
     }
 
     pub(super) fn finish_send(&self, outcome: SendOutcome<Option<AckSender>>) -> Result<(), SocketEnd> {
-        let result = outcome.result.map(|appended| Ack {
+        let result = outcome.result.map(|stored| Ack {
             ok: true,
-            id: Some(appended.message.id.0),
-            seq: Some(appended.message.seq.0),
+            id: Some(stored.id.0),
+            seq: Some(stored.seq.0),
             ..Ack::default()
         });
         self.conclude(NEW_MESSAGE, outcome.answer_to, result.map_err(Failure::from))

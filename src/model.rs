@@ -290,7 +290,7 @@ impl MessageBody {
 /// What [`MessageBody::parse`] checks a body for, found in one pass: every
 /// send is parsed, so the common all-ASCII body is checked byte by byte
 /// (ASCII holds no bidi controls, and its only controls are below 0x20 and
-/// 0x7F) rather than decoded character by character four times over.
+/// 0x7F) rather than decoded character by character three times over.
 struct BodyScan {
     chars: usize,
     control: bool,

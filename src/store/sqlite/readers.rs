@@ -53,6 +53,7 @@ impl Readers {
             connection
                 .execute_batch("PRAGMA query_only = ON; PRAGMA busy_timeout = 5000;")
                 .map_err(backend)?;
+            super::schema::keep_plans_stable(&connection)?;
             let receiver = Arc::clone(&receiver);
             let thread = std::thread::Builder::new()
                 .name(format!("natter-sqlite-{role}-{index}"))

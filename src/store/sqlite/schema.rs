@@ -24,14 +24,6 @@ pub(super) fn configure(connection: &Connection, on_disk: bool) -> StoreResult<(
         // writer checkpoints itself only past 10,000 pages (about 40 MB),
         // should that thread fall behind.
         connection.execute_batch("PRAGMA wal_autocheckpoint = 10000").map_err(backend)?;
-        // Every batch touches a leaf page of each index per channel it
-        // writes to (a message's seq, rev and client id are keyed by channel
-        // or sender) and the search index's segments. SQLite's default 2 MiB
-        // cache (500 pages) holds that for a few hundred channels at most:
-        // past it the writer read pages back from the file at every batch
-        // (W4's 200 rooms at 5,000 messages/s: 11,000 reads a second, 2.2 per
-        // message; with 16 MiB, 900). One writer, so this is spent once.
-        connection.execute_batch("PRAGMA cache_size = -16384").map_err(backend)?;
     }
     connection
         .execute_batch(

@@ -118,9 +118,22 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-/// What every handler shares.
+/// What every handler shares, behind one pointer: each request and each
+/// connection's session clones it with one reference count, and an idle
+/// connection holds 8 bytes of it instead of a 120-byte copy.
 #[derive(Clone)]
-struct AppState {
+struct AppState(Arc<SharedState>);
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+/// What [`AppState`] points to.
+struct SharedState {
     app: Arc<App>,
     accounts: Arc<Accounts>,
     metrics: Arc<Metrics>,
@@ -217,7 +230,7 @@ pub async fn serve_with_metrics(
         .await?,
     );
     announce_setup_link(&accounts, listener.local_addr()?).await?;
-    let state = AppState {
+    let state = AppState(Arc::new(SharedState {
         app,
         accounts,
         metrics,
@@ -233,7 +246,7 @@ pub async fn serve_with_metrics(
         sessions: TaskTracker::new(),
         blobs: blobs.clone(),
         uploads: Arc::default(),
-    };
+    }));
     if let Some(blobs) = blobs {
         tokio::spawn(Arc::clone(&state.app).keep_files_tidy(blobs, sessions_end));
     }

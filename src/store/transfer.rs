@@ -8,8 +8,8 @@
 //! workspace as of one commit, and hands the rows to the files as it
 //! reads them. An import writes everything in one transaction into an
 //! empty database and then makes what the store derives from the rows the
-//! way the store makes it (reaction summaries, mentions, the search index),
-//! or it writes nothing.
+//! way the store makes it (reaction summaries, mentions, the revs changed
+//! messages were sent at, the search index), or it writes nothing.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

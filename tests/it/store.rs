@@ -16,6 +16,8 @@ mod backfill;
 mod changes;
 /// Reactions, replies, mentions and unread counts, on every backend.
 mod extras;
+/// The rev stream's reads against a model, and its migration, on every backend.
+mod rev_reads;
 /// Search: the golden corpus and permissions, on every backend.
 mod search;
 /// Shared files' metadata: uploads, attaching, fetching, deletion, on every backend.

@@ -7,6 +7,7 @@
 use tokio_postgres::Client;
 use tokio_postgres::types::Type;
 
+use super::super::changes::{changes_after_sql, rev_before_sql};
 use super::super::rows::{self, MESSAGE_COLUMNS};
 use super::super::{Appended, NewMessage, NewSystemLine, StoreError, StoreResult};
 use super::channels::{is_member, load_channel};
@@ -234,35 +235,20 @@ pub(super) async fn messages_after(
 }
 
 /// Up to `limit` messages whose latest change is past `after`, in rev
-/// order, each as it stands now (see `Store::changes_after`).
+/// order, each as it stands now (`store::changes`).
 pub(super) async fn changes_after(
     c: &Client,
     channel: ChannelId,
     after: Rev,
     limit: u32,
 ) -> StoreResult<Vec<Message>> {
-    let sql = format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
-         WHERE m.channel_id = $1 AND m.rev > $2 ORDER BY m.rev LIMIT $3"
-    );
+    let sql = changes_after_sql("$1", "$2", "$3");
     query_messages(c, &sql, channel, after.0, limit).await
 }
 
-/// The rev just before the lowest one of any message past `seq`, or the
-/// channel's head when there is none (0 for no such channel): where a
-/// replay of those messages starts in the rev stream. One statement, so
-/// the two reads see the same snapshot.
+/// Where a replay of the messages after `seq` starts (`store::changes`).
 pub(super) async fn rev_before(c: &Client, channel: ChannelId, seq: Seq) -> StoreResult<Rev> {
-    let row = c
-        .query_one(
-            "SELECT COALESCE(
-                 (SELECT MIN(rev) - 1 FROM messages WHERE channel_id = $1 AND seq > $2),
-                 (SELECT last_rev FROM channels WHERE id = $1),
-                 0)",
-            &[&channel.0, &seq.0],
-        )
-        .await
-        .map_err(backend)?;
+    let row = c.query_one(&rev_before_sql("$1", "$2"), &[&channel.0, &seq.0]).await.map_err(backend)?;
     Ok(Rev(row.try_get(0).map_err(backend)?))
 }
 

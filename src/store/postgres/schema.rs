@@ -4,6 +4,7 @@
 
 use tokio_postgres::Client;
 
+use super::super::changes::DERIVE_FIRST_REVS;
 use super::super::{StoreError, StoreResult};
 use super::{backend, is_unique_violation};
 use crate::model::{GENERAL, look_key, name_key};
@@ -224,11 +225,23 @@ const MIGRATIONS: &[&str] = &[
     -- When the user's picture last changed (ms; its ETag); NULL: none.
     ALTER TABLE users ADD COLUMN avatar_at BIGINT;
 "#,
+    r#"
+    -- A message keeps the rev it was sent at once it first changes, and
+    -- only changed messages are indexed by rev (`store::changes`): an
+    -- append writes no index entry by rev. Filled by `DERIVE_FIRST_REVS`.
+    ALTER TABLE messages ADD COLUMN first_rev BIGINT;
+    DROP INDEX messages_by_rev;
+    CREATE UNIQUE INDEX messages_changed ON messages(channel_id, rev) WHERE first_rev IS NOT NULL;
+"#,
 ];
 
 /// The migration after which channel name keys are confusable skeletons
 /// (`model::name_key`) rather than lower-cased names.
 const RENAMED_KEYS_MIGRATION: usize = 2;
+
+/// The migration that adds `messages.first_rev`, after which it is derived
+/// for the messages changed before.
+const FIRST_REVS_MIGRATION: usize = 8;
 
 pub(super) async fn migrate(connection: &Client) -> StoreResult<()> {
     connection.batch_execute("BEGIN").await.map_err(backend)?;
@@ -246,8 +259,10 @@ pub(super) async fn migrate(connection: &Client) -> StoreResult<()> {
         let applied = usize::try_from(applied).unwrap_or(0);
         for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
             connection.batch_execute(migration).await?;
-            if index + 1 == RENAMED_KEYS_MIGRATION {
-                rekey_channel_names(connection).await?;
+            match index + 1 {
+                RENAMED_KEYS_MIGRATION => rekey_channel_names(connection).await?,
+                FIRST_REVS_MIGRATION => drop(connection.execute(DERIVE_FIRST_REVS, &[]).await?),
+                _ => {}
             }
             let version = i32::try_from(index + 1).expect("fewer than 2^31 migrations");
             connection.execute("INSERT INTO natter_schema (version) VALUES ($1)", &[&version]).await?;

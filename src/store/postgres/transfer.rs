@@ -12,13 +12,15 @@
 //! line as the reader hands it over (a chunk of lines of one kind at a
 //! time, pipelined, each statement still answering for its own line),
 //! derives the rest with the store's own statements (`reactions`'
-//! summary, `mentions::record`, `search::fill`) and moves the identity
+//! summary, `mentions::record`, `store::changes::DERIVE_FIRST_REVS`,
+//! `search::fill`) and moves the identity
 //! sequences past the imported ids. Anything refused rolls it all back.
 
 use async_trait::async_trait;
 use futures_util::future::join_all;
 use tokio_postgres::{Client, Row, Statement};
 
+use super::super::changes::DERIVE_FIRST_REVS;
 use super::super::rows::{self, MESSAGE_COLUMNS, reactions_to_db};
 use super::super::transfer::{
     EMPTINESS, EXPORT_CHANNELS, EXPORT_MEMBERS, EXPORT_MESSAGES, EXPORT_REACTIONS, EXPORT_USERS, Transfer,
@@ -188,6 +190,7 @@ async fn import(c: &Client, mut from: ImportReader) -> Result<Counts, TransferEr
     }
     store_chunk(c, &inserts, &chunk).await?;
     summarize_reactions(c).await?;
+    c.execute(DERIVE_FIRST_REVS, &[]).await.map_err(backend)?;
     search::fill(c).await.map_err(backend)?;
     c.execute(search::RECORD_TOKENIZER, &[&tokenizer_fingerprint()]).await.map_err(backend)?;
     // New rows take ids after the imported ones.

@@ -4,6 +4,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::super::changes::{changes_after_sql, rev_before_sql};
 use super::super::rows::{self, MESSAGE_COLUMNS, reactions_to_db};
 use super::super::{Changed, MessageEdit, MessageReaction, MessageRemoval, StoreError, StoreResult};
 use super::messages::query_messages;
@@ -75,7 +76,7 @@ pub(super) fn edit(connection: &Connection, edit: MessageEdit) -> StoreResult<Ch
     let rev = next_rev(connection, edit.channel)?;
     let edited_at = now_millis();
     connection
-        .prepare_cached("UPDATE messages SET body = ?2, edited_at = ?3, rev = ?4 WHERE id = ?1")
+        .prepare_cached("UPDATE messages SET body = ?2, edited_at = ?3, first_rev = COALESCE(first_rev, rev), rev = ?4 WHERE id = ?1")
         .and_then(|mut s| s.execute(params![message.id.0, body, edited_at, rev.0]))
         .map_err(backend)?;
     message.mentions = mentions::record(connection, &message, &body)?;
@@ -112,7 +113,8 @@ pub(super) fn delete(connection: &Connection, removal: MessageRemoval) -> StoreR
     // reactions.
     connection
         .prepare_cached(
-            "UPDATE messages SET body = '', deleted = ?2, rev = ?3, reactions = NULL, files = NULL WHERE id = ?1",
+            "UPDATE messages SET body = '', deleted = ?2, first_rev = COALESCE(first_rev, rev), rev = ?3, reactions = NULL,
+                                 files = NULL WHERE id = ?1",
         )
         .and_then(|mut s| s.execute(params![message.id.0, Deletion::to_db(Some(deletion)), rev.0]))
         .map_err(backend)?;
@@ -169,7 +171,7 @@ pub(super) fn react(connection: &Connection, reaction: MessageReaction) -> Store
     let reactions = summarize(connection, message.id)?;
     let rev = next_rev(connection, reaction.channel)?;
     connection
-        .prepare_cached("UPDATE messages SET reactions = ?2, rev = ?3 WHERE id = ?1")
+        .prepare_cached("UPDATE messages SET reactions = ?2, first_rev = COALESCE(first_rev, rev), rev = ?3 WHERE id = ?1")
         .and_then(|mut s| s.execute(params![message.id.0, reactions_to_db(&reactions), rev.0]))
         .map_err(backend)?;
     message.reactions = reactions;
@@ -205,29 +207,22 @@ pub(super) fn summarize(connection: &Connection, message: MessageId) -> StoreRes
         .collect()
 }
 
-/// Up to `limit` messages whose latest rev is past `after`, in rev order.
+/// Up to `limit` messages whose latest rev is past `after`, in rev order
+/// (`store::changes`).
 pub(super) fn changes_after(
     connection: &Connection,
     channel: ChannelId,
     after: Rev,
     limit: u32,
 ) -> StoreResult<Vec<Message>> {
-    let sql = format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
-         WHERE m.channel_id = ?1 AND m.rev > ?2 ORDER BY m.rev LIMIT ?3"
-    );
+    let sql = changes_after_sql("?1", "?2", "?3");
     query_messages(connection, &sql, channel, after.0, limit)
 }
 
-/// Just before the lowest rev of any message past `seq` (every one of them
-/// changed at or after it), or the head when there is none; one statement,
-/// so both come from one snapshot.
+/// Where a replay of the messages after `seq` starts (`store::changes`).
 pub(super) fn rev_before(connection: &Connection, channel: ChannelId, seq: Seq) -> StoreResult<Rev> {
     connection
-        .prepare_cached(
-            "SELECT COALESCE((SELECT MIN(rev) - 1 FROM messages WHERE channel_id = ?1 AND seq > ?2),
-                             (SELECT last_rev FROM channels WHERE id = ?1), 0)",
-        )
+        .prepare_cached(&rev_before_sql("?1", "?2"))
         .and_then(|mut s| s.query_row(params![channel.0, seq.0], |row| row.get(0)))
         .map(Rev)
         .map_err(backend)

@@ -6,6 +6,7 @@
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, params};
 
+use super::super::changes::DERIVE_FIRST_REVS;
 use super::super::{StoreError, StoreResult};
 use super::{backend, is_unique_violation};
 use crate::model::{GENERAL, look_key, name_key};
@@ -251,6 +252,14 @@ const MIGRATIONS: &[&str] = &[
 "#,
     // New messages are indexed in batches past this mark (`sqlite/search.rs`).
     super::search::CREATE_PROGRESS,
+    r#"
+    -- A message keeps the rev it was sent at once it first changes, and
+    -- only changed messages are indexed by rev (`store::changes`): an
+    -- append writes no index entry by rev. Filled by `DERIVE_FIRST_REVS`.
+    ALTER TABLE messages ADD COLUMN first_rev INTEGER;
+    DROP INDEX messages_by_rev;
+    CREATE UNIQUE INDEX messages_changed ON messages(channel_id, rev) WHERE first_rev IS NOT NULL;
+"#,
 ];
 
 pub(super) fn migrate(connection: &Connection) -> StoreResult<()> {
@@ -260,7 +269,11 @@ pub(super) fn migrate(connection: &Connection) -> StoreResult<()> {
         connection.execute_batch(&format!("BEGIN; {migration};")).map_err(backend)?;
         // Steps written in Rust run inside the same transaction, so a
         // migration is applied whole or not at all.
-        let step = if index + 1 == RENAMED_KEYS_MIGRATION { rekey_channel_names(connection) } else { Ok(()) };
+        let step = match index + 1 {
+            RENAMED_KEYS_MIGRATION => rekey_channel_names(connection),
+            FIRST_REVS_MIGRATION => connection.execute(DERIVE_FIRST_REVS, []).map(drop).map_err(backend),
+            _ => Ok(()),
+        };
         let finished = step.and_then(|()| {
             let version = format!("PRAGMA user_version = {}; COMMIT;", index + 1);
             connection.execute_batch(&version).map_err(backend)
@@ -277,6 +290,10 @@ pub(super) fn migrate(connection: &Connection) -> StoreResult<()> {
 /// The migration after which channel name keys are confusable skeletons
 /// (`model::name_key`) rather than lower-cased names.
 const RENAMED_KEYS_MIGRATION: usize = 2;
+
+/// The migration that adds `messages.first_rev`, after which it is derived
+/// for the messages changed before.
+const FIRST_REVS_MIGRATION: usize = 9;
 
 /// Recomputes every channel's name key in Rust, which SQL cannot do. Every
 /// key is first set aside (so no old key can block a new one), then keys are

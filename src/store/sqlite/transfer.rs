@@ -12,11 +12,12 @@
 //! rolls back: the database is as it was, or holds the whole export. It
 //! writes each line as the reader hands it over, then derives the rest with
 //! the store's own functions (`changes::summarize`, `mentions::record`,
-//! `search::rebuild`).
+//! `store::changes::DERIVE_FIRST_REVS`, `search::rebuild`).
 
 use async_trait::async_trait;
 use rusqlite::{Connection, params};
 
+use super::super::changes::DERIVE_FIRST_REVS;
 use super::super::queue::Reply;
 use super::super::rows::{self, MESSAGE_COLUMNS, reactions_to_db};
 use super::super::transfer::{
@@ -143,6 +144,7 @@ fn import(c: &Connection, mut from: ImportReader) -> Result<Counts, TransferErro
         stored.map_err(|reason| numbered.refuse(reason))?;
     }
     summarize_reactions(c)?;
+    c.execute(DERIVE_FIRST_REVS, []).map_err(backend)?;
     search::rebuild(c)?;
     Ok(from.manifest().counts)
 }

@@ -400,9 +400,8 @@ pub trait Store: Workspace + Sessions + Files + Transfer + Backfill + Send + Syn
     async fn changes_after(&self, channel: ChannelId, after: Rev, limit: u32) -> StoreResult<Vec<Message>>;
 
     /// Where a replay of the messages after `seq` starts in the rev stream:
-    /// just before the first message past `seq` was sent (so at most just
-    /// before the lowest rev of any of them), or the head when there is
-    /// none.
+    /// just before the lowest rev of any message past `seq`, or the head
+    /// when there is none.
     async fn rev_before(&self, channel: ChannelId, seq: Seq) -> StoreResult<Rev>;
 
     /// Replaces a message's body (its sender only, a member still), taking

@@ -4,8 +4,11 @@
 //! A message's `first_rev` is NULL until it first changes (an edit, a
 //! deletion, a reaction), when it takes the message's rev of then; so only
 //! changed messages are in the partial index `messages_changed` on
-//! `(channel_id, rev)`. Let K be `COALESCE(first_rev, rev)`, the rev a
-//! message was sent at. What the reads below rely on:
+//! `(channel_id, rev)`. The database keeps `first_rev` itself, by a
+//! trigger on every change of `rev` (the schemas' `messages_first_rev`),
+//! so that whatever changes a message keeps it right, an older node
+//! during a rolling upgrade included. Let K be `COALESCE(first_rev, rev)`,
+//! the rev a message was sent at. What the reads below rely on:
 //!
 //! - K never falls as seq rises in a channel (seq and rev are taken
 //!   together, under the same lock, when a message is stored), and once
@@ -71,14 +74,29 @@ pub(super) fn changes_after_sql(channel: &str, after: &str, limit: &str) -> Stri
 }
 
 /// Where a replay of the messages after `seq` starts in the rev stream:
-/// just before the first of them was sent (K), which is at most just
-/// before the lowest rev of any of them; the head when there is none (0
-/// for no such channel). One lookup by seq; one statement, one snapshot.
+/// just before the lowest rev of any of them, or the head when there is
+/// none (0 for no such channel). That is the lower of the first unchanged
+/// one's rev and the lowest changed one's; every changed message past
+/// `seq` changed after the first of them was sent, so the changed side
+/// reads the partial index only from there. One statement, one snapshot.
 pub(super) fn rev_before_sql(channel: &str, seq: &str) -> String {
     format!(
         "SELECT COALESCE(
-             (SELECT COALESCE(first_rev, rev) - 1 FROM messages
-              WHERE channel_id = {channel} AND seq > {seq} ORDER BY seq LIMIT 1),
+             (SELECT MIN(rev) - 1 FROM (
+                  SELECT rev FROM (
+                      SELECT rev FROM messages
+                      WHERE channel_id = {channel} AND seq > {seq} AND first_rev IS NULL
+                      ORDER BY seq LIMIT 1
+                  ) AS unchanged
+                  UNION ALL
+                  SELECT rev FROM (
+                      SELECT rev FROM messages
+                      WHERE channel_id = {channel} AND first_rev IS NOT NULL AND seq > {seq}
+                        AND rev > (SELECT COALESCE(first_rev, rev) FROM messages
+                                   WHERE channel_id = {channel} AND seq > {seq} ORDER BY seq LIMIT 1)
+                      ORDER BY rev LIMIT 1
+                  ) AS changed
+              ) AS lowest),
              (SELECT last_rev FROM channels WHERE id = {channel}),
              0)"
     )
@@ -86,10 +104,12 @@ pub(super) fn rev_before_sql(channel: &str, seq: &str) -> String {
 
 /// Gives every message whose K is unknown (`first_rev` NULL, but changed
 /// since it was sent, in a database that kept no record of it) the lowest
-/// rev of itself and every later message of its channel, where that is
-/// below its own rev. Run by the migration that adds `first_rev` and
-/// after an import, on both backends.
+/// K of itself and every later message of its channel (taking its rev for
+/// its own), where that is below its rev; a `first_rev` already set stays.
+/// Run by the migration that adds `first_rev` and after an import, on
+/// both backends.
 pub(super) const DERIVE_FIRST_REVS: &str = "
     UPDATE messages SET first_rev = later.lowest
-    FROM (SELECT id, MIN(rev) OVER (PARTITION BY channel_id ORDER BY seq DESC) AS lowest FROM messages) AS later
-    WHERE later.id = messages.id AND later.lowest < messages.rev";
+    FROM (SELECT id, MIN(COALESCE(first_rev, rev)) OVER (PARTITION BY channel_id ORDER BY seq DESC) AS lowest
+          FROM messages) AS later
+    WHERE later.id = messages.id AND messages.first_rev IS NULL AND later.lowest < messages.rev";

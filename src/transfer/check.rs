@@ -46,6 +46,9 @@ struct ChannelState {
     last_rev: i64,
     /// The seq its next message must have.
     next_seq: i64,
+    /// The revs its messages hold so far: each is one message's latest
+    /// change, so no two messages share one.
+    revs: HashSet<i64>,
 }
 
 #[derive(Default)]
@@ -133,8 +136,13 @@ impl Checker {
             (_, Some(_)) => return Err("only a DM has dm_users".into()),
             (kind, None) => self.named(&channel.name, kind, channel.id)?,
         };
-        let state =
-            ChannelState { line, last_seq: channel.last_seq, last_rev: channel.last_rev, next_seq: 1 };
+        let state = ChannelState {
+            line,
+            last_seq: channel.last_seq,
+            last_rev: channel.last_rev,
+            next_seq: 1,
+            revs: HashSet::new(),
+        };
         self.channels.insert(channel.id, state);
         Ok(keys)
     }
@@ -253,6 +261,12 @@ impl Checker {
             return Err(format!(
                 "rev {} is outside the channel's revs (1 to {})",
                 message.rev, channel.last_rev
+            ));
+        }
+        if !channel.revs.insert(message.rev) {
+            return Err(format!(
+                "rev {} is an earlier message's in channel {} (a rev is one change to one message)",
+                message.rev, message.channel
             ));
         }
         if let Some(parent) = message.reply_to

@@ -138,8 +138,7 @@ pub(super) async fn edit(c: &Client, edit: MessageEdit) -> StoreResult<Changed> 
     }
     let sql = format!(
         "WITH bump AS (UPDATE channels SET last_rev = last_rev + 1 WHERE id = $1 RETURNING last_rev)
-         UPDATE messages m SET body = $3, edited_at = $4, first_rev = COALESCE(m.first_rev, m.rev), rev = bump.last_rev,
-                               search = $5::TEXT::tsvector
+         UPDATE messages m SET body = $3, edited_at = $4, rev = bump.last_rev, search = $5::TEXT::tsvector
          FROM bump, users u
          WHERE m.channel_id = $1 AND m.seq = $2 AND u.id = m.sender_id
          RETURNING {MESSAGE_COLUMNS}"
@@ -187,8 +186,8 @@ pub(super) async fn delete(c: &Client, removal: MessageRemoval) -> StoreResult<C
               unreacted AS (DELETE FROM reactions WHERE message_id = $4),
               -- Its files' bytes go after the commit (`Files::deleted_files`).
               unfiled AS (UPDATE files SET deleted_at = $5 WHERE message_id = $4 AND deleted_at IS NULL)
-         UPDATE messages m SET body = '', deleted = $3, first_rev = COALESCE(m.first_rev, m.rev), rev = bump.last_rev,
-                               reactions = NULL, search = NULL, files = NULL
+         UPDATE messages m SET body = '', deleted = $3, rev = bump.last_rev, reactions = NULL, search = NULL,
+                               files = NULL
          FROM bump, users u
          WHERE m.channel_id = $1 AND m.seq = $2 AND u.id = m.sender_id
          RETURNING {MESSAGE_COLUMNS}"

@@ -126,7 +126,7 @@ pub(super) async fn react(c: &Client, reaction: MessageReaction) -> StoreResult<
     let reactions = summary_of(&summary)?;
     let sql = format!(
         "WITH bump AS (UPDATE channels SET last_rev = last_rev + 1 WHERE id = $1 RETURNING last_rev)
-         UPDATE messages m SET reactions = $3, first_rev = COALESCE(m.first_rev, m.rev), rev = bump.last_rev
+         UPDATE messages m SET reactions = $3, rev = bump.last_rev
          FROM bump, users u
          WHERE m.channel_id = $1 AND m.seq = $2 AND u.id = m.sender_id
          RETURNING {MESSAGE_COLUMNS}"

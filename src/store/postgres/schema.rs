@@ -228,10 +228,23 @@ const MIGRATIONS: &[&str] = &[
     r#"
     -- A message keeps the rev it was sent at once it first changes, and
     -- only changed messages are indexed by rev (`store::changes`): an
-    -- append writes no index entry by rev. Filled by `DERIVE_FIRST_REVS`.
+    -- append writes no index entry by rev. Filled by `DERIVE_FIRST_REVS`
+    -- for the messages changed before; kept by the trigger, whoever
+    -- changes a message's rev (a node of the previous release too, during
+    -- a rolling upgrade).
     ALTER TABLE messages ADD COLUMN first_rev BIGINT;
     DROP INDEX messages_by_rev;
     CREATE UNIQUE INDEX messages_changed ON messages(channel_id, rev) WHERE first_rev IS NOT NULL;
+    CREATE FUNCTION messages_keep_first_rev() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF NEW.first_rev IS NULL AND NEW.rev <> OLD.rev THEN
+            NEW.first_rev := OLD.rev;
+        END IF;
+        RETURN NEW;
+    END
+    $$;
+    CREATE TRIGGER messages_first_rev BEFORE UPDATE OF rev ON messages
+        FOR EACH ROW EXECUTE FUNCTION messages_keep_first_rev();
 "#,
 ];
 

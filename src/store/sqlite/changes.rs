@@ -76,7 +76,7 @@ pub(super) fn edit(connection: &Connection, edit: MessageEdit) -> StoreResult<Ch
     let rev = next_rev(connection, edit.channel)?;
     let edited_at = now_millis();
     connection
-        .prepare_cached("UPDATE messages SET body = ?2, edited_at = ?3, first_rev = COALESCE(first_rev, rev), rev = ?4 WHERE id = ?1")
+        .prepare_cached("UPDATE messages SET body = ?2, edited_at = ?3, rev = ?4 WHERE id = ?1")
         .and_then(|mut s| s.execute(params![message.id.0, body, edited_at, rev.0]))
         .map_err(backend)?;
     message.mentions = mentions::record(connection, &message, &body)?;
@@ -113,8 +113,7 @@ pub(super) fn delete(connection: &Connection, removal: MessageRemoval) -> StoreR
     // reactions.
     connection
         .prepare_cached(
-            "UPDATE messages SET body = '', deleted = ?2, first_rev = COALESCE(first_rev, rev), rev = ?3, reactions = NULL,
-                                 files = NULL WHERE id = ?1",
+            "UPDATE messages SET body = '', deleted = ?2, rev = ?3, reactions = NULL, files = NULL WHERE id = ?1",
         )
         .and_then(|mut s| s.execute(params![message.id.0, Deletion::to_db(Some(deletion)), rev.0]))
         .map_err(backend)?;
@@ -171,7 +170,7 @@ pub(super) fn react(connection: &Connection, reaction: MessageReaction) -> Store
     let reactions = summarize(connection, message.id)?;
     let rev = next_rev(connection, reaction.channel)?;
     connection
-        .prepare_cached("UPDATE messages SET reactions = ?2, first_rev = COALESCE(first_rev, rev), rev = ?3 WHERE id = ?1")
+        .prepare_cached("UPDATE messages SET reactions = ?2, rev = ?3 WHERE id = ?1")
         .and_then(|mut s| s.execute(params![message.id.0, reactions_to_db(&reactions), rev.0]))
         .map_err(backend)?;
     message.reactions = reactions;

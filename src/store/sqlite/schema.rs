@@ -255,10 +255,17 @@ const MIGRATIONS: &[&str] = &[
     r#"
     -- A message keeps the rev it was sent at once it first changes, and
     -- only changed messages are indexed by rev (`store::changes`): an
-    -- append writes no index entry by rev. Filled by `DERIVE_FIRST_REVS`.
+    -- append writes no index entry by rev. Filled by `DERIVE_FIRST_REVS`
+    -- for the messages changed before; kept by the trigger, whoever
+    -- changes a message's rev.
     ALTER TABLE messages ADD COLUMN first_rev INTEGER;
     DROP INDEX messages_by_rev;
     CREATE UNIQUE INDEX messages_changed ON messages(channel_id, rev) WHERE first_rev IS NOT NULL;
+    CREATE TRIGGER messages_first_rev AFTER UPDATE OF rev ON messages
+    WHEN NEW.first_rev IS NULL AND NEW.rev <> OLD.rev
+    BEGIN
+        UPDATE messages SET first_rev = OLD.rev WHERE id = OLD.id;
+    END;
 "#,
 ];
 

@@ -3,10 +3,15 @@
 //! in two channels, then every resume point read at several page sizes and
 //! compared with what the model says. And the same for a database made
 //! before messages kept the rev they were sent at (`first_rev`), which the
-//! migration derives. Every backend runs these.
+//! migration derives, and for changes made by the previous release's
+//! statements (an older node during a rolling upgrade), which the
+//! database's trigger keeps right. Every backend runs these.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
+
+use natter::metrics::Metrics;
 
 use natter::model::{ChannelId, ChannelKind, Emoji, Rev, Seq, UserId};
 use natter::store::{Changed, MessageReaction, Store, StoreError};
@@ -41,17 +46,15 @@ impl ChannelModel {
         self.messages.range(seq + 1..).map(|(_, (_, rev))| rev - 1).min()
     }
 
-    /// When the first message past `seq` was sent, less one.
-    fn sent_after(&self, seq: i64) -> Option<i64> {
-        self.messages.range(seq + 1..).next().map(|(_, (sent, _))| sent - 1)
-    }
-
     fn changed(&mut self, changed: Result<Changed, StoreError>) {
         if let Ok(Changed { message, changed: true }) = changed {
-            let entry = self.messages.get_mut(&message.seq.0).expect("a change to a message the model has");
-            entry.1 = message.rev.0;
-            self.last_rev = message.rev.0;
+            self.changed_at(message.seq.0, message.rev.0);
         }
+    }
+
+    fn changed_at(&mut self, seq: i64, rev: i64) {
+        self.messages.get_mut(&seq).expect("a change to a message the model has").1 = rev;
+        self.last_rev = rev;
     }
 }
 
@@ -77,9 +80,9 @@ impl Scene {
         Self { rooms, alice, bob, models: Default::default(), sent: 0 }
     }
 
-    /// `steps` operations drawn from `seed`: mostly sends at first, then
-    /// more and more changes to earlier messages (some of them refused:
-    /// edits of deleted messages, reactions already there).
+    /// `steps` operations drawn from `seed`: four in ten sends, the rest
+    /// changes to earlier messages (some of them refused or changing
+    /// nothing: edits of deleted messages, reactions already there).
     async fn act(&mut self, store: &Arc<dyn Store>, seed: u64, steps: u32) {
         let mut random = seed | 1;
         let mut next = move |below: u64| {
@@ -160,24 +163,31 @@ impl Scene {
         }
     }
 
-    /// `rev_before` of every seq of both rooms, as `expected` says from
-    /// the model (`None`: past the last message, so the head).
-    async fn check_rev_before(
-        &self,
-        store: &Arc<dyn Store>,
-        expected: impl Fn(&ChannelModel, i64) -> Option<i64>,
-    ) {
+    /// `rev_before` of every seq of both rooms: just before the lowest rev
+    /// past it, the head past the last message.
+    async fn check_rev_before(&self, store: &Arc<dyn Store>) {
         for (room, model) in self.rooms.iter().zip(&self.models) {
             let last_seq = model.messages.keys().next_back().copied().unwrap_or(0);
             for seq in 0..=last_seq + 1 {
-                let wanted = expected(model, seq).unwrap_or(model.last_rev);
-                assert_eq!(
-                    store.rev_before(*room, Seq(seq)).await.unwrap(),
-                    Rev(wanted),
-                    "room {room:?} seq {seq}"
-                );
+                let wanted = model.lowest_after(seq).unwrap_or(model.last_rev);
+                let read = store.rev_before(*room, Seq(seq)).await.unwrap();
+                assert_eq!(read, Rev(wanted), "room {room:?} seq {seq}");
             }
         }
+    }
+
+    /// Edits, by `older_edit`, the first message of the first room that
+    /// has not changed since it was sent.
+    async fn edit_as_before<E, EFut>(&mut self, older_edit: &E)
+    where
+        E: Fn(ChannelId, i64) -> EFut,
+        EFut: Future<Output = i64>,
+    {
+        let model = &mut self.models[0];
+        let seq =
+            *model.messages.iter().find(|(_, (sent, rev))| sent == rev).expect("an unchanged message").0;
+        let rev = older_edit(self.rooms[0], seq).await;
+        model.changed_at(seq, rev);
     }
 }
 
@@ -187,8 +197,7 @@ async fn reads_follow_the_model(store: Arc<dyn Store>) {
     for seed in [0x9e37_79b9, 0x2545_f491] {
         scene.act(&store, seed, 120).await;
         scene.check_changes(&store).await;
-        // Just before the first message past the seq was sent.
-        scene.check_rev_before(&store, ChannelModel::sent_after).await;
+        scene.check_rev_before(&store).await;
     }
     let changed =
         scene.models.iter().flat_map(|m| m.messages.values()).filter(|(sent, rev)| sent != rev).count();
@@ -196,40 +205,41 @@ async fn reads_follow_the_model(store: Arc<dyn Store>) {
 }
 
 /// The store at `url` after `downgrade` took its database back to the
-/// schema before `first_rev`: the reads agree with the model, `rev_before`
-/// is just before the lowest rev past the seq (all the database knows),
-/// and more changes afterwards keep the reads right.
-async fn a_database_without_sent_revs_migrates<F, Fut>(url: &str, downgrade: F)
+/// schema before `first_rev` and `older_edit` edited a message there as
+/// the previous release did (the body, the time and the channel's next
+/// rev, which it returns): the migration derives `first_rev`, and the reads
+/// agree with the model then, after more changes, and after `older_edit`
+/// changed another message on the migrated database (as an older node
+/// does until it is upgraded, or an older binary started on it).
+async fn a_database_without_sent_revs_migrates<D, DFut, E, EFut>(url: &str, downgrade: D, older_edit: E)
 where
-    F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = ()>,
+    D: FnOnce() -> DFut,
+    DFut: Future<Output = ()>,
+    E: Fn(ChannelId, i64) -> EFut,
+    EFut: Future<Output = i64>,
 {
-    let store = natter::store::open(url, Arc::new(natter::metrics::Metrics::default())).await.unwrap();
+    let open = || async { natter::store::open(url, Arc::new(Metrics::default())).await.expect("it opens") };
+    let store = open().await;
     let mut scene = Scene::new(&store).await;
     scene.act(&store, 0x85eb_ca6b, 200).await;
     store.close().await;
     drop(store);
     downgrade().await;
+    scene.edit_as_before(&older_edit).await;
 
-    let store =
-        natter::store::open(url, Arc::new(natter::metrics::Metrics::default())).await.expect("it migrates");
+    let store = open().await;
     scene.check_changes(&store).await;
-    scene.check_rev_before(&store, ChannelModel::lowest_after).await;
+    scene.check_rev_before(&store).await;
     scene.act(&store, 0xc2b2_ae35, 120).await;
     scene.check_changes(&store).await;
-    // Now between the two: never past the lowest rev after the seq, never
-    // before the first message after it was sent.
-    for (room, model) in scene.rooms.iter().zip(&scene.models) {
-        let last_seq = model.messages.keys().next_back().copied().unwrap_or(0);
-        for seq in 0..=last_seq {
-            let read = store.rev_before(*room, Seq(seq)).await.unwrap().0;
-            let (low, high) = (
-                model.sent_after(seq).unwrap_or(model.last_rev),
-                model.lowest_after(seq).unwrap_or(model.last_rev),
-            );
-            assert!(low <= read && read <= high, "room {room:?} seq {seq}: {read} not in {low}..={high}");
-        }
-    }
+    scene.check_rev_before(&store).await;
+    store.close().await;
+    drop(store);
+
+    scene.edit_as_before(&older_edit).await;
+    let store = open().await;
+    scene.check_changes(&store).await;
+    scene.check_rev_before(&store).await;
     store.close().await;
 }
 
@@ -238,32 +248,56 @@ mod sqlite {
 
     #[tokio::test]
     async fn reads_follow_the_model_in_memory() {
-        let store = natter::store::open("sqlite::memory:", Arc::new(natter::metrics::Metrics::default()))
-            .await
-            .unwrap();
+        let store = natter::store::open("sqlite::memory:", Arc::new(Metrics::default())).await.unwrap();
         super::reads_follow_the_model(store).await;
     }
 
-    /// As the release before `first_rev` left it: no such column, an index
-    /// on every message's rev, and one schema version less.
+    /// As the release before `first_rev` left it: no such column or
+    /// trigger, an index on every message's rev, and one schema version
+    /// less; and its edit.
     #[tokio::test]
     async fn a_database_without_sent_revs_migrates() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("revs.db");
         let url = format!("sqlite://{}", path.display());
-        super::a_database_without_sent_revs_migrates(&url, || async {
+        let downgrade = || async {
             let old = rusqlite::Connection::open(&path).unwrap();
             let version: i64 = old.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
             old.execute_batch(&format!(
-                "DROP INDEX messages_changed;
+                "DROP TRIGGER messages_first_rev;
+                 DROP INDEX messages_changed;
                  ALTER TABLE messages DROP COLUMN first_rev;
                  CREATE UNIQUE INDEX messages_by_rev ON messages(channel_id, rev);
                  PRAGMA user_version = {};",
                 version - 1
             ))
             .unwrap();
-        })
-        .await;
+        };
+        let older_edit = |room: ChannelId, seq: i64| {
+            let path = path.clone();
+            async move {
+                let old = rusqlite::Connection::open(&path).unwrap();
+                old.execute_batch("BEGIN IMMEDIATE").unwrap();
+                let rev: i64 = old
+                    .query_row(
+                        "UPDATE channels SET last_rev = last_rev + 1 WHERE id = ?1 RETURNING last_rev",
+                        [room.0],
+                        |row| row.get(0),
+                    )
+                    .unwrap();
+                let edited = old
+                    .execute(
+                        "UPDATE messages SET body = 'edited by an older release', edited_at = 0, rev = ?3
+                         WHERE channel_id = ?1 AND seq = ?2",
+                        rusqlite::params![room.0, seq, rev],
+                    )
+                    .unwrap();
+                assert_eq!(edited, 1);
+                old.execute_batch("COMMIT").unwrap();
+                rev
+            }
+        };
+        super::a_database_without_sent_revs_migrates(&url, downgrade, older_edit).await;
     }
 }
 
@@ -274,26 +308,47 @@ mod postgres {
     #[tokio::test]
     async fn pg_reads_follow_the_model() {
         let Some(url) = fresh_postgres_database().await else { return };
-        let store = natter::store::open(&url, Arc::new(natter::metrics::Metrics::default())).await.unwrap();
+        let store = natter::store::open(&url, Arc::new(Metrics::default())).await.unwrap();
         super::reads_follow_the_model(store).await;
     }
 
     #[tokio::test]
     async fn pg_a_database_without_sent_revs_migrates() {
         let Some(url) = fresh_postgres_database().await else { return };
-        super::a_database_without_sent_revs_migrates(&url, || async {
+        let connect = || async {
             let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
             tokio::spawn(connection);
             client
+        };
+        let downgrade = || async {
+            connect()
+                .await
                 .batch_execute(
-                    "DROP INDEX messages_changed;
+                    "DROP TRIGGER messages_first_rev ON messages;
+                     DROP FUNCTION messages_keep_first_rev();
+                     DROP INDEX messages_changed;
                      ALTER TABLE messages DROP COLUMN first_rev;
                      CREATE UNIQUE INDEX messages_by_rev ON messages(channel_id, rev);
                      DELETE FROM natter_schema WHERE version = (SELECT MAX(version) FROM natter_schema);",
                 )
                 .await
                 .unwrap();
-        })
-        .await;
+        };
+        // The previous release's edit statement, less the search column.
+        let older_edit = |room: ChannelId, seq: i64| async move {
+            let row = connect()
+                .await
+                .query_one(
+                    "WITH bump AS (UPDATE channels SET last_rev = last_rev + 1 WHERE id = $1 RETURNING last_rev)
+                     UPDATE messages m SET body = 'edited by an older release', edited_at = 0, rev = bump.last_rev
+                     FROM bump WHERE m.channel_id = $1 AND m.seq = $2
+                     RETURNING m.rev",
+                    &[&room.0, &seq],
+                )
+                .await
+                .unwrap();
+            row.get::<_, i64>(0)
+        };
+        super::a_database_without_sent_revs_migrates(&url, downgrade, older_edit).await;
     }
 }

@@ -215,6 +215,15 @@ mod sqlite {
         let result = natter::store::import(&target, &export).await;
         assert_line_error(result, MESSAGES, 2, "seq 3 in channel 1, where seq 2 comes next");
 
+        // Two messages of a channel at one rev.
+        let export = exported(dir.path(), "same-rev").await;
+        let first: Value = serde_json::from_str(&lines(&export, MESSAGES)[0]).unwrap();
+        let first_rev = first["rev"].clone();
+        edit_line(&export, MESSAGES, 1, |message| message["rev"] = first_rev.clone());
+        let result = natter::store::import(&target, &export).await;
+        let expected = format!("rev {first_rev} is an earlier message's in channel 1");
+        assert_line_error(result, MESSAGES, 2, &expected);
+
         let export = exported(dir.path(), "twice").await;
         edit_line(&export, USERS, 1, |user| user["id"] = 1.into());
         assert_line_error(natter::store::import(&target, &export).await, USERS, 2, "user id 1 appears twice");

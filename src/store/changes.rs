@@ -22,9 +22,10 @@
 //!
 //! Messages changed before `first_rev` existed (a migrated database) or
 //! loaded by an import keep no record of the rev they were sent at; they
-//! get the lowest rev of themselves and every later message
-//! ([`DERIVE_FIRST_REVS`]), which keeps both rules true, and those whose
-//! value is their own rev count as unchanged.
+//! get the lowest K of themselves and every later message, their own K
+//! taken as their rev ([`DERIVE_FIRST_REVS`]; on a database where every
+//! `first_rev` is NULL, the lowest rev), which keeps both rules true, and
+//! those whose value is their own rev count as unchanged.
 
 use super::rows::MESSAGE_COLUMNS;
 

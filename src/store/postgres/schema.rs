@@ -243,8 +243,9 @@ const MIGRATIONS: &[&str] = &[
         RETURN NEW;
     END
     $$;
+    -- PROCEDURE, not FUNCTION: the spelling PostgreSQL 10 knows too.
     CREATE TRIGGER messages_first_rev BEFORE UPDATE OF rev ON messages
-        FOR EACH ROW EXECUTE FUNCTION messages_keep_first_rev();
+        FOR EACH ROW EXECUTE PROCEDURE messages_keep_first_rev();
 "#,
 ];
 

@@ -425,9 +425,16 @@ mod sqlite {
                 .unwrap();
         }
         store.append_message(message(GENERAL, alice.id, "a-2", kept)).await.unwrap();
+        // And one deleted without an edit first, so that its deletion is
+        // its first change (when the `first_rev` trigger rewrites the row).
+        let unedited = "UNEDITED-5c1e7a09b3-marker";
+        let body = format!("{unedited}, deleted as it was sent");
+        let unedited_seq =
+            store.append_message(message(GENERAL, alice.id, "a-3", &body)).await.unwrap().message.seq.0;
         let longer = format!("{edited}, now longer than it was before");
         assert!(store.edit_message(edit(GENERAL, seq, alice.id, &longer, None)).await.unwrap().changed);
         assert!(store.delete_message(removal(GENERAL, seq, alice.id)).await.unwrap().changed);
+        assert!(store.delete_message(removal(GENERAL, unedited_seq, alice.id)).await.unwrap().changed);
         // Closing checkpoints the WAL into the main file.
         store.close().await;
         drop(store);
@@ -436,7 +443,12 @@ mod sqlite {
         let wal = dir.path().join("changes.db-wal");
         // The search can find a body: the message that stands is there.
         assert!(file_contains(&db, kept) || file_contains(&wal, kept), "the kept body is in the file");
-        for (marker, what) in [(original, "the text before the edit"), (edited, "the deleted text")] {
+        let erased = [
+            (original, "the text before the edit"),
+            (edited, "the deleted text"),
+            (unedited, "a deleted unedited text"),
+        ];
+        for (marker, what) in erased {
             assert!(!file_contains(&db, marker), "{what} ({marker}) is still in {}", db.display());
             assert!(!file_contains(&wal, marker), "{what} ({marker}) is still in {}", wal.display());
         }

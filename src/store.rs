@@ -24,7 +24,7 @@ use crate::model::{
 mod queue;
 mod writer;
 mod rows;
-mod changes;
+mod revs;
 mod backfill;
 mod channel_settings;
 mod files;

@@ -7,7 +7,7 @@
 use tokio_postgres::Client;
 use tokio_postgres::types::Type;
 
-use super::super::changes::{changes_after_sql, rev_before_sql};
+use super::super::revs::{changes_after_sql, rev_before_sql};
 use super::super::rows::{self, MESSAGE_COLUMNS};
 use super::super::{Appended, NewMessage, NewSystemLine, StoreError, StoreResult};
 use super::channels::{is_member, load_channel};
@@ -235,7 +235,7 @@ pub(super) async fn messages_after(
 }
 
 /// Up to `limit` messages whose latest change is past `after`, in rev
-/// order, each as it stands now (`store::changes`).
+/// order, each as it stands now (`store::revs`).
 pub(super) async fn changes_after(
     c: &Client,
     channel: ChannelId,
@@ -246,7 +246,7 @@ pub(super) async fn changes_after(
     query_messages(c, &sql, channel, after.0, limit).await
 }
 
-/// Where a replay of the messages after `seq` starts (`store::changes`).
+/// Where a replay of the messages after `seq` starts (`store::revs`).
 pub(super) async fn rev_before(c: &Client, channel: ChannelId, seq: Seq) -> StoreResult<Rev> {
     let row = c.query_one(&rev_before_sql("$1", "$2"), &[&channel.0, &seq.0]).await.map_err(backend)?;
     Ok(Rev(row.try_get(0).map_err(backend)?))

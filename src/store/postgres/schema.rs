@@ -4,7 +4,7 @@
 
 use tokio_postgres::Client;
 
-use super::super::changes::DERIVE_FIRST_REVS;
+use super::super::revs::DERIVE_FIRST_REVS;
 use super::super::{StoreError, StoreResult};
 use super::{backend, is_unique_violation};
 use crate::model::{GENERAL, look_key, name_key};
@@ -227,7 +227,7 @@ const MIGRATIONS: &[&str] = &[
 "#,
     r#"
     -- A message keeps the rev it was sent at once it first changes, and
-    -- only changed messages are indexed by rev (`store::changes`): an
+    -- only changed messages are indexed by rev (`store::revs`): an
     -- append writes no index entry by rev. Filled by `DERIVE_FIRST_REVS`
     -- for the messages changed before; kept by the trigger, whoever
     -- changes a message's rev (a node of the previous release too, during

@@ -12,7 +12,7 @@
 //! line as the reader hands it over (a chunk of lines of one kind at a
 //! time, pipelined, each statement still answering for its own line),
 //! derives the rest with the store's own statements (`reactions`'
-//! summary, `mentions::record`, `store::changes::DERIVE_FIRST_REVS`,
+//! summary, `mentions::record`, `store::revs::DERIVE_FIRST_REVS`,
 //! `search::fill`) and moves the identity
 //! sequences past the imported ids. Anything refused rolls it all back.
 
@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use futures_util::future::join_all;
 use tokio_postgres::{Client, Row, Statement};
 
-use super::super::changes::DERIVE_FIRST_REVS;
+use super::super::revs::DERIVE_FIRST_REVS;
 use super::super::rows::{self, MESSAGE_COLUMNS, reactions_to_db};
 use super::super::transfer::{
     EMPTINESS, EXPORT_CHANNELS, EXPORT_MEMBERS, EXPORT_MESSAGES, EXPORT_REACTIONS, EXPORT_USERS, Transfer,

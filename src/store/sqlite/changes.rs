@@ -4,7 +4,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::super::changes::{changes_after_sql, rev_before_sql};
+use super::super::revs::{changes_after_sql, rev_before_sql};
 use super::super::rows::{self, MESSAGE_COLUMNS, reactions_to_db};
 use super::super::{Changed, MessageEdit, MessageReaction, MessageRemoval, StoreError, StoreResult};
 use super::messages::query_messages;
@@ -207,7 +207,7 @@ pub(super) fn summarize(connection: &Connection, message: MessageId) -> StoreRes
 }
 
 /// Up to `limit` messages whose latest rev is past `after`, in rev order
-/// (`store::changes`).
+/// (`store::revs`).
 pub(super) fn changes_after(
     connection: &Connection,
     channel: ChannelId,
@@ -218,7 +218,7 @@ pub(super) fn changes_after(
     query_messages(connection, &sql, channel, after.0, limit)
 }
 
-/// Where a replay of the messages after `seq` starts (`store::changes`).
+/// Where a replay of the messages after `seq` starts (`store::revs`).
 pub(super) fn rev_before(connection: &Connection, channel: ChannelId, seq: Seq) -> StoreResult<Rev> {
     connection
         .prepare_cached(&rev_before_sql("?1", "?2"))

@@ -12,13 +12,13 @@
 //! rolls back: the database is as it was, or holds the whole export. It
 //! writes each line as the reader hands it over, then derives the rest with
 //! the store's own functions (`changes::summarize`, `mentions::record`,
-//! `store::changes::DERIVE_FIRST_REVS`, `search::rebuild`).
+//! `store::revs::DERIVE_FIRST_REVS`, `search::rebuild`).
 
 use async_trait::async_trait;
 use rusqlite::{Connection, params};
 
-use super::super::changes::DERIVE_FIRST_REVS;
 use super::super::queue::Reply;
+use super::super::revs::DERIVE_FIRST_REVS;
 use super::super::rows::{self, MESSAGE_COLUMNS, reactions_to_db};
 use super::super::transfer::{
     EMPTINESS, EXPORT_CHANNELS, EXPORT_MEMBERS, EXPORT_MESSAGES, EXPORT_REACTIONS, EXPORT_USERS, Transfer,

@@ -1,5 +1,6 @@
-//! How both backends read a channel's changes in rev order without an
-//! index on every message's rev, which every append would pay for.
+//! The rev stream without an index on every message's rev, which every
+//! append would pay for: how both backends read a channel's changes in rev
+//! order, and how `first_rev` is derived where it was never kept.
 //!
 //! A message's `first_rev` is NULL until it first changes (an edit, a
 //! deletion, a reaction), when it takes the message's rev of then; so only
